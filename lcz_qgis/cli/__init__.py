@@ -1,0 +1,1 @@
+"""The `lcz` command line."""
