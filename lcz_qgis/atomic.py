@@ -30,8 +30,9 @@ def atomic_output(path: str | os.PathLike, sidecars: tuple[str, ...] = ()):
     and an existing ``path`` stays untouched.
     """
     final = check_output_path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".part{final.suffix}",
-                               dir=final.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{final.stem}.", suffix=f".part{final.suffix}", dir=final.parent
+    )
     os.close(fd)
     os.unlink(tmp)  # writers (GDAL, zipfile) create it themselves
     tmp_path = Path(tmp)

@@ -111,5 +111,7 @@ class RecordingFeedback(Feedback):
 
     def is_cancelled(self) -> bool:
         return (
-            self.cancel_at is not None and bool(self.percents) and self.percents[-1] >= self.cancel_at
+            self.cancel_at is not None
+            and bool(self.percents)
+            and self.percents[-1] >= self.cancel_at
         )

@@ -127,9 +127,7 @@ class So2SatFile:
     def check_sensor(self, sensor: str) -> None:
         if not self.has(sensor):
             need = "sen1 and sen2" if sensor == "fusion" else sensor
-            raise LczError(
-                f"'{self.path.name}' has no '{need}' data, which a {sensor} model needs"
-            )
+            raise LczError(f"'{self.path.name}' has no '{need}' data, which a {sensor} model needs")
 
     # -- reading --------------------------------------------------------------------------
     def _check_indices(self, indices) -> np.ndarray:

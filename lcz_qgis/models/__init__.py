@@ -1,1 +1,50 @@
-"""Model definitions, one module each."""
+"""Model definitions, one module each, imported only when used.
+
+``MODEL_TYPES`` maps a model type (the ``MODEL_TYPE`` parameter, ``--model-type``) to
+its module and framework. Keras modules expose ``build(input_shape, n_classes=17, ...)``;
+``rf`` exposes ``train(...)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import LczError
+
+# model type -> (module, framework, one-line description)
+MODEL_TYPES: dict[str, tuple[str, str, str]] = {
+    "rf": ("rf", "sklearn", "random forest on per-patch features (scikit-learn)"),
+    "mlp": ("mlp", "keras", "the seed notebook's simple MLP (Dense 128)"),
+    "mlp_diy": ("mlp", "keras", "the seed notebook's DIY MLP (Dense 64 -> 32)"),
+    "resnet50": ("resnet50", "keras", "the seed notebook's ResNet50"),
+    "fusion": ("fusion", "keras", "ResNet50 on stacked S1+S2 (18 channels), as in the notebook"),
+    "fusion_late": ("fusion", "keras", "two-branch late-fusion CNN for S1+S2"),
+    "sen2lcznet": ("sen2lcznet", "keras", "Sen2LCZ-Net, the efficient multi-level-fusion CNN"),
+}
+
+# modules that define custom Keras layers; imported before any Keras model is loaded
+_CUSTOM_LAYER_MODULES = ("fusion",)
+
+
+def model_module(model_type: str):
+    try:
+        module, _, _ = MODEL_TYPES[model_type]
+    except KeyError:
+        raise LczError(
+            f"unknown model type '{model_type}'; choose one of {', '.join(MODEL_TYPES)}"
+        ) from None
+    return importlib.import_module(f".{module}", __name__)
+
+
+def framework(model_type: str) -> str:
+    if model_type not in MODEL_TYPES:
+        raise LczError(f"unknown model type '{model_type}'; choose one of {', '.join(MODEL_TYPES)}")
+    return MODEL_TYPES[model_type][1]
+
+
+def register_custom_layers() -> None:
+    for name in _CUSTOM_LAYER_MODULES:
+        try:
+            importlib.import_module(f".{name}", __name__)
+        except ImportError:
+            pass

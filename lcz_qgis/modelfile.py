@@ -1,0 +1,320 @@
+"""Model files: ``.lczmodel`` (a zip of ``manifest.json`` plus the model) and plain Keras files.
+
+Loading never executes code from the file: scikit-learn models are stored with skops
+and loaded only when every type in them is a scikit-learn or numpy type; Keras models
+are ``.keras`` files loaded with ``safe_mode=True`` (Lambda layers are refused).
+
+The manifest records the format version, model type, sensor, band list, preprocessing,
+class codes, training data summary and scores, and library versions.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, preprocessing
+from .atomic import atomic_output
+from .bands import sensor_channels, sensor_for_channel_count
+from .errors import LczError, require
+from .legend import CODES
+
+FORMAT = "lczmodel"
+FORMAT_VERSION = 1
+SO2SAT_SCALING = (
+    "So2Sat LCZ42 scale: Sentinel-2 reflectance (DN / 10000, So2Sat band order), "
+    "Sentinel-1 linear backscatter in So2Sat's channel meanings"
+)
+
+
+def library_versions() -> dict:
+    versions = {
+        "lcz_qgis": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
+    for mod in ("sklearn", "skops", "tensorflow", "h5py"):
+        try:
+            m = __import__(mod)
+            versions[mod] = getattr(m, "__version__", "?")
+        except ImportError:
+            pass
+    return versions
+
+
+def new_manifest(model_type: str, framework: str, sensor: str, bands: list[int], **extra) -> dict:
+    names = sensor_channels(sensor)
+    m = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_type": model_type,
+        "framework": framework,
+        "sensor": sensor,
+        "bands": [int(b) for b in bands],
+        "band_names": [names[b] for b in bands],
+        "input_channels": len(bands),
+        "scaling": SO2SAT_SCALING,
+        "preprocessing": [],
+        "classes": list(CODES),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "library_versions": library_versions(),
+    }
+    m.update(extra)
+    return m
+
+
+class LczModel:
+    """A loaded model: ``manifest`` and ``predict_proba(patches) -> (N,17)``."""
+
+    def __init__(self, manifest: dict, path: Path | None = None):
+        self.manifest = manifest
+        self.path = path
+
+    @property
+    def sensor(self) -> str:
+        return self.manifest["sensor"]
+
+    @property
+    def bands(self) -> list[int]:
+        return list(self.manifest["bands"])
+
+    @property
+    def model_type(self) -> str:
+        return self.manifest["model_type"]
+
+    @property
+    def input_channels(self) -> int:
+        return int(self.manifest["input_channels"])
+
+    def _check(self, patches: np.ndarray) -> np.ndarray:
+        x = np.asarray(patches)
+        if x.ndim != 4 or x.shape[1:3] != (32, 32):
+            raise LczError(f"patches must have shape (N, 32, 32, C); got {x.shape}")
+        if x.shape[-1] != self.input_channels:
+            raise LczError(
+                f"this {self.model_type} model takes {self.input_channels} channels "
+                f"({', '.join(self.manifest['band_names'])}); the patches have {x.shape[-1]}"
+            )
+        return x.astype(np.float32, copy=False)
+
+    def predict_proba(self, patches: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        x = self._check(patches)
+        if len(x) == 0:
+            return np.zeros((0, 17), np.float32)
+        x = preprocessing.apply(x, self.manifest.get("preprocessing", []))
+        return self._predict(x, batch_size).astype(np.float32, copy=False)
+
+    def predict(self, patches: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """LCZ codes 1..17 (uint8)."""
+        return (np.argmax(self.predict_proba(patches, batch_size), axis=1) + 1).astype(np.uint8)
+
+    def _predict(self, x: np.ndarray, batch_size: int) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+
+class SklearnModel(LczModel):
+    def __init__(self, manifest, estimator, path=None):
+        super().__init__(manifest, path)
+        self.estimator = estimator
+
+    def _predict(self, x, batch_size):
+        p = self.estimator.predict_proba(x)
+        out = np.zeros((len(x), 17), np.float32)
+        out[:, np.asarray(self.estimator.classes_, dtype=int) - 1] = p
+        return out
+
+
+class KerasModel(LczModel):
+    def __init__(self, manifest, keras_model, path=None):
+        super().__init__(manifest, path)
+        self.keras_model = keras_model
+
+    def _predict(self, x, batch_size):
+        out = []
+        for start in range(0, len(x), batch_size):
+            out.append(np.asarray(self.keras_model(x[start : start + batch_size], training=False)))
+        p = np.concatenate(out)
+        if p.shape[1] != 17:
+            raise LczError(f"the Keras model outputs {p.shape[1]} classes, expected 17")
+        return p
+
+
+# -- writing ----------------------------------------------------------------------------
+
+
+def _write_zip(path, manifest: dict, member: str, payload: bytes) -> Path:
+    with atomic_output(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("manifest.json", json.dumps(manifest, indent=2))
+            z.writestr(member, payload)
+    return Path(path)
+
+
+def save_sklearn_model(path, estimator, manifest: dict) -> Path:
+    sio = require("skops.io", "skops", "Saving a scikit-learn model")
+    manifest = {**manifest, "framework": "sklearn", "model_member": "model.skops"}
+    return _write_zip(path, manifest, "model.skops", sio.dumps(estimator))
+
+
+def save_keras_model(path, keras_model, manifest: dict) -> Path:
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "model.keras"
+        keras_model.save(p)
+        payload = p.read_bytes()
+    manifest = {**manifest, "framework": "keras", "model_member": "model.keras"}
+    return _write_zip(path, manifest, "model.keras", payload)
+
+
+# -- reading ----------------------------------------------------------------------------
+
+_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.")
+
+
+def _load_skops(payload: bytes):
+    sio = require("skops.io", "skops", "Loading a scikit-learn model")
+    untrusted = sio.get_untrusted_types(data=payload)
+    foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    if foreign:
+        raise LczError(
+            f"the model file holds types that are not scikit-learn's ({', '.join(foreign[:3])}); "
+            "refusing to load it"
+        )
+    return sio.loads(payload, trusted=untrusted)
+
+
+def _import_keras():
+    tf = require("tensorflow", "tensorflow-cpu", "Keras models")
+    # custom layers used by the project's models register themselves on import
+    from .models import register_custom_layers
+
+    register_custom_layers()
+    return tf.keras
+
+
+def _load_keras_file(p: Path):
+    keras = _import_keras()
+    try:
+        return keras.models.load_model(p, compile=False, safe_mode=True)
+    except ValueError as exc:
+        msg = str(exc)
+        if "Lambda" in msg or "safe_mode" in msg:
+            raise LczError(
+                f"'{p.name}' contains a Lambda layer or custom code, which is refused for "
+                "safety (safe mode). Rebuild the model without Lambda layers."
+            ) from None
+        raise LczError(f"cannot load Keras model '{p.name}': {msg.splitlines()[0]}") from None
+    except (OSError, zipfile.BadZipFile, KeyError) as exc:
+        raise LczError(f"'{p.name}' is not a readable Keras model file ({exc})") from None
+
+
+def _load_legacy_h5(p: Path):
+    import h5py
+
+    try:
+        with h5py.File(p, "r") as f:
+            config = f.attrs.get("model_config")
+            if config is None:
+                if "layer_names" in f.attrs:
+                    raise LczError(
+                        f"'{p.name}' holds weights only, not a full Keras model; import it "
+                        "with `lcz import-pretrained` (lcz:importpretrained)"
+                    )
+                raise LczError(f"'{p.name}' is an HDF5 file but not a Keras model")
+    except OSError as exc:
+        raise LczError(f"cannot read '{p.name}' as a Keras .h5 model: {exc}") from None
+    if isinstance(config, bytes):
+        config = config.decode()
+    if '"Lambda"' in config:
+        raise LczError(
+            f"'{p.name}' contains a Lambda layer (Python code), which is refused for safety"
+        )
+    keras = _import_keras()
+    try:
+        return keras.models.load_model(p, compile=False)
+    except Exception as exc:  # noqa: BLE001 - any Keras failure is a bad file for the user
+        raise LczError(f"cannot load Keras model '{p.name}': {str(exc).splitlines()[0]}") from None
+
+
+def _plain_keras(p: Path, keras_model, sensor: str | None) -> KerasModel:
+    shape = keras_model.input_shape
+    if isinstance(shape, list):
+        raise LczError(f"'{p.name}' has several inputs; the plugin needs one (32,32,C) input")
+    if tuple(shape[1:3]) != (32, 32):
+        raise LczError(f"'{p.name}' takes inputs of shape {shape[1:]}, expected (32, 32, C)")
+    c = int(shape[-1])
+    sensor = sensor or sensor_for_channel_count(c)
+    n = len(sensor_channels(sensor))
+    if c != n:
+        raise LczError(f"a {sensor} model needs {n} input channels; '{p.name}' takes {c}")
+    manifest = new_manifest(
+        "keras",
+        "keras",
+        sensor,
+        list(range(n)),
+        source_file=p.name,
+        scaling_assumed=True,
+        notes="plain Keras file without a manifest: So2Sat scaling is assumed, no normalisation",
+    )
+    return KerasModel(manifest, keras_model, p)
+
+
+def read_manifest(path) -> dict:
+    p = Path(path)
+    try:
+        with zipfile.ZipFile(p) as z:
+            return json.loads(z.read("manifest.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as exc:
+        raise LczError(f"'{p.name}' is not a valid .lczmodel file ({exc})") from None
+
+
+def load_model(path, sensor: str | None = None) -> LczModel:
+    p = Path(path)
+    if not p.exists():
+        raise LczError(f"model file '{p}' does not exist")
+    suffix = p.suffix.lower()
+    if suffix == ".keras":
+        return _plain_keras(p, _load_keras_file(p), sensor)
+    if suffix in (".h5", ".hdf5"):
+        return _plain_keras(p, _load_legacy_h5(p), sensor)
+    manifest = read_manifest(p)
+    if manifest.get("format") != FORMAT:
+        raise LczError(f"'{p.name}' is not an LCZ model file (no lczmodel manifest)")
+    if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
+        raise LczError(
+            f"'{p.name}' was written by a newer plugin (format {manifest['format_version']}); "
+            "update the plugin"
+        )
+    member = manifest.get("model_member")
+    try:
+        with zipfile.ZipFile(p) as z:
+            payload = z.read(member)
+    except (KeyError, zipfile.BadZipFile, OSError) as exc:
+        raise LczError(f"'{p.name}' is damaged: cannot read '{member}' ({exc})") from None
+    if manifest.get("framework") == "sklearn":
+        try:
+            est = _load_skops(payload)
+        except LczError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise LczError(f"'{p.name}' is damaged: {exc}") from None
+        return SklearnModel(manifest, est, p)
+    if manifest.get("framework") == "keras":
+        with tempfile.TemporaryDirectory() as d:
+            tmp = Path(d) / "model.keras"
+            tmp.write_bytes(payload)
+            km = _load_keras_file(tmp)
+        return KerasModel(manifest, km, p)
+    raise LczError(f"'{p.name}': unknown framework '{manifest.get('framework')}'")
+
+
+def manifest_summary(manifest: dict) -> str:
+    return (
+        f"{manifest['model_type']} model, sensor {manifest['sensor']}, "
+        f"{manifest['input_channels']} channels ({', '.join(manifest['band_names'])})"
+    )

@@ -1,0 +1,46 @@
+"""Random forest (scikit-learn) on per-patch features.
+
+Two feature sets (see ``lcz_qgis.features``): ``raw`` flattens the patch as the seed
+notebook does; ``stats`` uses band, index and texture statistics. ``stats`` is the
+default: on the sample data it is both more accurate and about 50x faster to train
+(docs/BENCHMARKS.md has the numbers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import require
+from ..feedback import Feedback
+
+DEFAULT_FEATURES = "stats"
+N_TREES = 200
+
+
+def make_estimator(seed: int, n_trees: int = N_TREES):
+    ensemble = require("sklearn.ensemble", "scikit-learn", "The random forest model")
+    return ensemble.RandomForestClassifier(
+        n_estimators=n_trees,
+        n_jobs=-1,
+        random_state=seed,
+        class_weight="balanced_subsample",
+        min_samples_leaf=1,
+        max_features="sqrt",
+    )
+
+
+def fit(
+    features: np.ndarray, codes: np.ndarray, seed: int, feedback: Feedback, n_trees: int = N_TREES
+):
+    """Fit in rounds of trees (warm start) so progress and cancel work."""
+    est = make_estimator(seed, n_trees)
+    est.set_params(warm_start=True, n_estimators=0)
+    step = max(10, n_trees // 10)
+    done = 0
+    while done < n_trees:
+        feedback.check_cancelled()
+        done = min(n_trees, done + step)
+        est.set_params(n_estimators=done)
+        est.fit(features, codes)
+        feedback.progress(100.0 * done / n_trees)
+    return est

@@ -1,0 +1,182 @@
+"""Raster reading and writing through GDAL (the same library QGIS uses in-process).
+
+``RasterInfo`` describes an input raster and checks it for classification: a
+projected CRS, a pixel size of about 10 m, enough size and the right band count.
+Writers create tiled, compressed GeoTIFFs; LCZ maps get an embedded colour table,
+category names and a ``.qml`` sidecar.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import LczError, require
+from .legend import category_names, gdal_color_entries, qml_paletted
+
+PIXEL_SIZE_M = 10.0
+PIXEL_SIZE_TOLERANCE = 0.05  # 5 %
+GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
+
+
+def gdal():
+    g = require("osgeo.gdal", "GDAL", "Reading and writing rasters")
+    g.UseExceptions()
+    return g
+
+
+def osr():
+    o = require("osgeo.osr", "GDAL", "Coordinate reference systems")
+    o.UseExceptions()
+    return o
+
+
+@dataclass
+class RasterInfo:
+    path: str
+    width: int
+    height: int
+    count: int
+    geotransform: tuple
+    crs_wkt: str
+    nodata: list
+    dtype: str
+
+    @property
+    def pixel_size(self) -> tuple[float, float]:
+        gt = self.geotransform
+        return abs(gt[1]), abs(gt[5])
+
+    def crs_description(self) -> str:
+        if not self.crs_wkt:
+            return "none"
+        s = osr().SpatialReference()
+        s.ImportFromWkt(self.crs_wkt)
+        code = s.GetAuthorityCode(None)
+        return f"EPSG:{code}" if code else s.GetName()
+
+    def is_projected(self) -> bool:
+        s = osr().SpatialReference()
+        s.ImportFromWkt(self.crs_wkt)
+        return bool(s.IsProjected())
+
+    def check_for_classification(self, what: str = "raster") -> None:
+        name = Path(self.path).name
+        if not self.crs_wkt:
+            raise LczError(
+                f"{what} '{name}' has no coordinate reference system; assign one, or "
+                "reproject it to its UTM zone (Raster > Projections > Warp)"
+            )
+        if not self.is_projected():
+            raise LczError(
+                f"{what} '{name}' is in geographic coordinates ({self.crs_description()}); "
+                "reproject it to its UTM zone at 10 m (Raster > Projections > Warp)"
+            )
+        gt = self.geotransform
+        if gt[2] != 0 or gt[4] != 0:
+            raise LczError(f"{what} '{name}' is rotated; warp it to a north-up grid first")
+        px, py = self.pixel_size
+        lo, hi = (
+            PIXEL_SIZE_M * (1 - PIXEL_SIZE_TOLERANCE),
+            PIXEL_SIZE_M * (1 + PIXEL_SIZE_TOLERANCE),
+        )
+        if not (lo <= px <= hi and lo <= py <= hi):
+            raise LczError(
+                f"{what} '{name}' has a pixel size of {px:g} x {py:g} (CRS units); So2Sat models "
+                f"need about {PIXEL_SIZE_M:g} m: resample it to 10 m first"
+            )
+        if self.width < 32 or self.height < 32:
+            raise LczError(
+                f"{what} '{name}' is {self.width} x {self.height} pixels, smaller than one "
+                "32 x 32 window"
+            )
+
+
+def open_raster(path) -> tuple[object, RasterInfo]:
+    g = gdal()
+    p = str(path)
+    if not os.path.exists(p) and not p.startswith("/vsi"):
+        raise LczError(f"raster '{p}' does not exist")
+    try:
+        ds = g.Open(p)
+    except RuntimeError as exc:
+        raise LczError(f"cannot open raster '{p}': {exc}") from None
+    if ds is None or ds.RasterCount == 0:
+        raise LczError(f"'{p}' is not a raster GDAL can read")
+    info = RasterInfo(
+        path=p,
+        width=ds.RasterXSize,
+        height=ds.RasterYSize,
+        count=ds.RasterCount,
+        geotransform=tuple(ds.GetGeoTransform(can_return_null=True) or ()),
+        crs_wkt=ds.GetProjection() or "",
+        nodata=[ds.GetRasterBand(i + 1).GetNoDataValue() for i in range(ds.RasterCount)],
+        dtype=g.GetDataTypeName(ds.GetRasterBand(1).DataType),
+    )
+    if not info.geotransform:
+        info.crs_wkt = info.crs_wkt or ""
+        info.geotransform = (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    return ds, info
+
+
+def read_bands(ds, bands: list[int], row0: int, nrows: int, out_dtype=np.float32) -> np.ndarray:
+    """Rows [row0, row0+nrows) of the given 0-based bands as (nrows, width, len(bands))."""
+    width = ds.RasterXSize
+    out = np.empty((nrows, width, len(bands)), dtype=out_dtype)
+    for k, b in enumerate(bands):
+        out[..., k] = ds.GetRasterBand(b + 1).ReadAsArray(0, row0, width, nrows)
+    return out
+
+
+def create_geotiff(
+    path, width, height, count, gdal_type, geotransform, crs_wkt, nodata=None, options=None
+):
+    g = gdal()
+    drv = g.GetDriverByName("GTiff")
+    ds = drv.Create(str(path), width, height, count, gdal_type, options or GTIFF_OPTIONS)
+    ds.SetGeoTransform(tuple(geotransform))
+    if crs_wkt:
+        ds.SetProjection(crs_wkt)
+    if nodata is not None:
+        for i in range(count):
+            ds.GetRasterBand(i + 1).SetNoDataValue(nodata)
+    return ds
+
+
+def style_lcz_band(band) -> None:
+    """Embed the LCZ colour table and category names in a GDAL band (values 0..17)."""
+    g = gdal()
+    ct = g.ColorTable()
+    for value, rgba in gdal_color_entries().items():
+        ct.SetColorEntry(value, rgba)
+    band.SetRasterColorTable(ct)
+    band.SetRasterColorInterpretation(g.GCI_PaletteIndex)
+    band.SetCategoryNames(category_names())
+    band.SetDescription("LCZ")
+
+
+def qml_path(raster_path) -> Path:
+    p = Path(raster_path)
+    return p.with_suffix(".qml")
+
+
+def write_qml(raster_path, qml: str) -> Path:
+    from .atomic import write_text_atomic
+
+    return write_text_atomic(qml_path(raster_path), qml)
+
+
+def write_lcz_qml(raster_path) -> Path:
+    return write_qml(raster_path, qml_paletted())
+
+
+def read_lcz_map(path) -> tuple[np.ndarray, RasterInfo]:
+    """An LCZ map as codes 0..17 (101-107 accepted for A-G)."""
+    from .legend import normalize_codes
+
+    ds, info = open_raster(path)
+    arr = ds.GetRasterBand(1).ReadAsArray()
+    return normalize_codes(arr), info

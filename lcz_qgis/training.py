@@ -1,0 +1,214 @@
+"""Training entry point: pick patches, train a model type, score it, write the model file.
+
+``train_model`` is what ``lcz train`` and ``lcz:trainmodel`` call. Random forests are
+fitted here on features streamed from HDF5; Keras models are trained by
+``keras_training.train_keras`` with batches streamed from HDF5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import check_output_path
+from .bands import parse_bands, sensor_channels
+from .errors import LczError
+from .feedback import Feedback
+from .metrics import lcz_scores
+from .models import MODEL_TYPES, framework
+from .so2sat import So2SatFile
+
+VALIDATION_FRACTION = 0.1
+FEATURE_CHUNK = 512
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    manifest: dict
+    scores: dict = field(default_factory=dict)
+    history: dict = field(default_factory=dict)
+
+
+def split_indices(codes: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded split stratified by class: (train indices, validation indices), sorted."""
+    rng = np.random.default_rng(seed)
+    val = []
+    for c in np.unique(codes):
+        idx = np.flatnonzero(codes == c)
+        rng.shuffle(idx)
+        k = int(round(len(idx) * fraction))
+        if len(idx) >= 2:
+            k = max(1, min(k, len(idx) - 1))
+        else:
+            k = 0
+        val.append(idx[:k])
+    val = np.sort(np.concatenate(val)) if val else np.zeros(0, np.int64)
+    train = np.setdiff1d(np.arange(len(codes)), val)
+    return train, val
+
+
+def subsample(idx: np.ndarray, max_samples: int | None, seed: int) -> np.ndarray:
+    if max_samples and len(idx) > max_samples:
+        rng = np.random.default_rng(seed + 1)
+        idx = np.sort(rng.choice(idx, size=max_samples, replace=False))
+    return idx
+
+
+def check_training_labels(codes: np.ndarray, name: str) -> None:
+    if len(codes) == 0:
+        raise LczError(f"the training set '{name}' has no patches")
+    present = np.unique(codes)
+    if len(present) < 2:
+        raise LczError(
+            f"the training set '{name}' holds only one class (LCZ {int(present[0])}); "
+            "a classifier needs at least two"
+        )
+
+
+def stream_features(
+    f: So2SatFile,
+    sensor: str,
+    bands: list[int],
+    idx: np.ndarray,
+    feature_set: str,
+    feedback: Feedback,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features for rows ``idx`` read in chunks; rows with NaN/inf are dropped.
+
+    Returns (features (k, F), keep mask over ``idx``).
+    """
+    from .features import patch_features
+
+    names = [sensor_channels(sensor)[b] for b in bands]
+    out, keep = [], []
+    for i, start in enumerate(range(0, len(idx), FEATURE_CHUNK)):
+        feedback.check_cancelled()
+        rows = idx[start : start + FEATURE_CHUNK]
+        x = f.read(sensor, rows, bands)
+        finite = np.isfinite(x).all(axis=(1, 2, 3))
+        keep.append(finite)
+        out.append(patch_features(x[finite], names, feature_set))
+        feedback.progress(100.0 * min(len(idx), (i + 1) * FEATURE_CHUNK) / max(len(idx), 1))
+    keep_mask = np.concatenate(keep) if keep else np.zeros(0, bool)
+    feats = np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    return feats, keep_mask
+
+
+def train_model(
+    train: str | Path,
+    output: str | Path,
+    model_type: str = "rf",
+    sensor: str = "sen2",
+    bands=None,
+    validation: str | Path | None = None,
+    seed: int = 0,
+    max_samples: int | None = None,
+    feedback: Feedback | None = None,
+    features: str | None = None,
+    **keras_options,
+) -> TrainResult:
+    feedback = feedback or Feedback()
+    output = check_output_path(output)
+    if model_type not in MODEL_TYPES:
+        raise LczError(f"unknown model type '{model_type}'; choose one of {', '.join(MODEL_TYPES)}")
+    band_idx = parse_bands(bands, sensor)
+    if framework(model_type) == "keras":
+        from .keras_training import train_keras
+
+        return train_keras(
+            train=train,
+            output=output,
+            model_type=model_type,
+            sensor=sensor,
+            bands=band_idx,
+            validation=validation,
+            seed=seed,
+            max_samples=max_samples,
+            feedback=feedback,
+            **keras_options,
+        )
+    if keras_options:
+        raise LczError(f"options {sorted(keras_options)} apply to Keras models, not rf")
+    return _train_rf(
+        train,
+        output,
+        sensor,
+        band_idx,
+        validation,
+        seed,
+        max_samples,
+        feedback,
+        features or "stats",
+    )
+
+
+def _train_rf(
+    train, output, sensor, bands, validation, seed, max_samples, feedback, feature_set
+) -> TrainResult:
+    from .modelfile import new_manifest, save_sklearn_model
+    from .models import rf
+
+    with So2SatFile(train) as tf:
+        tf.check_sensor(sensor)
+        codes = tf.labels()
+        check_training_labels(codes, Path(train).name)
+        if validation:
+            tr_idx = np.arange(tf.n)
+        else:
+            tr_idx, va_idx = split_indices(codes, VALIDATION_FRACTION, seed)
+        tr_idx = subsample(tr_idx, max_samples, seed)
+        check_training_labels(codes[tr_idx], Path(train).name)
+        feedback.info(f"reading features for {len(tr_idx)} training patches ({feature_set})")
+        x_tr, keep = stream_features(tf, sensor, bands, tr_idx, feature_set, feedback.scaled(0, 30))
+        y_tr = codes[tr_idx][keep]
+        dropped = int((~keep).sum())
+        if dropped:
+            feedback.warning(f"skipped {dropped} training patches with NaN or inf values")
+        if not validation:
+            x_va, keep = stream_features(tf, sensor, bands, va_idx, feature_set, Feedback())
+            y_va = codes[va_idx][keep]
+        class_counts = np.bincount(codes[tr_idx], minlength=18)[1:].tolist()
+    if validation:
+        with So2SatFile(validation) as vf:
+            vf.check_sensor(sensor)
+            v_codes = vf.labels()
+            va_idx = subsample(np.arange(vf.n), max_samples, seed)
+            x_va, keep = stream_features(vf, sensor, bands, va_idx, feature_set, Feedback())
+            y_va = v_codes[va_idx][keep]
+    feedback.info(f"fitting a random forest of {rf.N_TREES} trees on {x_tr.shape[1]} features")
+    est = rf.fit(x_tr, y_tr, seed, feedback.scaled(30, 90))
+    scores = {}
+    if len(y_va):
+        pred = est.predict(x_va)
+        scores = lcz_scores(y_va, pred)
+        feedback.info(f"validation: OA {scores['oa']:.3f}, kappa {scores['kappa']:.3f}")
+    names = [sensor_channels(sensor)[b] for b in bands]
+    manifest = new_manifest(
+        "rf",
+        "sklearn",
+        sensor,
+        bands,
+        preprocessing=[{"type": "patch_features", "band_names": names, "set": feature_set}],
+        training={
+            "file": Path(train).name,
+            "validation": Path(validation).name
+            if validation
+            else f"{VALIDATION_FRACTION:.0%} split",
+            "n_train": int(len(y_tr)),
+            "n_validation": int(len(y_va)),
+            "class_counts": class_counts,
+            "seed": seed,
+            "n_trees": rf.N_TREES,
+            "features": feature_set,
+        },
+        scores={k: scores[k] for k in ("oa", "kappa", "macro_f1", "oa_u", "oa_bu", "oa_w")}
+        if scores
+        else {},
+    )
+    feedback.check_cancelled()
+    save_sklearn_model(output, est, manifest)
+    feedback.progress(100)
+    return TrainResult(Path(output), manifest, scores)
