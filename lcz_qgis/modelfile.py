@@ -34,16 +34,18 @@ SO2SAT_SCALING = (
 
 
 def library_versions() -> dict:
+    """Versions of the libraries a model depends on, read from package metadata (no imports)."""
+    from importlib import metadata
+
     versions = {
         "lcz_qgis": __version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
-    for mod in ("sklearn", "skops", "tensorflow", "h5py"):
+    for dist in ("scikit-learn", "skops", "tensorflow-cpu", "tensorflow", "keras", "h5py"):
         try:
-            m = __import__(mod)
-            versions[mod] = getattr(m, "__version__", "?")
-        except ImportError:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
             pass
     return versions
 

@@ -17,14 +17,17 @@ DEFAULT_FEATURES = "stats"
 N_TREES = 200
 
 
-def make_estimator(seed: int, n_trees: int = N_TREES):
+def make_estimator(seed: int, codes: np.ndarray, n_trees: int = N_TREES):
+    """A random forest with class weights inversely proportional to class frequency
+    (So2Sat is imbalanced), fixed up front so that warm-started rounds share them."""
     ensemble = require("sklearn.ensemble", "scikit-learn", "The random forest model")
+    classes, counts = np.unique(codes, return_counts=True)
+    weights = len(codes) / (len(classes) * counts)
     return ensemble.RandomForestClassifier(
         n_estimators=n_trees,
         n_jobs=-1,
         random_state=seed,
-        class_weight="balanced_subsample",
-        min_samples_leaf=1,
+        class_weight={int(c): float(w) for c, w in zip(classes, weights)},
         max_features="sqrt",
     )
 
@@ -33,7 +36,7 @@ def fit(
     features: np.ndarray, codes: np.ndarray, seed: int, feedback: Feedback, n_trees: int = N_TREES
 ):
     """Fit in rounds of trees (warm start) so progress and cancel work."""
-    est = make_estimator(seed, n_trees)
+    est = make_estimator(seed, codes, n_trees)
     est.set_params(warm_start=True, n_estimators=0)
     step = max(10, n_trees // 10)
     done = 0
