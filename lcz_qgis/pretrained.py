@@ -24,6 +24,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from .bands import SEN2_BANDS
 from .errors import LczError, require
 
 WeightLayers = list[tuple[str, list[np.ndarray]]]
@@ -42,7 +43,6 @@ _QIU_REPO = "https://github.com/ChunpingQiu/benchmark-on-So2SatLCZ42-dataset-a-s
 _DEMO_REPO = "https://github.com/zhu-xlab/So2Sat-LCZ-Classification-Demo"
 _RAW = "https://raw.githubusercontent.com"
 
-SEN2_BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
 SO2SAT_S1_FEATURES = (
     "VH_dB",  # 10 log10 |VH|^2, unfiltered
     "VV_dB",  # 10 log10 |VV|^2, unfiltered
@@ -318,9 +318,7 @@ def assign_weights(model, layers: WeightLayers) -> int:
         )
     assigned = 0
     for (_, arrays), layer in zip(file_layers, model_layers):
-        layer.set_weights(
-            [np.asarray(a, dtype=w.dtype.as_numpy_dtype) for a, w in zip(arrays, layer.weights)]
-        )
+        layer.set_weights(list(arrays))  # Keras casts to each variable's dtype
         assigned += len(arrays)
     total = n_tensors(layers)
     if assigned != total:  # pragma: no cover - guarded by the checks above
