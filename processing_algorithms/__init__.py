@@ -1,0 +1,1 @@
+"""QGIS Processing provider and algorithms: thin wrappers over the lcz_qgis core."""

@@ -1,0 +1,112 @@
+"""Shared base for the plugin's algorithms: names, help, feedback, errors and styling.
+
+Every algorithm subclasses ``LczAlgorithm``, sets the class attributes and implements
+``run(parameters, context, feedback)``, which calls the core with a ``QgisFeedback``.
+Core errors (``LczError``) become ``QgsProcessingException``; a cancel returns no outputs.
+No GUI calls here: ``processAlgorithm`` runs in Processing's background thread.
+"""
+
+from __future__ import annotations
+
+import os
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingLayerPostProcessorInterface,
+)
+from qgis.PyQt.QtGui import QIcon
+
+from ..lcz_qgis.errors import Cancelled, LczError
+from ..lcz_qgis.feedback import Feedback
+
+PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
+ICON_PATH = os.path.join(PLUGIN_DIR, "resources", "icons", "lcz.svg")
+
+
+class QgisFeedback(Feedback):
+    """Core feedback over ``QgsProcessingFeedback``."""
+
+    def __init__(self, feedback):
+        self.qgis = feedback
+
+    def progress(self, percent: float) -> None:
+        if self.qgis is not None:
+            self.qgis.setProgress(percent)
+
+    def info(self, message: str) -> None:
+        if self.qgis is not None:
+            self.qgis.pushInfo(message)
+
+    def warning(self, message: str) -> None:
+        if self.qgis is not None:
+            self.qgis.pushWarning(message)
+
+    def is_cancelled(self) -> bool:
+        return self.qgis is not None and self.qgis.isCanceled()
+
+
+class StyleFromQml(QgsProcessingLayerPostProcessorInterface):
+    """Loads a QML style onto an output layer when Processing adds it to the project."""
+
+    def __init__(self, qml_path: str):
+        super().__init__()
+        self.qml_path = qml_path
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 - QGIS API
+        if layer is not None and os.path.exists(self.qml_path):
+            layer.loadNamedStyle(self.qml_path)
+            layer.triggerRepaint()
+
+
+# Post-processors must outlive processAlgorithm: QGIS keeps only a raw pointer.
+_POST_PROCESSORS: dict[str, StyleFromQml] = {}
+
+
+def style_output_on_load(context, output_value: str, qml_path: str) -> None:
+    """Style the layer loaded from ``output_value`` with ``qml_path`` (if it is loaded)."""
+    if context.willLoadLayerOnCompletion(output_value):
+        proc = StyleFromQml(qml_path)
+        _POST_PROCESSORS[output_value] = proc
+        context.layerToLoadOnCompletionDetails(output_value).setPostProcessor(proc)
+
+
+class LczAlgorithm(QgsProcessingAlgorithm):
+    NAME = ""
+    DISPLAY_NAME = ""
+    GROUP = "LCZ mapping"
+    GROUP_ID = "lcz"
+    HELP = ""
+
+    def name(self):
+        return self.NAME
+
+    def displayName(self):  # noqa: N802 - QGIS API
+        return self.DISPLAY_NAME
+
+    def group(self):
+        return self.GROUP
+
+    def groupId(self):  # noqa: N802 - QGIS API
+        return self.GROUP_ID
+
+    def shortHelpString(self):  # noqa: N802 - QGIS API
+        return self.HELP
+
+    def icon(self):
+        return QIcon(ICON_PATH)
+
+    def createInstance(self):  # noqa: N802 - QGIS API
+        return type(self)()
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 - QGIS API
+        try:
+            return self.run(parameters, context, QgisFeedback(feedback))
+        except LczError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+        except Cancelled:
+            feedback.pushInfo("Cancelled: no output was written.")
+            return {}
+
+    def run(self, parameters, context, feedback: QgisFeedback) -> dict:  # pragma: no cover
+        raise NotImplementedError

@@ -1,0 +1,90 @@
+"""lcz:sampledata: write the synthetic sample data."""
+
+from __future__ import annotations
+
+import os
+
+from qgis.core import (
+    QgsProcessingContext,
+    QgsProcessingOutputFile,
+    QgsProcessingOutputRasterLayer,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterNumber,
+)
+
+from ..lcz_qgis.sample_data import DEFAULT_TEST, DEFAULT_TRAIN, write_sample_data
+from .base import LczAlgorithm, style_output_on_load
+
+
+class SampleDataAlgorithm(LczAlgorithm):
+    NAME = "sampledata"
+    DISPLAY_NAME = "Write sample data (synthetic)"
+    HELP = (
+        "Writes SYNTHETIC sample data, deterministically from a seed, into an existing folder: "
+        "train.h5 and test.h5 in So2Sat LCZ42 format (float64 sen1, sen2, one-hot label; all "
+        "17 classes, imbalanced like So2Sat), and a synthetic 5 x 5 km sample city "
+        "(scene_s2.tif with the 10 So2Sat Sentinel-2 bands, scene_s1.tif with the 8 Sentinel-1 "
+        "channels, scene_truth.tif with the LCZ zones it was built from; 10 m, EPSG:32632). "
+        "None of it is real imagery."
+    )
+
+    def initAlgorithm(self, config=None):  # noqa: N802 - QGIS API
+        self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", "Output folder"))
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "SEED", "Random seed", QgsProcessingParameterNumber.Integer, 42
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "TRAIN_SIZE",
+                "Training patches",
+                QgsProcessingParameterNumber.Integer,
+                DEFAULT_TRAIN,
+                minValue=340,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                "TEST_SIZE",
+                "Test patches",
+                QgsProcessingParameterNumber.Integer,
+                DEFAULT_TEST,
+                minValue=340,
+            )
+        )
+        for key, label in (("TRAIN", "Training HDF5"), ("TEST", "Test HDF5")):
+            self.addOutput(QgsProcessingOutputFile(key, label))
+        for key, label in (
+            ("SCENE_S2", "Sample city Sentinel-2 (synthetic)"),
+            ("SCENE_S1", "Sample city Sentinel-1 (synthetic)"),
+            ("SCENE_TRUTH", "Sample city LCZ truth (synthetic)"),
+        ):
+            self.addOutput(QgsProcessingOutputRasterLayer(key, label))
+
+    def run(self, parameters, context, feedback):
+        folder = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
+        os.makedirs(folder, exist_ok=True)
+        paths = write_sample_data(
+            folder,
+            seed=self.parameterAsInt(parameters, "SEED", context),
+            n_train=self.parameterAsInt(parameters, "TRAIN_SIZE", context),
+            n_test=self.parameterAsInt(parameters, "TEST_SIZE", context),
+            feedback=feedback,
+        )
+        truth = str(paths["scene_truth.tif"])
+        context.addLayerToLoadOnCompletion(
+            truth,
+            QgsProcessingContext.LayerDetails(
+                "LCZ truth (synthetic)", context.project(), "SCENE_TRUTH"
+            ),
+        )
+        style_output_on_load(context, truth, truth[:-4] + ".qml")
+        return {
+            "OUTPUT_FOLDER": folder,
+            "TRAIN": str(paths["train.h5"]),
+            "TEST": str(paths["test.h5"]),
+            "SCENE_S2": str(paths["scene_s2.tif"]),
+            "SCENE_S1": str(paths["scene_s1.tif"]),
+            "SCENE_TRUTH": truth,
+        }
