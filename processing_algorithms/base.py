@@ -1,7 +1,8 @@
 """Shared base for the plugin's algorithms: names, help, feedback, errors and styling.
 
 Every algorithm subclasses ``LczAlgorithm``, sets the class attributes and implements
-``run(parameters, context, feedback)``, which calls the core with a ``QgisFeedback``.
+``execute(parameters, context, feedback)``, which calls the core with a ``QgisFeedback``.
+(Not ``run``: that name is ``QgsProcessingAlgorithm.run``, which processing.run calls.)
 Core errors (``LczError``) become ``QgsProcessingException``; a cancel returns no outputs.
 No GUI calls here: ``processAlgorithm`` runs in Processing's background thread.
 """
@@ -96,17 +97,25 @@ class LczAlgorithm(QgsProcessingAlgorithm):
     def icon(self):
         return QIcon(ICON_PATH)
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "run" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__} defines run(); implement execute(parameters, context, feedback) "
+                "instead: run() is QgsProcessingAlgorithm.run, which processing.run calls"
+            )
+
     def createInstance(self):  # noqa: N802 - QGIS API
         return type(self)()
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 - QGIS API
         try:
-            return self.run(parameters, context, QgisFeedback(feedback))
+            return self.execute(parameters, context, QgisFeedback(feedback))
         except LczError as exc:
             raise QgsProcessingException(str(exc)) from exc
         except Cancelled:
             feedback.pushInfo("Cancelled: no output was written.")
             return {}
 
-    def run(self, parameters, context, feedback: QgisFeedback) -> dict:  # pragma: no cover
+    def execute(self, parameters, context, feedback: QgisFeedback) -> dict:  # pragma: no cover
         raise NotImplementedError

@@ -64,7 +64,7 @@ class ClassifyRasterAlgorithm(LczAlgorithm):
         )
         self.addParameter(p)
 
-    def run(self, parameters, context, feedback):
+    def execute(self, parameters, context, feedback):
         s2 = self.parameterAsRasterLayer(parameters, "SENTINEL2", context)
         s1 = self.parameterAsRasterLayer(parameters, "SENTINEL1", context)
         if s2 is None and s1 is None:

@@ -62,7 +62,7 @@ class SampleDataAlgorithm(LczAlgorithm):
         ):
             self.addOutput(QgsProcessingOutputRasterLayer(key, label))
 
-    def run(self, parameters, context, feedback):
+    def execute(self, parameters, context, feedback):
         folder = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
         os.makedirs(folder, exist_ok=True)
         paths = write_sample_data(

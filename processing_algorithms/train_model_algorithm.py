@@ -88,7 +88,7 @@ class TrainModelAlgorithm(LczAlgorithm):
     def model_types() -> list[str]:
         return [t for t in MODEL_TYPES if t == "rf" or _keras_training_available()]
 
-    def run(self, parameters, context, feedback):
+    def execute(self, parameters, context, feedback):
         result = train_model(
             train=self.parameterAsFile(parameters, "TRAIN", context),
             validation=self.parameterAsFile(parameters, "VALIDATION", context) or None,

@@ -1,0 +1,217 @@
+"""Foundation inside QGIS: provider registration, processing.run, qgis_process, styles,
+lazy imports, packaging and the plugin metadata."""
+
+from __future__ import annotations
+
+import configparser
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.qgis
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_provider_and_algorithms_are_registered(qgis_app):
+    from qgis.core import QgsApplication
+
+    provider = QgsApplication.processingRegistry().providerById("lcz")
+    assert provider is not None and provider.name() == "LCZ mapping"
+    ids = {a.id() for a in provider.algorithms()}
+    assert {"lcz:sampledata", "lcz:trainmodel", "lcz:classifyraster"} <= ids
+    for alg in provider.algorithms():
+        assert alg.shortHelpString(), f"{alg.id()} has no help text"
+        for p in alg.parameterDefinitions():
+            assert p.name().isupper() and not p.name().split("_")[-1].isdigit(), p.name()
+
+
+def test_processing_run_classify_gives_a_styled_georeferenced_map(
+    run_alg, sample_dir, rf_model, tmp_path
+):
+    from qgis.core import QgsRasterLayer
+
+    out = tmp_path / "map.tif"
+    res = run_alg(
+        "lcz:classifyraster",
+        {
+            "MODEL": str(rf_model),
+            "SENTINEL2": str(sample_dir / "scene_s2.tif"),
+            "STRIDE": 10,
+            "OUTPUT": str(out),
+        },
+    )
+    assert res["OUTPUT"] == str(out)
+    layer = QgsRasterLayer(str(out), "map")
+    assert layer.isValid()
+    assert layer.crs().authid() == "EPSG:32632"
+    assert layer.rasterUnitsPerPixelX() == pytest.approx(100.0)
+    # the .qml sidecar is loaded as the default style: the LCZ paletted renderer
+    assert layer.renderer().type() == "paletted"
+    classes = layer.renderer().classes()
+    assert [c.value for c in classes] == list(range(1, 18))
+    assert classes[0].color.name() == "#8c0000" and classes[16].label == "LCZ G: Water"
+
+
+def test_processing_errors_are_processing_exceptions(run_alg, tmp_path, rf_model):
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="does not exist"):
+        run_alg(
+            "lcz:trainmodel",
+            {
+                "TRAIN": str(tmp_path / "none.h5"),
+                "MODEL_TYPE": "rf",
+                "SENSOR": "sen2",
+                "OUTPUT": str(tmp_path / "m.lczmodel"),
+            },
+        )
+
+
+def test_processing_train_outputs_oa(run_alg, sample_dir, tmp_path):
+    out = tmp_path / "m.lczmodel"
+    res = run_alg(
+        "lcz:trainmodel",
+        {
+            "TRAIN": str(sample_dir / "train.h5"),
+            "MODEL_TYPE": "rf",
+            "SENSOR": "sen1",
+            "BANDS": "5,6",
+            "MAX_SAMPLES": 600,
+            "SEED": 1,
+            "OUTPUT": str(out),
+        },
+    )
+    assert out.exists() and 0.2 < res["OA"] <= 1.0
+    from lcz_qgis import load_model
+
+    m = load_model(out)
+    assert m.manifest["band_names"] == ["VH_intensity", "VV_intensity"]
+
+
+def test_qgis_process_lists_and_runs_classify(qgis_process, sample_dir, rf_model, tmp_path):
+    listing = qgis_process("list")
+    assert listing.returncode == 0, listing.stderr
+    assert "lcz:classifyraster" in listing.stdout and "LCZ mapping" in listing.stdout
+    out = tmp_path / "qp_map.tif"
+    r = qgis_process(
+        "run",
+        "lcz:classifyraster",
+        "--",
+        f"MODEL={rf_model}",
+        f"SENTINEL2={sample_dir / 'scene_s2.tif'}",
+        "STRIDE=16",
+        f"OUTPUT={out}",
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    from osgeo import gdal
+
+    ds = gdal.Open(str(out))
+    assert ds.GetGeoTransform()[1] == 160.0
+    assert ds.GetGeoTransform()[0] == pytest.approx(690000 + (16 - 8) * 10)
+    a = ds.ReadAsArray()
+    assert a.max() <= 17 and (a > 0).mean() > 0.8
+    assert out.with_suffix(".qml").exists()
+
+
+def test_qgis_process_reports_bad_input(qgis_process, tmp_path, rf_model):
+    r = qgis_process(
+        "run",
+        "lcz:classifyraster",
+        "--",
+        f"MODEL={rf_model}",
+        f"SENTINEL2={tmp_path / 'missing.tif'}",
+        f"OUTPUT={tmp_path / 'o.tif'}",
+    )
+    assert r.returncode != 0
+    assert not (tmp_path / "o.tif").exists()
+
+
+def test_loading_the_plugin_imports_neither_tensorflow_nor_sklearn(qgis_profile):
+    plugins = qgis_profile / "profiles" / "default" / "python" / "plugins"
+    code = (
+        "import sys, os; os.environ['QT_QPA_PLATFORM']='offscreen';"
+        "from qgis.core import QgsApplication; app=QgsApplication([], False); app.initQgis();"
+        f"sys.path.insert(0, {str(plugins)!r});"
+        "import lcz_mapping; p = lcz_mapping.classFactory(None); p.initProcessing();"
+        "assert QgsApplication.processingRegistry().providerById('lcz');"
+        "print(sorted(m for m in ('tensorflow','sklearn','keras','matplotlib') if m in sys.modules))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_missing_dependency_names_the_package(monkeypatch):
+    from lcz_qgis.errors import MissingDependency, require
+
+    monkeypatch.setitem(sys.modules, "skops", None)
+    monkeypatch.setitem(sys.modules, "skops.io", None)
+    with pytest.raises(MissingDependency, match="'skops'.*pip install skops"):
+        require("skops.io", "skops", "Loading a scikit-learn model")
+
+
+def test_metadata_has_the_required_fields():
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "metadata.txt")
+    g = cfg["general"]
+    for key in (
+        "name",
+        "qgisMinimumVersion",
+        "description",
+        "about",
+        "version",
+        "author",
+        "email",
+        "repository",
+        "tracker",
+        "homepage",
+        "tags",
+        "category",
+        "icon",
+        "experimental",
+    ):
+        assert g.get(key), key
+    assert g["qgisMinimumVersion"] == "3.22" and g["hasProcessingProvider"] == "yes"
+    assert (REPO / g["icon"]).exists()
+
+
+def test_make_package_builds_an_installable_zip():
+    r = subprocess.run(
+        ["make", "-s", "package"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    with zipfile.ZipFile(REPO / "dist" / "lcz_mapping.zip") as z:
+        names = z.namelist()
+    assert "lcz_mapping/__init__.py" in names and "lcz_mapping/metadata.txt" in names
+    assert "lcz_mapping/lcz_qgis/classify.py" in names
+    assert "lcz_mapping/processing_algorithms/provider.py" in names
+    assert not [n for n in names if "/tests/" in n or ".venv" in n or "__pycache__" in n]
+    assert all(n.startswith("lcz_mapping/") for n in names)
+
+
+def test_map_values_from_qgis_match_core(run_alg, sample_dir, rf_model, tmp_path):
+    """The same algorithm through Processing and the core gives the same pixels."""
+    from osgeo import gdal
+
+    from lcz_qgis import load_model
+    from lcz_qgis.classify import classify_raster
+
+    a_path, b_path = tmp_path / "a.tif", tmp_path / "b.tif"
+    run_alg(
+        "lcz:classifyraster",
+        {
+            "MODEL": str(rf_model),
+            "SENTINEL2": str(sample_dir / "scene_s2.tif"),
+            "STRIDE": 20,
+            "OUTPUT": str(a_path),
+        },
+    )
+    classify_raster(load_model(rf_model), b_path, sentinel2=sample_dir / "scene_s2.tif", stride=20)
+    np.testing.assert_array_equal(
+        gdal.Open(str(a_path)).ReadAsArray(), gdal.Open(str(b_path)).ReadAsArray()
+    )
