@@ -1,0 +1,87 @@
+"""`make deploy`: install the plugin into a QGIS profile and enable it.
+
+Links (or copies, with --copy) the checkout into PROFILE/python/plugins/NAME, sets
+``[PythonPlugins] NAME=true`` in PROFILE/QGIS/QGIS3.ini, and adds the project's .venv
+site-packages to QGIS's PYTHONPATH through QGIS's own "custom environment variables"
+setting, so QGIS desktop and qgis_process see TensorFlow and skops from .venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument(
+        "--profile-dir", required=True, help="e.g. ~/.local/share/QGIS/QGIS3/profiles/default"
+    )
+    ap.add_argument("--name", default="lcz_mapping")
+    ap.add_argument("--venv", default=str(REPO / ".venv"))
+    ap.add_argument("--copy", action="store_true", help="copy instead of linking")
+    args = ap.parse_args()
+    profile = Path(args.profile_dir).expanduser()
+    plugins = profile / "python" / "plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    target = plugins / args.name
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.is_dir():
+        shutil.rmtree(target)
+    if args.copy:
+        shutil.copytree(
+            REPO,
+            target,
+            ignore=shutil.ignore_patterns(
+                ".venv",
+                ".git",
+                "tests",
+                "build",
+                "dist",
+                "demo_output",
+                "bench_output",
+                "__pycache__",
+                "*.pyc",
+            ),
+        )
+    else:
+        target.symlink_to(REPO, target_is_directory=True)
+
+    ini = profile / "QGIS" / "QGIS3.ini"
+    ini.parent.mkdir(parents=True, exist_ok=True)
+    cfg = configparser.RawConfigParser()
+    cfg.optionxform = str  # keep key case
+    if ini.exists():
+        cfg.read(ini)
+    if not cfg.has_section("PythonPlugins"):
+        cfg.add_section("PythonPlugins")
+    cfg.set("PythonPlugins", args.name, "true")
+    venv_site = (
+        Path(args.venv)
+        / "lib"
+        / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        / "site-packages"
+    )
+    if venv_site.exists():
+        if not cfg.has_section("qgis"):
+            cfg.add_section("qgis")
+        cfg.set("qgis", "customEnvVarsUse", "true")
+        cfg.set("qgis", "customEnvVars", f"append|PYTHONPATH=:{venv_site}")
+    with open(ini, "w") as fh:
+        cfg.write(fh, space_around_delimiters=False)
+    print(f"installed {target} -> {REPO if not args.copy else 'copy'}; enabled in {ini}")
+    if venv_site.exists():
+        print(
+            f"QGIS will add {venv_site} to PYTHONPATH (Settings > Options > System > Environment)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
