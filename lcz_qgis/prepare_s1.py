@@ -1,0 +1,172 @@
+"""Prepare Sentinel-1 GRD backscatter for a band-subset So2Sat model: VH and VV intensity.
+
+Input: Sentinel-1 GRD VV and VH backscatter GeoTIFFs (calibrated sigma0, terrain
+corrected, any CRS), linear power or dB. dB is detected from a sample of pixels (a
+noticeable share of negative values, or a negative median: linear power is never
+negative) unless the scale is declared.
+
+Processing, streamed by blocks of rows:
+1. warp onto the given Sentinel-2 grid (the prepared Sentinel-2 raster: same CRS,
+   transform and size), bilinear, as a GDAL warped VRT (no full copy). dB inputs are
+   interpolated in dB, then converted to linear power (10^(dB/10)).
+2. Lee speckle filter (``lcz_qgis.speckle.lee_filter``: local mean/variance in a 5 x 5
+   window by default, ENL 4.4 for IW GRDH) on the 10 m grid, with a halo of rows so block
+   edges match a whole-image filter. So2Sat LCZ42's channels 5 and 6 are Lee-filtered
+   intensities; filtering after resampling (GRD pixels are already 10 m) keeps the
+   streaming simple.
+
+Output: a 2-band float32 GeoTIFF on the Sentinel-2 grid, band 1 = ``VH_intensity``,
+band 2 = ``VV_intensity`` (So2Sat sen1 channels 5 and 6, linear), nodata -9999.
+So2Sat channels 1-4 (real/imaginary VH and VV) and 7-8 (the VH-VV covariance) need
+single-look complex (SLC) data and cannot be made from GRD: models for this output must
+use channels 5 and 6 only (``--bands 5,6`` when training).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_output, check_output_path
+from .errors import LczError
+from .feedback import Feedback
+from .raster_io import create_geotiff, gdal, open_raster
+from .speckle import DEFAULT_ENL, DEFAULT_WINDOW, lee_filter
+
+NODATA = -9999.0
+ROWS_PER_BLOCK = 512
+INPUT_SCALES = ("auto", "linear", "db")
+OUTPUT_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "PREDICTOR=3", "BIGTIFF=IF_SAFER"]
+
+
+@dataclass
+class PrepareS1Result:
+    output: Path
+    width: int
+    height: int
+    scales: dict  # "VH"/"VV" -> "linear" | "db"
+
+
+def detect_db(values: np.ndarray) -> bool:
+    """Whether backscatter sample values are in dB (negative values are common in dB)."""
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return False
+    return bool((v < 0).mean() > 0.05 or np.median(v) < 0)
+
+
+def _sample(ds, nodata) -> np.ndarray:
+    g = gdal()
+    w, h = min(ds.RasterXSize, 256), min(ds.RasterYSize, 256)
+    x = ds.GetRasterBand(1).ReadAsArray(buf_xsize=w, buf_ysize=h, buf_type=g.GDT_Float32)
+    x = x[np.isfinite(x)]
+    if nodata is not None and not np.isnan(nodata):
+        x = x[x != nodata]
+    return x
+
+
+def prepare_sentinel1(
+    vv,
+    vh,
+    reference,
+    output,
+    input_scale: str = "auto",
+    window: int = DEFAULT_WINDOW,
+    enl: float = DEFAULT_ENL,
+    feedback: Feedback | None = None,
+) -> PrepareS1Result:
+    """Write VH and VV Lee-filtered linear intensities on the reference (Sentinel-2) grid."""
+    from .classify import _bounds, _bounds_in
+
+    feedback = feedback or Feedback()
+    g = gdal()
+    input_scale = (input_scale or "auto").lower()
+    if input_scale not in INPUT_SCALES:
+        raise LczError(f"unknown input scale '{input_scale}'; use one of {', '.join(INPUT_SCALES)}")
+    if window < 3 or window % 2 == 0:
+        raise LczError(f"the Lee filter window must be an odd number >= 3; got {window}")
+    check_output_path(output)
+    ref_ds, ref = open_raster(reference)
+    if not ref.crs_wkt:
+        raise LczError(f"reference raster '{Path(ref.path).name}' has no coordinate system")
+    vrts, scales = {}, {}
+    for pol, path in (("VH", vh), ("VV", vv)):
+        ds, info = open_raster(path)
+        if not info.crs_wkt:
+            raise LczError(
+                f"Sentinel-1 {pol} raster '{Path(info.path).name}' has no coordinate reference "
+                "system; terrain-correct / georeference it first"
+            )
+        a, b = _bounds_in(info, ref.crs_wkt), _bounds(ref)
+        if min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1]):
+            raise LczError(
+                f"Sentinel-1 {pol} raster '{Path(info.path).name}' and the Sentinel-2 grid "
+                f"'{Path(ref.path).name}' do not overlap; give rasters of the same area"
+            )
+        nd = info.nodata[0]
+        if input_scale == "auto":
+            sample = _sample(ds, nd)
+            is_db = detect_db(sample)
+            if sample.size:
+                feedback.info(
+                    f"Sentinel-1 {pol}: values {np.percentile(sample, 1):.4g} to "
+                    f"{np.percentile(sample, 99):.4g} -> {'dB' if is_db else 'linear'}"
+                )
+        else:
+            is_db = input_scale == "db"
+        scales[pol] = "db" if is_db else "linear"
+        src_nd = nd if nd is not None else (float("nan") if is_db else 0.0)
+        try:
+            vrts[pol] = g.Warp(
+                "",
+                ds,
+                format="VRT",
+                dstSRS=ref.crs_wkt,
+                outputBounds=_bounds(ref),
+                width=ref.width,
+                height=ref.height,
+                resampleAlg="bilinear",
+                srcNodata=src_nd,
+                dstNodata=float("nan"),
+                outputType=g.GDT_Float32,
+            )
+        except RuntimeError as exc:
+            raise LczError(f"cannot warp '{Path(info.path).name}': {exc}") from None
+    halo = window // 2
+    w, h = ref.width, ref.height
+    with atomic_output(output, (".aux.xml",)) as tmp:
+        out = create_geotiff(
+            tmp, w, h, 2, g.GDT_Float32, ref.geotransform, ref.crs_wkt, NODATA, OUTPUT_OPTIONS
+        )
+        try:
+            out.GetRasterBand(1).SetDescription("VH_intensity")
+            out.GetRasterBand(2).SetDescription("VV_intensity")
+            out.SetMetadata(
+                {
+                    "LCZ_CONTENT": "Sentinel-1 Lee-filtered intensity, linear (So2Sat sen1 ch. 5, 6)",
+                    "LCZ_INPUT_SCALE": f"VH {scales['VH']}, VV {scales['VV']}",
+                    "LCZ_LEE_WINDOW": str(window),
+                    "LCZ_LEE_ENL": f"{enl:g}",
+                }
+            )
+            for r0 in range(0, h, ROWS_PER_BLOCK):
+                r1 = min(h, r0 + ROWS_PER_BLOCK)
+                a0, a1 = max(0, r0 - halo), min(h, r1 + halo)
+                for k, pol in enumerate(("VH", "VV")):
+                    feedback.check_cancelled()
+                    x = vrts[pol].GetRasterBand(1).ReadAsArray(0, a0, w, a1 - a0)
+                    x = x.astype(np.float64)
+                    if scales[pol] == "db":
+                        x = np.power(10.0, x / 10.0)
+                    x[x < 0] = np.nan  # negative linear power is not backscatter
+                    y = lee_filter(x, window, enl)[r0 - a0 : r0 - a0 + (r1 - r0)]
+                    y[~np.isfinite(y)] = NODATA
+                    out.GetRasterBand(k + 1).WriteArray(y, 0, r0)
+                    feedback.progress(100.0 * (r0 + (r1 - r0) * (k + 1) / 2) / h)
+        finally:
+            out.FlushCache()
+            out = None
+    feedback.progress(100)
+    return PrepareS1Result(Path(output), w, h, scales)

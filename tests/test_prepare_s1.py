@@ -1,0 +1,157 @@
+"""Sentinel-1 preparation: dB/linear detection, Lee filter, warp onto a Sentinel-2 grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lcz_qgis import prepare_s1 as ps1
+from lcz_qgis.errors import Cancelled, LczError
+from lcz_qgis.feedback import RecordingFeedback
+from lcz_qgis.raster_io import gdal, osr
+from lcz_qgis.speckle import lee_filter
+
+REF_ORIGIN = (690000.0, 5340000.0)
+
+
+def _wkt(epsg):
+    s = osr().SpatialReference()
+    s.ImportFromEPSG(epsg)
+    return s.ExportToWkt()
+
+
+def write_raster(path, arr, gt, epsg=32632, nodata=None, dtype=None):
+    g = gdal()
+    arr = np.atleast_3d(arr) if arr.ndim == 3 else arr[..., None]
+    ds = g.GetDriverByName("GTiff").Create(
+        str(path), arr.shape[1], arr.shape[0], arr.shape[2], dtype or g.GDT_Float32
+    )
+    ds.SetGeoTransform(gt)
+    if epsg:
+        ds.SetProjection(_wkt(epsg))
+    for k in range(arr.shape[2]):
+        b = ds.GetRasterBand(k + 1)
+        if nodata is not None:
+            b.SetNoDataValue(nodata)
+        b.WriteArray(arr[..., k])
+    ds = None
+    return path
+
+
+def make_s1_pair(folder, db=True, shift=(5.0, -5.0), res=20.0, n=60, seed=3, nodata_corner=True):
+    """VV/VH on a 20 m grid offset from the reference: two halves (bright/dark) + speckle."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for pol, (lo, hi) in (("VV", (0.02, 0.3)), ("VH", (0.004, 0.06))):
+        sigma0 = np.where(np.arange(n)[None, :] < n // 2, lo, hi) * np.ones((n, 1))
+        x = sigma0 * rng.gamma(4.4, 1 / 4.4, (n, n))  # GRD-like speckle
+        if db:
+            x = 10 * np.log10(x)
+        if nodata_corner:
+            x[:6, :6] = np.nan
+        gt = (REF_ORIGIN[0] + shift[0] - 40, res, 0, REF_ORIGIN[1] + shift[1] + 40, 0, -res)
+        out[pol] = write_raster(folder / f"s1_{pol}.tif", x.astype(np.float32), gt)
+    return out
+
+
+@pytest.fixture()
+def reference(tmp_path):
+    arr = np.full((96, 100, 2), 0.1, np.float32)
+    return write_raster(tmp_path / "ref_s2.tif", arr, (REF_ORIGIN[0], 10, 0, REF_ORIGIN[1], 0, -10))
+
+
+def test_lee_filter_smooths_flat_areas_keeps_edges():
+    rng = np.random.default_rng(0)
+    flat = rng.gamma(4.4, 1 / 4.4, (80, 80)) * 0.1  # GRD-like speckle, ENL 4.4
+    out = lee_filter(flat, 5)
+    assert out.dtype == np.float32
+    assert out.std() < 0.6 * flat.std()
+    assert out.mean() == pytest.approx(flat.mean(), rel=0.05)
+    # a strong step edge between two bright/dark halves stays sharp
+    step = np.where(np.arange(80)[None, :] < 40, 0.01, 1.0) * np.ones((80, 1))
+    e = lee_filter(step, 7)
+    assert e[:, :37].max() < 0.02 and e[:, 43:].min() > 0.99
+    # NaN (nodata) stays NaN and does not leak into neighbours
+    flat[10, 10] = np.nan
+    o = lee_filter(flat, 5)
+    assert np.isnan(o[10, 10]) and np.isfinite(o[10, 11])
+    with pytest.raises(LczError, match="odd"):
+        lee_filter(flat, 4)
+
+
+def test_detect_db():
+    rng = np.random.default_rng(1)
+    lin = rng.exponential(0.05, 1000)
+    assert not ps1.detect_db(lin)
+    assert ps1.detect_db(10 * np.log10(lin))
+
+
+def test_prepare_s1_db_onto_s2_grid(tmp_path, reference, monkeypatch):
+    s1 = make_s1_pair(tmp_path, db=True)
+    out = tmp_path / "s1.tif"
+    fb = RecordingFeedback()
+    monkeypatch.setattr(ps1, "ROWS_PER_BLOCK", 16)  # several blocks, halo in use
+    res = ps1.prepare_sentinel1(s1["VV"], s1["VH"], reference, out, feedback=fb)
+    assert res.scales == {"VH": "db", "VV": "db"}
+    g = gdal()
+    ds, ref = g.Open(str(out)), g.Open(str(reference))
+    assert (ds.RasterXSize, ds.RasterYSize) == (ref.RasterXSize, ref.RasterYSize)
+    assert ds.GetGeoTransform() == ref.GetGeoTransform()
+    assert [ds.GetRasterBand(i).GetDescription() for i in (1, 2)] == [
+        "VH_intensity",
+        "VV_intensity",
+    ]
+    vh, vv = ds.ReadAsArray()
+    assert ds.GetRasterBand(1).GetNoDataValue() == ps1.NODATA
+    # linear power; the bright half of VV averages near 0.3, dark near 0.02 (away from edge).
+    # Input x = 690000-35 + 20 * col: the bright half starts at col 30 (x=690565)
+    dark, bright = vv[30:90, 5:45], vv[30:90, 62:95]
+    assert (dark > 0).all() and (bright > 0).all()
+    assert np.median(bright) == pytest.approx(0.3, rel=0.35)
+    assert np.median(dark) == pytest.approx(0.02, rel=0.35)
+    assert np.median(vh[30:90, 62:95]) == pytest.approx(0.06, rel=0.35)
+    # streamed by blocks == filtering the whole warped image at once
+    warped = g.Warp(
+        "",
+        str(s1["VV"]),
+        format="VRT",
+        dstSRS=ref.GetProjection(),
+        outputBounds=(REF_ORIGIN[0], REF_ORIGIN[1] - 960, REF_ORIGIN[0] + 1000, REF_ORIGIN[1]),
+        width=100,
+        height=96,
+        resampleAlg="bilinear",
+        srcNodata=float("nan"),
+        dstNodata=float("nan"),
+        outputType=g.GDT_Float32,
+    ).ReadAsArray()
+    whole = lee_filter(np.power(10.0, warped.astype(np.float64) / 10.0), ps1.DEFAULT_WINDOW)
+    ok = np.isfinite(whole)
+    np.testing.assert_allclose(vv[ok], whole[ok], rtol=1e-5)
+    # the input's nodata corner (upper-left, before the S1 grid starts too) is nodata
+    assert (vv[~ok] == ps1.NODATA).all() and (~ok).sum() > 0
+    assert fb.percents[-1] == 100
+
+
+def test_prepare_s1_linear_declared_and_errors(tmp_path, reference):
+    s1 = make_s1_pair(tmp_path, db=False, nodata_corner=False)
+    out = tmp_path / "lin.tif"
+    res = ps1.prepare_sentinel1(s1["VV"], s1["VH"], reference, out, input_scale="linear", window=7)
+    assert res.scales["VV"] == "linear"
+    vh, vv = gdal().Open(str(out)).ReadAsArray()
+    assert np.median(vv[30:90, 62:95]) == pytest.approx(0.3, rel=0.35)
+    # no overlap
+    far = write_raster(
+        tmp_path / "far.tif", np.ones((40, 40), np.float32), (100000, 20, 0, 200000, 0, -20)
+    )
+    with pytest.raises(LczError, match="do not overlap"):
+        ps1.prepare_sentinel1(far, far, reference, tmp_path / "x.tif")
+    nocrs = write_raster(
+        tmp_path / "nocrs.tif", np.ones((40, 40), np.float32), (0, 1, 0, 0, 0, -1), epsg=None
+    )
+    with pytest.raises(LczError, match="no coordinate reference"):
+        ps1.prepare_sentinel1(nocrs, nocrs, reference, tmp_path / "x.tif")
+    with pytest.raises(Cancelled):
+        ps1.prepare_sentinel1(
+            s1["VV"], s1["VH"], reference, tmp_path / "x.tif", feedback=RecordingFeedback(0)
+        )
+    assert not list(tmp_path.glob("*x.*"))

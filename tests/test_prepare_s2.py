@@ -1,0 +1,232 @@
+"""Sentinel-2 preparation: a generated SAFE-like L2A product -> So2Sat 10-band stack at 10 m."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lcz_qgis.errors import Cancelled, LczError
+from lcz_qgis.feedback import RecordingFeedback
+from lcz_qgis.prepare_s2 import NODATA, find_product, prepare_sentinel2
+from lcz_qgis.raster_io import gdal, osr
+
+TILE = "T32TPT"
+STAMP = "20230715T102559"
+ORIGIN = (690000.0, 5340000.0)  # upper-left, EPSG:32632
+BANDS_10 = ("B02", "B03", "B04", "B08")
+BANDS_20 = ("B05", "B06", "B07", "B8A", "B11", "B12", "SCL")
+ESA = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
+# So2Sat order B2 B3 B4 B5 B6 B7 B8 B8A B11 B12 -> per-band surface reflectance of the city
+MTD = """<?xml version="1.0" encoding="UTF-8"?>
+<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
+  <n1:General_Info><Product_Info>
+    <PROCESSING_BASELINE>05.09</PROCESSING_BASELINE>
+    <PRODUCT_TYPE>S2MSI2A</PRODUCT_TYPE>
+  </Product_Info>
+  <Product_Image_Characteristics>
+    <QUANTIFICATION_VALUES_LIST>
+      <BOA_QUANTIFICATION_VALUE unit="none">10000</BOA_QUANTIFICATION_VALUE>
+    </QUANTIFICATION_VALUES_LIST>
+    <BOA_ADD_OFFSET_VALUES_LIST>
+{offsets}
+    </BOA_ADD_OFFSET_VALUES_LIST>
+  </Product_Image_Characteristics></n1:General_Info>
+</n1:Level-2A_User_Product>
+"""
+
+
+def _driver():
+    g = gdal()
+    return ("JP2OpenJPEG", "jp2") if g.GetDriverByName("JP2OpenJPEG") else ("GTiff", "tif")
+
+
+def _write(path: Path, arr: np.ndarray, res: float, origin=ORIGIN, epsg=32632) -> None:
+    g = gdal()
+    drv_name, _ = _driver()
+    mem = g.GetDriverByName("MEM").Create("", arr.shape[1], arr.shape[0], 1, g.GDT_UInt16)
+    mem.SetGeoTransform((origin[0], res, 0.0, origin[1], 0.0, -res))
+    srs = osr().SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    mem.SetProjection(srs.ExportToWkt())
+    mem.GetRasterBand(1).WriteArray(arr)
+    opts = ["QUALITY=100", "REVERSIBLE=YES"] if drv_name == "JP2OpenJPEG" else ["TILED=YES"]
+    g.GetDriverByName(drv_name).CreateCopy(str(path), mem, options=opts)
+
+
+def dn_of(band: str, size10: int, seed: int = 0) -> np.ndarray:
+    """DN pattern of a band at its native resolution: constant 4x4 blocks + the offset."""
+    res = 10 if band in BANDS_10 else 20
+    n = size10 * 10 // res
+    rng = np.random.default_rng(sum(map(ord, band)) * 7 + seed)
+    blocks = rng.integers(1100, 4000, size=(n // 4 + 1, n // 4 + 1))
+    return np.kron(blocks, np.ones((4, 4), np.int64))[:n, :n].astype(np.uint16)
+
+
+def make_safe(folder: Path, size10: int = 128, offset: int = -1000, seed: int = 0) -> Path:
+    """A SAFE-like L2A product: 10 m and 20 m bands named like real ones, SCL, MTD_MSIL2A.xml.
+
+    Pixel DN patterns come from ``dn_of``; DN 0 (nodata) in a 8 x 16 corner of every 10 m band
+    (4 x 8 at 20 m); SCL is 4 (vegetation) except a cloud (9) and a shadow (3) square.
+    """
+    _, ext = _driver()
+    safe = folder / f"S2A_MSIL2A_{STAMP}_N0509_R022_{TILE}_20230715T150000.SAFE"
+    img = safe / "GRANULE" / f"L2A_{TILE}_A042000_{STAMP}" / "IMG_DATA"
+    for r in ("R10m", "R20m"):
+        (img / r).mkdir(parents=True, exist_ok=True)
+    for band in BANDS_10 + BANDS_20:
+        res = 10 if band in BANDS_10 else 20
+        if band == "SCL":
+            arr = np.full((size10 // 2, size10 // 2), 4, np.uint16)
+            arr[20:28, 20:28] = 9  # cloud: 10 m rows/cols 40..55
+            arr[30:34, 40:44] = 3  # shadow: 10 m rows 60..67, cols 80..87
+        else:
+            arr = dn_of(band, size10, seed)
+            k = 1 if res == 10 else 2
+            arr[: 8 // k, : 16 // k] = 0
+        _write(img / f"R{res}m" / f"{TILE}_{STAMP}_{band}_{res}m.{ext}", arr, float(res))
+    offsets = "\n".join(
+        f'      <BOA_ADD_OFFSET band_id="{i}">{offset}</BOA_ADD_OFFSET>' for i in range(len(ESA))
+    )
+    (safe / "MTD_MSIL2A.xml").write_text(MTD.format(offsets=offsets))
+    return safe
+
+
+@pytest.fixture(scope="module")
+def safe(tmp_path_factory) -> Path:
+    return make_safe(tmp_path_factory.mktemp("s2"))
+
+
+def _read(path):
+    ds = gdal().Open(str(path))
+    return ds, ds.ReadAsArray()
+
+
+def test_find_product_reads_bands_and_offsets(safe):
+    p = find_product(safe)
+    assert p.level == "L2A" and p.baseline == "05.09"
+    assert p.quantification == 10000
+    assert p.offsets["B02"] == -1000 and p.offsets["B12"] == -1000
+    assert p.files["B02"].endswith(f"B02_10m.{_driver()[1]}")
+    assert p.files["B8A"].endswith(f"B8A_20m.{_driver()[1]}")
+    assert "SCL" in p.files
+    # the MTD file itself and a zip of the product work too
+    assert find_product(safe / "MTD_MSIL2A.xml").files == p.files
+    zpath = safe.parent / "product.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        for f in safe.rglob("*"):
+            if f.is_file():
+                z.write(f, f.relative_to(safe.parent))
+    pz = find_product(zpath)
+    assert pz.offsets["B04"] == -1000 and pz.files["B11"].startswith("/vsizip/")
+
+
+def test_prepare_values_grid_nodata_and_clouds(safe, tmp_path):
+    out = tmp_path / "s2.tif"
+    fb = RecordingFeedback()
+    res = prepare_sentinel2(safe, out, feedback=fb)
+    ds, arr = _read(out)
+    assert arr.shape == (10, 128, 128) and ds.GetRasterBand(1).DataType == gdal().GDT_Float32
+    assert ds.GetGeoTransform() == (ORIGIN[0], 10.0, 0.0, ORIGIN[1], 0.0, -10.0)
+    assert [ds.GetRasterBand(i + 1).GetDescription() for i in range(10)][:3] == ["B2", "B3", "B4"]
+    assert ds.GetRasterBand(10).GetDescription() == "B12"
+    assert ds.GetRasterBand(1).GetNoDataValue() == NODATA
+    assert "TILED=YES" in " ".join(ds.GetMetadata("IMAGE_STRUCTURE").values()) or (
+        ds.GetRasterBand(1).GetBlockSize() == [256, 256]
+    )
+    # 10 m band B2 (So2Sat band 1): reflectance = (DN - 1000) / 10000 pixel for pixel
+    dn = dn_of("B02", 128).astype(np.float64)
+    r, c = 100, 30
+    assert arr[0, r, c] == pytest.approx((dn[r, c] - 1000) / 10000, abs=1e-6)
+    # 20 m band B11 (So2Sat band 9): inside a constant 4x4 block of 20 m pixels the
+    # bilinear 10 m value equals the block's value; the output is on the 10 m grid
+    dn20 = dn_of("B11", 128).astype(np.float64)
+    r20, c20 = 49, 57  # a 20 m pixel inside its 4x4 block (rows 48-51, cols 56-59)
+    assert arr[8, 2 * r20, 2 * c20] == pytest.approx((dn20[r20, c20] - 1000) / 10000, abs=1e-5)
+    assert arr[8, 2 * r20 + 1, 2 * c20 + 1] == pytest.approx(
+        (dn20[r20, c20] - 1000) / 10000, abs=1e-5
+    )
+    # a 20 m block edge is interpolated between the neighbouring blocks' values
+    e = arr[8, 2 * 52 - 1, 2 * c20]  # last 10 m row of block rows 48-51 (edge to 52-55)
+    lo, hi = sorted(((dn20[51, c20] - 1000) / 1e4, (dn20[52, c20] - 1000) / 1e4))
+    assert lo - 1e-6 <= e <= hi + 1e-6
+    # DN 0 corner -> nodata in all bands
+    assert (arr[:, :8, :16] == NODATA).all()
+    # SCL cloud (9) and shadow (3) -> nodata; clear pixels keep values
+    assert (arr[:, 40:56, 40:56] == NODATA).all()
+    assert (arr[:, 60:68, 80:88] == NODATA).all()
+    assert (arr[:, 70:80, 100:110] != NODATA).all()
+    assert res.cloud_masked and 0 < res.nodata_fraction < 0.1
+    assert fb.percents[-1] == 100
+
+
+def test_prepare_without_cloud_mask_keeps_cloudy_pixels(safe, tmp_path):
+    out = tmp_path / "s2.tif"
+    prepare_sentinel2(safe, out, cloud_mask=False)
+    _, arr = _read(out)
+    assert (arr[:, 40:56, 40:56] != NODATA).all()
+
+
+def test_prepare_clip_to_extent_and_polygon(safe, tmp_path):
+    g = gdal()
+    out = tmp_path / "clip.tif"
+    ext = (ORIGIN[0] + 200, ORIGIN[1] - 900, ORIGIN[0] + 805, ORIGIN[1] - 300)
+    prepare_sentinel2(safe, out, extent=ext)
+    ds, arr = _read(out)
+    gt = ds.GetGeoTransform()
+    assert gt[0] == ORIGIN[0] + 200 and gt[3] == ORIGIN[1] - 300
+    assert ds.RasterXSize == 61 and ds.RasterYSize == 60  # snapped outwards to 10 m
+    dn = dn_of("B02", 128).astype(np.float64)
+    assert arr[0, 5, 5] == pytest.approx((dn[35, 25] - 1000) / 1e4, abs=1e-6)
+    # polygon in EPSG:4326: pixels outside the triangle are nodata
+    o = osr()
+    utm = o.SpatialReference()
+    utm.ImportFromEPSG(32632)
+    wgs = o.SpatialReference()
+    wgs.ImportFromEPSG(4326)
+    wgs.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
+    utm.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
+    ct = o.CoordinateTransformation(utm, wgs)
+    tri = [(ORIGIN[0] + 100, ORIGIN[1] - 100), (ORIGIN[0] + 1100, ORIGIN[1] - 100),
+           (ORIGIN[0] + 100, ORIGIN[1] - 1100)]  # fmt: skip
+    ll = [ct.TransformPoint(x, y)[:2] for x, y in tri]
+    gj = tmp_path / "tri.geojson"
+    ring = [list(p) for p in ll + [ll[0]]]
+    gj.write_text(
+        '{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},'
+        f'"geometry":{{"type":"Polygon","coordinates":[{ring}]}}}}]}}'
+    )
+    out2 = tmp_path / "poly.tif"
+    prepare_sentinel2(safe, out2, mask=gj)
+    ds2, a2 = _read(out2)
+    assert abs(ds2.GetGeoTransform()[0] - (ORIGIN[0] + 100)) <= 10
+    assert 95 <= ds2.RasterXSize <= 102
+    assert a2[0, 10, 10] != NODATA  # near the right angle: inside
+    assert a2[0, -5, -5] == NODATA  # opposite corner: outside the triangle
+    assert g.Open(str(out2)).GetRasterBand(1).GetNoDataValue() == NODATA
+
+
+def test_prepare_bad_input(tmp_path, safe):
+    with pytest.raises(LczError, match="does not exist"):
+        prepare_sentinel2(tmp_path / "nope.SAFE", tmp_path / "o.tif")
+    only = list((safe / "GRANULE").rglob("*B02_10m.*"))
+    with pytest.raises(LczError, match="lacks band"):
+        prepare_sentinel2(only, tmp_path / "o.tif")
+    with pytest.raises(LczError, match="do not overlap"):
+        prepare_sentinel2(safe, tmp_path / "o.tif", extent=(0, 0, 100, 100))
+    assert not list(tmp_path.glob("o*"))
+
+
+def test_prepare_band_files_and_cancel(safe, tmp_path):
+    files = [f for f in (safe / "GRANULE").rglob("*") if f.is_file()]
+    out = tmp_path / "files.tif"
+    prepare_sentinel2(files, out)  # the MTD file is found above the band files
+    _, arr = _read(out)
+    dn = dn_of("B02", 128).astype(np.float64)
+    assert arr[0, 64, 64] == pytest.approx((dn[64, 64] - 1000) / 1e4, abs=1e-6)
+    out2 = tmp_path / "cancel.tif"
+    with pytest.raises(Cancelled):
+        prepare_sentinel2(safe, out2, feedback=RecordingFeedback(cancel_at=30))
+    assert not out2.exists() and not list(tmp_path.glob(".cancel*"))
