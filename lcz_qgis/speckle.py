@@ -39,13 +39,13 @@ def lee_filter(
     xv = np.where(valid, x, 0.0)
     w = uniform_filter(valid.astype(np.float64), window, mode="nearest")
     with np.errstate(invalid="ignore", divide="ignore"):
+        # pixels with no valid neighbour get NaN statistics; they are nodata anyway
         m = uniform_filter(xv, window, mode="nearest") / w
         m2 = uniform_filter(xv * xv, window, mode="nearest") / w
-    v = np.maximum(m2 - m * m, 0.0)
-    cu2 = 1.0 / enl
-    var_x = np.maximum((v - m * m * cu2) / (1.0 + cu2), 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+        v = np.maximum(m2 - m * m, 0.0)
+        cu2 = 1.0 / enl
+        var_x = np.maximum((v - m * m * cu2) / (1.0 + cu2), 0.0)
         k = np.where(v > 0, var_x / np.where(v > 0, v, 1.0), 0.0)
-    out = m + k * (xv - m)
+        out = m + k * (xv - m)
     out[~valid] = np.nan
     return out.astype(np.float32)
