@@ -11,20 +11,31 @@ import importlib
 import inspect
 import os
 import pkgutil
+import traceback
 
-from qgis.core import QgsProcessingModelAlgorithm, QgsProcessingProvider
+from qgis.core import Qgis, QgsMessageLog, QgsProcessingModelAlgorithm, QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .base import ICON_PATH, PLUGIN_DIR, LczAlgorithm
 
 
 def algorithm_classes() -> list[type]:
+    """The algorithm classes; a module that fails to import is logged and skipped, so one
+    broken algorithm never takes the provider (and qgis_process) down with it."""
     package = __name__.rsplit(".", 1)[0]
     classes = []
     for info in pkgutil.iter_modules([os.path.dirname(__file__)]):
         if not info.name.endswith("_algorithm"):
             continue
-        module = importlib.import_module(f"{package}.{info.name}")
+        try:
+            module = importlib.import_module(f"{package}.{info.name}")
+        except Exception:  # noqa: BLE001 - report and keep the other algorithms
+            QgsMessageLog.logMessage(
+                f"could not load {info.name}:\n{traceback.format_exc()}",
+                "LCZ mapping",
+                Qgis.Critical,
+            )
+            continue
         for _, obj in inspect.getmembers(module, inspect.isclass):
             if issubclass(obj, LczAlgorithm) and obj.NAME and obj.__module__ == module.__name__:
                 classes.append(obj)

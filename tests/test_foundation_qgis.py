@@ -24,6 +24,10 @@ def test_provider_and_algorithms_are_registered(qgis_app):
     assert provider is not None and provider.name() == "LCZ mapping"
     ids = {a.id() for a in provider.algorithms()}
     assert {"lcz:sampledata", "lcz:trainmodel", "lcz:classifyraster"} <= ids
+    # every *_algorithm.py module loaded (the provider logs and skips a broken one)
+    modules = list((REPO / "processing_algorithms").glob("*_algorithm.py"))
+    models = list((REPO / "resources" / "models").glob("*.model3"))
+    assert len(provider.algorithms()) == len(modules) + len(models)
     for alg in provider.algorithms():
         assert alg.shortHelpString(), f"{alg.id()} has no help text"
         for p in alg.parameterDefinitions():
@@ -215,3 +219,44 @@ def test_map_values_from_qgis_match_core(run_alg, sample_dir, rf_model, tmp_path
     np.testing.assert_array_equal(
         gdal.Open(str(a_path)).ReadAsArray(), gdal.Open(str(b_path)).ReadAsArray()
     )
+
+
+def test_plugin_works_linked_under_another_name_through_qgis_pluginpath(tmp_path):
+    """qgis_process finds the plugin through QGIS_PLUGINPATH under any folder name."""
+    from conftest import QGIS_PROCESS, qgis_process_env
+
+    pluginpath = tmp_path / "elsewhere"
+    pluginpath.mkdir()
+    (pluginpath / "my_lcz_copy").symlink_to(REPO, target_is_directory=True)
+    config = tmp_path / "config"
+    (config / "profiles" / "default" / "QGIS").mkdir(parents=True)
+    (config / "profiles" / "default" / "QGIS" / "QGIS3.ini").write_text(
+        "[PythonPlugins]\nmy_lcz_copy=true\n"
+    )
+    env = qgis_process_env(config)
+    env["QGIS_PLUGINPATH"] = str(pluginpath)
+    r = subprocess.run([QGIS_PROCESS, "list"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "lcz:classifyraster" in r.stdout
+
+
+def test_make_deploy_installs_and_enables_the_plugin(tmp_path):
+    profile = tmp_path / "profile"
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "deploy.py"),
+            "--profile-dir",
+            str(profile),
+            "--name",
+            "lcz_mapping",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    link = profile / "python" / "plugins" / "lcz_mapping"
+    assert link.is_symlink() and (link / "metadata.txt").exists()
+    ini = (profile / "QGIS" / "QGIS3.ini").read_text()
+    assert "[PythonPlugins]" in ini and "lcz_mapping=true" in ini
