@@ -497,36 +497,128 @@ def _read_block(sources: list[_Source], row0: int, nrows: int) -> tuple[np.ndarr
     return x, valid
 
 
-def _predict_blocks(model, sources, grid, rows_per_block, batch_size, mask, result, feedback):
-    """Pass 1: yield (r0, probabilities (R, cols, 17), valid (R, cols)) per block of rows."""
+def _window_batches(sources, grid, rows_per_block, batch_size, mask, stop):
+    """Producer: per block of output rows, its window batches.
+
+    Yields ("block", r0, r1, ok) then ("batch", rows, cols, windows (N, 32, 32, C)) for
+    each batch of valid windows, then ("end", r0, r1, ok). Runs in a reader thread: GDAL
+    reads, validity and window gathering overlap with the model's predictions.
+    """
     stride = grid.stride
-    done = 0
-    total = max(result.windows_total, 1)
     for r0 in range(0, grid.rows, rows_per_block):
-        feedback.check_cancelled()
+        if stop.is_set():
+            return
         r1 = min(grid.rows, r0 + rows_per_block)
-        proba = np.zeros((r1 - r0, grid.cols, N_CLASSES), np.float32)
-        valid = np.zeros((r1 - r0, grid.cols), bool)
         vr1 = min(r1, grid.valid_rows)
+        ok = None
         if r0 < vr1:
             in0 = r0 * stride
             x, ok_px = _read_block(sources, in0, (vr1 - 1) * stride + WINDOW - in0)
+            _release_cache(sources)
             view = windows(x, stride)[:, : grid.valid_cols]
             ok = window_validity(ok_px, stride)[:, : grid.valid_cols]
             if mask.active:
                 ok &= mask.cells(r0, vr1)[:, : grid.valid_cols]
+            yield ("block", r0, r1, ok)
             rr, cc = np.nonzero(ok)
             for b0 in range(0, len(rr), batch_size):
-                feedback.check_cancelled()
+                if stop.is_set():
+                    return
                 br, bc = rr[b0 : b0 + batch_size], cc[b0 : b0 + batch_size]
-                proba[br, bc] = model.predict_proba(gather(view, br, bc), batch_size=batch_size)
-                feedback.progress(100.0 * (done + b0 + len(br)) / total)
-            valid[: vr1 - r0, : grid.valid_cols] = ok
-            result.windows_valid += len(rr)
-            done += (vr1 - r0) * grid.valid_cols
+                yield ("batch", br, bc, gather(view, br, bc))
             del x, view
-        feedback.progress(100.0 * done / total)
-        yield r0, proba, valid
+        else:
+            yield ("block", r0, r1, ok)
+        yield ("end", r0, r1, ok)
+
+
+CACHE_BUDGET = 256 * 2**20  # GDAL block cache our inputs may hold before we drop it
+
+
+def _release_cache(sources) -> None:
+    """Drop the inputs' cached GDAL blocks once the cache grows past CACHE_BUDGET.
+
+    GDAL keeps decoded blocks up to GDAL_CACHEMAX (5 % of RAM by default); without this,
+    a full 10980 x 10980 tile would fill it and peak memory would grow with the raster.
+    """
+    if gdal().GetCacheUsed() > CACHE_BUDGET:
+        for src in sources:
+            for d in reversed(src.keep):
+                d.FlushCache()
+
+
+def _threaded(gen_fn, *args, depth: int = 3):
+    """Run the generator ``gen_fn(*args, stop)`` in a thread; iterate its items here."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def work():
+        try:
+            for item in gen_fn(*args, stop):
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=work, name="lcz-reader", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except Exception:  # noqa: BLE001 - queue.Empty
+                pass
+            t.join(timeout=0.05)
+
+
+def _predict_blocks(model, sources, grid, rows_per_block, batch_size, mask, result, feedback):
+    """Pass 1: yield (r0, probabilities (R, cols, 17), valid (R, cols)) per block of rows."""
+    done = 0
+    total = max(result.windows_total, 1)
+    proba = valid = None
+    in_block = 0
+    for item in _threaded(_window_batches, sources, grid, rows_per_block, batch_size, mask):
+        kind = item[0]
+        if kind == "block":
+            feedback.check_cancelled()
+            _, r0, r1, ok = item
+            proba = np.zeros((r1 - r0, grid.cols, N_CLASSES), np.float32)
+            valid = np.zeros((r1 - r0, grid.cols), bool)
+            in_block = 0
+        elif kind == "batch":
+            feedback.check_cancelled()
+            _, br, bc, batch = item
+            proba[br, bc] = model.predict_proba(batch, batch_size=batch_size)
+            in_block += len(br)
+            feedback.progress(100.0 * (done + in_block) / total)
+        else:
+            _, r0, r1, ok = item
+            if ok is not None:
+                valid[: ok.shape[0], : grid.valid_cols] = ok
+                result.windows_valid += int(ok.sum())
+                done += ok.size
+            feedback.progress(100.0 * done / total)
+            yield r0, proba, valid
 
 
 # -- outputs ---------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ def render_map_png(
     cmap, norm = matplotlib_cmap()
     counts = np.bincount(codes.ravel(), minlength=18)
     mapped = counts[1:].sum()
+    cell_km2 = abs(gt[1] * gt[5]) / 1e6
 
     fig = plt.figure(figsize=(10, 7.2))
     ax = fig.add_axes([0.08, 0.08, 0.58, 0.80])
@@ -102,25 +103,32 @@ def render_map_png(
         Patch(
             facecolor=c.color,
             edgecolor="#666666",
-            label=f"{c.letter:>2}  {c.name}  ({100 * counts[c.code] / max(mapped, 1):.1f}%)",
+            label=f"{c.letter:>2}  {c.name}  ({100 * counts[c.code] / max(mapped, 1):.1f}%, "
+            f"{counts[c.code] * cell_km2:.3g} km²)",
         )
         for c in LCZ_CLASSES
         if counts[c.code]
     ]
     leg_ax = fig.add_axes([0.69, 0.08, 0.29, 0.80])
     leg_ax.axis("off")
+    if not handles:
+        leg_ax.text(0, 0.95, "No classified cells\n(the map holds only nodata)", fontsize=9)
     leg_ax.legend(
         handles=handles,
         loc="upper left",
         fontsize=8,
         frameon=False,
-        title="LCZ (share of mapped area)",
+        title="LCZ (share and area of the mapped area)",
         title_fontsize=9,
         alignment="left",
     )
     px_m = abs(gt[1])
     fig.text(
-        0.69, 0.05, f"{w} x {h} cells of {px_m:g} m; white = no data", fontsize=7, color="#444444"
+        0.69,
+        0.05,
+        f"{w} x {h} cells of {px_m:g} m; mapped {mapped * cell_km2:.4g} km²; white = no data",
+        fontsize=7,
+        color="#444444",
     )
     with atomic_output(png) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")

@@ -50,16 +50,21 @@ def output_grid(width: int, height: int, geotransform, stride: int) -> OutputGri
 
 
 def windows(block: np.ndarray, stride: int) -> np.ndarray:
-    """Strided view of all windows in ``block`` (H, W, C): shape (rows, cols, C, 32, 32).
+    """Strided view of all windows in ``block`` (H, W, C): shape (rows, cols, 32, 32, C).
 
-    No data is copied. ``rows = (H - 32)//stride + 1``, likewise cols.
+    No data is copied. ``rows = (H - 32)//stride + 1``, likewise cols. The window axes
+    come before the channel axis, so a window is laid out like a model input.
     """
-    return sliding_window_view(block, (WINDOW, WINDOW), axis=(0, 1))[::stride, ::stride]
+    v = sliding_window_view(block, (WINDOW, WINDOW), axis=(0, 1))[::stride, ::stride]
+    return v.transpose(0, 1, 3, 4, 2)
 
 
 def gather(view: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Windows at (rows, cols) of a ``windows`` view as a contiguous (N, 32, 32, C) batch."""
-    return np.ascontiguousarray(view[rows, cols].transpose(0, 2, 3, 1))
+    """Windows at (rows, cols) of a ``windows`` view as a contiguous (N, 32, 32, C) batch.
+
+    One copy: each window row of 32 pixels x C channels is contiguous in the block.
+    """
+    return np.ascontiguousarray(view[rows, cols])
 
 
 def window_validity(valid: np.ndarray, stride: int) -> np.ndarray:
