@@ -24,6 +24,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from .bands import SEN1_CHANNELS as _SEN1_NAMES
 from .bands import SEN2_BANDS
 from .errors import LczError, require
 
@@ -62,6 +63,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "7675acd4895a8a5e87c7a3f90407b8f6772aa8ed/results/_32_weights.best.hdf5",
         "repository": _QIU_REPO,
         "licence": "MIT",
+        "copyright": "Copyright (c) 2021 ChunpingQiu",
         "citation": f"{CITATION_QIU_2020} Data: {CITATION_ZHU_2020}",
         "module": "lcz_qgis.models.sen2lcznet",
         "build": {"depth": 17, "dropout": 0.2, "fusion": True},
@@ -93,6 +95,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "S2_RESNET20_BS16_LR2e-4_IN32-32-10_PRO-52-0R12_2019-06-27.h5",
         "repository": _DEMO_REPO,
         "licence": "MIT",
+        "copyright": "Copyright (c) 2021 ERC starting grant So2Sat project team",
         "citation": f"{CITATION_ZHU_2020} Model and code: {_DEMO_REPO}",
         "module": "lcz_qgis.models.so2sat_resnet20",
         "build": {},
@@ -118,6 +121,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "S1_RESNET20_BS32_LR1e-4_IN32-32-7_PRO52A-R10-GLOBAL_2019_06_22.h5",
         "repository": _DEMO_REPO,
         "licence": "MIT",
+        "copyright": "Copyright (c) 2021 ERC starting grant So2Sat project team",
         "citation": f"{CITATION_ZHU_2020} Model and code: {_DEMO_REPO}",
         "module": "lcz_qgis.models.so2sat_resnet20",
         "build": {},
@@ -132,13 +136,32 @@ PUBLISHED: dict[str, dict[str, Any]] = {
             "Seven features from So2Sat 'sen1' (8 channels): unfiltered VH and VV "
             "intensity in dB, 3x3 boxcar VH/VV coherence, Lee-filtered VH and VV "
             "intensity in dB, Lee coherence and cosine of the Lee covariance phase; each "
-            "standardised (z-score) with statistics of the scene (sen1_cnntrain_uil."
-            "getDataNormMStd, feature selection [1,1,1,0,0,0,0,1,1,1,1])."
+            "standardised (z-score) with the mean and standard deviation of the whole scene "
+            "being classified, over its data mask (sen1_cnntrain_uil.getDataNormMStd, feature "
+            "selection [1,1,1,0,0,0,0,1,1,1,1], called on the scene by sen1InferenceResNet). "
+            "An imported model stores the statistics of the scene given at import."
         ),
     },
 }
 
 _BN_KEYS = ("gamma", "beta", "moving_mean", "moving_variance")
+
+# the permission notice of the MIT licence both source repositories use; it travels with
+# every model file built from their weights, after the entry's "copyright" line
+MIT_PERMISSION_NOTICE = (
+    "Permission is hereby granted, free of charge, to any person obtaining a copy of this "
+    'software and associated documentation files (the "Software"), to deal in the Software '
+    "without restriction, including without limitation the rights to use, copy, modify, "
+    "merge, publish, distribute, sublicense, and/or sell copies of the Software, and to "
+    "permit persons to whom the Software is furnished to do so, subject to the following "
+    "conditions:\n\nThe above copyright notice and this permission notice shall be included "
+    "in all copies or substantial portions of the Software.\n\nTHE SOFTWARE IS PROVIDED "
+    '"AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT NOT LIMITED TO '
+    "THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. "
+    "IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR "
+    "OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT "
+    "OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE."
+)
 
 
 # -- files and hashes ------------------------------------------------------------------
@@ -170,10 +193,31 @@ def _text(value) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+def import_h5py():
+    """``import h5py`` that also works inside QGIS on Linux.
+
+    A pip-installed h5py wheel bundles its own HDF5 library. Inside QGIS (and
+    qgis_process) GDAL has already loaded the system's HDF5, whose global symbols the
+    wheel's extension modules would bind to, failing with "ValueError: Not a datatype".
+    Loading h5py's extension modules with RTLD_DEEPBIND makes them prefer their own HDF5.
+    Later ``import h5py`` (e.g. by Keras) reuse the module imported here.
+    """
+    import sys
+
+    if "h5py" in sys.modules or not hasattr(os, "RTLD_DEEPBIND"):
+        return require("h5py", "h5py", "Reading Keras weight files")
+    flags = sys.getdlopenflags()
+    sys.setdlopenflags(os.RTLD_NOW | os.RTLD_DEEPBIND)
+    try:
+        return require("h5py", "h5py", "Reading Keras weight files")
+    finally:
+        sys.setdlopenflags(flags)
+
+
 def read_weight_file(path: str | os.PathLike) -> WeightLayers:
     """[(layer_name, [arrays...]), ...] in the file's layer order (layers without
     weights included, with an empty list) from a Keras 2 weights-only HDF5 file."""
-    h5py = require("h5py", "h5py", "Reading Keras weight files")
+    h5py = import_h5py()
     path = Path(path)
     if not path.is_file():
         raise LczError(f"weights file '{path}' does not exist")
@@ -280,7 +324,8 @@ def build_model(
     """
     entry = _entry(arch)
     require("tensorflow", "tensorflow-cpu", "Building the published So2Sat networks")
-    module = importlib.import_module(entry["module"])
+    # "lcz_qgis.models.x" relative to this package: inside QGIS it is "<plugin>.lcz_qgis"
+    module = importlib.import_module(entry["module"].replace("lcz_qgis", __package__, 1))
     shape = tuple(entry["input_shape"][:2]) + (int(channels or entry["channels"]),)
     kwargs = {**entry["build"], **overrides}
     return module.build(shape, n_classes=int(n_classes or entry["n_classes"]), **kwargs)
@@ -326,20 +371,34 @@ def assign_weights(model, layers: WeightLayers) -> int:
     return assigned
 
 
-def load_published(path: str | os.PathLike, arch: Optional[str] = None):
-    """(Keras model with the file's weights, arch id). With ``arch`` None the network is
-    detected from the weights and built with the file's channel and class counts."""
-    layers = read_weight_file(path)
+def build_for_weights(layers: WeightLayers, arch: Optional[str] = None):
+    """(Keras model with ``layers`` assigned, arch id, builder arguments used).
+
+    With ``arch`` given, that published network is built as published and the weights
+    must fit it. With ``arch`` None the network is detected from the weights and built
+    with the file's channel count, class count and (Sen2LCZ-Net) depth and heads.
+    """
     if arch is not None:
+        entry = _entry(arch)
         model = build_model(arch)
+        build_args = dict(entry["build"])
     else:
         arch = detect_architecture(layers)
+        entry = PUBLISHED[arch]
         k = _kinds(layers)
         overrides = {}
         if arch == "sen2lcznet":
             overrides = {"depth": len(k["conv"]) + 1, "fusion": len(k["dense"]) == 4}
         model = build_model(arch, k["conv"][0][2], k["dense"][-1][1], **overrides)
+        build_args = {**entry["build"], **overrides}
     assign_weights(model, layers)
+    return model, arch, build_args
+
+
+def load_published(path: str | os.PathLike, arch: Optional[str] = None):
+    """(Keras model with the file's weights, arch id). With ``arch`` None the network is
+    detected from the weights and built with the file's channel and class counts."""
+    model, arch, _ = build_for_weights(read_weight_file(path), arch)
     return model, arch
 
 
@@ -409,6 +468,82 @@ def so2sat_s1_feature_stats(sen1: np.ndarray) -> dict[str, list[float]]:
     return {"mean": f.mean(axis=0).tolist(), "std": f.std(axis=0).tolist()}
 
 
+def so2sat_s1_scene_stats(
+    path: str | os.PathLike, feedback=None, block_rows: Optional[int] = None
+) -> dict[str, Any]:
+    """Standardisation statistics of the 7 features over a whole Sentinel-1 scene.
+
+    This is what the authors do before classifying a scene (sen1_cnntrain_uil.
+    getDataNormMStd, called on the whole mosaic by sen1InferenceResNet.py): the mean
+    and standard deviation of each feature over the scene's data mask. Here the mask is
+    the pixels whose 8 channels are finite and not nodata and whose Lee VH + VV
+    intensity is positive (the authors' mask); invalid pixels are set to 0 (the authors
+    set NaN to 0) before the 3x3 boxcar, which sees the scene's real neighbours (blocks
+    of rows overlap by one row). The scene is streamed by blocks of rows.
+
+    Returns {'mean': [7], 'std': [7], 'pixels': n, 'scene': {file, width, height,
+    geotransform, crs}}, ready for :func:`so2sat_s1_features` (extra keys are ignored).
+    """
+    from .feedback import Feedback
+    from .raster_io import open_raster, read_bands
+
+    feedback = feedback or Feedback()
+    ds, info = open_raster(path)
+    name = Path(info.path).name
+    if info.count != 8:
+        raise LczError(
+            f"Sentinel-1 raster '{name}' has {info.count} bands; the So2Sat Sentinel-1 "
+            f"features need the 8 So2Sat sen1 channels in order ({', '.join(_SEN1_NAMES)})"
+        )
+    width, height = info.width, info.height
+    rows = int(block_rows or max(1, (64 * 2**20) // (width * 8 * 8 * 3)))
+    n = 0
+    shift = sums = squares = None
+    for r0 in range(0, height, rows):
+        feedback.check_cancelled()
+        r1 = min(height, r0 + rows)
+        a0, a1 = max(0, r0 - 1), min(height, r1 + 1)
+        x = read_bands(ds, list(range(8)), a0, a1 - a0, np.float64)
+        valid = np.isfinite(x).all(axis=-1)
+        for b, nd in enumerate(info.nodata):
+            if nd is not None and not np.isnan(nd):
+                valid &= x[..., b] != nd
+        x[~valid] = 0.0
+        valid &= (x[..., 4] + x[..., 5]) > 0
+        f = so2sat_s1_raw_features(x[None])[0, r0 - a0 : r1 - a0].astype(np.float64)
+        keep = valid[r0 - a0 : r1 - a0] & np.isfinite(f).all(axis=-1)
+        fk = f[keep]
+        if len(fk):
+            if shift is None:  # shifted sums: no cancellation in the variance
+                shift = fk.mean(axis=0)
+                sums, squares = np.zeros(7), np.zeros(7)
+            d = fk - shift
+            sums += d.sum(axis=0)
+            squares += (d * d).sum(axis=0)
+            n += len(fk)
+        feedback.progress(100.0 * r1 / height)
+    if n == 0:
+        raise LczError(
+            f"Sentinel-1 raster '{name}' has no valid pixel (all nodata, NaN or zero Lee "
+            "intensity): cannot compute the scene statistics"
+        )
+    mean_d = sums / n
+    mean = shift + mean_d
+    std = np.sqrt(np.maximum(squares / n - mean_d**2, 0.0))
+    return {
+        "mean": mean.tolist(),
+        "std": std.tolist(),
+        "pixels": int(n),
+        "scene": {
+            "file": name,
+            "width": width,
+            "height": height,
+            "geotransform": list(info.geotransform),
+            "crs": info.crs_description() if info.crs_wkt else "none",
+        },
+    }
+
+
 def so2sat_s1_features(
     x: np.ndarray,
     mean: Optional[Sequence[float]] = None,
@@ -419,8 +554,10 @@ def so2sat_s1_features(
 
     The authors standardise each feature with the mean and standard deviation over the
     whole scene being classified. Pass ``mean``/``std`` (7 values each, e.g. from
-    :func:`so2sat_s1_feature_stats` over a scene) to fix them; without them the
-    statistics of ``x`` itself are used, so ``x`` should hold one whole scene or batch.
+    :func:`so2sat_s1_scene_stats` over the scene's raster, as an imported model's
+    manifest does) to fix them; then each patch's result is independent of the batch.
+    Without them the statistics of ``x`` itself are used, so ``x`` should hold one whole
+    scene: a batch of windows would be standardised by its own statistics.
     """
     f = so2sat_s1_raw_features(x)
     if mean is None or std is None:
