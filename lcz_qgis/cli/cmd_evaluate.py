@@ -1,0 +1,55 @@
+"""lcz evaluate: score a model on a labelled So2Sat HDF5 file (lcz:evaluatemodel)."""
+
+from __future__ import annotations
+
+import json
+
+from ..bands import SENSORS
+from ..evaluation import DEFAULT_BATCH, check_outputs, evaluate_model, overall, write_outputs
+
+NAME = "evaluate"
+ORDER = 25
+HELP = "score a model on a labelled So2Sat HDF5 file (OA, kappa, OA_u, OA_bu, OA_w, per class)"
+DESCRIPTION = (
+    "Score a model (.lczmodel, or a plain Keras .keras/.h5 file) on a labelled So2Sat LCZ42 "
+    "HDF5 file, streamed in batches. Prints the overall scores; writes the full results as "
+    "JSON, a per-class CSV, an HTML report with the confusion matrix and/or the confusion "
+    "matrix as PNG. Patches holding NaN or inf are skipped and counted."
+)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--model", required=True, help=".lczmodel, .keras or .h5 model file")
+    p.add_argument("--dataset", required=True, help="labelled So2Sat HDF5 file (e.g. testing.h5)")
+    p.add_argument(
+        "--sensor",
+        choices=list(SENSORS),
+        help="sensor of a plain Keras model (default: from its channel count 8/10/18)",
+    )
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+    p.add_argument("--output-json", help="all scores, per-class values and the confusion matrix")
+    p.add_argument("--csv", help="per-class precision/recall/F1 and the overall scores")
+    p.add_argument("--report", help="HTML report (scores, confusion matrix, per-class table)")
+    p.add_argument("--confusion-png", help="confusion matrix plot (PNG)")
+
+
+def run(args, feedback) -> int:
+    check_outputs(args.output_json, args.csv, args.report, args.confusion_png)
+    scores = evaluate_model(
+        args.model, args.dataset, feedback, batch_size=args.batch_size, sensor=args.sensor
+    )
+    written = write_outputs(
+        scores,
+        output_json=args.output_json,
+        csv_path=args.csv,
+        report=args.report,
+        confusion_png=args.confusion_png,
+    )
+    summary = {
+        **overall(scores),
+        "n": scores["n"],
+        "n_skipped": scores["n_skipped"],
+        **{k: str(v) for k, v in written.items()},
+    }
+    print(json.dumps(summary, indent=1))
+    return 0

@@ -1,0 +1,232 @@
+"""Score a model on a labelled So2Sat HDF5 file, streaming it in batches, and write the results.
+
+``evaluate_model`` reads the model's sensor and bands from its manifest (or infers them
+from a plain Keras file's channel count, with an optional ``sensor`` override), streams
+the dataset in file order (``hdf5_batches.SequentialBatches``), predicts with the
+model's own preprocessing (``LczModel.predict_proba``) and accumulates a confusion
+matrix, so memory does not grow with the dataset. Patches holding NaN or inf are
+skipped, counted and reported (``n_skipped``), never scored as a class.
+
+Writers: JSON (everything), CSV (per-class precision/recall/F1 with LCZ codes and names,
+then the overall scores), a confusion-matrix PNG (``report_plots``) and an HTML report
+(``reports``). Scores are those of ``metrics.lcz_scores``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_output, check_output_path, write_text_atomic
+from .errors import LczError
+from .feedback import Feedback
+from .metrics import confusion_matrix, scores_from_confusion
+
+OVERALL_KEYS = ("oa", "kappa", "macro_f1", "oa_u", "oa_bu", "oa_w")
+OVERALL_NAMES = {
+    "oa": "OA",
+    "kappa": "Kappa",
+    "macro_f1": "Macro F1",
+    "oa_u": "OA_u (urban classes)",
+    "oa_bu": "OA_bu (built vs natural)",
+    "oa_w": "OA_w (LCZ-weighted)",
+}
+DEFAULT_BATCH = 256
+
+
+class ConfusionAccumulator:
+    """Confusion matrix and mean cross-entropy, added to batch by batch."""
+
+    def __init__(self):
+        self.cm = np.zeros((17, 17), np.int64)
+        self.nll = 0.0
+        self.n = 0
+
+    def add(self, codes: np.ndarray, proba: np.ndarray) -> None:
+        codes = np.asarray(codes, np.int64)
+        if codes.size == 0:
+            return
+        pred = np.argmax(proba, axis=1) + 1
+        self.cm += confusion_matrix(codes, pred)
+        p_true = np.asarray(proba, np.float64)[np.arange(codes.size), codes - 1]
+        self.nll += float(-np.log(np.clip(p_true, 1e-7, 1.0)).sum())
+        self.n += int(codes.size)
+
+    @property
+    def loss(self) -> float:
+        return self.nll / self.n if self.n else float("nan")
+
+    def scores(self) -> dict:
+        if self.n == 0:
+            raise LczError("no patches to score (all were skipped or the dataset is empty)")
+        s = scores_from_confusion(self.cm)
+        s["loss"] = self.loss
+        return s
+
+
+def _load(model, sensor):
+    from .modelfile import LczModel, load_model
+
+    if isinstance(model, LczModel):
+        if sensor and sensor != model.sensor:
+            raise LczError(
+                f"the model is a {model.sensor} model; it cannot be evaluated as {sensor}"
+            )
+        return model
+    m = load_model(model, sensor=sensor or None)
+    if sensor and m.sensor != sensor:
+        raise LczError(
+            f"'{Path(model).name}' is a {m.sensor} model (its manifest says so); the sensor "
+            f"override '{sensor}' applies only to plain .keras/.h5 files without a manifest"
+        )
+    return m
+
+
+def evaluate_model(
+    model,
+    dataset,
+    feedback: Feedback | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    sensor: str | None = None,
+) -> dict:
+    """Scores of ``model`` (a path or a loaded ``LczModel``) on the labelled ``dataset``.
+
+    Returns ``metrics.lcz_scores`` keys (oa, kappa, macro_f1, oa_u, oa_bu, oa_w, n,
+    per_class, confusion) plus loss, n_skipped, model, dataset, sensor, bands, seconds.
+    """
+    from .hdf5_batches import SequentialBatches
+    from .modelfile import manifest_summary
+    from .so2sat import So2SatFile
+
+    feedback = feedback or Feedback()
+    if batch_size < 1:
+        raise LczError(f"batch size must be at least 1, got {batch_size}")
+    t0 = time.monotonic()
+    m = _load(model, sensor)
+    dataset = Path(dataset)
+    with So2SatFile(dataset) as f:
+        if not f.has(m.sensor):
+            need = "sen1 and sen2" if m.sensor == "fusion" else m.sensor
+            raise LczError(
+                f"the model is a {m.sensor} model ({m.input_channels} channels) but "
+                f"'{dataset.name}' has no '{need}' data; evaluate it on a file with {need} "
+                "patches (or give the right SENSOR for a plain Keras model)"
+            )
+        n = f.n
+    if n == 0:
+        raise LczError(f"'{dataset.name}' holds no patches")
+    feedback.info(f"evaluating a {manifest_summary(m.manifest)} on {n} patches of {dataset.name}")
+    batches = SequentialBatches(dataset, m.sensor, m.bands, batch_size=batch_size)
+    acc = ConfusionAccumulator()
+    done = 0
+    for x, codes, rows in batches:
+        feedback.check_cancelled()
+        if len(x):
+            acc.add(codes, m.predict_proba(x, batch_size=batch_size))
+        done += len(rows)
+        feedback.progress(100.0 * (done + batches.n_skipped) / n)
+    if batches.n_skipped:
+        feedback.warning(
+            f"skipped {batches.n_skipped} of {n} patches holding NaN or inf values; "
+            "they are not scored"
+        )
+    scores = acc.scores()
+    scores.update(
+        n_skipped=int(batches.n_skipped),
+        model=str(getattr(m, "path", None) or ""),
+        model_type=m.model_type,
+        dataset=str(dataset),
+        sensor=m.sensor,
+        bands=list(m.manifest.get("band_names", [])),
+        seconds=round(time.monotonic() - t0, 2),
+    )
+    feedback.info(
+        f"OA {scores['oa']:.3f}, kappa {scores['kappa']:.3f}, OA_w {scores['oa_w']:.3f} "
+        f"on {scores['n']} patches"
+    )
+    feedback.progress(100)
+    return scores
+
+
+# -- writers ----------------------------------------------------------------------------
+
+
+def overall(scores: dict) -> dict:
+    return {k: float(scores[k]) for k in OVERALL_KEYS if k in scores}
+
+
+def write_scores_json(scores: dict, path) -> Path:
+    return write_text_atomic(check_output_path(path), json.dumps(scores, indent=1))
+
+
+def scores_csv_text(scores: dict) -> str:
+    """Per-class rows (kind=class), then one row per overall score (kind=overall)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["kind", "code", "lcz", "name", "support", "precision", "recall", "f1", "value"])
+    for c in scores["per_class"]:
+        w.writerow(
+            [
+                "class",
+                c["code"],
+                c["lcz"],
+                c["name"],
+                c["support"],
+                f"{c['precision']:.6f}",
+                f"{c['recall']:.6f}",
+                f"{c['f1']:.6f}",
+                "",
+            ]
+        )
+    for k, v in overall(scores).items():
+        w.writerow(
+            ["overall", "", "", OVERALL_NAMES[k], scores.get("n", ""), "", "", "", f"{v:.6f}"]
+        )
+    return buf.getvalue()
+
+
+def write_scores_csv(scores: dict, path) -> Path:
+    return write_text_atomic(check_output_path(path), scores_csv_text(scores))
+
+
+def write_confusion_png(scores: dict, path, title: str = "") -> Path:
+    from .report_plots import confusion_png
+
+    png = confusion_png(np.asarray(scores["confusion"]), title=title)
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(png)
+    return Path(path)
+
+
+def write_evaluation_report(scores: dict, path) -> Path:
+    from .reports import evaluation_report_html
+
+    return write_text_atomic(check_output_path(path), evaluation_report_html(scores))
+
+
+def write_outputs(
+    scores: dict, output_json=None, csv_path=None, report=None, confusion_png=None
+) -> dict:
+    """Write whichever outputs are given; returns {kind: path}."""
+    out = {}
+    for key, path, writer in (
+        ("json", output_json, write_scores_json),
+        ("csv", csv_path, write_scores_csv),
+        ("report", report, write_evaluation_report),
+        ("confusion_png", confusion_png, write_confusion_png),
+    ):
+        if path:
+            out[key] = writer(scores, path)
+    return out
+
+
+def check_outputs(*paths) -> None:
+    """Fail before any work when an output's folder does not exist."""
+    for p in paths:
+        if p:
+            check_output_path(p)
