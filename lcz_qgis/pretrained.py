@@ -194,24 +194,12 @@ def _text(value) -> str:
 
 
 def import_h5py():
-    """``import h5py`` that also works inside QGIS on Linux.
+    """``import h5py``, or a MissingDependency error naming the package.
 
-    A pip-installed h5py wheel bundles its own HDF5 library. Inside QGIS (and
-    qgis_process) GDAL has already loaded the system's HDF5, whose global symbols the
-    wheel's extension modules would bind to, failing with "ValueError: Not a datatype".
-    Loading h5py's extension modules with RTLD_DEEPBIND makes them prefer their own HDF5.
-    Later ``import h5py`` (e.g. by Keras) reuse the module imported here.
+    Inside QGIS, h5py must be built on the same HDF5 library as GDAL (Debian's
+    python3-h5py; see scripts/setup.sh): a pip wheel's bundled HDF5 clashes with it.
     """
-    import sys
-
-    if "h5py" in sys.modules or not hasattr(os, "RTLD_DEEPBIND"):
-        return require("h5py", "h5py", "Reading Keras weight files")
-    flags = sys.getdlopenflags()
-    sys.setdlopenflags(os.RTLD_NOW | os.RTLD_DEEPBIND)
-    try:
-        return require("h5py", "h5py", "Reading Keras weight files")
-    finally:
-        sys.setdlopenflags(flags)
+    return require("h5py", "h5py", "Reading Keras weight files")
 
 
 def read_weight_file(path: str | os.PathLike) -> WeightLayers:

@@ -31,11 +31,31 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv on $PY (with Debian's site-packages, so QGIS and GDAL are visible)"
   "$PY" -m venv --system-site-packages .venv
 fi
+# One HDF5 library per process: GDAL (inside QGIS) links Debian's libhdf5, and pip's h5py
+# wheel bundles another; with both loaded, h5py fails inside qgis_process ("Not a
+# datatype", cf. qgis/QGIS#29878). So .venv uses Debian's python3-h5py, built on the same
+# libhdf5 as GDAL. Debian registers it under another distribution name, so a
+# metadata-only record tells pip that h5py (needed by TensorFlow) is present.
+SITE=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+H5_VERSION=$(/usr/bin/python3 -c 'import h5py; print(h5py.__version__)')
+if ls "$SITE"/h5py-*.dist-info/INSTALLER >/dev/null 2>&1 && ! grep -qx lcz-setup "$SITE"/h5py-*.dist-info/INSTALLER; then
+  echo "setup: removing pip's h5py wheel (it bundles a second HDF5 library)"
+  .venv/bin/pip uninstall -q -y h5py
+fi
+rm -rf "$SITE"/h5py-*.dist-info
+mkdir -p "$SITE/h5py-$H5_VERSION.dist-info"
+printf 'Metadata-Version: 2.1\nName: h5py\nVersion: %s\nSummary: Debian python3-h5py on the system HDF5 (the one GDAL and QGIS load), registered for pip by lcz setup\n' \
+  "$H5_VERSION" > "$SITE/h5py-$H5_VERSION.dist-info/METADATA"
+echo lcz-setup > "$SITE/h5py-$H5_VERSION.dist-info/INSTALLER"
+: > "$SITE/h5py-$H5_VERSION.dist-info/RECORD"
+
 echo "setup: installing pinned Python packages into .venv"
 .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
 .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 .venv/bin/pip check
 .venv/bin/python -c "import lcz_qgis, qgis.core, osgeo.gdal, tensorflow, sklearn, skops" 2>/dev/null \
   || { echo "setup: the environment does not import; see the messages above" >&2; exit 1; }
+.venv/bin/python -c "import h5py, sys; sys.exit(h5py.__file__.startswith('/usr/lib/python3/'))" \
+  && { echo "setup: .venv's h5py is not Debian's (see above)" >&2; exit 1; }
 echo "$want" > "$STAMP"
 echo "setup: done (.venv/bin/lcz, .venv/bin/python)"
