@@ -32,7 +32,18 @@ def run_python(code: str, timeout: int = 3600) -> dict:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak RSS so far (Linux reports KiB)."""
+    """This process's peak RSS so far, in MiB.
+
+    Reads VmHWM from /proc (Linux): unlike ``ru_maxrss``, which Linux carries across
+    fork/exec and so includes the parent's footprint, it counts this program alone.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
