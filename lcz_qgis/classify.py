@@ -355,28 +355,34 @@ def _sources(
 # -- scale ---------------------------------------------------------------------------------
 
 
-def sample_values(src: _Source, size: int = 256) -> np.ndarray:
-    """Valid values of the source's bands on a decimated (nearest) read, (N, C)."""
+def sample_values(src: _Source, size: int = 64, grid: int = 4) -> np.ndarray:
+    """Valid values of the source's bands in ``grid x grid`` small blocks spread over the
+    raster, (N, C). Reads at most grid² x size² pixels, whatever the raster size."""
     g = gdal()
-    w = min(src.info.width, size)
-    h = min(src.info.height, size)
-    x = src.ds.ReadAsArray(
-        0,
-        0,
-        src.info.width,
-        src.info.height,
-        buf_xsize=w,
-        buf_ysize=h,
-        buf_type=g.GDT_Float32,
-        band_list=[b + 1 for b in src.bands],
-        interleave="pixel",
-    ).reshape(-1, len(src.bands))
-    ok = np.isfinite(x).all(axis=1)
+    w, h = src.info.width, src.info.height
+    bw, bh = min(w, size), min(h, size)
+    xs = np.unique(np.linspace(0, w - bw, grid).astype(int))
+    ys = np.unique(np.linspace(0, h - bh, grid).astype(int))
+    parts = []
+    for y in ys:
+        for x in xs:
+            a = src.ds.ReadAsArray(
+                int(x),
+                int(y),
+                bw,
+                bh,
+                buf_type=g.GDT_Float32,
+                band_list=[b + 1 for b in src.bands],
+                interleave="pixel",
+            )
+            parts.append(a.reshape(-1, len(src.bands)))
+    v = np.concatenate(parts)
+    ok = np.isfinite(v).all(axis=1)
     for k, b in enumerate(src.bands):
         nd = src.info.nodata[b]
         if nd is not None and not np.isnan(nd):
-            ok &= x[:, k] != nd
-    return x[ok]
+            ok &= v[:, k] != nd
+    return v[ok]
 
 
 def detect_scale(src: _Source, scale: str, feedback: Feedback) -> float:
@@ -532,7 +538,7 @@ def _window_batches(sources, grid, rows_per_block, batch_size, mask, stop):
         yield ("end", r0, r1, ok)
 
 
-CACHE_BUDGET = 256 * 2**20  # GDAL block cache our inputs may hold before we drop it
+CACHE_BUDGET = 192 * 2**20  # GDAL block cache our inputs may hold before we drop it
 
 
 def _release_cache(sources) -> None:

@@ -155,3 +155,16 @@ def test_prepare_s1_linear_declared_and_errors(tmp_path, reference):
             s1["VV"], s1["VH"], reference, tmp_path / "x.tif", feedback=RecordingFeedback(0)
         )
     assert not list(tmp_path.glob("*x.*"))
+
+
+def test_cli_prepare_s1(tmp_path, reference):
+    from lcz_qgis.cli import main
+
+    s1 = make_s1_pair(tmp_path, db=True)
+    out = tmp_path / "cli_s1.tif"
+    args = ["prepare-s1", "--vv", str(s1["VV"]), "--vh", str(s1["VH"]), "--reference",
+            str(reference), "--output", str(out), "--window", "7"]  # fmt: skip
+    assert main(args) == 0
+    ds = gdal().Open(str(out))
+    assert ds.RasterCount == 2 and ds.GetMetadataItem("LCZ_LEE_WINDOW") == "7"
+    assert main(args[:-2] + ["--window", "4"]) == 2

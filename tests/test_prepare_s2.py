@@ -230,3 +230,14 @@ def test_prepare_band_files_and_cancel(safe, tmp_path):
     with pytest.raises(Cancelled):
         prepare_sentinel2(safe, out2, feedback=RecordingFeedback(cancel_at=30))
     assert not out2.exists() and not list(tmp_path.glob(".cancel*"))
+
+
+def test_cli_prepare_s2(safe, tmp_path, capsys):
+    from lcz_qgis.cli import main
+
+    out = tmp_path / "cli.tif"
+    assert main(["prepare-s2", "--input", str(safe), "--output", str(out), "--no-cloud-mask"]) == 0
+    assert "160" not in capsys.readouterr().err
+    _, arr = _read(out)
+    assert arr.shape == (10, 128, 128) and (arr[:, 40:56, 40:56] != NODATA).all()
+    assert main(["prepare-s2", "--input", str(tmp_path / "x.SAFE"), "--output", str(out)]) == 2
