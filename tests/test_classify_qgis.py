@@ -132,7 +132,7 @@ def test_qgis_process_lists_and_runs_the_graphical_model(qgis_process, safe, rf_
     out, csv, png = tmp_path / "lcz.tif", tmp_path / "area.csv", tmp_path / "map.png"
     r = qgis_process(
         "run", MODEL_ID, "--",
-        f"product={safe}", f"model={rf_model}", "resolution=80", "filter=gaussian",
+        f"PRODUCT={safe}", f"MODEL={rf_model}", "RESOLUTION=80", "FILTER=gaussian",
         f"classify:LCZ map={out}", f"classify:Area table={csv}", f"classify:Map image={png}",
     )  # fmt: skip
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]

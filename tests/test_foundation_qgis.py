@@ -31,6 +31,8 @@ def test_provider_and_algorithms_are_registered(qgis_app):
     for alg in provider.algorithms():
         assert alg.shortHelpString(), f"{alg.id()} has no help text"
         for p in alg.parameterDefinitions():
+            if ":" in p.name():  # a graphical model's outputs are named child:output by QGIS
+                continue
             assert p.name().isupper() and not p.name().split("_")[-1].isdigit(), p.name()
 
 
