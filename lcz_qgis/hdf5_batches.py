@@ -5,21 +5,29 @@ here loads a file whole. Two access patterns:
 
 * ``ShuffledBatches`` (training): the selected rows (sorted) are cut into *blocks* of
   ``block_rows`` (256) consecutive entries. Each epoch permutes the blocks (seeded by
-  seed and epoch), reads ``shuffle_blocks`` (8) blocks at a time (each block one large,
-  mostly sequential read), shuffles the rows of those blocks together and cuts them into
-  batches. Reads stay long and sequential while every batch mixes rows from several
-  random places in the file. Memory is bounded by one group of blocks (about 80 MB for
-  Sentinel-2), whatever the size of the file.
+  seed and epoch) and reads ``shuffle_blocks`` (8) of them at a time into one group
+  buffer, each block with one sequential read that scatters its rows straight to
+  random slots of the buffer (``os.preadv`` with one destination per row), so the
+  shuffle costs no extra copy. Batches are cut from the shuffled group and converted
+  to float32. Reads stay long and sequential while every
+  batch mixes rows from several random places in the file; memory is bounded by one
+  group (about 160 MB of float64 for Sentinel-2), whatever the size of the file.
 * ``SequentialBatches`` (validation, evaluation, statistics): rows in file order.
 
-Both read in a background thread (``prefetch``) that fills a small queue, so reading,
-type conversion, standardisation and augmentation overlap with TensorFlow's compute.
+Both read in a background thread that fills a small queue, so reading, conversion,
+standardisation and augmentation overlap with TensorFlow's compute. Training batches
+go to TensorFlow in chunks of several batches (fewer Python-to-TensorFlow crossings).
 Rows with NaN or inf are dropped by ``SequentialBatches`` and counted (``n_skipped``);
 training drops them up front (see ``keras_training.channel_statistics``).
+
+Uncompressed contiguous datasets (the published files) are read with ``os.preadv`` at
+the dataset's byte offset (no GIL held, no HDF5 overhead); chunked or compressed
+datasets fall back to h5py.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from typing import Callable, Iterator
@@ -32,12 +40,14 @@ from .so2sat import So2SatFile
 BLOCK_ROWS = 256
 SHUFFLE_BLOCKS = 8
 PREFETCH = 6
+CHUNK_ROWS = 256  # rows per chunk array: 20 MB of float64 Sentinel-2, reused by malloc
 # read the whole span of a block in one go when it is at most this many times the rows
 DENSE_SPAN_FACTOR = 2.0
+IOV_MAX = 1024  # Linux's limit of destinations per preadv call
 
 
 class ReadStats:
-    """Counts of reads and bytes, to check that access stays sequential."""
+    """Counts of read requests, rows and bytes, to check that access stays sequential."""
 
     def __init__(self):
         self.reads = 0
@@ -45,41 +55,173 @@ class ReadStats:
         self.bytes = 0
 
 
+class _RowReader:
+    """Reads rows of one HDF5 dataset into caller buffers.
+
+    For an uncompressed contiguous dataset, ``os.preadv`` at the dataset's byte offset:
+    one system call per block, copying straight into the destination(s) with the GIL
+    released. A check of the first row against h5py guards the offset. Otherwise
+    ``fd`` is None and callers use h5py.
+    """
+
+    def __init__(self, path, ds):
+        self.ds = ds
+        self.dtype = ds.dtype
+        self.row_shape = tuple(ds.shape[1:])
+        self.row_bytes = int(np.prod(self.row_shape)) * self.dtype.itemsize
+        self.fd = None
+        offset = None
+        if ds.chunks is None and ds.compression is None and ds.shape[0] > 0:
+            try:
+                offset = ds.id.get_offset()
+            except Exception:  # noqa: BLE001 - no offset: fall back to h5py
+                offset = None
+        if offset is not None:
+            self.offset = int(offset)
+            self.fd = os.open(path, os.O_RDONLY)
+            probe = np.empty((1, *self.row_shape), self.dtype)
+            self.preadv(0, [memoryview(probe).cast("B")])
+            if probe.tobytes() != ds[0:1].tobytes():
+                self.close()
+
+    def preadv(self, first_row: int, views: list) -> None:
+        """Read consecutive rows from ``first_row`` into ``views`` (one byte view per row
+        or one for all), in as few system calls as allowed."""
+        pos = self.offset + first_row * self.row_bytes
+        for i in range(0, len(views), IOV_MAX):
+            batch = views[i : i + IOV_MAX]
+            want = sum(v.nbytes for v in batch)
+            n = os.preadv(self.fd, batch, pos)
+            if n < want:  # short read (rare on regular files): finish view by view
+                p, left = pos, max(n, 0)
+                for v in batch:
+                    if left >= v.nbytes:
+                        left -= v.nbytes
+                    else:
+                        self._read_all(v[left:], p + left)
+                        left = 0
+                    p += v.nbytes
+            pos += want
+
+    def _read_all(self, view, pos: int) -> None:
+        while view.nbytes:
+            n = os.preadv(self.fd, [view], pos)
+            if n <= 0:
+                raise OSError(f"short read of '{self.ds.file.filename}' at byte {pos}")
+            view, pos = view[n:], pos + n
+
+    def read_span(self, a: int, b: int, out: np.ndarray) -> None:
+        """Rows [a, b) into the contiguous ``out``."""
+        if self.fd is not None:
+            self.preadv(a, [memoryview(out).cast("B")])
+        else:
+            self.ds.read_direct(out, np.s_[a:b])
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _dataset_keys(sensor: str) -> list[str]:
+    return ["sen1", "sen2"] if sensor == "fusion" else [sensor]
+
+
+class _Parts:
+    """The datasets feeding a sensor's channels and where each selected band comes from."""
+
+    def __init__(self, f: So2SatFile, sensor: str, bands: list[int]):
+        self.parts = []  # (key, reader, [(out channel, dataset channel)], whole out slice|None)
+        first = 0
+        for key in _dataset_keys(sensor):
+            reader = _RowReader(f.path, f.dataset(key))
+            c = reader.row_shape[-1]
+            pairs = [(j, g - first) for j, g in enumerate(bands) if first <= g < first + c]
+            whole = None
+            if pairs and [ch for _, ch in pairs] == list(range(c)):
+                js = [j for j, _ in pairs]
+                if js == list(range(js[0], js[0] + c)):
+                    whole = slice(js[0], js[0] + c)
+            if pairs:
+                self.parts.append((key, reader, pairs, whole))
+            else:
+                reader.close()
+            first += c
+
+    def close(self) -> None:
+        for _, reader, _, _ in self.parts:
+            reader.close()
+
+
+def _convert(raw: np.ndarray, out: np.ndarray, pairs, whole) -> None:
+    """Dataset rows (float64) -> the float32 output channels they feed."""
+    if whole is not None:
+        np.copyto(out[..., whole], raw, casting="unsafe")
+    else:
+        for j, ch in pairs:
+            np.copyto(out[..., j], raw[..., ch], casting="unsafe")
+
+
+class PatchReader:
+    """Patches (k,32,32,C) float32 of chosen ``bands`` from an open ``So2SatFile``.
+
+    Dense sorted rows (span at most ``DENSE_SPAN_FACTOR`` times their count) are read
+    as one span into a reused float64 buffer and converted into the output; sparse rows
+    are read as runs (``So2SatFile.read``). Reusing buffers matters: a fresh 20-80 MB
+    array per read costs more in page faults than the read itself.
+    """
+
+    def __init__(
+        self, f: So2SatFile, sensor: str, bands: list[int], stats: ReadStats | None = None
+    ):
+        self.f, self.sensor, self.bands = f, sensor, list(bands)
+        self.stats = stats if stats is not None else ReadStats()
+        self._parts = _Parts(f, sensor, self.bands)
+        self._raw: dict[str, np.ndarray] = {}
+
+    def _buffer(self, key: str, reader: _RowReader, n: int) -> np.ndarray:
+        buf = self._raw.get(key)
+        if buf is None or buf.shape[0] < n:
+            buf = np.empty((max(n, 16), *reader.row_shape), reader.dtype)
+            self._raw[key] = buf
+        return buf[:n]
+
+    def read(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        k = rows.size
+        if out is None:
+            out = np.empty((k, 32, 32, len(self.bands)), np.float32)
+        if k == 0:
+            return out
+        a, b = int(rows[0]), int(rows[-1]) + 1
+        st = self.stats
+        st.rows += k
+        if b - a > DENSE_SPAN_FACTOR * k + 16:
+            out[...] = self.f.read(self.sensor, rows, self.bands)
+            st.reads += 1
+            st.bytes += k * sum(r.row_bytes for _, r, _, _ in self._parts.parts)
+            return out
+        for key, reader, pairs, whole in self._parts.parts:
+            raw = self._buffer(key, reader, b - a)
+            reader.read_span(a, b, raw)
+            st.reads += 1
+            st.bytes += raw.nbytes
+            _convert(raw if b - a == k else raw[rows - a], out, pairs, whole)
+        return out
+
+    def close(self) -> None:
+        self._parts.close()
+
+
 def read_rows(
     f: So2SatFile, sensor: str, rows: np.ndarray, bands: list[int], stats: ReadStats | None = None
 ) -> np.ndarray:
-    """Patches (k,32,32,C) float32 for sorted unique ``rows``.
-
-    When the rows are dense (their span is at most ``DENSE_SPAN_FACTOR`` times their
-    count) the span is read in one request and the rows picked from it; otherwise the
-    rows are read as runs of consecutive rows (``So2SatFile.read``).
-    """
-    rows = np.asarray(rows, dtype=np.int64)
-    if rows.size == 0:
-        return np.zeros((0, 32, 32, len(bands)), np.float32)
-    a, b = int(rows[0]), int(rows[-1]) + 1
-    if b - a > DENSE_SPAN_FACTOR * rows.size + 16:
-        x = f.read(sensor, rows, bands)
-        if stats is not None:
-            stats.reads += 1
-            stats.rows += rows.size
-            stats.bytes += x.nbytes * 2
-        return x
-    keys = ["sen1", "sen2"] if sensor == "fusion" else [sensor]
-    dense = b - a == rows.size
-    parts = []
-    for key in keys:
-        raw = f.dataset(key)[a:b]
-        if stats is not None:
-            stats.reads += 1
-            stats.bytes += raw.nbytes
-        parts.append(raw if dense else raw[rows - a])
-    if stats is not None:
-        stats.rows += rows.size
-    x = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
-    if list(bands) != list(range(x.shape[-1])):
-        x = x[..., bands]
-    return x.astype(np.float32, copy=False)
+    """Patches (k,32,32,C) float32 for sorted unique ``rows`` (one-off reads)."""
+    reader = PatchReader(f, sensor, bands, stats)
+    try:
+        return reader.read(rows)
+    finally:
+        reader.close()
 
 
 def dihedral(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -103,6 +245,7 @@ class _Failure:
 
 
 _DONE = object()
+_EPOCH_END = object()
 
 
 class Prefetcher:
@@ -156,47 +299,60 @@ class Prefetcher:
 
 
 class ShuffledBatches:
-    """Training batches ``(x, y[, w])`` from rows ``indices`` of a So2Sat file.
+    """Training chunks from rows ``indices`` of a So2Sat file, in shuffled order.
 
-    ``targets`` are class indices 0..16 aligned with ``indices``; ``transform`` maps a
-    float32 batch to the model input (standardisation); ``class_weight`` (17 floats)
-    adds per-sample weights; ``augment`` applies random flips and 90-degree rotations.
-    Each call of ``epoch()`` is one pass with its own seeded block order.
+    Each item of ``chunks()`` is ``(xs, y, w)`` with arrays shaped (m, batch, ...):
+    ``xs`` the patches, ``y`` the ``targets`` (class indices 0..16), ``w`` per-sample
+    weights from ``class_weight`` (17 floats) or None. Without ``transform``, ``xs`` is
+    one raw array per dataset the sensor reads (``sen1`` and/or ``sen2``, all channels,
+    the file's dtype); ``transform(xs, rng)`` (run in the reader thread) maps those raw
+    rows to one model-input array (``keras_training`` converts to float32, selects the
+    bands, standardises and augments there).
+
+    The reads themselves are ``os.preadv`` calls, which run without the GIL: each block
+    is one sequential read whose rows land directly in their shuffled slots of fresh
+    chunk arrays, so the shuffle costs no copy. Datasets that are chunked or compressed,
+    and sparse row selections, are read through h5py instead. Each call of ``chunks()``
+    is one pass with its own seeded block order. Call ``close()`` (or use ``with``) to
+    stop the reader thread.
     """
 
     def __init__(
         self,
         path,
         sensor: str,
-        bands: list[int],
         indices: np.ndarray,
         targets: np.ndarray,
         batch_size: int,
         seed: int = 0,
-        transform: Callable[[np.ndarray], np.ndarray] | None = None,
         class_weight: np.ndarray | None = None,
-        augment: bool = False,
+        transform: Callable[[tuple, np.random.Generator], np.ndarray] | None = None,
         block_rows: int = BLOCK_ROWS,
         shuffle_blocks: int = SHUFFLE_BLOCKS,
-        prefetch: int = PREFETCH,
+        chunk_rows: int = CHUNK_ROWS,
     ):
         order = np.argsort(indices, kind="stable")
         self.indices = np.asarray(indices, np.int64)[order]
         self.targets = np.asarray(targets, np.int32)[order]
         if np.any(np.diff(self.indices) == 0):
             raise ValueError("indices must be unique")
-        self.path, self.sensor, self.bands = path, sensor, list(bands)
+        self.path, self.sensor = path, sensor
+        self.keys = _dataset_keys(sensor)
+        with So2SatFile(path) as f:
+            f.check_sensor(sensor)
+            self.specs = [(f.dataset(k).shape[-1], f.dataset(k).dtype) for k in self.keys]
         self.batch_size = int(batch_size)
         self.seed = int(seed)
-        self.transform = transform
         self.class_weight = None if class_weight is None else np.asarray(class_weight, np.float32)
-        self.augment = augment
+        self.transform = transform
         self.block_rows = int(block_rows)
         self.shuffle_blocks = int(shuffle_blocks)
-        self.prefetch = prefetch
+        # whole batches per chunk, about ``chunk_rows`` patches
+        self.chunk_batches = max(1, int(chunk_rows) // self.batch_size)
         self.epochs_started = 0
         self.stats = ReadStats()
-        self._prefetchers: list[Prefetcher] = []
+        self._producer: Prefetcher | None = None
+        self._items = None
 
     @property
     def n(self) -> int:
@@ -206,70 +362,146 @@ class ShuffledBatches:
     def steps(self) -> int:
         return -(-self.n // self.batch_size)
 
-    @property
-    def channels(self) -> int:
-        return len(self.bands)
+    def _plan(self, total: int, n_out: int) -> list[int]:
+        """Chunk sizes for ``n_out`` rows: whole chunks, then the rest of whole batches,
+        then (last group only) the final partial batch."""
+        bs, step = self.batch_size, self.chunk_batches * self.batch_size
+        whole = (n_out // bs) * bs
+        sizes = [step] * (whole // step)
+        if whole % step:
+            sizes.append(whole % step)
+        if n_out > whole:
+            sizes.append(n_out - whole)
+        return sizes
 
-    def _batches(self, epoch: int) -> Iterator[tuple]:
+    def _chunks(self, epoch: int) -> Iterator[tuple]:
         rng = np.random.default_rng([self.seed, epoch])
         starts = np.arange(0, self.n, self.block_rows)
         order = rng.permutation(starts.size)
-        carry_x = np.zeros((0, 32, 32, self.channels), np.float32)
-        carry_y = np.zeros(0, np.int32)
         bs = self.batch_size
         with So2SatFile(self.path) as f:
-            for g in range(0, order.size, self.shuffle_blocks):
-                xs, ys = [carry_x], [carry_y]
-                for blk in np.sort(order[g : g + self.shuffle_blocks]):
-                    sl = slice(starts[blk], starts[blk] + self.block_rows)
-                    xs.append(read_rows(f, self.sensor, self.indices[sl], self.bands, self.stats))
-                    ys.append(self.targets[sl])
-                x, y = np.concatenate(xs), np.concatenate(ys)
-                perm = rng.permutation(len(x))
-                last = g + self.shuffle_blocks >= order.size
-                n_full = len(x) if last else (len(x) // bs) * bs
-                for s in range(0, n_full, bs):
-                    sel = perm[s : min(s + bs, n_full)]
-                    yield self._finish(x[sel], y[sel], rng)
-                carry_x, carry_y = x[perm[n_full:]], y[perm[n_full:]]
+            readers = [_RowReader(f.path, f.dataset(k)) for k in self.keys]
+            trash = [memoryview(np.empty(r.row_shape, r.dtype)).cast("B") for r in readers]
+            carry_x = [np.empty((0, *r.row_shape), r.dtype) for r in readers]
+            carry_y = np.zeros(0, np.int32)
+            try:
+                for g in range(0, order.size, self.shuffle_blocks):
+                    blocks = np.sort(order[g : g + self.shuffle_blocks])
+                    sizes = [min(self.block_rows, self.n - starts[k]) for k in blocks]
+                    n_carry = carry_y.size
+                    total = n_carry + sum(sizes)
+                    last = g + self.shuffle_blocks >= order.size
+                    n_out = total if last else (total // bs) * bs
+                    plan = self._plan(total, n_out)
+                    if total > n_out:
+                        plan.append(total - n_out)  # the next carry
+                    # destination of every row (carried rows first): shuffled slots
+                    slot = rng.permutation(total)
+                    bounds = np.cumsum([0, *plan])
+                    chunk_of = np.searchsorted(bounds, slot, side="right") - 1
+                    pos_of = slot - bounds[chunk_of]
+                    outs = [[np.empty((m, *r.row_shape), r.dtype) for m in plan] for r in readers]
+                    y_all = np.empty(total, np.int32)
+                    y_all[slot[:n_carry]] = carry_y
+                    for i in range(n_carry):
+                        for d in range(len(readers)):
+                            outs[d][chunk_of[i]][pos_of[i]] = carry_x[d][i]
+                    used = n_carry
+                    for k, m in zip(blocks, sizes):
+                        sl = slice(starts[k], starts[k] + m)
+                        dest = (chunk_of[used : used + m], pos_of[used : used + m])
+                        self._read_block(f, readers, trash, self.indices[sl], dest, outs)
+                        y_all[slot[used : used + m]] = self.targets[sl]
+                        used += m
+                    n_chunks = len(plan) - (1 if total > n_out else 0)
+                    for c in range(n_chunks):
+                        y = y_all[bounds[c] : bounds[c + 1]].copy()
+                        yield self._item([o[c] for o in outs], y, rng)
+                    if total > n_out:
+                        carry_x, carry_y = [o[-1] for o in outs], y_all[n_out:].copy()
+                    else:
+                        carry_x = [x[:0] for x in carry_x]
+                        carry_y = carry_y[:0]
+            finally:
+                for r in readers:
+                    r.close()
 
-    def _finish(self, x: np.ndarray, y: np.ndarray, rng) -> tuple:
-        if self.augment:
-            x = dihedral(x, rng)
+    def _read_block(self, f, readers, trash, rows, dest, outs) -> None:
+        """Sorted file ``rows`` into their (chunk, position) destinations."""
+        k = rows.size
+        a, b = int(rows[0]), int(rows[-1]) + 1
+        st = self.stats
+        st.rows += k
+        dense = b - a <= DENSE_SPAN_FACTOR * k + 16
+        chunks, pos = dest
+        for d, r in enumerate(readers):
+            if dense and r.fd is not None:
+                views = [trash[d]] * (b - a)
+                for off, c, p in zip(rows - a, chunks, pos):
+                    views[off] = memoryview(outs[d][c][p]).cast("B")
+                r.preadv(a, views)
+                st.reads += -(-len(views) // IOV_MAX)
+                st.bytes += (b - a) * r.row_bytes
+            else:
+                x = f.read(self.keys[d], rows)
+                for i, (c, p) in enumerate(zip(chunks, pos)):
+                    outs[d][c][p] = x[i]
+                st.reads += 1
+                st.bytes += k * r.row_bytes
+
+    def _item(self, xs: list, y: np.ndarray, rng) -> tuple:
+        n = y.size
+        bs = self.batch_size if n % self.batch_size == 0 else n
+        m = n // bs
         if self.transform is not None:
-            x = self.transform(x)
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if self.class_weight is None:
-            return x, y
-        return x, y, self.class_weight[y]
+            xs = [self.transform(tuple(xs), rng)]
+        xs = tuple(x.reshape(m, bs, *x.shape[1:]) for x in xs)
+        y = y.reshape(m, bs)
+        w = None if self.class_weight is None else self.class_weight[y]
+        return xs, y, w
+
+    def _epochs(self, epoch: int) -> Iterator:
+        while True:
+            yield from self._chunks(epoch)
+            yield _EPOCH_END
+            epoch += 1
+
+    def chunks(self) -> Iterator[tuple]:
+        """The next epoch as chunks of whole batches.
+
+        One reader thread produces epoch after epoch, a group of blocks ahead of the
+        training loop, so a new epoch (and the validation pass before it) does not wait
+        for its first group to be read. ``close()`` stops it.
+        """
+        if self._producer is None:
+            rows = self.chunk_batches * self.batch_size
+            depth = max(PREFETCH, -(-self.shuffle_blocks * self.block_rows // rows) + 2)
+            first = self.epochs_started
+            self._producer = Prefetcher(lambda: self._epochs(first), depth)
+            self._items = iter(self._producer)
+        self.epochs_started += 1
+        for item in self._items:
+            if item is _EPOCH_END:
+                return
+            yield item
 
     def epoch(self) -> Iterator[tuple]:
-        """The batches of the next epoch, read ahead in a background thread."""
-        epoch = self.epochs_started
-        self.epochs_started += 1
-        p = Prefetcher(lambda: self._batches(epoch), self.prefetch)
-        self._prefetchers.append(p)
-        yield from p
+        """The batches of the next epoch: (xs, y, w) with xs one array per dataset."""
+        for xs, y, w in self.chunks():
+            for i in range(len(y)):
+                yield tuple(x[i] for x in xs), y[i], None if w is None else w[i]
+
+    def __enter__(self) -> ShuffledBatches:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def close(self) -> None:
-        """Stop any reader thread still running (e.g. after a cancel)."""
-        for p in self._prefetchers:
-            p.close()
-        self._prefetchers.clear()
-
-    def tf_dataset(self):
-        """A ``tf.data.Dataset`` of one epoch per iteration (Keras re-iterates it)."""
-        import tensorflow as tf
-
-        specs = [
-            tf.TensorSpec((None, 32, 32, self.channels), tf.float32),
-            tf.TensorSpec((None,), tf.int32),
-        ]
-        if self.class_weight is not None:
-            specs.append(tf.TensorSpec((None,), tf.float32))
-        ds = tf.data.Dataset.from_generator(self.epoch, output_signature=tuple(specs))
-        ds = ds.apply(tf.data.experimental.assert_cardinality(self.steps))
-        return ds.prefetch(2)
+        """Stop the reader thread (at the end of training or after a cancel)."""
+        if self._producer is not None:
+            self._producer.close()
+            self._producer = self._items = None
 
 
 class SequentialBatches:
@@ -277,6 +509,7 @@ class SequentialBatches:
 
     ``indices`` (sorted) selects rows (all when None); ``codes`` are LCZ codes 1..17
     (or None when ``labels=False``); ``rows`` are the file rows of the kept patches.
+    ``transform`` maps each float32 batch (its own array) to the model input.
     """
 
     def __init__(
@@ -312,17 +545,21 @@ class SequentialBatches:
 
     def _batches(self) -> Iterator[tuple]:
         with So2SatFile(self.path, require=("label",) if self.labels else ()) as f:
-            for s in range(0, self.n, self.batch_size):
-                rows = self.indices[s : s + self.batch_size]
-                x = read_rows(f, self.sensor, rows, self.bands, self.stats)
-                finite = np.isfinite(x).all(axis=(1, 2, 3))
-                codes = f.labels(rows) if self.labels else None
-                if not finite.all():
-                    x, rows = x[finite], rows[finite]
-                    codes = None if codes is None else codes[finite]
-                if self.transform is not None and len(x):
-                    x = self.transform(x)
-                yield x, codes, rows, int((~finite).sum())
+            reader = PatchReader(f, self.sensor, self.bands, self.stats)
+            try:
+                for s in range(0, self.n, self.batch_size):
+                    rows = self.indices[s : s + self.batch_size]
+                    x = reader.read(rows)
+                    finite = np.isfinite(x).all(axis=(1, 2, 3))
+                    codes = f.labels(rows) if self.labels else None
+                    if not finite.all():
+                        x, rows = x[finite], rows[finite]
+                        codes = None if codes is None else codes[finite]
+                    if self.transform is not None and len(x):
+                        x = self.transform(x)
+                    yield x, codes, rows, int((~finite).sum())
+            finally:
+                reader.close()
 
     def __iter__(self) -> Iterator[tuple]:
         self.n_skipped = 0

@@ -23,6 +23,7 @@ from lcz_qgis.keras_training import (  # noqa: E402
     EarlyStopper,
     balanced_class_weights,
     channel_statistics,
+    make_transform,
     train_keras,
 )
 from lcz_qgis.modelfile import load_model, read_manifest  # noqa: E402
@@ -67,47 +68,78 @@ def easy(tmp_path_factory):
 def test_block_shuffle_covers_every_row_once_and_reads_sequentially(data):
     idx = np.arange(3, 397)
     stream = ShuffledBatches(
-        data / "train.h5",
-        "sen2",
-        list(range(10)),
-        idx,
-        idx % 17,
-        32,
-        seed=1,
-        block_rows=64,
-        shuffle_blocks=2,
+        data / "train.h5", "sen2", idx, idx % 17, 32, seed=1, block_rows=64, shuffle_blocks=2
     )
-    with So2SatFile(data / "train.h5") as f:
-        x_all = f.read("sen2", idx)
+    with h5py.File(data / "train.h5", "r") as f:
+        x_all = f["sen2"][3:397]
     orders = []
     for _ in range(2):
-        xs, ys = zip(*stream.epoch())
+        with stream:
+            xs, ys, ws = zip(*stream.epoch())
+        assert all(w is None for w in ws)
         assert sum(len(y) for y in ys) == idx.size
         assert all(len(y) == 32 for y in ys[:-1])
-        x = np.concatenate(xs)
-        # identify each patch by matching its values: every row exactly once
+        x = np.concatenate([p[0] for p in xs])
+        assert x.dtype == np.float64  # raw: conversion happens in the train step
+        # identify each patch by its values: every row exactly once, with its label
         key = x[:, 0, 0, 0] * 1e3 + x[:, 5, 7, 3]
         ref = x_all[:, 0, 0, 0] * 1e3 + x_all[:, 5, 7, 3]
         pos = np.array([np.flatnonzero(ref == k)[0] for k in key])
         assert sorted(pos) == list(range(idx.size))
+        np.testing.assert_array_equal(x, x_all[pos])
         np.testing.assert_array_equal(np.concatenate(ys), idx[pos] % 17)
         # a batch mixes rows of more than one block
         assert len(np.unique(pos[:32] // 64)) > 1
         orders.append(pos)
     assert not np.array_equal(orders[0], orders[1])  # a new order each epoch
-    # one read per block (dense rows): 7 blocks per epoch, 2 epochs
-    assert stream.stats.reads == 2 * 7
-    assert stream.stats.rows == 2 * idx.size
+    # one sequential read per block of 64 rows (the last block has 10; the reader may
+    # have started on a third epoch), never one read per row
+    assert stream.stats.rows / stream.stats.reads >= 40
+
+
+def test_reader_runs_ahead_across_epochs_and_stops_on_close(data):
+    import threading
+
+    idx = np.arange(400)
+    before = threading.active_count()
+    with ShuffledBatches(data / "train.h5", "sen2", idx, idx % 17, 100, seed=0) as s:
+        first = [b[1] for b in s.epoch()]
+        second = [b[1] for b in s.epoch()]
+        assert threading.active_count() == before + 1
+    assert sum(len(y) for y in first) == sum(len(y) for y in second) == 400
+    assert not np.array_equal(np.concatenate(first), np.concatenate(second))
+    assert threading.active_count() == before
+
+
+def test_block_shuffle_with_gaps_fusion_and_class_weights(data):
+    idx = np.array([0, 2, 3, 5, 8, 9, 10, 11, 12, 14, 15, 16, 20, 21, 22, 23, 40, 41])
+    cw = np.arange(17, dtype=np.float32) / 10
+    stream = ShuffledBatches(
+        data / "train.h5", "fusion", idx, idx % 17, 4, seed=2, class_weight=cw, block_rows=6
+    )
+    with h5py.File(data / "train.h5", "r") as f:
+        s1, s2 = f["sen1"][:42], f["sen2"][:42]
+    got = []
+    with stream:
+        items = list(stream.epoch())
+    for (x1, x2), y, w in items:
+        np.testing.assert_allclose(w, cw[y])
+        for a, b, t in zip(x1, x2, y):
+            row = int(np.flatnonzero((s2 == b).all(axis=(1, 2, 3)))[0])
+            np.testing.assert_array_equal(a, s1[row])
+            assert t == row % 17
+            got.append(row)
+    assert sorted(got) == idx.tolist()
 
 
 def test_block_shuffle_is_seeded(data):
-    def first_labels(seed):
+    def labels(seed):
         idx = np.arange(400)
-        s = ShuffledBatches(data / "train.h5", "sen2", [0], idx, idx % 17, 50, seed=seed)
-        return np.concatenate([b[1] for b in s.epoch()])
+        with ShuffledBatches(data / "train.h5", "sen2", idx, idx % 17, 50, seed=seed) as s:
+            return np.concatenate([b[1] for b in s.epoch()])
 
-    np.testing.assert_array_equal(first_labels(3), first_labels(3))
-    assert not np.array_equal(first_labels(3), first_labels(4))
+    np.testing.assert_array_equal(labels(3), labels(3))
+    assert not np.array_equal(labels(3), labels(4))
 
 
 def test_sparse_rows_and_fusion_bands(data):
@@ -120,6 +152,24 @@ def test_sparse_rows_and_fusion_bands(data):
     np.testing.assert_array_equal(np.concatenate(xs), np.concatenate([s1, s2], axis=-1))
 
 
+def test_transform_selects_and_standardises_like_preprocessing():
+    from lcz_qgis.preprocessing import standardize
+
+    rng = np.random.default_rng(0)
+    s1 = rng.random((70, 32, 32, 8))
+    s2 = rng.random((70, 32, 32, 10))
+    bands = [4, 5, 8, 17]
+    mean, std = [0.1, 0.2, 0.3, 0.4], [1.5, 0.5, 0.0, 2.0]
+    transform = make_transform([(8, np.float64), (10, np.float64)], bands, mean, std, False)
+    got = transform((s1, s2), rng)
+    x32 = np.concatenate([s1, s2], axis=-1).astype(np.float32)[..., bands]
+    np.testing.assert_array_equal(got, standardize(x32, mean, std))  # bit for bit
+    whole = make_transform([(10, np.float64)], list(range(10)), [0.2] * 10, [0.1] * 10, False)
+    np.testing.assert_array_equal(
+        whole((s2,), rng), standardize(s2.astype(np.float32), [0.2] * 10, [0.1] * 10)
+    )
+
+
 def test_dihedral_gives_flips_and_rotations():
     x = np.random.default_rng(0).random((200, 32, 32, 2)).astype(np.float32)
     y = dihedral(x, np.random.default_rng(1))
@@ -128,10 +178,7 @@ def test_dihedral_gives_flips_and_rotations():
         found = [
             t
             for t in range(8)
-            if np.array_equal(
-                np.rot90(a, t % 4, axes=(0, 1))[:, ::-1] if t >= 4 else np.rot90(a, t % 4),
-                b,
-            )
+            if np.array_equal(np.rot90(a, t % 4)[:, ::-1] if t >= 4 else np.rot90(a, t % 4), b)
         ]
         assert len(found) == 1
         seen.add(found[0])

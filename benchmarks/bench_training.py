@@ -1,0 +1,284 @@
+"""Keras training: streaming vs in-memory throughput, memory vs file size, speed and FLOPs
+per model type, and the efficient CNN against the notebook ResNet50.
+
+Every measurement runs in its own child process (``common.run_python``):
+
+(a) ``throughput``: training patches/s of the streamed pipeline ``train_keras`` uses
+    (``hdf5_batches.ShuffledBatches`` + its train step) against ``model.fit`` on the same
+    rows held in memory as one standardised float32 array: same model, batch size and
+    seed, for mlp and resnet50. The two alternate epoch by epoch in one process (so
+    they share the machine's background load); reported: the best epoch of each after
+    the first (which traces the graphs) and the median ratio of paired epochs.
+(b) ``memory``: peak RSS of training an mlp for one epoch on a ~1 GB and a ~4 GB random
+    So2Sat-format file (float64 sen1 + sen2, as published).
+(c) ``model``: for each model type, training and inference patches/s on this machine and
+    analytic FLOPs per patch (``lcz_qgis.flops.count_flops``).
+(d) ``accuracy``: sen2lcznet vs ResNet50 trained on the synthetic sample data (default
+    sizes: 2,400 training / 600 test patches), both for the same epochs with the default
+    10 % split for checkpoint selection, scored on test.h5.
+
+Run: ``.venv/bin/python scripts/bench.py --only training`` (about 20 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .common import run_python
+
+TITLE = "Keras training: streaming vs in-memory, memory, speed per model, efficient CNN"
+
+ROW_BYTES = (32 * 32 * 8 + 32 * 32 * 10 + 17) * 8  # float64 sen1 + sen2 + label
+MB = 2**20
+# (a)
+THROUGHPUT = {"mlp": dict(max_samples=6000, batch_size=64, rounds=7),
+              "resnet50": dict(max_samples=480, batch_size=32, rounds=3)}  # fmt: skip
+# (c) model type -> (sensor, max_samples, batch size, epochs)
+MODELS = {
+    "mlp": ("sen2", 4000, 64, 3),
+    "mlp_diy": ("sen2", 4000, 64, 3),
+    "sen2lcznet": ("sen2", 768, 64, 2),
+    "fusion_late": ("fusion", 768, 64, 2),
+    "resnet50": ("sen2", 384, 32, 2),
+    "fusion": ("fusion", 384, 32, 2),
+}
+# (d)
+ACCURACY_EPOCHS = 8
+ACCURACY_BATCH = 32
+
+
+def write_random_so2sat(path: Path, n: int, seed: int = 0, chunk: int = 1024) -> Path:
+    """A So2Sat-format file of random float64 patches with one-hot labels (fast)."""
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    with h5py.File(path, "w") as f:
+        s1 = f.create_dataset("sen1", (n, 32, 32, 8), "f8")
+        s2 = f.create_dataset("sen2", (n, 32, 32, 10), "f8")
+        codes = rng.integers(0, 17, n)
+        f["label"] = np.eye(17)[codes]
+        for a in range(0, n, chunk):
+            b = min(n, a + chunk)
+            s2[a:b] = rng.random((b - a, 32, 32, 10)) * 0.3
+            s1[a:b] = rng.standard_normal((b - a, 32, 32, 8)) * 0.1
+    return path
+
+
+_STREAM = """
+import json, time, numpy as np
+from benchmarks.common import peak_rss_mb
+from lcz_qgis.keras_training import train_keras
+from lcz_qgis.bands import sensor_channels
+sensor = {sensor!r}
+res = train_keras({path!r}, {out!r}, {model_type!r}, sensor,
+                  list(range(len(sensor_channels(sensor)))), validation={val!r},
+                  max_samples={max_samples}, epochs={epochs}, batch_size={batch_size},
+                  early_stopping=0, seed=0)
+sps = res.history["samples_per_second"]
+row = dict(train_sps=max(sps[1:]) if len(sps) > 1 else sps[0], epochs_sps=sps,
+           n_train=res.manifest["training"]["n_train"],
+           params=res.manifest["architecture"]["params"])
+if {inference}:
+    from lcz_qgis.modelfile import load_model
+    from lcz_qgis.so2sat import So2SatFile
+    from lcz_qgis.flops import count_flops
+    m = load_model({out!r})
+    with So2SatFile({path!r}) as f:
+        x = f.read(sensor, np.arange({n_inf}))
+    m.predict_proba(x[:256])
+    t = time.monotonic(); m.predict_proba(x); dt = time.monotonic() - t
+    row.update(infer_sps=len(x) / dt, mflops=count_flops(m.keras_model) / 1e6)
+row["peak_rss_mb"] = peak_rss_mb()
+print(json.dumps(row))
+"""
+
+_PAIRED = """
+import json, time, numpy as np
+import tensorflow as tf
+from tensorflow import keras
+from benchmarks.common import peak_rss_mb
+from lcz_qgis.feedback import Feedback
+from lcz_qgis.hdf5_batches import ShuffledBatches
+from lcz_qgis.keras_training import (BUILD_OPTIONS, build_model, channel_statistics,
+    make_optimizer, make_train_step, make_transform, run_epochs)
+from lcz_qgis.so2sat import So2SatFile
+from lcz_qgis.training import subsample
+path, mt, bs = {path!r}, {model_type!r}, {batch_size}
+bands = list(range(10))
+with So2SatFile(path) as f:
+    idx = subsample(np.arange(f.n), {max_samples}, 0)
+    y = (f.labels(idx) - 1).astype(np.int32)
+    x = f.read("sen2", idx)
+mean, std, _ = channel_statistics(path, "sen2", bands, idx, Feedback())
+x -= np.float32(mean)
+x /= np.float32(std)
+keras.utils.set_random_seed(0)
+model = build_model(mt, 10, dict(BUILD_OPTIONS[mt]))
+opt = make_optimizer(1e-3, "constant", 1)
+model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+stream = ShuffledBatches(path, "sen2", idx, y, bs, seed=0)
+stream.transform = make_transform(stream.specs, bands, mean, std, False)
+step = make_train_step(tf, model, opt, 10)
+class Loop:
+    def epoch_begin(self, e): self.t = time.monotonic()
+    def train_batch_end(self, b): return False
+    def epoch_end(self, model, e, logs): self.dt = time.monotonic() - self.t; return False
+class Timer(keras.callbacks.Callback):
+    def on_epoch_begin(self, e, logs=None): self.t = time.monotonic()
+    def on_epoch_end(self, e, logs=None): self.dt = time.monotonic() - self.t
+loop, timer, mem, st = Loop(), Timer(), [], []
+for r in range({rounds}):
+    model.fit(x, y, batch_size=bs, epochs=1, shuffle=True, verbose=0, callbacks=[timer])
+    mem.append(len(x) / timer.dt)
+    run_epochs(step, stream, loop, 1, model)
+    st.append(len(x) / loop.dt)
+stream.close()
+mem, st = mem[1:], st[1:]  # the first round traces the graphs
+print(json.dumps(dict(in_memory_sps=max(mem), streaming_sps=max(st), n_train=len(x),
+                      median_ratio=float(np.median(np.array(st) / np.array(mem))),
+                      peak_rss_mb=peak_rss_mb())))
+"""
+
+_ACCURACY = """
+import json
+from benchmarks.common import peak_rss_mb
+from lcz_qgis.keras_training import train_keras
+from lcz_qgis.evaluation import evaluate_model
+res = train_keras({train!r}, {out!r}, {model_type!r}, "sen2", list(range(10)),
+                  epochs={epochs}, batch_size={batch_size}, early_stopping=0, seed=0)
+s = evaluate_model({out!r}, {test!r}, batch_size=128)
+print(json.dumps(dict(test_oa=s["oa"], test_kappa=s["kappa"], test_oa_w=s["oa_w"],
+                      test_macro_f1=s["macro_f1"], val_oa=res.scores["oa"],
+                      best_epoch=res.manifest["training"]["best_epoch"],
+                      train_s=res.manifest["training"]["seconds"],
+                      params=res.manifest["architecture"]["params"],
+                      peak_rss_mb=peak_rss_mb())))
+"""
+
+_FLOPS = """
+import json
+from lcz_qgis.flops import count_flops
+from lcz_qgis.keras_training import BUILD_OPTIONS, build_model
+print(json.dumps({{t: count_flops(build_model(t, 10, dict(BUILD_OPTIONS[t]))) / 1e6
+                  for t in ("resnet50", "sen2lcznet")}}))
+"""
+
+
+def _stream(path, val, out, model_type, sensor, max_samples, batch_size, epochs, inference=False):
+    return run_python(
+        _STREAM.format(
+            path=str(path),
+            val=str(val),
+            out=str(out),
+            model_type=model_type,
+            sensor=sensor,
+            max_samples=max_samples,
+            batch_size=batch_size,
+            epochs=epochs,
+            inference=inference,
+            n_inf=1024 if model_type not in ("resnet50", "fusion") else 256,
+        )
+    )
+
+
+def run(workdir) -> list[dict]:
+    work = Path(workdir) / "bench_training"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    rows: list[dict] = []
+    small = write_random_so2sat(work / "random_1gb.h5", int(1024 * MB // ROW_BYTES), seed=1)
+    val = write_random_so2sat(work / "random_val.h5", 200, seed=2)
+    try:
+        # (a) streaming vs in-memory: alternating epochs in one process, same model,
+        # so both see the same background load; best epoch of each, and the median ratio
+        for mt, o in THROUGHPUT.items():
+            r = run_python(_PAIRED.format(path=str(small), model_type=mt, **o))
+            rows.append(
+                dict(
+                    part="a throughput",
+                    model=mt,
+                    batch=o["batch_size"],
+                    patches=r["n_train"],
+                    streaming_sps=round(r["streaming_sps"], 1),
+                    in_memory_sps=round(r["in_memory_sps"], 1),
+                    ratio=round(r["streaming_sps"] / r["in_memory_sps"], 3),
+                    median_ratio=round(r["median_ratio"], 3),
+                )
+            )
+        # (b) peak RSS vs file size
+        big = write_random_so2sat(work / "random_4gb.h5", int(4096 * MB // ROW_BYTES), seed=3)
+        mem = {}
+        for name, path in (("1 GB", small), ("4 GB", big)):
+            r = _stream(path, val, work / "b.lczmodel", "mlp", "sen2", 0, 64, 1)
+            mem[name] = r
+            rows.append(
+                dict(
+                    part="b memory",
+                    model="mlp",
+                    file=f"{name} ({path.stat().st_size / MB:.0f} MiB)",
+                    patches=r["n_train"],
+                    peak_rss_mb=round(r["peak_rss_mb"]),
+                    streaming_sps=round(r["train_sps"], 1),
+                )
+            )
+        rows[-1]["rss_rise"] = round(mem["4 GB"]["peak_rss_mb"] / mem["1 GB"]["peak_rss_mb"] - 1, 3)
+        big.unlink()
+        # (c) each model type
+        for mt, (sensor, n, bs, ep) in MODELS.items():
+            r = _stream(small, val, work / f"c_{mt}.lczmodel", mt, sensor, n, bs, ep, True)
+            rows.append(
+                dict(
+                    part="c model",
+                    model=mt,
+                    sensor=sensor,
+                    params=r["params"],
+                    mflops_per_patch=round(r["mflops"], 1),
+                    batch=bs,
+                    train_sps=round(r["train_sps"], 1),
+                    infer_sps=round(r["infer_sps"], 1),
+                )
+            )
+        # (d) the efficient CNN vs the notebook ResNet50 on the sample data
+        from lcz_qgis.sample_data import write_sample_data
+
+        sample = work / "sample"
+        sample.mkdir()
+        write_sample_data(sample, seed=42)
+        flops = run_python(_FLOPS)
+        for mt in ("resnet50", "sen2lcznet"):
+            r = run_python(
+                _ACCURACY.format(
+                    train=str(sample / "train.h5"),
+                    test=str(sample / "test.h5"),
+                    out=str(work / f"d_{mt}.lczmodel"),
+                    model_type=mt,
+                    epochs=ACCURACY_EPOCHS,
+                    batch_size=ACCURACY_BATCH,
+                )
+            )
+            rows.append(
+                dict(
+                    part="d accuracy",
+                    model=mt,
+                    params=r["params"],
+                    mflops_per_patch=round(flops[mt], 1),
+                    flops_vs_resnet50=round(flops[mt] / flops["resnet50"], 3),
+                    epochs=ACCURACY_EPOCHS,
+                    best_epoch=r["best_epoch"],
+                    train_s=r["train_s"],
+                    test_oa=round(r["test_oa"], 3),
+                    test_kappa=round(r["test_kappa"], 3),
+                    test_oa_w=round(r["test_oa_w"], 3),
+                    test_macro_f1=round(r["test_macro_f1"], 3),
+                )
+            )
+    finally:
+        for p in work.glob("random_*.h5"):
+            p.unlink()
+    (work / "results.json").write_text(json.dumps(rows, indent=1))
+    return rows
