@@ -78,8 +78,6 @@ def prepare_sentinel1(
     feedback: Feedback | None = None,
 ) -> PrepareS1Result:
     """Write VH and VV Lee-filtered linear intensities on the reference (Sentinel-2) grid."""
-    from .classify import _bounds, _bounds_in
-
     feedback = feedback or Feedback()
     g = gdal()
     input_scale = (input_scale or "auto").lower()
@@ -99,7 +97,7 @@ def prepare_sentinel1(
                 f"Sentinel-1 {pol} raster '{Path(info.path).name}' has no coordinate reference "
                 "system; terrain-correct / georeference it first"
             )
-        a, b = _bounds_in(info, ref.crs_wkt), _bounds(ref)
+        a, b = info.bounds_in(ref.crs_wkt), ref.bounds()
         if min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1]):
             raise LczError(
                 f"Sentinel-1 {pol} raster '{Path(info.path).name}' and the Sentinel-2 grid "
@@ -124,7 +122,7 @@ def prepare_sentinel1(
                 ds,
                 format="VRT",
                 dstSRS=ref.crs_wkt,
-                outputBounds=_bounds(ref),
+                outputBounds=ref.bounds(),
                 width=ref.width,
                 height=ref.height,
                 resampleAlg="bilinear",

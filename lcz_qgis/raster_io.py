@@ -63,6 +63,30 @@ class RasterInfo:
         s.ImportFromWkt(self.crs_wkt)
         return bool(s.IsProjected())
 
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) in the raster's CRS."""
+        gt = self.geotransform
+        xs = (gt[0], gt[0] + gt[1] * self.width)
+        ys = (gt[3], gt[3] + gt[5] * self.height)
+        return min(xs), min(ys), max(xs), max(ys)
+
+    def bounds_in(self, dst_wkt: str) -> tuple[float, float, float, float]:
+        """The raster's bounds in another CRS (edges densified)."""
+        o = osr()
+        src = o.SpatialReference()
+        src.ImportFromWkt(self.crs_wkt)
+        src.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
+        dst = o.SpatialReference()
+        dst.ImportFromWkt(dst_wkt)
+        dst.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
+        x0, y0, x1, y1 = self.bounds()
+        t = np.linspace(0, 1, 21)
+        pts = [(x0 + (x1 - x0) * a, y) for a in t for y in (y0, y1)]
+        pts += [(x, y0 + (y1 - y0) * a) for a in t for x in (x0, x1)]
+        ct = o.CoordinateTransformation(src, dst)
+        out = np.array([ct.TransformPoint(x, y)[:2] for x, y in pts])
+        return out[:, 0].min(), out[:, 1].min(), out[:, 0].max(), out[:, 1].max()
+
     def check_for_classification(self, what: str = "raster") -> None:
         name = Path(self.path).name
         if not self.crs_wkt:

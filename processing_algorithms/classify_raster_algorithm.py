@@ -19,7 +19,9 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ..lcz_qgis.classify import DEFAULT_BATCH, DEFAULT_STRIDE, FORMATS, SCALES, classify_raster
+from ..lcz_qgis.classify import DEFAULT_BATCH, DEFAULT_STRIDE, classify_raster
+from ..lcz_qgis.classify_inputs import SCALES
+from ..lcz_qgis.classify_outputs import FORMATS
 from ..lcz_qgis.errors import LczError
 from ..lcz_qgis.modelfile import load_model
 from ..lcz_qgis.postfilter import FILTERS

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..classify import DEFAULT_BATCH, DEFAULT_STRIDE, FORMATS, SCALES, classify_raster
+from ..classify import DEFAULT_BATCH, DEFAULT_STRIDE, classify_raster
+from ..classify_inputs import SCALES
+from ..classify_outputs import FORMATS
 from ..errors import LczError
 from ..modelfile import load_model
 from ..postfilter import FILTERS
