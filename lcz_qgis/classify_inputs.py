@@ -17,7 +17,14 @@ import numpy as np
 from .bands import sensor_channels
 from .errors import LczError
 from .feedback import Feedback
-from .raster_io import PIXEL_SIZE_M, PIXEL_SIZE_TOLERANCE, RasterInfo, gdal, open_raster, osr
+from .raster_io import (
+    PIXEL_SIZE_M,
+    RasterInfo,
+    gdal,
+    info_from_dataset,
+    open_raster,
+    osr,
+)
 from .sliding_window import WINDOW
 
 SCALES = ("auto", "reflectance", "dn")
@@ -58,20 +65,6 @@ def _warp_vrt(ds, info: RasterInfo, **kwargs):
     return out
 
 
-def _info_of(ds, path: str) -> RasterInfo:
-    g = gdal()
-    return RasterInfo(
-        path=path,
-        width=ds.RasterXSize,
-        height=ds.RasterYSize,
-        count=ds.RasterCount,
-        geotransform=tuple(ds.GetGeoTransform()),
-        crs_wkt=ds.GetProjection() or "",
-        nodata=[ds.GetRasterBand(i + 1).GetNoDataValue() for i in range(ds.RasterCount)],
-        dtype=g.GetDataTypeName(ds.GetRasterBand(1).DataType),
-    )
-
-
 def utm_epsg(info: RasterInfo) -> int:
     """EPSG code of the UTM zone (WGS 84) holding the raster's centre."""
     o = osr()
@@ -87,13 +80,6 @@ def utm_epsg(info: RasterInfo) -> int:
     lon, lat, _ = o.CoordinateTransformation(src, dst).TransformPoint(cx, cy)
     zone = min(60, max(1, int((lon + 180.0) // 6) + 1))
     return (32600 if lat >= 0 else 32700) + zone
-
-
-def _size_ok(info: RasterInfo) -> bool:
-    lo = PIXEL_SIZE_M * (1 - PIXEL_SIZE_TOLERANCE)
-    hi = PIXEL_SIZE_M * (1 + PIXEL_SIZE_TOLERANCE)
-    px, py = info.pixel_size
-    return lo <= px <= hi and lo <= py <= hi
 
 
 def _prepare_geometry(ds, info: RasterInfo, what: str, reproject: bool, resample: bool, feedback):
@@ -122,8 +108,8 @@ def _prepare_geometry(ds, info: RasterInfo, what: str, reproject: bool, resample
             targetAlignedPixels=True,
             resampleAlg="bilinear",
         )
-        return vrt, _info_of(vrt, info.path)
-    if not _size_ok(info):
+        return vrt, info_from_dataset(vrt, info.path)
+    if not info.has_10m_pixels():
         px, py = info.pixel_size
         if not resample:
             raise LczError(
@@ -136,7 +122,7 @@ def _prepare_geometry(ds, info: RasterInfo, what: str, reproject: bool, resample
         vrt = _warp_vrt(
             ds, info, xRes=PIXEL_SIZE_M, yRes=PIXEL_SIZE_M, resampleAlg=alg, dstSRS=info.crs_wkt
         )
-        return vrt, _info_of(vrt, info.path)
+        return vrt, info_from_dataset(vrt, info.path)
     return ds, info
 
 
@@ -164,7 +150,7 @@ def _onto_grid(ds, info: RasterInfo, ref: RasterInfo, what: str, feedback):
         height=ref.height,
         resampleAlg="bilinear",
     )
-    return vrt, _info_of(vrt, info.path)
+    return vrt, info_from_dataset(vrt, info.path)
 
 
 def _same_grid(a: RasterInfo, b: RasterInfo) -> bool:

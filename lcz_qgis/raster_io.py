@@ -63,6 +63,13 @@ class RasterInfo:
         s.ImportFromWkt(self.crs_wkt)
         return bool(s.IsProjected())
 
+    def has_10m_pixels(self) -> bool:
+        """Pixels of PIXEL_SIZE_M (10 m) within PIXEL_SIZE_TOLERANCE, both ways."""
+        lo = PIXEL_SIZE_M * (1 - PIXEL_SIZE_TOLERANCE)
+        hi = PIXEL_SIZE_M * (1 + PIXEL_SIZE_TOLERANCE)
+        px, py = self.pixel_size
+        return lo <= px <= hi and lo <= py <= hi
+
     def bounds(self) -> tuple[float, float, float, float]:
         """(xmin, ymin, xmax, ymax) in the raster's CRS."""
         gt = self.geotransform
@@ -103,11 +110,7 @@ class RasterInfo:
         if gt[2] != 0 or gt[4] != 0:
             raise LczError(f"{what} '{name}' is rotated; warp it to a north-up grid first")
         px, py = self.pixel_size
-        lo, hi = (
-            PIXEL_SIZE_M * (1 - PIXEL_SIZE_TOLERANCE),
-            PIXEL_SIZE_M * (1 + PIXEL_SIZE_TOLERANCE),
-        )
-        if not (lo <= px <= hi and lo <= py <= hi):
+        if not self.has_10m_pixels():
             raise LczError(
                 f"{what} '{name}' has a pixel size of {px:g} x {py:g} (CRS units); So2Sat models "
                 f"need about {PIXEL_SIZE_M:g} m: resample it to 10 m first"
@@ -130,8 +133,15 @@ def open_raster(path) -> tuple[object, RasterInfo]:
         raise LczError(f"cannot open raster '{p}': {exc}") from None
     if ds is None or ds.RasterCount == 0:
         raise LczError(f"'{p}' is not a raster GDAL can read")
+    return ds, info_from_dataset(ds, p)
+
+
+def info_from_dataset(ds, path: str) -> RasterInfo:
+    """The ``RasterInfo`` of an open GDAL dataset (a file, or a warped VRT of one at ``path``);
+    no geotransform reads as the identity (pixel coordinates)."""
+    g = gdal()
     info = RasterInfo(
-        path=p,
+        path=path,
         width=ds.RasterXSize,
         height=ds.RasterYSize,
         count=ds.RasterCount,
@@ -143,7 +153,7 @@ def open_raster(path) -> tuple[object, RasterInfo]:
     if not info.geotransform:
         info.crs_wkt = info.crs_wkt or ""
         info.geotransform = (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
-    return ds, info
+    return info
 
 
 def read_bands(ds, bands: list[int], row0: int, nrows: int, out_dtype=np.float32) -> np.ndarray:
