@@ -7,9 +7,10 @@ tables and plot legends are all generated from ``LCZ_CLASSES``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
 
 import numpy as np
+
+from .qml import raster_style, xml_attr
 
 NODATA = 0
 
@@ -86,25 +87,15 @@ def qml_paletted(band: int = 1, opacity: float = 1.0) -> str:
     """A QGIS style (QML) with the paletted renderer and the LCZ legend."""
     entries = "\n".join(
         f'        <paletteEntry value="{c.code}" color="{c.color}" alpha="255" '
-        f'label="{escape(c.label, {chr(34): "&quot;"})}"/>'
+        f'label="{xml_attr(c.label)}"/>'
         for c in LCZ_CLASSES
     )
-    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
-<qgis version="3.22" styleCategories="AllStyleCategories">
-  <pipe>
-    <rasterrenderer type="paletted" band="{band}" opacity="{opacity}" alphaBand="-1" nodataColor="">
+    return raster_style(f"""    <rasterrenderer type="paletted" band="{band}" opacity="{opacity}" alphaBand="-1" nodataColor="">
       <rasterTransparency/>
       <colorPalette>
 {entries}
       </colorPalette>
-    </rasterrenderer>
-    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
-    <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0"/>
-    <rasterresampler maxOversampling="2"/>
-  </pipe>
-  <blendMode>0</blendMode>
-</qgis>
-"""
+    </rasterrenderer>""")
 
 
 def gdal_color_entries() -> dict[int, tuple[int, int, int, int]]:

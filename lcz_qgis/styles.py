@@ -1,7 +1,7 @@
 """QGIS styles (QML) for the visual products, the patch mosaics and the patch outlines.
 
 The LCZ map style lives in ``legend.qml_paletted``; this module reuses the legend's
-colours and names for the patch polygons. Every QML here is plain QGIS 3.22 XML, read
+colours and names for the patch polygons. Raster styles share ``qml.raster_style``. Every QML here is plain QGIS 3.22 XML, read
 by ``QgsMapLayer.loadNamedStyle`` (Processing post-processors) and picked up as a
 ``.qml`` sidecar by QGIS when a file is opened.
 """
@@ -9,15 +9,9 @@ by ``QgsMapLayer.loadNamedStyle`` (Processing post-processors) and picked up as 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
 
 from .legend import LCZ_CLASSES
-
-_HEADER = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>"
-
-
-def _attr(s: str) -> str:
-    return escape(str(s), {'"': "&quot;"})
+from .qml import QML_DOCTYPE, raster_style, xml_attr
 
 
 @dataclass(frozen=True)
@@ -66,6 +60,16 @@ INDEX_RAMPS: dict[str, tuple[RampStop, ...]] = {
 }
 
 
+_MIN_MAX_ORIGIN = """      <minMaxOrigin>
+        <limits>None</limits>
+        <extent>WholeRaster</extent>
+        <statAccuracy>Estimated</statAccuracy>
+        <cumulativeCutLower>0.02</cumulativeCutLower>
+        <cumulativeCutUpper>0.98</cumulativeCutUpper>
+        <stdDevFactor>2</stdDevFactor>
+      </minMaxOrigin>"""
+
+
 def _rgb_str(color: str, alpha: int = 255) -> str:
     c = color.lstrip("#")
     return f"{int(c[0:2], 16)},{int(c[2:4], 16)},{int(c[4:6], 16)},{alpha}"
@@ -75,25 +79,15 @@ def qml_pseudocolor(stops, band: int = 1, title: str = "") -> str:
     """Single-band pseudocolour (interpolated ramp) with one legend entry per stop."""
     lo, hi = stops[0].value, stops[-1].value
     items = "\n".join(
-        f'          <item alpha="255" value="{s.value:g}" label="{_attr(s.label)}" '
+        f'          <item alpha="255" value="{s.value:g}" label="{xml_attr(s.label)}" '
         f'color="{s.color}"/>'
         for s in stops
     )
     span = hi - lo
     grad_stops = ":".join(f"{(s.value - lo) / span:.6g};{_rgb_str(s.color)}" for s in stops[1:-1])
-    return f"""{_HEADER}
-<qgis version="3.22" styleCategories="AllStyleCategories">
-  <pipe>
-    <rasterrenderer type="singlebandpseudocolor" band="{band}" opacity="1" alphaBand="-1" classificationMin="{lo:g}" classificationMax="{hi:g}" nodataColor="">
+    return raster_style(f"""    <rasterrenderer type="singlebandpseudocolor" band="{band}" opacity="1" alphaBand="-1" classificationMin="{lo:g}" classificationMax="{hi:g}" nodataColor="">
       <rasterTransparency/>
-      <minMaxOrigin>
-        <limits>None</limits>
-        <extent>WholeRaster</extent>
-        <statAccuracy>Estimated</statAccuracy>
-        <cumulativeCutLower>0.02</cumulativeCutLower>
-        <cumulativeCutUpper>0.98</cumulativeCutUpper>
-        <stdDevFactor>2</stdDevFactor>
-      </minMaxOrigin>
+{_MIN_MAX_ORIGIN}
       <rastershader>
         <colorrampshader colorRampType="INTERPOLATED" classificationMode="1" clip="0" minimumValue="{lo:g}" maximumValue="{hi:g}" labelPrecision="2">
           <colorramp type="gradient" name="[source]">
@@ -108,14 +102,7 @@ def qml_pseudocolor(stops, band: int = 1, title: str = "") -> str:
 {items}
         </colorrampshader>
       </rastershader>
-    </rasterrenderer>
-    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
-    <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0"/>
-    <rasterresampler maxOversampling="2"/>
-  </pipe>
-  <blendMode>0</blendMode>
-</qgis>
-"""
+    </rasterrenderer>""")
 
 
 def qml_index(product_name: str) -> str:
@@ -135,30 +122,13 @@ def _contrast(tag: str, lo: float, hi: float) -> str:
 def qml_multiband(red: int, green: int, blue: int, limits, alpha_band: int = -1) -> str:
     """Multiband colour with a fixed min/max stretch per channel (``limits``: 3 x (lo, hi))."""
     (rl, rh), (gl, gh), (bl, bh) = [tuple(map(float, x)) for x in limits]
-    return f"""{_HEADER}
-<qgis version="3.22" styleCategories="AllStyleCategories">
-  <pipe>
-    <rasterrenderer type="multibandcolor" redBand="{red}" greenBand="{green}" blueBand="{blue}" alphaBand="{alpha_band}" opacity="1" nodataColor="">
+    return raster_style(f"""    <rasterrenderer type="multibandcolor" redBand="{red}" greenBand="{green}" blueBand="{blue}" alphaBand="{alpha_band}" opacity="1" nodataColor="">
       <rasterTransparency/>
-      <minMaxOrigin>
-        <limits>None</limits>
-        <extent>WholeRaster</extent>
-        <statAccuracy>Estimated</statAccuracy>
-        <cumulativeCutLower>0.02</cumulativeCutLower>
-        <cumulativeCutUpper>0.98</cumulativeCutUpper>
-        <stdDevFactor>2</stdDevFactor>
-      </minMaxOrigin>
+{_MIN_MAX_ORIGIN}
 {_contrast("redContrastEnhancement", rl, rh)}
 {_contrast("greenContrastEnhancement", gl, gh)}
 {_contrast("blueContrastEnhancement", bl, bh)}
-    </rasterrenderer>
-    <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
-    <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0"/>
-    <rasterresampler maxOversampling="2"/>
-  </pipe>
-  <blendMode>0</blendMode>
-</qgis>
-"""
+    </rasterrenderer>""")
 
 
 def qml_rgba_byte() -> str:
@@ -202,12 +172,12 @@ def qml_patch_polygons(field: str = "lcz") -> str:
     patch index and LCZ letter. Fills are translucent so the patch image shows through."""
     cats = "\n".join(
         f'        <category render="true" value="{c.code}" symbol="{i}" '
-        f'label="{_attr(c.label)}" type="integer"/>'
+        f'label="{xml_attr(c.label)}" type="integer"/>'
         for i, c in enumerate(LCZ_CLASSES)
     )
     symbols = "\n".join(_fill_symbol(str(i), c.color) for i, c in enumerate(LCZ_CLASSES))
-    expr = _attr(PATCH_LABEL_EXPRESSION)
-    return f"""{_HEADER}
+    expr = xml_attr(PATCH_LABEL_EXPRESSION)
+    return f"""{QML_DOCTYPE}
 <qgis version="3.22" styleCategories="AllStyleCategories" labelsEnabled="1">
   <renderer-v2 type="categorizedSymbol" attr="{field}" symbollevels="0" enableorderby="0" forceraster="0" referencescale="-1">
     <categories>
