@@ -388,21 +388,21 @@ def write_patch_outlines(path, placement: Placement, labels, rasters: list[str])
     with atomic_output(path) as tmp:
         ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp))
         lyr = ds.CreateLayer(LAYER_NAME, target, ogr.wkbPolygon, ["GEOMETRY_NAME=geom"])
-        for name, kind, width in (
-            ("patch_index", ogr.OFTInteger64, 0),
-            ("lcz", ogr.OFTInteger, 0),
-            ("lcz_letter", ogr.OFTString, 2),
-            ("lcz_name", ogr.OFTString, 40),
-            ("city", ogr.OFTString, 60),
-            ("epsg", ogr.OFTInteger, 0),
-            ("ul_x", ogr.OFTReal, 0),
-            ("ul_y", ogr.OFTReal, 0),
-            ("raster", ogr.OFTString, 0),
-        ):
-            fd = ogr.FieldDefn(name, kind)
-            if width:
-                fd.SetWidth(width)
-            lyr.CreateField(fd)
+        _create_fields(
+            ogr,
+            lyr,
+            (
+                ("patch_index", ogr.OFTInteger64, 0),
+                ("lcz", ogr.OFTInteger, 0),
+                ("lcz_letter", ogr.OFTString, 2),
+                ("lcz_name", ogr.OFTString, 40),
+                ("city", ogr.OFTString, 60),
+                ("epsg", ogr.OFTInteger, 0),
+                ("ul_x", ogr.OFTReal, 0),
+                ("ul_y", ogr.OFTReal, 0),
+                ("raster", ogr.OFTString, 0),
+            ),
+        )
         defn = lyr.GetLayerDefn()
         lyr.StartTransaction()
         for k, idx in enumerate(placement.indices):
@@ -439,31 +439,43 @@ def write_patch_outlines(path, placement: Placement, labels, rasters: list[str])
     return path
 
 
-def _store_default_style(ogr, ds, table: str, geom_col: str, qml: str) -> None:
-    """The QGIS ``layer_styles`` table (as QGIS creates it), with ``qml`` as default."""
-    lyr = ds.CreateLayer("layer_styles", None, ogr.wkbNone)
-    for name, kind, width in (
-        ("f_table_catalog", ogr.OFTString, 256),
-        ("f_table_schema", ogr.OFTString, 256),
-        ("f_table_name", ogr.OFTString, 256),
-        ("f_geometry_column", ogr.OFTString, 256),
-        ("styleName", ogr.OFTString, 30),
-        ("styleQML", ogr.OFTString, 0),
-        ("styleSLD", ogr.OFTString, 0),
-        ("useAsDefault", ogr.OFTInteger, 0),
-        ("description", ogr.OFTString, 0),
-        ("owner", ogr.OFTString, 30),
-        ("ui", ogr.OFTString, 30),
-        ("update_time", ogr.OFTDateTime, 0),
-    ):
+def _create_fields(ogr, lyr, fields, subtypes=None, defaults=None) -> None:
+    """Create ``fields`` ((name, OGR type, width; 0 = none) each) on the layer, with the
+    given field subtypes and default values ({name: value})."""
+    for name, kind, width in fields:
         fd = ogr.FieldDefn(name, kind)
         if width:
             fd.SetWidth(width)
-        if name == "useAsDefault":
-            fd.SetSubType(ogr.OFSTBoolean)
-        if name == "update_time":
-            fd.SetDefault("CURRENT_TIMESTAMP")
+        if subtypes and name in subtypes:
+            fd.SetSubType(subtypes[name])
+        if defaults and name in defaults:
+            fd.SetDefault(defaults[name])
         lyr.CreateField(fd)
+
+
+def _store_default_style(ogr, ds, table: str, geom_col: str, qml: str) -> None:
+    """The QGIS ``layer_styles`` table (as QGIS creates it), with ``qml`` as default."""
+    lyr = ds.CreateLayer("layer_styles", None, ogr.wkbNone)
+    _create_fields(
+        ogr,
+        lyr,
+        (
+            ("f_table_catalog", ogr.OFTString, 256),
+            ("f_table_schema", ogr.OFTString, 256),
+            ("f_table_name", ogr.OFTString, 256),
+            ("f_geometry_column", ogr.OFTString, 256),
+            ("styleName", ogr.OFTString, 30),
+            ("styleQML", ogr.OFTString, 0),
+            ("styleSLD", ogr.OFTString, 0),
+            ("useAsDefault", ogr.OFTInteger, 0),
+            ("description", ogr.OFTString, 0),
+            ("owner", ogr.OFTString, 30),
+            ("ui", ogr.OFTString, 30),
+            ("update_time", ogr.OFTDateTime, 0),
+        ),
+        subtypes={"useAsDefault": ogr.OFSTBoolean},
+        defaults={"update_time": "CURRENT_TIMESTAMP"},
+    )
     f = ogr.Feature(lyr.GetLayerDefn())
     for k, v in (
         ("f_table_catalog", ""),
