@@ -54,6 +54,16 @@ SO2SAT_S1_FEATURES = (
     "cos_phase_lee",  # cos(arg C12), Lee-filtered covariance
 )
 
+# the So2Sat production ResNet-20s (S2 and S1) come from one repository, licence and paper
+_SO2SAT_DEMO_PROVENANCE: dict[str, Any] = {
+    "repository": _DEMO_REPO,
+    "licence": "MIT",
+    "copyright": "Copyright (c) 2021 ERC starting grant So2Sat project team",
+    "citation": f"{CITATION_ZHU_2020} Model and code: {_DEMO_REPO}",
+    "module": "lcz_qgis.models.so2sat_resnet20",
+    "build": {},
+}
+
 PUBLISHED: dict[str, dict[str, Any]] = {
     "sen2lcznet": {
         "name": "Sen2LCZ-Net (multi-level fusion), Qiu et al. 2020",
@@ -93,12 +103,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "source_url": f"{_RAW}/zhu-xlab/So2Sat-LCZ-Classification-Demo/"
         "fd2c1228644c450a0d1ae18c864c58a31dbdbaf3/Modules/3_classification/model/"
         "S2_RESNET20_BS16_LR2e-4_IN32-32-10_PRO-52-0R12_2019-06-27.h5",
-        "repository": _DEMO_REPO,
-        "licence": "MIT",
-        "copyright": "Copyright (c) 2021 ERC starting grant So2Sat project team",
-        "citation": f"{CITATION_ZHU_2020} Model and code: {_DEMO_REPO}",
-        "module": "lcz_qgis.models.so2sat_resnet20",
-        "build": {},
+        **_SO2SAT_DEMO_PROVENANCE,
         "sensor": "sen2",
         "channels": 10,
         "band_names": SEN2_BANDS,
@@ -119,12 +124,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "source_url": f"{_RAW}/zhu-xlab/So2Sat-LCZ-Classification-Demo/"
         "c68c865ac346e804b9cab8c9a5f58e42b161bd41/Modules/Classification/model/"
         "S1_RESNET20_BS32_LR1e-4_IN32-32-7_PRO52A-R10-GLOBAL_2019_06_22.h5",
-        "repository": _DEMO_REPO,
-        "licence": "MIT",
-        "copyright": "Copyright (c) 2021 ERC starting grant So2Sat project team",
-        "citation": f"{CITATION_ZHU_2020} Model and code: {_DEMO_REPO}",
-        "module": "lcz_qgis.models.so2sat_resnet20",
-        "build": {},
+        **_SO2SAT_DEMO_PROVENANCE,
         "sensor": "sen1",
         "channels": 7,
         "band_names": SO2SAT_S1_FEATURES,
