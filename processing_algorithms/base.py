@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingParameterDefinition,
 )
 from qgis.PyQt.QtGui import QIcon
 
@@ -104,6 +105,12 @@ class LczAlgorithm(QgsProcessingAlgorithm):
                 f"{cls.__name__} defines run(); implement execute(parameters, context, feedback) "
                 "instead: run() is QgsProcessingAlgorithm.run, which processing.run calls"
             )
+
+    def add_advanced(self, *params) -> None:
+        """Add ``params`` under the dialog's "Advanced Parameters" (collapsed by default)."""
+        for p in params:
+            p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            self.addParameter(p)
 
     def createInstance(self):  # noqa: N802 - QGIS API
         return type(self)()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessingOutputNumber,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
@@ -76,8 +75,7 @@ class EvaluateModelAlgorithm(LczAlgorithm):
             DEFAULT_BATCH,
             minValue=1,
         )
-        batch.setFlags(batch.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-        self.addParameter(batch)
+        self.add_advanced(batch)
         self.addParameter(
             QgsProcessingParameterFileDestination(
                 "OUTPUT_JSON", "Scores (JSON)", fileFilter="JSON files (*.json)"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
@@ -137,9 +136,7 @@ class TrainModelAlgorithm(LczAlgorithm):
                 "AUGMENT", "Augment with random flips and rotations (Keras)", False
             ),
         ]
-        for p in keras_params:
-            p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-            self.addParameter(p)
+        self.add_advanced(*keras_params)
         self.addParameter(
             QgsProcessingParameterFileDestination(
                 "OUTPUT", "Model file", fileFilter="LCZ model (*.lczmodel)"
