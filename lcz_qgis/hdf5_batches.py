@@ -224,10 +224,11 @@ def read_rows(
         reader.close()
 
 
-def dihedral(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Each patch of (N,H,W,C) through a random one of the 8 flips/90-degree rotations."""
+def dihedral(x: np.ndarray, rng: np.random.Generator, out=None) -> np.ndarray:
+    """Each patch of (N,H,W,C) through a random one of the 8 flips/90-degree rotations
+    (into ``out`` when given, which must not be ``x``)."""
     k = rng.integers(0, 8, size=len(x))
-    out = np.empty_like(x)
+    out = np.empty_like(x) if out is None else out
     for t in range(8):
         sel = np.flatnonzero(k == t)
         if sel.size == 0:
@@ -237,6 +238,31 @@ def dihedral(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
             y = y[:, :, ::-1]
         out[sel] = y
     return out
+
+
+class _Ring:
+    """Output arrays reused round-robin, so a long run allocates nothing new.
+
+    With a queue of ``depth`` items, one item being consumed and one being written,
+    ``depth + 2`` arrays are enough: an array is rewritten only after the consumer has
+    asked for the item after it. Consumers must not keep an item past that point.
+    glibc's allocator otherwise keeps the freed 10-20 MB arrays of a run fragmented in
+    its heaps, and the process grows with the number of batches (18 % from a 1 GB to a
+    4 GB file in benchmarks/bench_training.py).
+    """
+
+    def __init__(self, size: int):
+        self.arrays: list = [None] * size
+        self.k = 0
+
+    def next(self, shape, dtype=np.float32) -> np.ndarray:
+        i = self.k % len(self.arrays)
+        self.k += 1
+        a = self.arrays[i]
+        n = int(np.prod(shape))
+        if a is None or a.size < n or a.dtype != np.dtype(dtype):
+            a = self.arrays[i] = np.empty(n, dtype)
+        return a[:n].reshape(shape)
 
 
 class _Failure:
@@ -305,9 +331,11 @@ class ShuffledBatches:
     ``xs`` the patches, ``y`` the ``targets`` (class indices 0..16), ``w`` per-sample
     weights from ``class_weight`` (17 floats) or None. Without ``transform``, ``xs`` is
     one raw array per dataset the sensor reads (``sen1`` and/or ``sen2``, all channels,
-    the file's dtype); ``transform(xs, rng)`` (run in the reader thread) maps those raw
-    rows to one model-input array (``keras_training`` converts to float32, selects the
-    bands, standardises and augments there).
+    the file's dtype); ``transform(xs, rng, ring)`` (run in the reader thread) maps
+    those raw rows to one model-input array, taking its output arrays from
+    ``ring.next(shape)`` (``keras_training`` converts to float32, selects the bands,
+    standardises and augments there). Those arrays are reused: the consumer must be
+    done with an item when it asks for the next.
 
     The reads themselves are ``os.preadv`` calls, which run without the GIL: each block
     is one sequential read whose rows land directly in their shuffled slots of fresh
@@ -353,6 +381,8 @@ class ShuffledBatches:
         self.stats = ReadStats()
         self._producer: Prefetcher | None = None
         self._items = None
+        self._pool: dict[int, np.ndarray] = {}
+        self._ring = _Ring(1)
 
     @property
     def n(self) -> int:
@@ -400,7 +430,7 @@ class ShuffledBatches:
                     bounds = np.cumsum([0, *plan])
                     chunk_of = np.searchsorted(bounds, slot, side="right") - 1
                     pos_of = slot - bounds[chunk_of]
-                    outs = [[np.empty((m, *r.row_shape), r.dtype) for m in plan] for r in readers]
+                    outs = self._buffers(readers, bounds)
                     y_all = np.empty(total, np.int32)
                     y_all[slot[:n_carry]] = carry_y
                     for i in range(n_carry):
@@ -418,13 +448,34 @@ class ShuffledBatches:
                         y = y_all[bounds[c] : bounds[c + 1]].copy()
                         yield self._item([o[c] for o in outs], y, rng)
                     if total > n_out:
-                        carry_x, carry_y = [o[-1] for o in outs], y_all[n_out:].copy()
+                        carry_x, carry_y = [o[-1].copy() for o in outs], y_all[n_out:].copy()
                     else:
                         carry_x = [x[:0] for x in carry_x]
                         carry_y = carry_y[:0]
             finally:
                 for r in readers:
                     r.close()
+
+    def _buffers(self, readers, bounds) -> list[list[np.ndarray]]:
+        """Per dataset, one array per chunk of the group (sizes from ``bounds``).
+
+        With a ``transform`` the raw rows never leave the reader thread, so every group
+        reuses one buffer per dataset (chunks are slices of it): no allocation churn,
+        and memory stays flat however long the training runs. Without one the chunks go
+        to the consumer, so they are fresh arrays.
+        """
+        spans = list(zip(bounds[:-1], bounds[1:]))
+        out = []
+        for d, r in enumerate(readers):
+            if self.transform is None:
+                out.append([np.empty((b - a, *r.row_shape), r.dtype) for a, b in spans])
+                continue
+            buf = self._pool.get(d)
+            if buf is None or buf.shape[0] < bounds[-1]:
+                rows = max(int(bounds[-1]), self.shuffle_blocks * self.block_rows + self.batch_size)
+                buf = self._pool[d] = np.empty((rows, *r.row_shape), r.dtype)
+            out.append([buf[a:b] for a, b in spans])
+        return out
 
     def _read_block(self, f, readers, trash, rows, dest, outs) -> None:
         """Sorted file ``rows`` into their (chunk, position) destinations."""
@@ -454,7 +505,7 @@ class ShuffledBatches:
         bs = self.batch_size if n % self.batch_size == 0 else n
         m = n // bs
         if self.transform is not None:
-            xs = [self.transform(tuple(xs), rng)]
+            xs = [self.transform(tuple(xs), rng, self._ring)]
         xs = tuple(x.reshape(m, bs, *x.shape[1:]) for x in xs)
         y = y.reshape(m, bs)
         w = None if self.class_weight is None else self.class_weight[y]
@@ -476,6 +527,7 @@ class ShuffledBatches:
         if self._producer is None:
             rows = self.chunk_batches * self.batch_size
             depth = max(PREFETCH, -(-self.shuffle_blocks * self.block_rows // rows) + 2)
+            self._ring = _Ring(depth + 2)
             first = self.epochs_started
             self._producer = Prefetcher(lambda: self._epochs(first), depth)
             self._items = iter(self._producer)
@@ -509,7 +561,9 @@ class SequentialBatches:
 
     ``indices`` (sorted) selects rows (all when None); ``codes`` are LCZ codes 1..17
     (or None when ``labels=False``); ``rows`` are the file rows of the kept patches.
-    ``transform`` maps each float32 batch (its own array) to the model input.
+    ``transform`` maps each float32 batch (its own array) to the model input. With
+    ``reuse`` the batch arrays are recycled (flat memory over long files): the consumer
+    must be done with a batch when it asks for the next.
     """
 
     def __init__(
@@ -522,8 +576,10 @@ class SequentialBatches:
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
         labels: bool = True,
         prefetch: int = PREFETCH,
+        reuse: bool = False,
     ):
         self.path, self.sensor = path, sensor
+        self.reuse = reuse
         self.bands = list(range(len(sensor_channels(sensor)))) if bands is None else list(bands)
         with So2SatFile(path) as f:
             n = f.n
@@ -546,10 +602,12 @@ class SequentialBatches:
     def _batches(self) -> Iterator[tuple]:
         with So2SatFile(self.path, require=("label",) if self.labels else ()) as f:
             reader = PatchReader(f, self.sensor, self.bands, self.stats)
+            ring = _Ring(self.prefetch + 2) if self.reuse else None
             try:
                 for s in range(0, self.n, self.batch_size):
                     rows = self.indices[s : s + self.batch_size]
-                    x = reader.read(rows)
+                    shape = (rows.size, 32, 32, len(self.bands))
+                    x = reader.read(rows, None if ring is None else ring.next(shape))
                     finite = np.isfinite(x).all(axis=(1, 2, 3))
                     codes = f.labels(rows) if self.labels else None
                     if not finite.all():

@@ -55,7 +55,7 @@ DEFAULT_EARLY_STOPPING = 3  # epochs without a better validation loss; 0 = off
 # the seed notebook's ExponentialDecay: lr * 0.9 ** (step / 1000)
 EXPONENTIAL_DECAY_STEPS = 1000
 EXPONENTIAL_DECAY_RATE = 0.9
-STATS_CHUNK = 512
+STATS_CHUNK = 256
 # Builder options per model type. sen2lcznet is trained here at 12 base filters
 # (42 MFLOPs per patch, 8.4 % of the notebook ResNet50's 498 MFLOPs); the published
 # width of 16 (74 MFLOPs) is model_options={"base_filters": 16}.
@@ -91,7 +91,7 @@ def channel_statistics(
     c = len(bands)
     count, mean, m2 = 0, np.zeros(c), np.zeros(c)
     kept = []
-    batches = SequentialBatches(path, sensor, bands, indices, STATS_CHUNK, labels=False)
+    batches = SequentialBatches(path, sensor, bands, indices, STATS_CHUNK, labels=False, reuse=True)
     done = 0
     for x, _, rows in batches:
         feedback.check_cancelled()
@@ -236,9 +236,9 @@ def make_transform(specs, bands: list[int], mean, std, augment: bool, piece: int
         routes.append((whole, pairs))
         first += c
 
-    def transform(xs, rng):
+    def transform(xs, rng, ring=None):
         n = len(xs[0])
-        out = np.empty((n, *shape), np.float32)
+        out = np.empty((n, *shape), np.float32) if ring is None else ring.next((n, *shape))
         for a in range(0, n, piece):
             o = out[a : a + piece]
             for raw, (whole, pairs) in zip(xs, routes):
@@ -250,7 +250,9 @@ def make_transform(specs, bands: list[int], mean, std, augment: bool, piece: int
                         np.copyto(o[..., j], part[..., ch], casting="unsafe")
             np.subtract(o, mean_f, out=o)
             np.divide(o, std_f, out=o)
-        return dihedral(out, rng) if augment else out
+        if not augment:
+            return out
+        return dihedral(out, rng, None if ring is None else ring.next((n, *shape)))
 
     return transform
 
@@ -448,24 +450,23 @@ def _check_options(epochs, batch_size, learning_rate, schedule, early_stopping) 
 
 
 def _open_validation(validation, sensor: str, train_name: str) -> tuple[int, np.ndarray]:
+    """(patch count, labels) of the VALIDATION file, with errors that say it is that file."""
     name = Path(validation).name
     try:
-        with So2SatFile(validation) as vf:
-            if not vf.has(sensor):
-                need = "sen1 and sen2" if sensor == "fusion" else sensor
-                raise LczError(
-                    f"the validation file '{name}' has no '{need}' data, which training on "
-                    f"{sensor} needs (the training file '{train_name}' has it)"
-                )
-            return vf.n, vf.labels()
+        vf = So2SatFile(validation)
     except LczError as exc:
-        msg = str(exc)
-        if name in msg:
+        raise LczError(
+            f"validation file: {exc}. It must be a So2Sat file shaped like the training "
+            "file (sen1 (N,32,32,8), sen2 (N,32,32,10), label (N,17))"
+        ) from None
+    with vf:
+        if not vf.has(sensor):
+            need = "sen1 and sen2" if sensor == "fusion" else sensor
             raise LczError(
-                f"validation file: {msg}. It must be a So2Sat file shaped like the training "
-                "file (sen1 (N,32,32,8), sen2 (N,32,32,10), label (N,17))"
-            ) from None
-        raise
+                f"the validation file '{name}' has no '{need}' data, which training on "
+                f"{sensor} needs (the training file '{train_name}' has it)"
+            )
+        return vf.n, vf.labels()
 
 
 def train_keras(
@@ -572,7 +573,7 @@ def train_keras(
     val = None
     if va_idx.size:
         val = SequentialBatches(
-            val_path, sensor, bands, va_idx, max(batch_size, 128), transform=transform
+            val_path, sensor, bands, va_idx, max(batch_size, 128), transform=transform, reuse=True
         )
     else:
         feedback.warning(
