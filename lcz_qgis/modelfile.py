@@ -154,7 +154,10 @@ def _write_zip(path, manifest: dict, member: str, payload: bytes) -> Path:
     with atomic_output(path) as tmp:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
             z.writestr("manifest.json", json.dumps(manifest, indent=2))
-            z.writestr(member, payload)
+            # a .keras member is itself a zip of float weights: deflating it again saves
+            # little and costs ~5 s for a ResNet50
+            kind = zipfile.ZIP_STORED if member.endswith(".keras") else zipfile.ZIP_DEFLATED
+            z.writestr(member, payload, compress_type=kind)
     return Path(path)
 
 
