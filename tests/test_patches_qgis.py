@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -194,29 +190,10 @@ def test_datasetsummary_html(run_alg, files, tmp_path):
     assert Path(res["OUTPUT_PNG"]).read_bytes()[:4] == b"\x89PNG"
 
 
-def qgis_process_debian_h5py(profile, *args):
-    """qgis_process with Debian's python3-h5py ahead of the venv's pip h5py.
-
-    The pip wheel bundles its own HDF5; inside qgis_process, QGIS's GDAL has already loaded
-    the system libhdf5, and the pip h5py then fails to import ("Not a datatype"). Debian's
-    h5py is built against that system library, as it is in a user's QGIS on Debian/Ubuntu.
-    """
-    site = REPO / ".venv" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    env = dict(
-        os.environ,
-        QT_QPA_PLATFORM="offscreen",
-        QGIS_CUSTOM_CONFIG_PATH=str(profile),
-        PYTHONPATH=os.pathsep.join(["/usr/lib/python3/dist-packages", str(site / "site-packages")]),
-    )
-    exe = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
-    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=300)
-
-
-def test_qgis_process_loadpatches_and_render(qgis_process, qgis_profile, files, tmp_path):
+def test_qgis_process_loadpatches_and_render(qgis_process, files, tmp_path):
     from qgis.core import QgsRasterLayer, QgsVectorLayer
 
-    r = qgis_process_debian_h5py(
-        qgis_profile,
+    r = qgis_process(
         "run",
         "lcz:loadpatches",
         "--",

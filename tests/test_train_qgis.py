@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -113,30 +109,9 @@ def test_evaluatemodel_errors_become_processing_errors(run_alg, rf_model, tmp_pa
     assert not (tmp_path / "e.json").exists()
 
 
-def qgis_process_system_h5py(profile, *args):
-    """qgis_process with Debian's python3-h5py ahead of the venv's pip h5py.
-
-    Inside qgis_process QGIS's GDAL has already loaded the system libhdf5, and the pip
-    wheel's bundled HDF5 then fails to import ("Not a datatype"); a user's QGIS on
-    Debian/Ubuntu uses the system h5py built against that library.
-    """
-    site = REPO / ".venv" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    env = dict(
-        os.environ,
-        QT_QPA_PLATFORM="offscreen",
-        QGIS_CUSTOM_CONFIG_PATH=str(profile),
-        PYTHONPATH=os.pathsep.join(["/usr/lib/python3/dist-packages", str(site / "site-packages")]),
-    )
-    exe = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
-    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=300)
-
-
-def test_evaluatemodel_with_qgis_process(
-    qgis_process, qgis_profile, rf_model, sample_dir, tmp_path
-):
+def test_evaluatemodel_with_qgis_process(qgis_process, rf_model, sample_dir, tmp_path):
     out_json = tmp_path / "qp.json"
-    proc = qgis_process_system_h5py(
-        qgis_profile,
+    proc = qgis_process(
         "run",
         "lcz:evaluatemodel",
         "--",
