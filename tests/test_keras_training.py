@@ -132,6 +132,46 @@ def test_block_shuffle_with_gaps_fusion_and_class_weights(data):
     assert sorted(got) == idx.tolist()
 
 
+def _epoch_chunks(path, sensor, idx, transform=None, seed=5):
+    stream = ShuffledBatches(
+        path, sensor, idx, idx % 17, 16, seed=seed, block_rows=24, shuffle_blocks=3
+    )
+    stream.transform = transform
+    with stream:
+        # transformed chunks come from reused arrays: copy each before asking for the next
+        return [(tuple(x.copy() for x in xs), y.copy()) for xs, y, _ in stream.chunks()]
+
+
+def test_shuffled_conversion_and_compressed_files_give_the_same_batches(data, tmp_path):
+    """The piecewise conversion in the reader thread equals converting the raw batches,
+    and a gzip-compressed, chunked copy (read through h5py) gives the same batches."""
+    idx = np.array([*range(0, 150), *range(160, 300, 3)])  # dense blocks and sparse ones
+    packed = tmp_path / "packed.h5"
+    with h5py.File(data / "train.h5", "r") as src, h5py.File(packed, "w") as dst:
+        for key in ("sen1", "sen2", "label"):
+            dst.create_dataset(key, data=src[key][...], chunks=True, compression="gzip")
+    bands = [4, 5, 8, 17]
+    with So2SatFile(data / "train.h5") as f:
+        s1, s2 = f.dataset("sen1"), f.dataset("sen2")
+        specs = [(8, s1.dtype), (10, s2.dtype)]
+    transform = make_transform(specs, bands, [0.1, 0.2, 0.3, 0.4], [1.5, 0.5, 0.0, 2.0], False)
+    raw = _epoch_chunks(data / "train.h5", "fusion", idx)
+    assert sum(y.size for _, y in raw) == idx.size
+    rng = np.random.default_rng(0)
+    for path in (data / "train.h5", packed):
+        converted = _epoch_chunks(path, "fusion", idx, transform)
+        assert len(converted) == len(raw)
+        for ((x,), y), ((r1, r2), ry) in zip(converted, raw):
+            np.testing.assert_array_equal(y, ry)
+            m, b = ry.shape
+            flat = transform((r1.reshape(m * b, 32, 32, 8), r2.reshape(m * b, 32, 32, 10)), rng)
+            np.testing.assert_array_equal(x, flat.reshape(x.shape))  # bit for bit
+    for (xs, y), (rxs, ry) in zip(_epoch_chunks(packed, "fusion", idx), raw):
+        np.testing.assert_array_equal(y, ry)
+        for a, b in zip(xs, rxs):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_block_shuffle_is_seeded(data):
     def labels(seed):
         idx = np.arange(400)
@@ -168,6 +208,39 @@ def test_transform_selects_and_standardises_like_preprocessing():
     np.testing.assert_array_equal(
         whole((s2,), rng), standardize(s2.astype(np.float32), [0.2] * 10, [0.1] * 10)
     )
+
+
+def test_multi_step_equals_the_same_steps_one_by_one():
+    from lcz_qgis.keras_training import (
+        BUILD_OPTIONS,
+        build_model,
+        make_multi_step,
+        make_optimizer,
+        make_train_step,
+    )
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 8, 32, 32, 2)).astype(np.float32)
+    y = rng.integers(0, 17, (3, 8)).astype(np.int32)
+    w = rng.random((3, 8)).astype(np.float32)
+    results = []
+    for multi in (False, True):
+        tf.keras.utils.set_random_seed(1)
+        model = build_model("mlp_diy", 2, dict(BUILD_OPTIONS["mlp_diy"]))
+        initial = model.get_weights()[0].copy()
+        opt = make_optimizer(1e-2, "constant", 3)
+        if multi:
+            loss, hits = make_multi_step(tf, model, opt, 2)(x, y, w)
+        else:
+            step = make_train_step(tf, model, opt, 2)
+            parts = [step(x[i], y[i], w[i]) for i in range(3)]
+            loss, hits = sum(float(p[0]) for p in parts), sum(int(p[1]) for p in parts)
+        results.append((float(loss), int(hits), model.get_weights()))
+    (l1, h1, w1), (l2, h2, w2) = results
+    assert l1 == pytest.approx(l2, rel=1e-5) and h1 == h2
+    for a, b in zip(w1, w2):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(w2[0], initial)  # the steps did train
 
 
 def test_dihedral_gives_flips_and_rotations():
