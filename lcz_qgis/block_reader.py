@@ -9,6 +9,8 @@ once it grows past ``CACHE_BUDGET``.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .classify_inputs import InputSource
@@ -32,11 +34,7 @@ def read_block(sources: list[InputSource], row0: int, nrows: int) -> tuple[np.nd
             band_list=[b + 1 for b in src.bands],
             interleave="pixel",
         ).reshape(nrows, src.info.width, len(src.bands))
-        ok = np.isfinite(x).all(axis=-1)
-        for k, b in enumerate(src.bands):
-            nd = src.info.nodata[b]
-            if nd is not None and not np.isnan(nd):
-                ok &= x[..., k] != nd
+        ok = pixel_validity(x, [src.info.nodata[b] for b in src.bands])
         if src.scale != 1.0:
             x *= np.float32(src.scale)
         valid = ok if valid is None else valid & ok
@@ -45,39 +43,81 @@ def read_block(sources: list[InputSource], row0: int, nrows: int) -> tuple[np.nd
     return x, valid
 
 
+def pixel_validity(x: np.ndarray, nodata: list) -> np.ndarray:
+    """(H, W) mask of pixels of ``x`` (H, W, C) whose channels are all finite and differ
+    from their band's ``nodata`` (None or NaN: no value), computed by slabs of rows that
+    stay in the CPU cache (twice as fast as whole-array passes)."""
+    nd = np.array([np.nan if v is None else v for v in nodata], np.float32)
+    checked = ~np.isnan(nd)
+    out = np.empty(x.shape[:2], bool)
+    for r in range(0, x.shape[0], 16):
+        part = x[r : r + 16]
+        m = np.isfinite(part)
+        if checked.any():
+            m &= part != nd  # always true for the NaN of unchecked bands
+        np.all(m, axis=-1, out=out[r : r + 16])
+    return out
+
+
+def block_spans(n_rows: int, rows_per_block: int) -> list[tuple[int, int]]:
+    """Output row spans [r0, r1): an eighth, a quarter and a half of ``rows_per_block``
+    first, so the model gets its first windows after a short read, then full blocks."""
+    spans, r0 = [], 0
+    for k in (8, 4, 2):
+        if rows_per_block // k < 4:
+            continue
+        r1 = min(n_rows, r0 + rows_per_block // k)
+        if r0 < r1:
+            spans.append((r0, r1))
+        r0 = r1
+    spans += [(a, min(n_rows, a + rows_per_block)) for a in range(r0, n_rows, rows_per_block)]
+    return spans
+
+
+def _blocks(sources, grid, rows_per_block, mask, stop):
+    """Per block of output rows: (r0, r1, window view or None, window validity or None)."""
+    stride = grid.stride
+    for r0, r1 in block_spans(grid.rows, rows_per_block):
+        if stop.is_set():
+            return
+        vr1 = min(r1, grid.valid_rows)
+        if r0 >= vr1:
+            yield r0, r1, None, None
+            continue
+        in0 = r0 * stride
+        x, ok_px = read_block(sources, in0, (vr1 - 1) * stride + WINDOW - in0)
+        release_gdal_cache(sources)
+        view = windows(x, stride)[:, : grid.valid_cols]
+        ok = window_validity(ok_px, stride)[:, : grid.valid_cols]
+        if mask.active:
+            ok &= mask.cells(r0, vr1)[:, : grid.valid_cols]
+        yield r0, r1, view, ok
+
+
 def window_batches(sources, grid, rows_per_block, batch_size, mask, stop):
     """Producer: per block of output rows, its window batches.
 
     Yields ("block", r0, r1, ok) then ("batch", rows, cols, windows (N, 32, 32, C)) for
-    each batch of valid windows, then ("end", r0, r1, ok). Runs in a reader thread: GDAL
-    reads, validity and window gathering overlap with the model's predictions.
+    each batch of valid windows, then ("end", r0, r1, ok). Runs in a reader thread that
+    gathers windows while a second thread reads and checks the next block (GDAL decoding
+    is the long step), so the model is not kept waiting at block boundaries. At most
+    three blocks are held: one gathered, one queued, one being read.
     """
-    stride = grid.stride
-    for r0 in range(0, grid.rows, rows_per_block):
-        if stop.is_set():
-            return
-        r1 = min(grid.rows, r0 + rows_per_block)
-        vr1 = min(r1, grid.valid_rows)
-        ok = None
-        if r0 < vr1:
-            in0 = r0 * stride
-            x, ok_px = read_block(sources, in0, (vr1 - 1) * stride + WINDOW - in0)
-            release_gdal_cache(sources)
-            view = windows(x, stride)[:, : grid.valid_cols]
-            ok = window_validity(ok_px, stride)[:, : grid.valid_cols]
-            if mask.active:
-                ok &= mask.cells(r0, vr1)[:, : grid.valid_cols]
+    blocks = in_reader_thread(_blocks, sources, grid, rows_per_block, mask, depth=1)
+    with contextlib.closing(blocks):
+        for r0, r1, view, ok in blocks:
             yield ("block", r0, r1, ok)
-            rr, cc = np.nonzero(ok)
-            for b0 in range(0, len(rr), batch_size):
-                if stop.is_set():
-                    return
-                br, bc = rr[b0 : b0 + batch_size], cc[b0 : b0 + batch_size]
-                yield ("batch", br, bc, gather(view, br, bc))
-            del x, view
-        else:
-            yield ("block", r0, r1, ok)
-        yield ("end", r0, r1, ok)
+            if view is not None:
+                rr, cc = np.nonzero(ok)
+                for b0 in range(0, len(rr), batch_size):
+                    if stop.is_set():
+                        return
+                    br, bc = rr[b0 : b0 + batch_size], cc[b0 : b0 + batch_size]
+                    yield ("batch", br, bc, gather(view, br, bc))
+                del view
+            if stop.is_set():
+                return
+            yield ("end", r0, r1, ok)
 
 
 def release_gdal_cache(sources) -> None:
