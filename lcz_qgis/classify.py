@@ -193,6 +193,7 @@ def classify_raster(
     rows_per_block = min(rows_per_block, max(1, PROBA_BLOCK_BYTES // (grid.cols * N_CLASSES * 4)))
     result = ClassifyResult(Path(output), grid, stride=grid.stride)
     result.windows_total = grid.valid_rows * grid.valid_cols
+    model.prepare_many(result.windows_total)
     result.cell_area_m2 = abs(grid.geotransform[1] * grid.geotransform[5])
     result.scale_factor = next((s.scale for s in sources if s.sensor == "sen2"), 1.0)
     g = gdal()

@@ -121,6 +121,7 @@ def evaluate_model(
     if n == 0:
         raise LczError(f"'{dataset.name}' holds no patches")
     feedback.info(f"evaluating a {manifest_summary(m.manifest)} on {n} patches of {dataset.name}")
+    m.prepare_many(n)
     batches = SequentialBatches(dataset, m.sensor, m.bands, batch_size=batch_size, reuse=True)
     acc = ConfusionAccumulator()
     done = 0

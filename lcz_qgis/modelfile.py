@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, preprocessing
+from .aligned_arrays import shared_tensor
 from .atomic import atomic_output
 from .bands import sensor_channels, sensor_for_channel_count
 from .errors import LczError, require
@@ -71,12 +72,20 @@ def new_manifest(model_type: str, framework: str, sensor: str, bands: list[int],
     return m
 
 
+# Keras calls predicting at least this many patches run as a traced graph function
+GRAPH_MIN_PATCHES = 4096
+
+
 class LczModel:
     """A loaded model: ``manifest`` and ``predict_proba(patches) -> (N,17)``."""
 
     def __init__(self, manifest: dict, path: Path | None = None):
         self.manifest = manifest
         self.path = path
+
+    def prepare_many(self, n: int) -> None:
+        """Announce ``predict_proba`` calls on about ``n`` patches in all (classification,
+        evaluation), so the model can get ready for throughput."""
 
     @property
     def sensor(self) -> str:
@@ -133,14 +142,48 @@ class SklearnModel(LczModel):
 
 
 class KerasModel(LczModel):
+    """A Keras model. When at least ``GRAPH_MIN_PATCHES`` patches are announced
+    (``prepare_many``) or given in one call, batches run through a traced graph function
+    rather than eager calls: 1.2x (MLP) to 1.7x (Sen2LCZ-Net) faster on 2 cores, after a one-off
+    trace (0.1 s for the MLP, 2 s for ResNet50). Small one-off calls stay eager."""
+
     def __init__(self, manifest, keras_model, path=None):
         super().__init__(manifest, path)
         self.keras_model = keras_model
+        self._many = False
+        self._graph = None
+
+    def prepare_many(self, n: int) -> None:
+        self._many = self._many or n >= GRAPH_MIN_PATCHES
+
+    def _graph_function(self, x: np.ndarray):
+        if self._graph is None:
+            import tensorflow as tf
+
+            model = self.keras_model
+            self._graph = tf.function(
+                lambda t: model(t, training=False),
+                input_signature=[tf.TensorSpec((None, *x.shape[1:]), tf.as_dtype(x.dtype))],
+            )
+        return self._graph
 
     def _predict(self, x, batch_size):
+        import tensorflow as tf
+
+        x = x.astype(np.float32, copy=False)
+        if self._many or len(x) >= GRAPH_MIN_PATCHES:
+            call = self._graph_function(x)
+        else:
+            model = self.keras_model
+
+            def call(b):
+                return model(b, training=False)
+
         out = []
         for start in range(0, len(x), batch_size):
-            out.append(np.asarray(self.keras_model(x[start : start + batch_size], training=False)))
+            # aligned batches (classification's windows) go to TensorFlow without a copy
+            batch = shared_tensor(tf, x[start : start + batch_size])
+            out.append(np.asarray(call(batch)))
         p = np.concatenate(out)
         if p.shape[1] != 17:
             raise LczError(f"the Keras model outputs {p.shape[1]} classes, expected 17")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .aligned_arrays import aligned_empty
 from .errors import LczError
 
 WINDOW = 32
@@ -60,27 +61,43 @@ def windows(block: np.ndarray, stride: int) -> np.ndarray:
 
 
 def gather(view: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Windows at (rows, cols) of a ``windows`` view as a contiguous (N, 32, 32, C) batch.
+    """Windows at (rows, cols) of a ``windows`` view as a contiguous (N, 32, 32, C) batch,
+    aligned so that a Keras model reads it without another copy (``aligned_arrays``).
 
-    One copy: each window row of 32 pixels x C channels is contiguous in the block.
+    One copy. Windows come in row-major order (as ``np.nonzero`` gives them), so they
+    form few runs of consecutive columns in one row; each run is one strided slice copy.
+    A fragmented selection (many short runs, e.g. under a patchy mask) is gathered by
+    fancy indexing instead.
     """
-    return np.ascontiguousarray(view[rows, cols])
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    out = aligned_empty((len(rows), *view.shape[2:]), view.dtype)
+    if len(rows) == 0:
+        return out
+    breaks = np.flatnonzero((np.diff(rows) != 0) | (np.diff(cols) != 1)) + 1
+    if len(breaks) > len(rows) // 16:
+        out[...] = view[rows, cols]
+        return out
+    for a, b in zip([0, *breaks.tolist()], [*breaks.tolist(), len(rows)]):
+        c = int(cols[a])
+        out[a:b] = view[int(rows[a]), c : c + (b - a)]
+    return out
 
 
 def window_validity(valid: np.ndarray, stride: int) -> np.ndarray:
     """For a (H, W) pixel-validity mask, whether each strided window is fully valid.
 
-    Uses an integral image, so the cost is O(H*W) whatever the window count.
+    Counts invalid pixels with running sums, first down the rows (kept only at the window
+    rows), then across the columns of those, so the cost is O(H*W) whatever the window
+    count; a mask with no invalid pixel returns at once.
     """
-    bad = (~valid).astype(np.int32)
-    ii = np.zeros((bad.shape[0] + 1, bad.shape[1] + 1), np.int32)
-    np.cumsum(np.cumsum(bad, axis=0), axis=1, out=ii[1:, 1:])
-    r = np.arange(0, bad.shape[0] - WINDOW + 1, stride)
-    c = np.arange(0, bad.shape[1] - WINDOW + 1, stride)
-    s = (
-        ii[np.ix_(r + WINDOW, c + WINDOW)]
-        - ii[np.ix_(r, c + WINDOW)]
-        - ii[np.ix_(r + WINDOW, c)]
-        + ii[np.ix_(r, c)]
-    )
-    return s == 0
+    h, w = valid.shape
+    r = np.arange(0, h - WINDOW + 1, stride)
+    c = np.arange(0, w - WINDOW + 1, stride)
+    if valid.all():
+        return np.ones((r.size, c.size), bool)
+    down = np.zeros((h + 1, w), np.int32)
+    np.cumsum(~valid, axis=0, dtype=np.int32, out=down[1:])
+    rows = down[r + WINDOW] - down[r]  # invalid pixels per column in each window row band
+    across = np.zeros((r.size, w + 1), np.int32)
+    np.cumsum(rows, axis=1, out=across[:, 1:])
+    return (across[:, c + WINDOW] - across[:, c]) == 0

@@ -189,3 +189,40 @@ def test_count_flops_resnet50_and_late_fusion():
     assert flops > stem
     late = count_flops(fusion.build(variant="late"))
     assert 0 < late < flops
+
+
+def test_graph_and_shared_memory_prediction_equal_eager_calls(tmp_path):
+    """``KerasModel`` after ``prepare_many`` (a traced graph function, aligned batches
+    handed over without a copy) gives the eager model's probabilities, and leaves its
+    input untouched."""
+    from lcz_qgis.aligned_arrays import aligned_empty, is_aligned
+    from lcz_qgis.modelfile import load_model, new_manifest, save_keras_model
+
+    km = mlp.build((32, 32, 10), 17, variant="diy")
+    path = save_keras_model(
+        tmp_path / "m.lczmodel",
+        km,
+        new_manifest(
+            "mlp_diy",
+            "keras",
+            "sen2",
+            list(range(10)),
+            preprocessing=[{"type": "standardize", "mean": [0.1] * 10, "std": [0.5] * 10}],
+        ),
+    )
+    x = _patches(300, 10, seed=3)
+    eager = load_model(path).predict_proba(x, batch_size=64)
+    assert not load_model(path)._many
+    m = load_model(path)
+    m.prepare_many(100_000)
+    aligned = aligned_empty(x.shape)
+    aligned[...] = x
+    shifted = aligned_empty((x.size + 1,))[1:].reshape(x.shape)  # 4 bytes off
+    shifted[...] = x
+    assert is_aligned(aligned) and not is_aligned(shifted)
+    for inp in (aligned, shifted[1:]):
+        before = inp.copy()
+        got = m.predict_proba(inp, batch_size=64)
+        np.testing.assert_allclose(got, eager[-len(inp) :], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(inp, before)
+    assert m._graph is not None  # the graph function did the work

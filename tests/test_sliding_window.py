@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lcz_qgis.aligned_arrays import ALIGN
 from lcz_qgis.errors import LczError
 from lcz_qgis.postfilter import (
     GAUSSIAN_KERNELS_M,
@@ -37,6 +38,33 @@ def test_windows_are_views_and_gather_matches_slices():
     assert b.shape == (3, 32, 32, 3) and b.flags.c_contiguous
     np.testing.assert_array_equal(b[1], x[12:44, 18:50])
     np.testing.assert_array_equal(b[2], x[36:68, 0:32])
+
+
+def test_gather_is_aligned_and_equals_fancy_indexing_for_any_selection():
+    rng = np.random.default_rng(0)
+    x = rng.random((150, 120, 4)).astype(np.float32)
+    v = windows(x, 7)
+    for drop in (0.0, 0.03, 0.6):  # whole rows of windows, a few holes, a patchy mask
+        keep = rng.random(v.shape[:2]) >= drop
+        rr, cc = np.nonzero(keep)
+        for a in range(0, len(rr), 50):
+            b = gather(v, rr[a : a + 50], cc[a : a + 50])
+            assert b.ctypes.data % ALIGN == 0 and b.flags.c_contiguous
+            np.testing.assert_array_equal(b, v[rr[a : a + 50], cc[a : a + 50]])
+    assert gather(v, rr[:0], cc[:0]).shape == (0, 32, 32, 4)
+
+
+def test_window_validity_equals_a_direct_check():
+    rng = np.random.default_rng(1)
+    for h, w, stride, bad in ((64, 64, 8, 0.0), (97, 75, 5, 0.002), (40, 90, 1, 0.01)):
+        ok = rng.random((h, w)) >= bad
+        expect = np.array(
+            [
+                [ok[i : i + 32, j : j + 32].all() for j in range(0, w - 31, stride)]
+                for i in range(0, h - 31, stride)
+            ]
+        )
+        np.testing.assert_array_equal(window_validity(ok, stride), expect)
 
 
 def test_window_validity_integral_image():
