@@ -32,13 +32,12 @@ import numpy as np
 from .atomic import atomic_output, check_output_path
 from .errors import LczError
 from .feedback import Feedback
-from .raster_io import create_geotiff, gdal, open_raster
+from .raster_io import classifier_input_options, create_geotiff, gdal, open_raster
 from .speckle import DEFAULT_ENL, DEFAULT_WINDOW, lee_filter
 
 NODATA = -9999.0
 ROWS_PER_BLOCK = 512
 INPUT_SCALES = ("auto", "linear", "db")
-OUTPUT_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "PREDICTOR=3", "BIGTIFF=IF_SAFER"]
 
 
 @dataclass
@@ -136,7 +135,15 @@ def prepare_sentinel1(
     w, h = ref.width, ref.height
     with atomic_output(output, (".aux.xml",)) as tmp:
         out = create_geotiff(
-            tmp, w, h, 2, g.GDT_Float32, ref.geotransform, ref.crs_wkt, NODATA, OUTPUT_OPTIONS
+            tmp,
+            w,
+            h,
+            2,
+            g.GDT_Float32,
+            ref.geotransform,
+            ref.crs_wkt,
+            NODATA,
+            classifier_input_options(predictor=True),
         )
         try:
             out.GetRasterBand(1).SetDescription("VH_intensity")

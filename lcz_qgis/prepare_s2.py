@@ -41,7 +41,7 @@ from .atomic import atomic_output, check_output_path
 from .bands import SEN2_BANDS
 from .errors import LczError
 from .feedback import Feedback
-from .raster_io import create_geotiff, gdal, osr
+from .raster_io import classifier_input_options, create_geotiff, gdal, osr
 
 NODATA = -9999.0
 TARGET_RES = 10.0
@@ -56,14 +56,6 @@ SO2SAT_TO_ESA = {"B2": "B02", "B3": "B03", "B4": "B04", "B5": "B05", "B6": "B06"
 _BAND_RE = re.compile(
     r"(?:^|_)(B0[1-9]|B1[0-2]|B8A|SCL)(?:_(10|20|60)m)?\.(jp2|tif|tiff)$", re.IGNORECASE
 )
-OUTPUT_OPTIONS = [
-    "TILED=YES",
-    "COMPRESS=DEFLATE",
-    "PREDICTOR=3",
-    "BIGTIFF=IF_SAFER",
-    "BLOCKXSIZE=256",
-    "BLOCKYSIZE=256",
-]
 
 
 @dataclass
@@ -354,7 +346,15 @@ def prepare_sentinel2(
     n_nodata = 0
     with atomic_output(output, (".aux.xml",)) as tmp:
         ds = create_geotiff(
-            tmp, width, height, len(esa), g.GDT_Float32, gt, crs, NODATA, OUTPUT_OPTIONS
+            tmp,
+            width,
+            height,
+            len(esa),
+            g.GDT_Float32,
+            gt,
+            crs,
+            NODATA,
+            classifier_input_options(predictor=False),
         )
         try:
             for k, name in enumerate(SEN2_BANDS):
