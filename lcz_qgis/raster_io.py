@@ -25,9 +25,10 @@ GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
 def classifier_input_options(predictor: bool) -> list[str]:
     """GeoTIFF creation options for rasters that classification reads back (the prepared
     Sentinel-2 and Sentinel-1 stacks): tiled 256 x 256, ZSTD when this GDAL has it (it
-    decodes 2-3x faster than DEFLATE, and decoding competes with the model for the CPU),
+    decodes faster than DEFLATE, and decoding competes with the model for the CPU),
     else DEFLATE. ``predictor``: the floating-point predictor, which shrinks continuous
-    values (dB) but enlarges reflectance quantised to 1e-4 (DN / 10000) five-fold."""
+    values (dB) but enlarged a synthetic stack of reflectance quantised to 1e-4
+    (DN / 10000) five-fold."""
     drv = gdal().GetDriverByName("GTiff")
     codec = "ZSTD" if "ZSTD" in (drv.GetMetadataItem("DMD_CREATIONOPTIONLIST") or "") else "DEFLATE"
     opts = ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", f"COMPRESS={codec}"]
