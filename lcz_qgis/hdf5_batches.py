@@ -145,39 +145,49 @@ def _dataset_keys(sensor: str) -> list[str]:
     return ["sen1", "sen2"] if sensor == "fusion" else [sensor]
 
 
-class _Parts:
-    """The datasets feeding a sensor's channels and where each selected band comes from."""
-
-    def __init__(self, f: So2SatFile, sensor: str, bands: list[int]):
-        self.parts = []  # (key, reader, [(out channel, dataset channel)], whole out slice|None)
-        first = 0
-        for key in _dataset_keys(sensor):
-            reader = _RowReader(f.path, f.dataset(key))
-            c = reader.row_shape[-1]
-            pairs = [(j, g - first) for j, g in enumerate(bands) if first <= g < first + c]
-            whole = None
-            if pairs and [ch for _, ch in pairs] == list(range(c)):
-                js = [j for j, _ in pairs]
-                if js == list(range(js[0], js[0] + c)):
-                    whole = slice(js[0], js[0] + c)
-            if pairs:
-                self.parts.append((key, reader, pairs, whole))
-            else:
-                reader.close()
-            first += c
-
-    def close(self) -> None:
-        for _, reader, _, _ in self.parts:
-            reader.close()
+def band_routes(channel_counts: list[int], bands: list[int]) -> list[tuple]:
+    """For datasets of ``channel_counts`` channels (sen1 then sen2 for fusion), where
+    each selected band comes from: per dataset ``(pairs, whole)``, ``pairs`` the
+    [(output channel, dataset channel)] it feeds and ``whole`` the output slice when it
+    feeds all its channels in order (one copy), else None."""
+    routes, first = [], 0
+    for c in channel_counts:
+        pairs = [(j, g - first) for j, g in enumerate(bands) if first <= g < first + c]
+        whole = None
+        if pairs and [ch for _, ch in pairs] == list(range(c)):
+            js = [j for j, _ in pairs]
+            if js == list(range(js[0], js[0] + c)):
+                whole = slice(js[0], js[0] + c)
+        routes.append((pairs, whole))
+        first += c
+    return routes
 
 
-def _convert(raw: np.ndarray, out: np.ndarray, pairs, whole) -> None:
-    """Dataset rows (float64) -> the float32 output channels they feed."""
+def copy_bands(raw: np.ndarray, out: np.ndarray, pairs, whole) -> None:
+    """Dataset rows (e.g. float64) -> the float32 output channels they feed."""
     if whole is not None:
         np.copyto(out[..., whole], raw, casting="unsafe")
     else:
         for j, ch in pairs:
             np.copyto(out[..., j], raw[..., ch], casting="unsafe")
+
+
+class _Parts:
+    """The datasets feeding a sensor's channels and where each selected band comes from."""
+
+    def __init__(self, f: So2SatFile, sensor: str, bands: list[int]):
+        self.parts = []  # (key, reader, [(out channel, dataset channel)], whole out slice|None)
+        readers = [_RowReader(f.path, f.dataset(k)) for k in _dataset_keys(sensor)]
+        routes = band_routes([r.row_shape[-1] for r in readers], bands)
+        for key, reader, (pairs, whole) in zip(_dataset_keys(sensor), readers, routes):
+            if pairs:
+                self.parts.append((key, reader, pairs, whole))
+            else:
+                reader.close()
+
+    def close(self) -> None:
+        for _, reader, _, _ in self.parts:
+            reader.close()
 
 
 class PatchReader:
@@ -224,7 +234,7 @@ class PatchReader:
             reader.read_span(a, b, raw)
             st.reads += 1
             st.bytes += raw.nbytes
-            _convert(raw if b - a == k else raw[rows - a], out, pairs, whole)
+            copy_bands(raw if b - a == k else raw[rows - a], out, pairs, whole)
         return out
 
     def close(self) -> None:

@@ -34,7 +34,7 @@ from .atomic import check_output_path
 from .bands import sensor_channels
 from .errors import Cancelled, LczError, require
 from .feedback import Feedback
-from .hdf5_batches import dihedral
+from .hdf5_batches import band_routes, copy_bands, dihedral
 from .models import MODEL_TYPES, model_module
 from .so2sat import So2SatFile
 from .training import (
@@ -232,32 +232,21 @@ class InputTransform:
         self._std = np.ascontiguousarray(
             np.broadcast_to(np.where(s > 0, s, np.float32(1.0)), shape)
         )
-        # per dataset: (whole output slice or None, [(out channel, dataset channel)])
-        self._routes = []
-        first = 0
-        for c, _ in specs:
-            pairs = [(j, g - first) for j, g in enumerate(bands) if first <= g < first + c]
-            js = [j for j, _ in pairs]
-            whole = None
-            if (
-                pairs
-                and [ch for _, ch in pairs] == list(range(c))
-                and js == list(range(js[0], js[0] + c))
-            ):
-                whole = slice(js[0], js[0] + c)
-            self._routes.append((whole, pairs))
-            first += c
+        self._routes = band_routes([c for c, _ in specs], bands)
 
     def convert(self, raws: tuple, out: np.ndarray) -> None:
         """Rows of ``raws`` (one array per dataset) -> standardised float32 ``out``."""
-        for raw, (whole, pairs) in zip(raws, self._routes):
-            if whole is not None:
-                np.copyto(out[..., whole], raw, casting="unsafe")
-            else:
-                for j, ch in pairs:
-                    np.copyto(out[..., j], raw[..., ch], casting="unsafe")
-        np.subtract(out, self._mean, out=out)
-        np.divide(out, self._std, out=out)
+        for raw, (pairs, whole) in zip(raws, self._routes):
+            copy_bands(raw, out, pairs, whole)
+        self.standardize(out)
+
+    def standardize(self, x: np.ndarray) -> np.ndarray:
+        """``preprocessing.standardize``'s arithmetic, in place on float32 model-channel
+        patches ``x`` (validation batches use it too, so their scores equal the saved
+        model's)."""
+        np.subtract(x, self._mean, out=x)
+        np.divide(x, self._std, out=x)
+        return x
 
     def __call__(self, xs: tuple, rng: np.random.Generator, piece: int = 32) -> np.ndarray:
         n = len(xs[0])
@@ -606,23 +595,6 @@ def train_keras(
     names = [sensor_channels(sensor)[b] for b in bands]
     step = {"type": "standardize", "mean": mean, "std": std}
 
-    # full (32, 32, C) arrays: numpy then runs one 10,240-element inner loop per patch
-    # instead of one per pixel (4x faster than broadcasting a (C,) vector)
-    shape = (32, 32, len(bands))
-    mean32 = np.ascontiguousarray(np.broadcast_to(np.asarray(mean, np.float32), shape))
-    std32 = np.asarray(std, np.float32)
-    std32 = np.ascontiguousarray(np.broadcast_to(np.where(std32 > 0, std32, np.float32(1)), shape))
-
-    def transform(x):
-        """``preprocessing.standardize`` (the same float32 arithmetic), in place.
-
-        Validation batches go through it (in the reader thread), so the validation
-        scores equal those of the saved model file.
-        """
-        np.subtract(x, mean32, out=x)
-        np.divide(x, std32, out=x)
-        return x
-
     # 3. model
     keras.utils.set_random_seed(int(seed))
     model = build_model(model_type, len(bands), opts)
@@ -639,7 +611,13 @@ def train_keras(
     val = None
     if va_idx.size:
         val = SequentialBatches(
-            val_path, sensor, bands, va_idx, max(batch_size, 128), transform=transform, reuse=True
+            val_path,
+            sensor,
+            bands,
+            va_idx,
+            max(batch_size, 128),
+            transform=stream.transform.standardize,
+            reuse=True,
         )
     else:
         feedback.warning(

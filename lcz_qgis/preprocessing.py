@@ -20,7 +20,7 @@ def standardize(x: np.ndarray, mean, std, **_) -> np.ndarray:
     """``(x - mean) / std`` per channel in float32 (channels with std 0 are only
     centred), into a new aligned array (``aligned_arrays``)."""
     x = np.asarray(x)
-    shape = (*x.shape[1:-1], x.shape[-1]) if x.ndim > 1 else x.shape
+    shape = x.shape[1:] if x.ndim > 1 else x.shape
     # full-size operands: numpy then runs long inner loops, not one per pixel (4x faster)
     mean = np.broadcast_to(np.asarray(mean, dtype=np.float32), shape)
     std = np.asarray(std, dtype=np.float32)
