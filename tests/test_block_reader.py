@@ -22,6 +22,15 @@ def test_pixel_validity_checks_each_band_against_its_own_nodata():
     assert pixel_validity(x, [float("nan"), None, None]).sum() == ok.size - 3  # NaN, inf, -inf
 
 
+def test_pixel_validity_keeps_finite_pixels_whose_channel_sum_overflows():
+    # the finiteness test runs on channel sums; 3 x 3e38 overflows float32 to inf
+    x = np.full((20, 10, 3), 3e38, np.float32)
+    x[4, 5, 1] = np.nan
+    x[6, 7, 2] = -np.inf
+    ok = pixel_validity(x, [None, None, -9999.0])
+    assert {tuple(p) for p in np.argwhere(~ok)} == {(4, 5), (6, 7)}
+
+
 def test_block_spans_ramp_up_then_cover_every_row_once():
     spans = block_spans(203, 78)
     assert spans[:3] == [(0, 9), (9, 28), (28, 67)]  # 1/8, 1/4, 1/2 of a block first
