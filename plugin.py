@@ -18,6 +18,9 @@ class LczPlugin:
 
             self.provider = LczProvider()
             QgsApplication.processingRegistry().addProvider(self.provider)
+            # load again now that the provider is registered: the graphical models' steps
+            # (lcz:...) resolve only then, and with them the models' outputs
+            self.provider.refreshAlgorithms()
 
     def initGui(self):  # noqa: N802 - QGIS API
         self.initProcessing()
