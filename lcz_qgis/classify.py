@@ -28,7 +28,13 @@ from .atomic import check_output_path
 from .block_reader import in_reader_thread, window_batches
 from .cell_mask import CellMask
 from .classify_inputs import detect_scale, open_sources
-from .classify_outputs import FLOAT_NODATA, FORMATS, OutputWriters, confidence_qml
+from .classify_outputs import (
+    FLOAT_NODATA,
+    FORMATS,
+    OutputWriters,
+    confidence_qml,
+    probabilities_qml,
+)
 from .errors import LczError
 from .feedback import Feedback
 from .legend import N_CLASSES
@@ -267,6 +273,7 @@ def classify_raster(
         write_qml(confidence, confidence_qml(100 if confidence_format == "byte" else 1))
         result.outputs["CONFIDENCE"] = Path(confidence)
     if probabilities:
+        write_qml(probabilities, probabilities_qml(100 if probabilities_format == "byte" else 1))
         result.outputs["PROBABILITIES"] = Path(probabilities)
     if result.windows_valid == 0:
         feedback.warning(

@@ -1,6 +1,6 @@
 """The classifier's raster outputs, written block by block: the LCZ map (uint8 with the
 colour table), the confidence and the 17 class probabilities (float or byte percent);
-the confidence raster's QML style."""
+the QML styles of the confidence and probability rasters."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 from .atomic import atomic_output
 from .legend import LCZ_CLASSES, N_CLASSES
 from .raster_io import create_geotiff, gdal, style_lcz_band
+from .styles import RampStop, qml_pseudocolor
 
 FORMATS = ("float", "byte")
 BYTE_NODATA = 255
@@ -82,23 +83,19 @@ class OutputWriters:
 
 def confidence_qml(maximum: float) -> str:
     """A QGIS pseudocolour style for a confidence raster (0..maximum, red to green)."""
-    stops = [(0.0, "#d7191c"), (0.5, "#fdae61"), (0.75, "#a6d96a"), (1.0, "#1a9641")]
-    items = "\n".join(
-        f'          <item value="{v * maximum:g}" color="{c}" alpha="255" label="{v * maximum:g}"/>'
-        for v, c in stops
-    )
-    return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
-<qgis version="3.22" styleCategories="AllStyleCategories">
-  <pipe>
-    <rasterrenderer type="singlebandpseudocolor" band="1" opacity="1" alphaBand="-1"
-        classificationMin="0" classificationMax="{maximum:g}">
-      <rastershader>
-        <colorrampshader colorRampType="INTERPOLATED" classificationMode="1" clip="0">
-{items}
-        </colorrampshader>
-      </rastershader>
-    </rasterrenderer>
-  </pipe>
-  <blendMode>0</blendMode>
-</qgis>
-"""
+    return qml_pseudocolor(_probability_stops(maximum))
+
+
+def probabilities_qml(maximum: float) -> str:
+    """The style of the 17-band probability raster: band 1, P(LCZ 1), on the confidence
+    ramp (QGIS's default would paint P(LCZ 1..3) as red, green and blue); the other bands
+    are picked in the layer's properties."""
+    return qml_pseudocolor(_probability_stops(maximum), band=1)
+
+
+def _probability_stops(maximum: float) -> list:
+    unit = " %" if maximum == 100 else ""
+    return [
+        RampStop(v * maximum, c, f"{v * maximum:g}{unit}")
+        for v, c in ((0.0, "#d7191c"), (0.5, "#fdae61"), (0.75, "#a6d96a"), (1.0, "#1a9641"))
+    ]

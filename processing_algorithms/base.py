@@ -10,6 +10,7 @@ No GUI calls here: ``processAlgorithm`` runs in Processing's background thread.
 from __future__ import annotations
 
 import os
+import re
 
 from qgis.core import (
     QgsProcessingAlgorithm,
@@ -23,6 +24,11 @@ from ..lcz_qgis.errors import Cancelled, LczError
 from ..lcz_qgis.feedback import Feedback
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
+# toolbox groups: (id, name); graphical models name theirs in the .model3 (model_group)
+DATA = ("data", "Data")
+VISUALISATION = ("visualisation", "Visualisation")
+MODELS = ("models", "Models")
+MAPPING = ("mapping", "Mapping")
 ICON_PATH = os.path.join(PLUGIN_DIR, "resources", "icons", "lcz.svg")
 
 
@@ -73,11 +79,24 @@ def style_output_on_load(context, output_value: str, qml_path: str) -> None:
         context.layerToLoadOnCompletionDetails(output_value).setPostProcessor(proc)
 
 
+def name_output_on_load(context, output_value: str, name: str) -> None:
+    """Give the layer loaded from ``output_value`` a name that says what it shows and of
+    what (batch runs would otherwise add several layers called "Product")."""
+    if context.willLoadLayerOnCompletion(output_value):
+        context.layerToLoadOnCompletionDetails(output_value).name = name
+
+
+def short_description(help_html: str) -> str:
+    text = re.sub(r"<[^>]+>", " ", help_html)
+    text = " ".join(text.split())
+    m = re.match(r"(.+?[.:])(\s|$)", text)
+    return m.group(1) if m else text
+
+
 class LczAlgorithm(QgsProcessingAlgorithm):
     NAME = ""
     DISPLAY_NAME = ""
-    GROUP = "LCZ mapping"
-    GROUP_ID = "lcz"
+    GROUP = MAPPING  # (id, name), one of the groups above
     HELP = ""
 
     def name(self):
@@ -87,13 +106,17 @@ class LczAlgorithm(QgsProcessingAlgorithm):
         return self.DISPLAY_NAME
 
     def group(self):
-        return self.GROUP
+        return self.GROUP[1]
 
     def groupId(self):  # noqa: N802 - QGIS API
-        return self.GROUP_ID
+        return self.GROUP[0]
 
     def shortHelpString(self):  # noqa: N802 - QGIS API
         return self.HELP
+
+    def shortDescription(self):  # noqa: N802 - QGIS API
+        """The toolbox tooltip: the help's first sentence."""
+        return short_description(self.HELP)
 
     def icon(self):
         return QIcon(ICON_PATH)
@@ -120,6 +143,9 @@ class LczAlgorithm(QgsProcessingAlgorithm):
             return self.execute(parameters, context, QgisFeedback(feedback))
         except LczError as exc:
             raise QgsProcessingException(str(exc)) from exc
+        except OSError as exc:  # a file the system refused: say which, without a traceback
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise QgsProcessingException(f"{exc.strerror or exc}{where}") from exc
         except Cancelled:
             feedback.pushInfo("Cancelled: no output was written.")
             return {}

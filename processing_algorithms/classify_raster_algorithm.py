@@ -26,12 +26,13 @@ from ..lcz_qgis.errors import LczError
 from ..lcz_qgis.modelfile import load_model
 from ..lcz_qgis.postfilter import FILTERS
 from ..lcz_qgis.raster_io import qml_path
-from .base import LczAlgorithm, style_output_on_load
+from .base import MAPPING, LczAlgorithm, name_output_on_load, style_output_on_load
 
 
 class ClassifyRasterAlgorithm(LczAlgorithm):
     NAME = "classifyraster"
     DISPLAY_NAME = "Classify raster into LCZ map"
+    GROUP = MAPPING
     HELP = (
         "Runs a 32 x 32 sliding window over Sentinel-2 and/or Sentinel-1 rasters (10 m, "
         "projected CRS, So2Sat band order and scale: Sentinel-2 reflectance = DN / 10000) "
@@ -262,13 +263,16 @@ class ClassifyRasterAlgorithm(LczAlgorithm):
             f"in {result.seconds:.1f} s; {result.valid_cells} cells of "
             f"{abs(result.grid.geotransform[1]):g} m"
         )
-        style_output_on_load(context, output, str(qml_path(output)))
+        of = f" \u2013 {ref.name()}"
+        names = {
+            "OUTPUT": "LCZ map",
+            "CONFIDENCE": "LCZ confidence",
+            "PROBABILITIES": "LCZ probabilities",
+        }
         out = {"OUTPUT": output}
-        if optional["CONFIDENCE"]:
-            style_output_on_load(
-                context, optional["CONFIDENCE"], str(qml_path(optional["CONFIDENCE"]))
-            )
-        for key, path in optional.items():
-            if path:
-                out[key] = path
+        out.update({key: path for key, path in optional.items() if path})
+        for key, name in names.items():
+            if out.get(key):
+                style_output_on_load(context, out[key], str(qml_path(out[key])))
+                name_output_on_load(context, out[key], name + of)
         return out

@@ -10,12 +10,13 @@ from qgis.core import (
 )
 
 from ..lcz_qgis.summary import DEFAULT_SAMPLE, dataset_summary
-from .base import LczAlgorithm
+from .base import DATA, LczAlgorithm
 
 
 class DatasetSummaryAlgorithm(LczAlgorithm):
     NAME = "datasetsummary"
     DISPLAY_NAME = "So2Sat dataset summary"
+    GROUP = DATA
     HELP = (
         "Summarises a So2Sat LCZ42 HDF5 file (training.h5, validation.h5, testing.h5 or one "
         "written by this plugin): the number of patches per LCZ class (code, name, count, %), "

@@ -11,7 +11,7 @@ from qgis.core import (
 )
 
 from ..lcz_qgis.evaluation import DEFAULT_BATCH, check_outputs, evaluate_model, write_outputs
-from .base import LczAlgorithm
+from .base import MODELS, LczAlgorithm
 
 SENSORS = ["sen2", "sen1", "fusion"]
 # output key -> scores key
@@ -28,6 +28,7 @@ NUMBERS = {
 class EvaluateModelAlgorithm(LczAlgorithm):
     NAME = "evaluatemodel"
     DISPLAY_NAME = "Evaluate LCZ model"
+    GROUP = MODELS
     HELP = (
         "Scores a model on a labelled So2Sat LCZ42 HDF5 file (e.g. the published testing.h5), "
         "reading it in batches so the file is never loaded whole.<br>"

@@ -33,7 +33,7 @@ from ..lcz_qgis.pretrained_import import (
     offline_message,
     server_error_message,
 )
-from .base import LczAlgorithm
+from .base import MODELS, LczAlgorithm
 
 # QNetworkReply errors below this are connection-level (refused, host not found,
 # timeout, ...); 100-199 are proxy errors; from 200 the server answered with an error
@@ -88,6 +88,7 @@ def _published_list() -> str:
 class ImportPretrainedAlgorithm(LczAlgorithm):
     NAME = "importpretrained"
     DISPLAY_NAME = "Import published So2Sat model"
+    GROUP = MODELS
     HELP = (
         "Makes a model file (.lczmodel) for <i>Classify raster into LCZ map</i> from the "
         "weights the So2Sat authors published (trained on the real So2Sat LCZ42 data; MIT "

@@ -20,7 +20,7 @@ from qgis.core import (
 
 from ..lcz_qgis.errors import LczError
 from ..lcz_qgis.patches import MAX_PATCHES, load_patches
-from .base import LczAlgorithm, style_output_on_load
+from .base import DATA, LczAlgorithm, style_output_on_load
 
 SENSORS = ["sen2", "sen1"]
 MAX_LOADED_FILES = 50  # per-patch files added to the project at most
@@ -29,6 +29,7 @@ MAX_LOADED_FILES = 50  # per-patch files added to the project at most
 class LoadPatchesAlgorithm(LczAlgorithm):
     NAME = "loadpatches"
     DISPLAY_NAME = "Load So2Sat patches as layers"
+    GROUP = DATA
     HELP = (
         "Writes So2Sat LCZ42 patches (32 x 32 pixels, 10 m) as georeferenced GeoTIFFs, so "
         "they can be viewed, measured and compared with a basemap, plus a GeoPackage of patch "

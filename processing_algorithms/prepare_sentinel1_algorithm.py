@@ -11,12 +11,13 @@ from qgis.core import (
 
 from ..lcz_qgis.prepare_s1 import INPUT_SCALES, prepare_sentinel1
 from ..lcz_qgis.speckle import DEFAULT_ENL, DEFAULT_WINDOW
-from .base import LczAlgorithm
+from .base import MAPPING, LczAlgorithm
 
 
 class PrepareSentinel1Algorithm(LczAlgorithm):
     NAME = "preparesentinel1"
     DISPLAY_NAME = "Prepare Sentinel-1 backscatter"
+    GROUP = MAPPING
     HELP = (
         "Makes the Sentinel-1 raster a band-subset LCZ model uses from GRD backscatter: "
         "So2Sat channel 5 (VH intensity) and 6 (VV intensity), Lee speckle-filtered, linear, "

@@ -16,12 +16,13 @@ from qgis.core import (
 
 from ..lcz_qgis.errors import LczError
 from ..lcz_qgis.prepare_s2 import RESAMPLING, prepare_sentinel2
-from .base import LczAlgorithm
+from .base import MAPPING, LczAlgorithm
 
 
 class PrepareSentinel2Algorithm(LczAlgorithm):
     NAME = "preparesentinel2"
     DISPLAY_NAME = "Prepare Sentinel-2 product"
+    GROUP = MAPPING
     HELP = (
         "Makes the 10-band Sentinel-2 raster the LCZ models need from an L2A or L1C product: "
         "B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12 (So2Sat order) at 10 m, as reflectance.<br>"

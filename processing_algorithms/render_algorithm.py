@@ -12,7 +12,7 @@ from qgis.core import (
 from ..lcz_qgis.errors import LczError
 from ..lcz_qgis.indices import PRODUCTS
 from ..lcz_qgis.render import render
-from .base import LczAlgorithm, style_output_on_load
+from .base import VISUALISATION, LczAlgorithm, name_output_on_load, style_output_on_load
 
 PRODUCT_NAMES = list(PRODUCTS)
 
@@ -20,6 +20,7 @@ PRODUCT_NAMES = list(PRODUCTS)
 class RenderAlgorithm(LczAlgorithm):
     NAME = "render"
     DISPLAY_NAME = "Render product (true colour, S1 false colour, NDVI, RVI, ...)"
+    GROUP = VISUALISATION
     HELP = (
         "Computes a visual product of a Sentinel-2 or Sentinel-1 raster: a patch raster from "
         "'Load So2Sat patches' or a whole scene (read by blocks; a full 10980 x 10980 tile "
@@ -69,4 +70,5 @@ class RenderAlgorithm(LczAlgorithm):
         r = render(layer.source(), product, output, bands=bands, feedback=feedback)
         feedback.info(f"{r.valid_pixels} valid pixels in {r.blocks} block(s), {r.seconds:.1f} s")
         style_output_on_load(context, output, str(r.qml))
+        name_output_on_load(context, output, f"{product.upper()} \u2013 {layer.name()}")
         return {"OUTPUT": output}

@@ -13,12 +13,13 @@ from qgis.core import (
 )
 
 from ..lcz_qgis.sample_data import DEFAULT_TEST, DEFAULT_TRAIN, write_sample_data
-from .base import LczAlgorithm, style_output_on_load
+from .base import DATA, LczAlgorithm, style_output_on_load
 
 
 class SampleDataAlgorithm(LczAlgorithm):
     NAME = "sampledata"
     DISPLAY_NAME = "Write sample data (synthetic)"
+    GROUP = DATA
     HELP = (
         "Writes SYNTHETIC sample data, deterministically from a seed, into an existing folder: "
         "train.h5 and test.h5 in So2Sat LCZ42 format (float64 sen1, sen2, one-hot label; all "

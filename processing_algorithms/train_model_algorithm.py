@@ -14,7 +14,7 @@ from qgis.core import (
 
 from ..lcz_qgis.models import MODEL_TYPES, framework
 from ..lcz_qgis.training import train_model
-from .base import LczAlgorithm
+from .base import MODELS, LczAlgorithm
 
 SENSORS = ["sen2", "sen1", "fusion"]
 SCHEDULES = ["constant", "exponential", "cosine"]
@@ -25,6 +25,7 @@ EPOCHS, BATCH_SIZE, LEARNING_RATE, EARLY_STOPPING = 10, 64, 0.001, 3
 class TrainModelAlgorithm(LczAlgorithm):
     NAME = "trainmodel"
     DISPLAY_NAME = "Train LCZ model"
+    GROUP = MODELS
     HELP = (
         "Trains a model on a So2Sat LCZ42 HDF5 file (sen1, sen2, label), reading it in "
         "batches so even the 52 GB training file is never loaded whole.<br>"
@@ -156,7 +157,9 @@ class TrainModelAlgorithm(LczAlgorithm):
 
     @staticmethod
     def model_types() -> list[str]:
-        return [t for t in MODEL_TYPES if t == "rf" or _keras_training_available()]
+        # the same choices everywhere, so saved batch and model settings stay valid; a Keras
+        # type without TensorFlow installed stops with a message saying how to install it
+        return list(MODEL_TYPES)
 
     def execute(self, parameters, context, feedback):
         model_type = self.parameterAsEnumString(parameters, "MODEL_TYPE", context)
@@ -202,12 +205,3 @@ class TrainModelAlgorithm(LczAlgorithm):
         if report:
             out["REPORT"] = report
         return out
-
-
-def _keras_training_available() -> bool:
-    import importlib.util
-
-    return (
-        importlib.util.find_spec(f"{__package__.rsplit('.', 1)[0]}.lcz_qgis.keras_training")
-        is not None
-    )

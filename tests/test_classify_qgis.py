@@ -34,6 +34,65 @@ def test_algorithms_and_model_are_registered(qgis_app):
             "AREA_TABLE", "MAP_IMAGE"} <= names  # fmt: skip
 
 
+def test_registered_model_is_complete_named_and_grouped(qgis_app):
+    from qgis.core import QgsApplication
+
+    reg = QgsApplication.processingRegistry()
+    model = reg.algorithmById(MODEL_ID)  # the toolbox's copy, not a fresh instance
+    outputs = {o.name() for o in model.outputDefinitions()}
+    assert outputs == {"classify:LCZ map", "classify:Confidence", "classify:Area table",
+                       "classify:Map image"}  # fmt: skip
+    assert model.displayName() == "Sentinel-2 product \u2192 LCZ map"
+    helptext = model.shortHelpString()  # the description plus each input and output
+    assert "MTD_MSIL2A.xml" in helptext and "north arrow" in helptext
+    provider = reg.providerById("lcz")
+    groups = {(a.groupId(), a.group()) for a in provider.algorithms()}
+    assert groups == {("data", "Data"), ("visualisation", "Visualisation"),
+                      ("models", "Models"), ("mapping", "Mapping")}  # fmt: skip
+    assert model.groupId() == reg.algorithmById("lcz:classifyraster").groupId()
+    # every raster is written as GeoTIFF: the dialogs must not offer other formats
+    assert provider.supportedOutputRasterLayerExtensions() == ["tif"]
+    assert provider.supportedOutputVectorLayerExtensions() == ["gpkg"]
+    assert provider.versionInfo()
+
+
+def test_classify_outputs_load_styled_and_named(qgis_app, sample_dir, rf_model, tmp_path):
+    from test_patches_qgis import run_and_load
+
+    paths = {k: tmp_path / f"{k.lower()}.tif" for k in ("OUTPUT", "CONFIDENCE", "PROBABILITIES")}
+    res, layers = run_and_load(
+        "lcz:classifyraster",
+        {"MODEL": str(rf_model), "SENTINEL2": str(sample_dir / "scene_s2.tif"), "STRIDE": 16}
+        | {k: str(p) for k, p in paths.items()},
+    )
+    names = {p.name: layers[p.name].name() for p in paths.values()}
+    assert names == {"output.tif": "LCZ map \u2013 scene_s2",
+                     "confidence.tif": "LCZ confidence \u2013 scene_s2",
+                     "probabilities.tif": "LCZ probabilities \u2013 scene_s2"}  # fmt: skip
+    assert layers["output.tif"].renderer().type() == "paletted"
+    proba = layers["probabilities.tif"].renderer()
+    # one class's probability on the confidence ramp, not P(LCZ 1..3) as an RGB composite
+    assert proba.type() == "singlebandpseudocolor" and proba.band() == 1
+    items = proba.shader().rasterShaderFunction().colorRampItemList()
+    assert (items[0].value, items[-1].value) == (0.0, 1.0)
+    assert layers["probabilities.tif"].bandName(1).endswith("P(LCZ 1)")
+
+
+def test_unwritable_output_is_a_clear_processing_error(run_alg, sample_dir, rf_model):
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException) as err:
+        run_alg(
+            "lcz:classifyraster",
+            {
+                "MODEL": str(rf_model),
+                "SENTINEL2": str(sample_dir / "scene_s2.tif"),
+                "OUTPUT": "/proc/lcz_map.tif",
+            },  # fmt: skip
+        )
+    assert "/proc" in str(err.value) and "Traceback" not in str(err.value)
+
+
 def test_prepare_then_classify_in_processing(run_alg, safe, rf_model, tmp_path):
     s2 = tmp_path / "s2.tif"
     res = run_alg(
@@ -129,6 +188,8 @@ def test_qgis_process_lists_and_runs_the_graphical_model(qgis_process, safe, rf_
     assert listing.returncode == 0, listing.stderr
     for alg_id in (MODEL_ID, "lcz:preparesentinel2", "lcz:preparesentinel1"):
         assert alg_id in listing.stdout
+    helptext = qgis_process("help", MODEL_ID).stdout
+    assert "classify:LCZ map" in helptext.split("Outputs")[-1]
     out, csv, png = tmp_path / "lcz.tif", tmp_path / "area.csv", tmp_path / "map.png"
     r = qgis_process(
         "run", MODEL_ID, "--",
