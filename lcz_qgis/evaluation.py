@@ -7,9 +7,13 @@ model's own preprocessing (``LczModel.predict_proba``) and accumulates a confusi
 matrix, so memory does not grow with the dataset. Patches holding NaN or inf are
 skipped, counted and reported (``n_skipped``), never scored as a class.
 
-Writers: JSON (everything), CSV (per-class precision/recall/F1 with LCZ codes and names,
-then the overall scores), a confusion-matrix PNG (``report_plots``) and an HTML report
-(``reports``). Scores are those of ``metrics.lcz_scores``.
+Writers: JSON (everything; ``confusion`` has rows = reference and columns = predicted,
+labelled by ``confusion_axes``, ``confusion_labels`` and ``confusion_codes``), CSV
+(per-class precision/recall/F1 with LCZ codes and names, then the overall scores), a
+confusion-matrix PNG (``report_plots``) and an HTML report (``reports``). Scores are
+those of ``metrics.lcz_scores``. Precision is the LCZ community's user's accuracy (UA)
+and recall its producer's accuracy (PA); the CSV repeats them in ``ua`` and ``pa``
+columns after ``value``, so readers of the older columns keep working.
 """
 
 from __future__ import annotations
@@ -27,16 +31,32 @@ from .errors import LczError
 from .feedback import Feedback
 from .metrics import confusion_matrix, scores_from_confusion
 
-OVERALL_KEYS = ("oa", "kappa", "macro_f1", "oa_u", "oa_bu", "oa_w")
+OVERALL_KEYS = ("oa", "kappa", "macro_f1", "weighted_f1", "oa_u", "oa_bu", "oa_w")
 OVERALL_NAMES = {
     "oa": "OA",
     "kappa": "Kappa",
     "macro_f1": "Macro F1",
+    "weighted_f1": "Weighted F1 (by reference support)",
     "oa_u": "OA_u (urban classes)",
     "oa_bu": "OA_bu (built vs natural)",
     "oa_w": "OA_w (LCZ-weighted)",
 }
 DEFAULT_BATCH = 256
+# The first nine columns are the original ones; ua (user's accuracy) and pa (producer's
+# accuracy) repeat precision and recall under the LCZ community's names.
+CSV_COLUMNS = (
+    "kind",
+    "code",
+    "lcz",
+    "name",
+    "support",
+    "precision",
+    "recall",
+    "f1",
+    "value",
+    "ua",
+    "pa",
+)
 
 
 class ConfusionAccumulator:
@@ -96,8 +116,8 @@ def evaluate_model(
 ) -> dict:
     """Scores of ``model`` (a path or a loaded ``LczModel``) on the labelled ``dataset``.
 
-    Returns ``metrics.lcz_scores`` keys (oa, kappa, macro_f1, oa_u, oa_bu, oa_w, n,
-    per_class, confusion) plus loss, n_skipped, model, dataset, sensor, bands, seconds.
+    Returns ``metrics.lcz_scores`` keys (oa, kappa, macro_f1, weighted_f1, oa_u, oa_bu,
+    oa_w, n, per_class, confusion and its labels) plus loss, n_skipped, model, dataset, sensor, bands, seconds.
     """
     from .hdf5_batches import SequentialBatches
     from .modelfile import manifest_summary
@@ -166,10 +186,14 @@ def write_scores_json(scores: dict, path) -> Path:
 
 
 def scores_csv_text(scores: dict) -> str:
-    """Per-class rows (kind=class), then one row per overall score (kind=overall)."""
+    """Per-class rows (kind=class), then one row per overall score (kind=overall).
+
+    ``precision`` is the user's accuracy and ``recall`` the producer's accuracy; the last
+    two columns, ``ua`` and ``pa``, repeat them under the LCZ community's names.
+    """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["kind", "code", "lcz", "name", "support", "precision", "recall", "f1", "value"])
+    w.writerow(CSV_COLUMNS)
     for c in scores["per_class"]:
         w.writerow(
             [
@@ -182,11 +206,14 @@ def scores_csv_text(scores: dict) -> str:
                 f"{c['recall']:.6f}",
                 f"{c['f1']:.6f}",
                 "",
+                f"{c['precision']:.6f}",
+                f"{c['recall']:.6f}",
             ]
         )
     for k, v in overall(scores).items():
         w.writerow(
             ["overall", "", "", OVERALL_NAMES[k], scores.get("n", ""), "", "", "", f"{v:.6f}"]
+            + ["", ""]
         )
     return buf.getvalue()
 

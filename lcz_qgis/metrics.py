@@ -7,6 +7,13 @@ by LCZ code 1..17. The LCZ Generator scores (Bechtel et al. 2020; Demuzere et al
 - OA_u: overall accuracy over the urban classes only (LCZ 1-10 x 1-10 block).
 - OA_bu: built vs natural agreement (1-10 against 11-17, block-wise).
 - OA_w: sum(W * CM) / sum(CM), with W the LCZ similarity weights below.
+
+Per class, precision is the user's accuracy (UA: of the patches predicted as the class,
+the share that are it) and recall the producer's accuracy (PA: of the reference patches
+of the class, the share found). Macro F1 is the plain mean of the per-class F1 over the
+classes present in the reference; weighted F1 (and weighted precision/recall) weight each
+class by its reference support, as scikit-learn's ``average="weighted"``. Weighted recall
+always equals OA.
 """
 
 from __future__ import annotations
@@ -14,6 +21,11 @@ from __future__ import annotations
 import numpy as np
 
 from .legend import LCZ_CLASSES
+
+# What the rows and columns of ``confusion`` are, written next to it in every result.
+CONFUSION_AXES = {"rows": "reference", "columns": "predicted"}
+CONFUSION_LABELS = [c.letter for c in LCZ_CLASSES]  # "1".."10", "A".."G"
+CONFUSION_CODES = [c.code for c in LCZ_CLASSES]  # 1..17
 
 # LCZ similarity weights for OA_w (Bechtel, Demuzere & Stewart 2020, Remote Sensing
 # 12(11):1769), classes 1-10 then A-G; symmetric.
@@ -68,6 +80,8 @@ def scores_from_confusion(cm: np.ndarray) -> dict:
     oa_w = (OA_W_WEIGHTS * cm).sum() / total
     per_class = []
     f1s = []
+    support = cm.sum(axis=1)
+    weighted = np.zeros(3)  # support-weighted precision, recall, F1
     for i, c in enumerate(LCZ_CLASSES):
         tp = cm[i, i]
         ref_n = cm[i].sum()
@@ -77,6 +91,7 @@ def scores_from_confusion(cm: np.ndarray) -> dict:
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         if ref_n:
             f1s.append(f1)
+        weighted += ref_n * np.array([precision, recall, f1])
         per_class.append(
             {
                 "code": c.code,
@@ -86,25 +101,36 @@ def scores_from_confusion(cm: np.ndarray) -> dict:
                 "precision": float(precision),
                 "recall": float(recall),
                 "f1": float(f1),
+                "ua": float(precision),  # user's accuracy = precision
+                "pa": float(recall),  # producer's accuracy = recall
             }
         )
+    weighted /= support.sum()
     return {
         "oa": float(oa),
         "kappa": float(kappa),
         "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
+        "weighted_f1": float(weighted[2]),
+        "weighted_precision": float(weighted[0]),
+        "weighted_recall": float(weighted[1]),
         "oa_u": float(oa_u),
         "oa_bu": float(oa_bu),
         "oa_w": float(oa_w),
         "n": int(total),
         "per_class": per_class,
         "confusion": cm.astype(np.int64).tolist(),
+        "confusion_axes": dict(CONFUSION_AXES),
+        "confusion_labels": list(CONFUSION_LABELS),
+        "confusion_codes": list(CONFUSION_CODES),
     }
 
 
 def lcz_scores(reference, predicted) -> dict:
-    """OA, kappa, macro F1, OA_u, OA_bu, OA_w, per-class scores and the confusion matrix.
+    """OA, kappa, macro and weighted F1, OA_u, OA_bu, OA_w, per-class scores and the
+    confusion matrix (with ``confusion_axes``, ``confusion_labels`` and ``confusion_codes``).
 
     ``reference`` and ``predicted`` are LCZ codes 1..17 (values outside are ignored).
-    Macro F1 averages the classes present in the reference.
+    Macro F1 averages the classes present in the reference; weighted F1 weights them by
+    their reference support.
     """
     return scores_from_confusion(confusion_matrix(reference, predicted))

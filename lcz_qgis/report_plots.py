@@ -66,7 +66,7 @@ def _matrix_panel(ax, values: np.ndarray, fmt, title: str, vmax: float, cmap: st
 
 
 def confusion_png(cm, title: str = "") -> bytes:
-    """Two panels: counts, and rows normalised to 1 (recall on the diagonal)."""
+    """Two panels: counts, and rows normalised to 1 (recall, i.e. PA, on the diagonal)."""
     cm = np.asarray(cm, dtype=np.float64)
     if cm.shape != (17, 17):
         raise ValueError(f"confusion matrix must be 17x17, got {cm.shape}")
@@ -77,7 +77,7 @@ def confusion_png(cm, title: str = "") -> bytes:
     im1 = _matrix_panel(a1, cm, lambda v: f"{int(v)}", "Counts", cm.max(), "Blues")
     fig.colorbar(im1, ax=a1, fraction=0.046, pad=0.04)
     im2 = _matrix_panel(
-        a2, norm, lambda v: f"{v:.2f}".lstrip("0"), "Row-normalised (recall)", 1.0, "Blues"
+        a2, norm, lambda v: f"{v:.2f}".lstrip("0"), "Row-normalised (recall = PA)", 1.0, "Blues"
     )
     fig.colorbar(im2, ax=a2, fraction=0.046, pad=0.04)
     total = int(cm.sum())

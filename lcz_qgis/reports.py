@@ -32,6 +32,7 @@ _SCORE_ROWS = (
     ("oa", "OA", "overall accuracy: correct / all"),
     ("kappa", "Kappa", "Cohen's kappa (agreement beyond chance)"),
     ("macro_f1", "Macro F1", "mean F1 of the classes present in the reference"),
+    ("weighted_f1", "Weighted F1", "F1 of each class weighted by its reference patches"),
     ("oa_u", "OA_u", "accuracy over the urban classes 1-10 only"),
     ("oa_bu", "OA_bu", "built (1-10) vs natural (A-G) agreement"),
     ("oa_w", "OA_w", "accuracy weighted by LCZ similarity (Bechtel et al. 2020)"),
@@ -86,9 +87,14 @@ def per_class_table(scores: dict) -> str:
         )
     head = (
         '<tr><th class="l">LCZ</th><th class="l">Name</th><th>Reference patches</th>'
-        "<th>Precision</th><th>Recall</th><th>F1</th></tr>"
+        "<th>UA (precision)</th><th>PA (recall)</th><th>F1</th></tr>"
     )
-    return f"<table>{head}{''.join(rows)}</table>"
+    note = (
+        '<p class="note">UA, user\'s accuracy (precision): of the patches predicted as the '
+        "class, the share that are it. PA, producer's accuracy (recall): of the reference "
+        "patches of the class, the share predicted as it.</p>"
+    )
+    return f"{note}<table>{head}{''.join(rows)}</table>"
 
 
 def _page(title: str, body: str) -> str:
@@ -107,7 +113,7 @@ def _confusion_section(scores: dict, what: str) -> str:
     return (
         f"<h2>Confusion matrix ({_e(what)})</h2>"
         '<p class="note">Rows: reference LCZ; columns: predicted LCZ. Left: patch counts; '
-        "right: each row divided by its total, so the diagonal is the recall.</p>"
+        "right: each row divided by its total, so the diagonal is the recall (PA).</p>"
         + img_tag(png, f"confusion matrix, {what}")
     )
 

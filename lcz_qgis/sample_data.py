@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_output, check_output_path
+from .atomic import atomic_output, check_output_path, write_text_atomic
 from .errors import LczError
 from .feedback import Feedback
 
@@ -68,6 +68,7 @@ RECIPES = {
 # open low-rise, large low-rise, dense trees and water common.
 CLASS_WEIGHTS = np.array([5, 24, 31, 9, 16, 35, 3, 39, 14, 6, 68, 12, 16, 7, 6, 38, 65], float)
 MIN_PER_CLASS = 20
+MIN_PATCHES = MIN_PER_CLASS * 17  # the smallest sample file: MIN_PER_CLASS of each class
 DIRICHLET_CONCENTRATION = 25.0
 
 
@@ -140,9 +141,9 @@ def _render(codes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np
 
 def class_counts_for(n: int) -> np.ndarray:
     """Patches per class (17) for a file of ``n`` patches, So2Sat-like imbalance."""
-    if n < MIN_PER_CLASS * 17:
-        raise LczError(f"a sample file needs at least {MIN_PER_CLASS * 17} patches; asked {n}")
-    free = n - MIN_PER_CLASS * 17
+    if n < MIN_PATCHES:
+        raise LczError(f"a sample file needs at least {MIN_PATCHES} patches; asked {n}")
+    free = n - MIN_PATCHES
     extra = np.floor(CLASS_WEIGHTS / CLASS_WEIGHTS.sum() * free).astype(int)
     extra[np.argmax(CLASS_WEIGHTS)] += free - extra.sum()
     return extra + MIN_PER_CLASS
@@ -247,6 +248,14 @@ def write_scene(folder, seed: int) -> dict:
 
 DEFAULT_TRAIN = 2400
 DEFAULT_TEST = 600
+SAMPLE_FILES = (
+    "train.h5",
+    "test.h5",
+    "scene_s2.tif",
+    "scene_s1.tif",
+    "scene_truth.tif",
+    "README_SYNTHETIC.txt",
+)
 README_TEXT = """SYNTHETIC sample data written by lcz_qgis (seed {seed}).
 None of it is real imagery: it exists to try the plugin and to test it.
 - train.h5, test.h5: So2Sat LCZ42 format (sen1, sen2, label; float64).
@@ -262,11 +271,23 @@ def write_sample_data(
     n_test: int = DEFAULT_TEST,
     feedback: Feedback | None = None,
 ) -> dict:
+    """Write train.h5, test.h5, the sample city and a README into ``folder``.
+
+    Every argument is checked before anything is written, so bad input leaves the
+    folder (and files already in it) as it was.
+    """
     feedback = feedback or Feedback()
     folder = Path(folder)
     if not folder.is_dir():
         raise LczError(f"output folder '{folder}' does not exist")
-    check_output_path(folder / "train.h5")
+    for what, n in (("train", n_train), ("test", n_test)):
+        if n < MIN_PATCHES:
+            raise LczError(
+                f"{what}.h5 needs at least {MIN_PATCHES} patches "
+                f"({MIN_PER_CLASS} per class); asked {n}"
+            )
+    for name in SAMPLE_FILES:
+        check_output_path(folder / name)
     feedback.info(f"writing {n_train} training patches (synthetic)")
     paths = {
         "train.h5": write_so2sat_file(folder / "train.h5", n_train, seed, feedback.scaled(0, 75))
@@ -277,6 +298,6 @@ def write_sample_data(
     )
     feedback.info("writing the synthetic sample city")
     paths.update(write_scene(folder, seed))
-    (folder / "README_SYNTHETIC.txt").write_text(README_TEXT.format(seed=seed))
+    write_text_atomic(folder / "README_SYNTHETIC.txt", README_TEXT.format(seed=seed))
     feedback.progress(100)
     return paths

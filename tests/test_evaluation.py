@@ -76,6 +76,13 @@ def test_writers(rf_scores, tmp_path):
     data = json.loads((tmp_path / "s.json").read_text())
     assert data["oa"] == pytest.approx(rf_scores["oa"])
     assert np.array(data["confusion"]).shape == (17, 17)
+    # the matrix says what its rows and columns are
+    assert data["confusion_axes"] == {"rows": "reference", "columns": "predicted"}
+    assert data["confusion_labels"] == [c.letter for c in LCZ_CLASSES]
+    assert data["confusion_labels"][10] == "A" and data["confusion_codes"][10] == 11
+    cm = np.array(data["confusion"])
+    assert cm.sum(axis=1).tolist() == [c["support"] for c in data["per_class"]]  # rows: reference
+    assert data["weighted_f1"] == pytest.approx(rf_scores["weighted_f1"])
     rows = list(csv.DictReader((tmp_path / "s.csv").open()))
     classes = [r for r in rows if r["kind"] == "class"]
     assert [r["lcz"] for r in classes] == [c.letter for c in LCZ_CLASSES]
@@ -83,8 +90,14 @@ def test_writers(rf_scores, tmp_path):
     assert sum(int(r["support"]) for r in classes) == 400
     first = rf_scores["per_class"][0]
     assert float(classes[0]["recall"]) == pytest.approx(first["recall"], abs=1e-6)
+    # UA = precision, PA = recall, under their LCZ names too
+    for r, c in zip(classes, rf_scores["per_class"]):
+        assert r["ua"] == r["precision"] and float(r["ua"]) == pytest.approx(c["precision"])
+        assert r["pa"] == r["recall"] and float(r["pa"]) == pytest.approx(c["recall"])
     overall = {r["name"]: float(r["value"]) for r in rows if r["kind"] == "overall"}
     assert overall["OA"] == pytest.approx(rf_scores["oa"], abs=1e-6)
+    wf1 = overall["Weighted F1 (by reference support)"]
+    assert wf1 == pytest.approx(rf_scores["weighted_f1"], abs=1e-6)
     assert overall["OA_w (LCZ-weighted)"] == pytest.approx(rf_scores["oa_w"], abs=1e-6)
     png = (tmp_path / "cm.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -93,6 +106,7 @@ def test_writers(rf_scores, tmp_path):
     html = (tmp_path / "r.html").read_text()
     assert html.count("data:image/png;base64,") == 1
     assert "Dense trees" in html and "OA_w" in html and "test.h5" in html
+    assert "UA (precision)" in html and "PA (recall)" in html and "Weighted F1" in html
 
 
 def test_confusion_png_counts_and_normalised(tmp_path):
@@ -104,8 +118,9 @@ def test_confusion_png_counts_and_normalised(tmp_path):
 
 def test_csv_text_has_overall_rows(rf_scores):
     lines = scores_csv_text(rf_scores).splitlines()
-    assert lines[0].startswith("kind,code,lcz,name")
-    assert len(lines) == 1 + 17 + 6
+    assert lines[0] == "kind,code,lcz,name,support,precision,recall,f1,value,ua,pa"
+    assert len(lines) == 1 + 17 + 7
+    assert all(len(row) == 11 for row in csv.reader(lines))
 
 
 def test_nan_patches_are_skipped_and_counted(rf_model, sample_dir, tmp_path):

@@ -281,3 +281,55 @@ def test_cli_train_and_classify_end_to_end(tmp_path, sample_dir, rf_model):
     )
     assert r.returncode == 0, r.stderr
     assert out.exists() and out.with_suffix(".qml").exists()
+
+
+def test_cli_sample_data_checks_sizes_before_writing(tmp_path):
+    help_text = " ".join(_lcz("sample-data", "--help").stdout.split())
+    assert "default 2400; at least 340" in help_text and "default 600; at least 340" in help_text
+    r = _lcz("sample-data", "--output-folder", str(tmp_path), "--train-size", "600",
+             "--test-size", "300")  # fmt: skip
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
+    assert "test.h5 needs at least 340 patches" in r.stderr and "asked 300" in r.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even train.h5
+    # an existing train.h5 is left as it was
+    (tmp_path / "train.h5").write_bytes(b"an earlier train.h5")
+    r = _lcz("sample-data", "--output-folder", str(tmp_path), "--train-size", "339")
+    assert r.returncode == 2 and "train.h5 needs at least 340 patches" in r.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["train.h5"]
+    assert (tmp_path / "train.h5").read_bytes() == b"an earlier train.h5"
+
+
+def test_cli_hides_tensorflow_info_lines_unless_the_user_chose(tmp_path):
+    """``lcz`` sets TF_CPP_MIN_LOG_LEVEL=2 (no oneDNN / cpu_feature_guard INFO lines)
+    before any command imports TensorFlow; a value the user set is kept."""
+    import os
+
+    code = (
+        "import os, sys; from lcz_qgis.cli import main; "
+        f"rc = main(['sample-data', '--output-folder', {str(tmp_path / 'nope')!r}]); "
+        "print(rc, os.environ.get('TF_CPP_MIN_LOG_LEVEL'), 'tensorflow' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    run = dict(capture_output=True, text=True, timeout=300, cwd=REPO)
+    r = subprocess.run([sys.executable, "-c", code], env=env, **run)
+    assert r.stdout.split() == ["2", "2", "False"], r.stderr
+    r = subprocess.run(
+        [sys.executable, "-c", code], env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"}, **run
+    )
+    assert r.stdout.split() == ["2", "0", "False"], r.stderr
+
+
+def test_cli_train_refuses_rf_options_for_keras_models(tmp_path, capsys):
+    from lcz_qgis.cli import main
+
+    out = tmp_path / "m.lczmodel"
+    train = tmp_path / "missing.h5"  # never opened: the options are checked first
+    for model_type in ("mlp", "resnet50"):
+        rc = main(["train", "--train", str(train), "--output", str(out), "--model-type",
+                   model_type, "--features", "raw"])  # fmt: skip
+        assert rc == 2
+        err = capsys.readouterr().err
+        assert f"--features applies to rf models only, not {model_type}" in err
+    rc = main(["train", "--train", str(train), "--output", str(out), "--epochs", "2"])
+    assert rc == 2 and "--epochs apply to Keras models, not rf" in capsys.readouterr().err
+    assert not out.exists()

@@ -63,3 +63,47 @@ def test_oa_w_weights_equal_the_reference_table(shared_dir):
     np.testing.assert_array_equal(OA_W_WEIGHTS, table)
     np.testing.assert_array_equal(OA_W_WEIGHTS, OA_W_WEIGHTS.T)
     assert np.all(np.diag(OA_W_WEIGHTS) == 1.0)
+
+
+def test_weighted_and_macro_scores_equal_sklearn():
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    rng = np.random.default_rng(5)
+    ref = rng.choice(np.arange(1, 18), size=3000, p=np.r_[np.full(16, 0.06), 0.04])
+    ref[ref == 7] = 8  # LCZ 7 absent from the reference (support 0) but predicted
+    pred = np.where(rng.random(3000) < 0.6, ref, rng.integers(1, 18, 3000))
+    s = lcz_scores(ref, pred)
+    present = np.unique(ref)
+    for avg in ("weighted", "macro"):
+        kw = dict(labels=present, average=avg, zero_division=0)
+        f1 = f1_score(ref, pred, **kw)
+        assert s[f"{avg}_f1"] == pytest.approx(f1, abs=1e-12)
+    kw = dict(average="weighted", zero_division=0)
+    assert s["weighted_precision"] == pytest.approx(precision_score(ref, pred, **kw), abs=1e-12)
+    assert s["weighted_recall"] == pytest.approx(recall_score(ref, pred, **kw), abs=1e-12)
+    assert s["weighted_recall"] == pytest.approx(s["oa"])  # support-weighted recall is OA
+    # unbalanced support: weighted and macro F1 differ
+    assert abs(s["weighted_f1"] - s["macro_f1"]) > 1e-4
+    per = {c["code"]: c for c in s["per_class"]}
+    p = precision_score(ref, pred, labels=list(range(1, 18)), average=None, zero_division=0)
+    r = recall_score(ref, pred, labels=list(range(1, 18)), average=None, zero_division=0)
+    for code in range(1, 18):
+        assert per[code]["ua"] == per[code]["precision"] == pytest.approx(p[code - 1])
+        assert per[code]["pa"] == per[code]["recall"] == pytest.approx(r[code - 1])
+
+
+def test_weighted_f1_by_hand():
+    s = lcz_scores(REFERENCE, PREDICTED)
+    # F1 of LCZ 1, 2, A, G = 3/4, 2/3, 2/3, 1/2 with 4, 3, 3, 2 reference patches
+    assert s["weighted_f1"] == pytest.approx((4 * 0.75 + 3 * 2 / 3 + 3 * 2 / 3 + 2 * 0.5) / 12)
+
+
+def test_confusion_is_labelled_rows_reference_columns_predicted():
+    s = lcz_scores(REFERENCE, PREDICTED)
+    assert s["confusion_axes"] == {"rows": "reference", "columns": "predicted"}
+    assert s["confusion_labels"] == [str(i) for i in range(1, 11)] + list("ABCDEFG")
+    assert s["confusion_codes"] == list(range(1, 18))
+    cm, labels = s["confusion"], s["confusion_labels"]
+    # reference G predicted as 1: row "G", column "1"
+    assert cm[labels.index("G")][labels.index("1")] == 1
+    assert cm[labels.index("1")][labels.index("G")] == 0

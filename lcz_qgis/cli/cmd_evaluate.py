@@ -9,7 +9,7 @@ from ..evaluation import DEFAULT_BATCH, check_outputs, evaluate_model, overall, 
 
 NAME = "evaluate"
 ORDER = 25
-HELP = "score a model on a labelled So2Sat HDF5 file (OA, kappa, OA_u, OA_bu, OA_w, per class)"
+HELP = "score a model on a labelled So2Sat HDF5 file (OA, kappa, F1, OA_u, OA_bu, OA_w, per class)"
 DESCRIPTION = (
     "Score a model (.lczmodel, or a plain Keras .keras/.h5 file) on a labelled So2Sat LCZ42 "
     "HDF5 file, streamed in batches. Prints the overall scores; writes the full results as "
@@ -27,8 +27,16 @@ def add_arguments(p) -> None:
         help="sensor of a plain Keras model (default: from its channel count 8/10/18)",
     )
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
-    p.add_argument("--output-json", help="all scores, per-class values and the confusion matrix")
-    p.add_argument("--csv", help="per-class precision/recall/F1 and the overall scores")
+    p.add_argument(
+        "--output-json",
+        help="all scores, per-class values and the confusion matrix "
+        "(rows = reference, columns = predicted, labelled 1-10, A-G)",
+    )
+    p.add_argument(
+        "--csv",
+        help="per-class precision (= user's accuracy, UA), recall (= producer's accuracy, "
+        "PA) and F1, then the overall scores",
+    )
     p.add_argument("--report", help="HTML report (scores, confusion matrix, per-class table)")
     p.add_argument("--confusion-png", help="confusion matrix plot (PNG)")
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from ..sample_data import DEFAULT_TEST, DEFAULT_TRAIN, write_sample_data
+from ..sample_data import (
+    DEFAULT_TEST,
+    DEFAULT_TRAIN,
+    MIN_PATCHES,
+    MIN_PER_CLASS,
+    write_sample_data,
+)
 
 NAME = "sample-data"
 ORDER = 10
@@ -11,9 +17,20 @@ HELP = "write the SYNTHETIC sample data: train.h5, test.h5 and a sample city"
 
 def add_arguments(p) -> None:
     p.add_argument("--output-folder", required=True, help="an existing folder")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--train-size", type=int, default=DEFAULT_TRAIN, help="patches in train.h5")
-    p.add_argument("--test-size", type=int, default=DEFAULT_TEST, help="patches in test.h5")
+    p.add_argument("--seed", type=int, default=42, help="random seed (default %(default)s)")
+    least = f"at least {MIN_PATCHES}: {MIN_PER_CLASS} per class"
+    p.add_argument(
+        "--train-size",
+        type=int,
+        default=DEFAULT_TRAIN,
+        help=f"patches in train.h5 (default %(default)s; {least})",
+    )
+    p.add_argument(
+        "--test-size",
+        type=int,
+        default=DEFAULT_TEST,
+        help=f"patches in test.h5 (default %(default)s; {least})",
+    )
 
 
 def run(args, feedback) -> int:

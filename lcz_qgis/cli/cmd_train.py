@@ -29,6 +29,12 @@ KERAS_FLAGS = {
     "class_weights": "class_weights",
     "augment": "augment",
 }
+# rf-only options: argparse dest -> train_model keyword
+RF_FLAGS = {"features": "features"}
+
+
+def _flags(dests) -> str:
+    return ", ".join("--" + d.replace("_", "-") for d in dests)
 
 
 def add_arguments(p) -> None:
@@ -86,13 +92,15 @@ def add_arguments(p) -> None:
 def run(args, feedback) -> int:
     from ..atomic import check_output_path
 
-    extra = {"features": args.features} if args.features else {}
+    extra = {kw: getattr(args, dest) for dest, kw in RF_FLAGS.items()}
+    extra = {k: v for k, v in extra.items() if v is not None}
     keras_opts = {kw: getattr(args, dest) for dest, kw in KERAS_FLAGS.items()}
     keras_opts = {k: v for k, v in keras_opts.items() if v is not None}
     is_keras = framework(args.model_type) == "keras"
     if not is_keras and keras_opts:
-        flags = ", ".join("--" + k.replace("_", "-") for k in keras_opts)
-        raise LczError(f"{flags} apply to Keras models, not {args.model_type}")
+        raise LczError(f"{_flags(keras_opts)} apply to Keras models, not {args.model_type}")
+    if is_keras and extra:
+        raise LczError(f"{_flags(extra)} applies to rf models only, not {args.model_type}")
     if args.report:
         check_output_path(args.report)
         if is_keras:
