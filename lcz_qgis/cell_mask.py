@@ -1,5 +1,10 @@
 """The cells to classify: output cells whose centre lies inside an extent and/or the
-polygons of a vector file (MASK / EXTENT), rasterised block by block."""
+polygons of a vector file (MASK / EXTENT), rasterised block by block.
+
+An extent or mask that selects none of the cells that can be classified (it lies
+outside the raster, or between cell centres) is an error when the mask is built,
+before any output is written: otherwise the run would only produce an all-0 map.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,9 @@ import numpy as np
 from .errors import LczError
 from .raster_io import gdal
 
+# Output cells rasterised at a time when checking that the mask selects a cell.
+_CHECK_CELLS = 4_000_000
+
 
 class CellMask:
     """Output cells whose centre lies inside the extent and/or the polygons of a vector file."""
@@ -17,6 +25,7 @@ class CellMask:
     def __init__(self, grid, crs_wkt: str, mask=None, extent=None):
         self.grid, self.crs_wkt, self.extent = grid, crs_wkt, extent
         self.vector = None
+        self.mask_name = str(mask) if mask else ""
         if extent is not None:
             x0, y0, x1, y1 = (float(v) for v in extent)
             if x1 <= x0 or y1 <= y0:
@@ -32,26 +41,89 @@ class CellMask:
                 raise LczError(f"cannot open mask layer '{mask}': {exc}") from None
             if self.vector is None or self.vector.GetLayerCount() == 0:
                 raise LczError(f"'{mask}' is not a vector layer GDAL/OGR can read")
+        self._check_selects_cells()
 
     @property
     def active(self) -> bool:
         return self.extent is not None or self.vector is not None
 
-    def cells(self, r0: int, r1: int) -> np.ndarray:
+    # -- which cells ---------------------------------------------------------------------
+
+    def _extent_cells(self, r0: int, r1: int) -> np.ndarray:
         gt = self.grid.geotransform
-        cols = self.grid.cols
-        inside = np.ones((r1 - r0, cols), bool)
+        xc = gt[0] + gt[1] * (np.arange(self.grid.cols) + 0.5)
+        yc = gt[3] + gt[5] * (np.arange(r0, r1) + 0.5)
+        x0, y0, x1, y1 = self.extent
+        return ((yc >= y0) & (yc <= y1))[:, None] & ((xc >= x0) & (xc <= x1))[None, :]
+
+    def _vector_cells(self, r0: int, r1: int) -> np.ndarray:
+        g = gdal()
+        gt = self.grid.geotransform
+        mem = g.GetDriverByName("MEM").Create("", self.grid.cols, r1 - r0, 1, g.GDT_Byte)
+        mem.SetGeoTransform((gt[0], gt[1], 0.0, gt[3] + r0 * gt[5], 0.0, gt[5]))
+        mem.SetProjection(self.crs_wkt)
+        for i in range(self.vector.GetLayerCount()):
+            g.RasterizeLayer(mem, [1], self.vector.GetLayer(i), burn_values=[1])
+        return mem.GetRasterBand(1).ReadAsArray() > 0
+
+    def cells(self, r0: int, r1: int) -> np.ndarray:
+        inside = np.ones((r1 - r0, self.grid.cols), bool)
         if self.extent is not None:
-            xc = gt[0] + gt[1] * (np.arange(cols) + 0.5)
-            yc = gt[3] + gt[5] * (np.arange(r0, r1) + 0.5)
-            x0, y0, x1, y1 = self.extent
-            inside &= ((yc >= y0) & (yc <= y1))[:, None] & ((xc >= x0) & (xc <= x1))[None, :]
+            inside &= self._extent_cells(r0, r1)
         if self.vector is not None:
-            g = gdal()
-            mem = g.GetDriverByName("MEM").Create("", cols, r1 - r0, 1, g.GDT_Byte)
-            mem.SetGeoTransform((gt[0], gt[1], 0.0, gt[3] + r0 * gt[5], 0.0, gt[5]))
-            mem.SetProjection(self.crs_wkt)
-            for i in range(self.vector.GetLayerCount()):
-                g.RasterizeLayer(mem, [1], self.vector.GetLayer(i), burn_values=[1])
-            inside &= mem.GetRasterBand(1).ReadAsArray() > 0
+            inside &= self._vector_cells(r0, r1)
         return inside
+
+    # -- the check -----------------------------------------------------------------------
+
+    def _covered(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) of the cells that can be classified."""
+        gt = self.grid.geotransform
+        xs = (gt[0], gt[0] + gt[1] * self.grid.valid_cols)
+        ys = (gt[3], gt[3] + gt[5] * self.grid.valid_rows)
+        return min(xs), min(ys), max(xs), max(ys)
+
+    def _any_cell(self, use_extent: bool, use_vector: bool) -> bool:
+        rows, cols = self.grid.valid_rows, self.grid.valid_cols
+        step = max(1, _CHECK_CELLS // max(1, self.grid.cols))
+        for r0 in range(0, rows, step):
+            r1 = min(rows, r0 + step)
+            inside = np.ones((r1 - r0, self.grid.cols), bool)
+            if use_extent:
+                inside &= self._extent_cells(r0, r1)
+            if use_vector:
+                inside &= self._vector_cells(r0, r1)
+            if inside[:, :cols].any():
+                return True
+        return False
+
+    def _check_selects_cells(self) -> None:
+        if not self.active or self.grid.valid_rows < 1 or self.grid.valid_cols < 1:
+            return
+        cov = self._covered()
+        where = "({:.10g}, {:.10g}, {:.10g}, {:.10g})".format(*cov)
+        size = f"{abs(self.grid.geotransform[1]):g}"
+        if self.extent is not None:
+            x0, y0, x1, y1 = self.extent
+            given = "({:.10g}, {:.10g}, {:.10g}, {:.10g})".format(*self.extent)
+            if x1 < cov[0] or x0 > cov[2] or y1 < cov[1] or y0 > cov[3]:
+                raise LczError(
+                    f"the extent {given} does not overlap the raster: its cells cover "
+                    f"{where} (xmin, ymin, xmax, ymax) in the raster's CRS"
+                )
+            if not self._any_cell(True, False):
+                raise LczError(
+                    f"the extent {given} holds no cell centre of the {size} m output grid; "
+                    "give a larger extent"
+                )
+        if self.vector is not None:
+            if not self._any_cell(False, True):
+                raise LczError(
+                    f"mask layer '{self.mask_name}' selects no cell: no centre of the "
+                    f"{size} m output cells, which cover {where} in the raster's CRS, lies "
+                    "inside its polygons (check that they overlap the raster)"
+                )
+            if self.extent is not None and not self._any_cell(True, True):
+                raise LczError(
+                    f"the extent and mask layer '{self.mask_name}' have no cell in common"
+                )

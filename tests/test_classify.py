@@ -355,3 +355,31 @@ def test_cli_several_inputs_with_new_outputs(rf_model, sample_dir, tmp_path, cap
     assert read_area_csv(tmp_path / "b.csv")[0]["code"] == 1
     assert lcz_main(args[:-6] + ["--area-table", str(tmp_path / "x.csv")]) == 2
     assert "has 1 values but --output has 2" in capsys.readouterr().err
+
+
+def test_extent_outside_the_raster_is_an_error_before_any_output(rf_model, tmp_path, capsys):
+    """An extent that misses the raster fails up front; one that partly overlaps works."""
+    img = write_raster(tmp_path / "in.tif", np.full((96, 96, 10), 0.1, np.float32))
+    d = tmp_path / "out"
+    d.mkdir()
+    outs = dict(confidence=d / "c.tif", probabilities=d / "p.tif", area_table=d / "a.csv",
+                map_image=d / "m.png")  # fmt: skip
+    far = (700000, 5330000, 701000, 5331000)  # the raster covers 690000..690960, 5339040..5340000
+    with pytest.raises(LczError, match="does not overlap the raster"):
+        classify_raster(BrightnessModel(), d / "map.tif", sentinel2=img, extent=far, **outs)
+    assert list(d.iterdir()) == []
+    # partly outside: the cells inside are classified, the others are 0
+    part = (690500, 5339500, 691500, 5340500)
+    res = classify_raster(BrightnessModel(), d / "map.tif", sentinel2=img, extent=part)
+    codes = read(d / "map.tif")[1]
+    assert res.windows_valid > 0 and (codes > 0).sum() == res.windows_valid
+    assert (codes == 0).any()
+    # the command line: one line, exit 2, and the existing map is left as it was
+    before = (d / "map.tif").read_bytes()
+    files = sorted(d.iterdir())
+    args = ["classify", "--model", str(rf_model), "--sentinel2", str(img),
+            "--output", str(d / "map.tif"), "--extent", ",".join(map(str, far))]  # fmt: skip
+    assert lcz_main(args) == 2
+    err = capsys.readouterr().err
+    assert "does not overlap the raster" in err and err.strip().count("\n") == 0
+    assert (d / "map.tif").read_bytes() == before and sorted(d.iterdir()) == files
