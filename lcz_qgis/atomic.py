@@ -12,13 +12,50 @@ from .errors import LczError
 
 
 def check_output_path(path: str | os.PathLike) -> Path:
-    """Fail early, with a clear message, when the output's folder does not exist."""
+    """Fail early, with a clear message, when the output's folder does not exist or
+    cannot be written (before any output of the run is written)."""
     p = Path(path)
     if not p.parent.exists() or not p.parent.is_dir():
         raise LczError(f"output folder '{p.parent}' does not exist (for output '{p}')")
     if p.is_dir():
         raise LczError(f"output '{p}' is a folder, not a file")
+    if not os.access(p.parent, os.W_OK | os.X_OK):
+        raise LczError(f"cannot write to the folder '{p.parent}' (for output '{p}')")
     return p
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet: compare the paths
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_distinct_paths(inputs: dict, outputs: dict, sidecar: str | None = None) -> None:
+    """Fail when an output would overwrite one of the run's inputs or another output.
+
+    ``inputs`` and ``outputs`` map a name the user knows (a parameter) to a path or None.
+    ``sidecar`` (e.g. ".qml"): outputs must also differ in that sidecar file's name.
+    """
+    outs = [(k, v) for k, v in outputs.items() if v]
+    for name, out in outs:
+        for in_name, src in inputs.items():
+            if src and not str(src).startswith("/vsi") and _same_file(out, src):
+                raise LczError(
+                    f"{name} '{out}' is the input {in_name}: writing it would destroy the "
+                    "input; choose another output file"
+                )
+    for i, (a_name, a) in enumerate(outs):
+        for b_name, b in outs[i + 1 :]:
+            same = _same_file(a, b)
+            if not same and sidecar:
+                same = Path(a).with_suffix(sidecar) == Path(b).with_suffix(sidecar)
+            if same:
+                what = "file" if _same_file(a, b) else f"{sidecar} style file"
+                raise LczError(
+                    f"{a_name} '{a}' and {b_name} '{b}' would write the same {what}; "
+                    "give each output its own name"
+                )
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ import contextlib
 import numpy as np
 
 from .classify_inputs import InputSource
-from .raster_io import gdal
+from .raster_io import gdal, read_errors
 from .sliding_window import WINDOW, gather, window_validity, windows
 
 CACHE_BUDGET = 192 * 2**20  # GDAL block cache our inputs may hold before we drop it
@@ -25,15 +25,16 @@ def read_block(sources: list[InputSource], row0: int, nrows: int) -> tuple[np.nd
     g = gdal()
     parts, valid = [], None
     for src in sources:
-        x = src.ds.ReadAsArray(
-            0,
-            row0,
-            src.info.width,
-            nrows,
-            buf_type=g.GDT_Float32,
-            band_list=[b + 1 for b in src.bands],
-            interleave="pixel",
-        ).reshape(nrows, src.info.width, len(src.bands))
+        with read_errors(src.info.path):
+            x = src.ds.ReadAsArray(
+                0,
+                row0,
+                src.info.width,
+                nrows,
+                buf_type=g.GDT_Float32,
+                band_list=[b + 1 for b in src.bands],
+                interleave="pixel",
+            ).reshape(nrows, src.info.width, len(src.bands))
         ok = pixel_validity(x, [src.info.nodata[b] for b in src.bands])
         if src.scale != 1.0:
             x *= np.float32(src.scale)

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import check_output_path
+from .atomic import check_distinct_paths, check_output_path
 from .block_reader import in_reader_thread, window_batches
 from .cell_mask import CellMask
-from .classify_inputs import detect_scale, open_sources
+from .classify_inputs import check_s1_scale, detect_scale, open_sources
 from .classify_outputs import (
     FLOAT_NODATA,
     FORMATS,
@@ -125,6 +125,8 @@ def _filter_pass(tmp_ds, grid, rows_per_block, method, cell_m, writers, feedback
 
 def stride_for(resolution, pixel_size: float) -> int:
     """The stride (input pixels) giving an output pixel of ``resolution`` metres."""
+    if not np.isfinite(float(resolution)):
+        raise LczError(f"resolution must be a number of metres; got {resolution}")
     ratio = float(resolution) / pixel_size
     stride = int(round(ratio))
     if stride < 1 or abs(ratio - stride) > 1e-3:
@@ -182,12 +184,23 @@ def classify_raster(
     for p in (output, confidence, probabilities, area_table, map_image):
         if p:
             check_output_path(p)
+    rasters = {"OUTPUT": output, "CONFIDENCE": confidence, "PROBABILITIES": probabilities}
+    check_distinct_paths(
+        {"SENTINEL2": sentinel2, "SENTINEL1": sentinel1, "MASK": mask, "MODEL": model.path},
+        {**rasters, "AREA_TABLE": area_table, "MAP_IMAGE": map_image},
+    )
+    check_distinct_paths({}, rasters, sidecar=".qml")  # each raster gets its own .qml
+    for key, p in rasters.items():
+        if p and Path(p).suffix.lower() not in (".tif", ".tiff"):
+            raise LczError(f"{key} '{p}' is written as a GeoTIFF: give it a .tif name")
     sources = open_sources(
         model, sentinel2, sentinel1, bands, bands_s1, reproject, resample, feedback
     )
     for src in sources:
         if src.sensor == "sen2":
             src.scale = detect_scale(src, scale, feedback)
+        else:
+            check_s1_scale(src, feedback)
     info = next((s for s in sources if s.sensor == "sen2"), sources[0]).info
     if resolution:
         stride = stride_for(resolution, info.pixel_size[0])

@@ -24,6 +24,7 @@ from .raster_io import (
     info_from_dataset,
     open_raster,
     osr,
+    read_errors,
 )
 from .sliding_window import WINDOW
 
@@ -42,6 +43,7 @@ class InputSource:
     sensor: str  # "sen2" | "sen1"
     scale: float = 1.0
     keep: list = field(default_factory=list)  # datasets the VRT needs alive
+    channels: list = field(default_factory=list)  # the So2Sat channels (0-based) they feed
 
 
 _LABEL = {"sen2": "Sentinel-2", "sen1": "Sentinel-1"}
@@ -90,10 +92,11 @@ def _prepare_geometry(ds, info: RasterInfo, what: str, reproject: bool, resample
             f"{what} '{name}' has no coordinate reference system; assign one (Raster > "
             "Projections > Assign Projection), then reproject it to its UTM zone at 10 m"
         )
-    if not info.is_projected():
+    if not info.is_projected() or not info.is_metric():
         if not reproject:
+            units = "geographic coordinates" if not info.is_projected() else "non-metre units"
             raise LczError(
-                f"{what} '{name}' is in geographic coordinates ({info.crs_description()}); "
+                f"{what} '{name}' is in {units} ({info.crs_description()}); "
                 "reproject it to its UTM zone at 10 m (Raster > Projections > Warp), or set "
                 "REPROJECT (--reproject) to warp it on the fly"
             )
@@ -153,6 +156,15 @@ def _onto_grid(ds, info: RasterInfo, ref: RasterInfo, what: str, feedback):
     return vrt, info_from_dataset(vrt, info.path)
 
 
+def _looks_like_s2_product(path: str) -> bool:
+    name = Path(path.rstrip("/")).name.upper()
+    return (
+        name.endswith(".SAFE")
+        or name.startswith("MTD_MSI")
+        or (name.endswith(".ZIP") and "_MSIL" in name)
+    )
+
+
 def _same_grid(a: RasterInfo, b: RasterInfo) -> bool:
     if (a.width, a.height) != (b.width, b.height):
         return False
@@ -160,6 +172,8 @@ def _same_grid(a: RasterInfo, b: RasterInfo) -> bool:
         return False
     if a.crs_wkt == b.crs_wkt:
         return True
+    if not a.crs_wkt or not b.crs_wkt:
+        return False
     o = osr()
     sa, sb = o.SpatialReference(), o.SpatialReference()
     sa.ImportFromWkt(a.crs_wkt)
@@ -219,6 +233,18 @@ def open_sources(
             mine_of[s] = mine
     if not mine_of:
         raise LczError("the model uses no input channels")
+    for s, path in paths.items():
+        if path and s not in mine_of:
+            feedback.warning(
+                f"this {model.model_type} model uses no {_LABEL[s]} data: the {_LABEL[s]} "
+                f"raster '{Path(str(path)).name}' is ignored"
+            )
+        if path and _looks_like_s2_product(str(path)):
+            raise LczError(
+                f"'{Path(str(path)).name}' is a Sentinel-2 product, not a prepared raster: "
+                "turn it into the 10-band stack with Prepare Sentinel-2 product "
+                "(lcz prepare-s2) first, or run the Sentinel-2 product \u2192 LCZ map model"
+            )
     for s in mine_of:
         if not paths[s]:
             raise LczError(
@@ -261,7 +287,7 @@ def open_sources(
                 f"in that order or within the full So2Sat {s} stack of {n_full}; or give a band "
                 "mapping (BANDS / --bands)"
             )
-        opened[s] = InputSource(ds, info, bands_idx, s, keep=keep)
+        opened[s] = InputSource(ds, info, bands_idx, s, keep=keep, channels=list(mine))
     return [opened[s] for s in ("sen1", "sen2") if s in opened]  # model channel order
 
 
@@ -279,15 +305,16 @@ def sample_values(src: InputSource, size: int = 64, grid: int = 4) -> np.ndarray
     parts = []
     for y in ys:
         for x in xs:
-            a = src.ds.ReadAsArray(
-                int(x),
-                int(y),
-                bw,
-                bh,
-                buf_type=g.GDT_Float32,
-                band_list=[b + 1 for b in src.bands],
-                interleave="pixel",
-            )
+            with read_errors(src.info.path):
+                a = src.ds.ReadAsArray(
+                    int(x),
+                    int(y),
+                    bw,
+                    bh,
+                    buf_type=g.GDT_Float32,
+                    band_list=[b + 1 for b in src.bands],
+                    interleave="pixel",
+                )
             parts.append(a.reshape(-1, len(src.bands)))
     v = np.concatenate(parts)
     ok = np.isfinite(v).all(axis=1)
@@ -296,6 +323,27 @@ def sample_values(src: InputSource, size: int = 64, grid: int = 4) -> np.ndarray
         if nd is not None and not np.isnan(nd):
             ok &= v[:, k] != nd
     return v[ok]
+
+
+S1_INTENSITY_CHANNELS = (4, 5)  # So2Sat VH and VV intensities: linear, never negative
+
+
+def check_s1_scale(src: InputSource, feedback: Feedback) -> None:
+    """Warn when the Sentinel-1 intensities look like dB (negative values): So2Sat models
+    take linear intensities, as ``prepare-s1`` writes them."""
+    cols = [k for k, c in enumerate(src.channels) if c in S1_INTENSITY_CHANNELS]
+    if not cols:
+        return
+    vals = sample_values(src)[:, cols]
+    if vals.size == 0 or np.mean(vals < 0) < 0.05:
+        return
+    p1, p50, p99 = np.percentile(vals, [1, 50, 99])
+    feedback.warning(
+        f"the Sentinel-1 raster '{Path(src.info.path).name}' looks like dB (intensity values "
+        f"{p1:.4g} to {p99:.4g}, 1st-99th percentile, median {p50:.4g}); the model expects "
+        "linear intensities, so predictions will be wrong. Convert it with Prepare "
+        "Sentinel-1 backscatter (lcz prepare-s1), which detects dB input."
+    )
 
 
 def detect_scale(src: InputSource, scale: str, feedback: Feedback) -> float:

@@ -8,6 +8,7 @@ category names and a ``.qml`` sidecar.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,12 @@ class RasterInfo:
         s.ImportFromWkt(self.crs_wkt)
         return bool(s.IsProjected())
 
+    def is_metric(self) -> bool:
+        """Whether the CRS's linear unit is the metre (pixel sizes are then metres)."""
+        s = osr().SpatialReference()
+        s.ImportFromWkt(self.crs_wkt)
+        return abs(s.GetLinearUnits() - 1.0) < 1e-9
+
     def has_10m_pixels(self) -> bool:
         """Pixels of PIXEL_SIZE_M (10 m) within PIXEL_SIZE_TOLERANCE, both ways."""
         lo = PIXEL_SIZE_M * (1 - PIXEL_SIZE_TOLERANCE)
@@ -114,9 +121,10 @@ class RasterInfo:
                 f"{what} '{name}' has no coordinate reference system; assign one, or "
                 "reproject it to its UTM zone (Raster > Projections > Warp)"
             )
-        if not self.is_projected():
+        if not self.is_projected() or not self.is_metric():
+            units = "geographic coordinates" if not self.is_projected() else "non-metre units"
             raise LczError(
-                f"{what} '{name}' is in geographic coordinates ({self.crs_description()}); "
+                f"{what} '{name}' is in {units} ({self.crs_description()}); "
                 "reproject it to its UTM zone at 10 m (Raster > Projections > Warp)"
             )
         gt = self.geotransform
@@ -133,6 +141,19 @@ class RasterInfo:
                 f"{what} '{name}' is {self.width} x {self.height} pixels, smaller than one "
                 "32 x 32 window"
             )
+
+
+@contextlib.contextmanager
+def read_errors(path):
+    """Turn GDAL's read failures (a truncated or damaged file) into a clear LczError."""
+    try:
+        yield
+    except RuntimeError as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else "read error"
+        raise LczError(
+            f"cannot read '{Path(str(path)).name}': {msg}. The file may be damaged or "
+            "incomplete; write or download it again"
+        ) from None
 
 
 def open_raster(path) -> tuple[object, RasterInfo]:

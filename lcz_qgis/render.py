@@ -41,6 +41,7 @@ from .indices import (
     product,
     so2sat_band_map,
 )
+from .raster_io import read_errors
 
 BLOCK_BUDGET_BYTES = 64 * 2**20
 # Deflate level 1: as small as the default level on image data (within ~1 %) and about
@@ -146,7 +147,8 @@ def _read(ds, bands: list[int], nodata: list, row0: int, nrows: int, **kw) -> np
     """Bands as float32 (rows, cols, k), band nodata values -> NaN."""
     arrs = []
     for b in bands:
-        a = ds.GetRasterBand(b + 1).ReadAsArray(0, row0, ds.RasterXSize, nrows, **kw)
+        with read_errors(ds.GetDescription()):
+            a = ds.GetRasterBand(b + 1).ReadAsArray(0, row0, ds.RasterXSize, nrows, **kw)
         a = a.astype(np.float32, copy=False)
         nd = nodata[b]
         if nd is not None and np.isfinite(nd):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -44,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    # Before any command module (or TensorFlow) is imported: hide TensorFlow's C++ INFO
+    # lines (oneDNN, cpu_feature_guard); warnings and errors still show. A value the
+    # user set is kept.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
@@ -54,6 +59,10 @@ def main(argv=None) -> int:
         return int(args._run(args, feedback) or 0)
     except LczError as exc:
         print(f"lcz {args._name}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the system refused (permissions, disk full): no traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"lcz {args._name}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except (Cancelled, KeyboardInterrupt):
         print(f"lcz {args._name}: cancelled; no output was written", file=sys.stderr)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from ..classify import DEFAULT_BATCH, DEFAULT_STRIDE, classify_raster
 from ..classify_inputs import SCALES
 from ..classify_outputs import FORMATS
@@ -32,7 +35,7 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--bands",
         default="",
-        help="Sentinel-2 band mapping: raster band numbers feeding the So2Sat channels "
+        help="Sentinel-2 band mapping: raster band numbers (1-based) feeding the So2Sat channels "
         "B2,B3,B4,B5,B6,B7,B8,B8A,B11,B12 (10 numbers) or the model's channels",
     )
     p.add_argument("--bands-s1", default="", help="Sentinel-1 band mapping (like --bands)")
@@ -54,7 +57,12 @@ def add_arguments(p) -> None:
         default=0,
         help="output pixel size in metres (a multiple of the input pixel size); overrides --stride",
     )
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH,
+        help=f"windows per model call (default {DEFAULT_BATCH}); lower it if memory is short",
+    )
     p.add_argument("--mask", default="", help="polygon vector file: cells outside are 0")
     p.add_argument(
         "--extent",
@@ -66,9 +74,19 @@ def add_arguments(p) -> None:
     p.add_argument("--resample", action="store_true", help="resample input to 10 m pixels")
     p.add_argument("--output", nargs="+", required=True, help="LCZ map GeoTIFF(s), one per input")
     p.add_argument("--confidence", nargs="+", default=[], help="confidence GeoTIFF(s)")
-    p.add_argument("--confidence-format", choices=FORMATS, default="float")
+    p.add_argument(
+        "--confidence-format",
+        choices=FORMATS,
+        default="float",
+        help="float: 0-1, nodata -1 (default); byte: percent 0-100, nodata 255",
+    )
     p.add_argument("--probabilities", nargs="+", default=[], help="17-band probability GeoTIFF(s)")
-    p.add_argument("--probabilities-format", choices=FORMATS, default="float")
+    p.add_argument(
+        "--probabilities-format",
+        choices=FORMATS,
+        default="float",
+        help="float: 0-1, nodata -1 (default); byte: percent 0-100, nodata 255",
+    )
     p.add_argument("--area-table", nargs="+", default=[], help="area per class CSV(s)")
     p.add_argument("--map-image", nargs="+", default=[], help="map PNG(s) with legend")
 
@@ -77,12 +95,33 @@ def _extent(text: str):
     if not text:
         return None
     try:
-        v = [float(x) for x in text.replace(";", ",").split(",")[:4]]
+        v = [float(x) for x in text.replace(";", ",").split(",")]
     except ValueError:
         v = []
     if len(v) != 4:
         raise LczError(f"--extent '{text}': give xmin,ymin,xmax,ymax")
     return v
+
+
+def _check_all_first(args, per_input: dict) -> None:
+    """Before the first map is written: every input exists, and no output path is given
+    twice (a loop over cities would otherwise overwrite its own results)."""
+    for name in ("--sentinel2", "--sentinel1"):
+        for path in per_input[name]:
+            if not Path(path).exists() and not path.startswith("/vsi"):
+                raise LczError(f"{name} raster '{path}' does not exist")
+    seen = {}
+    for name, values in {"--output": args.output, **per_input}.items():
+        if name in ("--sentinel2", "--sentinel1"):
+            continue
+        for path in values:
+            key = os.path.realpath(path)
+            if key in seen:
+                raise LczError(
+                    f"'{path}' is given twice ({seen[key]} and {name}); each output needs its "
+                    "own file"
+                )
+            seen[key] = name
 
 
 def run(args, feedback) -> int:
@@ -100,6 +139,7 @@ def run(args, feedback) -> int:
             raise LczError(f"{name} has {len(values)} values but --output has {n}")
     if not args.sentinel2 and not args.sentinel1:
         raise LczError("give --sentinel2 and/or --sentinel1")
+    _check_all_first(args, per_input)
     model = load_model(args.model)
     extent = _extent(args.extent)
 
