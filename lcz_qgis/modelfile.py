@@ -14,7 +14,9 @@ import datetime as _dt
 import json
 import platform
 import tempfile
+import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,7 @@ import numpy as np
 from . import __version__, preprocessing
 from .aligned_arrays import shared_tensor
 from .atomic import atomic_output
-from .bands import sensor_channels, sensor_for_channel_count
+from .bands import SENSORS, sensor_channels, sensor_for_channel_count
 from .errors import LczError, require
 from .legend import CODES
 
@@ -278,8 +280,10 @@ def _load_keras_file(p: Path):
                 "safety (safe mode). Rebuild the model without Lambda layers."
             ) from None
         raise LczError(f"cannot load Keras model '{p.name}': {msg.splitlines()[0]}") from None
-    except (OSError, zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
-        raise LczError(f"'{p.name}' is not a readable Keras model file ({exc})") from None
+    except (OSError, zipfile.BadZipFile, KeyError, json.JSONDecodeError, *_ZIP_DAMAGE) as exc:
+        raise LczError(
+            f"'{p.name}' is not a readable Keras model file ({_first_line(exc)})"
+        ) from None
 
 
 def _load_legacy_h5(p: Path):
@@ -333,13 +337,115 @@ def _plain_keras(p: Path, keras_model, sensor: str | None) -> KerasModel:
     return KerasModel(manifest, keras_model, p)
 
 
+# what reading a damaged zip member raises besides BadZipFile (e.g. 'Bad CRC-32') and
+# OSError: corrupted deflate data, a cut-off member, an unknown compression method
+_ZIP_DAMAGE = (zlib.error, EOFError, NotImplementedError)
+_REDO = "re-export or re-train the model"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def read_manifest(path) -> dict:
     p = Path(path)
     try:
         with zipfile.ZipFile(p) as z:
-            return json.loads(z.read("manifest.json"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as exc:
-        raise LczError(f"'{p.name}' is not a valid .lczmodel file ({exc})") from None
+            manifest = json.loads(z.read("manifest.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError, *_ZIP_DAMAGE) as exc:
+        raise LczError(f"'{p.name}' is not a valid .lczmodel file ({_first_line(exc)})") from None
+    except UnicodeDecodeError:
+        raise LczError(
+            f"'{p.name}' is damaged: its manifest is not readable text; {_REDO}"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise LczError(f"'{p.name}' is damaged: its manifest is not a JSON object; {_REDO}")
+    return manifest
+
+
+_REQUIRED = {
+    "model_type": str,
+    "framework": str,
+    "model_member": str,
+    "sensor": str,
+    "bands": list,
+    "band_names": list,
+    "input_channels": int,
+}
+_KIND_WORDS = {str: "text", list: "list", int: "whole number"}
+
+
+def check_manifest(manifest: dict, name: str) -> None:
+    """Raise LczError when a model manifest (``name`` is the file's name) is missing keys
+    or its sensor, bands, band names and channel count do not agree."""
+
+    def bad(what: str) -> LczError:
+        return LczError(f"'{name}' has a damaged or edited manifest: {what}; {_REDO}")
+
+    if not isinstance(manifest, dict):
+        raise bad("it is not a JSON object")
+    missing = [k for k in _REQUIRED if k not in manifest]
+    if missing:
+        raise bad(f"'{', '.join(missing)}' missing")
+    for key, kind in _REQUIRED.items():
+        value = manifest[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise bad(f"'{key}' is {json.dumps(value)[:40]}, not a {_KIND_WORDS[kind]}")
+        if value in ("", []):
+            raise bad(f"'{key}' is empty")
+    try:
+        int(manifest.get("format_version", 0))
+    except (TypeError, ValueError):
+        raise bad(
+            f"format_version {json.dumps(manifest['format_version'])[:40]} is not a number"
+        ) from None
+    sensor = manifest["sensor"]
+    if sensor not in SENSORS:
+        raise bad(f"unknown sensor '{sensor[:40]}' (use {', '.join(SENSORS)})")
+    names = sensor_channels(sensor)
+    bands = manifest["bands"]
+    if not all(isinstance(b, int) and not isinstance(b, bool) for b in bands):
+        raise bad(f"bands {json.dumps(bands)[:60]} are not all whole numbers")
+    out = [b for b in bands if not 0 <= b < len(names)]
+    if out:
+        raise bad(f"bands {out[:5]} are out of range for {sensor} (0-{len(names) - 1})")
+    if len(set(bands)) != len(bands):
+        raise bad(f"bands {bands} repeat a band")
+    if manifest["input_channels"] != len(bands):
+        raise bad(f"input_channels is {manifest['input_channels']} but it lists {len(bands)} bands")
+    if manifest["band_names"] != [names[b] for b in bands]:
+        raise bad(f"band_names do not match {sensor} bands {bands}")
+    steps = manifest.get("preprocessing", [])
+    if not isinstance(steps, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("type"), str) for s in steps
+    ):
+        raise bad("'preprocessing' is not a list of steps")
+
+
+def _check_model_input(manifest: dict, name: str, model_input: tuple, what: str) -> None:
+    """Run the manifest's preprocessing on one blank patch of its bands and check the
+    result has the shape the model takes (``model_input``, without the batch axis; None
+    matches any size)."""
+    n = len(manifest["bands"])
+    x = np.zeros((1, 32, 32, n), np.float32)
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = tuple(preprocessing.apply(x, manifest.get("preprocessing", [])).shape[1:])
+    except Exception as exc:  # noqa: BLE001 - any failure means the manifest does not fit
+        raise LczError(
+            f"'{name}' has a damaged or edited manifest: its preprocessing fails on its "
+            f"{n} {manifest['sensor']} bands ({_first_line(exc)}); {_REDO}"
+        ) from None
+    want = tuple(model_input)
+    fits = len(got) == len(want) and all(w is None or w == g for g, w in zip(got, want))
+    if not fits:
+        shown = "x".join("?" if w is None else str(w) for w in want)
+        raise LczError(
+            f"'{name}' does not fit together: its manifest's {n} {manifest['sensor']} bands "
+            f"give {'x'.join(map(str, got))} inputs but {what} takes {shown}; {_REDO}"
+        )
 
 
 def load_model(path, sensor: str | None = None) -> LczModel:
@@ -354,32 +460,43 @@ def load_model(path, sensor: str | None = None) -> LczModel:
     manifest = read_manifest(p)
     if manifest.get("format") != FORMAT:
         raise LczError(f"'{p.name}' is not an LCZ model file (no lczmodel manifest)")
+    check_manifest(manifest, p.name)
     if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
         raise LczError(
             f"'{p.name}' was written by a newer plugin (format {manifest['format_version']}); "
             "update the plugin"
         )
-    member = manifest.get("model_member")
+    framework = manifest["framework"]
+    if framework not in ("sklearn", "keras"):
+        raise LczError(f"'{p.name}': unknown framework '{framework[:40]}'")
+    member = manifest["model_member"]
     try:
         with zipfile.ZipFile(p) as z:
             payload = z.read(member)
-    except (KeyError, zipfile.BadZipFile, OSError) as exc:
-        raise LczError(f"'{p.name}' is damaged: cannot read '{member}' ({exc})") from None
-    if manifest.get("framework") == "sklearn":
+    except (KeyError, zipfile.BadZipFile, OSError, *_ZIP_DAMAGE) as exc:
+        raise LczError(
+            f"'{p.name}' is damaged: cannot read '{member}' ({_first_line(exc)}); {_REDO}"
+        ) from None
+    if framework == "sklearn":
         try:
             est = _load_skops(payload)
         except LczError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise LczError(f"'{p.name}' is damaged: {exc}") from None
+            raise LczError(f"'{p.name}' is damaged: {_first_line(exc)}; {_REDO}") from None
+        n_features = getattr(est, "n_features_in_", None)
+        if n_features is not None:
+            _check_model_input(manifest, p.name, (int(n_features),), "the model")
         return SklearnModel(manifest, est, p)
-    if manifest.get("framework") == "keras":
-        with tempfile.TemporaryDirectory() as d:
-            tmp = Path(d) / "model.keras"
-            tmp.write_bytes(payload)
-            km = _load_keras_file(tmp)
-        return KerasModel(manifest, km, p)
-    raise LczError(f"'{p.name}': unknown framework '{manifest.get('framework')}'")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d) / "model.keras"
+        tmp.write_bytes(payload)
+        km = _load_keras_file(tmp)
+    shape = km.input_shape
+    if isinstance(shape, list):
+        raise LczError(f"'{p.name}' has a Keras model with several inputs; it needs one")
+    _check_model_input(manifest, p.name, tuple(shape[1:]), "the Keras model")
+    return KerasModel(manifest, km, p)
 
 
 def manifest_summary(manifest: dict) -> str:
