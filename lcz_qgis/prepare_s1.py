@@ -3,7 +3,10 @@
 Input: Sentinel-1 GRD VV and VH backscatter GeoTIFFs (calibrated sigma0, terrain
 corrected, any CRS), linear power or dB. dB is detected from a sample of pixels (a
 noticeable share of negative values, or a negative median: linear power is never
-negative) unless the scale is declared.
+negative) unless the scale is declared; a declared scale the values contradict is kept,
+with a warning giving the value range. The reference must be a projected (UTM) grid; an
+input with several bands is read from band 1 (with a warning); an input with no valid
+pixel on the grid is an error, one covering less than half of it a warning.
 
 Processing, streamed by blocks of rows:
 1. warp onto the given Sentinel-2 grid (the prepared Sentinel-2 raster: same CRS,
@@ -38,6 +41,7 @@ from .speckle import DEFAULT_ENL, DEFAULT_WINDOW, lee_filter
 NODATA = -9999.0
 ROWS_PER_BLOCK = 512
 INPUT_SCALES = ("auto", "linear", "db")
+MIN_VALID_SHARE = 0.5  # an input with valid values on less of the grid gets a warning
 
 
 @dataclass
@@ -66,6 +70,108 @@ def _sample(ds, nodata) -> np.ndarray:
     return x
 
 
+def _value_range(sample: np.ndarray) -> str:
+    lo, hi = np.percentile(sample, 1), np.percentile(sample, 99)
+    return f"values {lo:.4g} to {hi:.4g} (1st-99th percentile), {(sample < 0).mean():.0%} negative"
+
+
+def _check_reference(ref) -> None:
+    name = Path(ref.path).name
+    if not ref.crs_wkt:
+        raise LczError(f"reference raster '{name}' has no coordinate system")
+    if not ref.is_projected():
+        raise LczError(
+            f"reference raster '{name}' is in geographic coordinates "
+            f"({ref.crs_description()}); give a projected (UTM) Sentinel-2 grid, e.g. the "
+            "output of prepare-s2 (Prepare Sentinel-2 product)"
+        )
+
+
+def _check_input(pol: str, info, ref, feedback: Feedback) -> None:
+    name = Path(info.path).name
+    if not info.crs_wkt:
+        raise LczError(
+            f"Sentinel-1 {pol} raster '{name}' has no coordinate reference "
+            "system; terrain-correct / georeference it first"
+        )
+    a, b = info.bounds_in(ref.crs_wkt), ref.bounds()
+    if min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1]):
+        raise LczError(
+            f"Sentinel-1 {pol} raster '{name}' and the Sentinel-2 grid "
+            f"'{Path(ref.path).name}' do not overlap; give rasters of the same area"
+        )
+    if info.count > 1:
+        feedback.warning(
+            f"Sentinel-1 {pol} raster '{name}' has {info.count} bands: using band 1 only "
+            f"as {pol}; give a single-band {pol} raster if band 1 is not {pol}"
+        )
+
+
+def _scale_of(pol: str, ds, info, input_scale: str, feedback: Feedback) -> str:
+    """'db' or 'linear': detected for 'auto', else as declared (a warning when the
+    values contradict it)."""
+    sample = _sample(ds, info.nodata[0])
+    looks_db = detect_db(sample)
+    if input_scale == "auto":
+        if sample.size:
+            feedback.info(
+                f"Sentinel-1 {pol}: values {np.percentile(sample, 1):.4g} to "
+                f"{np.percentile(sample, 99):.4g} -> {'dB' if looks_db else 'linear'}"
+            )
+        return "db" if looks_db else "linear"
+    if sample.size and looks_db != (input_scale == "db"):
+        name = Path(info.path).name
+        if looks_db:
+            found, effect = "dB", "negative values are not linear power and become nodata"
+        else:
+            found, effect = "linear power", "as dB they become about 1 (10^(dB/10))"
+        feedback.warning(
+            f"Sentinel-1 {pol} raster '{name}' is declared '{input_scale}' but looks like "
+            f"{found} ({_value_range(sample)}); {effect}. Keeping '{input_scale}': check "
+            "the input scale (or use 'auto')"
+        )
+    return input_scale
+
+
+def _warp_onto(ds, info, ref, src_nodata: float):
+    g = gdal()
+    try:
+        return g.Warp(
+            "",
+            ds,
+            format="VRT",
+            dstSRS=ref.crs_wkt,
+            outputBounds=ref.bounds(),
+            width=ref.width,
+            height=ref.height,
+            resampleAlg="bilinear",
+            srcNodata=src_nodata,
+            dstNodata=float("nan"),
+            outputType=g.GDT_Float32,
+        )
+    except RuntimeError as exc:
+        raise LczError(f"cannot warp '{Path(info.path).name}': {exc}") from None
+
+
+def _check_valid_share(valid: dict, paths: dict, ref, feedback: Feedback) -> None:
+    """Every input must have valid pixels on the reference grid; warn when few."""
+    total = max(ref.width * ref.height, 1)
+    grid = Path(ref.path).name
+    for pol, n in valid.items():
+        name = Path(paths[pol]).name
+        if n == 0:
+            raise LczError(
+                f"Sentinel-1 {pol} raster '{name}' has no valid pixel on the Sentinel-2 grid "
+                f"'{grid}' (all nodata, NaN, or negative as linear power): check the input, "
+                "its nodata value and the input scale"
+            )
+        if n / total < MIN_VALID_SHARE:
+            feedback.warning(
+                f"Sentinel-1 {pol} raster '{name}' has valid values in only "
+                f"{100 * n / total:.0f}% of the Sentinel-2 grid '{grid}': the rest is nodata"
+            )
+
+
 def prepare_sentinel1(
     vv,
     vh,
@@ -86,53 +192,18 @@ def prepare_sentinel1(
         raise LczError(f"the Lee filter window must be an odd number >= 3; got {window}")
     check_output_path(output)
     ref_ds, ref = open_raster(reference)
-    if not ref.crs_wkt:
-        raise LczError(f"reference raster '{Path(ref.path).name}' has no coordinate system")
-    vrts, scales = {}, {}
+    _check_reference(ref)
+    vrts, scales, paths = {}, {}, {}
     for pol, path in (("VH", vh), ("VV", vv)):
         ds, info = open_raster(path)
-        if not info.crs_wkt:
-            raise LczError(
-                f"Sentinel-1 {pol} raster '{Path(info.path).name}' has no coordinate reference "
-                "system; terrain-correct / georeference it first"
-            )
-        a, b = info.bounds_in(ref.crs_wkt), ref.bounds()
-        if min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1]):
-            raise LczError(
-                f"Sentinel-1 {pol} raster '{Path(info.path).name}' and the Sentinel-2 grid "
-                f"'{Path(ref.path).name}' do not overlap; give rasters of the same area"
-            )
+        _check_input(pol, info, ref, feedback)
+        scales[pol] = _scale_of(pol, ds, info, input_scale, feedback)
         nd = info.nodata[0]
-        if input_scale == "auto":
-            sample = _sample(ds, nd)
-            is_db = detect_db(sample)
-            if sample.size:
-                feedback.info(
-                    f"Sentinel-1 {pol}: values {np.percentile(sample, 1):.4g} to "
-                    f"{np.percentile(sample, 99):.4g} -> {'dB' if is_db else 'linear'}"
-                )
-        else:
-            is_db = input_scale == "db"
-        scales[pol] = "db" if is_db else "linear"
-        src_nd = nd if nd is not None else (float("nan") if is_db else 0.0)
-        try:
-            vrts[pol] = g.Warp(
-                "",
-                ds,
-                format="VRT",
-                dstSRS=ref.crs_wkt,
-                outputBounds=ref.bounds(),
-                width=ref.width,
-                height=ref.height,
-                resampleAlg="bilinear",
-                srcNodata=src_nd,
-                dstNodata=float("nan"),
-                outputType=g.GDT_Float32,
-            )
-        except RuntimeError as exc:
-            raise LczError(f"cannot warp '{Path(info.path).name}': {exc}") from None
+        src_nd = nd if nd is not None else (float("nan") if scales[pol] == "db" else 0.0)
+        vrts[pol], paths[pol] = _warp_onto(ds, info, ref, src_nd), info.path
     halo = window // 2
     w, h = ref.width, ref.height
+    valid = {"VH": 0, "VV": 0}
     with atomic_output(output, (".aux.xml",)) as tmp:
         out = create_geotiff(
             tmp,
@@ -167,9 +238,12 @@ def prepare_sentinel1(
                         x = np.power(10.0, x / 10.0)
                     x[x < 0] = np.nan  # negative linear power is not backscatter
                     y = lee_filter(x, window, enl)[r0 - a0 : r0 - a0 + (r1 - r0)]
-                    y[~np.isfinite(y)] = NODATA
+                    ok = np.isfinite(y)
+                    valid[pol] += int(ok.sum())
+                    y[~ok] = NODATA
                     out.GetRasterBand(k + 1).WriteArray(y, 0, r0)
                     feedback.progress(100.0 * (r0 + (r1 - r0) * (k + 1) / 2) / h)
+            _check_valid_share(valid, paths, ref, feedback)
         finally:
             out.FlushCache()
             out = None

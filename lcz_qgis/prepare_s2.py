@@ -14,7 +14,10 @@ Output: a tiled, compressed float32 GeoTIFF with B2, B3, B4, B5, B6, B7, B8, B8A
   (January 2022) products carry a per-band offset (``BOA_ADD_OFFSET`` in L2A,
   ``RADIO_ADD_OFFSET`` in L1C, -1000) and ``BOA_QUANTIFICATION_VALUE`` /
   ``QUANTIFICATION_VALUE`` (10000), read from the product's MTD file. Older products
-  have no offset (0). Without a metadata file the offset is 0 unless given;
+  have no offset (0); a baseline 04.00+ MTD file without offsets gets -1000 (with a
+  warning). Without a metadata file the offset is 0 unless given;
+* the band files must be on a projected (UTM) grid and all cover the 10 m grid (bands
+  of one tile): a band that does not overlap it is an error, one covering part a warning;
 * DN 0 is nodata in every band; nodata pixels are -9999 in the output;
 * optional cloud mask from the L2A scene classification (SCL, 20 m, resampled nearest):
   classes 3 (cloud shadow), 8 (cloud, medium probability), 9 (cloud, high probability)
@@ -41,13 +44,14 @@ from .atomic import atomic_output, check_output_path
 from .bands import SEN2_BANDS
 from .errors import LczError
 from .feedback import Feedback
-from .raster_io import classifier_input_options, create_geotiff, gdal, osr
+from .raster_io import classifier_input_options, create_geotiff, gdal, info_from_dataset, osr
 
 NODATA = -9999.0
 TARGET_RES = 10.0
 ROWS_PER_BLOCK = 256
 CLOUD_CLASSES = (3, 8, 9, 10)  # SCL: cloud shadow, cloud medium/high probability, cirrus
 RESAMPLING = ("bilinear", "cubic")
+MIN_COVER = 0.99  # a band covering less of the 10 m grid is suspicious (another tile?)
 # ESA band order in the MTD files (band_id 0..12)
 ESA_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11",
              "B12")  # fmt: skip
@@ -68,6 +72,8 @@ class Product:
     quantification: float = 10000.0
     baseline: str = ""
     metadata_file: str = ""
+    offset_note: str = ""  # how offsets missing from the metadata were filled in
+    warnings: list = field(default_factory=list)  # suspicious metadata, for the user
 
 
 @dataclass
@@ -111,6 +117,63 @@ def _pick(candidates: list[tuple[str, str]]) -> dict:
     return {b: p for b, (_, p) in best.items()}
 
 
+def _number_in(el, name: str) -> float | None:
+    """The number in a metadata element; None when the element is empty."""
+    text = (el.text or "").strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        tag = el.tag.rsplit("}", 1)[-1]
+        raise LczError(f"the product metadata '{name}' has {tag} '{text}', not a number") from None
+
+
+def _set_quantification(el, product: Product, name: str) -> None:
+    tag = el.tag.rsplit("}", 1)[-1]
+    value = _number_in(el, name)
+    if value is None:
+        product.warnings.append(
+            f"the product metadata '{name}' has an empty {tag}: assuming {product.quantification:g}"
+        )
+    elif not np.isfinite(value) or value <= 0:
+        raise LczError(
+            f"the product metadata '{name}' has {tag} {value:g}; it must be a positive "
+            "number (10000 in Sentinel-2 products): the product metadata is damaged"
+        )
+    else:
+        product.quantification = value
+
+
+def baseline_number(baseline: str) -> float | None:
+    """The processing baseline ('04.00', 'N0400') as a number, None when unknown."""
+    m = re.search(r"(\d+)\.?(\d\d)$", baseline.strip())
+    return float(f"{m.group(1)}.{m.group(2)}") if m else None
+
+
+def _fill_missing_offsets(product: Product, empty: list[str], name: str) -> None:
+    """Offsets of the needed bands the metadata does not give: -1000 from baseline 04.00."""
+    needed = [SO2SAT_TO_ESA[b] for b in SEN2_BANDS]
+    missing = [b for b in needed if b not in product.offsets]
+    if not missing:
+        return
+    base = baseline_number(product.baseline)
+    what = "empty" if set(missing) <= set(empty) else "missing"
+    where = f"offset (BOA_ADD_OFFSET / RADIO_ADD_OFFSET) {what} for {', '.join(missing)}"
+    if base is not None and base >= 4.0:
+        value, why = -1000.0, f"processing baseline {product.baseline} (04.00+) requires -1000"
+    elif empty:
+        value, why = 0.0, f"processing baseline {product.baseline or '?'}: assuming 0"
+    else:
+        return  # products before baseline 04.00 have no offset
+    for b in missing:
+        product.offsets[b] = value
+    product.offset_note = (
+        f"the product metadata '{name}' has the radiometric {where}; {why}, used "
+        f"{value:g} (give OFFSET / --offset to override)"
+    )
+
+
 def _read_metadata(text: bytes, product: Product, name: str) -> None:
     try:
         root = ET.fromstring(text)
@@ -118,19 +181,25 @@ def _read_metadata(text: bytes, product: Product, name: str) -> None:
         raise LczError(f"the product metadata '{name}' is not valid XML ({exc})") from None
     product.metadata_file = name
     product.level = "L2A" if "L2A" in name.upper() else "L1C" if "L1C" in name.upper() else ""
+    empty: list[str] = []
     for el in root.iter():
         tag = el.tag.rsplit("}", 1)[-1]
         if tag in ("BOA_ADD_OFFSET", "RADIO_ADD_OFFSET"):
             bid = el.get("band_id")
             if bid is not None and bid.isdigit() and int(bid) < len(ESA_BANDS):
-                product.offsets[ESA_BANDS[int(bid)]] = float(el.text)
-        elif tag in ("BOA_QUANTIFICATION_VALUE", "QUANTIFICATION_VALUE") and el.text:
-            product.quantification = float(el.text)
+                value = _number_in(el, name)
+                if value is None:
+                    empty.append(ESA_BANDS[int(bid)])
+                else:
+                    product.offsets[ESA_BANDS[int(bid)]] = value
+        elif tag in ("BOA_QUANTIFICATION_VALUE", "QUANTIFICATION_VALUE"):
+            _set_quantification(el, product, name)
         elif tag == "PROCESSING_BASELINE" and el.text:
             product.baseline = el.text.strip()
         elif tag == "PRODUCT_TYPE" and el.text and not product.level:
             product.level = "L2A" if "2A" in el.text else "L1C" if "1C" in el.text else ""
     product.level = product.level or "unknown"
+    _fill_missing_offsets(product, empty, name)
 
 
 def find_product(source) -> Product:
@@ -264,6 +333,68 @@ def _target_window(ref_ds, extent, vector_ds) -> tuple[float, float, float, floa
     )
 
 
+# -- checking the band files -----------------------------------------------------------------
+
+
+def _check_projected(crs_wkt: str, band: str, path: str) -> None:
+    """Band files must be on a projected (UTM) grid: the output grid is 10 m pixels."""
+    srs = osr().SpatialReference()
+    srs.ImportFromWkt(crs_wkt)
+    if srs.IsProjected():
+        return
+    code = srs.GetAuthorityCode(None)
+    raise LczError(
+        f"band file {band} '{Path(path).name}' is in geographic coordinates "
+        f"({f'EPSG:{code}' if code else srs.GetName()}, degrees); give the product's band "
+        "files in their native UTM grid, or reproject them to their UTM zone first (Raster > "
+        "Projections > Warp)"
+    )
+
+
+def _footprint(path: str, crs_wkt: str) -> tuple[float, float, float, float]:
+    """A band file's bounds in the output CRS (its own bounds when it has no CRS)."""
+    try:
+        ds = gdal().Open(path)
+    except RuntimeError as exc:
+        raise LczError(f"cannot read band file '{path}': {exc}") from None
+    info = info_from_dataset(ds, path)
+    if not info.crs_wkt:
+        return info.bounds()
+    try:
+        return info.bounds_in(crs_wkt)
+    except RuntimeError:  # no transformation between the two CRSs
+        return (0.0, 0.0, 0.0, 0.0)
+
+
+def _covered_fraction(footprint, window) -> float:
+    """The share of ``window``'s area inside ``footprint`` (both xmin, ymin, xmax, ymax)."""
+    w = max(0.0, min(footprint[2], window[2]) - max(footprint[0], window[0]))
+    h = max(0.0, min(footprint[3], window[3]) - max(footprint[1], window[1]))
+    area = (window[2] - window[0]) * (window[3] - window[1])
+    return w * h / area if area > 0 else 0.0
+
+
+def _check_footprints(product, esa, ref_band, window, crs_wkt, cloud_mask, feedback) -> None:
+    """Every band must cover the output grid: band files from one tile, not several."""
+    ref_name = Path(product.files[ref_band]).name
+    bands = list(esa) + (["SCL"] if cloud_mask and "SCL" in product.files else [])
+    for band in bands:
+        path = product.files[band]
+        share = _covered_fraction(_footprint(path, crs_wkt), window)
+        where = f"band {band} '{Path(path).name}'"
+        if share <= 0 and band != "SCL":
+            raise LczError(
+                f"{where} does not overlap the 10 m grid of {ref_band} '{ref_name}': the band "
+                "files come from different tiles or areas; give the bands of one product"
+            )
+        if share < MIN_COVER:
+            rest = "gets no cloud mask" if band == "SCL" else "is nodata"
+            feedback.warning(
+                f"{where} covers only {100 * share:.0f}% of the 10 m grid of {ref_band} "
+                f"'{ref_name}' (the band files may come from different tiles): the rest {rest}"
+            )
+
+
 # -- the entry point -------------------------------------------------------------------------
 
 
@@ -285,6 +416,8 @@ def prepare_sentinel2(
     check_output_path(output)
     product = find_product(source)
     esa = [SO2SAT_TO_ESA[b] for b in SEN2_BANDS]
+    for message in product.warnings:
+        feedback.warning(message)
     if offset is not None:
         product.offsets = {b: float(offset) for b in ESA_BANDS}
     elif not product.metadata_file:
@@ -292,6 +425,8 @@ def prepare_sentinel2(
             "no MTD_MSIL2A.xml / MTD_MSIL1C.xml found: assuming no radiometric offset. For "
             "processing baseline 04.00+ products (since January 2022) give OFFSET -1000."
         )
+    elif product.offset_note:
+        feedback.warning(product.offset_note)
     feedback.info(
         f"Sentinel-2 {product.level}, baseline {product.baseline or '?'}, offsets "
         f"{sorted({product.offsets.get(b, 0.0) for b in esa})}, quantification "
@@ -306,8 +441,10 @@ def prepare_sentinel2(
     crs = ref.GetProjection()
     if not crs:
         raise LczError(f"band file '{product.files[ref_band]}' has no coordinate reference system")
+    _check_projected(crs, ref_band, product.files[ref_band])
     vector = _open_vector(mask) if mask else None
     bounds = _target_window(ref, extent, vector)
+    _check_footprints(product, esa, ref_band, bounds, crs, cloud_mask, feedback)
     width = int(round((bounds[2] - bounds[0]) / TARGET_RES))
     height = int(round((bounds[3] - bounds[1]) / TARGET_RES))
     gt = (bounds[0], TARGET_RES, 0.0, bounds[3], 0.0, -TARGET_RES)

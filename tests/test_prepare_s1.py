@@ -168,3 +168,90 @@ def test_cli_prepare_s1(tmp_path, reference):
     ds = gdal().Open(str(out))
     assert ds.RasterCount == 2 and ds.GetMetadataItem("LCZ_LEE_WINDOW") == "7"
     assert main(args[:-2] + ["--window", "4"]) == 2
+
+
+# -- unusable or suspicious inputs ------------------------------------------------------------
+
+
+def _s1_gt(res=20.0):
+    return (REF_ORIGIN[0] - 40, res, 0, REF_ORIGIN[1] + 40, 0, -res)
+
+
+@pytest.mark.parametrize("fill, nodata", [(np.nan, None), (-9999.0, -9999.0)])
+def test_input_without_valid_pixels_is_an_error(tmp_path, reference, fill, nodata):
+    s1 = make_s1_pair(tmp_path, db=False)
+    empty = write_raster(
+        tmp_path / "empty_vv.tif", np.full((60, 60), fill, np.float32), _s1_gt(), nodata=nodata
+    )
+    out = tmp_path / "s1.tif"
+    out.write_bytes(b"previous output")
+    with pytest.raises(LczError, match=r"VV raster 'empty_vv.tif' has no valid pixel"):
+        ps1.prepare_sentinel1(empty, s1["VH"], reference, out)
+    assert out.read_bytes() == b"previous output"
+
+
+def test_input_covering_little_of_the_grid_gives_a_warning(tmp_path, reference):
+    s1 = make_s1_pair(tmp_path, db=False)
+    x = np.full((60, 60), np.nan, np.float32)
+    x[:10, :10] = 0.1  # about 200 x 160 m of the 1000 x 960 m grid
+    part = write_raster(tmp_path / "part_vv.tif", x, _s1_gt())
+    fb = RecordingFeedback()
+    ps1.prepare_sentinel1(part, s1["VH"], reference, tmp_path / "s1.tif", feedback=fb)
+    assert [w for w in fb.warnings if "part_vv.tif" in w and "% of the Sentinel-2 grid" in w]
+
+
+def test_declared_scale_contradicting_the_values_gives_a_warning(tmp_path, reference):
+    lin = make_s1_pair(tmp_path, db=False)
+    fb = RecordingFeedback()
+    res = ps1.prepare_sentinel1(
+        lin["VV"], lin["VH"], reference, tmp_path / "a.tif", input_scale="db", feedback=fb
+    )
+    assert res.scales == {"VH": "db", "VV": "db"}  # the user's choice is kept
+    assert any(
+        "VV" in w and "declared 'db'" in w and "looks like linear" in w and "values 0.0" in w
+        for w in fb.warnings
+    )
+    (tmp_path / "db").mkdir()
+    db = make_s1_pair(tmp_path / "db", db=True)  # dB: every value negative
+    fb = RecordingFeedback()
+    with pytest.raises(LczError, match="no valid pixel"):
+        ps1.prepare_sentinel1(
+            db["VV"], db["VH"], reference, tmp_path / "b.tif", input_scale="linear", feedback=fb
+        )
+    assert any("declared 'linear'" in w and "looks like dB" in w for w in fb.warnings)
+
+
+def test_multiband_input_warns_which_band_is_used(tmp_path, reference):
+    s1 = make_s1_pair(tmp_path, db=False)
+    stack = np.full((60, 60, 3), 0.1, np.float32)
+    vv = write_raster(tmp_path / "stack.tif", stack, _s1_gt())
+    fb = RecordingFeedback()
+    ps1.prepare_sentinel1(vv, s1["VH"], reference, tmp_path / "s1.tif", feedback=fb)
+    assert any("stack.tif' has 3 bands: using band 1" in w for w in fb.warnings)
+
+
+def test_reference_in_degrees_is_an_error(tmp_path):
+    s1 = make_s1_pair(tmp_path, db=False)
+    ref = write_raster(
+        tmp_path / "ref4326.tif",
+        np.full((96, 100), 0.1, np.float32),
+        (11.5, 0.0001, 0, 48.2, 0, -0.0001),
+        epsg=4326,
+    )
+    with pytest.raises(LczError, match=r"geographic coordinates \(EPSG:4326\).*prepare-s2"):
+        ps1.prepare_sentinel1(s1["VV"], s1["VH"], ref, tmp_path / "s1.tif")
+
+
+def test_cli_prepare_s1_options_have_help_with_defaults():
+    import argparse
+
+    from lcz_qgis.cli import cmd_prepare_s1
+
+    p = argparse.ArgumentParser()
+    cmd_prepare_s1.add_arguments(p)
+    for a in p._actions:
+        assert a.help, a.option_strings
+        if a.default not in (None, "", True, False, argparse.SUPPRESS):
+            assert "default" in a.help, a.option_strings
+    text = " ".join(p.format_help().split())
+    assert "(default: auto)" in text and "(default: 5)" in text and "(default: 4.4" in text

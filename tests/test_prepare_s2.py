@@ -244,3 +244,104 @@ def test_cli_prepare_s2(safe, tmp_path, capsys):
     _, arr = _read(out)
     assert arr.shape == (10, 128, 128) and (arr[:, 40:56, 40:56] != NODATA).all()
     assert main(["prepare-s2", "--input", str(tmp_path / "x.SAFE"), "--output", str(out)]) == 2
+
+
+# -- inconsistent or suspicious inputs --------------------------------------------------------
+
+
+def _band_file(safe: Path, band: str) -> Path:
+    return next((safe / "GRANULE").rglob(f"*_{band}_*m.*"))
+
+
+def _set_mtd(safe: Path, offsets: str, baseline: str = "05.09", quant: str = "10000") -> None:
+    text = MTD.format(offsets=offsets).replace(">05.09<", f">{baseline}<")
+    (safe / "MTD_MSIL2A.xml").write_text(text.replace(">10000<", f">{quant}<"))
+
+
+def _offsets(value: str = "-1000", empty_band: int | None = None) -> str:
+    return "\n".join(
+        f'<BOA_ADD_OFFSET band_id="{i}">{"" if i == empty_band else value}</BOA_ADD_OFFSET>'
+        for i in range(len(ESA))
+    )
+
+
+def test_band_from_another_tile_is_an_error(tmp_path):
+    safe = make_safe(tmp_path, size10=64)
+    far = (ORIGIN[0] + 100000.0, ORIGIN[1])
+    _write(_band_file(safe, "B11"), dn_of("B11", 64), 20.0, origin=far)
+    with pytest.raises(LczError, match=r"band B11 .* does not overlap the 10 m grid of B02"):
+        prepare_sentinel2(safe, tmp_path / "o.tif")
+    assert not list(tmp_path.glob("*o.*"))
+
+
+def test_band_covering_part_of_the_grid_is_named_in_a_warning(tmp_path):
+    safe = make_safe(tmp_path, size10=64)
+    half = (ORIGIN[0] + 320.0, ORIGIN[1])  # half of the 640 m wide grid
+    _write(_band_file(safe, "B11"), dn_of("B11", 64), 20.0, origin=half)
+    fb = RecordingFeedback()
+    prepare_sentinel2(safe, tmp_path / "o.tif", feedback=fb)
+    assert any("band B11" in w and "covers only 50%" in w for w in fb.warnings)
+    _, arr = _read(tmp_path / "o.tif")
+    assert (arr[:, 20:38, :30] == NODATA).all() and (arr[:, 20:38, 34:] != NODATA).all()
+
+
+def test_band_files_in_degrees_are_an_error(tmp_path):
+    safe = make_safe(tmp_path, size10=64)
+    for f in (safe / "GRANULE").rglob("*m.*"):
+        res = 0.0001 if "_10m." in f.name else 0.0002
+        n = 64 if res == 0.0001 else 32
+        _write(f, np.full((n, n), 2000, np.uint16), res, origin=(11.5, 48.2), epsg=4326)
+    with pytest.raises(LczError, match=r"geographic coordinates \(EPSG:4326.*UTM"):
+        prepare_sentinel2(safe, tmp_path / "o.tif")
+
+
+def test_offsets_missing_from_a_baseline_4_product_default_to_minus_1000(tmp_path):
+    safe = make_safe(tmp_path, size10=64)
+    _set_mtd(safe, offsets="")
+    fb = RecordingFeedback()
+    prepare_sentinel2(safe, tmp_path / "o.tif", feedback=fb)
+    _, arr = _read(tmp_path / "o.tif")
+    dn = dn_of("B02", 64).astype(np.float64)
+    assert arr[0, 30, 20] == pytest.approx((dn[30, 20] - 1000) / 1e4, abs=1e-6)
+    assert any("05.09" in w and "-1000" in w and "B02" in w for w in fb.warnings)
+    # an older baseline has no offset: 0, and nothing to warn about
+    _set_mtd(safe, offsets="", baseline="02.14")
+    fb = RecordingFeedback()
+    prepare_sentinel2(safe, tmp_path / "old.tif", feedback=fb)
+    _, arr = _read(tmp_path / "old.tif")
+    assert arr[0, 30, 20] == pytest.approx(dn[30, 20] / 1e4, abs=1e-6)
+    assert not fb.warnings
+
+
+def test_empty_offset_element_is_filled_in_with_a_warning(tmp_path):
+    safe = make_safe(tmp_path, size10=64)
+    _set_mtd(safe, offsets=_offsets(empty_band=1))  # band_id 1 = B02
+    fb = RecordingFeedback()
+    prepare_sentinel2(safe, tmp_path / "o.tif", feedback=fb)
+    _, arr = _read(tmp_path / "o.tif")
+    dn = dn_of("B02", 64).astype(np.float64)
+    assert arr[0, 30, 20] == pytest.approx((dn[30, 20] - 1000) / 1e4, abs=1e-6)
+    assert any("empty for B02" in w and "-1000" in w for w in fb.warnings)
+
+
+@pytest.mark.parametrize("quant", ["0", "-10000", "ten"])
+def test_bad_quantification_value_is_an_error(tmp_path, quant):
+    safe = make_safe(tmp_path, size10=64)
+    _set_mtd(safe, offsets=_offsets(), quant=quant)
+    with pytest.raises(LczError, match=f"BOA_QUANTIFICATION_VALUE '?{quant}"):
+        prepare_sentinel2(safe, tmp_path / "o.tif")
+    assert not (tmp_path / "o.tif").exists()
+
+
+def test_cli_prepare_s2_options_have_help_with_defaults():
+    import argparse
+
+    from lcz_qgis.cli import cmd_prepare_s2
+
+    p = argparse.ArgumentParser()
+    cmd_prepare_s2.add_arguments(p)
+    for a in p._actions:
+        assert a.help, a.option_strings
+        if a.default not in (None, "", True, False, argparse.SUPPRESS):
+            assert "default" in a.help, a.option_strings
+    assert "(default: bilinear)" in p.format_help()

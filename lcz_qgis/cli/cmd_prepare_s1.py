@@ -16,13 +16,33 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--vv", required=True, help="VV backscatter GeoTIFF")
-    p.add_argument("--vh", required=True, help="VH backscatter GeoTIFF")
-    p.add_argument("--reference", required=True, help="the prepared Sentinel-2 raster (grid)")
+    p.add_argument("--vv", required=True, help="VV backscatter GeoTIFF (band 1 is used)")
+    p.add_argument("--vh", required=True, help="VH backscatter GeoTIFF (band 1 is used)")
+    p.add_argument(
+        "--reference",
+        required=True,
+        help="the prepared Sentinel-2 raster (its projected 10 m grid)",
+    )
     p.add_argument("--output", required=True, help="output GeoTIFF (2 bands, float32)")
-    p.add_argument("--input-scale", choices=INPUT_SCALES, default="auto")
-    p.add_argument("--window", type=int, default=DEFAULT_WINDOW, help="Lee window (odd, 5 or 7)")
-    p.add_argument("--enl", type=float, default=DEFAULT_ENL, help="equivalent number of looks")
+    p.add_argument(
+        "--input-scale",
+        choices=INPUT_SCALES,
+        default="auto",
+        help="scale of the VV/VH values: linear power or dB; auto detects dB from negative "
+        "values (default: %(default)s)",
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        default=DEFAULT_WINDOW,
+        help="Lee filter window in pixels, odd: 5 or 7 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--enl",
+        type=float,
+        default=DEFAULT_ENL,
+        help="equivalent number of looks of the Lee filter (default: %(default)s, IW GRDH)",
+    )
 
 
 def run(args, feedback) -> int:

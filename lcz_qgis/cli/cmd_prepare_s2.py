@@ -28,16 +28,30 @@ def add_arguments(p) -> None:
         "--no-cloud-mask",
         dest="cloud_mask",
         action="store_false",
-        help="keep cloudy pixels (default: SCL classes 3, 8, 9, 10 -> nodata)",
+        help="keep cloudy pixels (default: mask them: SCL classes 3, 8, 9, 10 -> nodata)",
     )
-    p.add_argument("--extent", default="", help="clip: xmin,ymin,xmax,ymax in the product CRS")
-    p.add_argument("--mask", default="", help="clip to the polygons of a vector file")
-    p.add_argument("--resampling", choices=RESAMPLING, default="bilinear", help="for 20 m bands")
+    p.add_argument(
+        "--extent",
+        default="",
+        help="clip: xmin,ymin,xmax,ymax in the product CRS (default: no clip, the whole tile)",
+    )
+    p.add_argument(
+        "--mask",
+        default="",
+        help="clip to the polygons of a vector file, any CRS (default: no clip)",
+    )
+    p.add_argument(
+        "--resampling",
+        choices=RESAMPLING,
+        default="bilinear",
+        help="resampling of the 20 m bands onto the 10 m grid (default: %(default)s)",
+    )
     p.add_argument(
         "--offset",
         type=float,
         default=None,
-        help="radiometric offset in DN, overriding the metadata (e.g. -1000)",
+        help="radiometric offset in DN, overriding the metadata, e.g. -1000 (default: from "
+        "the MTD file; -1000 for baseline 04.00+ products, 0 before)",
     )
 
 
