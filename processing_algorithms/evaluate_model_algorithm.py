@@ -22,6 +22,7 @@ NUMBERS = {
     "OA_U": ("oa_u", "Urban overall accuracy (OA_u)"),
     "OA_BU": ("oa_bu", "Built vs natural accuracy (OA_bu)"),
     "MACRO_F1": ("macro_f1", "Macro F1"),
+    "WEIGHTED_F1": ("weighted_f1", "Weighted F1 (by class support)"),
 }
 
 

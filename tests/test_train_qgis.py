@@ -89,6 +89,7 @@ def test_trainmodel_mlp_then_evaluatemodel(run_alg, sample_dir, tmp_path):
     assert ev["OA_W"] == pytest.approx(saved["oa_w"]) and ev["KAPPA"] == pytest.approx(
         saved["kappa"]
     )
+    assert ev["WEIGHTED_F1"] == pytest.approx(saved["weighted_f1"]) and 0 < ev["WEIGHTED_F1"] <= 1
     assert (tmp_path / "eval.html").exists() and (tmp_path / "eval.csv").exists()
 
 
