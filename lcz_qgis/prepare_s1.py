@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_output, check_output_path
+from .atomic import atomic_output, check_distinct_paths, check_output_path
 from .errors import LczError
 from .feedback import Feedback
 from .raster_io import classifier_input_options, create_geotiff, gdal, open_raster
@@ -191,6 +191,7 @@ def prepare_sentinel1(
     if window < 3 or window % 2 == 0:
         raise LczError(f"the Lee filter window must be an odd number >= 3; got {window}")
     check_output_path(output)
+    check_distinct_paths({"VV": vv, "VH": vh, "REFERENCE": reference}, {"OUTPUT": output})
     ref_ds, ref = open_raster(reference)
     _check_reference(ref)
     vrts, scales, paths = {}, {}, {}

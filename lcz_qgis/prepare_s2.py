@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_output, check_output_path
+from .atomic import atomic_output, check_distinct_paths, check_output_path
 from .bands import SEN2_BANDS
 from .errors import LczError
 from .feedback import Feedback
@@ -415,6 +415,8 @@ def prepare_sentinel2(
         raise LczError(f"unknown resampling '{resampling}'; use one of {', '.join(RESAMPLING)}")
     check_output_path(output)
     product = find_product(source)
+    inputs = {f"band {b}": f for b, f in product.files.items()}
+    check_distinct_paths({"INPUT": source, **inputs, "MASK": mask}, {"OUTPUT": output})
     esa = [SO2SAT_TO_ESA[b] for b in SEN2_BANDS]
     for message in product.warnings:
         feedback.warning(message)

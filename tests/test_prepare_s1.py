@@ -255,3 +255,12 @@ def test_cli_prepare_s1_options_have_help_with_defaults():
             assert "default" in a.help, a.option_strings
     text = " ".join(p.format_help().split())
     assert "(default: auto)" in text and "(default: 5)" in text and "(default: 4.4" in text
+
+
+def test_output_that_is_an_input_is_refused_and_the_input_kept(reference, tmp_path):
+    s1 = make_s1_pair(tmp_path)
+    for name, target in (("REFERENCE", reference), ("VV", s1["VV"])):
+        before = open(target, "rb").read()
+        with pytest.raises(LczError, match=f"is the input {name}"):
+            ps1.prepare_sentinel1(s1["VV"], s1["VH"], reference, target)
+        assert open(target, "rb").read() == before

@@ -345,3 +345,12 @@ def test_cli_prepare_s2_options_have_help_with_defaults():
         if a.default not in (None, "", True, False, argparse.SUPPRESS):
             assert "default" in a.help, a.option_strings
     assert "(default: bilinear)" in p.format_help()
+
+
+def test_output_that_is_a_band_file_is_refused_and_the_band_kept(tmp_path):
+    safe = make_safe(tmp_path / "p", size10=64)
+    band = Path(find_product(safe).files["B03"])
+    before = band.read_bytes()
+    with pytest.raises(LczError, match="is the input band B03"):
+        prepare_sentinel2(safe, band)
+    assert band.read_bytes() == before
