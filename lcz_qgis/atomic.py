@@ -27,35 +27,46 @@ def check_output_path(path: str | os.PathLike) -> Path:
 def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     try:
         return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist yet: compare the paths
-        return os.path.realpath(a) == os.path.realpath(b)
+    except OSError:  # one of them does not exist yet: compare the paths (any case on Windows)
+        return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def _paths(named: dict) -> list[tuple[str, str]]:
+    """(name, path) pairs of a {name: path, list of paths or None} mapping."""
+    out = []
+    for name, value in named.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        out += [(name, str(v)) for v in values if v]
+    return out
 
 
 def check_distinct_paths(inputs: dict, outputs: dict, sidecar: str | None = None) -> None:
-    """Fail when an output would overwrite one of the run's inputs or another output.
+    """Fail when an output would overwrite one of the inputs or another output.
 
-    ``inputs`` and ``outputs`` map a name the user knows (a parameter) to a path or None.
-    ``sidecar`` (e.g. ".qml"): outputs must also differ in that sidecar file's name.
+    ``inputs`` and ``outputs`` map a name the user knows (a parameter) to a path, a list
+    of paths or None. ``sidecar`` (e.g. ".qml"): outputs must also differ in the name of
+    that sidecar file.
     """
-    outs = [(k, v) for k, v in outputs.items() if v]
+    outs = _paths(outputs)
     for name, out in outs:
-        for in_name, src in inputs.items():
-            if src and not str(src).startswith("/vsi") and _same_file(out, src):
+        for in_name, src in _paths(inputs):
+            if not src.startswith("/vsi") and _same_file(out, src):
                 raise LczError(
                     f"{name} '{out}' is the input {in_name}: writing it would destroy the "
                     "input; choose another output file"
                 )
     for i, (a_name, a) in enumerate(outs):
         for b_name, b in outs[i + 1 :]:
-            same = _same_file(a, b)
-            if not same and sidecar:
-                same = Path(a).with_suffix(sidecar) == Path(b).with_suffix(sidecar)
-            if same:
-                what = "file" if _same_file(a, b) else f"{sidecar} style file"
-                raise LczError(
-                    f"{a_name} '{a}' and {b_name} '{b}' would write the same {what}; "
-                    "give each output its own name"
-                )
+            if _same_file(a, b):
+                what = "file"
+            elif sidecar and _same_file(Path(a).with_suffix(sidecar), Path(b).with_suffix(sidecar)):
+                what = f"{sidecar} style file"
+            else:
+                continue
+            raise LczError(
+                f"{a_name} '{a}' and {b_name} '{b}' would write the same {what}; "
+                "give each output its own name"
+            )
 
 
 @contextlib.contextmanager

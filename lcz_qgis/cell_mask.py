@@ -13,16 +13,38 @@ import os
 import numpy as np
 
 from .errors import LczError
-from .raster_io import gdal
+from .raster_io import gdal, osr
 
 # Output cells rasterised at a time when checking that the mask selects a cell.
 _CHECK_CELLS = 4_000_000
 
 
+def _bounds_in(bounds, src_crs: str, dst_crs: str) -> tuple:
+    """``bounds`` (xmin, ymin, xmax, ymax) in ``src_crs`` as the bounds of that box in
+    ``dst_crs`` (edges densified, so a box in degrees maps onto the UTM box around it)."""
+    o = osr()
+    src, dst = o.SpatialReference(), o.SpatialReference()
+    try:
+        src.SetFromUserInput(str(src_crs))
+    except RuntimeError:
+        raise LczError(f"unknown CRS for the extent: '{str(src_crs)[:60]}'") from None
+    dst.ImportFromWkt(dst_crs)
+    if src.IsSame(dst):
+        return tuple(bounds)
+    for srs in (src, dst):
+        srs.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
+    try:
+        return tuple(o.CoordinateTransformation(src, dst).TransformBounds(*bounds, 21))
+    except RuntimeError as exc:
+        raise LczError(f"cannot transform the extent to the raster's CRS: {exc}") from None
+
+
 class CellMask:
     """Output cells whose centre lies inside the extent and/or the polygons of a vector file."""
 
-    def __init__(self, grid, crs_wkt: str, mask=None, extent=None):
+    def __init__(self, grid, crs_wkt: str, mask=None, extent=None, extent_crs: str | None = None):
+        """``extent``: (xmin, ymin, xmax, ymax) in ``extent_crs`` (any CRS GDAL reads: WKT,
+        "EPSG:4326"...), by default the grid's ``crs_wkt``."""
         self.grid, self.crs_wkt, self.extent = grid, crs_wkt, extent
         self.vector = None
         self.mask_name = str(mask) if mask else ""
@@ -31,6 +53,8 @@ class CellMask:
             if x1 <= x0 or y1 <= y0:
                 raise LczError(f"extent {extent} is empty (give xmin, ymin, xmax, ymax)")
             self.extent = (x0, y0, x1, y1)
+            if extent_crs:
+                self.extent = _bounds_in(self.extent, extent_crs, crs_wkt)
         if mask:
             g = gdal()
             if not os.path.exists(str(mask).split("|")[0]):

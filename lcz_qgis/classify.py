@@ -153,6 +153,7 @@ def classify_raster(
     resolution: float | None = None,
     mask=None,
     extent=None,
+    extent_crs: str | None = None,
     filter: str = "none",  # noqa: A002 - the Processing parameter's name
     confidence_format: str = "float",
     probabilities=None,
@@ -170,7 +171,8 @@ def classify_raster(
     with nodata 255), ``probabilities`` (17 bands, same formats), ``area_table`` (CSV),
     ``map_image`` (PNG). ``bands``/``bands_s1`` map raster bands to So2Sat channels;
     ``scale`` is auto|reflectance|dn; ``resolution`` (m) overrides ``stride``; ``mask``
-    (polygon vector file) and ``extent`` (xmin, ymin, xmax, ymax in the raster CRS) set
+    (polygon vector file) and ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``, by
+    default the CRS of the grid the model reads, after any REPROJECT warp) set
     the cells to classify; ``filter`` is none|majority|gaussian.
     """
     feedback = feedback or Feedback()
@@ -206,7 +208,7 @@ def classify_raster(
         stride = stride_for(resolution, info.pixel_size[0])
     grid = output_grid(info.width, info.height, info.geotransform, int(stride))
     cell_m = abs(grid.geotransform[1])
-    cell_mask = CellMask(grid, info.crs_wkt, mask, extent)
+    cell_mask = CellMask(grid, info.crs_wkt, mask, extent, extent_crs)
     n_channels = sum(len(s.bands) for s in sources)
     rows_per_block = max(1, BLOCK_BYTES // (info.width * n_channels * 4 * grid.stride) - 3)
     rows_per_block = min(rows_per_block, max(1, PROBA_BLOCK_BYTES // (grid.cols * N_CLASSES * 4)))

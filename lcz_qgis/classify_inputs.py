@@ -334,8 +334,10 @@ def check_s1_scale(src: InputSource, feedback: Feedback) -> None:
     cols = [k for k, c in enumerate(src.channels) if c in S1_INTENSITY_CHANNELS]
     if not cols:
         return
+    from .prepare_s1 import detect_db  # the rule prepare-s1 uses for its 'auto' scale
+
     vals = sample_values(src)[:, cols]
-    if vals.size == 0 or np.mean(vals < 0) < 0.05:
+    if vals.size == 0 or not detect_db(vals):
         return
     p1, p50, p99 = np.percentile(vals, [1, 50, 99])
     feedback.warning(

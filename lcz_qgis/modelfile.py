@@ -460,12 +460,13 @@ def load_model(path, sensor: str | None = None) -> LczModel:
     manifest = read_manifest(p)
     if manifest.get("format") != FORMAT:
         raise LczError(f"'{p.name}' is not an LCZ model file (no lczmodel manifest)")
-    check_manifest(manifest, p.name)
-    if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
+    version = manifest.get("format_version", 0)
+    # a newer plugin may add sensors or keys: say so before judging the manifest
+    if isinstance(version, int) and version > FORMAT_VERSION:
         raise LczError(
-            f"'{p.name}' was written by a newer plugin (format {manifest['format_version']}); "
-            "update the plugin"
+            f"'{p.name}' was written by a newer plugin (format {version}); update the plugin"
         )
+    check_manifest(manifest, p.name)
     framework = manifest["framework"]
     if framework not in ("sklearn", "keras"):
         raise LczError(f"'{p.name}': unknown framework '{framework[:40]}'")

@@ -6,6 +6,7 @@ Keeps no state on the instance between runs, so it works in the batch dialog.
 from __future__ import annotations
 
 from qgis.core import (
+    QgsCoordinateReferenceSystem,
     QgsProcessing,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterEnum,
@@ -222,12 +223,17 @@ class ClassifyRasterAlgorithm(LczAlgorithm):
             mask = self.parameterAsCompatibleSourceLayerPath(
                 parameters, "MASK", context, ["gpkg", "shp", "geojson"], "gpkg", feedback.qgis
             )
-        extent = None
+        extent = extent_crs = None
         ref = s2 or s1
         if parameters.get("EXTENT"):
-            rect = self.parameterAsExtent(parameters, "EXTENT", context, ref.crs())
+            # in its own CRS: the core maps it onto the grid the model reads, which differs
+            # from the layer's CRS when REPROJECT warps it
+            rect = self.parameterAsExtent(parameters, "EXTENT", context)
+            crs = self.parameterAsExtentCrs(parameters, "EXTENT", context)
             if not rect.isNull():
                 extent = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())
+                crs = crs if crs.isValid() else ref.crs()
+                extent_crs = crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)
         model = load_model(self.parameterAsFile(parameters, "MODEL", context))
         feedback.info(
             f"model: {model.model_type}, sensor {model.sensor}, {model.input_channels} channels"
@@ -247,6 +253,7 @@ class ClassifyRasterAlgorithm(LczAlgorithm):
             resolution=self.parameterAsDouble(parameters, "RESOLUTION", context) or None,
             mask=mask,
             extent=extent,
+            extent_crs=extent_crs,
             filter=self.parameterAsEnumString(parameters, "FILTER", context),
             confidence_format=self.parameterAsEnumString(parameters, "CONFIDENCE_FORMAT", context),
             probabilities=optional["PROBABILITIES"],

@@ -48,7 +48,15 @@ def test_cli_refuses_an_output_given_twice_before_writing(rf_model, s2, tmp_path
     a = tmp_path / "a.tif"
     code = lcz_main(["classify", "--model", str(rf_model), "--sentinel2", str(s2), str(s2),
                      "--output", str(a), str(a)])  # fmt: skip
-    assert code == 2 and "given twice" in capsys.readouterr().err
+    assert code == 2 and "would write the same file" in capsys.readouterr().err
+    # a loop over cities: run 1's output is run 2's input
+    b = tmp_path / "b.tif"
+    b.write_bytes(s2.read_bytes())
+    before = b.read_bytes()
+    code = lcz_main(["classify", "--model", str(rf_model), "--sentinel2", str(s2), str(b),
+                     "--output", str(b), str(tmp_path / "c.tif")])  # fmt: skip
+    assert code == 2 and "is the input --sentinel2" in capsys.readouterr().err
+    assert b.read_bytes() == before
     code = lcz_main(["classify", "--model", str(rf_model), "--sentinel2", str(s2),
                      str(tmp_path / "missing.tif"), "--output", str(a), str(tmp_path / "b.tif")])  # fmt: skip
     assert code == 2 and "missing.tif' does not exist" in capsys.readouterr().err
@@ -149,3 +157,23 @@ def test_cli_reports_a_refused_write_without_a_traceback(
                      "--output", str(tmp_path / "m.tif")])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "Permission denied" in err and "m.tif" in err
+
+
+def test_extent_in_another_crs_is_mapped_onto_the_grid(s2, tmp_path):
+    from lcz_qgis.raster_io import osr
+
+    o = osr()
+    utm, wgs = o.SpatialReference(), o.SpatialReference()
+    utm.ImportFromEPSG(32632)
+    wgs.ImportFromEPSG(4326)
+    for srs in (utm, wgs):
+        srs.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
+    # the left half of the raster (x 690000-690480 m), as lon/lat bounds
+    box = o.CoordinateTransformation(utm, wgs).TransformBounds(690000, 5339040, 690480, 5340000, 21)
+    full = classify_raster(BrightnessModel(), tmp_path / "a.tif", sentinel2=s2, stride=8)
+    half = classify_raster(BrightnessModel(), tmp_path / "h.tif", sentinel2=s2, stride=8,
+                           extent=box, extent_crs="EPSG:4326")  # fmt: skip
+    assert 0.3 * full.windows_valid < half.windows_valid < 0.7 * full.windows_valid
+    with pytest.raises(LczError, match="does not overlap"):
+        classify_raster(BrightnessModel(), tmp_path / "x.tif", sentinel2=s2,
+                        extent=(2.0, 48.0, 2.1, 48.1), extent_crs="EPSG:4326")  # fmt: skip

@@ -211,3 +211,25 @@ def test_qgis_process_lists_and_runs_the_graphical_model(qgis_process, safe, rf_
     )  # fmt: skip
     assert r.returncode != 0 and not out2.exists()
     assert np.isfinite(codes).all()
+
+
+def test_extent_in_degrees_with_reproject_selects_its_cells(run_alg, rf_model, tmp_path):
+    from test_classify import write_raster
+
+    rng = np.random.default_rng(0)
+    arr = rng.uniform(0.02, 0.3, (200, 200, 10)).astype(np.float32)
+    geo = write_raster(tmp_path / "geo.tif", arr, gt=(11.0, 0.0001, 0, 48.2, 0, -0.0001), epsg=4326)
+    counts = {}
+    for name, extent in (("all", None), ("quarter", "11.0,11.01,48.19,48.2 [EPSG:4326]")):
+        params = {"MODEL": str(rf_model), "SENTINEL2": str(geo), "REPROJECT": True,
+                  "STRIDE": 4, "OUTPUT": str(tmp_path / f"{name}.tif")}  # fmt: skip
+        if extent:
+            params["EXTENT"] = extent
+        run_alg("lcz:classifyraster", params)
+        ds = gdal().Open(str(tmp_path / f"{name}.tif"))
+        codes = ds.ReadAsArray()
+        counts[name] = int((codes > 0).sum())
+        if extent:  # the valid cells sit in the upper-left quarter of the UTM grid
+            rows, cols = np.nonzero(codes)
+            assert rows.max() < codes.shape[0] * 0.6 and cols.max() < codes.shape[1] * 0.6
+    assert 0.15 * counts["all"] < counts["quarter"] < 0.4 * counts["all"]

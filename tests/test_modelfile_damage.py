@@ -189,3 +189,12 @@ def test_keras_input_channels_must_match_the_bands(keras, tmp_path):
     )
     save_keras_model(ok, _keras_net(keras, 7), manifest)
     assert load_model(ok).predict(np.ones((1, 32, 32, 8), np.float32)).shape == (1,)
+
+
+def test_model_from_a_newer_plugin_asks_for_an_update_not_a_retrain(small_rf, tmp_path):
+    def newer(m):
+        m["format_version"] = 99
+        m["sensor"] = "sen2_l2a"  # a sensor this version does not know
+
+    msg = _error(_rewrite(small_rf, tmp_path / "new.lczmodel", newer))
+    assert "written by a newer plugin (format 99)" in msg and "update the plugin" in msg

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from ..atomic import check_distinct_paths
 from ..classify import DEFAULT_BATCH, DEFAULT_STRIDE, classify_raster
 from ..classify_inputs import SCALES
 from ..classify_outputs import FORMATS
@@ -67,7 +67,13 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--extent",
         default="",
-        help="xmin,ymin,xmax,ymax in the raster CRS: cells outside are 0",
+        help="xmin,ymin,xmax,ymax (in --extent-crs, by default the raster's CRS): cells "
+        "outside are 0",
+    )
+    p.add_argument(
+        "--extent-crs",
+        default="",
+        help="CRS of --extent, e.g. EPSG:4326 (default: the raster's CRS)",
     )
     p.add_argument("--filter", choices=FILTERS, default="none", help="post-classification filter")
     p.add_argument("--reproject", action="store_true", help="warp geographic input to UTM, 10 m")
@@ -95,7 +101,7 @@ def _extent(text: str):
     if not text:
         return None
     try:
-        v = [float(x) for x in text.replace(";", ",").split(",")]
+        v = [float(x) for x in text.replace(";", ",").split(",") if x.strip()]
     except ValueError:
         v = []
     if len(v) != 4:
@@ -104,24 +110,20 @@ def _extent(text: str):
 
 
 def _check_all_first(args, per_input: dict) -> None:
-    """Before the first map is written: every input exists, and no output path is given
-    twice (a loop over cities would otherwise overwrite its own results)."""
+    """Before the first map is written: every input exists, and no output of any run is
+    an input of any run or another output (a loop over cities must not overwrite the
+    next city's imagery, or its own results)."""
     for name in ("--sentinel2", "--sentinel1"):
         for path in per_input[name]:
             if not Path(path).exists() and not path.startswith("/vsi"):
                 raise LczError(f"{name} raster '{path}' does not exist")
-    seen = {}
-    for name, values in {"--output": args.output, **per_input}.items():
-        if name in ("--sentinel2", "--sentinel1"):
-            continue
-        for path in values:
-            key = os.path.realpath(path)
-            if key in seen:
-                raise LczError(
-                    f"'{path}' is given twice ({seen[key]} and {name}); each output needs its "
-                    "own file"
-                )
-            seen[key] = name
+    inputs = {"--model": args.model, "--mask": args.mask or None}
+    inputs |= {name: per_input[name] for name in ("--sentinel2", "--sentinel1")}
+    outputs = {"--output": args.output}
+    outputs |= {k: v for k, v in per_input.items() if k not in ("--sentinel2", "--sentinel1")}
+    check_distinct_paths(inputs, outputs)
+    rasters = {k: outputs[k] for k in ("--output", "--confidence", "--probabilities")}
+    check_distinct_paths({}, rasters, sidecar=".qml")
 
 
 def run(args, feedback) -> int:
@@ -162,6 +164,7 @@ def run(args, feedback) -> int:
             resolution=args.resolution or None,
             mask=args.mask or None,
             extent=extent,
+            extent_crs=args.extent_crs or None,
             filter=args.filter,
             confidence_format=args.confidence_format,
             probabilities=nth(args.probabilities, i),
