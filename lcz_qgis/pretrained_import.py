@@ -33,7 +33,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from . import __version__, pretrained
-from .atomic import atomic_output, check_output_path
+from .atomic import atomic_output, check_distinct_paths, check_output_path
 from .errors import LczError
 from .feedback import Feedback
 
@@ -418,6 +418,8 @@ def import_pretrained(
             "DOWNLOAD needs an ARCHITECTURE to know which published file to fetch: one of "
             f"{', '.join(ARCHITECTURES)}"
         )
+    local = None if download or is_url(weights) else weights
+    check_distinct_paths({"WEIGHTS": local, "SENTINEL1": sentinel1}, {"OUTPUT": out})
     _need_sentinel1(arch, sentinel1)
     if sentinel1 and arch == "so2sat_resnet20_s1":
         check_sentinel1_scene(sentinel1)

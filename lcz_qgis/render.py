@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_output, check_output_path
+from .atomic import atomic_output, check_distinct_paths, check_output_path
 from .errors import LczError
 from .feedback import Feedback
 from .indices import (
@@ -232,8 +232,13 @@ def render(
     t0 = time.monotonic()
     p = product(product_name)
     out = check_output_path(output)
-    if Path(input_path).resolve() == out.resolve():
-        raise LczError("the output would overwrite the input raster; choose another file")
+    if out.suffix.lower() not in (".tif", ".tiff"):
+        raise LczError(f"the output '{out.name}' is written as a GeoTIFF: give it a .tif name")
+    # neither the input nor its style file may be overwritten (in.tif -> in.tiff shares in.qml)
+    check_distinct_paths(
+        {"INPUT": input_path, "style of INPUT": Path(input_path).with_suffix(".qml")},
+        {"OUTPUT": out, "style of OUTPUT": out.with_suffix(".qml")},
+    )
     ds, info = open_raster(input_path)
     descriptions = [ds.GetRasterBand(i + 1).GetDescription() for i in range(info.count)]
     mapping, source = resolve_bands(p.name, info.count, descriptions, bands, Path(info.path).name)

@@ -493,3 +493,12 @@ def test_qgis_process(qgis_process, weights, sample_dir, tmp_path):
     )
     model = lcz_qgis.load_model(out)
     assert model.sensor == "sen1" and model.manifest["preprocessing"][0]["scene"]["pixels"] > 0
+
+
+def test_output_that_is_the_weights_file_is_refused(weights, tmp_path):
+    w = tmp_path / "weights.lczmodel"  # a weights file saved under the output's suffix
+    shutil.copy(weights["sen2lcznet"], w)
+    before = w.read_bytes()
+    with pytest.raises(LczError, match="is the input WEIGHTS"):
+        import_pretrained(w, weights=w)
+    assert w.read_bytes() == before

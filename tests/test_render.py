@@ -238,3 +238,21 @@ def test_cli_render(s2_raster, tmp_path, capsys):
         == 2
     )
     assert "Missing: VH, VV" in capsys.readouterr().err
+
+
+def test_output_may_overwrite_neither_the_input_nor_its_style(s2_raster, tmp_path):
+    import shutil
+
+    src = tmp_path / "in.tif"
+    shutil.copy(s2_raster[0], src)
+    style = tmp_path / "in.qml"
+    style.write_text("<qgis>my own style</qgis>")
+    before = src.read_bytes()
+    with pytest.raises(LczError, match="is the input INPUT"):
+        render(src, "ndvi", src)
+    with pytest.raises(LczError, match="style of OUTPUT .* is the input style of INPUT"):
+        render(src, "ndvi", tmp_path / "in.tiff")  # would write in.qml over the user's style
+    with pytest.raises(LczError, match="give it a .tif name"):
+        render(src, "ndvi", tmp_path / "out.qml")
+    assert src.read_bytes() == before and style.read_text() == "<qgis>my own style</qgis>"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.qml", "in.tif"]
