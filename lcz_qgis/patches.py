@@ -32,14 +32,19 @@ so the work and memory depend on the selection, not on the file size.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import shutil
+import signal
+import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_output, check_output_path
+from .atomic import atomic_output, check_distinct_paths, check_output_path
 from .bands import sensor_channels
 from .errors import LczError
 from .feedback import Feedback
@@ -260,12 +265,15 @@ class _PatchSource:
         self.f, self.sensor = so2sat, sensor
         self.display = [b - 1 for b in display_channels]
         self.sample: list[np.ndarray] = []
+        self.nonfinite: set[int] = set()  # indices of patches holding NaN or inf
 
     def read(self, indices: np.ndarray) -> dict[int, np.ndarray]:
         if len(indices) == 0:
             return {}
         order = np.sort(np.asarray(indices, dtype=np.int64))
         arr = self.f.read(self.sensor, order)
+        bad = ~np.isfinite(arr).reshape(len(order), -1).all(axis=1)
+        self.nonfinite.update(int(i) for i in order[bad])
         self.sample.append(arr[:, ::4, ::4][..., self.display].reshape(-1, len(self.display)))
         return {int(i): arr[k] for k, i in enumerate(order)}
 
@@ -298,43 +306,51 @@ def _create(path, width, height, count, gt, wkt, names, options):
 
 
 def _write_mosaic(path, src: _PatchSource, order, cols, rows, gt, wkt, names, feedback):
-    """Patches ``order`` (in stacking order) at pixel offsets (cols, rows), tile by tile."""
+    """Patches ``order`` (in stacking order) at pixel offsets (cols, rows), tile by tile,
+    into ``path`` (a temporary file of the run's ``_Staging``)."""
     count = len(names)
     width, height = int(cols.max()) + PATCH, int(rows.max()) + PATCH
     r0, r1 = rows // TILE, (rows + PATCH - 1) // TILE
     c0, c1 = cols // TILE, (cols + PATCH - 1) // TILE
     tile_rows = np.unique(np.concatenate([r0, r1]))
-    cache: dict[int, np.ndarray] = {}
-    with atomic_output(path, (".aux.xml",)) as tmp:
-        ds = _create(tmp, width, height, count, gt, wkt, names, TIFF_OPTIONS)
-        for step, tr in enumerate(tile_rows):
-            feedback.check_cancelled()
-            members = np.flatnonzero((r0 <= tr) & (r1 >= tr))
-            needed = set(order[members].tolist())
-            for i in [i for i in cache if i not in needed]:
-                del cache[i]
-            cache.update(src.read([i for i in order[members] if int(i) not in cache]))
-            y0 = int(tr) * TILE
-            th = min(TILE, height - y0)
-            for tc in np.unique(np.concatenate([c0[members], c1[members]])):
-                x0 = int(tc) * TILE
-                tw = min(TILE, width - x0)
-                tile = np.full((count, th, tw), NODATA, dtype=np.float32)
-                for m in members:  # stacking order: later patches on top
-                    if not (c0[m] <= tc <= c1[m]):
-                        continue
-                    patch = cache[int(order[m])]
-                    py0, px0 = int(rows[m]) - y0, int(cols[m]) - x0
-                    ys, xs = max(0, py0), max(0, px0)
-                    ye, xe = min(th, py0 + PATCH), min(tw, px0 + PATCH)
-                    tile[:, ys:ye, xs:xe] = np.moveaxis(
-                        patch[ys - py0 : ye - py0, xs - px0 : xe - px0], -1, 0
-                    )
-                ds.WriteArray(tile, x0, y0)
-            feedback.progress(100.0 * (step + 1) / len(tile_rows))
+    ds = _create(path, width, height, count, gt, wkt, names, TIFF_OPTIONS)
+    try:
+        _fill_mosaic(ds, src, order, cols, rows, (r0, r1, c0, c1), tile_rows, feedback)
         ds.FlushCache()
-        ds = None
+    finally:
+        ds = None  # closed also on failure, so the temporary file can be removed
     return width, height
+
+
+def _fill_mosaic(ds, src, order, cols, rows, spans, tile_rows, feedback) -> None:
+    r0, r1, c0, c1 = spans
+    count, width, height = ds.RasterCount, ds.RasterXSize, ds.RasterYSize
+    cache: dict[int, np.ndarray] = {}
+    for step, tr in enumerate(tile_rows):
+        feedback.check_cancelled()
+        members = np.flatnonzero((r0 <= tr) & (r1 >= tr))
+        needed = set(order[members].tolist())
+        for i in [i for i in cache if i not in needed]:
+            del cache[i]
+        cache.update(src.read([i for i in order[members] if int(i) not in cache]))
+        y0 = int(tr) * TILE
+        th = min(TILE, height - y0)
+        for tc in np.unique(np.concatenate([c0[members], c1[members]])):
+            x0 = int(tc) * TILE
+            tw = min(TILE, width - x0)
+            tile = np.full((count, th, tw), NODATA, dtype=np.float32)
+            for m in members:  # stacking order: later patches on top
+                if not (c0[m] <= tc <= c1[m]):
+                    continue
+                patch = cache[int(order[m])]
+                py0, px0 = int(rows[m]) - y0, int(cols[m]) - x0
+                ys, xs = max(0, py0), max(0, px0)
+                ye, xe = min(th, py0 + PATCH), min(tw, px0 + PATCH)
+                tile[:, ys:ye, xs:xe] = np.moveaxis(
+                    patch[ys - py0 : ye - py0, xs - px0 : xe - px0], -1, 0
+                )
+            ds.WriteArray(tile, x0, y0)
+        feedback.progress(100.0 * (step + 1) / len(tile_rows))
 
 
 def _count_overlaps(cols: np.ndarray, rows: np.ndarray) -> int:
@@ -363,16 +379,26 @@ def _ogr():
 
 def write_patch_outlines(path, placement: Placement, labels, rasters: list[str]) -> Path:
     """GeoPackage with one polygon per placed patch, styled by LCZ (default style + .qml)."""
-    from .raster_io import osr, write_qml
-    from .styles import qml_patch_polygons
+    from .raster_io import write_qml
 
-    ogr = _ogr()
-    o = osr()
     path = Path(path)
     if path.suffix.lower() != ".gpkg":
         raise LczError(
             f"the patch outlines are written as a GeoPackage: '{path}' must end in .gpkg"
         )
+    with atomic_output(path) as tmp:
+        qml = _write_outlines(tmp, placement, labels, rasters)
+    write_qml(path, qml)
+    return path
+
+
+def _write_outlines(path, placement: Placement, labels, rasters: list[str]) -> str:
+    """Write the outlines GeoPackage at ``path`` (no temporary file); returns its style."""
+    from .raster_io import osr
+    from .styles import qml_patch_polygons
+
+    ogr = _ogr()
+    o = osr()
     zones = sorted(set(int(e) for e in placement.epsg))
     target = o.SpatialReference()
     target.ImportFromEPSG(zones[0] if len(zones) == 1 else 4326)
@@ -385,8 +411,8 @@ def write_patch_outlines(path, placement: Placement, labels, rasters: list[str])
             s.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
             transforms[e] = o.CoordinateTransformation(s, target)
     qml = qml_patch_polygons()
-    with atomic_output(path) as tmp:
-        ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp))
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    try:
         lyr = ds.CreateLayer(LAYER_NAME, target, ogr.wkbPolygon, ["GEOMETRY_NAME=geom"])
         _create_fields(
             ogr,
@@ -434,9 +460,9 @@ def write_patch_outlines(path, placement: Placement, labels, rasters: list[str])
             lyr.CreateFeature(feat)
         lyr.CommitTransaction()
         _store_default_style(ogr, ds, LAYER_NAME, "geom", qml)
+    finally:
         ds = None
-    write_qml(path, qml)
-    return path
+    return qml
 
 
 def _create_fields(ogr, lyr, fields, subtypes=None, defaults=None) -> None:
@@ -514,15 +540,129 @@ class LoadPatchesResult:
         return int(self.indices.size)
 
 
-def _prepare_folder(folder) -> Path:
+class _Staging:
+    """All outputs of a run, written first to temporary files beside their targets.
+
+    ``commit`` renames them all into place at the end of a successful run; ``discard``
+    removes the temporary files only, so the files of an earlier run stay as they were
+    and nothing of a failed or cancelled run is left.
+    """
+
+    SIDECARS = (".aux.xml",)  # written by GDAL next to a raster; they move with it
+    LEFTOVERS = (".aux.xml", "-wal", "-shm", "-journal")
+
+    def __init__(self):
+        self.pairs: list[tuple[Path, Path]] = []  # (temporary, target)
+
+    def temp(self, target: Path) -> Path:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent
+        )
+        os.close(fd)
+        self.pairs.append((Path(tmp), target))
+        os.unlink(tmp)  # writers (GDAL) create it themselves
+        return Path(tmp)
+
+    def write_text(self, target: Path, text: str) -> None:
+        self.temp(target).write_text(text, encoding="utf-8")
+
+    def commit(self) -> None:
+        while self.pairs:
+            tmp, target = self.pairs[0]
+            for s in self.SIDECARS:
+                side = Path(str(tmp) + s)
+                if side.exists():
+                    os.replace(side, str(target) + s)
+            os.replace(tmp, target)
+            self.pairs.pop(0)
+
+    def discard(self) -> None:
+        for tmp, _ in self.pairs:
+            for p in (tmp, *(Path(str(tmp) + s) for s in self.LEFTOVERS)):
+                with contextlib.suppress(FileNotFoundError):
+                    if p.is_dir() and not p.is_symlink():
+                        shutil.rmtree(p)
+                    else:
+                        p.unlink()
+        self.pairs = []
+
+
+@contextlib.contextmanager
+def _hold_interrupt(feedback: Feedback):
+    """Hold Ctrl-C back while the outputs are renamed into place (milliseconds), so an
+    interrupt cannot leave a run half-committed; the run then simply completes."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    got: list = []
+    signal.signal(signal.SIGINT, lambda *a: got.append(a))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if got:
+        feedback.warning("interrupted while the outputs were moved into place: the run completed")
+
+
+def _key(path) -> str:
+    return os.path.normcase(os.path.realpath(path))
+
+
+def _check_folder(folder) -> tuple[Path, bool]:
+    """The output folder and whether it exists; nothing is created here."""
     folder = Path(folder)
-    if not folder.exists():
-        if not folder.parent.is_dir():
-            raise LczError(f"output folder '{folder}': its parent folder does not exist")
-        folder.mkdir()
-    if not folder.is_dir():
-        raise LczError(f"output folder '{folder}' is a file, not a folder")
-    return folder
+    if folder.exists():
+        if not folder.is_dir():
+            raise LczError(f"output folder '{folder}' is a file, not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise LczError(f"cannot write to the output folder '{folder}'")
+        return folder, True
+    if not folder.parent.is_dir():
+        raise LczError(f"output folder '{folder}': its parent folder does not exist")
+    if not os.access(folder.parent, os.W_OK | os.X_OK):
+        raise LczError(f"cannot create the output folder '{folder}': its parent is read-only")
+    return folder, False
+
+
+def _check_targets(inputs: dict, targets: list[tuple[str, Path]]) -> None:
+    """Before anything is written: no output is a folder, an input or another output.
+
+    (Linear in the number of outputs; ``check_distinct_paths`` compares every pair, too
+    slow for thousands of per-patch files.)
+    """
+    ins = {_key(p): name for name, p in inputs.items() if p}
+    seen: dict[str, str] = {}
+    for label, p in targets:
+        if p.is_dir():
+            raise LczError(
+                f"{label} '{p}' is a folder, not a file: remove or rename it, or choose "
+                "another output"
+            )
+        k = _key(p)
+        if k in ins:
+            raise LczError(
+                f"{label} '{p}' is the input {ins[k]}: writing it would destroy the input; "
+                "choose another output"
+            )
+        if k in seen:
+            raise LczError(
+                f"{label} '{p}' and {seen[k]} would write the same file; give each output "
+                "its own name"
+            )
+        seen[k] = f"{label} '{p}'"
+
+
+def _check_seed(seed) -> int:
+    try:
+        value = int(seed or 0)
+    except (TypeError, ValueError):
+        value = -1
+    if value < 0:
+        raise LczError(f"SEED must be a whole number of 0 or more, not '{seed}'")
+    return value
 
 
 def load_patches(
@@ -537,22 +677,25 @@ def load_patches(
     per_patch_files: bool = False,
     feedback: Feedback | None = None,
 ) -> LoadPatchesResult:
-    """Write the selected patches as georeferenced GeoTIFFs (and their outlines)."""
-    from .raster_io import write_qml
+    """Write the selected patches as georeferenced GeoTIFFs (and their outlines).
+
+    All or nothing: every output is written to a temporary file first and renamed into
+    place only when the whole run succeeded; a failed or cancelled run leaves the files
+    of an earlier run as they were and creates no output folder.
+    """
     from .so2sat import So2SatFile
     from .so2sat_geo import So2SatGeo
-    from .styles import qml_multiband
+    from .styles import qml_multiband, qml_patch_polygons
 
     feedback = feedback or Feedback()
     t0 = time.monotonic()
     if sensor not in ("sen2", "sen1"):
         raise LczError(f"sensor must be sen2 or sen1, not '{sensor}'")
-    if output_patches:
-        if Path(output_patches).suffix.lower() != ".gpkg":
-            raise LczError(
-                f"the patch outlines are written as a GeoPackage: '{output_patches}' must end "
-                "in .gpkg"
-            )
+    outlines = Path(output_patches) if output_patches else None
+    if outlines is not None and outlines.suffix.lower() != ".gpkg":
+        raise LczError(
+            f"the patch outlines are written as a GeoPackage: '{output_patches}' must end in .gpkg"
+        )
     spec = (
         None if indices is None or (isinstance(indices, str) and not indices.strip()) else indices
     )
@@ -561,108 +704,129 @@ def load_patches(
         raise LczError("give either INDICES or PER_CLASS, not both")
     if per_class < 0:
         raise LczError("PER_CLASS must be 0 (off) or a positive number of patches per class")
+    seed = _check_seed(seed)
 
-    with So2SatFile(input_path, require=()) as f:
-        f.check_sensor(sensor)
-        geo_file = So2SatGeo(geo) if geo else None
-        if geo_file is not None and geo_file.n != f.n:
-            raise LczError(
-                f"the geolocation file '{geo_file.path.name}' has {geo_file.n} rows but "
-                f"'{f.path.name}' has {f.n} patches: they must be the same length (pair "
-                "training.h5 with training_geo.h5, testing.h5 with testing_geo.h5, ...)"
+    # Every output path is checked before anything is written or created.
+    folder, folder_exists = _check_folder(output_folder)
+    inputs = {"INPUT": input_path, "GEO": geo}
+    if outlines is not None:
+        if folder_exists or _key(outlines.parent) != _key(folder):
+            check_output_path(outlines)  # (its folder may be the output folder still to create)
+        check_distinct_paths(inputs, {"OUTPUT_PATCHES": outlines})
+
+    staging = _Staging()
+    created = False  # the output folder, by this run
+    try:
+        with So2SatFile(input_path, require=()) as f:
+            f.check_sensor(sensor)
+            geo_file = So2SatGeo(geo) if geo else None
+            if geo_file is not None and geo_file.n != f.n:
+                raise LczError(
+                    f"the geolocation file '{geo_file.path.name}' has {geo_file.n} rows but "
+                    f"'{f.path.name}' has {f.n} patches: they must be the same length (pair "
+                    "training.h5 with training_geo.h5, testing.h5 with testing_geo.h5, ...)"
+                )
+            rows_of = None
+            if per_class > 0:
+                if not f.has_labels:
+                    raise LczError(f"'{f.path.name}' has no labels, so PER_CLASS cannot be used")
+                if per_class * 17 > MAX_PATCHES:
+                    raise LczError(_limit_message(per_class * 17, "PER_CLASS would select up to"))
+                sel, by_class = select_per_class(f.labels(), per_class, seed, feedback)
+                rows_of = [by_class[c] for c in sorted(by_class)]
+            elif spec is not None:
+                sel = parse_indices(spec, f.n)
+                if sel.size > MAX_PATCHES:
+                    raise LczError(_limit_message(sel.size, "INDICES selects"))
+            else:
+                if f.n > MAX_PATCHES:
+                    raise LczError(_limit_message(f.n, f"'{f.path.name}' has"))
+                sel = np.arange(f.n, dtype=np.int64)
+            if sel.size == 0:
+                raise LczError("no patches selected")
+            feedback.info(f"{sel.size} patch(es) selected from '{f.path.name}' ({f.n} in the file)")
+
+            if geo_file is not None:
+                locs = geo_file.locations(sel)
+                feedback.info(f"geolocation: {geo_file.layout} layout ({geo_file.path.name})")
+                placement, skipped = place_geo(locs, feedback)
+                if placement.indices.size == 0:
+                    raise LczError("none of the selected patches has a usable geolocation")
+            else:
+                placement, skipped = place_grid(sel, rows_of), []
+            labels = f.labels(placement.indices) if f.has_labels else None
+
+            stem = _safe(Path(input_path).stem) or "patches"
+            if per_patch_files:
+                paths = [folder / f"{stem}_{sensor}_{int(i):06d}.tif" for i in placement.indices]
+            else:
+                paths = [folder / f"{stem}_{sensor}_{g}.tif" for g in placement.group_names]
+            targets = [t for p in paths for t in (("raster", p), ("raster style", _qml(p)))]
+            if outlines is not None:
+                targets += [("OUTPUT_PATCHES", outlines), ("OUTPUT_PATCHES style", _qml(outlines))]
+            _check_targets(inputs, targets)
+
+            names = list(sensor_channels(sensor))
+            src = _PatchSource(f, sensor, DISPLAY_BANDS[sensor])
+            raster_of = [""] * placement.indices.size
+            result = LoadPatchesResult(
+                layout="geo" if geo_file is not None else "grid", skipped=skipped
             )
-        rows_of = None
-        if per_class > 0:
-            if not f.has_labels:
-                raise LczError(f"'{f.path.name}' has no labels, so PER_CLASS cannot be used")
-            if per_class * 17 > MAX_PATCHES:
-                raise LczError(_limit_message(per_class * 17, "PER_CLASS would select up to"))
-            sel, by_class = select_per_class(f.labels(), per_class, seed, feedback)
-            rows_of = [by_class[c] for c in sorted(by_class)]
-        elif spec is not None:
-            sel = parse_indices(spec, f.n)
-            if sel.size > MAX_PATCHES:
-                raise LczError(_limit_message(sel.size, "INDICES selects"))
-        else:
-            if f.n > MAX_PATCHES:
-                raise LczError(_limit_message(f.n, f"'{f.path.name}' has"))
-            sel = np.arange(f.n, dtype=np.int64)
-        if sel.size == 0:
-            raise LczError("no patches selected")
-        folder = _prepare_folder(output_folder)
-        if output_patches:
-            check_output_path(output_patches)
-        feedback.info(f"{sel.size} patch(es) selected from '{f.path.name}' ({f.n} in the file)")
-
-        if geo_file is not None:
-            locs = geo_file.locations(sel)
-            feedback.info(f"geolocation: {geo_file.layout} layout ({geo_file.path.name})")
-            placement, skipped = place_geo(locs, feedback)
-            if placement.indices.size == 0:
-                raise LczError("none of the selected patches has a usable geolocation")
-        else:
-            placement, skipped = place_grid(sel, rows_of), []
-        labels = f.labels(placement.indices) if f.has_labels else None
-
-        names = list(sensor_channels(sensor))
-        src = _PatchSource(f, sensor, DISPLAY_BANDS[sensor])
-        stem = _safe(Path(input_path).stem) or "patches"
-        written: list[Path] = []
-        raster_of = [""] * placement.indices.size
-        result = LoadPatchesResult(
-            layout="geo" if geo_file is not None else "grid", skipped=skipped
-        )
-        try:
+            if not folder_exists:
+                folder.mkdir()
+                created = True
             if per_patch_files:
                 _write_patch_files(
-                    folder,
-                    stem,
-                    sensor,
-                    src,
-                    placement,
-                    names,
-                    raster_of,
-                    written,
-                    feedback.scaled(0, 90),
+                    paths, src, placement, names, raster_of, staging, feedback.scaled(0, 90)
                 )
             else:
                 _write_mosaics(
-                    folder,
-                    stem,
-                    sensor,
-                    src,
-                    placement,
-                    names,
-                    raster_of,
-                    written,
-                    result,
-                    feedback.scaled(0, 90),
+                    paths, src, placement, names, raster_of, staging, result, feedback.scaled(0, 90)
                 )
             qml = qml_multiband(*DISPLAY_BANDS[sensor], src.limits())
-            for p in written:
-                write_qml(p, qml)
-            if output_patches:
+            for p in paths:
+                staging.write_text(_qml(p), qml)
+            if outlines is not None:
                 feedback.info("writing the patch outlines")
-                result.patches_layer = write_patch_outlines(
-                    output_patches, placement, labels, raster_of
-                )
-        except BaseException:
-            for p in written:
-                for q in (p, p.with_suffix(".qml")):
-                    with contextlib.suppress(FileNotFoundError):
-                        q.unlink()
-            raise
-        feedback.progress(100)
-        result.rasters = written
-        result.indices = placement.indices
-        result.crs = sorted(set(int(e) for e in placement.epsg))
-        result.bytes_read = f.bytes_read
-        result.file_size = f.file_size
-        result.seconds = time.monotonic() - t0
+                _write_outlines(staging.temp(outlines), placement, labels, raster_of)
+                staging.write_text(_qml(outlines), qml_patch_polygons())
+                result.patches_layer = outlines
+            result.rasters = sorted(paths) if per_patch_files else paths  # (in index order)
+            result.indices = placement.indices
+            result.crs = sorted(set(int(e) for e in placement.epsg))
+            result.bytes_read = f.bytes_read
+            result.file_size = f.file_size
+        _warn_nonfinite(src.nonfinite, placement.indices.size, sensor, feedback)
+        feedback.check_cancelled()
+        with _hold_interrupt(feedback):
+            staging.commit()  # the last step: a cancel before it leaves no output
+            feedback.progress(100)
+            result.seconds = time.monotonic() - t0
+    except BaseException:
+        staging.discard()  # earlier files stay as they were
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # (only when empty)
+        raise
     return result
 
 
-def _write_mosaics(folder, stem, sensor, src, placement, names, raster_of, written, result, fb):
+def _qml(path: Path) -> Path:
+    return path.with_suffix(".qml")
+
+
+def _warn_nonfinite(bad: set[int], n: int, sensor: str, feedback: Feedback) -> None:
+    if not bad:
+        return
+    shown = ", ".join(str(i) for i in sorted(bad)[:10]) + (", ..." if len(bad) > 10 else "")
+    feedback.warning(
+        f"{len(bad)} of {n} patch(es) hold NaN or infinite {sensor} values (indices {shown}); "
+        "they were written as they are (not as nodata), so those pixels may look empty or "
+        "distort statistics"
+    )
+
+
+def _write_mosaics(paths, src, placement, names, raster_of, staging, result, fb):
     ngroups = len(placement.group_names)
     wkts: dict[int, str] = {}
     for g in range(ngroups):
@@ -684,10 +848,9 @@ def _write_mosaics(folder, stem, sensor, src, placement, names, raster_of, writt
                 "the patch with the higher index is on top (use one file per patch to keep "
                 "each whole)"
             )
-        path = folder / f"{stem}_{sensor}_{placement.group_names[g]}.tif"
         gt = (x0, px, 0.0, y0, 0.0, -px)
         _write_mosaic(
-            path,
+            staging.temp(paths[g]),
             src,
             placement.indices[members],
             cols,
@@ -697,12 +860,11 @@ def _write_mosaics(folder, stem, sensor, src, placement, names, raster_of, writt
             names,
             fb.scaled(100 * g / ngroups, 100 * (g + 1) / ngroups),
         )
-        written.append(path)
         for m in members:
-            raster_of[m] = path.name
+            raster_of[m] = paths[g].name
 
 
-def _write_patch_files(folder, stem, sensor, src, placement, names, raster_of, written, fb):
+def _write_patch_files(paths, src, placement, names, raster_of, staging, fb):
     wkts: dict[int, str] = {}
     n = placement.indices.size
     batch = 256
@@ -718,13 +880,11 @@ def _write_patch_files(folder, stem, sensor, src, placement, names, raster_of, w
                 wkts[epsg] = _crs_wkt(epsg)
             px = float(placement.pixel[k])
             gt = (float(placement.ul_x[k]), px, 0.0, float(placement.ul_y[k]), 0.0, -px)
-            path = folder / f"{stem}_{sensor}_{idx:06d}.tif"
-            with atomic_output(path, (".aux.xml",)) as tmp:
-                ds = _create(
-                    tmp, PATCH, PATCH, len(names), gt, wkts[epsg], names, PATCH_TIFF_OPTIONS
-                )
+            tmp = staging.temp(paths[k])
+            ds = _create(tmp, PATCH, PATCH, len(names), gt, wkts[epsg], names, PATCH_TIFF_OPTIONS)
+            try:
                 ds.WriteArray(np.moveaxis(data[idx], -1, 0))
+            finally:
                 ds = None
-            written.append(path)
-            raster_of[k] = path.name
+            raster_of[k] = paths[k].name
         fb.progress(100.0 * min(n, b0 + batch) / n)

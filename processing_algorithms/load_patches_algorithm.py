@@ -86,7 +86,7 @@ class LoadPatchesAlgorithm(LczAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                "SEED", "Random seed", QgsProcessingParameterNumber.Integer, 0
+                "SEED", "Random seed", QgsProcessingParameterNumber.Integer, 0, minValue=0
             )
         )
         self.addParameter(
@@ -115,8 +115,8 @@ class LoadPatchesAlgorithm(LczAlgorithm):
             raise LczError(
                 f"Patch outlines are written as a GeoPackage: choose a .gpkg file, not '{outlines}'"
             )
-        if folder and not os.path.isdir(folder) and os.path.isdir(os.path.dirname(folder)):
-            os.makedirs(folder, exist_ok=True)
+        # (load_patches creates the folder itself, only once every input and output
+        # path has been checked, and removes it again when the run fails)
         geo = self.parameterAsFile(parameters, "GEO", context) or None
         r = load_patches(
             self.parameterAsFile(parameters, "INPUT", context),

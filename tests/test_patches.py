@@ -338,3 +338,194 @@ def test_overlapping_patches_warn_and_the_later_is_on_top(tmp_path, shared_dir):
     col, row = (rows["tfw"][1, 0] - gt[0]) / 10, (gt[3] - rows["tfw"][1, 3]) / 10
     arr = ds.ReadAsArray(int(col), int(row), 32, 32)
     np.testing.assert_array_equal(np.moveaxis(arr, 0, -1), top)
+
+
+# -- failed and cancelled runs over earlier outputs ---------------------------------------
+def snapshot(folder):
+    """{name: bytes} of every file in ``folder`` (hidden ones too), folders as None."""
+    return {p.name: (None if p.is_dir() else p.read_bytes()) for p in sorted(folder.iterdir())}
+
+
+class CancelAfter(RecordingFeedback):
+    """is_cancelled() turns True after ``n`` calls (a cancel in the middle of a run)."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.n, self.calls = n, 0
+
+    def is_cancelled(self):
+        self.calls += 1
+        return self.calls > self.n
+
+
+@pytest.fixture(scope="module")
+def other_img(tmp_path_factory, data):
+    """Another 'img.h5' (same output names, other values) for reruns."""
+    d = tmp_path_factory.mktemp("other")
+    write_so2sat(d / "img.h5", N_GEO, seed=77)
+    return d / "img.h5"
+
+
+@pytest.mark.parametrize("per_patch", [True, False])
+def test_failing_rerun_keeps_earlier_files(data, other_img, tmp_path, per_patch):
+    out = tmp_path / "p4"
+    geo = data["dir"] / "img_geo_2025.h5"
+    first = load_patches(
+        data["dir"] / "img.h5", out, geo=geo, indices="0-9", per_patch_files=per_patch
+    )
+    zones = len(set(data["geo"]["epsg"][:10, 0].tolist()))
+    assert len(first.rasters) == (10 if per_patch else zones)
+    (out / "out.qml").mkdir()  # the outlines' style file cannot be written
+    before = snapshot(out)
+    with pytest.raises(LczError, match=r"out\.qml' is a folder"):
+        load_patches(
+            other_img,
+            out,
+            geo=geo,
+            indices="0-19",
+            per_patch_files=per_patch,
+            output_patches=out / "out.gpkg",
+        )
+    assert snapshot(out) == before  # intact, same bytes, no temporary or new file
+
+
+@pytest.mark.parametrize("per_patch", [True, False])
+def test_cancel_or_failure_late_in_a_rerun_keeps_earlier_files(
+    data, other_img, tmp_path, monkeypatch, per_patch
+):
+    out = tmp_path / "o"
+    geo = data["dir"] / "img_geo_2025.h5"
+    kw = dict(geo=geo, per_patch_files=per_patch, output_patches=out / "out.gpkg")
+    first = load_patches(data["dir"] / "img.h5", out, indices="0-9", **kw)
+    before = snapshot(out)
+    assert len(before) == 2 * len(first.rasters) + 2
+    # cancelled in the middle of the rasters (some already written as temporaries)
+    created = []
+    create = patches_mod._create
+    monkeypatch.setattr(patches_mod, "_create", lambda *a: created.append(a[0]) or create(*a))
+    with pytest.raises(Cancelled):
+        load_patches(
+            other_img, out, indices="0-39", feedback=CancelAfter(20 if per_patch else 30), **kw
+        )
+    assert 3 <= len(created) < (40 if per_patch else 10)  # cancelled half-way
+    assert snapshot(out) == before
+
+    # every raster written, then the outlines fail (disk full)
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(patches_mod, "_write_outlines", full)
+    with pytest.raises(OSError, match="No space"):
+        load_patches(other_img, out, indices="0-39", **kw)
+    assert snapshot(out) == before
+    monkeypatch.undo()
+    r = load_patches(other_img, out, indices="0-39", **kw)  # and a good run replaces them
+    assert len(r.rasters) == (40 if per_patch else 10)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    check_patch_in(
+        out / read_outlines(out / "out.gpkg")[1][5][0]["raster"],
+        5,
+        {"geo": data["geo"], "sen2": _sen2(other_img)},
+    )
+
+
+def _sen2(path):
+    with h5py.File(path, "r") as f:
+        return f["sen2"][:].astype(np.float32)
+
+
+def test_outputs_checked_before_anything_is_written(data, tmp_path):
+    img, geo = data["dir"] / "img.h5", data["dir"] / "img_geo_2025.h5"
+    # outlines on the geolocation file (named .gpkg): refused, the file untouched
+    geo_gpkg = tmp_path / "geo.gpkg"
+    geo_gpkg.write_bytes(geo.read_bytes())
+    with pytest.raises(LczError, match="is the input GEO"):
+        load_patches(img, tmp_path / "a", geo=geo_gpkg, indices="0", output_patches=geo_gpkg)
+    assert geo_gpkg.read_bytes() == geo.read_bytes()
+    # outlines whose style file is a raster's style file
+    with pytest.raises(LczError, match="would write the same file"):
+        load_patches(
+            img, tmp_path / "a", indices="0", output_patches=tmp_path / "a" / "img_sen2_grid.gpkg"
+        )
+    # a raster path that is a folder
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "img_sen2_000003.tif").mkdir()
+    with pytest.raises(LczError, match=r"img_sen2_000003\.tif' is a folder"):
+        load_patches(img, tmp_path / "b", indices="2-4", per_patch_files=True)
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["img_sen2_000003.tif"]
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_failed_run_creates_no_output_folder(data, tmp_path):
+    img = data["dir"] / "img.h5"
+    with pytest.raises(LczError, match="does not exist"):
+        load_patches(img, tmp_path / "new", indices="0", output_patches=tmp_path / "no" / "x.gpkg")
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(Cancelled):
+        load_patches(
+            img, tmp_path / "new", geo=data["dir"] / "img_geo_2025.h5", feedback=CancelAfter(3)
+        )
+    assert not (tmp_path / "new").exists()
+    # the outlines may go into the output folder this run creates
+    r = load_patches(
+        img, tmp_path / "new", indices="0-2", output_patches=tmp_path / "new" / "o.gpkg"
+    )
+    assert r.patches_layer.exists() and r.patches_layer.with_suffix(".qml").exists()
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == [
+        "img_sen2_grid.qml",
+        "img_sen2_grid.tif",
+        "o.gpkg",
+        "o.qml",
+    ]
+
+
+def test_non_finite_patches_are_counted_in_a_warning(tmp_path):
+    write_so2sat(tmp_path / "n.h5", 12, seed=2)
+    fb = RecordingFeedback()
+    load_patches(tmp_path / "n.h5", tmp_path / "ok", feedback=fb)
+    assert not any("NaN" in w for w in fb.warnings)
+    with h5py.File(tmp_path / "n.h5", "r+") as f:
+        f["sen2"][3, 0, 0, 0] = np.nan
+        f["sen2"][7, 5, 5, :] = np.inf
+        f["sen1"][1, 0, 0, 0] = np.nan  # not the sensor written
+    for per_patch in (False, True):
+        fb = RecordingFeedback()
+        r = load_patches(
+            tmp_path / "n.h5", tmp_path / f"o{per_patch}", per_patch_files=per_patch, feedback=fb
+        )
+        assert r.n_placed == 12
+        msg = [w for w in fb.warnings if "NaN or infinite" in w]
+        assert len(msg) == 1 and "2 of 12 patch(es)" in msg[0] and "indices 3, 7" in msg[0]
+
+
+def test_negative_seed_is_a_clear_error(tmp_path):
+    write_so2sat(tmp_path / "s.h5", 34, seed=4, codes=np.repeat(np.arange(1, 18), 2))
+    with pytest.raises(LczError, match="SEED must be a whole number of 0 or more, not '-1'"):
+        load_patches(tmp_path / "s.h5", tmp_path / "o", per_class=1, seed=-1)
+    assert not (tmp_path / "o").exists()
+    from lcz_qgis.cli import main
+
+    assert (
+        main(
+            [
+                "patches",
+                "--input",
+                str(tmp_path / "s.h5"),
+                "--per-class",
+                "1",
+                "--seed",
+                "-5",
+                "--output-folder",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
+
+
+@pytest.mark.qgis
+def test_processing_seed_has_a_minimum_of_zero(qgis_app):
+    from qgis.core import QgsApplication
+
+    alg = QgsApplication.processingRegistry().algorithmById("lcz:loadpatches")
+    assert alg.parameterDefinition("SEED").minimum() == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from ..patches import MAX_PATCHES, load_patches
 
 NAME = "patches"
@@ -41,6 +43,18 @@ def run(args, feedback) -> int:
         per_patch_files=args.per_patch_files,
         feedback=feedback,
     )
+    try:
+        _report(args, r)
+    except KeyboardInterrupt:  # the outputs are complete: do not say "no output was written"
+        print(
+            f"lcz {NAME}: interrupted after the outputs were written to {args.output_folder}",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+def _report(args, r) -> None:
     crs = ", ".join(f"EPSG:{e}" for e in r.crs)
     print(
         f"{r.n_placed} patches in {len(r.rasters)} GeoTIFF(s) ({r.layout} layout; {crs}); "
@@ -54,4 +68,3 @@ def run(args, feedback) -> int:
         print(f"{args.output_folder} ({len(r.rasters)} files)")
     if r.patches_layer:
         print(r.patches_layer)
-    return 0
