@@ -21,12 +21,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_output, check_output_path, write_text_atomic
+from .atomic import atomic_output, check_distinct_paths, check_output_path, write_text_atomic
 from .errors import LczError
 from .feedback import Feedback
 from .metrics import confusion_matrix, scores_from_confusion
@@ -138,6 +139,10 @@ def evaluate_model(
                 "patches (or give the right SENSOR for a plain Keras model)"
             )
         n = f.n
+        if m.sensor in ("sen2", "fusion"):
+            from .so2sat import check_sen2_scale
+
+            check_sen2_scale(f, feedback)
     if n == 0:
         raise LczError(f"'{dataset.name}' holds no patches")
     feedback.info(f"evaluating a {manifest_summary(m.manifest)} on {n} patches of {dataset.name}")
@@ -181,8 +186,29 @@ def overall(scores: dict) -> dict:
     return {k: float(scores[k]) for k in OVERALL_KEYS if k in scores}
 
 
+def json_safe(value):
+    """``value`` with every NaN or infinite number replaced by None (JSON null) and numpy
+    scalars and arrays turned into Python ones, so ``json.dumps`` writes valid JSON."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def json_text(value) -> str:
+    """Valid JSON (no bare NaN): non-finite numbers become null."""
+    return json.dumps(json_safe(value), indent=1, allow_nan=False)
+
+
 def write_scores_json(scores: dict, path) -> Path:
-    return write_text_atomic(check_output_path(path), json.dumps(scores, indent=1))
+    return write_text_atomic(check_output_path(path), json_text(scores))
 
 
 def scores_csv_text(scores: dict) -> str:
@@ -241,6 +267,15 @@ def write_outputs(
     scores: dict, output_json=None, csv_path=None, report=None, confusion_png=None
 ) -> dict:
     """Write whichever outputs are given; returns {kind: path}."""
+    check_distinct_paths(
+        {},
+        {
+            "OUTPUT_JSON": output_json,
+            "OUTPUT_CSV": csv_path,
+            "REPORT": report,
+            "CONFUSION_PNG": confusion_png,
+        },
+    )
     out = {}
     for key, path, writer in (
         ("json", output_json, write_scores_json),
@@ -258,3 +293,43 @@ def check_outputs(*paths) -> None:
     for p in paths:
         if p:
             check_output_path(p)
+
+
+def evaluate_to_files(
+    model,
+    dataset,
+    output_json=None,
+    csv_path=None,
+    report=None,
+    confusion_png=None,
+    feedback: Feedback | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    sensor: str | None = None,
+) -> tuple[dict, dict]:
+    """``evaluate_model`` and write the given outputs (``lcz evaluate``, lcz:evaluatemodel).
+
+    Every output is checked first: its folder exists, it is neither the model nor the
+    dataset, and no two outputs share a file. Returns (scores, {kind: path written}).
+    """
+    from .modelfile import LczModel
+
+    feedback = feedback or Feedback()
+    model_path = getattr(model, "path", None) if isinstance(model, LczModel) else model
+    outputs = {
+        "OUTPUT_JSON": output_json,
+        "OUTPUT_CSV": csv_path,
+        "REPORT": report,
+        "CONFUSION_PNG": confusion_png,
+    }
+    check_distinct_paths({"MODEL": model_path, "DATASET": dataset}, outputs)
+    check_outputs(*outputs.values())
+    scores = evaluate_model(model, dataset, feedback, batch_size=batch_size, sensor=sensor)
+    feedback.check_cancelled()
+    written = write_outputs(
+        scores,
+        output_json=output_json,
+        csv_path=csv_path,
+        report=report,
+        confusion_png=confusion_png,
+    )
+    return scores, written

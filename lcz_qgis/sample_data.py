@@ -12,6 +12,10 @@ learn the classes, but not trivially.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +73,9 @@ RECIPES = {
 CLASS_WEIGHTS = np.array([5, 24, 31, 9, 16, 35, 3, 39, 14, 6, 68, 12, 16, 7, 6, 38, 65], float)
 MIN_PER_CLASS = 20
 MIN_PATCHES = MIN_PER_CLASS * 17  # the smallest sample file: MIN_PER_CLASS of each class
+MAX_PATCHES = 1_000_000  # the largest sample file (about 147 GB; So2Sat's training.h5 has 352,366)
+BYTES_PER_PATCH = 32 * 32 * (8 + 10) * 8 + 17 * 8  # float64 sen1, sen2 and label
+SCENE_BYTES = 40_000_000  # the sample city's three GeoTIFFs, with room to spare
 DIRICHLET_CONCENTRATION = 25.0
 
 
@@ -264,6 +271,66 @@ None of it is real imagery: it exists to try the plugin and to test it.
 """
 
 
+def check_sample_sizes(n_train: int, n_test: int) -> None:
+    for what, n in (("train", n_train), ("test", n_test)):
+        if n < MIN_PATCHES:
+            raise LczError(
+                f"{what}.h5 needs at least {MIN_PATCHES} patches "
+                f"({MIN_PER_CLASS} per class); asked {n}"
+            )
+        if n > MAX_PATCHES:
+            raise LczError(
+                f"{what}.h5 can hold at most {MAX_PATCHES:,} patches (about "
+                f"{MAX_PATCHES * BYTES_PER_PATCH / 1e9:.0f} GB); asked {n:,}"
+            )
+
+
+def _check_free_space(folder: Path, n_train: int, n_test: int) -> None:
+    need = (n_train + n_test) * BYTES_PER_PATCH + SCENE_BYTES
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if need > free:
+        raise LczError(
+            f"the sample data needs about {need / 1e9:.2f} GB but '{folder}' has only "
+            f"{free / 1e9:.2f} GB free; ask for fewer patches or choose another folder"
+        )
+
+
+def _replace_all(new_dir: Path, folder: Path, names: list[str]) -> None:
+    """Move the files ``names`` of ``new_dir`` into ``folder`` together: if any move
+    fails (or is interrupted), the files that were in ``folder`` are put back."""
+    old_dir = Path(tempfile.mkdtemp(prefix=".lcz-sample-old-", dir=folder))
+    moved_old, placed = [], []
+    try:
+        for name in names:
+            if os.path.lexists(folder / name):
+                os.replace(folder / name, old_dir / name)
+                moved_old.append(name)
+        for name in names:
+            os.replace(new_dir / name, folder / name)
+            placed.append(name)
+    except BaseException:
+        kept = []
+        for name in placed:
+            with contextlib.suppress(OSError):
+                os.replace(folder / name, new_dir / name)
+        for name in moved_old:
+            try:
+                os.replace(old_dir / name, folder / name)
+            except BaseException:
+                kept.append(name)
+        if kept:  # never delete the earlier files: leave them where the user can find them
+            raise LczError(
+                f"writing the sample data was interrupted and {', '.join(kept)} could not be "
+                f"put back; the earlier files are in '{old_dir}'"
+            ) from None
+        shutil.rmtree(old_dir, ignore_errors=True)
+        raise
+    shutil.rmtree(old_dir, ignore_errors=True)
+
+
 def write_sample_data(
     folder,
     seed: int = 42,
@@ -274,30 +341,37 @@ def write_sample_data(
     """Write train.h5, test.h5, the sample city and a README into ``folder``.
 
     Every argument is checked before anything is written, so bad input leaves the
-    folder (and files already in it) as it was.
+    folder (and files already in it) as it was. The files are written into a temporary
+    folder inside ``folder`` and moved into place together at the end: a failed or
+    cancelled run leaves the files of an earlier run as they were, never a mix.
     """
+    from .training import check_seed
+
     feedback = feedback or Feedback()
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise LczError(f"output folder '{folder}' is a file, not a folder")
     if not folder.is_dir():
         raise LczError(f"output folder '{folder}' does not exist")
-    for what, n in (("train", n_train), ("test", n_test)):
-        if n < MIN_PATCHES:
-            raise LczError(
-                f"{what}.h5 needs at least {MIN_PATCHES} patches "
-                f"({MIN_PER_CLASS} per class); asked {n}"
-            )
+    seed = check_seed(seed)
+    check_sample_sizes(n_train, n_test)
     for name in SAMPLE_FILES:
         check_output_path(folder / name)
-    feedback.info(f"writing {n_train} training patches (synthetic)")
-    paths = {
-        "train.h5": write_so2sat_file(folder / "train.h5", n_train, seed, feedback.scaled(0, 75))
-    }
-    feedback.info(f"writing {n_test} test patches (synthetic)")
-    paths["test.h5"] = write_so2sat_file(
-        folder / "test.h5", n_test, seed + 1, feedback.scaled(75, 95)
-    )
-    feedback.info("writing the synthetic sample city")
-    paths.update(write_scene(folder, seed))
-    write_text_atomic(folder / "README_SYNTHETIC.txt", README_TEXT.format(seed=seed))
+    _check_free_space(folder, n_train, n_test)
+    work = Path(tempfile.mkdtemp(prefix=".lcz-sample-", dir=folder))
+    try:
+        feedback.info(f"writing {n_train} training patches (synthetic)")
+        write_so2sat_file(work / "train.h5", n_train, seed, feedback.scaled(0, 75))
+        feedback.info(f"writing {n_test} test patches (synthetic)")
+        write_so2sat_file(work / "test.h5", n_test, seed + 1, feedback.scaled(75, 95))
+        feedback.info("writing the synthetic sample city")
+        written = list(write_scene(work, seed))
+        write_text_atomic(work / "README_SYNTHETIC.txt", README_TEXT.format(seed=seed))
+        feedback.check_cancelled()
+        names = sorted(p.name for p in work.iterdir() if p.is_file())
+        _replace_all(work, folder, names)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    paths = {name: folder / name for name in ("train.h5", "test.h5", *written)}
     feedback.progress(100)
     return paths

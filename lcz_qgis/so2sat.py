@@ -20,6 +20,12 @@ PATCH = 32
 SHAPES = {"sen1": (PATCH, PATCH, 8), "sen2": (PATCH, PATCH, 10)}
 
 
+def _one_line(exc: BaseException) -> str:
+    """The first line of an exception's text (h5py's can span several lines)."""
+    text = str(exc).strip().splitlines()
+    return text[0].strip() if text else type(exc).__name__
+
+
 def _runs(sorted_idx: np.ndarray) -> list[tuple[int, int]]:
     """Consecutive runs [(start, stop), ...] of a sorted unique index array."""
     if sorted_idx.size == 0:
@@ -43,10 +49,12 @@ class So2SatFile:
         self.path = Path(path)
         if not self.path.exists():
             raise LczError(f"HDF5 file '{self.path}' does not exist")
+        if self.path.is_dir():
+            raise LczError(f"'{self.path}' is a folder, not an HDF5 file")
         try:
             self._h5 = h5py.File(self.path, "r")
         except OSError as exc:
-            raise LczError(f"cannot read '{self.path}' as HDF5: {exc}") from None
+            raise LczError(f"cannot read '{self.path}' as HDF5: {_one_line(exc)}") from None
         try:
             self._validate(require)
         except Exception:
@@ -56,7 +64,16 @@ class So2SatFile:
 
     # -- validation ---------------------------------------------------------------
     def _validate(self, require: tuple[str, ...]) -> None:
+        import h5py
+
         keys = set(self._h5.keys())
+        for key in ("sen1", "sen2", "label"):
+            if key in keys and not isinstance(self._h5[key], h5py.Dataset):
+                kind = "a group" if isinstance(self._h5[key], h5py.Group) else "not a dataset"
+                raise LczError(
+                    f"'{self.path.name}' is not a So2Sat LCZ42 file: '{key}' is {kind}, "
+                    "not an array of patches"
+                )
         missing = [k for k in require if k not in keys]
         if not ({"sen1", "sen2"} & keys):
             missing.append("sen1 or sen2")
@@ -199,6 +216,45 @@ class So2SatFile:
     def class_counts(self) -> np.ndarray:
         """Counts per LCZ code, array of 17 (index 0 = code 1)."""
         return np.bincount(self.labels(), minlength=18)[1:]
+
+
+def dn_scale_warning(values: np.ndarray, where: str) -> str | None:
+    """A warning when Sentinel-2 ``values`` look DN-scaled (x10000), else None.
+
+    So2Sat files hold reflectance (about 0-1.5); the 99th percentile above
+    ``classify_inputs.DN_THRESHOLD`` means digital numbers.
+    """
+    from .classify_inputs import DN_THRESHOLD
+
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return None
+    p1, p50, p99 = np.percentile(v, [1, 50, 99])
+    if p99 <= DN_THRESHOLD:
+        return None
+    return (
+        f"{where}: the Sentinel-2 values look DN-scaled (x10000): {p1:.4g} to {p99:.4g} "
+        f"(1st-99th percentile), median {p50:.4g}; So2Sat files hold reflectance (about 0 to "
+        "1.5), so models trained or scored on them will not match reflectance imagery. Divide "
+        "the sen2 values by 10000."
+    )
+
+
+def check_sen2_scale(f: So2SatFile, feedback, rows: np.ndarray | None = None, k: int = 64) -> None:
+    """Warn (``feedback.warning``) when the file's ``sen2`` values look DN-scaled.
+
+    Reads ``k`` patches spread over ``rows`` (default: the whole file).
+    """
+    if not f.has("sen2") or f.n == 0:
+        return
+    rows = np.arange(f.n) if rows is None else np.asarray(rows, np.int64)
+    if rows.size == 0:
+        return
+    pick = np.unique(rows[np.linspace(0, rows.size - 1, min(k, rows.size)).astype(np.int64)])
+    message = dn_scale_warning(f.read("sen2", pick), f"'{f.path.name}'")
+    if message:
+        feedback.warning(message)
 
 
 def open_so2sat(path, require=("label",)) -> So2SatFile:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_output, check_output_path, write_text_atomic
+from .atomic import atomic_output, check_distinct_paths, check_output_path, write_text_atomic
 from .bands import sensor_channels
 from .errors import LczError, require
 from .feedback import Feedback
@@ -101,12 +101,14 @@ def summarize(
     path, sample_size: int = DEFAULT_SAMPLE, seed: int = 0, feedback: Feedback | None = None
 ) -> DatasetSummary:
     """Counts per class (labels only) and band statistics from a random sample."""
-    from .so2sat import So2SatFile
+    from .so2sat import So2SatFile, dn_scale_warning
+    from .training import check_seed
 
     feedback = feedback or Feedback()
     t0 = time.monotonic()
     if sample_size < 0:
         raise LczError("the sample size must be 0 or more patches")
+    seed = check_seed(seed)
     with So2SatFile(path, require=()) as f:
         shapes = {}
         for key in ("sen1", "sen2", "label"):
@@ -131,6 +133,10 @@ def summarize(
                 break
             feedback.info(f"{sensor}: statistics of {k} random patches")
             x = f.read(sensor, sample)
+            if sensor == "sen2":
+                message = dn_scale_warning(x, f"'{f.path.name}'")
+                if message:
+                    feedback.warning(message)
             stats[sensor] = [
                 _stats(name, x[..., c]) for c, name in enumerate(sensor_channels(sensor))
             ]
@@ -265,6 +271,7 @@ def dataset_summary(
     feedback: Feedback | None = None,
 ) -> DatasetSummary:
     """``summarize`` and write the requested HTML report and PNG histogram."""
+    check_distinct_paths({"INPUT": path}, {"OUTPUT_HTML": output_html, "OUTPUT_PNG": output_png})
     for p in (output_html, output_png):
         if p:
             check_output_path(p)

@@ -7,12 +7,13 @@ fitted here on features streamed from HDF5; Keras models are trained by
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import check_output_path
+from .atomic import check_distinct_paths, check_output_path
 from .bands import parse_bands, sensor_channels
 from .errors import LczError
 from .feedback import Feedback
@@ -22,6 +23,43 @@ from .so2sat import So2SatFile
 
 VALIDATION_FRACTION = 0.1
 FEATURE_CHUNK = 512
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding (used by Keras) takes 0 .. 2**32 - 1
+
+
+def check_seed(seed) -> int:
+    """The seed as an int, or LczError when it is not a whole number 0 .. MAX_SEED."""
+    try:
+        value = int(seed)
+        whole = value == seed
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or not 0 <= value <= MAX_SEED:
+        raise LczError(f"the random seed must be a whole number from 0 to {MAX_SEED}; got {seed}")
+    return value
+
+
+def check_max_samples(max_samples) -> int | None:
+    """None or 0 (all patches) or a positive count; LczError otherwise."""
+    if max_samples is None:
+        return None
+    try:
+        value = int(max_samples)
+        whole = value == max_samples
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or value < 0:
+        raise LczError(
+            f"the maximum number of training patches must be a positive whole number "
+            f"(0 or empty = all); got {max_samples}"
+        )
+    return value or None
+
+
+def _same_file(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 @dataclass
@@ -108,13 +146,25 @@ def train_model(
     max_samples: int | None = None,
     feedback: Feedback | None = None,
     features: str | None = None,
+    report: str | Path | None = None,
     **keras_options,
 ) -> TrainResult:
+    """Train ``model_type`` on ``train`` and write the model file ``output`` (and the
+    HTML training ``report`` when given). Every argument is checked first: an output that
+    is an input (or the other output) is refused before anything is read or written."""
     feedback = feedback or Feedback()
+    check_distinct_paths(
+        {"TRAIN": train, "VALIDATION": validation}, {"OUTPUT": output, "REPORT": report}
+    )
     output = check_output_path(output)
+    if report:
+        check_output_path(report)
+    seed = check_seed(seed)
+    max_samples = check_max_samples(max_samples)
     if model_type not in MODEL_TYPES:
         raise LczError(f"unknown model type '{model_type}'; choose one of {', '.join(MODEL_TYPES)}")
     band_idx = parse_bands(bands, sensor)
+    _check_inputs(train, validation, sensor, feedback)
     if framework(model_type) == "keras":
         from .keras_training import train_keras
 
@@ -128,6 +178,7 @@ def train_model(
             seed=seed,
             max_samples=max_samples,
             feedback=feedback,
+            report=report,
             **keras_options,
         )
     if keras_options:
@@ -142,11 +193,34 @@ def train_model(
         max_samples,
         feedback,
         features or "stats",
+        report,
     )
 
 
+def _check_inputs(train, validation, sensor: str, feedback: Feedback) -> None:
+    """Warnings about the inputs before training: DN-scaled Sentinel-2 values and a
+    validation file that is the training file."""
+    if validation and Path(train).exists() and _same_file(train, validation):
+        feedback.warning(
+            f"the validation file '{Path(validation).name}' is the training file: the "
+            "validation scores measure the fit to the training patches, not how well the "
+            "model generalises; give a separate validation file (or none for a 10% split)"
+        )
+    if sensor not in ("sen2", "fusion"):
+        return
+    from .so2sat import check_sen2_scale
+
+    paths = [train]
+    if validation and not _same_file(train, validation):
+        paths.append(validation)
+    for path in paths:
+        if Path(path).is_file():
+            with So2SatFile(path) as f:
+                check_sen2_scale(f, feedback)
+
+
 def _train_rf(
-    train, output, sensor, bands, validation, seed, max_samples, feedback, feature_set
+    train, output, sensor, bands, validation, seed, max_samples, feedback, feature_set, report=None
 ) -> TrainResult:
     from .modelfile import new_manifest, save_sklearn_model
     from .models import rf
@@ -165,12 +239,20 @@ def _train_rf(
         x_tr, keep = stream_features(tf, sensor, bands, tr_idx, feature_set, feedback.scaled(0, 30))
         y_tr = codes[tr_idx][keep]
         dropped = int((~keep).sum())
+        if dropped and not len(y_tr):
+            raise LczError(
+                f"all {dropped} training patches of '{Path(train).name}' hold NaN or inf "
+                f"{sensor} values: there is nothing to train on"
+            )
         if dropped:
-            feedback.warning(f"skipped {dropped} training patches with NaN or inf values")
+            feedback.warning(
+                f"skipped {dropped} of {len(tr_idx)} training patches holding NaN or inf values"
+            )
+            check_training_labels(y_tr, Path(train).name)
         if not validation:
             x_va, keep = stream_features(tf, sensor, bands, va_idx, feature_set, Feedback())
             y_va = codes[va_idx][keep]
-        class_counts = np.bincount(codes[tr_idx], minlength=18)[1:].tolist()
+        class_counts = np.bincount(y_tr, minlength=18)[1:].tolist()
     if validation:
         with So2SatFile(validation) as vf:
             vf.check_sensor(sensor)
@@ -178,6 +260,17 @@ def _train_rf(
             va_idx = subsample(np.arange(vf.n), max_samples, seed)
             x_va, keep = stream_features(vf, sensor, bands, va_idx, feature_set, Feedback())
             y_va = v_codes[va_idx][keep]
+    va_dropped = int((~keep).sum())
+    if va_dropped:
+        feedback.warning(
+            f"skipped {va_dropped} of {len(va_idx)} validation patches holding NaN or inf values"
+        )
+    if not len(y_va):
+        where = f"the validation file '{Path(validation).name}'" if validation else "the split"
+        feedback.warning(
+            f"no validation patches ({where} has none to score): the model is written "
+            "without validation scores"
+        )
     feedback.info(f"fitting a random forest of {rf.N_TREES} trees on {x_tr.shape[1]} features")
     est = rf.fit(x_tr, y_tr, seed, feedback.scaled(30, 90))
     scores = {}
@@ -210,5 +303,9 @@ def _train_rf(
     )
     feedback.check_cancelled()
     save_sklearn_model(output, est, manifest)
+    if report:
+        from .reports import write_training_report
+
+        write_training_report(report, manifest, scores)
     feedback.progress(100)
     return TrainResult(Path(output), manifest, scores)

@@ -47,7 +47,7 @@ class DatasetSummaryAlgorithm(LczAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                "SEED", "Random seed", QgsProcessingParameterNumber.Integer, 0
+                "SEED", "Random seed", QgsProcessingParameterNumber.Integer, 0, minValue=0
             )
         )
         self.addParameter(

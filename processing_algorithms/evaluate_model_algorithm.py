@@ -10,7 +10,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
-from ..lcz_qgis.evaluation import DEFAULT_BATCH, check_outputs, evaluate_model, write_outputs
+from ..lcz_qgis.evaluation import DEFAULT_BATCH, evaluate_to_files
 from .base import MODELS, LczAlgorithm
 
 SENSORS = ["sen2", "sen1", "fusion"]
@@ -108,16 +108,16 @@ class EvaluateModelAlgorithm(LczAlgorithm):
         output_json = self.parameterAsFileOutput(parameters, "OUTPUT_JSON", context)
         report = self.parameterAsFileOutput(parameters, "REPORT", context) or None
         csv_path = self.parameterAsFileOutput(parameters, "OUTPUT_CSV", context) or None
-        check_outputs(output_json, report, csv_path)
-        scores = evaluate_model(
+        scores, _ = evaluate_to_files(
             self.parameterAsFile(parameters, "MODEL", context),
             self.parameterAsFile(parameters, "DATASET", context),
-            feedback,
+            output_json=output_json,
+            csv_path=csv_path,
+            report=report,
+            feedback=feedback,
             batch_size=self.parameterAsInt(parameters, "BATCH_SIZE", context),
             sensor=sensor,
         )
-        feedback.check_cancelled()
-        write_outputs(scores, output_json=output_json, csv_path=csv_path, report=report)
         out = {key: float(scores[k]) for key, (k, _) in NUMBERS.items()}
         out["OUTPUT_JSON"] = output_json
         if report:

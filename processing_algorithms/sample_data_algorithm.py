@@ -12,7 +12,13 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
-from ..lcz_qgis.sample_data import DEFAULT_TEST, DEFAULT_TRAIN, write_sample_data
+from ..lcz_qgis.sample_data import (
+    DEFAULT_TEST,
+    DEFAULT_TRAIN,
+    MAX_PATCHES,
+    MIN_PATCHES,
+    write_sample_data,
+)
 from .base import DATA, LczAlgorithm, style_output_on_load
 
 
@@ -33,7 +39,7 @@ class SampleDataAlgorithm(LczAlgorithm):
         self.addParameter(QgsProcessingParameterFolderDestination("OUTPUT_FOLDER", "Output folder"))
         self.addParameter(
             QgsProcessingParameterNumber(
-                "SEED", "Random seed", QgsProcessingParameterNumber.Integer, 42
+                "SEED", "Random seed", QgsProcessingParameterNumber.Integer, 42, minValue=0
             )
         )
         self.addParameter(
@@ -42,7 +48,8 @@ class SampleDataAlgorithm(LczAlgorithm):
                 "Training patches",
                 QgsProcessingParameterNumber.Integer,
                 DEFAULT_TRAIN,
-                minValue=340,
+                minValue=MIN_PATCHES,
+                maxValue=MAX_PATCHES,
             )
         )
         self.addParameter(
@@ -51,7 +58,8 @@ class SampleDataAlgorithm(LczAlgorithm):
                 "Test patches",
                 QgsProcessingParameterNumber.Integer,
                 DEFAULT_TEST,
-                minValue=340,
+                minValue=MIN_PATCHES,
+                maxValue=MAX_PATCHES,
             )
         )
         for key, label in (("TRAIN", "Training HDF5"), ("TEST", "Test HDF5")):
@@ -65,7 +73,8 @@ class SampleDataAlgorithm(LczAlgorithm):
 
     def execute(self, parameters, context, feedback):
         folder = self.parameterAsString(parameters, "OUTPUT_FOLDER", context)
-        os.makedirs(folder, exist_ok=True)
+        if not os.path.lexists(folder):  # a file of that name: write_sample_data says so
+            os.makedirs(folder)
         paths = write_sample_data(
             folder,
             seed=self.parameterAsInt(parameters, "SEED", context),

@@ -95,7 +95,7 @@ class TrainModelAlgorithm(LczAlgorithm):
         )
         self.addParameter(
             QgsProcessingParameterNumber(
-                "SEED", "Random seed", QgsProcessingParameterNumber.Integer, 0
+                "SEED", "Random seed", QgsProcessingParameterNumber.Integer, 0, minValue=0
             )
         )
         keras_params = [
@@ -175,12 +175,7 @@ class TrainModelAlgorithm(LczAlgorithm):
                 early_stopping=self.parameterAsInt(parameters, "EARLY_STOPPING", context),
                 class_weights=self.parameterAsBool(parameters, "CLASS_WEIGHTS", context),
                 augment=self.parameterAsBool(parameters, "AUGMENT", context),
-                report=report,
             )
-        elif report:
-            from ..lcz_qgis.atomic import check_output_path
-
-            check_output_path(report)
         result = train_model(
             train=self.parameterAsFile(parameters, "TRAIN", context),
             validation=self.parameterAsFile(parameters, "VALIDATION", context) or None,
@@ -191,12 +186,9 @@ class TrainModelAlgorithm(LczAlgorithm):
             max_samples=self.parameterAsInt(parameters, "MAX_SAMPLES", context) or None,
             seed=self.parameterAsInt(parameters, "SEED", context),
             feedback=feedback,
+            report=report,
             **keras_opts,
         )
-        if report and not is_keras:
-            from ..lcz_qgis.reports import write_training_report
-
-            write_training_report(report, result.manifest, result.scores, result.history)
         out = {
             "OUTPUT": str(result.path),
             "OA": result.scores.get("oa", float("nan")),

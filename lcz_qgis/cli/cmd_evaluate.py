@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from ..bands import SENSORS
-from ..evaluation import DEFAULT_BATCH, check_outputs, evaluate_model, overall, write_outputs
+from ..evaluation import DEFAULT_BATCH, evaluate_to_files, json_text, overall
 
 NAME = "evaluate"
 ORDER = 25
@@ -42,16 +40,16 @@ def add_arguments(p) -> None:
 
 
 def run(args, feedback) -> int:
-    check_outputs(args.output_json, args.csv, args.report, args.confusion_png)
-    scores = evaluate_model(
-        args.model, args.dataset, feedback, batch_size=args.batch_size, sensor=args.sensor
-    )
-    written = write_outputs(
-        scores,
+    scores, written = evaluate_to_files(
+        args.model,
+        args.dataset,
         output_json=args.output_json,
         csv_path=args.csv,
         report=args.report,
         confusion_png=args.confusion_png,
+        feedback=feedback,
+        batch_size=args.batch_size,
+        sensor=args.sensor,
     )
     summary = {
         **overall(scores),
@@ -59,5 +57,5 @@ def run(args, feedback) -> int:
         "n_skipped": scores["n_skipped"],
         **{k: str(v) for k, v in written.items()},
     }
-    print(json.dumps(summary, indent=1))
+    print(json_text(summary))
     return 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from ..errors import LczError
 from ..models import MODEL_TYPES, framework
 from ..training import train_model
@@ -90,7 +88,7 @@ def add_arguments(p) -> None:
 
 
 def run(args, feedback) -> int:
-    from ..atomic import check_output_path
+    from ..evaluation import json_text
 
     extra = {kw: getattr(args, dest) for dest, kw in RF_FLAGS.items()}
     extra = {k: v for k, v in extra.items() if v is not None}
@@ -101,12 +99,6 @@ def run(args, feedback) -> int:
         raise LczError(f"{_flags(keras_opts)} apply to Keras models, not {args.model_type}")
     if is_keras and extra:
         raise LczError(f"{_flags(extra)} applies to rf models only, not {args.model_type}")
-    if args.report:
-        check_output_path(args.report)
-        if is_keras:
-            keras_opts["report"] = args.report
-    if not is_keras:
-        keras_opts = {}
     result = train_model(
         train=args.train,
         output=args.output,
@@ -117,15 +109,12 @@ def run(args, feedback) -> int:
         seed=args.seed,
         max_samples=args.max_samples,
         feedback=feedback,
+        report=args.report,
         **extra,
         **keras_opts,
     )
-    if args.report and not is_keras:
-        from ..reports import write_training_report
-
-        write_training_report(args.report, result.manifest, result.scores, result.history)
     summary = {"output": str(result.path), **result.manifest.get("scores", {})}
     if args.report:
         summary["report"] = args.report
-    print(json.dumps(summary, indent=1))
+    print(json_text(summary))
     return 0
