@@ -1,11 +1,15 @@
-"""Write-then-rename, so an existing output is never left half-written."""
+"""Write-then-rename, so an existing output is never left half-written: one output
+(``atomic_output``), or all outputs of a run replaced together (``StagedOutputs``,
+``replace_together``); and the checks made before anything is written."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
 from .errors import LczError
@@ -105,3 +109,106 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     with atomic_output(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+# -- several outputs of one run, replaced together ----------------------------------
+
+
+class StagedOutputs:
+    """All outputs of a run, written first to temporary files beside their targets.
+
+    ``commit`` renames them all into place at the end of a successful run; ``discard``
+    removes the temporary files only, so the files of an earlier run stay as they were
+    and nothing of a failed or cancelled run is left.
+    """
+
+    SIDECARS = (".aux.xml",)  # written by GDAL next to a raster; they move with it
+    LEFTOVERS = (".aux.xml", "-wal", "-shm", "-journal")
+
+    def __init__(self):
+        self.pairs: list[tuple[Path, Path]] = []  # (temporary, target)
+
+    def temp(self, target: Path) -> Path:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent
+        )
+        os.close(fd)
+        self.pairs.append((Path(tmp), target))
+        os.unlink(tmp)  # writers (GDAL) create it themselves
+        return Path(tmp)
+
+    def write_text(self, target: Path, text: str) -> None:
+        self.temp(target).write_text(text, encoding="utf-8")
+
+    def commit(self) -> None:
+        while self.pairs:
+            tmp, target = self.pairs[0]
+            for s in self.SIDECARS:
+                side = Path(str(tmp) + s)
+                if side.exists():
+                    os.replace(side, str(target) + s)
+            os.replace(tmp, target)
+            self.pairs.pop(0)
+
+    def discard(self) -> None:
+        for tmp, _ in self.pairs:
+            for p in (tmp, *(Path(str(tmp) + s) for s in self.LEFTOVERS)):
+                with contextlib.suppress(FileNotFoundError):
+                    if p.is_dir() and not p.is_symlink():
+                        shutil.rmtree(p)
+                    else:
+                        p.unlink()
+        self.pairs = []
+
+
+@contextlib.contextmanager
+def hold_interrupt(feedback):
+    """Hold Ctrl-C back while the outputs are renamed into place (milliseconds), so an
+    interrupt cannot leave a run half-committed; the run then simply completes."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    got: list = []
+    signal.signal(signal.SIGINT, lambda *a: got.append(a))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if got:
+        feedback.warning("interrupted while the outputs were moved into place: the run completed")
+
+
+def replace_together(new_dir: Path, folder: Path, names: list[str]) -> None:
+    """Move the files ``names`` of ``new_dir`` into ``folder`` together: if any move
+    fails (or is interrupted), the files that were in ``folder`` are put back."""
+    old_dir = Path(tempfile.mkdtemp(prefix=".lcz-sample-old-", dir=folder))
+    moved_old, placed = [], []
+    try:
+        for name in names:
+            if os.path.lexists(folder / name):
+                os.replace(folder / name, old_dir / name)
+                moved_old.append(name)
+        for name in names:
+            os.replace(new_dir / name, folder / name)
+            placed.append(name)
+    except BaseException:
+        kept = []
+        for name in placed:
+            with contextlib.suppress(OSError):
+                os.replace(folder / name, new_dir / name)
+        for name in moved_old:
+            try:
+                os.replace(old_dir / name, folder / name)
+            except BaseException:
+                kept.append(name)
+        if kept:  # never delete the earlier files: leave them where the user can find them
+            raise LczError(
+                f"writing the sample data was interrupted and {', '.join(kept)} could not be "
+                f"put back; the earlier files are in '{old_dir}'"
+            ) from None
+        shutil.rmtree(old_dir, ignore_errors=True)
+        raise
+    shutil.rmtree(old_dir, ignore_errors=True)

@@ -34,17 +34,19 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
-import signal
-import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_output, check_distinct_paths, check_output_path
+from .atomic import (
+    StagedOutputs,
+    atomic_output,
+    check_distinct_paths,
+    check_output_path,
+    hold_interrupt,
+)
 from .bands import sensor_channels
 from .errors import LczError
 from .feedback import Feedback
@@ -307,7 +309,7 @@ def _create(path, width, height, count, gt, wkt, names, options):
 
 def _write_mosaic(path, src: _PatchSource, order, cols, rows, gt, wkt, names, feedback):
     """Patches ``order`` (in stacking order) at pixel offsets (cols, rows), tile by tile,
-    into ``path`` (a temporary file of the run's ``_Staging``)."""
+    into ``path`` (a temporary file of the run's ``StagedOutputs``)."""
     count = len(names)
     width, height = int(cols.max()) + PATCH, int(rows.max()) + PATCH
     r0, r1 = rows // TILE, (rows + PATCH - 1) // TILE
@@ -540,73 +542,6 @@ class LoadPatchesResult:
         return int(self.indices.size)
 
 
-class _Staging:
-    """All outputs of a run, written first to temporary files beside their targets.
-
-    ``commit`` renames them all into place at the end of a successful run; ``discard``
-    removes the temporary files only, so the files of an earlier run stay as they were
-    and nothing of a failed or cancelled run is left.
-    """
-
-    SIDECARS = (".aux.xml",)  # written by GDAL next to a raster; they move with it
-    LEFTOVERS = (".aux.xml", "-wal", "-shm", "-journal")
-
-    def __init__(self):
-        self.pairs: list[tuple[Path, Path]] = []  # (temporary, target)
-
-    def temp(self, target: Path) -> Path:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent
-        )
-        os.close(fd)
-        self.pairs.append((Path(tmp), target))
-        os.unlink(tmp)  # writers (GDAL) create it themselves
-        return Path(tmp)
-
-    def write_text(self, target: Path, text: str) -> None:
-        self.temp(target).write_text(text, encoding="utf-8")
-
-    def commit(self) -> None:
-        while self.pairs:
-            tmp, target = self.pairs[0]
-            for s in self.SIDECARS:
-                side = Path(str(tmp) + s)
-                if side.exists():
-                    os.replace(side, str(target) + s)
-            os.replace(tmp, target)
-            self.pairs.pop(0)
-
-    def discard(self) -> None:
-        for tmp, _ in self.pairs:
-            for p in (tmp, *(Path(str(tmp) + s) for s in self.LEFTOVERS)):
-                with contextlib.suppress(FileNotFoundError):
-                    if p.is_dir() and not p.is_symlink():
-                        shutil.rmtree(p)
-                    else:
-                        p.unlink()
-        self.pairs = []
-
-
-@contextlib.contextmanager
-def _hold_interrupt(feedback: Feedback):
-    """Hold Ctrl-C back while the outputs are renamed into place (milliseconds), so an
-    interrupt cannot leave a run half-committed; the run then simply completes."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield
-        return
-    got: list = []
-    signal.signal(signal.SIGINT, lambda *a: got.append(a))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if got:
-        feedback.warning("interrupted while the outputs were moved into place: the run completed")
-
-
 def _key(path) -> str:
     return os.path.normcase(os.path.realpath(path))
 
@@ -714,7 +649,7 @@ def load_patches(
             check_output_path(outlines)  # (its folder may be the output folder still to create)
         check_distinct_paths(inputs, {"OUTPUT_PATCHES": outlines})
 
-    staging = _Staging()
+    staging = StagedOutputs()
     created = False  # the output folder, by this run
     try:
         with So2SatFile(input_path, require=()) as f:
@@ -798,7 +733,7 @@ def load_patches(
             result.file_size = f.file_size
         _warn_nonfinite(src.nonfinite, placement.indices.size, sensor, feedback)
         feedback.check_cancelled()
-        with _hold_interrupt(feedback):
+        with hold_interrupt(feedback):
             staging.commit()  # the last step: a cancel before it leaves no output
             feedback.progress(100)
             result.seconds = time.monotonic() - t0

@@ -12,8 +12,6 @@ learn the classes, but not trivially.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_output, check_output_path, write_text_atomic
+from .atomic import atomic_output, check_output_path, replace_together, write_text_atomic
 from .errors import LczError
 from .feedback import Feedback
 
@@ -298,39 +296,6 @@ def _check_free_space(folder: Path, n_train: int, n_test: int) -> None:
         )
 
 
-def _replace_all(new_dir: Path, folder: Path, names: list[str]) -> None:
-    """Move the files ``names`` of ``new_dir`` into ``folder`` together: if any move
-    fails (or is interrupted), the files that were in ``folder`` are put back."""
-    old_dir = Path(tempfile.mkdtemp(prefix=".lcz-sample-old-", dir=folder))
-    moved_old, placed = [], []
-    try:
-        for name in names:
-            if os.path.lexists(folder / name):
-                os.replace(folder / name, old_dir / name)
-                moved_old.append(name)
-        for name in names:
-            os.replace(new_dir / name, folder / name)
-            placed.append(name)
-    except BaseException:
-        kept = []
-        for name in placed:
-            with contextlib.suppress(OSError):
-                os.replace(folder / name, new_dir / name)
-        for name in moved_old:
-            try:
-                os.replace(old_dir / name, folder / name)
-            except BaseException:
-                kept.append(name)
-        if kept:  # never delete the earlier files: leave them where the user can find them
-            raise LczError(
-                f"writing the sample data was interrupted and {', '.join(kept)} could not be "
-                f"put back; the earlier files are in '{old_dir}'"
-            ) from None
-        shutil.rmtree(old_dir, ignore_errors=True)
-        raise
-    shutil.rmtree(old_dir, ignore_errors=True)
-
-
 def write_sample_data(
     folder,
     seed: int = 42,
@@ -369,7 +334,7 @@ def write_sample_data(
         write_text_atomic(work / "README_SYNTHETIC.txt", README_TEXT.format(seed=seed))
         feedback.check_cancelled()
         names = sorted(p.name for p in work.iterdir() if p.is_file())
-        _replace_all(work, folder, names)
+        replace_together(work, folder, names)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     paths = {name: folder / name for name in ("train.h5", "test.h5", *written)}
