@@ -209,7 +209,8 @@ S2_NODATA = -9999.0
 
 def write_scene(folder, seed: int) -> dict:
     """scene_s2.tif, scene_s1.tif and scene_truth.tif (512 x 512 px, 10 m, EPSG:32632)."""
-    from .raster_io import create_geotiff, gdal, osr, style_lcz_band, write_lcz_qml
+    from .raster_io import create_geotiff, gdal, osr, style_lcz_band, write_lcz_qml, write_qml
+    from .styles import qml_multiband
 
     g = gdal()
     rng = np.random.default_rng(seed + 7919)
@@ -240,6 +241,10 @@ def write_scene(folder, seed: int) -> dict:
                 b.SetDescription(descr[k])
             ds = None
         out[name] = folder / name
+    # true colour (B4, B3, B2 stretched between their 2nd and 98th percentiles) for QGIS
+    limits = [np.percentile(s2[..., SEN2_BANDS.index(b)], (2, 98)) for b in ("B4", "B3", "B2")]
+    rgb = [SEN2_BANDS.index(b) + 1 for b in ("B4", "B3", "B2")]
+    write_qml(folder / "scene_s2.tif", qml_multiband(*rgb, limits))
     with atomic_output(folder / "scene_truth.tif", (".aux.xml",)) as tmp:
         ds = create_geotiff(tmp, w, h, 1, g.GDT_Byte, gt, wkt, nodata=0)
         ds.SetMetadataItem("DESCRIPTION", "SYNTHETIC sample city: the LCZ zones it was built from")

@@ -83,13 +83,16 @@ class SampleDataAlgorithm(LczAlgorithm):
             feedback=feedback,
         )
         truth = str(paths["scene_truth.tif"])
-        context.addLayerToLoadOnCompletion(
-            truth,
-            QgsProcessingContext.LayerDetails(
-                "LCZ truth (synthetic)", context.project(), "SCENE_TRUTH"
-            ),
+        layers = (
+            ("scene_s2.tif", "Sample city, Sentinel-2 true colour (synthetic)", "SCENE_S2"),
+            ("scene_truth.tif", "LCZ truth (synthetic)", "SCENE_TRUTH"),
         )
-        style_output_on_load(context, truth, truth[:-4] + ".qml")
+        for name, title, key in layers:
+            path = str(paths[name])
+            context.addLayerToLoadOnCompletion(
+                path, QgsProcessingContext.LayerDetails(title, context.project(), key)
+            )
+            style_output_on_load(context, path, path[:-4] + ".qml")
         return {
             "OUTPUT_FOLDER": folder,
             "TRAIN": str(paths["train.h5"]),

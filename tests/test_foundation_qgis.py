@@ -289,3 +289,22 @@ def test_one_hdf5_library_in_the_environment():
     # Debian's h5py, linked to the libhdf5 that GDAL uses; not a wheel with its own copy
     assert h5py.__file__.startswith("/usr/lib/python3/"), h5py.__file__
     assert gdal.GetDriverByName("HDF5") is not None
+
+
+def test_sampledata_loads_the_city_in_true_colour_and_the_truth(qgis_app, tmp_path):
+    from test_patches_qgis import run_and_load
+
+    folder = tmp_path / "sample"
+    folder.mkdir()
+    _, layers = run_and_load(
+        "lcz:sampledata", {"OUTPUT_FOLDER": str(folder), "TRAIN_SIZE": 340, "TEST_SIZE": 340}
+    )
+    s2 = layers["scene_s2.tif"]
+    assert s2.name() == "Sample city, Sentinel-2 true colour (synthetic)"
+    r = s2.renderer()
+    assert r.type() == "multibandcolor" and (r.redBand(), r.greenBand(), r.blueBand()) == (3, 2, 1)
+    lo = r.redContrastEnhancement().minimumValue()
+    hi = r.redContrastEnhancement().maximumValue()
+    assert 0 <= lo < hi < 1  # a reflectance stretch, not the raw min/max
+    assert layers["scene_truth.tif"].renderer().type() == "paletted"
+    assert not list(folder.glob(".lcz-sample-*"))
