@@ -117,9 +117,9 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 class StagedOutputs:
     """All outputs of a run, written first to temporary files beside their targets.
 
-    ``commit`` renames them all into place at the end of a successful run; ``discard``
-    removes the temporary files only, so the files of an earlier run stay as they were
-    and nothing of a failed or cancelled run is left.
+    ``commit`` puts them all in place at the end of a successful run, all or none
+    (``swap_in``); ``discard`` removes the temporary files only, so the files of an
+    earlier run stay as they were and nothing of a failed or cancelled run is left.
     """
 
     SIDECARS = (".aux.xml",)  # written by GDAL next to a raster; they move with it
@@ -141,24 +141,32 @@ class StagedOutputs:
         self.temp(target).write_text(text, encoding="utf-8")
 
     def commit(self) -> None:
-        while self.pairs:
-            tmp, target = self.pairs[0]
+        moves = []
+        for tmp, target in self.pairs:
+            moves.append((tmp, target))
             for s in self.SIDECARS:
-                side = Path(str(tmp) + s)
-                if side.exists():
-                    os.replace(side, str(target) + s)
-            os.replace(tmp, target)
-            self.pairs.pop(0)
+                if Path(str(tmp) + s).exists():
+                    moves.append((Path(str(tmp) + s), Path(str(target) + s)))
+        swap_in(moves)
+        self.pairs = []
 
-    def discard(self) -> None:
+    def discard(self) -> list[Path]:
+        """Remove the temporary files; returns those that could not be removed (a file
+        another program holds open on Windows), never raising over the run's own error."""
+        left = []
         for tmp, _ in self.pairs:
             for p in (tmp, *(Path(str(tmp) + s) for s in self.LEFTOVERS)):
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     if p.is_dir() and not p.is_symlink():
                         shutil.rmtree(p)
                     else:
                         p.unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    left.append(p)
         self.pairs = []
+        return left
 
 
 @contextlib.contextmanager
@@ -181,34 +189,56 @@ def hold_interrupt(feedback):
         feedback.warning("interrupted while the outputs were moved into place: the run completed")
 
 
-def replace_together(new_dir: Path, folder: Path, names: list[str]) -> None:
-    """Move the files ``names`` of ``new_dir`` into ``folder`` together: if any move
-    fails (or is interrupted), the files that were in ``folder`` are put back."""
-    old_dir = Path(tempfile.mkdtemp(prefix=".lcz-sample-old-", dir=folder))
-    moved_old, placed = [], []
+def swap_in(moves: list[tuple[Path, Path]]) -> None:
+    """Move each new file onto its target, all or none.
+
+    First every existing target is moved aside to a backup name beside it (on Windows a
+    file open elsewhere fails here, before anything new is in place), then the new files
+    are moved in. If any step fails or is interrupted, the new files go back to their
+    temporary names and the backups are restored; the error then names the file.
+    A target that is a folder is refused before anything moves.
+    """
+    for _, target in moves:
+        if target.is_dir() and not target.is_symlink():
+            raise LczError(f"output '{target}' is a folder, not a file; nothing was replaced")
+    backups: list[tuple[Path, Path]] = []  # (backup, target)
+    placed: list[tuple[Path, Path]] = []  # (new, target)
     try:
-        for name in names:
-            if os.path.lexists(folder / name):
-                os.replace(folder / name, old_dir / name)
-                moved_old.append(name)
-        for name in names:
-            os.replace(new_dir / name, folder / name)
-            placed.append(name)
-    except BaseException:
+        for _, target in moves:
+            if os.path.lexists(target):
+                backup = target.with_name(f".{target.name}.lcz-old")
+                os.replace(target, backup)
+                backups.append((backup, target))
+        for new, target in moves:
+            os.replace(new, target)
+            placed.append((new, target))
+    except BaseException as exc:
         kept = []
-        for name in placed:
+        for new, target in reversed(placed):
             with contextlib.suppress(OSError):
-                os.replace(folder / name, new_dir / name)
-        for name in moved_old:
+                os.replace(target, new)
+        for backup, target in reversed(backups):
             try:
-                os.replace(old_dir / name, folder / name)
-            except BaseException:
-                kept.append(name)
-        if kept:  # never delete the earlier files: leave them where the user can find them
+                os.replace(backup, target)
+            except OSError:
+                kept.append(str(backup))
+        if kept:  # never delete earlier files: say where they are
             raise LczError(
-                f"writing the sample data was interrupted and {', '.join(kept)} could not be "
-                f"put back; the earlier files are in '{old_dir}'"
+                f"replacing the outputs failed and the earlier files could not all be put "
+                f"back; they are kept as {', '.join(kept)}"
             ) from None
-        shutil.rmtree(old_dir, ignore_errors=True)
+        if isinstance(exc, OSError):
+            where = exc.filename or ""
+            raise LczError(
+                f"cannot replace '{where}' ({exc.strerror or exc}); it may be open in another "
+                "program (close the layer in QGIS). The earlier files were kept."
+            ) from None
         raise
-    shutil.rmtree(old_dir, ignore_errors=True)
+    for backup, _ in backups:
+        with contextlib.suppress(OSError):
+            backup.unlink()
+
+
+def replace_together(new_dir: Path, folder: Path, names: list[str]) -> None:
+    """Move the files ``names`` of ``new_dir`` into ``folder``, all or none (``swap_in``)."""
+    swap_in([(Path(new_dir) / n, Path(folder) / n) for n in names])

@@ -31,3 +31,18 @@ def require(module: str, package: str, purpose: str):
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependency(package, purpose) from exc
+
+
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding (used by Keras) takes 0 .. 2**32 - 1
+
+
+def check_seed(seed) -> int:
+    """The seed as an int, or LczError when it is not a whole number 0 .. MAX_SEED."""
+    try:
+        value = int(seed)
+        whole = value == seed
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or not 0 <= value <= MAX_SEED:
+        raise LczError(f"the random seed must be a whole number from 0 to {MAX_SEED}; got {seed}")
+    return value

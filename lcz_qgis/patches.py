@@ -35,6 +35,7 @@ import contextlib
 import os
 import re
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +49,7 @@ from .atomic import (
     hold_interrupt,
 )
 from .bands import sensor_channels
-from .errors import LczError
+from .errors import LczError, check_seed
 from .feedback import Feedback
 from .legend import lcz_class
 
@@ -590,16 +591,6 @@ def _check_targets(inputs: dict, targets: list[tuple[str, Path]]) -> None:
         seen[k] = f"{label} '{p}'"
 
 
-def _check_seed(seed) -> int:
-    try:
-        value = int(seed or 0)
-    except (TypeError, ValueError):
-        value = -1
-    if value < 0:
-        raise LczError(f"SEED must be a whole number of 0 or more, not '{seed}'")
-    return value
-
-
 def load_patches(
     input_path,
     output_folder,
@@ -639,7 +630,7 @@ def load_patches(
         raise LczError("give either INDICES or PER_CLASS, not both")
     if per_class < 0:
         raise LczError("PER_CLASS must be 0 (off) or a positive number of patches per class")
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
 
     # Every output path is checked before anything is written or created.
     folder, folder_exists = _check_folder(output_folder)
@@ -737,8 +728,13 @@ def load_patches(
             staging.commit()  # the last step: a cancel before it leaves no output
             feedback.progress(100)
             result.seconds = time.monotonic() - t0
-    except BaseException:
-        staging.discard()  # earlier files stay as they were
+    except BaseException as exc:
+        # the failed frames still hold open GDAL datasets: release them before removing
+        # the temporary files (Windows refuses to delete an open file)
+        traceback.clear_frames(exc.__traceback__)
+        left = staging.discard()  # earlier files stay as they were
+        if left:
+            feedback.warning(f"could not remove temporary files: {', '.join(map(str, left))}")
         if created:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # (only when empty)

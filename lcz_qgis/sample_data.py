@@ -315,7 +315,7 @@ def write_sample_data(
     folder inside ``folder`` and moved into place together at the end: a failed or
     cancelled run leaves the files of an earlier run as they were, never a mix.
     """
-    from .training import check_seed
+    from .errors import check_seed
 
     feedback = feedback or Feedback()
     folder = Path(folder)

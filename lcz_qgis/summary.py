@@ -101,8 +101,8 @@ def summarize(
     path, sample_size: int = DEFAULT_SAMPLE, seed: int = 0, feedback: Feedback | None = None
 ) -> DatasetSummary:
     """Counts per class (labels only) and band statistics from a random sample."""
+    from .errors import check_seed
     from .so2sat import So2SatFile, dn_scale_warning
-    from .training import check_seed
 
     feedback = feedback or Feedback()
     t0 = time.monotonic()

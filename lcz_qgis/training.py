@@ -15,7 +15,7 @@ import numpy as np
 
 from .atomic import check_distinct_paths, check_output_path
 from .bands import parse_bands, sensor_channels
-from .errors import LczError
+from .errors import LczError, check_seed
 from .feedback import Feedback
 from .metrics import lcz_scores
 from .models import MODEL_TYPES, framework
@@ -23,19 +23,6 @@ from .so2sat import So2SatFile
 
 VALIDATION_FRACTION = 0.1
 FEATURE_CHUNK = 512
-MAX_SEED = 2**32 - 1  # numpy's legacy seeding (used by Keras) takes 0 .. 2**32 - 1
-
-
-def check_seed(seed) -> int:
-    """The seed as an int, or LczError when it is not a whole number 0 .. MAX_SEED."""
-    try:
-        value = int(seed)
-        whole = value == seed
-    except (TypeError, ValueError, OverflowError):
-        whole = False
-    if not whole or not 0 <= value <= MAX_SEED:
-        raise LczError(f"the random seed must be a whole number from 0 to {MAX_SEED}; got {seed}")
-    return value
 
 
 def check_max_samples(max_samples) -> int | None:
