@@ -500,7 +500,9 @@ def test_non_finite_patches_are_counted_in_a_warning(tmp_path):
 
 def test_negative_seed_is_a_clear_error(tmp_path):
     write_so2sat(tmp_path / "s.h5", 34, seed=4, codes=np.repeat(np.arange(1, 18), 2))
-    with pytest.raises(LczError, match="the random seed must be a whole number from 0 to 4294967295; got -1"):
+    with pytest.raises(
+        LczError, match="the random seed must be a whole number from 0 to 4294967295; got -1"
+    ):
         load_patches(tmp_path / "s.h5", tmp_path / "o", per_class=1, seed=-1)
     assert not (tmp_path / "o").exists()
     from lcz_qgis.cli import main
