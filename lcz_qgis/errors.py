@@ -14,7 +14,9 @@ class MissingDependency(LczError):
         super().__init__(
             f"{purpose} needs the Python package '{package}', which is not installed "
             f"in this Python. Install it (see the README, 'Dependencies'), for example "
-            f"`python3 -m pip install {package}`, then restart QGIS."
+            f"`python3 -m pip install {package}`, then restart QGIS. If it is installed in "
+            "the project's .venv, make it visible: `make deploy` for QGIS desktop, "
+            "PYTHONPATH=<repo>/.venv/lib/python3.X/site-packages for qgis_process."
         )
         self.package = package
 

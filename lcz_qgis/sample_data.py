@@ -12,6 +12,7 @@ learn the classes, but not trivially.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -321,13 +322,17 @@ def write_sample_data(
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise LczError(f"output folder '{folder}' is a file, not a folder")
-    if not folder.is_dir():
-        raise LczError(f"output folder '{folder}' does not exist")
+    if not folder.is_dir() and not folder.parent.is_dir():
+        raise LczError(f"the folder holding '{folder}' does not exist")
     seed = check_seed(seed)
     check_sample_sizes(n_train, n_test)
-    for name in SAMPLE_FILES:
+    if not folder.is_dir():
+        check_output_path(folder)  # its parent exists and is writable
+    for name in SAMPLE_FILES if folder.is_dir() else ():
         check_output_path(folder / name)
-    _check_free_space(folder, n_train, n_test)
+    _check_free_space(folder if folder.is_dir() else folder.parent, n_train, n_test)
+    created = not folder.is_dir()
+    folder.mkdir(exist_ok=True)  # a new folder (its parent exists), as `lcz patches` does
     work = Path(tempfile.mkdtemp(prefix=".lcz-sample-", dir=folder))
     try:
         feedback.info(f"writing {n_train} training patches (synthetic)")
@@ -340,8 +345,13 @@ def write_sample_data(
         feedback.check_cancelled()
         names = sorted(p.name for p in work.iterdir() if p.is_file())
         replace_together(work, folder, names)
-    finally:
+    except BaseException:
         shutil.rmtree(work, ignore_errors=True)
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # the folder this run made, left empty
+        raise
+    shutil.rmtree(work, ignore_errors=True)
     paths = {name: folder / name for name in ("train.h5", "test.h5", *written)}
     feedback.progress(100)
     return paths

@@ -3,7 +3,8 @@
 Links (or copies, with --copy) the checkout into PROFILE/python/plugins/NAME, sets
 ``[PythonPlugins] NAME=true`` in PROFILE/QGIS/QGIS3.ini, and adds the project's .venv
 site-packages to QGIS's PYTHONPATH through QGIS's own "custom environment variables"
-setting, so QGIS desktop and qgis_process see TensorFlow and skops from .venv.
+setting, so QGIS desktop sees TensorFlow and skops from .venv. qgis_process does not
+apply that setting: give it PYTHONPATH=<repo>/.venv/lib/python3.X/site-packages.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def main() -> int:
         cfg.add_section("PythonPlugins")
     cfg.set("PythonPlugins", args.name, "true")
     venv_site = (
-        Path(args.venv)
+        Path(args.venv).resolve()  # QGIS starts from anywhere: the path must be absolute
         / "lib"
         / f"python{sys.version_info[0]}.{sys.version_info[1]}"
         / "site-packages"

@@ -378,3 +378,16 @@ def test_processing_refuses_output_equal_to_input_and_negative_seeds(run_alg, da
         with pytest.raises(QgsProcessingException):
             run_alg(alg, {**params, "SEED": -1})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.h5"]
+
+
+def test_sample_data_makes_its_new_folder_and_removes_it_on_failure(tmp_path, capsys):
+    from lcz_qgis.cli import main as lcz
+
+    new = tmp_path / "sd"
+    assert lcz(["sample-data", "--output-folder", str(new), "--train-size", "100"]) == 2
+    assert "340" in capsys.readouterr().err and not new.exists()
+    args = ["sample-data", "--output-folder", str(new), "--train-size", "340", "--test-size", "340"]
+    assert lcz(args) == 0
+    assert (new / "train.h5").is_file() and (new / "scene_s2.qml").is_file()
+    assert lcz(["sample-data", "--output-folder", str(tmp_path / "no" / "sd")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -252,16 +252,21 @@ def test_make_deploy_installs_and_enables_the_plugin(tmp_path):
             str(profile),
             "--name",
             "lcz_mapping",
+            "--venv",
+            ".venv",  # relative, as the Makefile passes it
         ],
         capture_output=True,
         text=True,
         timeout=60,
+        cwd=REPO,
     )
     assert r.returncode == 0, r.stderr
     link = profile / "python" / "plugins" / "lcz_mapping"
     assert link.is_symlink() and (link / "metadata.txt").exists()
     ini = (profile / "QGIS" / "QGIS3.ini").read_text()
     assert "[PythonPlugins]" in ini and "lcz_mapping=true" in ini
+    # QGIS desktop starts from anywhere: the site-packages path it adds must be absolute
+    assert f"PYTHONPATH=:{REPO}/.venv/lib/python3" in ini
 
 
 def test_qgis_process_reads_hdf5_with_gdal_loaded(qgis_process, sample_dir, tmp_path):
