@@ -264,7 +264,7 @@ def test_cli_bad_input_is_one_line_and_nonzero(tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0
     assert "does not exist" in r.stderr
-    r = _lcz("sample-data", "--output-folder", str(tmp_path / "nope"))
+    r = _lcz("sample-data", "--output-folder", str(tmp_path / "no" / "nope"))
     assert r.returncode == 2 and "does not exist" in r.stderr
 
 
@@ -306,7 +306,7 @@ def test_cli_hides_tensorflow_info_lines_unless_the_user_chose(tmp_path):
 
     code = (
         "import os, sys; from lcz_qgis.cli import main; "
-        f"rc = main(['sample-data', '--output-folder', {str(tmp_path / 'nope')!r}]); "
+        f"rc = main(['sample-data', '--output-folder', {str(tmp_path / 'no' / 'nope')!r}]); "
         "print(rc, os.environ.get('TF_CPP_MIN_LOG_LEVEL'), 'tensorflow' in sys.modules)"
     )
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
