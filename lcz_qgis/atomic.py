@@ -28,11 +28,18 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return p
 
 
-def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+def file_key(path: str | os.PathLike) -> tuple:
+    """What identifies the file ``path`` names: its device and inode when it exists (so
+    links and other spellings of it match), else its resolved path (any case on Windows)."""
     try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist yet: compare the paths (any case on Windows)
-        return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+        st = os.stat(path)
+        return ("file", st.st_dev, st.st_ino)
+    except OSError:
+        return ("path", os.path.normcase(os.path.realpath(path)))
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    return file_key(a) == file_key(b)
 
 
 def _paths(named: dict) -> list[tuple[str, str]]:
@@ -49,28 +56,33 @@ def check_distinct_paths(inputs: dict, outputs: dict, sidecar: str | None = None
 
     ``inputs`` and ``outputs`` map a name the user knows (a parameter) to a path, a list
     of paths or None. ``sidecar`` (e.g. ".qml"): outputs must also differ in the name of
-    that sidecar file.
+    that sidecar file. Linear in the number of paths (patches checks thousands).
     """
     outs = _paths(outputs)
+    ins = {file_key(src): name for name, src in _paths(inputs) if not src.startswith("/vsi")}
     for name, out in outs:
-        for in_name, src in _paths(inputs):
-            if not src.startswith("/vsi") and _same_file(out, src):
-                raise LczError(
-                    f"{name} '{out}' is the input {in_name}: writing it would destroy the "
-                    "input; choose another output file"
-                )
-    for i, (a_name, a) in enumerate(outs):
-        for b_name, b in outs[i + 1 :]:
-            if _same_file(a, b):
-                what = "file"
-            elif sidecar and _same_file(Path(a).with_suffix(sidecar), Path(b).with_suffix(sidecar)):
-                what = f"{sidecar} style file"
-            else:
-                continue
+        in_name = ins.get(file_key(out))
+        if in_name is not None:
             raise LczError(
-                f"{a_name} '{a}' and {b_name} '{b}' would write the same {what}; "
-                "give each output its own name"
+                f"{name} '{out}' is the input {in_name}: writing it would destroy the "
+                "input; choose another output file"
             )
+    files: dict = {}
+    styles: dict = {}
+    for name, out in outs:
+        key = file_key(out)
+        side = file_key(Path(out).with_suffix(sidecar)) if sidecar else None
+        if key in files:
+            (first_name, first), what = files[key], "file"
+        elif side is not None and side in styles:
+            (first_name, first), what = styles[side], f"{sidecar} style file"
+        else:
+            files[key] = styles[side] = (name, out)
+            continue
+        raise LczError(
+            f"{first_name} '{first}' and {name} '{out}' would write the same {what}; "
+            "give each output its own name"
+        )
 
 
 @contextlib.contextmanager

@@ -23,6 +23,8 @@ SEN1_CHANNELS = (
     "cov_VHVV_imag",
 )
 SENSORS = ("sen2", "sen1", "fusion")
+DN_SCALE = 1e-4  # Sentinel-2 DN -> reflectance
+DN_THRESHOLD = 2.0  # 99th percentile above this: DN-scaled (reflectance is ~0-1.5)
 
 
 def sensor_channels(sensor: str) -> tuple[str, ...]:

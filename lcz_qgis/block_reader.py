@@ -14,7 +14,7 @@ import contextlib
 import numpy as np
 
 from .classify_inputs import InputSource
-from .raster_io import gdal, read_errors
+from .raster_io import gdal, pixel_validity, read_errors
 from .sliding_window import WINDOW, gather, window_validity, windows
 
 CACHE_BUDGET = 192 * 2**20  # GDAL block cache our inputs may hold before we drop it
@@ -42,31 +42,6 @@ def read_block(sources: list[InputSource], row0: int, nrows: int) -> tuple[np.nd
         parts.append(x)
     x = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
     return x, valid
-
-
-def pixel_validity(x: np.ndarray, nodata: list) -> np.ndarray:
-    """(H, W) mask of pixels of ``x`` (H, W, C) whose channels are all finite and differ
-    from their band's ``nodata`` (None or NaN: no value).
-
-    Works by slabs of rows that stay in the CPU cache. Finiteness is tested on each
-    pixel's channel sum (one BLAS pass: a NaN or infinity in any channel makes it
-    non-finite); the rare pixels whose sum is not finite are checked channel by channel,
-    so finite values whose sum overflows stay valid.
-    """
-    nd = [None if v is None or np.isnan(v) else np.float32(v) for v in nodata]
-    ones = np.ones(x.shape[-1], np.float32)
-    out = np.empty(x.shape[:2], bool)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for r in range(0, x.shape[0], 16):
-            part, o = x[r : r + 16], out[r : r + 16]
-            np.isfinite(part @ ones, out=o)
-            if not o.all():
-                bad = ~o
-                o[bad] = np.isfinite(part[bad]).all(axis=-1)
-            for k, v in enumerate(nd):
-                if v is not None:
-                    o &= part[..., k] != v
-    return out
 
 
 def block_spans(n_rows: int, rows_per_block: int) -> list[tuple[int, int]]:

@@ -90,11 +90,13 @@ class CellMask:
             g.RasterizeLayer(mem, [1], self.vector.GetLayer(i), burn_values=[1])
         return mem.GetRasterBand(1).ReadAsArray() > 0
 
-    def cells(self, r0: int, r1: int) -> np.ndarray:
+    def cells(self, r0: int, r1: int, use_extent: bool = True, use_vector: bool = True):
+        """(r1 - r0, cols) bool: output rows r0..r1 inside the extent and the polygons
+        (either can be left out, for the check below)."""
         inside = np.ones((r1 - r0, self.grid.cols), bool)
-        if self.extent is not None:
+        if use_extent and self.extent is not None:
             inside &= self._extent_cells(r0, r1)
-        if self.vector is not None:
+        if use_vector and self.vector is not None:
             inside &= self._vector_cells(r0, r1)
         return inside
 
@@ -112,12 +114,7 @@ class CellMask:
         step = max(1, _CHECK_CELLS // max(1, self.grid.cols))
         for r0 in range(0, rows, step):
             r1 = min(rows, r0 + step)
-            inside = np.ones((r1 - r0, self.grid.cols), bool)
-            if use_extent:
-                inside &= self._extent_cells(r0, r1)
-            if use_vector:
-                inside &= self._vector_cells(r0, r1)
-            if inside[:, :cols].any():
+            if self.cells(r0, r1, use_extent, use_vector)[:, :cols].any():
                 return True
         return False
 

@@ -39,7 +39,7 @@ from .errors import LczError
 from .feedback import Feedback
 from .legend import N_CLASSES
 from .postfilter import check_filter, filter_block, halo_cells
-from .raster_io import create_geotiff, gdal, write_lcz_qml, write_qml
+from .raster_io import check_tif_name, create_geotiff, gdal, write_lcz_qml, write_qml
 from .sliding_window import output_grid
 
 DEFAULT_STRIDE = 10
@@ -193,8 +193,8 @@ def classify_raster(
     )
     check_distinct_paths({}, rasters, sidecar=".qml")  # each raster gets its own .qml
     for key, p in rasters.items():
-        if p and Path(p).suffix.lower() not in (".tif", ".tiff"):
-            raise LczError(f"{key} '{p}' is written as a GeoTIFF: give it a .tif name")
+        if p:
+            check_tif_name(p, key)
     sources = open_sources(
         model, sentinel2, sentinel1, bands, bands_s1, reproject, resample, feedback
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bands import sensor_channels
+from .bands import DN_SCALE, DN_THRESHOLD, sensor_channels
 from .errors import LczError
 from .feedback import Feedback
 from .raster_io import (
@@ -24,13 +24,12 @@ from .raster_io import (
     info_from_dataset,
     open_raster,
     osr,
+    pixel_validity,
     read_errors,
 )
 from .sliding_window import WINDOW
 
 SCALES = ("auto", "reflectance", "dn")
-DN_SCALE = 1e-4  # Sentinel-2 DN -> reflectance
-DN_THRESHOLD = 2.0  # 99th percentile above this: DN-scaled (reflectance is ~0-1.5)
 
 
 @dataclass
@@ -92,9 +91,9 @@ def _prepare_geometry(ds, info: RasterInfo, what: str, reproject: bool, resample
             f"{what} '{name}' has no coordinate reference system; assign one (Raster > "
             "Projections > Assign Projection), then reproject it to its UTM zone at 10 m"
         )
-    if not info.is_projected() or not info.is_metric():
+    units = info.units_problem()
+    if units:
         if not reproject:
-            units = "geographic coordinates" if not info.is_projected() else "non-metre units"
             raise LczError(
                 f"{what} '{name}' is in {units} ({info.crs_description()}); "
                 "reproject it to its UTM zone at 10 m (Raster > Projections > Warp), or set "
@@ -317,12 +316,7 @@ def sample_values(src: InputSource, size: int = 64, grid: int = 4) -> np.ndarray
                 )
             parts.append(a.reshape(-1, len(src.bands)))
     v = np.concatenate(parts)
-    ok = np.isfinite(v).all(axis=1)
-    for k, b in enumerate(src.bands):
-        nd = src.info.nodata[b]
-        if nd is not None and not np.isnan(nd):
-            ok &= v[:, k] != nd
-    return v[ok]
+    return v[pixel_validity(v[None], [src.info.nodata[b] for b in src.bands])[0]]
 
 
 S1_INTENSITY_CHANNELS = (4, 5)  # So2Sat VH and VV intensities: linear, never negative

@@ -47,6 +47,7 @@ from .atomic import (
     check_distinct_paths,
     check_output_path,
     hold_interrupt,
+    same_file,
 )
 from .bands import sensor_channels
 from .errors import LczError, check_seed
@@ -543,10 +544,6 @@ class LoadPatchesResult:
         return int(self.indices.size)
 
 
-def _key(path) -> str:
-    return os.path.normcase(os.path.realpath(path))
-
-
 def _check_folder(folder) -> tuple[Path, bool]:
     """The output folder and whether it exists; nothing is created here."""
     folder = Path(folder)
@@ -563,32 +560,16 @@ def _check_folder(folder) -> tuple[Path, bool]:
     return folder, False
 
 
-def _check_targets(inputs: dict, targets: list[tuple[str, Path]]) -> None:
-    """Before anything is written: no output is a folder, an input or another output.
-
-    (Linear in the number of outputs; ``check_distinct_paths`` compares every pair, too
-    slow for thousands of per-patch files.)
-    """
-    ins = {_key(p): name for name, p in inputs.items() if p}
-    seen: dict[str, str] = {}
-    for label, p in targets:
-        if p.is_dir():
-            raise LczError(
-                f"{label} '{p}' is a folder, not a file: remove or rename it, or choose "
-                "another output"
-            )
-        k = _key(p)
-        if k in ins:
-            raise LczError(
-                f"{label} '{p}' is the input {ins[k]}: writing it would destroy the input; "
-                "choose another output"
-            )
-        if k in seen:
-            raise LczError(
-                f"{label} '{p}' and {seen[k]} would write the same file; give each output "
-                "its own name"
-            )
-        seen[k] = f"{label} '{p}'"
+def _check_targets(inputs: dict, targets: dict) -> None:
+    """Before anything is written: no output is a folder, an input or another output."""
+    for label, paths in targets.items():
+        for p in paths:
+            if p.is_dir():
+                raise LczError(
+                    f"{label} '{p}' is a folder, not a file: remove or rename it, or choose "
+                    "another output"
+                )
+    check_distinct_paths(inputs, targets)
 
 
 def load_patches(
@@ -636,7 +617,7 @@ def load_patches(
     folder, folder_exists = _check_folder(output_folder)
     inputs = {"INPUT": input_path, "GEO": geo}
     if outlines is not None:
-        if folder_exists or _key(outlines.parent) != _key(folder):
+        if folder_exists or not same_file(outlines.parent, folder):
             check_output_path(outlines)  # (its folder may be the output folder still to create)
         check_distinct_paths(inputs, {"OUTPUT_PATCHES": outlines})
 
@@ -687,9 +668,9 @@ def load_patches(
                 paths = [folder / f"{stem}_{sensor}_{int(i):06d}.tif" for i in placement.indices]
             else:
                 paths = [folder / f"{stem}_{sensor}_{g}.tif" for g in placement.group_names]
-            targets = [t for p in paths for t in (("raster", p), ("raster style", _qml(p)))]
+            targets = {"raster": paths, "raster style": [_qml(p) for p in paths]}
             if outlines is not None:
-                targets += [("OUTPUT_PATCHES", outlines), ("OUTPUT_PATCHES style", _qml(outlines))]
+                targets |= {"OUTPUT_PATCHES": [outlines], "OUTPUT_PATCHES style": [_qml(outlines)]}
             _check_targets(inputs, targets)
 
             names = list(sensor_channels(sensor))

@@ -79,8 +79,8 @@ def _check_reference(ref) -> None:
     name = Path(ref.path).name
     if not ref.crs_wkt:
         raise LczError(f"reference raster '{name}' has no coordinate system")
-    if not ref.is_projected() or not ref.is_metric():
-        units = "geographic coordinates" if not ref.is_projected() else "non-metre units"
+    units = ref.units_problem()
+    if units:
         raise LczError(
             f"reference raster '{name}' is in {units} "
             f"({ref.crs_description()}); give a projected (UTM) Sentinel-2 grid, e.g. the "

@@ -83,6 +83,13 @@ class RasterInfo:
         s.ImportFromWkt(self.crs_wkt)
         return abs(s.GetLinearUnits() - 1.0) < 1e-9
 
+    def units_problem(self) -> str | None:
+        """Why the CRS cannot give 10 m pixels ("geographic coordinates", "non-metre
+        units"), or None for a projected CRS in metres."""
+        if not self.is_projected():
+            return "geographic coordinates"
+        return None if self.is_metric() else "non-metre units"
+
     def has_10m_pixels(self) -> bool:
         """Pixels of PIXEL_SIZE_M (10 m) within PIXEL_SIZE_TOLERANCE, both ways."""
         lo = PIXEL_SIZE_M * (1 - PIXEL_SIZE_TOLERANCE)
@@ -121,8 +128,8 @@ class RasterInfo:
                 f"{what} '{name}' has no coordinate reference system; assign one, or "
                 "reproject it to its UTM zone (Raster > Projections > Warp)"
             )
-        if not self.is_projected() or not self.is_metric():
-            units = "geographic coordinates" if not self.is_projected() else "non-metre units"
+        units = self.units_problem()
+        if units:
             raise LczError(
                 f"{what} '{name}' is in {units} ({self.crs_description()}); "
                 "reproject it to its UTM zone at 10 m (Raster > Projections > Warp)"
@@ -141,6 +148,37 @@ class RasterInfo:
                 f"{what} '{name}' is {self.width} x {self.height} pixels, smaller than one "
                 "32 x 32 window"
             )
+
+
+def check_tif_name(path, what: str) -> None:
+    """Rasters are written as GeoTIFF whatever the name: refuse another extension."""
+    if Path(path).suffix.lower() not in (".tif", ".tiff"):
+        raise LczError(f"{what} '{path}' is written as a GeoTIFF: give it a .tif name")
+
+
+def pixel_validity(x: np.ndarray, nodata: list) -> np.ndarray:
+    """(H, W) mask of pixels of ``x`` (H, W, C) whose channels are all finite and differ
+    from their band's ``nodata`` (None or NaN: no value).
+
+    Works by slabs of rows that stay in the CPU cache. Finiteness is tested on each
+    pixel's channel sum (one BLAS pass: a NaN or infinity in any channel makes it
+    non-finite); the rare pixels whose sum is not finite are checked channel by channel,
+    so finite values whose sum overflows stay valid.
+    """
+    nd = [None if v is None or np.isnan(v) else np.float32(v) for v in nodata]
+    ones = np.ones(x.shape[-1], np.float32)
+    out = np.empty(x.shape[:2], bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for r in range(0, x.shape[0], 16):
+            part, o = x[r : r + 16], out[r : r + 16]
+            np.isfinite(part @ ones, out=o)
+            if not o.all():
+                bad = ~o
+                o[bad] = np.isfinite(part[bad]).all(axis=-1)
+            for k, v in enumerate(nd):
+                if v is not None:
+                    o &= part[..., k] != v
+    return out
 
 
 @contextlib.contextmanager

@@ -41,7 +41,7 @@ from .indices import (
     product,
     so2sat_band_map,
 )
-from .raster_io import read_errors
+from .raster_io import check_tif_name, read_errors
 
 BLOCK_BUDGET_BYTES = 64 * 2**20
 # Deflate level 1: as small as the default level on image data (within ~1 %) and about
@@ -232,8 +232,7 @@ def render(
     t0 = time.monotonic()
     p = product(product_name)
     out = check_output_path(output)
-    if out.suffix.lower() not in (".tif", ".tiff"):
-        raise LczError(f"the output '{out.name}' is written as a GeoTIFF: give it a .tif name")
+    check_tif_name(out.name, "the output")
     # neither the input nor its style file may be overwritten (in.tif -> in.tiff shares in.qml)
     check_distinct_paths(
         {"INPUT": input_path, "style of INPUT": Path(input_path).with_suffix(".qml")},

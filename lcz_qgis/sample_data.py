@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_output, check_output_path, replace_together, write_text_atomic
-from .errors import LczError
+from .errors import LczError, check_seed
 from .feedback import Feedback
 
 # Materials: Sentinel-2 reflectance (B2 B3 B4 B5 B6 B7 B8 B8A B11 B12) and Sentinel-1
@@ -316,7 +316,6 @@ def write_sample_data(
     folder inside ``folder`` and moved into place together at the end: a failed or
     cancelled run leaves the files of an earlier run as they were, never a mix.
     """
-    from .errors import check_seed
 
     feedback = feedback or Feedback()
     folder = Path(folder)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bands import sensor_channels
+from .bands import DN_THRESHOLD, sensor_channels
 from .errors import LczError
 
 PATCH = 32
@@ -222,10 +222,8 @@ def dn_scale_warning(values: np.ndarray, where: str) -> str | None:
     """A warning when Sentinel-2 ``values`` look DN-scaled (x10000), else None.
 
     So2Sat files hold reflectance (about 0-1.5); the 99th percentile above
-    ``classify_inputs.DN_THRESHOLD`` means digital numbers.
+    ``bands.DN_THRESHOLD`` means digital numbers.
     """
-    from .classify_inputs import DN_THRESHOLD
-
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     if v.size == 0:

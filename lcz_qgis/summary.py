@@ -21,7 +21,7 @@ import numpy as np
 
 from .atomic import atomic_output, check_distinct_paths, check_output_path, write_text_atomic
 from .bands import sensor_channels
-from .errors import LczError, require
+from .errors import LczError, check_seed, require
 from .feedback import Feedback
 from .legend import LCZ_CLASSES
 
@@ -101,7 +101,6 @@ def summarize(
     path, sample_size: int = DEFAULT_SAMPLE, seed: int = 0, feedback: Feedback | None = None
 ) -> DatasetSummary:
     """Counts per class (labels only) and band statistics from a random sample."""
-    from .errors import check_seed
     from .so2sat import So2SatFile, dn_scale_warning
 
     feedback = feedback or Feedback()

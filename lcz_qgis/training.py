@@ -7,13 +7,12 @@ fitted here on features streamed from HDF5; Keras models are trained by
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import check_distinct_paths, check_output_path
+from .atomic import check_distinct_paths, check_output_path, same_file
 from .bands import parse_bands, sensor_channels
 from .errors import LczError, check_seed
 from .feedback import Feedback
@@ -40,13 +39,6 @@ def check_max_samples(max_samples) -> int | None:
             f"(0 or empty = all); got {max_samples}"
         )
     return value or None
-
-
-def _same_file(a, b) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 @dataclass
@@ -187,7 +179,7 @@ def train_model(
 def _check_inputs(train, validation, sensor: str, feedback: Feedback) -> None:
     """Warnings about the inputs before training: DN-scaled Sentinel-2 values and a
     validation file that is the training file."""
-    if validation and Path(train).exists() and _same_file(train, validation):
+    if validation and Path(train).exists() and same_file(train, validation):
         feedback.warning(
             f"the validation file '{Path(validation).name}' is the training file: the "
             "validation scores measure the fit to the training patches, not how well the "
@@ -198,7 +190,7 @@ def _check_inputs(train, validation, sensor: str, feedback: Feedback) -> None:
     from .so2sat import check_sen2_scale
 
     paths = [train]
-    if validation and not _same_file(train, validation):
+    if validation and not same_file(train, validation):
         paths.append(validation)
     for path in paths:
         if Path(path).is_file():

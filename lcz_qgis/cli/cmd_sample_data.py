@@ -16,7 +16,11 @@ HELP = "write the SYNTHETIC sample data: train.h5, test.h5 and a sample city"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--output-folder", required=True, help="an existing folder")
+    p.add_argument(
+        "--output-folder",
+        required=True,
+        help="the folder to write into (made if its parent exists)",
+    )
     p.add_argument("--seed", type=int, default=42, help="random seed (default %(default)s)")
     least = f"at least {MIN_PATCHES}: {MIN_PER_CLASS} per class"
     p.add_argument(
