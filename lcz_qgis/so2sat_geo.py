@@ -123,39 +123,44 @@ class So2SatGeo:
     """An open geolocation file. ``locations(indices)`` gives checked corners."""
 
     def __init__(self, path: str | os.PathLike):
-        import h5py
+        from .so2sat import check_rows, checked_dataset, h5_errors, h5_keys, open_h5
 
         self.path = Path(path)
-        if not self.path.exists():
-            raise LczError(f"geolocation file '{self.path}' does not exist")
-        try:
-            h5 = h5py.File(self.path, "r")
-        except OSError as exc:
-            raise LczError(f"cannot read '{self.path}' as HDF5: {exc}") from None
-        with h5:
-            self.keys = tuple(sorted(h5.keys()))
-            missing = [k for k in ("epsg", "tfw") if k not in h5]
+        name = self.path.name
+        with open_h5(self.path, "geolocation file") as h5:
+            with h5_errors(self.path, "/", "list the datasets in"):
+                self.keys = tuple(sorted(h5_keys(h5)))
+            missing = [k for k in ("epsg", "tfw") if k not in self.keys]
             if missing:
                 raise LczError(
-                    f"'{self.path.name}' is not a So2Sat geolocation file: missing "
+                    f"'{name}' is not a So2Sat geolocation file: missing "
                     f"{', '.join(missing)} (found: {', '.join(self.keys) or 'none'}); "
                     "expected epsg and tfw (and coord or city)"
                 )
-            tfw, epsg = h5["tfw"], h5["epsg"]
+            tfw = checked_dataset(h5, self.path, "tfw")
+            epsg = checked_dataset(h5, self.path, "epsg")
             if tfw.ndim != 2 or tfw.shape[1] != 6:
-                raise LczError(f"'{self.path.name}': 'tfw' has shape {tfw.shape}, expected (N, 6)")
-            if epsg.shape[0] != tfw.shape[0] or epsg.size != epsg.shape[0]:
+                raise LczError(f"'{name}': 'tfw' has shape {tfw.shape}, expected (N, 6)")
+            if epsg.ndim < 1 or epsg.shape[0] != tfw.shape[0] or epsg.size != epsg.shape[0]:
                 raise LczError(
-                    f"'{self.path.name}': 'epsg' has shape {epsg.shape}, expected "
-                    f"({tfw.shape[0]}, 1) like 'tfw'"
+                    f"'{name}': 'epsg' has shape {epsg.shape}, expected ({tfw.shape[0]}, 1) "
+                    "like 'tfw'"
                 )
+            check_rows(tfw.shape[0], self.path, "tfw")
             # small: 48 bytes + 4 per patch (17 MB for training_geo.h5)
-            self._tfw = np.asarray(tfw[:], dtype=np.float64)
-            self._epsg = np.asarray(epsg[:]).reshape(-1)
-            ckey = "city" if "city" in h5 else ("cityList" if "cityList" in h5 else None)
+            with h5_errors(self.path, "tfw"):
+                self._tfw = np.asarray(tfw[:], dtype=np.float64)
+            with h5_errors(self.path, "epsg"):
+                self._epsg = np.asarray(epsg[:]).reshape(-1)
+            ckey = (
+                "city" if "city" in self.keys else ("cityList" if "cityList" in self.keys else None)
+            )
             self._city = None
-            if ckey is not None and h5[ckey].shape[0] == self.n:
-                self._city = np.asarray(h5[ckey][:]).reshape(-1)
+            if ckey is not None:
+                city = checked_dataset(h5, self.path, ckey, numeric=False)
+                if city.ndim >= 1 and city.shape[0] == self.n and city.size == self.n:
+                    with h5_errors(self.path, ckey):
+                        self._city = np.asarray(city[:]).reshape(-1)
         self.layout = detect_layout(self._tfw, self.keys)
 
     @property
