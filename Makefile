@@ -6,7 +6,7 @@ export QT_QPA_PLATFORM ?= offscreen
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PLUGIN_NAME := lcz_mapping
 PLUGIN_FILES := __init__.py plugin.py metadata.txt LICENSE README.md CHANGELOG.md \
-	lcz_qgis processing_algorithms resources
+	lcz_qgis processing_algorithms resources docs
 QGIS_PROFILE_DIR ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 
 .PHONY: setup demo test lint format deploy package bench clean

@@ -147,12 +147,13 @@ PATCH_LABEL_EXPRESSION = "concat('#', \"patch_index\", ' LCZ ', \"lcz_letter\")"
 
 
 def _fill_symbol(name: str, color: str) -> str:
+    """A fill symbol with no brush: a border in ``color``, the inside left clear."""
     return f"""        <symbol type="fill" name="{name}" alpha="1" clip_to_extent="1" force_rhr="0">
           <data_defined_properties><Option type="Map"><Option type="QString" name="name" value=""/><Option name="properties"/><Option type="QString" name="type" value="collection"/></Option></data_defined_properties>
           <layer class="SimpleFill" enabled="1" locked="0" pass="0">
             <Option type="Map">
               <Option type="QString" name="border_width_map_unit_scale" value="3x:0,0,0,0,0,0"/>
-              <Option type="QString" name="color" value="{_rgb_str(color, 70)}"/>
+              <Option type="QString" name="color" value="{_rgb_str(color, 0)}"/>
               <Option type="QString" name="joinstyle" value="miter"/>
               <Option type="QString" name="offset" value="0,0"/>
               <Option type="QString" name="offset_map_unit_scale" value="3x:0,0,0,0,0,0"/>
@@ -161,7 +162,7 @@ def _fill_symbol(name: str, color: str) -> str:
               <Option type="QString" name="outline_style" value="solid"/>
               <Option type="QString" name="outline_width" value="0.6"/>
               <Option type="QString" name="outline_width_unit" value="MM"/>
-              <Option type="QString" name="style" value="solid"/>
+              <Option type="QString" name="style" value="no"/>
             </Option>
           </layer>
         </symbol>"""
@@ -169,7 +170,7 @@ def _fill_symbol(name: str, color: str) -> str:
 
 def qml_patch_polygons(field: str = "lcz") -> str:
     """Categorized renderer on ``field`` (LCZ codes) in LCZ colours, labelled with the
-    patch index and LCZ letter. Fills are translucent so the patch image shows through."""
+    patch index and LCZ letter. Outlines only (no fill), so the patch image is not tinted."""
     cats = "\n".join(
         f'        <category render="true" value="{c.code}" symbol="{i}" '
         f'label="{xml_attr(c.label)}" type="integer"/>'

@@ -3,12 +3,18 @@
 Every algorithm subclasses ``LczAlgorithm``, sets the class attributes and implements
 ``execute(parameters, context, feedback)``, which calls the core with a ``QgisFeedback``.
 (Not ``run``: that name is ``QgsProcessingAlgorithm.run``, which processing.run calls.)
-Core errors (``LczError``) become ``QgsProcessingException``; a cancel returns no outputs.
-No GUI calls here: ``processAlgorithm`` runs in Processing's background thread.
+Core errors (``LczError``) become ``QgsProcessingException``, and so does a cancel (so a
+graphical model or a batch stops and reports it). Outputs that were not written (skipped
+optional outputs) are neither returned nor loaded; the layers that are loaded carry a
+raster/vector type hint. No GUI calls here: ``processAlgorithm`` runs in Processing's
+background thread.
 """
 
 from __future__ import annotations
 
+import functools
+import glob
+import html
 import os
 import re
 
@@ -16,8 +22,12 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingOutputRasterLayer,
+    QgsProcessingOutputVectorLayer,
     QgsProcessingParameterDefinition,
+    QgsProcessingUtils,
 )
+from qgis.PyQt.QtCore import QUrl
 from qgis.PyQt.QtGui import QIcon
 
 from ..lcz_qgis.errors import Cancelled, LczError
@@ -29,7 +39,24 @@ DATA = ("data", "Data")
 VISUALISATION = ("visualisation", "Visualisation")
 MODELS = ("models", "Models")
 MAPPING = ("mapping", "Mapping")
-ICON_PATH = os.path.join(PLUGIN_DIR, "resources", "icons", "lcz.svg")
+ICONS_DIR = os.path.join(PLUGIN_DIR, "resources", "icons")
+ICON_PATH = os.path.join(ICONS_DIR, "lcz.svg")  # the provider's (and the plugin's) icon
+DOCS_DIR = os.path.join(PLUGIN_DIR, "docs")
+README_PATH = os.path.join(PLUGIN_DIR, "README.md")
+# the page that documents a group, when several docs pages name an algorithm
+GROUP_DOCS = {
+    DATA[0]: "patches_and_products.md",
+    VISUALISATION[0]: "patches_and_products.md",
+    MODELS[0]: "training_and_evaluation.md",
+    MAPPING[0]: "classification.md",
+}
+CANCELLED = "Cancelled: no output was written."
+
+_RASTER_EXTENSIONS = {".tif", ".tiff", ".vrt", ".img", ".png", ".jpg", ".nc"}
+_VECTOR_EXTENSIONS = {".gpkg", ".shp", ".geojson", ".json", ".kml", ".fgb", ".sqlite"}
+_RASTER_PARAMETERS = {"rasterDestination"}
+_VECTOR_PARAMETERS = {"vectorDestination", "sink"}
+_FILE_PARAMETERS = _RASTER_PARAMETERS | _VECTOR_PARAMETERS | {"fileDestination"}
 
 
 class QgisFeedback(Feedback):
@@ -86,11 +113,154 @@ def name_output_on_load(context, output_value: str, name: str) -> None:
         context.layerToLoadOnCompletionDetails(output_value).name = name
 
 
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "cf.", "vs.", "approx.", "al.", "Fig.", "No.")
+
+
 def short_description(help_html: str) -> str:
-    text = re.sub(r"<[^>]+>", " ", help_html)
+    """The toolbox tooltip: the first whole sentence of ``help_html``, ending with '.'.
+
+    The sentence ends at the first '.', '!' or '?' followed by a space, or at a ':' (which
+    introduces a list: the clause before it is the sentence), or at the end of the first
+    paragraph; never inside parentheses or brackets, nor after an abbreviation such as
+    "e.g.". Markup is dropped and entities decoded.
+    """
+    first = re.split(r"<br\s*/?>|</?p\b[^>]*>", help_html, flags=re.IGNORECASE)
+    first = next((part for part in first if re.sub(r"<[^>]+>", "", part).strip()), "")
+    text = html.unescape(re.sub(r"<[^>]+>", " ", first))
     text = " ".join(text.split())
-    m = re.match(r"(.+?[.:])(\s|$)", text)
-    return m.group(1) if m else text
+    depth = 0
+    end = len(text)
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        elif depth == 0 and ch in ".!?:" and (i + 1 == len(text) or text[i + 1].isspace()):
+            if ch == "." and text[: i + 1].endswith(_ABBREVIATIONS):
+                continue
+            end = i + (ch in "!?")
+            break
+    sentence = text[:end].rstrip(" ,;:.")
+    if not sentence:
+        return ""
+    return sentence if sentence.endswith(("!", "?")) else sentence + "."
+
+
+@functools.cache
+def _doc_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def help_file(alg_id: str, group_id: str = "") -> str:
+    """The docs page shipped with the plugin that documents ``alg_id`` (e.g.
+    ``lcz:classifyraster``): among the ``docs/*.md`` pages that name it, the group's page,
+    else the one naming it most; else the README; '' when none is installed."""
+    pattern = re.compile(re.escape(alg_id) + r"\b")
+    pages = sorted(glob.glob(os.path.join(DOCS_DIR, "*.md")))
+    counts = {p: len(pattern.findall(_doc_text(p))) for p in pages}
+    naming = [p for p in pages if counts[p]]
+    for p in naming:
+        if os.path.basename(p) == GROUP_DOCS.get(group_id):
+            return p
+    if naming:
+        return max(naming, key=lambda p: counts[p])
+    if os.path.exists(README_PATH):
+        return README_PATH
+    return ""
+
+
+def help_url(alg_id: str, group_id: str = "") -> str:
+    """``help_file`` as a file:// URL (the dialog's Help button opens it); '' if none."""
+    path = help_file(alg_id, group_id)
+    return QUrl.fromLocalFile(path).toString() if path else ""
+
+
+def group_icon_path(group_id: str) -> str:
+    """The SVG icon of a toolbox group (resources/icons/<group>.svg), else the plugin's."""
+    path = os.path.join(ICONS_DIR, f"{group_id}.svg")
+    return path if os.path.exists(path) else ICON_PATH
+
+
+def _file_part(value) -> str:
+    """The file path of an output value ('x.gpkg|layername=y' -> 'x.gpkg'); '' if the value
+    is not a local file path (a memory layer, a database URI, a number...)."""
+    if not isinstance(value, str):
+        return ""
+    path = value.split("|", 1)[0]
+    return path if os.path.isabs(path) else ""
+
+
+def _not_written(value) -> bool:
+    """True for an empty output value or a local file that does not exist."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return True
+    path = _file_part(value)
+    return bool(path) and not os.path.exists(path)
+
+
+def _layer_hint(alg, details, path: str):
+    """The layer type (raster/vector) of an output loaded on completion: from the output
+    it belongs to (its parameter or output definition), else from the file extension."""
+    hint = QgsProcessingUtils.LayerHint
+    name = details.outputName
+    param = alg.parameterDefinition(name) if name else None
+    if param is not None and param.type() in _RASTER_PARAMETERS:
+        return hint.Raster
+    if param is not None and param.type() in _VECTOR_PARAMETERS:
+        return hint.Vector
+    output = alg.outputDefinition(name) if name else None
+    if isinstance(output, QgsProcessingOutputRasterLayer):
+        return hint.Raster
+    if isinstance(output, QgsProcessingOutputVectorLayer):
+        return hint.Vector
+    ext = os.path.splitext(_file_part(path) or path)[1].lower()
+    if ext in _RASTER_EXTENSIONS:
+        return hint.Raster
+    if ext in _VECTOR_EXTENSIONS:
+        return hint.Vector
+    return hint.UnknownType
+
+
+def tidy_outputs(alg, results: dict, context, registered_before) -> dict:
+    """Drop the outputs that were not written and set the layer type of those loaded.
+
+    From ``results``: every empty value, and every file output (raster, vector, file
+    destination) whose file does not exist. From the layers ``context`` loads on
+    completion, among those registered since ``registered_before`` (the keys before the
+    run): empty or missing files (a skipped optional output: QGIS would report "The
+    following layers were not correctly generated"); the others get a raster/vector type
+    hint when they have none, so QGIS opens them with the right provider (no OGR "Cannot
+    open" warnings for rasters).
+    """
+    file_outputs = {p.name() for p in alg.destinationParameterDefinitions()}
+    file_outputs = {
+        n for n in file_outputs if alg.parameterDefinition(n).type() in _FILE_PARAMETERS
+    }
+    kept = {}
+    for key, value in (results or {}).items():
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if key in file_outputs and _not_written(value):
+            continue
+        kept[key] = value
+    layers = context.layersToLoadOnCompletion()
+    new = [key for key in layers if key not in registered_before]
+    stale = [key for key in new if _not_written(key)]
+    if stale:
+        context.setLayersToLoadOnCompletion(
+            {key: details for key, details in layers.items() if key not in stale}
+        )
+    for key in new:
+        if key in stale:
+            continue
+        details = context.layerToLoadOnCompletionDetails(key)
+        if details.layerTypeHint == QgsProcessingUtils.LayerHint.UnknownType:
+            details.layerTypeHint = _layer_hint(alg, details, key)
+    return kept
 
 
 class LczAlgorithm(QgsProcessingAlgorithm):
@@ -98,6 +268,7 @@ class LczAlgorithm(QgsProcessingAlgorithm):
     DISPLAY_NAME = ""
     GROUP = MAPPING  # (id, name), one of the groups above
     HELP = ""
+    SHORT = ""  # the toolbox tooltip, one sentence; default: the help's first sentence
 
     def name(self):
         return self.NAME
@@ -115,11 +286,19 @@ class LczAlgorithm(QgsProcessingAlgorithm):
         return self.HELP
 
     def shortDescription(self):  # noqa: N802 - QGIS API
-        """The toolbox tooltip: the help's first sentence."""
-        return short_description(self.HELP)
+        """The toolbox tooltip: ``SHORT``, else the help's first whole sentence."""
+        return self.SHORT or short_description(self.HELP)
+
+    def helpUrl(self):  # noqa: N802 - QGIS API
+        """The dialog's Help button: the docs page (file://) that documents the algorithm."""
+        return help_url(f"lcz:{self.NAME}", self.GROUP[0])
+
+    def svgIconPath(self):  # noqa: N802 - QGIS API
+        """The group's icon (the modeler draws algorithms with their SVG)."""
+        return group_icon_path(self.GROUP[0])
 
     def icon(self):
-        return QIcon(ICON_PATH)
+        return QIcon(self.svgIconPath())
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -139,16 +318,24 @@ class LczAlgorithm(QgsProcessingAlgorithm):
         return type(self)()
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 - QGIS API
+        """Runs ``execute``; errors and a cancel become ``QgsProcessingException``.
+
+        Of what ``execute`` returns and registers for loading, only the outputs that were
+        written are kept (see ``tidy_outputs``)."""
+        if feedback is not None and feedback.isCanceled():
+            raise QgsProcessingException(CANCELLED)
+        registered_before = set(context.layersToLoadOnCompletion())
         try:
-            return self.execute(parameters, context, QgisFeedback(feedback))
+            results = self.execute(parameters, context, QgisFeedback(feedback))
         except LczError as exc:
             raise QgsProcessingException(str(exc)) from exc
         except OSError as exc:  # a file the system refused: say which, without a traceback
             where = f" ({exc.filename})" if exc.filename else ""
             raise QgsProcessingException(f"{exc.strerror or exc}{where}") from exc
         except Cancelled:
-            feedback.pushInfo("Cancelled: no output was written.")
-            return {}
+            # raised, not an empty result: a graphical model or a batch must stop and say so
+            raise QgsProcessingException(CANCELLED) from None
+        return tidy_outputs(self, results, context, registered_before)
 
     def execute(self, parameters, context, feedback: QgisFeedback) -> dict:  # pragma: no cover
         raise NotImplementedError

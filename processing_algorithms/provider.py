@@ -1,7 +1,9 @@
 """The "LCZ mapping" Processing provider (id ``lcz``).
 
 Algorithms are the ``LczAlgorithm`` subclasses in this package's ``*_algorithm.py``
-modules; graphical models are the ``.model3`` files in ``resources/models``.
+modules; graphical models are the ``.model3`` files in ``resources/models``, run as
+``LczModelAlgorithm`` (icon, tooltip, help page, defaults, cancel and layer names as for
+the algorithms).
 """
 
 from __future__ import annotations
@@ -13,10 +15,26 @@ import os
 import pkgutil
 import traceback
 
-from qgis.core import Qgis, QgsMessageLog, QgsProcessingModelAlgorithm, QgsProcessingProvider
+from qgis.core import (
+    Qgis,
+    QgsMessageLog,
+    QgsProcessingException,
+    QgsProcessingModelAlgorithm,
+    QgsProcessingOutputLayerDefinition,
+    QgsProcessingProvider,
+)
 from qgis.PyQt.QtGui import QIcon
 
-from .base import ICON_PATH, MAPPING, PLUGIN_DIR, LczAlgorithm
+from .base import (
+    CANCELLED,
+    ICON_PATH,
+    MAPPING,
+    PLUGIN_DIR,
+    LczAlgorithm,
+    group_icon_path,
+    help_url,
+    short_description,
+)
 
 # graphical models: file name in resources/models -> toolbox name (the id keeps the file's
 # model_name, e.g. lcz:sentinel2_to_lcz_map)
@@ -46,8 +64,32 @@ def algorithm_classes() -> list[type]:
     return sorted(classes, key=lambda c: c.NAME)
 
 
+def source_label(value) -> str:
+    """A short name for an input file, for layer names: a Sentinel-2 product's name from
+    its .SAFE folder, its MTD_*.xml or its .zip; else the file's name without extension."""
+    if isinstance(value, QgsProcessingOutputLayerDefinition):
+        value = value.sink.staticValue()
+    path = str(value or "").split("|", 1)[0].rstrip("/\\")
+    if not path:
+        return ""
+    name = os.path.basename(path)
+    if name.upper().startswith("MTD_") and name.lower().endswith(".xml"):
+        name = os.path.basename(os.path.dirname(path)) or name
+    for suffix in (".zip", ".SAFE", ".safe"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return os.path.splitext(name)[0] if name.endswith((".xml", ".tif", ".tiff")) else name
+
+
 class LczModelAlgorithm(QgsProcessingModelAlgorithm):
-    """A shipped graphical model, shown under a readable name in the Mapping group."""
+    """A shipped graphical model, shown under a readable name in the Mapping group.
+
+    Runs as the plugin's algorithms do: inputs left out take the model's defaults (as in
+    the dialog, so processing.run and qgis_process write the outputs the dialog writes by
+    default), a cancel raises ``QgsProcessingException`` (QGIS 3.22 would report a
+    cancelled model as processed OK), unwritten outputs are dropped from the results and
+    loaded layers are named after the model's first input (e.g. "LCZ map – S2A_MSIL2A_…").
+    """
 
     def __init__(self, title: str = ""):
         super().__init__()
@@ -62,14 +104,82 @@ class LczModelAlgorithm(QgsProcessingModelAlgorithm):
     def groupId(self):  # noqa: N802 - QGIS API
         return MAPPING[0]
 
+    def shortDescription(self):  # noqa: N802 - QGIS API
+        """The model's SHORT_DESCRIPTION, else its description's first sentence."""
+        return super().shortDescription() or short_description(self.shortHelpString() or "")
+
+    def helpUrl(self):  # noqa: N802 - QGIS API
+        return super().helpUrl() or help_url(f"lcz:{self.name()}", self.groupId())
+
+    def svgIconPath(self):  # noqa: N802 - QGIS API
+        return group_icon_path(self.groupId())
+
     def icon(self):
-        return QIcon(ICON_PATH)
+        return QIcon(self.svgIconPath())
+
+    def load(self, path: str) -> bool:
+        """Read the .model3 at ``path``; False if QGIS cannot."""
+        if not self.fromFile(path):
+            return False
+        self.create_outputs_by_default()
+        return True
+
+    def create_outputs_by_default(self) -> None:
+        """Mark the outputs with a default value (TEMPORARY_OUTPUT in the .model3) as
+        created by default: QGIS 3.22 rebuilds the model's outputs from the steps' (whose
+        optional outputs are skipped by default) and keeps only the default value."""
+        for p in self.destinationParameterDefinitions():
+            if p.defaultValue() not in (None, ""):
+                p.setCreateByDefault(True)
 
     def createInstance(self):  # noqa: N802 - QGIS API
         alg = LczModelAlgorithm(self._title)
         alg.loadVariant(self.toVariant())
         alg.setSourceFilePath(self.sourceFilePath())
+        alg.create_outputs_by_default()
         return alg
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 - QGIS API
+        """Run the model's steps (see the class docstring for what differs from QGIS)."""
+        if feedback is not None and feedback.isCanceled():
+            raise QgsProcessingException(CANCELLED)
+        params = dict(parameters)
+        for p in self.parameterDefinitions():
+            if p.name() not in params and p.defaultValue() is not None:
+                params[p.name()] = p.defaultValue()
+        try:
+            results = super().processAlgorithm(params, context, feedback)
+        except QgsProcessingException as exc:
+            if feedback is not None and feedback.isCanceled():  # QGIS says only "Error ..."
+                raise QgsProcessingException(f"Cancelled: the model stopped ({exc}).") from None
+            raise
+        outputs = {o.name() for o in self.outputDefinitions()}
+        written = {k: v for k, v in results.items() if k in outputs and v not in (None, "")}
+        if feedback is not None and feedback.isCanceled():
+            active = [c for c in self.childAlgorithms().values() if c.isActive()]
+            if len(results.get("CHILD_RESULTS") or {}) < len(active):
+                if written:
+                    raise QgsProcessingException(
+                        "Cancelled before the model's last step: only "
+                        + ", ".join(sorted(written))
+                        + " were written."
+                    )
+                raise QgsProcessingException(CANCELLED)
+        self._name_loaded_layers(written, params, context)
+        return {k: v for k, v in results.items() if k not in outputs or k in written}
+
+    def _name_loaded_layers(self, written: dict, params: dict, context) -> None:
+        """Name each output loaded on completion after the model's first input
+        ("LCZ map – <product>"): the steps only know their own, often temporary, inputs
+        (which gave "LCZ map – OUTPUT")."""
+        ordered = [p.parameterName() for p in self.orderedParameters()]
+        label = next((source_label(params.get(n)) for n in ordered if params.get(n)), "")
+        if not label:
+            return
+        for key, value in written.items():
+            if isinstance(value, str) and context.willLoadLayerOnCompletion(value):
+                title = key.split(":", 1)[-1]
+                context.layerToLoadOnCompletionDetails(value).name = f"{title} \u2013 {label}"
 
 
 class LczProvider(QgsProcessingProvider):
@@ -84,6 +194,9 @@ class LczProvider(QgsProcessingProvider):
 
     def icon(self):
         return QIcon(ICON_PATH)
+
+    def svgIconPath(self):  # noqa: N802 - QGIS API
+        return ICON_PATH
 
     def versionInfo(self):  # noqa: N802 - QGIS API
         from ..lcz_qgis import __version__
@@ -112,5 +225,5 @@ class LczProvider(QgsProcessingProvider):
         for path in sorted(glob.glob(os.path.join(PLUGIN_DIR, "resources", "models", "*.model3"))):
             stem = os.path.splitext(os.path.basename(path))[0]
             model = LczModelAlgorithm(MODEL_TITLES.get(stem, ""))
-            if model.fromFile(path):
+            if model.load(path):
                 self.addAlgorithm(model)

@@ -5,17 +5,35 @@ Links (or copies, with --copy) the checkout into PROFILE/python/plugins/NAME, se
 site-packages to QGIS's PYTHONPATH through QGIS's own "custom environment variables"
 setting, so QGIS desktop sees TensorFlow and skops from .venv. qgis_process does not
 apply that setting: give it PYTHONPATH=<repo>/.venv/lib/python3.X/site-packages.
+
+QGIS's "append" glues the value to the variable as it is, so "append" of ":<site>" to an
+empty or unset PYTHONPATH gives ":<site>", whose empty element puts QGIS's working
+directory on sys.path. So when PYTHONPATH is empty here, the setting is "undefined"
+(set it to <site> unless QGIS starts with a PYTHONPATH); else "append" of ":<site>".
 """
 
 from __future__ import annotations
 
 import argparse
 import configparser
+import os
 import shutil
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pythonpath_setting(site: Path, current: str | None) -> str:
+    """QGIS's customEnvVars entry that adds ``site`` to PYTHONPATH without an empty
+    element, given the PYTHONPATH QGIS is expected to start with (``current``).
+
+    QGIS applies "append|NAME=VALUE" as existing + VALUE (no separator of its own) and
+    "undefined|NAME=VALUE" only when NAME is not set.
+    """
+    if current and any(current.split(os.pathsep)):
+        return f"append|PYTHONPATH={os.pathsep}{site}"
+    return f"undefined|PYTHONPATH={site}"
 
 
 def main() -> int:
@@ -73,7 +91,9 @@ def main() -> int:
         if not cfg.has_section("qgis"):
             cfg.add_section("qgis")
         cfg.set("qgis", "customEnvVarsUse", "true")
-        cfg.set("qgis", "customEnvVars", f"append|PYTHONPATH=:{venv_site}")
+        cfg.set(
+            "qgis", "customEnvVars", pythonpath_setting(venv_site, os.environ.get("PYTHONPATH"))
+        )
     with open(ini, "w") as fh:
         cfg.write(fh, space_around_delimiters=False)
     print(f"installed {target} -> {REPO if not args.copy else 'copy'}; enabled in {ini}")

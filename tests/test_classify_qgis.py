@@ -162,7 +162,13 @@ def test_fusion_with_prepared_sentinel1_and_batch_reuse(run_alg, sample_dir, tmp
 
 
 def test_cancel_in_processing_writes_nothing(qgis_app, rf_model, sample_dir, tmp_path):
-    from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingFeedback, QgsProject
+    from qgis.core import (
+        QgsApplication,
+        QgsProcessingContext,
+        QgsProcessingException,
+        QgsProcessingFeedback,
+        QgsProject,
+    )
 
     class CancelAt(QgsProcessingFeedback):
         def setProgress(self, p):  # noqa: N802 - QGIS API
@@ -178,8 +184,8 @@ def test_cancel_in_processing_writes_nothing(qgis_app, rf_model, sample_dir, tmp
               "PROBABILITIES": str(tmp_path / "p.tif"), "AREA_TABLE": str(tmp_path / "a.csv")}  # fmt: skip
     fb = CancelAt()
     assert alg.prepareAlgorithm(params, ctx, fb)
-    res = alg.runPrepared(params, ctx, fb)
-    assert res == {} or not res.get("OUTPUT")
+    with pytest.raises(QgsProcessingException, match="Cancelled: no output was written"):
+        alg.runPrepared(params, ctx, fb)  # raised, so a model or batch stops and says so
     assert list(tmp_path.iterdir()) == []
 
 
