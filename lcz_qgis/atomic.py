@@ -1,18 +1,67 @@
 """Write-then-rename, so an existing output is never left half-written: one output
 (``atomic_output``), or all outputs of a run replaced together (``StagedOutputs``,
-``replace_together``); and the checks made before anything is written."""
+``staged_outputs``, ``replace_together``); the checks made before anything is written;
+a full disk as one clear error (``DiskFull``); SIGTERM handled like Ctrl-C.
+
+Every temporary file is named ``<output name>.lcz-partial-<random><extension>`` beside
+its output (``map.tif.lcz-partial-k3x9_a.tif``), so a user who finds one after a crash
+knows it may be deleted; a later run writing the same output removes such leftovers
+(older than its start) before it writes.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
+import math
 import os
 import shutil
 import signal
+import stat
+import sys
 import tempfile
 import threading
+import time
+import traceback
 from pathlib import Path
 
 from .errors import LczError
+
+PARTIAL = ".lcz-partial-"  # in the name of every temporary file of an output
+# GDAL messages that mean the disk (or the user's quota) is full
+_FULL_WORDS = ("no space left", "disk is full", "disk full", "not enough space", "quota exceeded")
+_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+class DiskFull(LczError):
+    """The disk filled up while writing ``path``: nothing was replaced."""
+
+    def __init__(self, path, needed: int = 0, more_than: bool = False):
+        self.path, self.needed = str(path), int(needed)
+        mb = max(1, math.ceil(self.needed / 1e6))
+        super().__init__(
+            f"no space left on device while writing {self.path} "
+            f"(needs {'more than' if more_than else 'about'} {mb} MB)"
+        )
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``): handled like Ctrl-C, so temporary files are removed."""
+
+
+def terminate_like_interrupt(signum, frame):  # noqa: ARG001 - a signal handler
+    """SIGTERM handler: raise ``Terminated`` once; a second SIGTERM during the cleanup
+    is ignored, so the cleanup completes (SIGKILL still stops the process)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
+def output_name(path) -> str:
+    """The output a temporary file belongs to (``map.tif`` for
+    ``map.tif.lcz-partial-ab12.tif``), else the path itself."""
+    s = str(path)
+    return s.split(PARTIAL)[0] if PARTIAL in Path(s).name else s
 
 
 def check_output_path(path: str | os.PathLike) -> Path:
@@ -85,21 +134,128 @@ def check_distinct_paths(inputs: dict, outputs: dict, sidecar: str | None = None
         )
 
 
+# -- temporary files, stale leftovers, full disks -------------------------------------
+
+
+def partial_path(target: str | os.PathLike) -> Path:
+    """A new, unused temporary name beside ``target``: ``<name>.lcz-partial-<random><ext>``
+    (the extension kept for writers that pick a format from it). Nothing is created."""
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f"{target.name}{PARTIAL}", suffix=target.suffix, dir=target.parent
+    )
+    os.close(fd)
+    os.unlink(tmp)  # writers (GDAL, zipfile) create it themselves
+    return Path(tmp)
+
+
+def remove_stale_partials(target: str | os.PathLike, before: float) -> list[Path]:
+    """Remove the temporary files a killed earlier run left for the output ``target``
+    (``<name>.lcz-partial*``, plain files last modified before ``before``, a
+    ``time.time()``); only those of this output name. Returns the files removed."""
+    target = Path(target)
+    removed = []
+    with contextlib.suppress(OSError):
+        for p in target.parent.glob(glob.escape(target.name) + PARTIAL + "*"):
+            try:
+                st = p.lstat()
+                if stat.S_ISREG(st.st_mode) and st.st_mtime < before:
+                    p.unlink()
+                    removed.append(p)
+            except OSError:
+                pass
+    return removed
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    out: list[BaseException] = []
+    while exc is not None and exc not in out and len(out) < 20:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+def _existing_folder(path: Path) -> Path:
+    p = Path(os.path.abspath(path)).parent
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def free_bytes(path: str | os.PathLike) -> int | None:
+    """Free space (bytes) for files in ``path``'s folder, or None when unknown."""
+    try:
+        return shutil.disk_usage(_existing_folder(Path(path))).free
+    except OSError:
+        return None
+
+
+LOW_SPACE = 16 * 2**20  # a failed write with less free than this: the disk is full
+
+
+def is_disk_full(exc: BaseException, paths=()) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) means the disk or quota is
+    full: ENOSPC/EDQUOT, GDAL's 'No space left on device', or a GDAL write failure that
+    does not say why while the folder of one of ``paths`` has (almost) no space left."""
+    chain = _chain(exc)
+    for e in chain:
+        if isinstance(e, DiskFull):
+            return True
+        if isinstance(e, OSError) and e.errno in _FULL_ERRNOS:
+            return True
+        if any(w in str(e).lower() for w in _FULL_WORDS):
+            return True
+    if any(isinstance(e, RuntimeError) and "write" in str(e).lower() for e in chain):
+        frees = [free_bytes(p) for p in paths]
+        return any(f is not None and f < LOW_SPACE for f in frees)
+    return False
+
+
+@contextlib.contextmanager
+def quiet_close():
+    """While datasets of a failed run are closed and removed: no 'Exception ignored in
+    delete_Dataset' (GDAL raising from a destructor) and no GDAL warnings on the console."""
+    old = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None
+    gdal = sys.modules.get("osgeo.gdal")
+    if gdal is not None:
+        gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        yield
+    finally:
+        if gdal is not None:
+            gdal.PopErrorHandler()
+        sys.unraisablehook = old
+
+
+def _remove(paths) -> list[Path]:
+    """Remove files (folders too); returns those that could not be removed."""
+    left = []
+    for p in paths:
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            left.append(p)
+    return left
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, sidecars: tuple[str, ...] = ()):
     """Yield a temporary path beside ``path``; rename it into place only on success.
 
     ``sidecars`` are suffixes (e.g. ".aux.xml", ".qml") of files written next to the
     temporary file that move with it. On any exception every temporary file is removed
-    and an existing ``path`` stays untouched.
+    and an existing ``path`` stays untouched; a full disk raises ``DiskFull``. For
+    several outputs of one run use ``staged_outputs``.
     """
     final = check_output_path(path)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{final.stem}.", suffix=f".part{final.suffix}", dir=final.parent
-    )
-    os.close(fd)
-    os.unlink(tmp)  # writers (GDAL, zipfile) create it themselves
-    tmp_path = Path(tmp)
+    remove_stale_partials(final, time.time())
+    tmp_path = partial_path(final)
     try:
         yield tmp_path
         for s in sidecars:
@@ -107,13 +263,14 @@ def atomic_output(path: str | os.PathLike, sidecars: tuple[str, ...] = ()):
             if side.exists():
                 os.replace(side, str(final) + s)
         os.replace(tmp_path, final)
-    except BaseException:
-        for p in [tmp_path] + [Path(str(tmp_path) + s) for s in (*sidecars, ".aux.xml")]:
-            with contextlib.suppress(FileNotFoundError):
-                if p.is_dir():
-                    shutil.rmtree(p)
-                else:
-                    p.unlink()
+    except BaseException as exc:
+        written = sum(p.stat().st_size for p in [tmp_path] if p.is_file())
+        full = is_disk_full(exc, [final])
+        with quiet_close():
+            _remove([tmp_path] + [Path(str(tmp_path) + s) for s in (*sidecars, ".aux.xml")])
+        if full:
+            needed = exc.needed if isinstance(exc, DiskFull) else written
+            raise DiskFull(output_name(final), needed, more_than=True) from None
         raise
 
 
@@ -126,12 +283,22 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 # -- several outputs of one run, replaced together ----------------------------------
 
 
+RASTER_SUFFIXES = (".tif", ".tiff")
+
+
 class StagedOutputs:
     """All outputs of a run, written first to temporary files beside their targets.
 
+    ``temp`` names the temporary file of a target (``<name>.lcz-partial-<random><ext>``;
+    the first call for a target removes that target's stale temporaries of killed
+    earlier runs); ``scratch`` a working file that is removed, never moved in.
+    ``expect`` records the bytes a target needs, so ``check_space`` can refuse a run
+    before any input is read and a full disk is reported with the space needed.
     ``commit`` puts them all in place at the end of a successful run, all or none
-    (``swap_in``); ``discard`` removes the temporary files only, so the files of an
+    (``swap_in``), each raster with its ``.aux.xml`` (a stale one of the earlier output
+    is removed); ``discard`` removes the temporary files only, so the files of an
     earlier run stay as they were and nothing of a failed or cancelled run is left.
+    Use it through ``staged_outputs``, which does both and reports a full disk.
     """
 
     SIDECARS = (".aux.xml",)  # written by GDAL next to a raster; they move with it
@@ -139,76 +306,213 @@ class StagedOutputs:
 
     def __init__(self):
         self.pairs: list[tuple[Path, Path]] = []  # (temporary, target)
+        self.scratches: list[tuple[Path, Path]] = []  # (working file, the target it is for)
+        self.started = time.time()
+        self.expected: dict[Path, tuple[int, int]] = {}  # target -> (about, surely) bytes
+        self._cleaned: set[Path] = set()
+        self.last: Path | None = None  # the target whose temporary was begun last
 
-    def temp(self, target: Path) -> Path:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent
-        )
-        os.close(fd)
-        self.pairs.append((Path(tmp), target))
-        os.unlink(tmp)  # writers (GDAL) create it themselves
-        return Path(tmp)
+    def clean_stale(self, *targets) -> None:
+        """Remove the stale temporaries of ``targets`` (done by ``temp`` too)."""
+        for t in map(Path, targets):
+            if t not in self._cleaned:
+                self._cleaned.add(t)
+                remove_stale_partials(t, self.started)
 
-    def write_text(self, target: Path, text: str) -> None:
+    def temp(self, target: str | os.PathLike) -> Path:
+        target = Path(target)
+        self.clean_stale(target)
+        tmp = partial_path(target)
+        self.pairs.append((tmp, target))
+        self.last = target
+        return tmp
+
+    def scratch(self, target: str | os.PathLike) -> Path:
+        """A working file beside ``target``, named as its temporaries are; removed by
+        ``drop``, ``commit`` or ``discard``."""
+        target = Path(target)
+        self.clean_stale(target)
+        tmp = partial_path(target)
+        self.scratches.append((tmp, target))
+        self.last = target
+        return tmp
+
+    def drop(self, scratch: Path) -> None:
+        """Remove a working file now (and its .aux.xml), freeing its space."""
+        _remove([scratch, Path(str(scratch) + ".aux.xml")])
+        self.scratches = [(s, t) for s, t in self.scratches if s != scratch]
+
+    def path_of(self, target: str | os.PathLike) -> Path:
+        """The temporary file of ``target`` (the latest one given)."""
+        return next(tmp for tmp, t in reversed(self.pairs) if t == Path(target))
+
+    def write_text(self, target, text: str) -> None:
+        self.expect(target, len(text.encode("utf-8")))
         self.temp(target).write_text(text, encoding="utf-8")
 
+    def write_bytes(self, target, data: bytes) -> None:
+        self.expect(target, len(data))
+        self.temp(target).write_bytes(data)
+
+    def expect(self, target, about: int, surely: int = 0) -> None:
+        """``target`` needs about ``about`` bytes (an estimate: uncompressed for a
+        compressed raster), of which ``surely`` bytes at least (uncompressed files)."""
+        a, s = self.expected.get(Path(target), (0, 0))
+        self.expected[Path(target)] = (a + int(about), s + int(surely))
+
+    def needed(self) -> int:
+        return sum(a for a, _ in self.expected.values())
+
+    def check_space(self) -> None:
+        """Refuse the run (``DiskFull``) when the bytes it surely writes do not fit in
+        the free space of their file system; also removes stale temporaries first."""
+        self.clean_stale(*self.expected)
+        by_disk: dict = {}
+        for target, (_, surely) in self.expected.items():
+            folder = _existing_folder(target)
+            try:
+                dev = folder.stat().st_dev
+            except OSError:
+                continue
+            entry = by_disk.setdefault(dev, [folder, 0, target, 0])
+            entry[1] += surely
+            if surely > entry[3]:
+                entry[2], entry[3] = target, surely
+        for folder, surely, target, _ in by_disk.values():
+            free = free_bytes(folder / "x")
+            if surely and free is not None and free < surely:
+                raise DiskFull(target, max(self.needed(), surely))
+
+    def written(self) -> int:
+        """Bytes in the temporary files so far."""
+        n = 0
+        for tmp, _ in self.pairs + self.scratches:
+            for p in (tmp, Path(str(tmp) + ".aux.xml")):
+                with contextlib.suppress(OSError):
+                    n += p.stat().st_size
+        return n
+
+    def disk_full(self, exc: BaseException) -> DiskFull | None:
+        """The ``DiskFull`` error to raise for ``exc`` when it means the disk is full
+        (naming the output being written), else None. Call before ``discard``."""
+        paths = [t for _, t in self.pairs + self.scratches] + list(self.expected)
+        if not is_disk_full(exc, paths):
+            return None
+        text = " ".join(
+            f"{e} {getattr(e, 'filename', '') or ''} {getattr(e, 'filename2', '') or ''}"
+            for e in _chain(exc)
+        )
+        target = None
+        for tmp, t in reversed(self.pairs + self.scratches):
+            if tmp.name in text:
+                target = t
+                break
+        if target is None:
+            earlier = next((e for e in _chain(exc) if isinstance(e, DiskFull)), None)
+            named = next((e.filename for e in _chain(exc) if getattr(e, "filename", None)), None)
+            if earlier is not None:
+                target = earlier.path
+            elif named:
+                target = output_name(named)
+            else:  # the file begun last
+                target = self.last or "the outputs"
+        known = self.needed()
+        return DiskFull(output_name(target), max(known, self.written()), more_than=not known)
+
     def commit(self) -> None:
-        moves = []
+        targets = {t for _, t in self.pairs}
+        moves: list[tuple[Path | None, Path]] = []
         for tmp, target in self.pairs:
             moves.append((tmp, target))
             for s in self.SIDECARS:
-                if Path(str(tmp) + s).exists():
-                    moves.append((Path(str(tmp) + s), Path(str(target) + s)))
+                new, old = Path(str(tmp) + s), Path(str(target) + s)
+                if new.exists():
+                    moves.append((new, old))
+                elif (
+                    target.suffix.lower() in RASTER_SUFFIXES
+                    and old not in targets
+                    and os.path.lexists(old)
+                    and not old.is_dir()
+                ):
+                    moves.append((None, old))  # the earlier raster's: it goes with it
         swap_in(moves)
         self.pairs = []
+        for s, _ in list(self.scratches):
+            self.drop(s)
 
     def discard(self) -> list[Path]:
         """Remove the temporary files; returns those that could not be removed (a file
         another program holds open on Windows), never raising over the run's own error."""
-        left = []
-        for tmp, _ in self.pairs:
-            for p in (tmp, *(Path(str(tmp) + s) for s in self.LEFTOVERS)):
-                try:
-                    if p.is_dir() and not p.is_symlink():
-                        shutil.rmtree(p)
-                    else:
-                        p.unlink()
-                except FileNotFoundError:
-                    pass
-                except OSError:
-                    left.append(p)
-        self.pairs = []
-        return left
+        files = []
+        for tmp, _ in self.pairs + self.scratches:
+            files += [tmp, *(Path(str(tmp) + s) for s in self.LEFTOVERS)]
+        self.pairs, self.scratches = [], []
+        return _remove(files)
+
+
+@contextlib.contextmanager
+def staged_outputs(feedback=None, staging: StagedOutputs | None = None):
+    """Stage every output of a run: yields a ``StagedOutputs``; when the block completes
+    they are all moved into place together (Ctrl-C/SIGTERM held back meanwhile); on any
+    exception, cancel included, the temporary files are removed, the earlier outputs
+    stay byte for byte as they were, and a full disk raises ``DiskFull`` (one line).
+
+    Datasets still open in the failed frames are released first (``traceback``
+    frames cleared), so their files can be removed (Windows) and GDAL writes no
+    ``.aux.xml`` after the cleanup.
+    """
+    st = staging if staging is not None else StagedOutputs()
+    try:
+        yield st
+        with hold_interrupt(feedback):
+            st.commit()
+    except BaseException as exc:
+        full = st.disk_full(exc)
+        with quiet_close():
+            traceback.clear_frames(exc.__traceback__)
+            left = st.discard()
+        if left and feedback is not None:
+            feedback.warning(f"could not remove temporary files: {', '.join(map(str, left))}")
+        if full is not None:
+            raise full from None
+        raise
+
+
+_HELD = (signal.SIGINT, getattr(signal, "SIGTERM", None))
 
 
 @contextlib.contextmanager
 def hold_interrupt(feedback):
-    """Hold Ctrl-C back while the outputs are renamed into place (milliseconds), so an
-    interrupt cannot leave a run half-committed; the run then simply completes."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
+    """Hold Ctrl-C (and SIGTERM, when handled like it) back while the outputs are
+    renamed into place (milliseconds), so a signal cannot leave a run half-committed;
+    the run then simply completes."""
+    raising = {signal.default_int_handler, terminate_like_interrupt}
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    old = {s: signal.getsignal(s) for s in _HELD if s is not None}
+    held = [s for s, h in old.items() if h in raising]
     got: list = []
-    signal.signal(signal.SIGINT, lambda *a: got.append(a))
+    for s in held:
+        signal.signal(s, lambda *a: got.append(a))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if got:
+        for s in held:
+            signal.signal(s, old[s])
+    if got and feedback is not None:
         feedback.warning("interrupted while the outputs were moved into place: the run completed")
 
 
-def swap_in(moves: list[tuple[Path, Path]]) -> None:
-    """Move each new file onto its target, all or none.
+def swap_in(moves: list[tuple[Path | None, Path]]) -> None:
+    """Move each new file onto its target, all or none (a new file None: the target is
+    removed, e.g. an earlier raster's .aux.xml).
 
-    First every existing target is moved aside to a backup name beside it (on Windows a
-    file open elsewhere fails here, before anything new is in place), then the new files
-    are moved in. If any step fails or is interrupted, the new files go back to their
-    temporary names and the backups are restored; the error then names the file.
-    A target that is a folder is refused before anything moves.
+    First every existing target is moved aside to a backup name beside it
+    (``<name>.lcz-old``; on Windows a file open elsewhere fails here, before anything new
+    is in place), then the new files are moved in. If any step fails or is interrupted,
+    the new files go back to their temporary names and the backups are restored; the
+    error then names the file. A target that is a folder is refused before anything moves.
     """
     for _, target in moves:
         if target.is_dir() and not target.is_symlink():
@@ -218,12 +522,13 @@ def swap_in(moves: list[tuple[Path, Path]]) -> None:
     try:
         for _, target in moves:
             if os.path.lexists(target):
-                backup = target.with_name(f".{target.name}.lcz-old")
+                backup = target.with_name(f"{target.name}.lcz-old")
                 os.replace(target, backup)
                 backups.append((backup, target))
         for new, target in moves:
-            os.replace(new, target)
-            placed.append((new, target))
+            if new is not None:
+                os.replace(new, target)
+                placed.append((new, target))
     except BaseException as exc:
         kept = []
         for new, target in reversed(placed):

@@ -5,9 +5,28 @@
 user can make from GRD data, the others need SLC data (complex VH/VV and the
 off-diagonal of the PolSAR covariance matrix).
 A ``fusion`` input is sen1 then sen2, 18 channels.
+
+Physical value ranges: a value is usable when it is finite and its magnitude is at most
+the sensor's limit, in the units the data is given in:
+
+* Sentinel-2: ``|x| <= 1e5`` (``SEN2_VALUE_LIMIT``). Reflectance is about -0.1 to 1.6
+  and digital numbers (DN = reflectance x 10000, with the -1000 offset of processing
+  baseline 04.00+) are 16-bit, at most 65535: every value a Sentinel-2 product can hold,
+  DN-scaled So2Sat files included (they only get the DN-scale warning), is inside.
+* Sentinel-1: ``|x| <= 1e6`` (``SEN1_VALUE_LIMIT``). Linear backscatter intensity is
+  below 1 for nearly all targets and about 1e3 (30 dB) for the brightest corner
+  reflectors; So2Sat's complex and covariance channels are of the same order (their
+  squares are intensities); dB values lie within about -50 to 50.
+
+Beyond that a value is not a measurement but an undeclared nodata value (e.g. -3.4e38,
+the float32 minimum), a damaged file or a wrong product, and its squares and sums
+overflow float32. Classification treats such a pixel as nodata (like NaN); training and
+evaluation skip and count such patches (like NaN/inf).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from .errors import LczError
 
@@ -25,6 +44,10 @@ SEN1_CHANNELS = (
 SENSORS = ("sen2", "sen1", "fusion")
 DN_SCALE = 1e-4  # Sentinel-2 DN -> reflectance
 DN_THRESHOLD = 2.0  # 99th percentile above this: DN-scaled (reflectance is ~0-1.5)
+SEN2_VALUE_LIMIT = 1e5  # |x| beyond this is not Sentinel-2 reflectance nor DN (uint16)
+SEN1_VALUE_LIMIT = 1e6  # |x| beyond this is not Sentinel-1 backscatter (linear or dB)
+# what a patch or pixel skipped for its values holds (messages of train, evaluate)
+INVALID_VALUES = "NaN or inf values or values beyond the physical range"
 
 
 def sensor_channels(sensor: str) -> tuple[str, ...]:
@@ -84,3 +107,65 @@ def parse_bands(spec: str | list | tuple | None, sensor: str) -> list[int]:
     if len(set(idx)) != len(idx):
         raise LczError(f"band selection '{spec}' repeats a band")
     return idx
+
+
+def value_limit(sensor: str) -> float:
+    """The largest usable magnitude of a ``sen2`` or ``sen1`` value (module docstring);
+    ``fusion``: the Sentinel-1 one (use ``channel_limits`` per channel)."""
+    if sensor == "sen2":
+        return SEN2_VALUE_LIMIT
+    if sensor in ("sen1", "fusion"):
+        return SEN1_VALUE_LIMIT
+    raise LczError(f"unknown sensor '{sensor}'; use one of {', '.join(SENSORS)}")
+
+
+def channel_limits(sensor: str, bands: list[int] | None = None) -> np.ndarray:
+    """Per selected channel (0-based ``bands`` into ``sensor_channels``; all when None),
+    the largest usable magnitude, float32. Fusion: Sentinel-1 channels 0-7, then
+    Sentinel-2."""
+    n = len(sensor_channels(sensor))
+    idx = range(n) if bands is None else bands
+    if sensor == "fusion":
+        lim = [SEN1_VALUE_LIMIT if i < len(SEN1_CHANNELS) else SEN2_VALUE_LIMIT for i in idx]
+    else:
+        lim = [value_limit(sensor)] * len(idx)
+    return np.asarray(lim, np.float32)
+
+
+def range_note(sensor: str) -> str:
+    """The rule in words, for messages: e.g. "|x| <= 1e+05 for Sentinel-2"."""
+    parts = []
+    if sensor in ("sen1", "fusion"):
+        parts.append(f"|x| <= {SEN1_VALUE_LIMIT:.0e} for Sentinel-1")
+    if sensor in ("sen2", "fusion"):
+        parts.append(f"|x| <= {SEN2_VALUE_LIMIT:.0e} for Sentinel-2")
+    return ", ".join(parts)
+
+
+def patches_in_range(x: np.ndarray, limits) -> np.ndarray:
+    """(N,) mask of the patches of ``x`` (N, H, W, C) whose every value is finite and
+    within its channel's limit (``limits``: one per channel, or one for all).
+
+    Each patch's max and min decide (NaN makes both NaN, which compares False). With
+    different limits per channel (fusion), a patch within the smallest limit passes and
+    the others are checked value by value: each value's excess over its channel's limit,
+    ``max(|x| - limit, 0)``, is never negative, so their sum is 0 exactly when every
+    value is in range.
+    """
+    x = np.asarray(x)
+    n = x.shape[0]
+    if n == 0:
+        return np.zeros(0, bool)
+    lim = np.broadcast_to(np.asarray(limits, np.float32), (x.shape[-1],))
+    bound = lim.min()
+    flat = x.reshape(n, -1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ok = (flat.max(axis=1) <= bound) & (flat.min(axis=1) >= -bound)
+        if ok.all() or lim.max() == bound:
+            return ok
+        rest = np.flatnonzero(~ok)
+        d = np.abs(x[rest])
+        d -= lim
+        np.maximum(d, 0, out=d)  # NaN stays NaN
+        ok[rest] = d.reshape(rest.size, -1).sum(axis=1) == 0
+    return ok

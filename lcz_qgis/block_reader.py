@@ -35,7 +35,7 @@ def read_block(sources: list[InputSource], row0: int, nrows: int) -> tuple[np.nd
                 band_list=[b + 1 for b in src.bands],
                 interleave="pixel",
             ).reshape(nrows, src.info.width, len(src.bands))
-        ok = pixel_validity(x, [src.info.nodata[b] for b in src.bands])
+        ok = pixel_validity(x, [src.info.nodata[b] for b in src.bands], src.limit)
         if src.scale != 1.0:
             x *= np.float32(src.scale)
         valid = ok if valid is None else valid & ok

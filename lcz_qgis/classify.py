@@ -15,16 +15,13 @@ never on the raster height.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import check_distinct_paths, check_output_path
+from .atomic import StagedOutputs, check_distinct_paths, check_output_path, staged_outputs
 from .block_reader import in_reader_thread, window_batches
 from .cell_mask import CellMask
 from .classify_inputs import check_s1_scale, detect_scale, open_sources
@@ -39,13 +36,25 @@ from .errors import LczError
 from .feedback import Feedback
 from .legend import N_CLASSES
 from .postfilter import check_filter, filter_block, halo_cells
-from .raster_io import check_tif_name, create_geotiff, gdal, write_lcz_qml, write_qml
+from .raster_io import (
+    check_tif_name,
+    create_geotiff,
+    gdal,
+    gdal_writes,
+    qml_path,
+    write_lcz_qml,
+    write_qml,
+)
 from .sliding_window import output_grid
 
 DEFAULT_STRIDE = 10
 DEFAULT_BATCH = 256
 BLOCK_BYTES = 64 * 2**20  # input bytes read per block
 PROBA_BLOCK_BYTES = 32 * 2**20  # probabilities held per block
+# the filter's temporary probabilities: uncompressed (floats compress little), so the
+# space it needs is known before the run starts
+PROBA_TEMP_OPTIONS = ["BIGTIFF=IF_NEEDED"]  # strips: written and read by rows
+MAP_IMAGE_BYTES = 10**6  # about (a 1500 x 1080 PNG), for the space estimate
 
 
 @dataclass
@@ -118,6 +127,25 @@ def _filter_pass(tmp_ds, grid, rows_per_block, method, cell_m, writers, feedback
         s = slice(r0 - a0, r0 - a0 + (r1 - r0))
         writers.write(r0, codes[s], conf[s], proba[s], valid[s])
         feedback.progress(100.0 * r1 / grid.rows)
+
+
+def _expect_outputs(staging, grid, method, outputs, formats) -> None:
+    """Record the bytes each output needs (uncompressed; the filter's temporary surely)."""
+    cells = grid.cols * grid.rows
+    bands = {"OUTPUT": 1, "CONFIDENCE": 1, "PROBABILITIES": N_CLASSES}
+    for key, path in outputs.items():
+        if not path:
+            continue
+        if key in bands:
+            size = 4 if formats.get(key, "byte") == "float" else 1
+            staging.expect(path, cells * bands[key] * size)
+        elif key == "AREA_TABLE":
+            staging.expect(path, 4096)
+        elif key == "MAP_IMAGE":
+            staging.expect(path, MAP_IMAGE_BYTES)
+    if method != "none":
+        temp = cells * N_CLASSES * 4
+        staging.expect(outputs["OUTPUT"], temp, surely=temp)
 
 
 # -- the entry point -------------------------------------------------------------------------
@@ -198,16 +226,25 @@ def classify_raster(
     sources = open_sources(
         model, sentinel2, sentinel1, bands, bands_s1, reproject, resample, feedback
     )
-    for src in sources:
-        if src.sensor == "sen2":
-            src.scale = detect_scale(src, scale, feedback)
-        else:
-            check_s1_scale(src, feedback)
     info = next((s for s in sources if s.sensor == "sen2"), sources[0]).info
     if resolution:
         stride = stride_for(resolution, info.pixel_size[0])
     grid = output_grid(info.width, info.height, info.geotransform, int(stride))
     cell_m = abs(grid.geotransform[1])
+    staging = StagedOutputs()
+    _expect_outputs(
+        staging,
+        grid,
+        method,
+        {**rasters, "AREA_TABLE": area_table, "MAP_IMAGE": map_image},
+        {"CONFIDENCE": confidence_format, "PROBABILITIES": probabilities_format},
+    )
+    staging.check_space()  # before any input pixel is read
+    for src in sources:
+        if src.sensor == "sen2":
+            src.scale = detect_scale(src, scale, feedback)
+        else:
+            check_s1_scale(src, feedback)
     cell_mask = CellMask(grid, info.crs_wkt, mask, extent, extent_crs)
     n_channels = sum(len(s.bands) for s in sources)
     rows_per_block = max(1, BLOCK_BYTES // (info.width * n_channels * 4 * grid.stride) - 3)
@@ -218,54 +255,51 @@ def classify_raster(
     result.cell_area_m2 = abs(grid.geotransform[1] * grid.geotransform[5])
     result.scale_factor = next((s.scale for s in sources if s.sensor == "sen2"), 1.0)
     g = gdal()
-    tmp_path = None
-    try:
-        with contextlib.ExitStack() as stack:
-            writers = OutputWriters(
-                stack,
-                grid,
-                info.crs_wkt,
-                output,
-                confidence,
-                confidence_format,
-                probabilities,
-                probabilities_format,
-            )
-            try:
-                blocks = _predict_blocks(
-                    model,
-                    sources,
-                    grid,
-                    rows_per_block,
-                    batch_size,
-                    cell_mask,
-                    result,
-                    feedback if method == "none" else feedback.scaled(0, 90),
+    # every file of the run is staged and moved in together at the end (atomic.py)
+    with staged_outputs(feedback, staging) as st, gdal_writes():
+        writers = OutputWriters(
+            st,
+            grid,
+            info.crs_wkt,
+            output,
+            confidence,
+            confidence_format,
+            probabilities,
+            probabilities_format,
+        )
+        blocks = _predict_blocks(
+            model,
+            sources,
+            grid,
+            rows_per_block,
+            batch_size,
+            cell_mask,
+            result,
+            feedback if method == "none" else feedback.scaled(0, 90),
+        )
+        try:
+            if method == "none":
+                for r0, proba, valid in blocks:
+                    codes, conf = _argmax_block(proba, valid)
+                    writers.write(r0, codes, conf, proba, valid)
+            else:
+                temp_path = st.scratch(output)  # map.tif.lcz-partial-<random>.tif
+                temp = create_geotiff(
+                    temp_path,
+                    grid.cols,
+                    grid.rows,
+                    N_CLASSES,
+                    g.GDT_Float32,
+                    grid.geotransform,
+                    info.crs_wkt,
+                    options=PROBA_TEMP_OPTIONS,
                 )
-                if method == "none":
-                    for r0, proba, valid in blocks:
-                        codes, conf = _argmax_block(proba, valid)
-                        writers.write(r0, codes, conf, proba, valid)
-                else:
-                    fd, tmp_path = tempfile.mkstemp(
-                        prefix=".lcz_probabilities.", suffix=".tif", dir=Path(output).parent
-                    )
-                    os.close(fd)
-                    tmp = create_geotiff(
-                        tmp_path,
-                        grid.cols,
-                        grid.rows,
-                        N_CLASSES,
-                        g.GDT_Float32,
-                        grid.geotransform,
-                        info.crs_wkt,
-                        options=["TILED=YES", "COMPRESS=LZW", "BIGTIFF=IF_SAFER"],
-                    )
+                try:
                     for r0, proba, _valid in blocks:
-                        tmp.WriteArray(proba, 0, r0, interleave="pixel")
-                    tmp.FlushCache()
+                        temp.WriteArray(proba, 0, r0, interleave="pixel")
+                    temp.FlushCache()
                     _filter_pass(
-                        tmp,
+                        temp,
                         grid,
                         rows_per_block,
                         method,
@@ -273,44 +307,46 @@ def classify_raster(
                         writers,
                         feedback.scaled(90, 100),
                     )
-                    tmp = None
-            finally:
-                writers.close()  # GDAL writes .aux.xml on close, before the rename
-            result.counts = writers.counts.tolist()
-    finally:
-        if tmp_path:
-            for p in (tmp_path, tmp_path + ".aux.xml"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(p)
-    result.outputs["OUTPUT"] = Path(output)
-    write_lcz_qml(output)
-    if confidence:
-        write_qml(confidence, confidence_qml(100 if confidence_format == "byte" else 1))
-        result.outputs["CONFIDENCE"] = Path(confidence)
-    if probabilities:
-        write_qml(probabilities, probabilities_qml(100 if probabilities_format == "byte" else 1))
-        result.outputs["PROBABILITIES"] = Path(probabilities)
+                finally:
+                    temp = None
+                st.drop(temp_path)
+        finally:
+            blocks.close()  # stops the reader thread
+            writers.close()  # GDAL writes .aux.xml on close; it is staged with its raster
+        result.counts = writers.counts.tolist()
+        # the styles, staged too (a temporary named like the .qml is its own .qml)
+        write_lcz_qml(st.temp(qml_path(output)))
+        result.outputs["OUTPUT"] = Path(output)
+        if confidence:
+            qml = confidence_qml(100 if confidence_format == "byte" else 1)
+            write_qml(st.temp(qml_path(confidence)), qml)
+            result.outputs["CONFIDENCE"] = Path(confidence)
+        if probabilities:
+            qml = probabilities_qml(100 if probabilities_format == "byte" else 1)
+            write_qml(st.temp(qml_path(probabilities)), qml)
+            result.outputs["PROBABILITIES"] = Path(probabilities)
+        if area_table:
+            from .area_table import write_area_csv
+
+            write_area_csv(st.temp(area_table), result.counts, result.cell_area_m2)
+            result.outputs["AREA_TABLE"] = Path(area_table)
+        if map_image:
+            from .map_image import render_map_png
+
+            render_map_png(
+                st.path_of(output),
+                st.temp(map_image),
+                title=map_title or "Local Climate Zones",
+                subtitle=f"{model.model_type} model ({model.sensor}), {cell_m:g} m cells"
+                + (f", {method} filter" if method != "none" else ""),
+            )
+            result.outputs["MAP_IMAGE"] = Path(map_image)
+        feedback.check_cancelled()
     if result.windows_valid == 0:
         feedback.warning(
             "no window was free of nodata"
             + (" inside the mask" if cell_mask.active else "")
             + ": the map is empty (all 0). Check the input's nodata value and extent."
         )
-    if area_table:
-        from .area_table import write_area_csv
-
-        write_area_csv(area_table, result.counts, result.cell_area_m2)
-        result.outputs["AREA_TABLE"] = Path(area_table)
-    if map_image:
-        from .map_image import render_map_png
-
-        render_map_png(
-            output,
-            map_image,
-            title=map_title or "Local Climate Zones",
-            subtitle=f"{model.model_type} model ({model.sensor}), {cell_m:g} m cells"
-            + (f", {method} filter" if method != "none" else ""),
-        )
-        result.outputs["MAP_IMAGE"] = Path(map_image)
     result.seconds = time.monotonic() - t0
     return result

@@ -1,6 +1,8 @@
 """The classifier's inputs: open the Sentinel-2/-1 rasters, bring them onto one grid and
 map their bands to the model's channels; detect the Sentinel-2 scale.
 
+Rasters with a complex band are refused (``raster_io.check_real_bands``); a pixel with a
+band beyond the sensor's physical range (``bands.value_limit``) is nodata, like NaN.
 Geometry checks (CRS, ~10 m pixels, north-up, at least one 32 x 32 window) with optional
 on-the-fly warps: REPROJECT to UTM, RESAMPLE to 10 m, Sentinel-1 onto the Sentinel-2
 grid, all as GDAL warped VRTs, never a full copy. The scale (DN or reflectance) is
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bands import DN_SCALE, DN_THRESHOLD, sensor_channels
+from .bands import DN_SCALE, DN_THRESHOLD, sensor_channels, value_limit
 from .errors import LczError
 from .feedback import Feedback
 from .raster_io import (
@@ -43,6 +45,12 @@ class InputSource:
     scale: float = 1.0
     keep: list = field(default_factory=list)  # datasets the VRT needs alive
     channels: list = field(default_factory=list)  # the So2Sat channels (0-based) they feed
+
+    @property
+    def limit(self) -> float:
+        """The largest usable magnitude of a value as read (``bands.value_limit``): a
+        pixel with a band beyond it is nodata, like NaN."""
+        return value_limit(self.sensor)
 
 
 _LABEL = {"sen2": "Sentinel-2", "sen1": "Sentinel-1"}
@@ -316,7 +324,7 @@ def sample_values(src: InputSource, size: int = 64, grid: int = 4) -> np.ndarray
                 )
             parts.append(a.reshape(-1, len(src.bands)))
     v = np.concatenate(parts)
-    return v[pixel_validity(v[None], [src.info.nodata[b] for b in src.bands])[0]]
+    return v[pixel_validity(v[None], [src.info.nodata[b] for b in src.bands], src.limit)[0]]
 
 
 S1_INTENSITY_CHANNELS = (4, 5)  # So2Sat VH and VV intensities: linear, never negative

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .atomic import atomic_output
 from .legend import LCZ_CLASSES, N_CLASSES
 from .raster_io import create_geotiff, gdal, style_lcz_band
 from .styles import RampStop, qml_pseudocolor
@@ -17,16 +16,18 @@ FLOAT_NODATA = -1.0
 
 
 class OutputWriters:
-    """The raster outputs (map, confidence, probabilities), written block by block."""
+    """The raster outputs (map, confidence, probabilities), written block by block into
+    temporary files of ``staging`` (an ``atomic.StagedOutputs``, which moves them into
+    place with their .aux.xml when the whole run succeeded)."""
 
-    def __init__(self, stack, grid, crs_wkt, output, confidence, conf_fmt, probabilities, p_fmt):
+    def __init__(self, staging, grid, crs_wkt, output, confidence, conf_fmt, probabilities, p_fmt):
         g = gdal()
         self.conf_fmt, self.p_fmt = conf_fmt, p_fmt
         self.counts = np.zeros(18, np.int64)
         gt = grid.geotransform
 
         def create(path, count, gtype, nodata):
-            tmp = stack.enter_context(atomic_output(path, (".aux.xml",)))
+            tmp = staging.temp(path)
             return create_geotiff(tmp, grid.cols, grid.rows, count, gtype, gt, crs_wkt, nodata)
 
         self.map = create(output, 1, g.GDT_Byte, 0)
@@ -75,10 +76,19 @@ class OutputWriters:
             self.proba.WriteArray(p, 0, r0, interleave="pixel")
 
     def close(self):
-        for ds in (self.map, self.conf, self.proba):
-            if ds is not None:
-                ds.FlushCache()
+        """Flush and close every dataset (all of them closed even when one fails: its
+        error, e.g. a full disk, is raised after)."""
+        datasets, error = [self.map, self.conf, self.proba], None
         self.map = self.conf = self.proba = None
+        for k, ds in enumerate(datasets):
+            if ds is not None:
+                try:
+                    ds.FlushCache()
+                except Exception as exc:  # noqa: BLE001 - re-raised below
+                    error = error or exc
+            datasets[k] = ds = None
+        if error is not None:
+            raise error
 
 
 def confidence_qml(maximum: float) -> str:

@@ -4,8 +4,9 @@
 from a plain Keras file's channel count, with an optional ``sensor`` override), streams
 the dataset in file order (``hdf5_batches.SequentialBatches``), predicts with the
 model's own preprocessing (``LczModel.predict_proba``) and accumulates a confusion
-matrix, so memory does not grow with the dataset. Patches holding NaN or inf are
-skipped, counted and reported (``n_skipped``), never scored as a class.
+matrix, so memory does not grow with the dataset. Patches holding NaN or inf, or values
+beyond the sensor's physical range (``bands.patches_in_range``), are skipped, counted and
+reported (``n_skipped``), never scored as a class; a file with none left is an error.
 
 Writers: JSON (everything; ``confusion`` has rows = reference and columns = predicted,
 labelled by ``confusion_axes``, ``confusion_labels`` and ``confusion_codes``), CSV
@@ -27,7 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_output, check_distinct_paths, check_output_path, write_text_atomic
+from .atomic import (
+    atomic_output,
+    check_distinct_paths,
+    check_output_path,
+    staged_outputs,
+    write_text_atomic,
+)
+from .bands import INVALID_VALUES, range_note
 from .errors import LczError
 from .feedback import Feedback
 from .metrics import confusion_matrix, scores_from_confusion
@@ -156,10 +164,15 @@ def evaluate_model(
             acc.add(codes, m.predict_proba(x, batch_size=batch_size))
         done += len(rows)
         feedback.progress(100.0 * (done + batches.n_skipped) / n)
+    note = f"{INVALID_VALUES} ({range_note(m.sensor)})"
+    if batches.n_skipped and acc.n == 0:
+        raise LczError(
+            f"all {batches.n_skipped} patches of '{dataset.name}' hold {note}: there is "
+            "nothing to score"
+        )
     if batches.n_skipped:
         feedback.warning(
-            f"skipped {batches.n_skipped} of {n} patches holding NaN or inf values; "
-            "they are not scored"
+            f"skipped {batches.n_skipped} of {n} patches holding {note}; they are not scored"
         )
     scores = acc.scores()
     scores.update(
@@ -264,9 +277,13 @@ def write_evaluation_report(scores: dict, path) -> Path:
 
 
 def write_outputs(
-    scores: dict, output_json=None, csv_path=None, report=None, confusion_png=None
+    scores: dict, output_json=None, csv_path=None, report=None, confusion_png=None, feedback=None
 ) -> dict:
-    """Write whichever outputs are given; returns {kind: path}."""
+    """Write whichever outputs are given, all replaced together (none when one fails,
+    e.g. on a full disk: ``atomic.staged_outputs``); returns {kind: path}."""
+    from .report_plots import confusion_png as plot_confusion
+    from .reports import evaluation_report_html
+
     check_distinct_paths(
         {},
         {
@@ -276,15 +293,20 @@ def write_outputs(
             "CONFUSION_PNG": confusion_png,
         },
     )
+    check_outputs(output_json, csv_path, report, confusion_png)
     out = {}
-    for key, path, writer in (
-        ("json", output_json, write_scores_json),
-        ("csv", csv_path, write_scores_csv),
-        ("report", report, write_evaluation_report),
-        ("confusion_png", confusion_png, write_confusion_png),
-    ):
-        if path:
-            out[key] = writer(scores, path)
+    with staged_outputs(feedback) as st:
+        for key, path, text in (
+            ("json", output_json, json_text),
+            ("csv", csv_path, scores_csv_text),
+            ("report", report, evaluation_report_html),
+        ):
+            if path:
+                st.write_text(Path(path), text(scores))
+                out[key] = Path(path)
+        if confusion_png:
+            st.write_bytes(Path(confusion_png), plot_confusion(np.asarray(scores["confusion"])))
+            out["confusion_png"] = Path(confusion_png)
     return out
 
 
@@ -331,5 +353,6 @@ def evaluate_to_files(
         csv_path=csv_path,
         report=report,
         confusion_png=confusion_png,
+        feedback=feedback,
     )
     return scores, written

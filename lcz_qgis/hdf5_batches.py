@@ -16,12 +16,14 @@ here loads a file whole. Two access patterns:
 Both read in a background thread that fills a small queue, so reading, conversion,
 standardisation and augmentation overlap with TensorFlow's compute. Training batches
 go to TensorFlow in chunks of several batches (fewer Python-to-TensorFlow crossings).
-Rows with NaN or inf are dropped by ``SequentialBatches`` and counted (``n_skipped``);
-training drops them up front (see ``keras_training.channel_statistics``).
+Rows with NaN or inf, or values beyond the sensor's physical range
+(``bands.patches_in_range``: |x| > 1e5 for Sentinel-2, 1e6 for Sentinel-1), are dropped
+by ``SequentialBatches`` and counted (``n_skipped``); training drops them up front (see
+``keras_training.channel_statistics``), so they never reach the normalisation statistics.
 
 Uncompressed contiguous datasets (the published files) are read with ``os.preadv`` at
-the dataset's byte offset (no GIL held, no HDF5 overhead); chunked or compressed
-datasets fall back to h5py.
+the dataset's byte offset (no GIL held, no HDF5 overhead); chunked, compressed or
+otherwise unusual datasets fall back to h5py (``_raw_offset``).
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .bands import sensor_channels
-from .so2sat import So2SatFile
+from .bands import channel_limits, patches_in_range, sensor_channels
+from .so2sat import So2SatFile, h5_errors
 
 BLOCK_ROWS = 256
 SHUFFLE_BLOCKS = 8
@@ -57,6 +59,33 @@ class ReadStats:
         self.bytes = 0
 
 
+def _raw_offset(path, ds, row_bytes: int) -> int | None:
+    """The byte offset of ``ds``'s values in the file when they can be read as raw bytes:
+    a plain contiguous, uncompressed dataset of a standard numeric type, its values
+    inside this file (not virtual, no external storage). Else None (read with h5py)."""
+    import h5py
+
+    if ds.shape[0] == 0 or ds.chunks is not None or ds.compression is not None:
+        return None
+    try:
+        dcpl = ds.id.get_create_plist()
+        if (
+            ds.is_virtual
+            or dcpl.get_layout() != h5py.h5d.CONTIGUOUS
+            or dcpl.get_external_count()
+            or dcpl.get_nfilters()
+            or ds.dtype.kind not in "fiu"
+            or not ds.id.get_type().equal(h5py.h5t.py_create(ds.dtype))
+        ):
+            return None
+        offset = ds.id.get_offset()
+    except Exception:  # noqa: BLE001 - no offset: fall back to h5py
+        return None
+    if offset is None or offset + ds.shape[0] * row_bytes > os.stat(path).st_size:
+        return None
+    return int(offset)
+
+
 class _RowReader:
     """Reads rows of one HDF5 dataset into caller buffers.
 
@@ -68,23 +97,25 @@ class _RowReader:
 
     def __init__(self, path, ds):
         self.ds = ds
+        self.path = path
         self.dtype = ds.dtype
         self.row_shape = tuple(ds.shape[1:])
         self.row_bytes = int(np.prod(self.row_shape)) * self.dtype.itemsize
         self.fd = None
-        offset = None
-        if ds.chunks is None and ds.compression is None and ds.shape[0] > 0:
-            try:
-                offset = ds.id.get_offset()
-            except Exception:  # noqa: BLE001 - no offset: fall back to h5py
-                offset = None
+        offset = _raw_offset(path, ds, self.row_bytes)
         if offset is not None:
-            self.offset = int(offset)
+            self.offset = offset
             self.fd = os.open(path, os.O_RDONLY)
             probe = np.empty((1, *self.row_shape), self.dtype)
-            self.preadv(0, [memoryview(probe).cast("B")])
-            if probe.tobytes() != ds[0:1].tobytes():
+            with h5_errors(path, self.key):
+                self.preadv(0, [memoryview(probe).cast("B")])
+                same = probe.tobytes() == ds[0:1].tobytes()
+            if not same:
                 self.close()
+
+    @property
+    def key(self) -> str:
+        return self.ds.name.lstrip("/")
 
     def preadv(self, first_row: int, views: list) -> None:
         """Read consecutive rows from ``first_row`` into ``views`` (one byte view per row
@@ -130,10 +161,11 @@ class _RowReader:
 
     def read_span(self, a: int, b: int, out: np.ndarray) -> None:
         """Rows [a, b) into the contiguous ``out``."""
-        if self.fd is not None:
-            self.preadv(a, [memoryview(out).cast("B")])
-        else:
-            self.ds.read_direct(out, np.s_[a:b])
+        with h5_errors(self.path, self.key):
+            if self.fd is not None:
+                self.preadv(a, [memoryview(out).cast("B")])
+            else:
+                self.ds.read_direct(out, np.s_[a:b])
 
     def close(self) -> None:
         if self.fd is not None:
@@ -164,12 +196,14 @@ def band_routes(channel_counts: list[int], bands: list[int]) -> list[tuple]:
 
 
 def copy_bands(raw: np.ndarray, out: np.ndarray, pairs, whole) -> None:
-    """Dataset rows (e.g. float64) -> the float32 output channels they feed."""
-    if whole is not None:
-        np.copyto(out[..., whole], raw, casting="unsafe")
-    else:
-        for j, ch in pairs:
-            np.copyto(out[..., j], raw[..., ch], casting="unsafe")
+    """Dataset rows (e.g. float64) -> the float32 output channels they feed (values
+    beyond float32 become infinite, without a warning: such patches are skipped)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if whole is not None:
+            np.copyto(out[..., whole], raw, casting="unsafe")
+        else:
+            for j, ch in pairs:
+                np.copyto(out[..., j], raw[..., ch], casting="unsafe")
 
 
 class _Parts:
@@ -225,7 +259,8 @@ class PatchReader:
         st = self.stats
         st.rows += k
         if b - a > DENSE_SPAN_FACTOR * k + 16:
-            out[...] = self.f.read(self.sensor, rows, self.bands)
+            with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond float32
+                out[...] = self.f.read(self.sensor, rows, self.bands)
             st.reads += 1
             st.bytes += k * sum(r.row_bytes for _, r, _, _ in self._parts.parts)
             return out
@@ -411,8 +446,9 @@ class _GroupSource:
         if reader.fd is not None:
             if views is None:
                 views = [memoryview(row).cast("B") for row in dest[: rows.size]]
-            for row, view in zip(rows.tolist(), views):
-                reader.read_row(row, view)
+            with h5_errors(reader.path, reader.key):
+                for row, view in zip(rows.tolist(), views):
+                    reader.read_row(row, view)
         else:
             where = self._slot[np.searchsorted(self._sorted, rows)]
             np.take(self._buffers[d], where, axis=0, out=dest[: rows.size])
@@ -620,7 +656,8 @@ class ShuffledBatches:
 
 
 class SequentialBatches:
-    """Batches ``(x, codes, rows)`` in file order; NaN/inf patches dropped and counted.
+    """Batches ``(x, codes, rows)`` in file order; patches with NaN, inf or values beyond
+    the physical range (``bands.patches_in_range``) dropped and counted.
 
     ``indices`` (sorted) selects rows (all when None); ``codes`` are LCZ codes 1..17
     (or None when ``labels=False``); ``rows`` are the file rows of the kept patches.
@@ -652,6 +689,7 @@ class SequentialBatches:
         self.labels = labels
         self.prefetch = prefetch
         self.n_skipped = 0
+        self.limits = channel_limits(sensor, self.bands)
         self.stats = ReadStats()
 
     @property
@@ -671,14 +709,14 @@ class SequentialBatches:
                     rows = self.indices[s : s + self.batch_size]
                     shape = (rows.size, 32, 32, len(self.bands))
                     x = reader.read(rows, None if ring is None else ring.next(shape))
-                    finite = np.isfinite(x).all(axis=(1, 2, 3))
+                    ok = patches_in_range(x, self.limits)
                     codes = f.labels(rows) if self.labels else None
-                    if not finite.all():
-                        x, rows = x[finite], rows[finite]
-                        codes = None if codes is None else codes[finite]
+                    if not ok.all():
+                        x, rows = x[ok], rows[ok]
+                        codes = None if codes is None else codes[ok]
                     if self.transform is not None and len(x):
                         x = self.transform(x)
-                    yield x, codes, rows, int((~finite).sum())
+                    yield x, codes, rows, int((~ok).sum())
             finally:
                 reader.close()
 

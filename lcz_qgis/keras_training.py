@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import check_output_path
-from .bands import sensor_channels
+from .bands import INVALID_VALUES, range_note, sensor_channels
 from .errors import Cancelled, LczError, require
 from .feedback import Feedback
 from .hdf5_batches import band_routes, copy_bands, dihedral
@@ -585,9 +585,15 @@ def train_keras(
     # 2. normalisation statistics (streamed) and NaN/inf patches
     feedback.info(f"computing per-channel mean and std over {tr_idx.size} training patches")
     mean, std, bad = channel_statistics(train, sensor, bands, tr_idx, feedback.scaled(0, 5))
+    if bad.size == tr_idx.size:
+        raise LczError(
+            f"all {bad.size} training patches of '{train_name}' hold {INVALID_VALUES} "
+            f"({range_note(sensor)}): there is nothing to train on"
+        )
     if bad.size:
         feedback.warning(
-            f"skipped {bad.size} of {tr_idx.size} training patches holding NaN or inf values"
+            f"skipped {bad.size} of {tr_idx.size} training patches holding {INVALID_VALUES} "
+            f"({range_note(sensor)})"
         )
         tr_idx = np.setdiff1d(tr_idx, bad)
         check_training_labels(codes[tr_idx], train_name)
@@ -649,7 +655,10 @@ def train_keras(
     if loop.best_weights is not None:
         model.set_weights(loop.best_weights)
     if loop.val_skipped:
-        feedback.warning(f"skipped {loop.val_skipped} validation patches holding NaN or inf values")
+        feedback.warning(
+            f"skipped {loop.val_skipped} validation patches holding {INVALID_VALUES} "
+            f"({range_note(sensor)})"
+        )
     scores = loop.best_scores or {}
     if scores:
         feedback.info(
@@ -712,10 +721,13 @@ def train_keras(
     feedback.check_cancelled()
     feedback.info(f"writing {Path(output).name}")
     # an uncompiled copy: the file holds the weights, not the optimizer state (3x smaller)
-    save_keras_model(output, inference_copy(keras, model), manifest)
-    if report:
-        from .reports import write_training_report
+    from .atomic import staged_outputs
 
-        write_training_report(report, manifest, scores, h)
+    with staged_outputs(feedback) as st:  # the model file and its report replaced together
+        save_keras_model(st.temp(output), inference_copy(keras, model), manifest)
+        if report:
+            from .reports import write_training_report
+
+            write_training_report(st.temp(report), manifest, scores, h)
     feedback.progress(100)
     return TrainResult(Path(output), manifest, scores, h)

@@ -47,6 +47,7 @@ from .atomic import (
     check_distinct_paths,
     check_output_path,
     hold_interrupt,
+    quiet_close,
     same_file,
 )
 from .bands import sensor_channels
@@ -590,6 +591,7 @@ def load_patches(
     place only when the whole run succeeded; a failed or cancelled run leaves the files
     of an earlier run as they were and creates no output folder.
     """
+    from .raster_io import gdal_writes
     from .so2sat import So2SatFile
     from .so2sat_geo import So2SatGeo
     from .styles import qml_multiband, qml_patch_polygons
@@ -679,25 +681,36 @@ def load_patches(
             result = LoadPatchesResult(
                 layout="geo" if geo_file is not None else "grid", skipped=skipped
             )
+            # about (compressed): every patch's pixels as float32
+            staging.expect(paths[0], placement.indices.size * PATCH * PATCH * len(names) * 4)
+            staging.clean_stale(*(t for group in targets.values() for t in group))
             if not folder_exists:
                 folder.mkdir()
                 created = True
-            if per_patch_files:
-                _write_patch_files(
-                    paths, src, placement, names, raster_of, staging, feedback.scaled(0, 90)
-                )
-            else:
-                _write_mosaics(
-                    paths, src, placement, names, raster_of, staging, result, feedback.scaled(0, 90)
-                )
-            qml = qml_multiband(*DISPLAY_BANDS[sensor], src.limits())
-            for p in paths:
-                staging.write_text(_qml(p), qml)
-            if outlines is not None:
-                feedback.info("writing the patch outlines")
-                _write_outlines(staging.temp(outlines), placement, labels, raster_of)
-                staging.write_text(_qml(outlines), qml_patch_polygons())
-                result.patches_layer = outlines
+            with gdal_writes():  # GDAL's write failures raised, a full disk as ENOSPC
+                if per_patch_files:
+                    _write_patch_files(
+                        paths, src, placement, names, raster_of, staging, feedback.scaled(0, 90)
+                    )
+                else:
+                    _write_mosaics(
+                        paths,
+                        src,
+                        placement,
+                        names,
+                        raster_of,
+                        staging,
+                        result,
+                        feedback.scaled(0, 90),
+                    )
+                qml = qml_multiband(*DISPLAY_BANDS[sensor], src.limits())
+                for p in paths:
+                    staging.write_text(_qml(p), qml)
+                if outlines is not None:
+                    feedback.info("writing the patch outlines")
+                    _write_outlines(staging.temp(outlines), placement, labels, raster_of)
+                    staging.write_text(_qml(outlines), qml_patch_polygons())
+                    result.patches_layer = outlines
             result.rasters = sorted(paths) if per_patch_files else paths  # (in index order)
             result.indices = placement.indices
             result.crs = sorted(set(int(e) for e in placement.epsg))
@@ -710,15 +723,19 @@ def load_patches(
             feedback.progress(100)
             result.seconds = time.monotonic() - t0
     except BaseException as exc:
+        full = staging.disk_full(exc)  # (before the temporary files go)
         # the failed frames still hold open GDAL datasets: release them before removing
         # the temporary files (Windows refuses to delete an open file)
-        traceback.clear_frames(exc.__traceback__)
-        left = staging.discard()  # earlier files stay as they were
+        with quiet_close():
+            traceback.clear_frames(exc.__traceback__)
+            left = staging.discard()  # earlier files stay as they were
         if left:
             feedback.warning(f"could not remove temporary files: {', '.join(map(str, left))}")
         if created:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # (only when empty)
+        if full is not None:
+            raise full from None
         raise
     return result
 

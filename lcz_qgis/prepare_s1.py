@@ -6,7 +6,10 @@ noticeable share of negative values, or a negative median: linear power is never
 negative) unless the scale is declared; a declared scale the values contradict is kept,
 with a warning giving the value range. The reference must be a projected (UTM) grid; an
 input with several bands is read from band 1 (with a warning); an input with no valid
-pixel on the grid is an error, one covering less than half of it a warning.
+pixel on the grid is an error, one covering less than half of it a warning. A complex
+input (e.g. SLC) is refused; values beyond the physical range (``bands.SEN1_VALUE_LIMIT``,
+|x| > 1e6, linear or dB: an undeclared nodata such as -3.4e38) are nodata; a truncated or
+damaged input is an error naming it.
 
 Processing, streamed by blocks of rows:
 1. warp onto the given Sentinel-2 grid (the prepared Sentinel-2 raster: same CRS,
@@ -32,10 +35,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_output, check_distinct_paths, check_output_path
+from .atomic import StagedOutputs, check_distinct_paths, check_output_path, staged_outputs
+from .bands import SEN1_VALUE_LIMIT
 from .errors import LczError
 from .feedback import Feedback
-from .raster_io import classifier_input_options, create_geotiff, gdal, open_raster
+from .raster_io import (
+    classifier_input_options,
+    create_geotiff,
+    gdal,
+    gdal_writes,
+    open_raster,
+    read_errors,
+)
 from .speckle import DEFAULT_ENL, DEFAULT_WINDOW, lee_filter
 
 NODATA = -9999.0
@@ -60,11 +71,12 @@ def detect_db(values: np.ndarray) -> bool:
     return bool((v < 0).mean() > 0.05 or np.median(v) < 0)
 
 
-def _sample(ds, nodata) -> np.ndarray:
+def _sample(ds, nodata, path) -> np.ndarray:
     g = gdal()
     w, h = min(ds.RasterXSize, 256), min(ds.RasterYSize, 256)
-    x = ds.GetRasterBand(1).ReadAsArray(buf_xsize=w, buf_ysize=h, buf_type=g.GDT_Float32)
-    x = x[np.isfinite(x)]
+    with read_errors(path):
+        x = ds.GetRasterBand(1).ReadAsArray(buf_xsize=w, buf_ysize=h, buf_type=g.GDT_Float32)
+    x = x[np.abs(x) <= SEN1_VALUE_LIMIT]  # finite and in range
     if nodata is not None and not np.isnan(nodata):
         x = x[x != nodata]
     return x
@@ -111,7 +123,7 @@ def _check_input(pol: str, info, ref, feedback: Feedback) -> None:
 def _scale_of(pol: str, ds, info, input_scale: str, feedback: Feedback) -> str:
     """'db' or 'linear': detected for 'auto', else as declared (a warning when the
     values contradict it)."""
-    sample = _sample(ds, info.nodata[0])
+    sample = _sample(ds, info.nodata[0], info.path)
     looks_db = detect_db(sample)
     if input_scale == "auto":
         if sample.size:
@@ -163,8 +175,8 @@ def _check_valid_share(valid: dict, paths: dict, ref, feedback: Feedback) -> Non
         if n == 0:
             raise LczError(
                 f"Sentinel-1 {pol} raster '{name}' has no valid pixel on the Sentinel-2 grid "
-                f"'{grid}' (all nodata, NaN, or negative as linear power): check the input, "
-                "its nodata value and the input scale"
+                f"'{grid}' (all nodata, NaN, negative as linear power or beyond the physical "
+                "range): check the input, its nodata value and the input scale"
             )
         if n / total < MIN_VALID_SHARE:
             feedback.warning(
@@ -206,7 +218,11 @@ def prepare_sentinel1(
     halo = window // 2
     w, h = ref.width, ref.height
     valid = {"VH": 0, "VV": 0}
-    with atomic_output(output, (".aux.xml",)) as tmp:
+    staging = StagedOutputs()
+    staging.expect(output, w * h * 2 * 4)  # compressed: about, never sure
+    staging.check_space()
+    with staged_outputs(feedback, staging) as st, gdal_writes():  # (atomic.py)
+        tmp = st.temp(output)
         out = create_geotiff(
             tmp,
             w,
@@ -234,10 +250,14 @@ def prepare_sentinel1(
                 a0, a1 = max(0, r0 - halo), min(h, r1 + halo)
                 for k, pol in enumerate(("VH", "VV")):
                     feedback.check_cancelled()
-                    x = vrts[pol].GetRasterBand(1).ReadAsArray(0, a0, w, a1 - a0)
+                    with read_errors(paths[pol]):
+                        x = vrts[pol].GetRasterBand(1).ReadAsArray(0, a0, w, a1 - a0)
                     x = x.astype(np.float64)
+                    x[~(np.abs(x) <= SEN1_VALUE_LIMIT)] = np.nan  # not backscatter: nodata
                     if scales[pol] == "db":
-                        x = np.power(10.0, x / 10.0)
+                        with np.errstate(over="ignore"):
+                            x = np.power(10.0, x / 10.0)
+                        x[x > SEN1_VALUE_LIMIT] = np.nan  # above 60 dB: not backscatter
                     x[x < 0] = np.nan  # negative linear power is not backscatter
                     y = lee_filter(x, window, enl)[r0 - a0 : r0 - a0 + (r1 - r0)]
                     ok = np.isfinite(y)
@@ -247,7 +267,9 @@ def prepare_sentinel1(
                     feedback.progress(100.0 * (r0 + (r1 - r0) * (k + 1) / 2) / h)
             _check_valid_share(valid, paths, ref, feedback)
         finally:
-            out.FlushCache()
-            out = None
+            try:
+                out.FlushCache()
+            finally:
+                out = None
     feedback.progress(100)
     return PrepareS1Result(Path(output), w, h, scales)

@@ -40,11 +40,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_output, check_distinct_paths, check_output_path
+from .atomic import StagedOutputs, check_distinct_paths, check_output_path, staged_outputs
 from .bands import SEN2_BANDS
 from .errors import LczError
 from .feedback import Feedback
-from .raster_io import classifier_input_options, create_geotiff, gdal, info_from_dataset, osr
+from .raster_io import (
+    check_real_bands,
+    classifier_input_options,
+    create_geotiff,
+    gdal,
+    gdal_writes,
+    info_from_dataset,
+    osr,
+)
 
 NODATA = -9999.0
 TARGET_RES = 10.0
@@ -357,6 +365,7 @@ def _footprint(path: str, crs_wkt: str) -> tuple[float, float, float, float]:
         ds = gdal().Open(path)
     except RuntimeError as exc:
         raise LczError(f"cannot read band file '{path}': {exc}") from None
+    check_real_bands(ds, path)
     info = info_from_dataset(ds, path)
     if not info.crs_wkt:
         return info.bounds()
@@ -483,7 +492,11 @@ def prepare_sentinel2(
     add = np.array([product.offsets.get(b, 0.0) for b in esa], np.float32)
     q = np.float32(product.quantification)
     n_nodata = 0
-    with atomic_output(output, (".aux.xml",)) as tmp:
+    staging = StagedOutputs()
+    staging.expect(output, width * height * len(esa) * 4)  # compressed: about, never sure
+    staging.check_space()
+    with staged_outputs(feedback, staging) as st, gdal_writes():  # (atomic.py)
+        tmp = st.temp(output)
         ds = create_geotiff(
             tmp,
             width,
@@ -530,8 +543,10 @@ def prepare_sentinel2(
                 n_nodata += int(bad.sum())
                 ds.WriteArray(out, 0, r0)
         finally:
-            ds.FlushCache()
-            ds = None
+            try:
+                ds.FlushCache()
+            finally:
+                ds = None
     frac = n_nodata / max(width * height, 1)
     if frac >= 1.0:
         feedback.warning("every pixel is nodata (clouds, clip or DN 0): the output is empty")

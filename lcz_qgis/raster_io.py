@@ -21,6 +21,7 @@ from .legend import category_names, gdal_color_entries, qml_paletted
 PIXEL_SIZE_M = 10.0
 PIXEL_SIZE_TOLERANCE = 0.05  # 5 %
 GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 def classifier_input_options(predictor: bool) -> list[str]:
@@ -156,25 +157,45 @@ def check_tif_name(path, what: str) -> None:
         raise LczError(f"{what} '{path}' is written as a GeoTIFF: give it a .tif name")
 
 
-def pixel_validity(x: np.ndarray, nodata: list) -> np.ndarray:
-    """(H, W) mask of pixels of ``x`` (H, W, C) whose channels are all finite and differ
-    from their band's ``nodata`` (None or NaN: no value).
+def pixel_validity(x: np.ndarray, nodata: list, limit=None) -> np.ndarray:
+    """(H, W) mask of pixels of ``x`` (H, W, C) whose channels are all finite, within
+    ``limit`` and differ from their band's ``nodata`` (None or NaN: no value).
 
-    Works by slabs of rows that stay in the CPU cache. Finiteness is tested on each
-    pixel's channel sum (one BLAS pass: a NaN or infinity in any channel makes it
-    non-finite); the rare pixels whose sum is not finite are checked channel by channel,
-    so finite values whose sum overflows stay valid.
+    ``limit``: the largest usable magnitude, one for all channels or one per channel
+    (``bands.value_limit``: a value beyond it is nodata, like NaN); None: any finite
+    value is valid.
+
+    Works by slabs of rows that stay in the CPU cache. A slab's max and min (two fast
+    passes) settle the usual case, every value valid. Otherwise, when NaN-ignoring max and
+    min are within the limit, only NaN can be wrong: it is found from each pixel's channel
+    sum (one BLAS pass), the rare pixels whose sum is not finite being checked channel by
+    channel, so finite values whose sum overflows stay valid. Else (values beyond the
+    limit, or infinities) each pixel's summed excess ``max(|x| - limit, 0)`` is tested
+    for 0 (the excesses are never negative: no cancellation).
     """
+    c = x.shape[-1]
     nd = [None if v is None or np.isnan(v) else np.float32(v) for v in nodata]
-    ones = np.ones(x.shape[-1], np.float32)
+    lim = np.broadcast_to(np.asarray(_F32_MAX if limit is None else limit, np.float32), (c,))
+    bound = lim.min()
+    ones = np.ones(c, np.float32)
     out = np.empty(x.shape[:2], bool)
     with np.errstate(over="ignore", invalid="ignore"):
         for r in range(0, x.shape[0], 16):
             part, o = x[r : r + 16], out[r : r + 16]
-            np.isfinite(part @ ones, out=o)
-            if not o.all():
-                bad = ~o
-                o[bad] = np.isfinite(part[bad]).all(axis=-1)
+            if part.max() <= bound and part.min() >= -bound:  # NaN compares False
+                o[...] = True
+            elif np.fmax.reduce(part, axis=None) <= bound and -bound <= np.fmin.reduce(
+                part, axis=None
+            ):  # in range where not NaN
+                np.isfinite(part @ ones, out=o)
+                if not o.all():
+                    bad = ~o
+                    o[bad] = np.isfinite(part[bad]).all(axis=-1)
+            else:
+                d = np.abs(part)
+                d -= lim
+                np.maximum(d, 0, out=d)  # NaN stays NaN
+                np.equal(d @ ones, 0, out=o)
             for k, v in enumerate(nd):
                 if v is not None:
                     o &= part[..., k] != v
@@ -205,7 +226,26 @@ def open_raster(path) -> tuple[object, RasterInfo]:
         raise LczError(f"cannot open raster '{p}': {exc}") from None
     if ds is None or ds.RasterCount == 0:
         raise LczError(f"'{p}' is not a raster GDAL can read")
+    check_real_bands(ds, p)
     return ds, info_from_dataset(ds, p)
+
+
+def check_real_bands(ds, path) -> None:
+    """Refuse a raster with a complex band (CInt16, CFloat32, ...): read as real numbers
+    GDAL would give its real part silently.
+
+    Raises:
+        LczError: naming the first complex band and the fix.
+    """
+    g = gdal()
+    for k in range(ds.RasterCount):
+        dt = ds.GetRasterBand(k + 1).DataType
+        if g.DataTypeIsComplex(dt):
+            raise LczError(
+                f"band {k + 1} of '{Path(str(path)).name}' is complex "
+                f"({g.GetDataTypeName(dt)}); give a real-valued raster, e.g. its amplitude "
+                "|x| (or, for Sentinel-1, the intensity |x|\u00b2)"
+            )
 
 
 def info_from_dataset(ds, path: str) -> RasterInfo:
@@ -250,6 +290,68 @@ def create_geotiff(
         for i in range(count):
             ds.GetRasterBand(i + 1).SetNoDataValue(nodata)
     return ds
+
+
+_WRITE_PROBLEMS = ("unable to save auxiliary", "write error", "no space left", "disk is full")
+
+
+@contextlib.contextmanager
+def gdal_writes():
+    """Around code that writes rasters (or vectors) with GDAL, in the thread that writes.
+
+    GDAL reports some write failures without raising: on closing a dataset (``ds = None``,
+    Python then prints 'Exception ignored') and when the ``.aux.xml`` cannot be saved (a
+    warning). Here GDAL's messages of this thread are collected; such a failure raises
+    ``RuntimeError`` at the end of the block, and when any message says the disk is full
+    the error raised is ``OSError(ENOSPC)`` with GDAL's messages (``atomic.staged_outputs``
+    turns it into ``DiskFull``). Other warnings are passed on to the previous handler
+    afterwards. Close the datasets inside the block.
+    """
+    import errno
+    import sys
+    import traceback
+
+    g = gdal()
+    msgs: list[tuple[int, int, str]] = []
+    unraisable: list[BaseException] = []
+    old_hook = sys.unraisablehook
+
+    def hook(u):
+        if isinstance(u.exc_value, RuntimeError):
+            unraisable.append(u.exc_value)
+        else:
+            old_hook(u)
+
+    def full(texts) -> bool:
+        return any("no space left" in t.lower() or "disk is full" in t.lower() for t in texts)
+
+    g.PushErrorHandler(lambda cls, no, msg: msgs.append((cls, no, str(msg))))
+    sys.unraisablehook = hook
+    try:
+        yield
+    except BaseException as exc:
+        # the failed calls' frames hold datasets (``self`` of WriteArray): close them here,
+        # where their errors are collected, not later on the console
+        traceback.clear_frames(exc.__traceback__)
+        if not isinstance(exc, OSError) and full([str(exc)] + [m for _, _, m in msgs]):
+            text = "; ".join(dict.fromkeys([str(exc)] + [m for c, _, m in msgs if c >= 2]))
+            raise OSError(errno.ENOSPC, f"No space left on device ({text})") from exc
+        raise
+    finally:
+        sys.unraisablehook = old_hook
+        g.PopErrorHandler()
+        for cls, no, m in msgs:
+            if cls == g.CE_Warning and not any(w in m.lower() for w in _WRITE_PROBLEMS):
+                g.Error(g.CE_Warning, no, m)  # to the previous handler
+    failed = [str(e) for e in unraisable] + [
+        m for c, _, m in msgs if c >= g.CE_Failure or any(w in m.lower() for w in _WRITE_PROBLEMS)
+    ]
+    failed = [m for m in failed if any(w in m.lower() for w in (*_WRITE_PROBLEMS, "write"))]
+    if failed:
+        text = "; ".join(dict.fromkeys(failed))
+        if full(failed):
+            raise OSError(errno.ENOSPC, f"No space left on device ({text})")
+        raise RuntimeError(f"writing failed: {text}")
 
 
 def style_lcz_band(band) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_output, check_distinct_paths, check_output_path
+from .atomic import StagedOutputs, check_distinct_paths, check_output_path, staged_outputs
 from .errors import LczError
 from .feedback import Feedback
 from .indices import (
@@ -41,7 +41,7 @@ from .indices import (
     product,
     so2sat_band_map,
 )
-from .raster_io import check_tif_name, read_errors
+from .raster_io import check_tif_name, gdal_writes, qml_path, read_errors
 
 BLOCK_BUDGET_BYTES = 64 * 2**20
 # Deflate level 1: as small as the default level on image data (within ~1 %) and about
@@ -225,7 +225,7 @@ def render(
     block_rows: int | None = None,
 ) -> RenderResult:
     """Write ``product_name`` of raster ``input_path`` to the GeoTIFF ``output`` (+ .qml)."""
-    from .raster_io import gdal, open_raster, write_qml
+    from .raster_io import gdal, open_raster
     from .styles import qml_for_product
 
     feedback = feedback or Feedback()
@@ -270,7 +270,12 @@ def render(
             + ", ".join(f"{n} {lo:.4g}..{hi:.4g}" for n, (lo, hi) in zip(p.needs, lims))
         )
     local = {n: k for k, n in enumerate(p.needs)}
-    with atomic_output(out, (".aux.xml",)) as tmp:
+    staging = StagedOutputs()
+    staging.expect(out, w * h * 4)  # float32 or RGBA bytes; compressed, so about
+    staging.check_space()
+    # the raster, its .aux.xml and .qml are moved in together (atomic.py)
+    with staged_outputs(feedback, staging) as st, gdal_writes():
+        tmp = st.temp(out)
         if p.kind == "index":
             ods = g.GetDriverByName("GTiff").Create(
                 str(tmp), w, h, 1, g.GDT_Float32, OUTPUT_OPTIONS + INDEX_OPTIONS + tiling
@@ -284,35 +289,37 @@ def render(
             )
             for k, name in enumerate(("Red", "Green", "Blue", "Alpha")):
                 ods.GetRasterBand(k + 1).SetDescription(name)
-        ods.SetGeoTransform(info.geotransform)
-        if info.crs_wkt:
-            ods.SetProjection(info.crs_wkt)
-        ods.SetMetadataItem("LCZ_PRODUCT", p.name)
-        ods.SetMetadataItem("LCZ_FORMULA", p.formula)
-        nblocks = -(-h // rows_per_block)
-        for k, row0 in enumerate(range(0, h, rows_per_block)):
-            feedback.check_cancelled()
-            n = min(rows_per_block, h - row0)
-            x = _read(ds, band_list, info.nodata, row0, n)
-            y = compute(p.name, x, local, **kwargs)
-            if p.kind == "index":
-                band.WriteArray(y, 0, row0)
-                result.valid_pixels += int(np.count_nonzero(y != NODATA))
-            else:
-                ok = np.isfinite(x).all(axis=-1)
-                alpha = np.where(ok, 255, 0).astype(np.uint8)
-                ods.WriteArray(np.concatenate([np.moveaxis(y, -1, 0), alpha[None]]), 0, row0)
-                result.valid_pixels += int(ok.sum())
-            # keep GDAL's block cache (global, 5 % of RAM by default) from filling up with
-            # blocks this strip is done with
-            ds.FlushCache()
+        try:
+            ods.SetGeoTransform(info.geotransform)
+            if info.crs_wkt:
+                ods.SetProjection(info.crs_wkt)
+            ods.SetMetadataItem("LCZ_PRODUCT", p.name)
+            ods.SetMetadataItem("LCZ_FORMULA", p.formula)
+            nblocks = -(-h // rows_per_block)
+            for k, row0 in enumerate(range(0, h, rows_per_block)):
+                feedback.check_cancelled()
+                n = min(rows_per_block, h - row0)
+                x = _read(ds, band_list, info.nodata, row0, n)
+                y = compute(p.name, x, local, **kwargs)
+                if p.kind == "index":
+                    band.WriteArray(y, 0, row0)
+                    result.valid_pixels += int(np.count_nonzero(y != NODATA))
+                else:
+                    ok = np.isfinite(x).all(axis=-1)
+                    alpha = np.where(ok, 255, 0).astype(np.uint8)
+                    ods.WriteArray(np.concatenate([np.moveaxis(y, -1, 0), alpha[None]]), 0, row0)
+                    result.valid_pixels += int(ok.sum())
+                # keep GDAL's block cache (global, 5 % of RAM by default) from filling up with
+                # blocks this strip is done with
+                ds.FlushCache()
+                ods.FlushCache()
+                feedback.progress(100.0 * (k + 1) / nblocks)
+            result.blocks = nblocks
             ods.FlushCache()
-            feedback.progress(100.0 * (k + 1) / nblocks)
-        result.blocks = nblocks
-        ods.FlushCache()
-        ods = band = None
+        finally:
+            ods = band = None  # closed also on failure, before the temporary is removed
+        st.write_text(qml_path(out), qml_for_product(p.name))
     ds = None
-    write_qml(out, qml_for_product(p.name))
     result.seconds = time.monotonic() - t0
     return result
 

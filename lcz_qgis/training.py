@@ -13,7 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import check_distinct_paths, check_output_path, same_file
-from .bands import parse_bands, sensor_channels
+from .bands import (
+    INVALID_VALUES,
+    channel_limits,
+    parse_bands,
+    patches_in_range,
+    range_note,
+    sensor_channels,
+)
 from .errors import LczError, check_seed
 from .feedback import Feedback
 from .metrics import lcz_scores
@@ -93,21 +100,24 @@ def stream_features(
     feature_set: str,
     feedback: Feedback,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Features for rows ``idx`` read in chunks; rows with NaN/inf are dropped.
+    """Features for rows ``idx`` read in chunks; rows with NaN/inf or values beyond the
+    physical range (``bands.patches_in_range``) are dropped.
 
     Returns (features (k, F), keep mask over ``idx``).
     """
     from .features import patch_features
 
     names = [sensor_channels(sensor)[b] for b in bands]
+    limits = channel_limits(sensor, bands)
     out, keep = [], []
     for i, start in enumerate(range(0, len(idx), FEATURE_CHUNK)):
         feedback.check_cancelled()
         rows = idx[start : start + FEATURE_CHUNK]
-        x = f.read(sensor, rows, bands)
-        finite = np.isfinite(x).all(axis=(1, 2, 3))
-        keep.append(finite)
-        out.append(patch_features(x[finite], names, feature_set))
+        with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond float32: inf
+            x = f.read(sensor, rows, bands)
+        ok = patches_in_range(x, limits)
+        keep.append(ok)
+        out.append(patch_features(x[ok], names, feature_set))
         feedback.progress(100.0 * min(len(idx), (i + 1) * FEATURE_CHUNK) / max(len(idx), 1))
     keep_mask = np.concatenate(keep) if keep else np.zeros(0, bool)
     feats = np.concatenate(out) if out else np.zeros((0, 0), np.float32)
@@ -221,11 +231,13 @@ def _train_rf(
         if dropped and not len(y_tr):
             raise LczError(
                 f"all {dropped} training patches of '{Path(train).name}' hold NaN or inf "
-                f"{sensor} values: there is nothing to train on"
+                f"{sensor} values or values beyond the physical range ({range_note(sensor)}): "
+                "there is nothing to train on"
             )
         if dropped:
             feedback.warning(
-                f"skipped {dropped} of {len(tr_idx)} training patches holding NaN or inf values"
+                f"skipped {dropped} of {len(tr_idx)} training patches holding "
+                f"{INVALID_VALUES} ({range_note(sensor)})"
             )
             check_training_labels(y_tr, Path(train).name)
         if not validation:
@@ -242,7 +254,8 @@ def _train_rf(
     va_dropped = int((~keep).sum())
     if va_dropped:
         feedback.warning(
-            f"skipped {va_dropped} of {len(va_idx)} validation patches holding NaN or inf values"
+            f"skipped {va_dropped} of {len(va_idx)} validation patches holding "
+            f"{INVALID_VALUES} ({range_note(sensor)})"
         )
     if not len(y_va):
         where = f"the validation file '{Path(validation).name}'" if validation else "the split"
@@ -281,10 +294,13 @@ def _train_rf(
         else {},
     )
     feedback.check_cancelled()
-    save_sklearn_model(output, est, manifest)
-    if report:
-        from .reports import write_training_report
+    from .atomic import staged_outputs
 
-        write_training_report(report, manifest, scores)
+    with staged_outputs(feedback) as st:  # the model file and its report replaced together
+        save_sklearn_model(st.temp(output), est, manifest)
+        if report:
+            from .reports import write_training_report
+
+            write_training_report(st.temp(report), manifest, scores)
     feedback.progress(100)
     return TrainResult(Path(output), manifest, scores)
