@@ -23,12 +23,18 @@ def _alg(alg_id):
 
 def test_algorithms_list_keras_types_and_html_outputs(qgis_app):
     train = _alg("lcz:trainmodel")
+    # readable labels in the dialog; the codes (what scripts pass) in the same order
+    from lcz_qgis.commands.train import COMMAND
+
     options = train.parameterDefinition("MODEL_TYPE").options()
-    assert options == ["rf", "mlp", "mlp_diy", "resnet50", "fusion", "fusion_late", "sen2lcznet"]
+    codes = COMMAND.param("MODEL_TYPE").codes
+    assert codes == ["rf", "mlp", "mlp_diy", "resnet50", "fusion", "fusion_late", "sen2lcznet"]
+    assert options == COMMAND.param("MODEL_TYPE").labels and options[0].startswith("Random forest")
     for key in ("EPOCHS", "BATCH_SIZE", "LEARNING_RATE", "SCHEDULE", "EARLY_STOPPING",
                 "CLASS_WEIGHTS", "AUGMENT", "REPORT"):  # fmt: skip
         assert train.parameterDefinition(key) is not None, key
-    assert train.parameterDefinition("SCHEDULE").options() == ["constant", "exponential", "cosine"]
+    assert COMMAND.param("SCHEDULE").codes == ["constant", "exponential", "cosine"]
+    assert train.parameterDefinition("SCHEDULE").options()[0] == "Constant"
     ev = _alg("lcz:evaluatemodel")
     for key in ("MODEL", "DATASET", "SENSOR", "OUTPUT_JSON", "REPORT", "OUTPUT_CSV"):
         assert ev.parameterDefinition(key) is not None, key

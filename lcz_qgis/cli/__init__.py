@@ -1,22 +1,32 @@
 """The ``lcz`` command line: one subcommand per Processing algorithm.
 
-Each module ``lcz_qgis/cli/cmd_*.py`` defines ``NAME``, ``HELP``, ``add_arguments(parser)``
-and ``run(args, feedback) -> int``; they are found automatically. Flags are the
-Processing parameter names in lower case with dashes (``--model-type``, ``--sentinel2``).
-Bad input prints one line, ``lcz <command>: error: ...``, and exits 2.
+The subcommands are built from the declarations in ``lcz_qgis/commands`` (see
+``spec_cli.py``): flags are the Processing parameter names in lower case with dashes
+(``--model-type``, ``--sentinel2``). A module ``lcz_qgis/cli/cmd_*.py`` that defines
+``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args, feedback) -> int`` for a
+command not declared there is still found automatically.
+Bad input prints one line, ``lcz <command>: error: ...``, and exits 2. Ctrl-C and
+SIGTERM (``kill``) cancel: temporary files are removed, earlier outputs kept, exit 130
+(143 for SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import pkgutil
+import signal
 import sys
+import threading
 
 from .. import __version__
+from ..atomic import Terminated, output_name, terminate_like_interrupt
+from ..commands import all_commands
 from ..errors import Cancelled, LczError
 from ..feedback import ConsoleFeedback
+from .spec_cli import add_subcommand
 
 
 def _commands() -> list:
@@ -35,12 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lcz {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for mod in _commands():
+    declared = {c.name: c for c in all_commands()}  # built from lcz_qgis/commands
+    entries = [(c.order, c.name, c) for c in declared.values()]
+    entries += [(getattr(m, "ORDER", 50), m.NAME, m) for m in _commands() if m.NAME not in declared]
+    for _, name, entry in sorted(entries, key=lambda e: (e[0], e[1])):
+        if name in declared:
+            add_subcommand(sub, entry)
+            continue
         p = sub.add_parser(
-            mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP)
+            name, help=entry.HELP, description=getattr(entry, "DESCRIPTION", entry.HELP)
         )
-        mod.add_arguments(p)
-        p.set_defaults(_run=mod.run, _name=mod.NAME)
+        entry.add_arguments(p)
+        p.set_defaults(_run=entry.run, _name=name)
     return parser
 
 
@@ -55,18 +71,30 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     feedback = ConsoleFeedback(quiet=args.quiet)
+    # SIGTERM like Ctrl-C: the core's cleanup runs (temporary files removed)
+    term = getattr(signal, "SIGTERM", None)
+    old_term = None
+    if term is not None and threading.current_thread() is threading.main_thread():
+        old_term = signal.signal(term, terminate_like_interrupt)
     try:
         return int(args._run(args, feedback) or 0)
     except LczError as exc:
         print(f"lcz {args._name}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file the system refused (permissions, disk full): no traceback
+        if exc.errno == errno.ENOSPC:
+            where = f" while writing {output_name(exc.filename)}" if exc.filename else ""
+            print(f"lcz {args._name}: error: no space left on device{where}", file=sys.stderr)
+            return 2
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"lcz {args._name}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
-    except (Cancelled, KeyboardInterrupt):
+    except (Cancelled, KeyboardInterrupt) as exc:
         print(f"lcz {args._name}: cancelled; no output was written", file=sys.stderr)
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        if old_term is not None:
+            signal.signal(term, old_term)
 
 
 if __name__ == "__main__":  # pragma: no cover

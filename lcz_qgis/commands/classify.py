@@ -1,0 +1,230 @@
+"""``lcz classify`` / lcz:classifyraster: LCZ map from Sentinel-2 and/or Sentinel-1 rasters.
+
+The CLI takes several inputs at once (one value per input for every per-raster
+parameter: ``cli_multiple``); Processing takes one (its batch dialog runs several).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..atomic import check_distinct_paths
+from ..classify import DEFAULT_BATCH, DEFAULT_STRIDE, classify_raster
+from ..classify_inputs import SCALES
+from ..classify_outputs import FORMATS
+from ..errors import LczError
+from ..modelfile import load_model
+from ..postfilter import FILTERS
+from .spec import (
+    BOOL,
+    CLI,
+    CRS,
+    ENUM,
+    EXTENT,
+    FILE,
+    FILE_DEST,
+    FLOAT,
+    INT,
+    RASTER,
+    RASTER_DEST,
+    STRING,
+    VECTOR,
+    Command,
+    Param,
+)
+
+SCALE_LABELS = {
+    "auto": "Auto-detect (DN or reflectance)",
+    "reflectance": "Reflectance (0-1)",
+    "dn": "DN (divided by 10000)",
+}
+FILTER_LABELS = {
+    "none": "None",
+    "majority": "Majority (3 x 3)",
+    "gaussian": "Gaussian (as the LCZ Generator)",
+}
+FORMAT_LABELS = {"float": "Float 0-1 (nodata -1)", "byte": "Byte percent 0-100 (nodata 255)"}
+INPUTS = ("SENTINEL2", "SENTINEL1")
+OUTPUTS = ("OUTPUT", "CONFIDENCE", "PROBABILITIES", "AREA_TABLE", "MAP_IMAGE")
+RASTERS = ("OUTPUT", "CONFIDENCE", "PROBABILITIES")  # each gets a .qml
+
+
+def _check_all_first(values: dict, name) -> None:
+    """Before the first map is written: every input exists, and no output of any run is
+    an input of any run or another output (a loop over cities must not overwrite the
+    next city's imagery, or its own results)."""
+    n = len(values["OUTPUT"])
+    for key in INPUTS + OUTPUTS[1:]:
+        if values[key] and len(values[key]) != n:
+            raise LczError(
+                f"{name(key)} has {len(values[key])} values but {name('OUTPUT')} has {n}"
+            )
+    if not values["SENTINEL2"] and not values["SENTINEL1"]:
+        raise LczError(f"give {name('SENTINEL2')} and/or {name('SENTINEL1')}")
+    for key in INPUTS:
+        for path in values[key]:
+            if not Path(path).exists() and not str(path).startswith("/vsi"):
+                raise LczError(f"{name(key)} raster '{path}' does not exist")
+    inputs = {name("MODEL"): values["MODEL"], name("MASK"): values["MASK"]}
+    inputs |= {name(k): values[k] for k in INPUTS}
+    outputs = {name(k): values[k] for k in OUTPUTS}
+    check_distinct_paths(inputs, outputs)
+    check_distinct_paths({}, {name(k): values[k] for k in RASTERS}, sidecar=".qml")
+
+
+def _run(values: dict, feedback) -> dict:
+    cli = "_given" in values  # name the CLI's flags in messages, Processing's keys
+    _check_all_first(values, (lambda k: COMMAND.param(k).flag) if cli else (lambda k: k))
+    model = load_model(values["MODEL"])
+    if not cli:  # the Processing log says which model ran; the CLI stays quiet
+        feedback.info(
+            f"model: {model.model_type}, sensor {model.sensor}, {model.input_channels} channels"
+        )
+    n = len(values["OUTPUT"])
+    per_input = INPUTS + OUTPUTS[1:]
+    shared = [p.key for p in COMMAND.params
+              if p.key not in (*per_input, "MODEL", "OUTPUT", "RESOLUTION")]  # fmt: skip
+    results = []
+    for i, out in enumerate(values["OUTPUT"]):
+        one = {k: values[k][i] if values[k] else None for k in per_input}
+        results.append(
+            classify_raster(
+                model,
+                out,
+                **COMMAND.kwargs(one, *per_input),
+                **COMMAND.kwargs(values, *shared),
+                resolution=values["RESOLUTION"] or None,
+                feedback=feedback.scaled(100 * i / n, 100 * (i + 1) / n),
+            )  # fmt: skip
+        )
+    outputs = {k: (v[0] if len(v) == 1 else v) if v else None
+               for k, v in ((k, values[k]) for k in OUTPUTS)}  # fmt: skip
+    outputs["_results"] = results
+    return outputs
+
+
+def _report(values: dict, outputs: dict) -> str:
+    lines = []
+    for res in outputs["_results"]:
+        lines.append(
+            f"{res.output}: {res.grid.cols} x {res.grid.rows} cells of "
+            f"{abs(res.grid.geotransform[1]):g} m, {res.windows_valid} of {res.windows_total} "
+            f"windows classified in {res.seconds:.1f} s"
+        )
+        lines += [
+            f"  {key.lower()}: {path}" for key, path in res.outputs.items() if key != "OUTPUT"
+        ]
+    return "\n".join(lines)
+
+
+def _enum(labels: dict, codes) -> tuple:
+    return tuple((c, labels[c]) for c in codes)
+
+
+COMMAND = Command(
+    name="classify",
+    algorithm="classifyraster",
+    display_name="Classify raster into LCZ map",
+    group="mapping",
+    order=30,
+    summary="classify rasters into an LCZ map with 32x32 sliding windows",
+    help=(
+        "Runs a 32 x 32 sliding window over Sentinel-2 and/or Sentinel-1 rasters (10 m, "
+        "projected CRS, So2Sat band order and scale: Sentinel-2 reflectance = DN / 10000) "
+        "and writes an LCZ map. Use <i>Prepare Sentinel-2</i> / <i>Prepare Sentinel-1</i> "
+        "(lcz prepare-s2 / prepare-s1) to make such rasters from products.<br>"
+        "<b>Sentinel-1</b>: fusion models need both rasters; a Sentinel-1 raster on another "
+        "grid is resampled onto the Sentinel-2 grid on the fly (bilinear, no copy).<br>"
+        "<b>Band mapping</b>: raster band numbers feeding the So2Sat channels B2, B3, B4, "
+        "B5, B6, B7, B8, B8A, B11, B12 (e.g. '2,3,4,5,6,7,8,9,12,13' for a 13-band stack); "
+        "empty = the raster is in So2Sat order.<br>"
+        "<b>Scale</b>: auto detects DN (values in the thousands) from a sample of pixels, "
+        "warns with the range found and divides by 10000; dn always divides by 10000.<br>"
+        "<b>Stride</b> is the window step in input pixels and sets the output pixel size "
+        "(default 10 = 100 m); <b>Resolution</b> (metres, a multiple of the pixel size) "
+        "overrides it. Each output cell's centre is the centre of the window it was "
+        "predicted from. Cells whose window leaves the raster, holds nodata/NaN, or lies "
+        "outside the mask polygons / extent are 0.<br>"
+        "<b>Filter</b>: majority = 3 x 3 majority; gaussian = the LCZ Generator's filter "
+        "(Demuzere et al. 2020): each class's probability layer smoothed with a class-specific "
+        "Gaussian kernel (sigma 25-250 m), then the most likely class.<br>"
+        "<b>Outputs</b>: the map (byte 1-17, nodata 0, colour table, .qml); optional "
+        "confidence (max probability, float 0-1 or byte percent), 17-band probabilities, an "
+        "area table (CSV: code, name, cells, km², % of the classified area) and a map image "
+        "(PNG with legend, scale bar and north arrow).<br>"
+        "<b>Reproject / Resample</b>: warp a geographic raster to its UTM zone at 10 m, or a "
+        "raster of another pixel size to 10 m, on the fly.<br>"
+        "<b>Model</b>: a .lczmodel file, or a plain Keras .keras/.h5 model.<br>"
+        "In the CLI, several inputs at once: give as many --output values as inputs; every "
+        "other per-raster option (--sentinel2, --sentinel1, --confidence, --probabilities, "
+        "--area-table, --map-image) then takes one value per input too. In Processing, use "
+        "the batch dialog."
+    ),
+    params=[
+        Param("MODEL", FILE, "Model file", "The model: a .lczmodel, .keras or .h5 file.",
+              keyword="", file_filter="LCZ models (*.lczmodel *.keras *.h5)"),
+        Param("SENTINEL2", RASTER, "Sentinel-2 raster (So2Sat band order)",
+              "The Sentinel-2 raster, in So2Sat band order (one per output in the CLI).",
+              optional=True, cli_multiple=True),
+        Param("SENTINEL1", RASTER, "Sentinel-1 raster (resampled onto the Sentinel-2 grid)",
+              "The Sentinel-1 raster; resampled onto the Sentinel-2 grid if not aligned.",
+              optional=True, cli_multiple=True),
+        Param("BANDS", STRING, "Sentinel-2 band mapping (raster band numbers)",
+              "The Sentinel-2 band mapping: the raster band numbers (1-based) feeding the "
+              "So2Sat channels B2,B3,B4,B5,B6,B7,B8,B8A,B11,B12 (10 numbers) or the model's "
+              "channels (empty = So2Sat order).", default="", optional=True),
+        Param("BANDS_S1", STRING, "Sentinel-1 band mapping (raster band numbers)",
+              "The Sentinel-1 band mapping, like the Sentinel-2 one.", default="",
+              optional=True),
+        Param("SCALE", ENUM, "Sentinel-2 scale",
+              "The Sentinel-2 scale: auto-detect, reflectance, or DN (divided by 10000).",
+              choices=_enum(SCALE_LABELS, SCALES), default="auto"),
+        Param("STRIDE", INT, "Stride (input pixels; output pixel size)",
+              "The window step in input pixels, which is the output pixel size (10: 100 m).",
+              default=DEFAULT_STRIDE, minimum=1, maximum=32),
+        Param("RESOLUTION", FLOAT, "Output resolution in metres (0 = use the stride)",
+              "The output pixel size in metres, a multiple of the input pixel size; it "
+              "overrides the stride (0 = use the stride).", default=0.0, minimum=0.0,
+              optional=True),
+        Param("BATCH_SIZE", INT, "Batch size (windows per prediction)",
+              "Windows per model call; lower it if memory is short.", default=DEFAULT_BATCH,
+              minimum=1),
+        Param("MASK", VECTOR, "Mask polygons (cells outside are 0)",
+              "Polygons: the cells outside them are 0.", optional=True),
+        Param("EXTENT", EXTENT, "Extent (cells outside are 0)",
+              "The extent xmin,ymin,xmax,ymax (in the extent CRS, by default the raster's): "
+              "the cells outside it are 0.", optional=True),
+        Param("EXTENT_CRS", CRS, "Extent CRS",
+              "The CRS of the extent, e.g. EPSG:4326 (default: the raster's CRS).",
+              optional=True, default="",
+              front_end_only=(CLI, "in Processing the extent carries its CRS")),
+        Param("FILTER", ENUM, "Post-classification filter", "The post-classification filter.",
+              choices=_enum(FILTER_LABELS, FILTERS), default="none"),
+        Param("REPROJECT", BOOL, "Reproject geographic input to UTM (10 m) on the fly",
+              "Warp geographic input to its UTM zone at 10 m, on the fly.", default=False),
+        Param("RESAMPLE", BOOL, "Resample input to 10 m on the fly",
+              "Resample input of another pixel size to 10 m, on the fly.", default=False),
+        Param("CONFIDENCE_FORMAT", ENUM, "Confidence format",
+              "The confidence raster's format: float 0-1 (nodata -1) or byte percent 0-100 "
+              "(nodata 255).", choices=_enum(FORMAT_LABELS, FORMATS), default="float"),
+        Param("PROBABILITIES_FORMAT", ENUM, "Probabilities format",
+              "The probability raster's format, as for the confidence.",
+              choices=_enum(FORMAT_LABELS, FORMATS), default="float"),
+        Param("OUTPUT", RASTER_DEST, "LCZ map", "The LCZ map GeoTIFF (one per input in the CLI).",
+              keyword="", cli_multiple=True),
+        Param("CONFIDENCE", RASTER_DEST, "Confidence (max probability)",
+              "The confidence GeoTIFF (the winning class's probability).", optional=True,
+              create_by_default=False, cli_multiple=True),
+        Param("PROBABILITIES", RASTER_DEST, "Class probabilities (17 bands)",
+              "The 17-band class probability GeoTIFF.", optional=True,
+              create_by_default=False, cli_multiple=True),
+        Param("AREA_TABLE", FILE_DEST, "Area per LCZ class",
+              "The area per class, as CSV.", optional=True, create_by_default=False,
+              cli_multiple=True, file_filter="CSV files (*.csv)"),
+        Param("MAP_IMAGE", FILE_DEST, "Map image",
+              "The map as a PNG with legend, scale bar and north arrow.", optional=True,
+              create_by_default=False, cli_multiple=True, file_filter="PNG images (*.png)"),
+    ],
+    run=_run,
+    report=_report,
+)  # fmt: skip

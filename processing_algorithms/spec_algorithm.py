@@ -1,0 +1,265 @@
+"""Processing algorithms built from the command declarations (``lcz_qgis/commands``).
+
+A ``SpecAlgorithm`` subclass names its ``COMMAND``; ``initAlgorithm`` adds one
+``QgsProcessingParameter*`` per declared parameter (label, help as tooltip, default,
+range, file filter, "Advanced" flag), ``execute`` resolves each with the matching
+``parameterAs*`` call and calls ``Command.run``. What only QGIS does (styling outputs on
+load, layer names, an extent's CRS) stays in the subclass, in ``prepare_values`` and
+``post_process``.
+
+Enums show readable labels; their values stay the codes of the CLI: a parameter takes
+the index (what the dialog and ``qgis_process ... MODEL_TYPE=0`` give) or the code
+(``SENSOR=sen2``, as in scripts and saved models before the labels were readable).
+"""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingOutputBoolean,
+    QgsProcessingOutputFile,
+    QgsProcessingOutputMultipleLayers,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputRasterLayer,
+    QgsProcessingOutputString,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterCrs,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterFolderDestination,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+    QgsProcessingParameterVectorDestination,
+)
+
+from ..lcz_qgis.commands import spec
+from ..lcz_qgis.errors import LczError
+from .base import LczAlgorithm
+
+VECTOR_FORMATS = ["gpkg", "shp", "geojson"]  # what the core reads; others are converted
+
+_OUTPUTS = {
+    spec.OUT_NUMBER: QgsProcessingOutputNumber,
+    spec.OUT_STRING: QgsProcessingOutputString,
+    spec.OUT_BOOL: QgsProcessingOutputBoolean,
+    spec.OUT_FILE: QgsProcessingOutputFile,
+    spec.OUT_RASTER: QgsProcessingOutputRasterLayer,
+    spec.OUT_LAYERS: QgsProcessingOutputMultipleLayers,
+}
+
+
+def _number_range(p: spec.Param) -> dict:
+    kw = {}
+    if p.minimum is not None:
+        kw["minValue"] = p.minimum
+    if p.maximum is not None:
+        kw["maxValue"] = p.maximum
+    return kw
+
+
+def parameter_definition(p: spec.Param) -> QgsProcessingParameterDefinition:
+    """The Processing parameter of a declared parameter."""
+    key, label, opt = p.key, p.label, p.optional
+    k = p.kind
+    if k in (spec.FILE, spec.FOLDER):
+        behavior = (
+            QgsProcessingParameterFile.Folder
+            if k == spec.FOLDER
+            else QgsProcessingParameterFile.File
+        )
+        d = QgsProcessingParameterFile(
+            key, label, behavior, "", p.default, opt, fileFilter=p.file_filter
+        )
+    elif k == spec.RASTER:
+        d = QgsProcessingParameterRasterLayer(key, label, p.default, opt)
+    elif k == spec.VECTOR:
+        d = QgsProcessingParameterFeatureSource(
+            key, label, [QgsProcessing.TypeVectorPolygon], p.default, opt
+        )
+    elif k == spec.MULTI_RASTER:
+        d = QgsProcessingParameterMultipleLayers(key, label, QgsProcessing.TypeRaster, None, opt)
+    elif k in (spec.INT, spec.FLOAT):
+        kind = QgsProcessingParameterNumber.Integer
+        if k == spec.FLOAT:
+            kind = QgsProcessingParameterNumber.Double
+        d = QgsProcessingParameterNumber(key, label, kind, p.default, opt, **_number_range(p))
+    elif k == spec.BOOL:
+        d = QgsProcessingParameterBoolean(key, label, bool(p.default), opt)
+    elif k == spec.ENUM:
+        default = p.codes.index(p.default) if p.default is not None else None
+        d = QgsProcessingParameterEnum(key, label, p.labels, False, default, opt)
+    elif k == spec.STRING:
+        d = QgsProcessingParameterString(key, label, p.default, False, opt)
+    elif k == spec.EXTENT:
+        d = QgsProcessingParameterExtent(key, label, p.default, opt)
+    elif k == spec.CRS:
+        d = QgsProcessingParameterCrs(key, label, p.default, opt)
+    elif k == spec.FILE_DEST:
+        d = QgsProcessingParameterFileDestination(
+            key, label, p.file_filter, None, opt, p.create_by_default
+        )
+    elif k == spec.RASTER_DEST:
+        d = QgsProcessingParameterRasterDestination(key, label, None, opt, p.create_by_default)
+    elif k == spec.VECTOR_DEST:
+        d = QgsProcessingParameterVectorDestination(
+            key, label, QgsProcessing.TypeVectorPolygon, None, opt, p.create_by_default
+        )
+    elif k == spec.FOLDER_DEST:
+        d = QgsProcessingParameterFolderDestination(key, label, None, opt, p.create_by_default)
+    else:  # pragma: no cover - spec.Param refuses unknown kinds
+        raise ValueError(k)
+    d.setHelp(p.help)
+    if p.advanced:
+        d.setFlags(d.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    return d
+
+
+def enum_code(p: spec.Param, value):
+    """The code of an enum value given as a code, a readable label or an index; ``None``
+    when it is none of these (Processing's own check then reports it)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text in p.codes:
+            return text
+        if text in p.labels:
+            return p.codes[p.labels.index(text)]
+        try:
+            value = int(text)
+        except ValueError:
+            return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        i = int(value)
+        return p.codes[i] if 0 <= i < len(p.codes) and i == value else None
+    return None
+
+
+def _empty(value) -> bool:
+    return value is None or value == ""
+
+
+class SpecAlgorithm(LczAlgorithm):
+    """An algorithm whose parameters, help and core call are its ``COMMAND``'s."""
+
+    COMMAND: spec.Command | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        c = cls.__dict__.get("COMMAND")
+        if c is not None:
+            cls.NAME = c.algorithm
+            cls.DISPLAY_NAME = c.display_name
+            cls.GROUP = (c.group, spec.GROUPS[c.group])
+            cls.HELP = c.help
+
+    def qgis_params(self) -> list[spec.Param]:
+        return [p for p in self.COMMAND.params if p.in_qgis]
+
+    def initAlgorithm(self, config=None):  # noqa: N802 - QGIS API
+        for p in self.qgis_params():
+            self.addParameter(parameter_definition(p))
+        for o in self.COMMAND.outputs:
+            self.addOutput(_OUTPUTS[o.kind](o.key, o.label))
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 - QGIS API
+        """Accept an enum's code (``rf``, ``sen2``) as well as its index."""
+        checked = dict(parameters)
+        for p in self.qgis_params():
+            if p.kind == spec.ENUM and isinstance(checked.get(p.key), str):
+                code = enum_code(p, checked[p.key])
+                if code is not None:
+                    checked[p.key] = p.codes.index(code)
+        return super().checkParameterValues(checked, context)
+
+    # -- resolving ---------------------------------------------------------------------
+    def resolve(self, parameters, context, feedback) -> tuple[dict, dict]:
+        """(values by key as ``Command.run`` takes them, the QGIS objects behind them: the
+        raster layers, an extent's CRS)."""
+        values, objects = {}, {}
+        for p in self.qgis_params():
+            values[p.key] = self.resolve_param(p, parameters, context, feedback, objects)
+        return values, objects
+
+    def resolve_param(self, p: spec.Param, parameters, context, feedback, objects):
+        key, k = p.key, p.kind
+        raw = parameters.get(key)
+        if k in (spec.FILE, spec.FOLDER):
+            return self.parameterAsFile(parameters, key, context) or None
+        if k == spec.RASTER:
+            layer = self.parameterAsRasterLayer(parameters, key, context)
+            if layer is None:
+                return None
+            if layer.providerType() != "gdal":
+                raise LczError(
+                    f"{key}: the input must be a raster file (GDAL), not a web or database "
+                    "layer; save it as a GeoTIFF first (Export > Save As)"
+                )
+            objects[key] = layer
+            return layer.source()
+        if k == spec.VECTOR:
+            if _empty(raw):
+                return None
+            return self.parameterAsCompatibleSourceLayerPath(
+                parameters, key, context, VECTOR_FORMATS, "gpkg", feedback.qgis
+            )
+        if k == spec.MULTI_RASTER:
+            layers = self.parameterAsLayerList(parameters, key, context)
+            objects[key] = layers
+            return [lyr.source() for lyr in layers]
+        if k in (spec.INT, spec.FLOAT):
+            if _empty(raw) and p.default is None:
+                return None
+            if k == spec.INT:
+                return self.parameterAsInt(parameters, key, context)
+            return self.parameterAsDouble(parameters, key, context)
+        if k == spec.BOOL:
+            return self.parameterAsBoolean(parameters, key, context)
+        if k == spec.ENUM:
+            if _empty(raw):
+                return p.default
+            code = enum_code(p, raw)
+            if code is None:  # an expression or another variant: Processing resolves it
+                code = p.codes[self.parameterAsEnum(parameters, key, context)]
+            return code
+        if k == spec.STRING:
+            return self.parameterAsString(parameters, key, context)
+        if k == spec.EXTENT:
+            if _empty(raw):
+                return None
+            rect = self.parameterAsExtent(parameters, key, context)
+            if rect.isNull():
+                return None
+            objects[key] = self.parameterAsExtentCrs(parameters, key, context)
+            return (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())
+        if k == spec.CRS:
+            crs = self.parameterAsCrs(parameters, key, context)
+            return crs.authid() or crs.toWkt() if crs.isValid() else None
+        if k in (spec.FILE_DEST, spec.FOLDER_DEST):
+            return self.parameterAsFileOutput(parameters, key, context) or None
+        if k in (spec.RASTER_DEST, spec.VECTOR_DEST):
+            return self.parameterAsOutputLayer(parameters, key, context) or None
+        raise ValueError(k)  # pragma: no cover
+
+    # -- hooks -------------------------------------------------------------------------
+    def prepare_values(self, values: dict, objects: dict, parameters, context, feedback) -> dict:
+        """Adjust the resolved values before the run (QGIS-only rules); returns them."""
+        return values
+
+    def post_process(self, values: dict, outputs: dict, objects: dict, context, feedback):
+        """After the run: style outputs on load, name layers."""
+
+    def execute(self, parameters, context, feedback):
+        values, objects = self.resolve(parameters, context, feedback)
+        values = self.prepare_values(values, objects, parameters, context, feedback)
+        outputs = self.COMMAND.execute(values, feedback)
+        if self.COMMAND.report is not None:
+            for line in self.COMMAND.report(values, outputs).splitlines():
+                feedback.info(line)
+        self.post_process(values, outputs, objects, context, feedback)
+        return {k: v for k, v in outputs.items() if not k.startswith("_") and v is not None}
