@@ -52,7 +52,7 @@ def _write_raster(
     """A 10-band float32 raster in EPSG:32632: reflectance quantised to 1e-4 as
     ``prepare-s2`` writes it (DN / 10000), with field-like texture; by default with the
     creation options of ``prepare-s2``'s output (what ``classify`` normally reads)."""
-    from lcz_qgis.raster_io import classifier_input_options, create_geotiff, gdal, osr
+    from lcz_qgis.raster.io import classifier_input_options, create_geotiff, gdal, osr
 
     g = gdal()
     srs = osr().SpatialReference()
@@ -81,9 +81,9 @@ def _write_raster(
 
 
 def _models(workdir: Path) -> dict:
-    from lcz_qgis.modelfile import new_manifest, save_keras_model
+    from lcz_qgis.models.modelfile import new_manifest, save_keras_model
     from lcz_qgis.sample_data import write_so2sat_file
-    from lcz_qgis.training import train_model
+    from lcz_qgis.training.train import train_model
 
     paths = {}
     rf = workdir / "bench_rf.lczmodel"
@@ -107,10 +107,10 @@ def _models(workdir: Path) -> dict:
 _THROUGHPUT_CHILD = r"""
 import json, time, numpy as np
 from benchmarks.common import peak_rss_mb
-from lcz_qgis.modelfile import load_model
-from lcz_qgis.classify import classify_raster
-from lcz_qgis.sliding_window import windows
-from lcz_qgis.aligned_arrays import aligned_empty
+from lcz_qgis.models.modelfile import load_model
+from lcz_qgis.classify.pipeline import classify_raster
+from lcz_qgis.classify.sliding_window import windows
+from lcz_qgis.common.aligned_arrays import aligned_empty
 from osgeo import gdal
 model = load_model({model!r})
 B = {batch}
@@ -133,7 +133,7 @@ for r in range({rounds}):  # alternate, so both see the same background load
     res = classify_raster(model, {out!r}, sentinel2={raster!r}, stride=10, batch_size=B)
     e2e.append(res.windows_valid / res.seconds)
 ratio = float(np.median(np.array(e2e) / np.array(inmem)))
-from lcz_qgis.modelfile import LczModel
+from lcz_qgis.models.modelfile import LczModel
 class FreeModel(LczModel):  # costs nothing: what the pipeline alone delivers
     def predict_proba(self, patches, batch_size=256):
         return np.zeros((len(patches), 17), np.float32)
@@ -164,8 +164,8 @@ print(json.dumps(dict(windows=n, e2e_win_s=e2e, inmem_win_s=inmem, median_ratio=
 _MEMORY_CHILD = r"""
 import json, time
 from benchmarks.common import peak_rss_mb
-from lcz_qgis.modelfile import load_model
-from lcz_qgis.classify import classify_raster
+from lcz_qgis.models.modelfile import load_model
+from lcz_qgis.classify.pipeline import classify_raster
 model = load_model({model!r})
 res = classify_raster(model, {out!r}, sentinel2={raster!r}, stride=32, batch_size=512)
 print(json.dumps(dict(windows=res.windows_valid, seconds=res.seconds, peak_rss_mb=peak_rss_mb())))

@@ -93,7 +93,7 @@ def _loadpatches(h5: Path, out: Path, geo: Path | None, sel: str) -> dict:
         + f"""
 import json, time
 from benchmarks.common import peak_rss_mb
-from lcz_qgis.patches import load_patches
+from lcz_qgis.patches.layers import load_patches
 evict({str(h5)!r})
 t = time.monotonic()
 r = load_patches({str(h5)!r}, {str(out)!r}, geo={str(geo) if geo else None!r},
@@ -149,7 +149,7 @@ def run(workdir) -> list[dict]:
             + f"""
 import json, time
 from benchmarks.common import peak_rss_mb
-from lcz_qgis.summary import dataset_summary
+from lcz_qgis.so2sat.summary import dataset_summary
 evict({str(h5)!r})
 t = time.monotonic()
 s = dataset_summary({str(h5)!r}, output_html={str(work / "summary.html")!r}, sample_size=500)
@@ -164,17 +164,17 @@ print(json.dumps({{"seconds": round(time.monotonic() - t, 2), "patches": s.n,
         tif = work / "big_s2.tif"
         _child(f"write_big_raster(Path({str(tif)!r}))")
         base = run_python(
-            "import json\nfrom benchmarks.common import peak_rss_mb\nimport lcz_qgis.render\n"
+            "import json\nfrom benchmarks.common import peak_rss_mb\nimport lcz_qgis.products.render\n"
             "from osgeo import gdal\nprint(json.dumps({'peak_rss_mb': round(peak_rss_mb())}))"
         )
-        rows.append({"case": "baseline: Python + GDAL + lcz_qgis.render imported", **base})
+        rows.append({"case": "baseline: Python + GDAL + lcz_qgis.products.render imported", **base})
         for product in ("ndvi", "truecolor"):
             code = (
                 _EVICT
                 + f"""
 import json, time
 from benchmarks.common import peak_rss_mb
-from lcz_qgis.render import render
+from lcz_qgis.products.render import render
 evict({str(tif)!r})
 t = time.monotonic()
 r = render({str(tif)!r}, {product!r}, {str(work / (product + ".tif"))!r})

@@ -9,10 +9,10 @@ TITLE = "rf feature sets (sample data: 2400 train / 600 test patches, 200 trees)
 CHILD = """
 import json, time, numpy as np, os
 from lcz_qgis.sample_data import write_sample_data
-from lcz_qgis.training import train_model
+from lcz_qgis.training.train import train_model
 from lcz_qgis import load_model
-from lcz_qgis.so2sat import So2SatFile
-from lcz_qgis.metrics import lcz_scores
+from lcz_qgis.so2sat.file import So2SatFile
+from lcz_qgis.evaluation.metrics import lcz_scores
 from benchmarks.common import peak_rss_mb
 d = {folder!r}
 if not os.path.exists(os.path.join(d, "test.h5")):

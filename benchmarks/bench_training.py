@@ -4,7 +4,7 @@ per model type, and the efficient CNN against the notebook ResNet50.
 Every measurement runs in its own child process (``common.run_python``):
 
 (a) ``throughput``: training patches/s of the streamed pipeline ``train_keras`` uses
-    (``hdf5_batches.ShuffledBatches`` + its training loop ``run_epochs``) against two
+    (``so2sat.batches.ShuffledBatches`` + its training loop ``run_epochs``) against two
     in-memory baselines on the same rows held as one standardised float32 array:
     ``model.fit`` (what the notebook does), and the same ``run_epochs`` loop fed
     shuffled batches from that array. Same model, batch size and seed, for mlp and
@@ -14,7 +14,7 @@ Every measurement runs in its own child process (``common.run_python``):
 (b) ``memory``: peak RSS of training an mlp for one epoch on a ~1 GB and a ~4 GB random
     So2Sat-format file (float64 sen1 + sen2, as published).
 (c) ``model``: for each model type, training and inference patches/s on this machine and
-    analytic FLOPs per patch (``lcz_qgis.flops.count_flops``).
+    analytic FLOPs per patch (``lcz_qgis.models.flops.count_flops``).
 (d) ``accuracy``: sen2lcznet vs ResNet50 trained on the synthetic sample data (default
     sizes: 2,400 training / 600 test patches), both for 8 epochs, and sen2lcznet also for
     24 (about half of ResNet50's 8-epoch training time), with the default 10 % split for
@@ -77,8 +77,8 @@ def write_random_so2sat(path: Path, n: int, seed: int = 0, chunk: int = 1024) ->
 _STREAM = """
 import json, time, numpy as np
 from benchmarks.common import peak_rss_mb
-from lcz_qgis.keras_training import train_keras
-from lcz_qgis.bands import sensor_channels
+from lcz_qgis.training.keras_training import train_keras
+from lcz_qgis.common.bands import sensor_channels
 sensor = {sensor!r}
 res = train_keras({path!r}, {out!r}, {model_type!r}, sensor,
                   list(range(len(sensor_channels(sensor)))), validation={val!r},
@@ -89,9 +89,9 @@ row = dict(train_sps=max(sps[1:]) if len(sps) > 1 else sps[0], epochs_sps=sps,
            n_train=res.manifest["training"]["n_train"],
            params=res.manifest["architecture"]["params"])
 if {inference}:
-    from lcz_qgis.modelfile import load_model
-    from lcz_qgis.so2sat import So2SatFile
-    from lcz_qgis.flops import count_flops
+    from lcz_qgis.models.modelfile import load_model
+    from lcz_qgis.so2sat.file import So2SatFile
+    from lcz_qgis.models.flops import count_flops
     m = load_model({out!r})
     with So2SatFile({path!r}) as f:
         x = f.read(sensor, np.arange({n_inf}))
@@ -107,12 +107,12 @@ import json, time, numpy as np
 import tensorflow as tf
 from tensorflow import keras
 from benchmarks.common import peak_rss_mb
-from lcz_qgis.feedback import Feedback
-from lcz_qgis.hdf5_batches import ShuffledBatches
-from lcz_qgis.keras_training import (BUILD_OPTIONS, build_model, channel_statistics,
+from lcz_qgis.common.feedback import Feedback
+from lcz_qgis.so2sat.batches import ShuffledBatches
+from lcz_qgis.training.keras_training import (BUILD_OPTIONS, build_model, channel_statistics,
     make_multi_step, make_optimizer, make_train_step, make_transform, run_epochs)
-from lcz_qgis.so2sat import So2SatFile
-from lcz_qgis.training import subsample
+from lcz_qgis.so2sat.file import So2SatFile
+from lcz_qgis.training.train import subsample
 path, mt, bs = {path!r}, {model_type!r}, {batch_size}
 bands = list(range(10))
 with So2SatFile(path) as f:
@@ -166,8 +166,8 @@ print(json.dumps(dict(fit_sps=fit.max(), same_loop_sps=same.max(), streaming_sps
 _ACCURACY = """
 import json
 from benchmarks.common import peak_rss_mb
-from lcz_qgis.keras_training import train_keras
-from lcz_qgis.evaluation import evaluate_model
+from lcz_qgis.training.keras_training import train_keras
+from lcz_qgis.evaluation.evaluate import evaluate_model
 res = train_keras({train!r}, {out!r}, {model_type!r}, "sen2", list(range(10)),
                   epochs={epochs}, batch_size={batch_size}, early_stopping=0, seed=0)
 s = evaluate_model({out!r}, {test!r}, batch_size=128)
@@ -181,8 +181,8 @@ print(json.dumps(dict(test_oa=s["oa"], test_kappa=s["kappa"], test_oa_w=s["oa_w"
 
 _FLOPS = """
 import json
-from lcz_qgis.flops import count_flops
-from lcz_qgis.keras_training import BUILD_OPTIONS, build_model
+from lcz_qgis.models.flops import count_flops
+from lcz_qgis.training.keras_training import BUILD_OPTIONS, build_model
 print(json.dumps({t: count_flops(build_model(t, 10, dict(BUILD_OPTIONS[t]))) / 1e6
                   for t in ("resnet50", "sen2lcznet")}))
 """

@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 def load_model(path, sensor=None):
     """Load a model file (``.lczmodel``, or a plain Keras ``.keras`` / ``.h5``)."""
-    from .modelfile import load_model as _load
+    from .models.modelfile import load_model as _load
 
     return _load(path, sensor=sensor)
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .classify import classify_raster
-from .feedback import ConsoleFeedback
-from .map_image import render_map_png
-from .metrics import lcz_scores
-from .modelfile import load_model
-from .raster_io import read_lcz_map
+from .classify.map_image import render_map_png
+from .classify.pipeline import classify_raster
+from .common.feedback import ConsoleFeedback
+from .evaluation.metrics import lcz_scores
+from .models.modelfile import load_model
+from .raster.io import read_lcz_map
 from .sample_data import write_sample_data
-from .training import train_model
+from .training.train import train_model
 
 
 def truth_at_cells(truth: np.ndarray, grid) -> np.ndarray:
@@ -79,7 +79,7 @@ def run(folder: Path, seed: int = 42) -> dict:
         subtitle="SYNTHETIC reference at 10 m",
     )
     acc = map_accuracy(map_tif, data / "scene_truth.tif", res.grid)
-    from .so2sat import So2SatFile
+    from .so2sat.file import So2SatFile
 
     with So2SatFile(data / "test.h5") as f:
         ref = f.labels()

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_output, check_output_path, replace_together, write_text_atomic
-from .errors import LczError, check_seed
-from .feedback import Feedback
+from .common.atomic import atomic_output, check_output_path, replace_together, write_text_atomic
+from .common.errors import LczError, check_seed
+from .common.feedback import Feedback
 
 # Materials: Sentinel-2 reflectance (B2 B3 B4 B5 B6 B7 B8 B8A B11 B12) and Sentinel-1
 # backscatter sigma0 (VH, VV), linear.
@@ -210,8 +210,8 @@ S2_NODATA = -9999.0
 
 def write_scene(folder, seed: int) -> dict:
     """scene_s2.tif, scene_s1.tif and scene_truth.tif (512 x 512 px, 10 m, EPSG:32632)."""
-    from .raster_io import create_geotiff, gdal, osr, style_lcz_band, write_lcz_qml, write_qml
-    from .styles import qml_multiband
+    from .raster.io import create_geotiff, gdal, osr, style_lcz_band, write_lcz_qml, write_qml
+    from .styling.styles import qml_multiband
 
     g = gdal()
     rng = np.random.default_rng(seed + 7919)
@@ -227,7 +227,7 @@ def write_scene(folder, seed: int) -> dict:
     wkt = srs.ExportToWkt()
     folder = Path(folder)
     out = {}
-    from .bands import SEN1_CHANNELS, SEN2_BANDS
+    from .common.bands import SEN1_CHANNELS, SEN2_BANDS
 
     for name, arr, descr in (
         ("scene_s2.tif", s2, SEN2_BANDS),

@@ -30,8 +30,8 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QUrl
 from qgis.PyQt.QtGui import QIcon
 
-from ..lcz_qgis.errors import Cancelled, LczError
-from ..lcz_qgis.feedback import Feedback
+from ..lcz_qgis.common.errors import Cancelled, LczError
+from ..lcz_qgis.common.feedback import Feedback
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
 # toolbox groups: (id, name); graphical models name theirs in the .model3 (model_group)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from qgis.core import QgsCoordinateReferenceSystem
 
 from ..lcz_qgis.commands.classify import COMMAND
-from ..lcz_qgis.raster_io import qml_path
+from ..lcz_qgis.raster.io import qml_path
 from .base import name_output_on_load, style_output_on_load
 from .spec_algorithm import SpecAlgorithm
 

@@ -17,8 +17,8 @@ from qgis.PyQt.QtCore import QUrl
 from qgis.PyQt.QtNetwork import QNetworkRequest
 
 from ..lcz_qgis.commands.import_pretrained import COMMAND
-from ..lcz_qgis.errors import LczError
-from ..lcz_qgis.pretrained_import import (
+from ..lcz_qgis.common.errors import LczError
+from ..lcz_qgis.models.pretrained_import import (
     MAX_DOWNLOAD_BYTES,
     offline_message,
     server_error_message,

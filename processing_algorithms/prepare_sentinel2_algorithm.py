@@ -9,8 +9,8 @@ from __future__ import annotations
 from qgis.core import QgsCoordinateReferenceSystem
 
 from ..lcz_qgis.commands.prepare_s2 import COMMAND, sources
-from ..lcz_qgis.prepare_s2 import find_product
-from ..lcz_qgis.raster_io import gdal
+from ..lcz_qgis.raster.io import gdal
+from ..lcz_qgis.sentinel.prepare_s2 import find_product
 from .spec_algorithm import SpecAlgorithm
 
 

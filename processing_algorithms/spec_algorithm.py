@@ -40,7 +40,7 @@ from qgis.core import (
 )
 
 from ..lcz_qgis.commands import spec
-from ..lcz_qgis.errors import LczError
+from ..lcz_qgis.common.errors import LczError
 from .base import LczAlgorithm
 
 VECTOR_FORMATS = ["gpkg", "shp", "geojson"]  # what the core reads; others are converted

@@ -42,7 +42,7 @@ def sample_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def rf_model(sample_dir) -> Path:
-    from lcz_qgis.training import train_model
+    from lcz_qgis.training.train import train_model
 
     out = sample_dir / "rf.lczmodel"
     train_model(sample_dir / "train.h5", out, model_type="rf", sensor="sen2", seed=0)

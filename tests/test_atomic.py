@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from lcz_qgis.atomic import StagedOutputs, replace_together, swap_in
-from lcz_qgis.errors import LczError
+from lcz_qgis.common.atomic import StagedOutputs, replace_together, swap_in
+from lcz_qgis.common.errors import LczError
 from lcz_qgis.sample_data import write_sample_data
 
 

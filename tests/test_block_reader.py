@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lcz_qgis.block_reader import block_spans, pixel_validity
+from lcz_qgis.raster.block_reader import block_spans, pixel_validity
 
 
 def test_pixel_validity_checks_each_band_against_its_own_nodata():

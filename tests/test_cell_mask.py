@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from lcz_qgis.cell_mask import CellMask
-from lcz_qgis.errors import LczError
-from lcz_qgis.raster_io import osr
-from lcz_qgis.sliding_window import output_grid
+from lcz_qgis.classify.cell_mask import CellMask
+from lcz_qgis.classify.sliding_window import output_grid
+from lcz_qgis.common.errors import LczError
+from lcz_qgis.raster.io import osr
 
 # A 512 x 512 px, 10 m raster from (690000, 5340000); 49 x 49 classifiable cells of 100 m
 # cover x 690110..695010, y 5334990..5339890 (centres x 690160 + 100 k, y 5339840 - 100 k).

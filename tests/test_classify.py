@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from test_prepare_s2 import make_safe
 
-from lcz_qgis.area_table import read_area_csv
-from lcz_qgis.classify import classify_raster
+from lcz_qgis.classify.area_table import read_area_csv
+from lcz_qgis.classify.pipeline import classify_raster
 from lcz_qgis.cli import main as lcz_main
-from lcz_qgis.errors import Cancelled, LczError
-from lcz_qgis.feedback import RecordingFeedback
-from lcz_qgis.modelfile import LczModel, load_model, new_manifest
-from lcz_qgis.prepare_s2 import prepare_sentinel2
-from lcz_qgis.raster_io import gdal, osr
+from lcz_qgis.common.errors import Cancelled, LczError
+from lcz_qgis.common.feedback import RecordingFeedback
+from lcz_qgis.models.modelfile import LczModel, load_model, new_manifest
+from lcz_qgis.raster.io import gdal, osr
+from lcz_qgis.sentinel.prepare_s2 import prepare_sentinel2
 
 
 class BrightnessModel(LczModel):
@@ -86,7 +86,7 @@ def rf(rf_model):
 
 @pytest.fixture(scope="module")
 def fusion_model(sample_dir):
-    from lcz_qgis.training import train_model
+    from lcz_qgis.training.train import train_model
 
     out = sample_dir / "fusion_rf.lczmodel"
     if not out.exists():

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from test_classify import BrightnessModel, fusion_model, write_raster  # noqa: F401 - fixture
 
-from lcz_qgis.classify import classify_raster
+from lcz_qgis.classify.pipeline import classify_raster
 from lcz_qgis.cli import main as lcz_main
-from lcz_qgis.errors import LczError
-from lcz_qgis.feedback import RecordingFeedback
-from lcz_qgis.raster_io import gdal
+from lcz_qgis.common.errors import LczError
+from lcz_qgis.common.feedback import RecordingFeedback
+from lcz_qgis.raster.io import gdal
 
 
 @pytest.fixture()
@@ -147,7 +147,7 @@ def test_pixel_size_in_feet_and_a_non_finite_resolution_are_refused(s2, tmp_path
 def test_cli_reports_a_refused_write_without_a_traceback(
     rf_model, s2, tmp_path, capsys, monkeypatch
 ):
-    import lcz_qgis.classify as classify_module
+    import lcz_qgis.classify.pipeline as classify_module
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(tmp_path / "m.tif"))
@@ -160,7 +160,7 @@ def test_cli_reports_a_refused_write_without_a_traceback(
 
 
 def test_extent_in_another_crs_is_mapped_onto_the_grid(s2, tmp_path):
-    from lcz_qgis.raster_io import osr
+    from lcz_qgis.raster.io import osr
 
     o = osr()
     utm, wgs = o.SpatialReference(), o.SpatialReference()

@@ -7,8 +7,8 @@ import pytest
 from test_prepare_s1 import make_s1_pair
 from test_prepare_s2 import make_safe
 
-from lcz_qgis.area_table import read_area_csv
-from lcz_qgis.raster_io import gdal
+from lcz_qgis.classify.area_table import read_area_csv
+from lcz_qgis.raster.io import gdal
 
 pytestmark = pytest.mark.qgis
 
@@ -128,7 +128,7 @@ def test_fusion_with_prepared_sentinel1_and_batch_reuse(run_alg, sample_dir, tmp
     """Prepare S1 onto the sample city grid; classify twice with one algorithm (batch-like)."""
     from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingFeedback, QgsProject
 
-    from lcz_qgis.training import train_model
+    from lcz_qgis.training.train import train_model
 
     model = tmp_path / "fusion.lczmodel"
     train_model(sample_dir / "train.h5", model, model_type="rf", sensor="fusion",

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from lcz_qgis.cli import main
-from lcz_qgis.errors import Cancelled, LczError
-from lcz_qgis.feedback import Feedback
+from lcz_qgis.common.errors import Cancelled, LczError
+from lcz_qgis.common.feedback import Feedback
 from lcz_qgis.sample_data import write_sample_data, write_so2sat_file
 
 
@@ -127,7 +127,7 @@ def test_evaluate_refuses_to_overwrite_inputs_or_share_outputs(
 
 
 def test_evaluate_core_entry_point_checks_paths_too(data, tmp_path):
-    from lcz_qgis.evaluation import evaluate_to_files, write_outputs
+    from lcz_qgis.evaluation.evaluate import evaluate_to_files, write_outputs
 
     with pytest.raises(LczError, match="is the input MODEL"):
         evaluate_to_files(data / "rf.lczmodel", data / "val.h5", output_json=data / "rf.lczmodel")
@@ -345,7 +345,7 @@ def test_evaluate_json_writes_null_for_undefined_scores(data, tmp_path, capsys):
     assert _strict_json(printed)["oa_u"] is None
     assert "n/a" in report.read_text()
     # the saved scores still make a report
-    from lcz_qgis.reports import evaluation_report_html
+    from lcz_qgis.reports.html import evaluation_report_html
 
     assert "LCZ model evaluation" in evaluation_report_html(saved)
 

@@ -10,18 +10,18 @@ import h5py
 import numpy as np
 import pytest
 
-from lcz_qgis.errors import Cancelled, LczError
-from lcz_qgis.evaluation import (
+from lcz_qgis.common.errors import Cancelled, LczError
+from lcz_qgis.common.feedback import RecordingFeedback
+from lcz_qgis.common.legend import LCZ_CLASSES
+from lcz_qgis.evaluation.evaluate import (
     evaluate_model,
     scores_csv_text,
     write_confusion_png,
     write_outputs,
 )
-from lcz_qgis.feedback import RecordingFeedback
-from lcz_qgis.legend import LCZ_CLASSES
-from lcz_qgis.metrics import lcz_scores
-from lcz_qgis.modelfile import load_model
-from lcz_qgis.so2sat import So2SatFile
+from lcz_qgis.evaluation.metrics import lcz_scores
+from lcz_qgis.models.modelfile import load_model
+from lcz_qgis.so2sat.file import So2SatFile
 
 
 def write_h5(path, codes, sen2=None, sen1=None):
@@ -223,8 +223,8 @@ def _notebook_model(keras, channels=10, seed=0):
 @pytest.mark.tf
 @pytest.mark.parametrize("suffix", [".h5", ".keras"])
 def test_notebook_saved_model_classifies_and_evaluates(keras, sample_dir, tmp_path, suffix):
-    from lcz_qgis.classify import classify_raster
-    from lcz_qgis.raster_io import read_lcz_map
+    from lcz_qgis.classify.pipeline import classify_raster
+    from lcz_qgis.raster.io import read_lcz_map
 
     km = _notebook_model(keras)
     km.compile("adam", "sparse_categorical_crossentropy")

@@ -7,9 +7,9 @@ import pytest
 from osgeo import gdal, osr
 
 from lcz_qgis import load_model
-from lcz_qgis.classify import classify_raster
-from lcz_qgis.errors import LczError
-from lcz_qgis.legend import LCZ_CLASSES
+from lcz_qgis.classify.pipeline import classify_raster
+from lcz_qgis.common.errors import LczError
+from lcz_qgis.common.legend import LCZ_CLASSES
 
 gdal.UseExceptions()
 
@@ -112,8 +112,8 @@ def test_classify_output_folder_must_exist(tmp_path, rf_model):
 def test_classify_cancel_leaves_nothing_and_keeps_an_existing_output(
     tmp_path, rf_model, sample_dir
 ):
-    from lcz_qgis.errors import Cancelled
-    from lcz_qgis.feedback import RecordingFeedback
+    from lcz_qgis.common.errors import Cancelled
+    from lcz_qgis.common.feedback import RecordingFeedback
 
     out = tmp_path / "map.tif"
     out.write_bytes(b"previous map")

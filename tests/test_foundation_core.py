@@ -12,11 +12,12 @@ import h5py
 import numpy as np
 import pytest
 
-from lcz_qgis import legend, load_model
-from lcz_qgis.errors import LczError
-from lcz_qgis.metrics import lcz_scores
+from lcz_qgis import load_model
+from lcz_qgis.common import legend
+from lcz_qgis.common.errors import LczError
+from lcz_qgis.evaluation.metrics import lcz_scores
 from lcz_qgis.sample_data import class_counts_for, write_so2sat_file
-from lcz_qgis.so2sat import So2SatFile
+from lcz_qgis.so2sat.file import So2SatFile
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -225,7 +226,7 @@ def test_training_refuses_a_one_class_set_and_a_missing_output_folder(tmp_path):
     with h5py.File(p, "w") as f:
         f["sen2"] = np.zeros((5, 32, 32, 10))
         f["label"] = np.eye(17)[[3] * 5]
-    from lcz_qgis.training import train_model
+    from lcz_qgis.training.train import train_model
 
     with pytest.raises(LczError, match="only one class"):
         train_model(p, tmp_path / "m.lczmodel")
@@ -234,9 +235,9 @@ def test_training_refuses_a_one_class_set_and_a_missing_output_folder(tmp_path):
 
 
 def test_training_cancel_leaves_no_model_file(tmp_path, sample_dir):
-    from lcz_qgis.errors import Cancelled
-    from lcz_qgis.feedback import RecordingFeedback
-    from lcz_qgis.training import train_model
+    from lcz_qgis.common.errors import Cancelled
+    from lcz_qgis.common.feedback import RecordingFeedback
+    from lcz_qgis.training.train import train_model
 
     out = tmp_path / "m.lczmodel"
     with pytest.raises(Cancelled):

@@ -154,7 +154,7 @@ def test_loading_the_plugin_imports_neither_tensorflow_nor_sklearn(qgis_profile)
 
 
 def test_missing_dependency_names_the_package(monkeypatch):
-    from lcz_qgis.errors import MissingDependency, require
+    from lcz_qgis.common.errors import MissingDependency, require
 
     monkeypatch.setitem(sys.modules, "skops", None)
     monkeypatch.setitem(sys.modules, "skops.io", None)
@@ -195,7 +195,7 @@ def test_make_package_builds_an_installable_zip():
     with zipfile.ZipFile(REPO / "dist" / "lcz_mapping.zip") as z:
         names = z.namelist()
     assert "lcz_mapping/__init__.py" in names and "lcz_mapping/metadata.txt" in names
-    assert "lcz_mapping/lcz_qgis/classify.py" in names
+    assert "lcz_mapping/lcz_qgis/classify/sliding_window.py" in names
     assert "lcz_mapping/processing_algorithms/provider.py" in names
     assert not [n for n in names if "/tests/" in n or ".venv" in n or "__pycache__" in n]
     assert all(n.startswith("lcz_mapping/") for n in names)
@@ -206,7 +206,7 @@ def test_map_values_from_qgis_match_core(run_alg, sample_dir, rf_model, tmp_path
     from osgeo import gdal
 
     from lcz_qgis import load_model
-    from lcz_qgis.classify import classify_raster
+    from lcz_qgis.classify.pipeline import classify_raster
 
     a_path, b_path = tmp_path / "a.tif", tmp_path / "b.tif"
     run_alg(

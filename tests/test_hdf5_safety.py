@@ -17,13 +17,13 @@ import h5py
 import numpy as np
 import pytest
 
-from lcz_qgis import so2sat
 from lcz_qgis.cli import main
-from lcz_qgis.errors import LczError
-from lcz_qgis.hdf5_batches import PatchReader, SequentialBatches, _raw_offset
+from lcz_qgis.common.errors import LczError
 from lcz_qgis.sample_data import write_so2sat_file
-from lcz_qgis.so2sat import So2SatFile
-from lcz_qgis.so2sat_geo import So2SatGeo
+from lcz_qgis.so2sat import file as so2sat
+from lcz_qgis.so2sat.batches import PatchReader, SequentialBatches, _raw_offset
+from lcz_qgis.so2sat.file import So2SatFile
+from lcz_qgis.so2sat.geo import So2SatGeo
 
 N = 6
 SECRET = b"SECRET-BYTES-OF-ANOTHER-FILE!!!!"  # 32 bytes, recognisable in any output

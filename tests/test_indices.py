@@ -1,12 +1,12 @@
-"""Spectral indices and composites on numpy arrays (lcz_qgis.indices)."""
+"""Spectral indices and composites on numpy arrays (lcz_qgis.products.indices)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from lcz_qgis import indices
-from lcz_qgis.errors import LczError
+from lcz_qgis.common.errors import LczError
+from lcz_qgis.products import indices
 
 ND = indices.NODATA
 

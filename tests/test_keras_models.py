@@ -9,8 +9,8 @@ pytestmark = pytest.mark.tf
 tf = pytest.importorskip("tensorflow")
 keras = tf.keras
 
-from lcz_qgis.flops import count_flops  # noqa: E402
 from lcz_qgis.models import fusion, mlp, resnet50  # noqa: E402
+from lcz_qgis.models.flops import count_flops  # noqa: E402
 
 CHANNELS = (10, 8, 18, 2)
 SLOW = pytest.mark.slow  # ResNet50 .keras loading takes ~15 s (95 MB) on 2 cores
@@ -195,8 +195,8 @@ def test_graph_and_shared_memory_prediction_equal_eager_calls(tmp_path):
     """``KerasModel`` after ``prepare_many`` (a traced graph function, aligned batches
     handed over without a copy) gives the eager model's probabilities, and leaves its
     input untouched."""
-    from lcz_qgis.aligned_arrays import aligned_empty, is_aligned
-    from lcz_qgis.modelfile import load_model, new_manifest, save_keras_model
+    from lcz_qgis.common.aligned_arrays import aligned_empty, is_aligned
+    from lcz_qgis.models.modelfile import load_model, new_manifest, save_keras_model
 
     km = mlp.build((32, 32, 10), 17, variant="diy")
     path = save_keras_model(

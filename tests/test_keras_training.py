@@ -9,25 +9,25 @@ import h5py
 import numpy as np
 import pytest
 
-from lcz_qgis.errors import Cancelled, LczError
-from lcz_qgis.feedback import RecordingFeedback
-from lcz_qgis.hdf5_batches import SequentialBatches, ShuffledBatches, dihedral
+from lcz_qgis.common.errors import Cancelled, LczError
+from lcz_qgis.common.feedback import RecordingFeedback
 from lcz_qgis.sample_data import write_so2sat_file
-from lcz_qgis.so2sat import So2SatFile
+from lcz_qgis.so2sat.batches import SequentialBatches, ShuffledBatches, dihedral
+from lcz_qgis.so2sat.file import So2SatFile
 
 pytestmark = pytest.mark.tf
 tf = pytest.importorskip("tensorflow")
 
-from lcz_qgis.evaluation import evaluate_model  # noqa: E402
-from lcz_qgis.keras_training import (  # noqa: E402
+from lcz_qgis.evaluation.evaluate import evaluate_model  # noqa: E402
+from lcz_qgis.models.modelfile import load_model, read_manifest  # noqa: E402
+from lcz_qgis.training.keras_training import (  # noqa: E402
     EarlyStopper,
     balanced_class_weights,
     channel_statistics,
     make_transform,
     train_keras,
 )
-from lcz_qgis.modelfile import load_model, read_manifest  # noqa: E402
-from lcz_qgis.training import train_model  # noqa: E402
+from lcz_qgis.training.train import train_model  # noqa: E402
 
 
 def write_h5(path, codes, sen2=None, sen1=None):
@@ -193,7 +193,7 @@ def test_sparse_rows_and_fusion_bands(data):
 
 
 def test_transform_selects_and_standardises_like_preprocessing():
-    from lcz_qgis.preprocessing import standardize
+    from lcz_qgis.models.preprocessing import standardize
 
     rng = np.random.default_rng(0)
     s1 = rng.random((70, 32, 32, 8))
@@ -211,7 +211,7 @@ def test_transform_selects_and_standardises_like_preprocessing():
 
 
 def test_multi_step_equals_the_same_steps_one_by_one():
-    from lcz_qgis.keras_training import (
+    from lcz_qgis.training.keras_training import (
         BUILD_OPTIONS,
         build_model,
         make_multi_step,

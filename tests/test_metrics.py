@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lcz_qgis.metrics import OA_W_WEIGHTS, confusion_matrix, lcz_scores, scores_from_confusion
+from lcz_qgis.evaluation.metrics import (
+    OA_W_WEIGHTS,
+    confusion_matrix,
+    lcz_scores,
+    scores_from_confusion,
+)
 
 # 12 patches of LCZ 1, 2, A (11) and G (17)
 REFERENCE = [1, 1, 1, 1, 2, 2, 2, 11, 11, 11, 17, 17]

@@ -8,15 +8,15 @@ import zipfile
 import numpy as np
 import pytest
 
-from lcz_qgis.errors import LczError
-from lcz_qgis.modelfile import load_model, new_manifest, save_keras_model
+from lcz_qgis.common.errors import LczError
+from lcz_qgis.models.modelfile import load_model, new_manifest, save_keras_model
 
 
 @pytest.fixture(scope="module")
 def small_rf(tmp_path_factory):
     """A small random forest on Sentinel-2 bands B3, B4, B5, B8A."""
     from lcz_qgis.sample_data import write_so2sat_file
-    from lcz_qgis.training import train_model
+    from lcz_qgis.training.train import train_model
 
     d = tmp_path_factory.mktemp("damage")
     write_so2sat_file(d / "train.h5", 400, seed=1)

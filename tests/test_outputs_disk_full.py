@@ -1,4 +1,4 @@
-"""Nothing lost when the disk fills or the run is killed (lcz_qgis.atomic, every writer).
+"""Nothing lost when the disk fills or the run is killed (lcz_qgis.common.atomic, every writer).
 
 A full disk is made real where the tests run as root: a small tmpfs is mounted in the
 test's folder and filled up to a chosen number of free bytes, so GDAL, matplotlib and
@@ -26,14 +26,14 @@ from test_patches import write_so2sat
 from test_prepare_s2 import make_safe
 
 from lcz_qgis import load_model
-from lcz_qgis.atomic import PARTIAL, DiskFull, StagedOutputs, hold_interrupt
-from lcz_qgis.classify import classify_raster
+from lcz_qgis.classify.pipeline import classify_raster
 from lcz_qgis.cli import main as lcz_main
-from lcz_qgis.errors import LczError
-from lcz_qgis.evaluation import evaluate_to_files
-from lcz_qgis.feedback import RecordingFeedback
-from lcz_qgis.patches import load_patches
-from lcz_qgis.prepare_s2 import prepare_sentinel2
+from lcz_qgis.common.atomic import PARTIAL, DiskFull, StagedOutputs, hold_interrupt
+from lcz_qgis.common.errors import LczError
+from lcz_qgis.common.feedback import RecordingFeedback
+from lcz_qgis.evaluation.evaluate import evaluate_to_files
+from lcz_qgis.patches.layers import load_patches
+from lcz_qgis.sentinel.prepare_s2 import prepare_sentinel2
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = 4096  # tmpfs counts whole pages
@@ -176,7 +176,7 @@ def test_classify_gaussian_disk_full_early_and_late(
     # early: the temporary surely does not fit -> refused before any input pixel is read
     small_disk.fill(temp // 2)
     before = sha256s(small_disk)
-    import lcz_qgis.classify as classify_module
+    import lcz_qgis.classify.pipeline as classify_module
 
     def no_reading(*a, **k):
         raise AssertionError("the input was read")
@@ -223,7 +223,7 @@ def test_classify_simulated_full_disk_without_root(rf, sample_dir, tmp_path, mon
     assert_one_line_full(e.value, "map.png")
     assert sha256s(tmp_path) == before
 
-    from lcz_qgis.classify_outputs import OutputWriters
+    from lcz_qgis.classify.outputs import OutputWriters
 
     real_close = OutputWriters.close
 
@@ -399,7 +399,7 @@ def test_temporaries_are_named_after_their_output(tmp_path):
 
 
 def test_sigterm_while_outputs_move_in_is_held_back(tmp_path):
-    from lcz_qgis.atomic import terminate_like_interrupt
+    from lcz_qgis.common.atomic import terminate_like_interrupt
 
     old = signal.signal(signal.SIGTERM, terminate_like_interrupt)
     fb = RecordingFeedback()

@@ -1,4 +1,4 @@
-"""So2Sat patches as georeferenced rasters and outlines (lcz_qgis.patches, so2sat_geo).
+"""So2Sat patches as georeferenced rasters and outlines (lcz_qgis.patches.layers, so2sat.geo).
 
 Image files are generated here; geolocation comes from the first rows of the real
 ../shared/so2sat/testing_geo_2025.h5 (true coordinates and EPSG codes), and a 2026-layout
@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr, osr
 
-from lcz_qgis import patches as patches_mod
-from lcz_qgis.errors import Cancelled, LczError
-from lcz_qgis.feedback import RecordingFeedback
-from lcz_qgis.legend import lcz_class
-from lcz_qgis.patches import load_patches, parse_indices
-from lcz_qgis.so2sat_geo import So2SatGeo, check_row
+from lcz_qgis.common.errors import Cancelled, LczError
+from lcz_qgis.common.feedback import RecordingFeedback
+from lcz_qgis.common.legend import lcz_class
+from lcz_qgis.patches import layers as patches_mod
+from lcz_qgis.patches.layers import load_patches, parse_indices
+from lcz_qgis.so2sat.geo import So2SatGeo, check_row
 
 gdal.UseExceptions()
 N_GEO = 40  # the first 40 rows of testing_geo_2025.h5: 10 UTM zones, no overlapping patches

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lcz_qgis import prepare_s1 as ps1
-from lcz_qgis.errors import Cancelled, LczError
-from lcz_qgis.feedback import RecordingFeedback
-from lcz_qgis.raster_io import gdal, osr
-from lcz_qgis.speckle import lee_filter
+from lcz_qgis.common.errors import Cancelled, LczError
+from lcz_qgis.common.feedback import RecordingFeedback
+from lcz_qgis.raster.io import gdal, osr
+from lcz_qgis.sentinel import prepare_s1 as ps1
+from lcz_qgis.sentinel.speckle import lee_filter
 
 REF_ORIGIN = (690000.0, 5340000.0)
 

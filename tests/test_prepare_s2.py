@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lcz_qgis.errors import Cancelled, LczError
-from lcz_qgis.feedback import RecordingFeedback
-from lcz_qgis.prepare_s2 import NODATA, find_product, prepare_sentinel2
-from lcz_qgis.raster_io import gdal, osr
+from lcz_qgis.common.errors import Cancelled, LczError
+from lcz_qgis.common.feedback import RecordingFeedback
+from lcz_qgis.raster.io import gdal, osr
+from lcz_qgis.sentinel.prepare_s2 import NODATA, find_product, prepare_sentinel2
 
 TILE = "T32TPT"
 STAMP = "20230715T102559"

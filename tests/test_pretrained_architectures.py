@@ -15,8 +15,8 @@ import h5py
 import numpy as np
 import pytest
 
-from lcz_qgis import pretrained
-from lcz_qgis.errors import LczError
+from lcz_qgis.common.errors import LczError
+from lcz_qgis.models import pretrained
 
 pytestmark = pytest.mark.tf
 tf = pytest.importorskip("tensorflow")

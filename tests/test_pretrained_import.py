@@ -19,15 +19,15 @@ import numpy as np
 import pytest
 
 import lcz_qgis
-from lcz_qgis import pretrained
-from lcz_qgis.bands import SEN2_BANDS
-from lcz_qgis.classify import classify_raster
+from lcz_qgis.classify.pipeline import classify_raster
+from lcz_qgis.classify.sliding_window import output_grid
 from lcz_qgis.cli import main as cli_main
-from lcz_qgis.errors import Cancelled, LczError
-from lcz_qgis.feedback import RecordingFeedback
-from lcz_qgis.pretrained_import import import_pretrained, with_scene_statistics
-from lcz_qgis.raster_io import open_raster, read_lcz_map
-from lcz_qgis.sliding_window import output_grid
+from lcz_qgis.common.bands import SEN2_BANDS
+from lcz_qgis.common.errors import Cancelled, LczError
+from lcz_qgis.common.feedback import RecordingFeedback
+from lcz_qgis.models import pretrained
+from lcz_qgis.models.pretrained_import import import_pretrained, with_scene_statistics
+from lcz_qgis.raster.io import open_raster, read_lcz_map
 
 pytestmark = pytest.mark.tf
 tf = pytest.importorskip("tensorflow")
@@ -273,7 +273,7 @@ def test_download_with_the_wrong_hash_fails_and_keeps_nothing(weights, tmp_path,
     fetched, urls = [], []
 
     def spy_fetch(url, dest, feedback):
-        from lcz_qgis.pretrained_import import urllib_fetch
+        from lcz_qgis.models.pretrained_import import urllib_fetch
 
         fetched.append(Path(dest))
         urls.append(url)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from test_prepare_s2 import make_safe
 
-from lcz_qgis.area_table import read_area_csv
-from lcz_qgis.legend import LCZ_CLASSES
+from lcz_qgis.classify.area_table import read_area_csv
+from lcz_qgis.common.legend import LCZ_CLASSES
 
 pytestmark = pytest.mark.qgis
 
@@ -161,7 +161,7 @@ def test_written_outlines_are_loaded_as_vector_without_fill(qgis_app, sample_dir
 
 
 def test_outline_style_has_no_fill():
-    from lcz_qgis.styles import qml_patch_polygons
+    from lcz_qgis.styling.styles import qml_patch_polygons
 
     qml = qml_patch_polygons()
     styles = re.findall(r'name="style" value="([^"]+)"', qml)

@@ -1,4 +1,4 @@
-"""Visual products of rasters by blocks (lcz_qgis.render, `lcz render`)."""
+"""Visual products of rasters by blocks (lcz_qgis.products.render, `lcz render`)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from lcz_qgis import indices
-from lcz_qgis import render as render_mod
-from lcz_qgis.bands import SEN1_CHANNELS, SEN2_BANDS
 from lcz_qgis.cli import main
-from lcz_qgis.errors import LczError
-from lcz_qgis.render import render
+from lcz_qgis.common.bands import SEN1_CHANNELS, SEN2_BANDS
+from lcz_qgis.common.errors import LczError
+from lcz_qgis.products import indices
+from lcz_qgis.products import render as render_mod
+from lcz_qgis.products.render import render
 
 gdal.UseExceptions()
 GT = (600000.0, 10.0, 0.0, 5300000.0, 0.0, -10.0)
@@ -203,8 +203,8 @@ def test_output_tiles_are_one_strip_high(s2_raster, tmp_path, monkeypatch):
 
 
 def test_cancel_leaves_nothing(s2_raster, tmp_path):
-    from lcz_qgis.errors import Cancelled
-    from lcz_qgis.feedback import RecordingFeedback
+    from lcz_qgis.common.errors import Cancelled
+    from lcz_qgis.common.feedback import RecordingFeedback
 
     src, _ = s2_raster
     with pytest.raises(Cancelled):

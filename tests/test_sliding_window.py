@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lcz_qgis.aligned_arrays import ALIGN
-from lcz_qgis.errors import LczError
-from lcz_qgis.postfilter import (
+from lcz_qgis.classify.postfilter import (
     GAUSSIAN_KERNELS_M,
     filter_block,
     gaussian_kernel_1d,
     halo_cells,
 )
-from lcz_qgis.sliding_window import gather, output_grid, window_validity, windows
+from lcz_qgis.classify.sliding_window import gather, output_grid, window_validity, windows
+from lcz_qgis.common.aligned_arrays import ALIGN
+from lcz_qgis.common.errors import LczError
 
 
 def test_output_grid_geometry_rule():

@@ -1,4 +1,4 @@
-"""So2Sat dataset summary (lcz_qgis.summary, `lcz summary`)."""
+"""So2Sat dataset summary (lcz_qgis.so2sat.summary, `lcz summary`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from lcz_qgis.cli import main
-from lcz_qgis.errors import LczError
-from lcz_qgis.summary import dataset_summary, summarize
+from lcz_qgis.common.errors import LczError
+from lcz_qgis.so2sat.summary import dataset_summary, summarize
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -71,7 +71,7 @@ def test_trainmodel_mlp_then_evaluatemodel(run_alg, sample_dir, tmp_path):
     )
     assert res["OUTPUT"] == str(model) and model.exists() and report.exists()
     assert 0 < res["OA"] <= 1 and -1 <= res["KAPPA"] <= 1
-    from lcz_qgis.modelfile import read_manifest
+    from lcz_qgis.models.modelfile import read_manifest
 
     m = read_manifest(model)
     assert m["training"]["epochs_run"] == 2 and m["training"]["schedule"] == "exponential"

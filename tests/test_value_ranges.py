@@ -15,23 +15,23 @@ import numpy as np
 import pytest
 from test_classify import BrightnessModel, write_raster
 
-from lcz_qgis import prepare_s1 as ps1
-from lcz_qgis.bands import (
+from lcz_qgis.classify.pipeline import classify_raster
+from lcz_qgis.cli import main
+from lcz_qgis.common.bands import (
     SEN1_VALUE_LIMIT,
     SEN2_VALUE_LIMIT,
     channel_limits,
     patches_in_range,
     value_limit,
 )
-from lcz_qgis.classify import classify_raster
-from lcz_qgis.cli import main
-from lcz_qgis.errors import LczError
-from lcz_qgis.evaluation import evaluate_model
-from lcz_qgis.features import patch_features
-from lcz_qgis.feedback import RecordingFeedback
-from lcz_qgis.raster_io import gdal, pixel_validity
+from lcz_qgis.common.errors import LczError
+from lcz_qgis.common.feedback import RecordingFeedback
+from lcz_qgis.evaluation.evaluate import evaluate_model
+from lcz_qgis.models.features import patch_features
+from lcz_qgis.raster.io import gdal, pixel_validity
 from lcz_qgis.sample_data import write_sample_data
-from lcz_qgis.training import train_model
+from lcz_qgis.sentinel import prepare_s1 as ps1
+from lcz_qgis.training.train import train_model
 
 F32_MIN = float(np.finfo(np.float32).min)  # -3.4e38, a common undeclared nodata
 STRIDE = 8
@@ -272,8 +272,8 @@ def test_cli_train_and_evaluate_never_trace_back(files, tmp_path, capsys):
 
 def test_keras_normalisation_ignores_skipped_patches(files, tmp_path):
     pytest.importorskip("tensorflow")
-    from lcz_qgis.feedback import Feedback
-    from lcz_qgis.keras_training import channel_statistics, train_keras
+    from lcz_qgis.common.feedback import Feedback
+    from lcz_qgis.training.keras_training import channel_statistics, train_keras
 
     bad, clean, n_bad = files["train"]
     bands = list(range(10))
@@ -329,7 +329,7 @@ def test_complex_rasters_are_refused(tmp_path, capsys):
 def test_complex_band_file_in_prepare_s2_is_refused(tmp_path):
     from test_prepare_s2 import ORIGIN, _band_file, make_safe
 
-    from lcz_qgis.prepare_s2 import prepare_sentinel2
+    from lcz_qgis.sentinel.prepare_s2 import prepare_sentinel2
 
     safe = make_safe(tmp_path, size10=64)
     b11 = _band_file(safe, "B11")  # 20 m: 32 x 32, replaced by a complex one (same name)

@@ -22,11 +22,13 @@ import sys
 import threading
 
 from .. import __version__
-from ..atomic import Terminated, output_name, terminate_like_interrupt
 from ..commands import all_commands
-from ..errors import Cancelled, LczError
-from ..feedback import ConsoleFeedback
+from ..common.atomic import Terminated, output_name, terminate_like_interrupt
+from ..common.errors import Cancelled, LczError
+from ..common.feedback import ConsoleFeedback
 from .spec_cli import add_subcommand
+
+__all__ = ["build_parser", "main"]
 
 
 def _commands() -> list:

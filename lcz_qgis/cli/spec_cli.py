@@ -13,7 +13,7 @@ import sys
 import textwrap
 
 from ..commands import spec
-from ..errors import LczError
+from ..common.errors import LczError
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):

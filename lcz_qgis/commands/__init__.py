@@ -14,6 +14,8 @@ import importlib
 from .spec import Command
 
 # the modules declaring a COMMAND: every lcz subcommand and Processing algorithm
+__all__ = ["MODULES", "all_commands", "command"]
+
 MODULES = ("sample_data", "summary", "patches", "render", "evaluate", "import_pretrained",
            "prepare_s1", "prepare_s2", "train", "classify")  # fmt: skip
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..atomic import check_distinct_paths
-from ..classify import DEFAULT_BATCH, DEFAULT_STRIDE, classify_raster
-from ..classify_inputs import SCALES
-from ..classify_outputs import FORMATS
-from ..errors import LczError
-from ..modelfile import load_model
-from ..postfilter import FILTERS
+from ..classify.inputs import SCALES
+from ..classify.outputs import FORMATS
+from ..classify.pipeline import DEFAULT_BATCH, DEFAULT_STRIDE, classify_raster
+from ..classify.postfilter import FILTERS
+from ..common.atomic import check_distinct_paths
+from ..common.errors import LczError
+from ..models.modelfile import load_model
 from .spec import (
     BOOL,
     CLI,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..evaluation import DEFAULT_BATCH, evaluate_to_files, json_text, overall
+from ..evaluation.evaluate import DEFAULT_BATCH, evaluate_to_files, json_text, overall
 from .choices import SENSORS
 from .spec import ENUM, FILE, FILE_DEST, INT, OUT_NUMBER, Command, Output, Param
 

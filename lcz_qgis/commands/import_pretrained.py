@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from ..pretrained import PUBLISHED
-from ..pretrained_import import ARCHITECTURES, AUTO, import_pretrained
+from ..models.pretrained import PUBLISHED
+from ..models.pretrained_import import ARCHITECTURES, AUTO, import_pretrained
 from .spec import (
     BOOL,
     ENUM,

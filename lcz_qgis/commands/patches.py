@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import LczError
-from ..patches import MAX_PATCHES, load_patches
+from ..common.errors import LczError
+from ..patches.layers import MAX_PATCHES, load_patches
 from .choices import HDF5_FILTER, SENSORS
 from .spec import (
     BOOL,

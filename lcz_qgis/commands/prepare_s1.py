@@ -3,8 +3,8 @@ intensities on a Sentinel-2 grid."""
 
 from __future__ import annotations
 
-from ..prepare_s1 import INPUT_SCALES, prepare_sentinel1
-from ..speckle import DEFAULT_ENL, DEFAULT_WINDOW
+from ..sentinel.prepare_s1 import INPUT_SCALES, prepare_sentinel1
+from ..sentinel.speckle import DEFAULT_ENL, DEFAULT_WINDOW
 from .spec import ENUM, FLOAT, INT, RASTER, RASTER_DEST, Command, Param
 
 SCALE_LABELS = {

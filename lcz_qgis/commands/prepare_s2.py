@@ -3,8 +3,8 @@ reflectance stack at 10 m."""
 
 from __future__ import annotations
 
-from ..errors import LczError
-from ..prepare_s2 import RESAMPLING, prepare_sentinel2
+from ..common.errors import LczError
+from ..sentinel.prepare_s2 import RESAMPLING, prepare_sentinel2
 from .spec import (
     BOOL,
     ENUM,

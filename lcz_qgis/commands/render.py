@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..indices import PRODUCTS
-from ..render import render
+from ..products.indices import PRODUCTS
+from ..products.render import render
 from .spec import ENUM, RASTER, RASTER_DEST, STRING, Command, Param
 
 

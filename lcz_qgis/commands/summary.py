@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..summary import DEFAULT_SAMPLE, dataset_summary
+from ..so2sat.summary import DEFAULT_SAMPLE, dataset_summary
 from .choices import HDF5_FILTER
 from .spec import FILE, FILE_DEST, INT, OUT_NUMBER, Command, Output, Param
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..errors import LczError
-from ..keras_training import (
+from ..common.errors import LczError
+from ..models import MODEL_TYPES, framework
+from ..training.keras_training import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_EARLY_STOPPING,
     DEFAULT_EPOCHS,
@@ -11,8 +12,7 @@ from ..keras_training import (
     DEFAULT_SCHEDULE,
     SCHEDULES,
 )
-from ..models import MODEL_TYPES, framework
-from ..training import train_model
+from ..training.train import train_model
 from .choices import SENSORS
 from .spec import (
     BOOL,
@@ -80,7 +80,7 @@ def _run(values: dict, feedback) -> dict:
 
 
 def _report(values: dict, outputs: dict) -> str:
-    from ..evaluation import json_text
+    from ..evaluation.evaluate import json_text
 
     result = outputs["_result"]
     summary = {"output": str(result.path), **result.manifest.get("scores", {})}

@@ -3,13 +3,20 @@
 ``MODEL_TYPES`` maps a model type (the ``MODEL_TYPE`` parameter, ``--model-type``) to
 its module and framework. Keras modules expose ``build(input_shape, n_classes=17, ...)``;
 ``rf`` exposes ``train(...)``.
+
+Beside the definitions: ``modelfile`` (``.lczmodel`` files, ``load_model``), ``safety``
+(what a model file may contain), ``preprocessing`` and ``features`` (what a manifest
+names), ``flops``, and the So2Sat authors' published models (``pretrained``,
+``pretrained_import``).
 """
 
 from __future__ import annotations
 
 import importlib
 
-from ..errors import LczError
+from ..common.errors import LczError
+
+__all__ = ["MODEL_TYPES", "framework", "model_module", "register_custom_layers"]
 
 # model type -> (module, framework, one-line description)
 MODEL_TYPES: dict[str, tuple[str, str, str]] = {

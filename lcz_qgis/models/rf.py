@@ -1,6 +1,6 @@
 """Random forest (scikit-learn) on per-patch features.
 
-Two feature sets (see ``lcz_qgis.features``): ``raw`` flattens the patch as the seed
+Two feature sets (see ``lcz_qgis.models.features``): ``raw`` flattens the patch as the seed
 notebook does; ``stats`` uses band, index and texture statistics. ``stats`` is the
 default: on the sample data it is both more accurate (test OA 0.94 against 0.72) and
 about 9x faster to train (docs/BENCHMARKS.md, `make bench`, table "rf feature sets").
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import require
-from ..feedback import Feedback
+from ..common.errors import require
+from ..common.feedback import Feedback
 
 DEFAULT_FEATURES = "stats"
 N_TREES = 200

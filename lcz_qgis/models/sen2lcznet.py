@@ -7,7 +7,7 @@ pooled levels and the last block get a head (global average pooling, dense softm
 and with ``fusion`` the output is the average of the four softmax heads; without it,
 only the last head. With the defaults (10 channels, depth 17) it has 793,348 weights,
 the network behind the authors' published ``_32_weights.best.hdf5``, whose weights
-:func:`lcz_qgis.pretrained.assign_weights` loads into this model by order and shape.
+:func:`lcz_qgis.models.pretrained.assign_weights` loads into this model by order and shape.
 
 Input: (32, 32, C) patches. The published model takes raw So2Sat LCZ42 ``sen2``
 (10 bands B2..B8A, B11, B12 as reflectance DN/10000), with no normalisation. The
@@ -49,7 +49,7 @@ def build(
 
     ``depth`` counts the convolutions plus one (17: 4 blocks of 4). The layer graph and
     the traversal order of layers with weights are those of the authors' model, so the
-    published weights load by order (see :mod:`lcz_qgis.pretrained`).
+    published weights load by order (see :mod:`lcz_qgis.models.pretrained`).
     """
     per_block = (int(depth) - 1) // 4
     if per_block < 1:

@@ -12,7 +12,7 @@ for 10 channels.
 Published weights (Keras 2.1.5, MIT): ``S2_RESNET20_..._IN32-32-10_...h5`` takes
 (32, 32, 10) So2Sat-scale Sentinel-2 (reflectance, DN/10000, B2..B8A, B11, B12) and
 ``S1_RESNET20_..._IN32-32-7_...h5`` takes (32, 32, 7) Sentinel-1 features, see
-:func:`lcz_qgis.pretrained.so2sat_s1_features`.
+:func:`lcz_qgis.models.pretrained.so2sat_s1_features`.
 
 Source: github.com/zhu-xlab/So2Sat-LCZ-Classification-Demo, ``Modules/3_classification/
 resnet_v2.py`` (``resnet_v2`` / ``resnet_v2_s1`` with depth 20), itself after the Keras

@@ -1,0 +1,40 @@
+"""Classification of rasters into LCZ maps: the pipeline, the 32x32 sliding window, inputs, cell masks, outputs, post-filters, area table and map image.
+
+Public names (imported on first use, so importing the package stays cheap):
+- ``area_table``: read_area_csv
+- ``cell_mask``: CellMask
+- ``inputs``: InputSource, SCALES
+- ``map_image``: render_map_png
+- ``outputs``: FORMATS, OutputWriters
+- ``pipeline``: DEFAULT_BATCH, DEFAULT_STRIDE, classify_raster
+- ``postfilter``: FILTERS, GAUSSIAN_KERNELS_M, filter_block, gaussian_kernel_1d, halo_cells
+- ``sliding_window``: WINDOW, gather, output_grid, window_validity, windows
+"""
+
+from ..common.lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "read_area_csv": "area_table",
+        "CellMask": "cell_mask",
+        "InputSource": "inputs",
+        "SCALES": "inputs",
+        "render_map_png": "map_image",
+        "FORMATS": "outputs",
+        "OutputWriters": "outputs",
+        "DEFAULT_BATCH": "pipeline",
+        "DEFAULT_STRIDE": "pipeline",
+        "classify_raster": "pipeline",
+        "FILTERS": "postfilter",
+        "GAUSSIAN_KERNELS_M": "postfilter",
+        "filter_block": "postfilter",
+        "gaussian_kernel_1d": "postfilter",
+        "halo_cells": "postfilter",
+        "WINDOW": "sliding_window",
+        "gather": "sliding_window",
+        "output_grid": "sliding_window",
+        "window_validity": "sliding_window",
+        "windows": "sliding_window",
+    },
+)

@@ -1,0 +1,389 @@
+"""The classifier's inputs: open the Sentinel-2/-1 rasters, bring them onto one grid and
+map their bands to the model's channels; detect the Sentinel-2 scale.
+
+Rasters with a complex band are refused (``raster.io.check_real_bands``); a pixel with a
+band beyond the sensor's physical range (``bands.value_limit``) is nodata, like NaN.
+Geometry checks (CRS, ~10 m pixels, north-up, at least one 32 x 32 window) with optional
+on-the-fly warps: REPROJECT to UTM, RESAMPLE to 10 m, Sentinel-1 onto the Sentinel-2
+grid, all as GDAL warped VRTs, never a full copy. The scale (DN or reflectance) is
+guessed from a few small blocks of pixels, whatever the raster size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..common.bands import DN_SCALE, DN_THRESHOLD, sensor_channels, value_limit
+from ..common.errors import LczError
+from ..common.feedback import Feedback
+from ..raster.io import (
+    PIXEL_SIZE_M,
+    RasterInfo,
+    gdal,
+    info_from_dataset,
+    open_raster,
+    osr,
+    pixel_validity,
+    read_errors,
+)
+from .sliding_window import WINDOW
+
+SCALES = ("auto", "reflectance", "dn")
+
+
+@dataclass
+class InputSource:
+    """One opened input raster (or its warped VRT) and the bands feeding the model."""
+
+    ds: object
+    info: RasterInfo
+    bands: list  # 0-based raster bands to read, in model channel order
+    sensor: str  # "sen2" | "sen1"
+    scale: float = 1.0
+    keep: list = field(default_factory=list)  # datasets the VRT needs alive
+    channels: list = field(default_factory=list)  # the So2Sat channels (0-based) they feed
+
+    @property
+    def limit(self) -> float:
+        """The largest usable magnitude of a value as read (``bands.value_limit``): a
+        pixel with a band beyond it is nodata, like NaN."""
+        return value_limit(self.sensor)
+
+
+_LABEL = {"sen2": "Sentinel-2", "sen1": "Sentinel-1"}
+
+
+# -- geometry: checks and on-the-fly warps ---------------------------------------------------
+
+
+def _warp_vrt(ds, info: RasterInfo, **kwargs):
+    """A warped VRT of ``ds`` (in memory; pixels are warped when read)."""
+    g = gdal()
+    nd = info.nodata[0]
+    if nd is None:
+        nd = float("nan") if "Float" in info.dtype else 0
+    try:
+        out = g.Warp("", ds, format="VRT", srcNodata=nd, dstNodata=nd, multithread=False, **kwargs)
+    except RuntimeError as exc:
+        raise LczError(f"cannot warp '{Path(info.path).name}': {exc}") from None
+    if out is None:
+        raise LczError(f"cannot warp '{Path(info.path).name}'")
+    return out
+
+
+def utm_epsg(info: RasterInfo) -> int:
+    """EPSG code of the UTM zone (WGS 84) holding the raster's centre."""
+    o = osr()
+    src = o.SpatialReference()
+    src.ImportFromWkt(info.crs_wkt)
+    src.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
+    dst = o.SpatialReference()
+    dst.ImportFromEPSG(4326)
+    dst.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
+    gt = info.geotransform
+    cx = gt[0] + gt[1] * info.width / 2
+    cy = gt[3] + gt[5] * info.height / 2
+    lon, lat, _ = o.CoordinateTransformation(src, dst).TransformPoint(cx, cy)
+    zone = min(60, max(1, int((lon + 180.0) // 6) + 1))
+    return (32600 if lat >= 0 else 32700) + zone
+
+
+def _prepare_geometry(ds, info: RasterInfo, what: str, reproject: bool, resample: bool, feedback):
+    """Check CRS and pixel size; warp (VRT) to UTM / 10 m when asked. Returns (ds, info)."""
+    name = Path(info.path).name
+    if not info.crs_wkt:
+        raise LczError(
+            f"{what} '{name}' has no coordinate reference system; assign one (Raster > "
+            "Projections > Assign Projection), then reproject it to its UTM zone at 10 m"
+        )
+    units = info.units_problem()
+    if units:
+        if not reproject:
+            raise LczError(
+                f"{what} '{name}' is in {units} ({info.crs_description()}); "
+                "reproject it to its UTM zone at 10 m (Raster > Projections > Warp), or set "
+                "REPROJECT (--reproject) to warp it on the fly"
+            )
+        epsg = utm_epsg(info)
+        feedback.info(f"{what}: warping on the fly to EPSG:{epsg} (UTM) at 10 m, bilinear")
+        vrt = _warp_vrt(
+            ds,
+            info,
+            dstSRS=f"EPSG:{epsg}",
+            xRes=PIXEL_SIZE_M,
+            yRes=PIXEL_SIZE_M,
+            targetAlignedPixels=True,
+            resampleAlg="bilinear",
+        )
+        return vrt, info_from_dataset(vrt, info.path)
+    if not info.has_10m_pixels():
+        px, py = info.pixel_size
+        if not resample:
+            raise LczError(
+                f"{what} '{name}' has a pixel size of {px:g} x {py:g} (CRS units); So2Sat "
+                f"models need about {PIXEL_SIZE_M:g} m: resample it to 10 m first, or set "
+                "RESAMPLE (--resample) to resample it on the fly"
+            )
+        alg = "average" if max(px, py) < PIXEL_SIZE_M else "bilinear"
+        feedback.info(f"{what}: resampling on the fly from {px:g} m to 10 m ({alg})")
+        vrt = _warp_vrt(
+            ds, info, xRes=PIXEL_SIZE_M, yRes=PIXEL_SIZE_M, resampleAlg=alg, dstSRS=info.crs_wkt
+        )
+        return vrt, info_from_dataset(vrt, info.path)
+    return ds, info
+
+
+def _onto_grid(ds, info: RasterInfo, ref: RasterInfo, what: str, feedback):
+    """``ds`` as a warped VRT on ``ref``'s grid (CRS, transform, size), bilinear."""
+    name = Path(info.path).name
+    if not info.crs_wkt:
+        raise LczError(f"{what} '{name}' has no coordinate reference system; assign one")
+    a = info.bounds_in(ref.crs_wkt)
+    b = ref.bounds()
+    ix = min(a[2], b[2]) - max(a[0], b[0])
+    iy = min(a[3], b[3]) - max(a[1], b[1])
+    if ix <= 0 or iy <= 0:
+        raise LczError(
+            f"{what} '{name}' and the Sentinel-2 raster '{Path(ref.path).name}' do not overlap; "
+            "give rasters of the same area"
+        )
+    feedback.info(f"{what}: resampling on the fly onto the Sentinel-2 grid (bilinear)")
+    vrt = _warp_vrt(
+        ds,
+        info,
+        dstSRS=ref.crs_wkt,
+        outputBounds=b,
+        width=ref.width,
+        height=ref.height,
+        resampleAlg="bilinear",
+    )
+    return vrt, info_from_dataset(vrt, info.path)
+
+
+def _looks_like_s2_product(path: str) -> bool:
+    name = Path(path.rstrip("/")).name.upper()
+    return (
+        name.endswith(".SAFE")
+        or name.startswith("MTD_MSI")
+        or (name.endswith(".ZIP") and "_MSIL" in name)
+    )
+
+
+def _same_grid(a: RasterInfo, b: RasterInfo) -> bool:
+    if (a.width, a.height) != (b.width, b.height):
+        return False
+    if not np.allclose(a.geotransform, b.geotransform, rtol=0, atol=1e-6 * abs(a.geotransform[1])):
+        return False
+    if a.crs_wkt == b.crs_wkt:
+        return True
+    if not a.crs_wkt or not b.crs_wkt:
+        return False
+    o = osr()
+    sa, sb = o.SpatialReference(), o.SpatialReference()
+    sa.ImportFromWkt(a.crs_wkt)
+    sb.ImportFromWkt(b.crs_wkt)
+    return bool(sa.IsSame(sb))
+
+
+# -- band mapping ----------------------------------------------------------------------------
+
+
+def parse_band_map(spec, count: int, n_full: int, mine: list[int], what: str) -> list[int]:
+    """0-based raster bands feeding the model channels ``mine`` (indices into the sensor).
+
+    ``spec``: 1-based raster band numbers, one per So2Sat channel of the sensor
+    (``n_full`` numbers, in So2Sat order) or one per channel the model uses.
+    """
+    if isinstance(spec, str):
+        parts = [p.strip() for p in spec.replace(";", ",").split(",") if p.strip()]
+        try:
+            nums = [int(p) for p in parts]
+        except ValueError:
+            raise LczError(
+                f"band mapping '{spec}' for the {what}: give raster band numbers, e.g. "
+                "'2,3,4,5,6,7,8,9,12,13'"
+            ) from None
+    else:
+        nums = [int(p) for p in spec]
+    bad = [n for n in nums if not 1 <= n <= count]
+    if bad:
+        raise LczError(
+            f"band mapping for the {what} names band(s) {bad}, but the raster has {count} bands"
+        )
+    if len(nums) == n_full:
+        return [nums[m] - 1 for m in mine]
+    if len(nums) == len(mine):
+        return [n - 1 for n in nums]
+    raise LczError(
+        f"band mapping for the {what} has {len(nums)} numbers; give {n_full} (one per So2Sat "
+        f"channel) or {len(mine)} (one per channel the model uses)"
+    )
+
+
+def open_sources(
+    model, sentinel2, sentinel1, bands, bands_s1, reproject, resample, feedback
+) -> list[InputSource]:
+    """Which rasters and bands feed the model's channels, in the model's channel order."""
+    sensor, want = model.sensor, model.bands
+    need = {"sen2": ["sen2"], "sen1": ["sen1"], "fusion": ["sen1", "sen2"]}[sensor]
+    paths = {"sen2": sentinel2, "sen1": sentinel1}
+    spec = {"sen2": bands, "sen1": bands_s1}
+    mine_of, offset = {}, 0
+    for s in need:
+        n_full = len(sensor_channels(s))
+        mine = [b - offset for b in want if offset <= b < offset + n_full]
+        offset += n_full
+        if mine:
+            mine_of[s] = mine
+    if not mine_of:
+        raise LczError("the model uses no input channels")
+    for s, path in paths.items():
+        if path and s not in mine_of:
+            feedback.warning(
+                f"this {model.model_type} model uses no {_LABEL[s]} data: the {_LABEL[s]} "
+                f"raster '{Path(str(path)).name}' is ignored"
+            )
+        if path and _looks_like_s2_product(str(path)):
+            raise LczError(
+                f"'{Path(str(path)).name}' is a Sentinel-2 product, not a prepared raster: "
+                "turn it into the 10-band stack with Prepare Sentinel-2 product "
+                "(lcz prepare-s2) first, or run the Sentinel-2 product \u2192 LCZ map model"
+            )
+    for s in mine_of:
+        if not paths[s]:
+            raise LczError(
+                f"this {model.model_type} model uses {_LABEL[s]} data "
+                f"({', '.join(model.manifest['band_names'])}); give a {_LABEL[s]} raster"
+            )
+    # the grid comes from Sentinel-2 when the model uses it; Sentinel-1 follows it
+    order = [s for s in ("sen2", "sen1") if s in mine_of]
+    opened, ref = {}, None
+    for s in order:
+        ds, info = open_raster(paths[s])
+        what = f"{_LABEL[s]} raster"
+        keep = [ds]
+        if ref is None:
+            ds, info = _prepare_geometry(ds, info, what, reproject, resample, feedback)
+            gt = info.geotransform
+            if gt[2] != 0 or gt[4] != 0:
+                raise LczError(f"{what} '{Path(info.path).name}' is rotated; warp it north-up")
+            if info.width < WINDOW or info.height < WINDOW:
+                raise LczError(
+                    f"{what} '{Path(info.path).name}' is {info.width} x {info.height} pixels, "
+                    "smaller than one 32 x 32 window"
+                )
+            ref = info
+        elif not _same_grid(info, ref):
+            ds, info = _onto_grid(ds, info, ref, what, feedback)
+        keep.append(ds)
+        n_full = len(sensor_channels(s))
+        mine = mine_of[s]
+        if spec[s]:
+            bands_idx = parse_band_map(spec[s], info.count, n_full, mine, what)
+        elif info.count == n_full:
+            bands_idx = mine
+        elif info.count == len(mine):
+            bands_idx = list(range(len(mine)))
+        else:
+            raise LczError(
+                f"{what} '{Path(info.path).name}' has {info.count} bands; the model needs "
+                f"{len(mine)} ({', '.join(sensor_channels(s)[m] for m in mine)}), either alone "
+                f"in that order or within the full So2Sat {s} stack of {n_full}; or give a band "
+                "mapping (BANDS / --bands)"
+            )
+        opened[s] = InputSource(ds, info, bands_idx, s, keep=keep, channels=list(mine))
+    return [opened[s] for s in ("sen1", "sen2") if s in opened]  # model channel order
+
+
+# -- scale ---------------------------------------------------------------------------------
+
+
+def sample_values(src: InputSource, size: int = 64, grid: int = 4) -> np.ndarray:
+    """Valid values of the source's bands in ``grid x grid`` small blocks spread over the
+    raster, (N, C). Reads at most grid² x size² pixels, whatever the raster size."""
+    g = gdal()
+    w, h = src.info.width, src.info.height
+    bw, bh = min(w, size), min(h, size)
+    xs = np.unique(np.linspace(0, w - bw, grid).astype(int))
+    ys = np.unique(np.linspace(0, h - bh, grid).astype(int))
+    parts = []
+    for y in ys:
+        for x in xs:
+            with read_errors(src.info.path):
+                a = src.ds.ReadAsArray(
+                    int(x),
+                    int(y),
+                    bw,
+                    bh,
+                    buf_type=g.GDT_Float32,
+                    band_list=[b + 1 for b in src.bands],
+                    interleave="pixel",
+                )
+            parts.append(a.reshape(-1, len(src.bands)))
+    v = np.concatenate(parts)
+    return v[pixel_validity(v[None], [src.info.nodata[b] for b in src.bands], src.limit)[0]]
+
+
+S1_INTENSITY_CHANNELS = (4, 5)  # So2Sat VH and VV intensities: linear, never negative
+
+
+def check_s1_scale(src: InputSource, feedback: Feedback) -> None:
+    """Warn when the Sentinel-1 intensities look like dB (negative values): So2Sat models
+    take linear intensities, as ``prepare-s1`` writes them."""
+    cols = [k for k, c in enumerate(src.channels) if c in S1_INTENSITY_CHANNELS]
+    if not cols:
+        return
+    from ..sentinel.prepare_s1 import detect_db  # the rule prepare-s1 uses for its 'auto' scale
+
+    vals = sample_values(src)[:, cols]
+    if vals.size == 0 or not detect_db(vals):
+        return
+    p1, p50, p99 = np.percentile(vals, [1, 50, 99])
+    feedback.warning(
+        f"the Sentinel-1 raster '{Path(src.info.path).name}' looks like dB (intensity values "
+        f"{p1:.4g} to {p99:.4g}, 1st-99th percentile, median {p50:.4g}); the model expects "
+        "linear intensities, so predictions will be wrong. Convert it with Prepare "
+        "Sentinel-1 backscatter (lcz prepare-s1), which detects dB input."
+    )
+
+
+def detect_scale(src: InputSource, scale: str, feedback: Feedback) -> float:
+    """Factor turning the Sentinel-2 raster into reflectance (1 or 1e-4); warns on mismatch."""
+    scale = (scale or "auto").lower()
+    if scale not in SCALES:
+        raise LczError(f"unknown scale '{scale}'; use one of {', '.join(SCALES)}")
+    vals = sample_values(src)
+    looks_dn = None
+    rng = ""
+    if vals.size:
+        p1, p50, p99 = np.percentile(vals, [1, 50, 99])
+        looks_dn = bool(p99 > DN_THRESHOLD)
+        rng = f"values {p1:.4g} to {p99:.4g} (1st-99th percentile), median {p50:.4g}"
+    name = Path(src.info.path).name
+    if scale == "dn":
+        if looks_dn is False:
+            feedback.warning(
+                f"SCALE is 'dn' but the Sentinel-2 raster '{name}' looks like reflectance ({rng}); "
+                "dividing by 10000 anyway"
+            )
+        return DN_SCALE
+    if scale == "reflectance":
+        if looks_dn:
+            feedback.warning(
+                f"the Sentinel-2 raster '{name}' looks DN-scaled ({rng}) but SCALE is "
+                "'reflectance'; the model expects reflectance (DN / 10000), so predictions will "
+                "be wrong. Use SCALE 'dn' or 'auto'."
+            )
+        return 1.0
+    if looks_dn:
+        feedback.warning(
+            f"the Sentinel-2 raster '{name}' looks DN-scaled ({rng}); the model expects "
+            "reflectance (DN / 10000), so the values are divided by 10000 (SCALE 'auto'). "
+            "For processing baseline 04.00+ products, prepare them with 'Prepare Sentinel-2' "
+            "to apply the -1000 offset."
+        )
+        return DN_SCALE
+    return 1.0

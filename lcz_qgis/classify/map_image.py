@@ -1,0 +1,136 @@
+"""A map image for planners: the LCZ map with legend, title, scale bar and north arrow.
+
+Drawn with matplotlib (Agg) from the GeoTIFF, in the map's own projected CRS, so the
+scale bar is true. Only the classes present are listed in the legend, each with its
+share of the mapped area.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..common.atomic import atomic_output
+from ..common.errors import require
+from ..common.legend import LCZ_CLASSES, matplotlib_cmap
+from ..raster.io import read_lcz_map
+
+
+def _nice_length(max_m: float) -> float:
+    """A round scale-bar length not longer than ``max_m`` metres."""
+    exp = 10 ** np.floor(np.log10(max_m))
+    for m in (5, 2, 1):
+        if m * exp <= max_m:
+            return m * exp
+    return exp
+
+
+def render_map_png(
+    lcz_tif, png, title: str = "Local Climate Zones", subtitle: str = "", dpi: int = 150
+) -> Path:
+    require("matplotlib", "matplotlib", "The map image")
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrow, Patch, Rectangle
+
+    codes, info = read_lcz_map(lcz_tif)
+    gt = info.geotransform
+    h, w = codes.shape
+    extent = (gt[0], gt[0] + w * gt[1], gt[3] + h * gt[5], gt[3])
+    cmap, norm = matplotlib_cmap()
+    counts = np.bincount(codes.ravel(), minlength=18)
+    mapped = counts[1:].sum()
+    cell_km2 = abs(gt[1] * gt[5]) / 1e6
+
+    fig = plt.figure(figsize=(10, 7.2))
+    ax = fig.add_axes([0.08, 0.08, 0.58, 0.80])
+    ax.imshow(
+        np.ma.masked_equal(codes, 0), cmap=cmap, norm=norm, extent=extent, interpolation="nearest"
+    )
+    ax.set_aspect("equal")
+    ax.tick_params(labelsize=7)
+    ax.ticklabel_format(useOffset=False, style="plain")
+    ax.set_xlabel(f"Easting (m), {info.crs_description()}", fontsize=8)
+    ax.set_ylabel("Northing (m)", fontsize=8)
+    fig.suptitle(title, fontsize=15, x=0.04, ha="left", y=0.97)
+    if subtitle:
+        fig.text(0.04, 0.905, subtitle, fontsize=9, color="#444444")
+
+    # scale bar (lower left) and north arrow (upper right), in map units (metres)
+    width_m = extent[1] - extent[0]
+    height_m = extent[3] - extent[2]
+    bar = _nice_length(width_m / 4)
+    x0, y0 = extent[0] + 0.05 * width_m, extent[2] + 0.05 * height_m
+    for k in range(2):
+        ax.add_patch(
+            Rectangle(
+                (x0 + k * bar / 2, y0),
+                bar / 2,
+                0.012 * height_m,
+                facecolor="black" if k == 0 else "white",
+                edgecolor="black",
+            )
+        )
+    label = f"{bar / 1000:g} km" if bar >= 1000 else f"{bar:g} m"
+    ax.text(
+        x0 + bar / 2,
+        y0 + 0.025 * height_m,
+        label,
+        ha="center",
+        fontsize=8,
+        bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none"},
+    )
+    ax_x, ax_y = extent[1] - 0.07 * width_m, extent[3] - 0.16 * height_m
+    ax.add_patch(
+        FancyArrow(
+            ax_x,
+            ax_y,
+            0,
+            0.09 * height_m,
+            width=0.015 * width_m,
+            head_width=0.045 * width_m,
+            head_length=0.04 * height_m,
+            length_includes_head=True,
+            color="black",
+        )
+    )
+    ax.text(ax_x, ax_y + 0.105 * height_m, "N", ha="center", fontsize=11, weight="bold")
+
+    handles = [
+        Patch(
+            facecolor=c.color,
+            edgecolor="#666666",
+            label=f"{c.letter:>2}  {c.name}  ({100 * counts[c.code] / max(mapped, 1):.1f}%, "
+            f"{counts[c.code] * cell_km2:.3g} km²)",
+        )
+        for c in LCZ_CLASSES
+        if counts[c.code]
+    ]
+    leg_ax = fig.add_axes([0.69, 0.08, 0.29, 0.80])
+    leg_ax.axis("off")
+    if not handles:
+        leg_ax.text(0, 0.95, "No classified cells\n(the map holds only nodata)", fontsize=9)
+    leg_ax.legend(
+        handles=handles,
+        loc="upper left",
+        fontsize=8,
+        frameon=False,
+        title="LCZ (share and area of the mapped area)",
+        title_fontsize=9,
+        alignment="left",
+    )
+    px_m = abs(gt[1])
+    fig.text(
+        0.69,
+        0.05,
+        f"{w} x {h} cells of {px_m:g} m; mapped {mapped * cell_km2:.4g} km²; white = no data",
+        fontsize=7,
+        color="#444444",
+    )
+    with atomic_output(png) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    return Path(png)

@@ -1,0 +1,111 @@
+"""The classifier's raster outputs, written block by block: the LCZ map (uint8 with the
+colour table), the confidence and the 17 class probabilities (float or byte percent);
+the QML styles of the confidence and probability rasters."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..common.legend import LCZ_CLASSES, N_CLASSES
+from ..raster.io import create_geotiff, gdal, style_lcz_band
+from ..styling.styles import RampStop, qml_pseudocolor
+
+FORMATS = ("float", "byte")
+BYTE_NODATA = 255
+FLOAT_NODATA = -1.0
+
+
+class OutputWriters:
+    """The raster outputs (map, confidence, probabilities), written block by block into
+    temporary files of ``staging`` (an ``atomic.StagedOutputs``, which moves them into
+    place with their .aux.xml when the whole run succeeded)."""
+
+    def __init__(self, staging, grid, crs_wkt, output, confidence, conf_fmt, probabilities, p_fmt):
+        g = gdal()
+        self.conf_fmt, self.p_fmt = conf_fmt, p_fmt
+        self.counts = np.zeros(18, np.int64)
+        gt = grid.geotransform
+
+        def create(path, count, gtype, nodata):
+            tmp = staging.temp(path)
+            return create_geotiff(tmp, grid.cols, grid.rows, count, gtype, gt, crs_wkt, nodata)
+
+        self.map = create(output, 1, g.GDT_Byte, 0)
+        style_lcz_band(self.map.GetRasterBand(1))
+        self.conf = self.proba = None
+        if confidence:
+            byte = conf_fmt == "byte"
+            self.conf = create(
+                confidence,
+                1,
+                g.GDT_Byte if byte else g.GDT_Float32,
+                BYTE_NODATA if byte else FLOAT_NODATA,
+            )
+            self.conf.GetRasterBand(1).SetDescription(
+                "LCZ confidence (max probability, %)"
+                if byte
+                else "LCZ confidence (max probability)"
+            )
+        if probabilities:
+            byte = p_fmt == "byte"
+            self.proba = create(
+                probabilities,
+                N_CLASSES,
+                g.GDT_Byte if byte else g.GDT_Float32,
+                BYTE_NODATA if byte else FLOAT_NODATA,
+            )
+            for c in LCZ_CLASSES:
+                unit = " (%)" if byte else ""
+                self.proba.GetRasterBand(c.code).SetDescription(f"P(LCZ {c.letter}){unit}")
+
+    def write(self, r0, codes, conf, proba, valid):
+        self.map.GetRasterBand(1).WriteArray(codes, 0, r0)
+        self.counts += np.bincount(codes.ravel(), minlength=18)
+        if self.conf is not None:
+            if self.conf_fmt == "byte":
+                c = np.where(valid, np.rint(np.clip(conf, 0, 1) * 100), BYTE_NODATA)
+                self.conf.GetRasterBand(1).WriteArray(c.astype(np.uint8), 0, r0)
+            else:
+                self.conf.GetRasterBand(1).WriteArray(conf.astype(np.float32), 0, r0)
+        if self.proba is not None:
+            if self.p_fmt == "byte":
+                p = np.where(valid[..., None], np.rint(np.clip(proba, 0, 1) * 100), BYTE_NODATA)
+                p = p.astype(np.uint8)
+            else:
+                p = np.where(valid[..., None], proba, FLOAT_NODATA).astype(np.float32)
+            self.proba.WriteArray(p, 0, r0, interleave="pixel")
+
+    def close(self):
+        """Flush and close every dataset (all of them closed even when one fails: its
+        error, e.g. a full disk, is raised after)."""
+        datasets, error = [self.map, self.conf, self.proba], None
+        self.map = self.conf = self.proba = None
+        for k, ds in enumerate(datasets):
+            if ds is not None:
+                try:
+                    ds.FlushCache()
+                except Exception as exc:  # noqa: BLE001 - re-raised below
+                    error = error or exc
+            datasets[k] = ds = None
+        if error is not None:
+            raise error
+
+
+def confidence_qml(maximum: float) -> str:
+    """A QGIS pseudocolour style for a confidence raster (0..maximum, red to green)."""
+    return qml_pseudocolor(_probability_stops(maximum))
+
+
+def probabilities_qml(maximum: float) -> str:
+    """The style of the 17-band probability raster: band 1, P(LCZ 1), on the confidence
+    ramp (QGIS's default would paint P(LCZ 1..3) as red, green and blue); the other bands
+    are picked in the layer's properties."""
+    return qml_pseudocolor(_probability_stops(maximum), band=1)
+
+
+def _probability_stops(maximum: float) -> list:
+    unit = " %" if maximum == 100 else ""
+    return [
+        RampStop(v * maximum, c, f"{v * maximum:g}{unit}")
+        for v, c in ((0.0, "#d7191c"), (0.5, "#fdae61"), (0.75, "#a6d96a"), (1.0, "#1a9641"))
+    ]

@@ -1,0 +1,72 @@
+"""What every part of the core shares: errors, feedback (progress/cancel), write-then-rename outputs, the So2Sat band definitions and the LCZ legend.
+
+Public names (imported on first use, so importing the package stays cheap):
+- ``aligned_arrays``: ALIGN, aligned_empty, is_aligned, shared_tensor
+- ``atomic``: DiskFull, PARTIAL, StagedOutputs, Terminated, atomic_output, check_distinct_paths, check_output_path, hold_interrupt, output_name, quiet_close, replace_together, same_file, staged_outputs, swap_in, terminate_like_interrupt, write_text_atomic
+- ``bands``: DN_SCALE, DN_THRESHOLD, INVALID_VALUES, SEN1_CHANNELS, SEN1_VALUE_LIMIT, SEN2_BANDS, SEN2_VALUE_LIMIT, SENSORS, channel_limits, parse_bands, patches_in_range, range_note, sensor_channels, sensor_for_channel_count, value_limit
+- ``errors``: Cancelled, LczError, MissingDependency, check_seed, require
+- ``feedback``: ConsoleFeedback, Feedback, RecordingFeedback
+- ``lazy``: lazy_exports
+- ``legend``: CODES, LCZ_CLASSES, N_CLASSES, category_names, gdal_color_entries, lcz_class, matplotlib_cmap, normalize_codes, qml_paletted
+"""
+
+from ..common.lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "ALIGN": "aligned_arrays",
+        "aligned_empty": "aligned_arrays",
+        "is_aligned": "aligned_arrays",
+        "shared_tensor": "aligned_arrays",
+        "DiskFull": "atomic",
+        "PARTIAL": "atomic",
+        "StagedOutputs": "atomic",
+        "Terminated": "atomic",
+        "atomic_output": "atomic",
+        "check_distinct_paths": "atomic",
+        "check_output_path": "atomic",
+        "hold_interrupt": "atomic",
+        "output_name": "atomic",
+        "quiet_close": "atomic",
+        "replace_together": "atomic",
+        "same_file": "atomic",
+        "staged_outputs": "atomic",
+        "swap_in": "atomic",
+        "terminate_like_interrupt": "atomic",
+        "write_text_atomic": "atomic",
+        "DN_SCALE": "bands",
+        "DN_THRESHOLD": "bands",
+        "INVALID_VALUES": "bands",
+        "SEN1_CHANNELS": "bands",
+        "SEN1_VALUE_LIMIT": "bands",
+        "SEN2_BANDS": "bands",
+        "SEN2_VALUE_LIMIT": "bands",
+        "SENSORS": "bands",
+        "channel_limits": "bands",
+        "parse_bands": "bands",
+        "patches_in_range": "bands",
+        "range_note": "bands",
+        "sensor_channels": "bands",
+        "sensor_for_channel_count": "bands",
+        "value_limit": "bands",
+        "Cancelled": "errors",
+        "LczError": "errors",
+        "MissingDependency": "errors",
+        "check_seed": "errors",
+        "require": "errors",
+        "ConsoleFeedback": "feedback",
+        "Feedback": "feedback",
+        "RecordingFeedback": "feedback",
+        "lazy_exports": "lazy",
+        "CODES": "legend",
+        "LCZ_CLASSES": "legend",
+        "N_CLASSES": "legend",
+        "category_names": "legend",
+        "gdal_color_entries": "legend",
+        "lcz_class": "legend",
+        "matplotlib_cmap": "legend",
+        "normalize_codes": "legend",
+        "qml_paletted": "legend",
+    },
+)

@@ -1,0 +1,68 @@
+"""Named preprocessing steps that a model manifest lists and ``predict_proba`` applies.
+
+A manifest's ``preprocessing`` is a list of steps such as
+``{"type": "standardize", "mean": [...], "std": [...]}``. Every step is a pure numpy
+function of the patches (N,32,32,C) in So2Sat scale. Steps defined in other modules
+are named here as "module:function" and imported only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+
+from ..common.aligned_arrays import aligned_empty
+from ..common.errors import LczError
+
+
+def standardize(x: np.ndarray, mean, std, **_) -> np.ndarray:
+    """``(x - mean) / std`` per channel in float32 (channels with std 0 are only
+    centred), into a new aligned array (``aligned_arrays``)."""
+    x = np.asarray(x)
+    shape = x.shape[1:] if x.ndim > 1 else x.shape
+    # full-size operands: numpy then runs long inner loops, not one per pixel (4x faster)
+    mean = np.broadcast_to(np.asarray(mean, dtype=np.float32), shape)
+    std = np.asarray(std, dtype=np.float32)
+    std = np.broadcast_to(np.where(std > 0, std, np.float32(1.0)), shape)
+    out = aligned_empty(x.shape, np.float32)
+    np.subtract(x, mean, out=out, dtype=np.float32, casting="unsafe")
+    np.divide(out, std, out=out)
+    return out
+
+
+def patch_features(x: np.ndarray, band_names, set: str = "stats", **_) -> np.ndarray:  # noqa: A002
+    from .features import patch_features as _pf
+
+    return _pf(x, band_names=band_names, feature_set=set)
+
+
+_LOCAL = {"standardize": standardize, "patch_features": patch_features}
+# steps implemented elsewhere, imported on first use: name -> "module:function"
+_ELSEWHERE = {
+    "so2sat_s1_features": "pretrained:so2sat_s1_features",
+    "so2sat_resnet20_s2_scaling": "pretrained:so2sat_resnet20_s2_scaling",
+}
+
+
+def step_function(name: str):
+    if name in _LOCAL:
+        return _LOCAL[name]
+    if name in _ELSEWHERE:
+        module, func = _ELSEWHERE[name].split(":")
+        return getattr(importlib.import_module(f".{module}", __package__), func)
+    raise LczError(f"unknown preprocessing step '{name}' in the model manifest")
+
+
+def apply(x: np.ndarray, steps: list[dict]) -> np.ndarray:
+    for step in steps or []:
+        params = {k: v for k, v in step.items() if k != "type"}
+        x = step_function(step["type"])(x, **params)
+    return x
+
+
+def channel_stats(sums: np.ndarray, sq_sums: np.ndarray, count: int) -> tuple[list, list]:
+    """Mean and std per channel from streamed sums (float64)."""
+    mean = sums / max(count, 1)
+    var = np.maximum(sq_sums / max(count, 1) - mean**2, 0.0)
+    return mean.tolist(), np.sqrt(var).tolist()

@@ -1,0 +1,819 @@
+"""So2Sat patches as georeferenced rasters and outlines (``lcz:loadpatches`` / ``lcz patches``).
+
+Selection
+    An index list with ranges ("0-9,15,20-25"), or N patches per LCZ class (seeded), or
+    every patch when neither is given. At most ``MAX_PATCHES`` (5000) per run.
+
+Placement
+    * With a So2Sat geolocation file (``*_geo.h5``, see ``so2sat.geo``) every patch lies
+      at its true place in its UTM zone. By default one GeoTIFF mosaic per group of
+      patches sharing a UTM zone and a 10 m grid (in practice: per city), nodata between
+      patches; groups more than 200 km apart go to separate mosaics. Mosaics are tiled,
+      compressed and sparse (empty tiles are not stored). Optionally one file per patch.
+      Rows whose transform is impossible are skipped with a warning.
+    * Without one, patches are laid out on a grid with 80 m gaps, in EPSG:3857
+      (Web Mercator) from (0, 0) at "Null Island" south-eastwards: 10 m pixels, and at
+      the equator Web Mercator's scale error is below 0.003 % over the grid, so map
+      distances are metres. With a per-class selection each grid row is one class.
+
+Outlines (GeoPackage)
+    One polygon per patch with patch_index, lcz, lcz_letter, lcz_name, city, epsg,
+    ul_x, ul_y (the exact corner in the patch's own CRS) and raster (file name). When all
+    patches share one CRS the layer is in it (exact squares). When they span several UTM
+    zones the layer is in EPSG:4326 and each square is densified to 8 points per side
+    before reprojection, so its outline is exact to well below a centimetre. The style
+    (categorized by LCZ colour, labelled '#index LCZ x') is stored as the layer's default
+    style in the GeoPackage (``layer_styles``) and as a ``.qml`` sidecar.
+
+Only the selected rows are read (``So2SatFile.read``: sorted runs), tile row by tile row,
+so the work and memory depend on the selection, not on the file size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..common.atomic import (
+    StagedOutputs,
+    atomic_output,
+    check_distinct_paths,
+    check_output_path,
+    hold_interrupt,
+    quiet_close,
+    same_file,
+)
+from ..common.bands import sensor_channels
+from ..common.errors import LczError, check_seed
+from ..common.feedback import Feedback
+from ..common.legend import lcz_class
+
+MAX_PATCHES = 5000
+PATCH = 32
+NODATA = -9999.0
+GRID_EPSG = 3857
+GRID_GAP_PX = 8
+TILE = 64
+SPLIT_DISTANCE_M = 200_000.0
+TIFF_OPTIONS = [
+    "TILED=YES",
+    f"BLOCKXSIZE={TILE}",
+    f"BLOCKYSIZE={TILE}",
+    "COMPRESS=DEFLATE",
+    "ZLEVEL=1",  # So2Sat floats hardly compress; level 1 is as small and 2-3x faster
+    "SPARSE_OK=TRUE",
+    "BIGTIFF=IF_SAFER",
+]
+PATCH_TIFF_OPTIONS = ["COMPRESS=DEFLATE", "ZLEVEL=1"]
+LAYER_NAME = "patches"
+# Channels of the quick-look style of the patch rasters (1-based band numbers).
+DISPLAY_BANDS = {"sen2": (3, 2, 1), "sen1": (6, 5, 6)}  # B4,B3,B2 / VV,VH,VV
+
+
+# -- selection ---------------------------------------------------------------------------
+def parse_indices(spec, n: int) -> np.ndarray:
+    """Sorted unique 0-based patch indices from "0-9,15,20-25" (or a list of ints)."""
+    if spec is None:
+        return np.zeros(0, dtype=np.int64)
+    if isinstance(spec, (list, tuple, np.ndarray)):
+        vals = [int(v) for v in spec]
+    else:
+        vals = []
+        for part in re.split(r"[,;\s]+", str(spec).strip()):
+            if not part:
+                continue
+            m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
+            if m:
+                a, b = int(m.group(1)), int(m.group(2))
+                if b < a:
+                    raise LczError(f"index range '{part}' runs backwards; write it as {b}-{a}")
+                if b - a >= 10 * MAX_PATCHES:
+                    raise LczError(
+                        f"index range '{part}' selects {b - a + 1} patches; at most "
+                        f"{MAX_PATCHES} can be loaded in one run"
+                    )
+                vals.extend(range(a, b + 1))
+            elif re.fullmatch(r"\d+", part):
+                vals.append(int(part))
+            else:
+                raise LczError(
+                    f"'{part}' is not a patch index or range; write indices like '0-9,15,20-25' "
+                    "(0-based, ranges inclusive)"
+                )
+    idx = np.unique(np.asarray(vals, dtype=np.int64))
+    bad = idx[(idx < 0) | (idx >= n)]
+    if bad.size:
+        raise LczError(
+            f"patch indices {bad[:5].tolist()} are out of range: the file has {n} patches "
+            f"(indices 0-{n - 1})"
+        )
+    return idx
+
+
+def select_per_class(labels: np.ndarray, per_class: int, seed: int, feedback: Feedback):
+    """``per_class`` random patches of each LCZ class (all of a smaller class, with a
+    warning). Returns (sorted indices, {code: indices})."""
+    rng = np.random.default_rng(seed)
+    chosen: dict[int, np.ndarray] = {}
+    short = []
+    for code in range(1, 18):
+        members = np.flatnonzero(labels == code)
+        if members.size <= per_class:
+            take = members
+            if members.size < per_class:
+                short.append(f"LCZ {lcz_class(code).letter} has {members.size}")
+        else:
+            take = np.sort(rng.choice(members, size=per_class, replace=False))
+        if take.size:
+            chosen[code] = take
+    if short:
+        feedback.warning(
+            f"{len(short)} class(es) have fewer than the {per_class} patches asked for, "
+            f"all of them were taken: {'; '.join(short)}"
+        )
+    allidx = np.sort(np.concatenate(list(chosen.values()))) if chosen else np.zeros(0, np.int64)
+    return allidx.astype(np.int64), chosen
+
+
+def _limit_message(n: int, what: str) -> str:
+    return (
+        f"{what} {n} patches, more than the {MAX_PATCHES} that can be loaded in one run; "
+        "select patches with INDICES (e.g. '0-99,250,300-310', 0-based) or PER_CLASS "
+        "(e.g. 5 = five random patches of each LCZ class)"
+    )
+
+
+# -- placement ---------------------------------------------------------------------------
+@dataclass
+class Placement:
+    """Where each selected patch goes (arrays aligned with ``indices``)."""
+
+    indices: np.ndarray
+    epsg: np.ndarray
+    ul_x: np.ndarray
+    ul_y: np.ndarray
+    pixel: np.ndarray
+    city: list
+    group: np.ndarray  # mosaic group id per patch
+    group_names: list  # file-name part per group
+
+
+def _crs_wkt(epsg: int) -> str:
+    from ..raster.io import osr
+
+    s = osr().SpatialReference()
+    try:
+        s.ImportFromEPSG(int(epsg))
+    except RuntimeError:
+        raise LczError(f"EPSG:{epsg} is not a coordinate reference system GDAL knows") from None
+    return s.ExportToWkt()
+
+
+def _phase(v: np.ndarray, px: np.ndarray) -> np.ndarray:
+    """Sub-pixel phase of coordinates in thousandths of a pixel (0..999)."""
+    return np.rint((v / px - np.floor(v / px)) * 1000).astype(np.int64) % 1000
+
+
+def _split_far(x: np.ndarray, y: np.ndarray, members: np.ndarray) -> list[np.ndarray]:
+    """Split a set of patches where they are more than SPLIT_DISTANCE_M apart (x, then y)."""
+    out = []
+    order = members[np.argsort(x[members], kind="stable")]
+    gaps = np.flatnonzero(np.diff(x[order]) > SPLIT_DISTANCE_M) + 1
+    for part in np.split(order, gaps):
+        o2 = part[np.argsort(-y[part], kind="stable")]
+        gaps2 = np.flatnonzero(np.diff(-y[o2]) > SPLIT_DISTANCE_M) + 1
+        out.extend(np.sort(p) for p in np.split(o2, gaps2))
+    return out
+
+
+def _safe(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", s).strip("_")
+
+
+def place_geo(locs, feedback: Feedback) -> tuple[Placement, list]:
+    """Placement of the usable rows of a ``PatchLocations``; returns (placement, skipped)."""
+    skipped = [(int(i), r) for i, r, ok in zip(locs.indices, locs.reasons, locs.ok) if not ok]
+    if skipped:
+        shown = "; ".join(f"row {i}: {r}" for i, r in skipped[:5])
+        more = f" (and {len(skipped) - 5} more)" if len(skipped) > 5 else ""
+        feedback.warning(
+            f"{len(skipped)} patch(es) skipped: their geolocation is impossible: {shown}{more}"
+        )
+    keep = np.flatnonzero(locs.ok)
+    idx = locs.indices[keep]
+    epsg, x, y, px = locs.epsg[keep], locs.ul_x[keep], locs.ul_y[keep], locs.pixel[keep]
+    city = [locs.city[k] for k in keep] if locs.city is not None else [""] * idx.size
+    keys = {}
+    for k in range(idx.size):
+        key = (
+            int(epsg[k]),
+            round(float(px[k]), 6),
+            int(_phase(x[k : k + 1], px[k : k + 1])[0]),
+            int(_phase(y[k : k + 1], px[k : k + 1])[0]),
+            city[k],
+        )
+        keys.setdefault(key, []).append(k)
+    group = np.zeros(idx.size, dtype=np.int64)
+    names_raw = []
+    for key, members in sorted(keys.items(), key=lambda kv: (kv[0][0], kv[0][4], kv[1][0])):
+        for part in _split_far(x, y, np.asarray(members)):
+            group[part] = len(names_raw)
+            names_raw.append((key[0], key[4]))
+    # file-name part: [city_]EPSGxxxxx, numbered when one name would repeat
+    base = [(_safe(c) + "_" if c else "") + f"EPSG{e}" for e, c in names_raw]
+    names = []
+    for b in base:
+        if base.count(b) > 1:
+            names.append(f"{b}_{sum(1 for n in names if n.startswith(b + '_')) + 1}")
+        else:
+            names.append(b)
+    return Placement(idx, epsg, x, y, px, city, group, names), skipped
+
+
+def place_grid(indices: np.ndarray, rows_of: list[np.ndarray] | None = None) -> Placement:
+    """A grid in EPSG:3857 from (0, 0): row-major, or one row per list in ``rows_of``."""
+    cell = (PATCH + GRID_GAP_PX) * 10.0
+    if rows_of is None:
+        ncol = max(1, int(np.ceil(np.sqrt(indices.size))))
+        pos = np.arange(indices.size)
+        r, c = pos // ncol, pos % ncol
+        order = indices
+    else:
+        order = np.concatenate(rows_of) if rows_of else np.zeros(0, np.int64)
+        r = np.concatenate([np.full(len(g), i) for i, g in enumerate(rows_of)]) if rows_of else []
+        c = np.concatenate([np.arange(len(g)) for g in rows_of]) if rows_of else []
+    n = len(order)
+    return Placement(
+        indices=np.asarray(order, dtype=np.int64),
+        epsg=np.full(n, GRID_EPSG, dtype=np.int64),
+        ul_x=np.asarray(c, dtype=np.float64) * cell,
+        ul_y=-np.asarray(r, dtype=np.float64) * cell,
+        pixel=np.full(n, 10.0),
+        city=[""] * n,
+        group=np.zeros(n, dtype=np.int64),
+        group_names=["grid"],
+    )
+
+
+# -- raster writing ----------------------------------------------------------------------
+class _PatchSource:
+    """Reads selected patches on demand and keeps a small sample for the display stretch."""
+
+    def __init__(self, so2sat, sensor: str, display_channels):
+        self.f, self.sensor = so2sat, sensor
+        self.display = [b - 1 for b in display_channels]
+        self.sample: list[np.ndarray] = []
+        self.nonfinite: set[int] = set()  # indices of patches holding NaN or inf
+
+    def read(self, indices: np.ndarray) -> dict[int, np.ndarray]:
+        if len(indices) == 0:
+            return {}
+        order = np.sort(np.asarray(indices, dtype=np.int64))
+        arr = self.f.read(self.sensor, order)
+        bad = ~np.isfinite(arr).reshape(len(order), -1).all(axis=1)
+        self.nonfinite.update(int(i) for i in order[bad])
+        self.sample.append(arr[:, ::4, ::4][..., self.display].reshape(-1, len(self.display)))
+        return {int(i): arr[k] for k, i in enumerate(order)}
+
+    def limits(self) -> list[tuple[float, float]]:
+        if not self.sample:
+            return [(0.0, 1.0)] * len(self.display)
+        s = np.concatenate(self.sample).astype(np.float64)
+        out = []
+        for k in range(s.shape[1]):
+            v = s[:, k][np.isfinite(s[:, k])]
+            lo, hi = np.percentile(v, (2, 98)) if v.size else (0.0, 1.0)
+            out.append((float(lo), float(hi if hi > lo else lo + 1e-6)))
+        return out
+
+
+def _create(path, width, height, count, gt, wkt, names, options):
+    from ..raster.io import gdal
+
+    g = gdal()
+    ds = g.GetDriverByName("GTiff").Create(
+        str(path), int(width), int(height), count, g.GDT_Float32, options
+    )
+    ds.SetGeoTransform(tuple(float(v) for v in gt))
+    ds.SetProjection(wkt)
+    for k in range(count):
+        b = ds.GetRasterBand(k + 1)
+        b.SetNoDataValue(NODATA)
+        b.SetDescription(names[k])
+    return ds
+
+
+def _write_mosaic(path, src: _PatchSource, order, cols, rows, gt, wkt, names, feedback):
+    """Patches ``order`` (in stacking order) at pixel offsets (cols, rows), tile by tile,
+    into ``path`` (a temporary file of the run's ``StagedOutputs``)."""
+    count = len(names)
+    width, height = int(cols.max()) + PATCH, int(rows.max()) + PATCH
+    r0, r1 = rows // TILE, (rows + PATCH - 1) // TILE
+    c0, c1 = cols // TILE, (cols + PATCH - 1) // TILE
+    tile_rows = np.unique(np.concatenate([r0, r1]))
+    ds = _create(path, width, height, count, gt, wkt, names, TIFF_OPTIONS)
+    try:
+        _fill_mosaic(ds, src, order, cols, rows, (r0, r1, c0, c1), tile_rows, feedback)
+        ds.FlushCache()
+    finally:
+        ds = None  # closed also on failure, so the temporary file can be removed
+    return width, height
+
+
+def _fill_mosaic(ds, src, order, cols, rows, spans, tile_rows, feedback) -> None:
+    r0, r1, c0, c1 = spans
+    count, width, height = ds.RasterCount, ds.RasterXSize, ds.RasterYSize
+    cache: dict[int, np.ndarray] = {}
+    for step, tr in enumerate(tile_rows):
+        feedback.check_cancelled()
+        members = np.flatnonzero((r0 <= tr) & (r1 >= tr))
+        needed = set(order[members].tolist())
+        for i in [i for i in cache if i not in needed]:
+            del cache[i]
+        cache.update(src.read([i for i in order[members] if int(i) not in cache]))
+        y0 = int(tr) * TILE
+        th = min(TILE, height - y0)
+        for tc in np.unique(np.concatenate([c0[members], c1[members]])):
+            x0 = int(tc) * TILE
+            tw = min(TILE, width - x0)
+            tile = np.full((count, th, tw), NODATA, dtype=np.float32)
+            for m in members:  # stacking order: later patches on top
+                if not (c0[m] <= tc <= c1[m]):
+                    continue
+                patch = cache[int(order[m])]
+                py0, px0 = int(rows[m]) - y0, int(cols[m]) - x0
+                ys, xs = max(0, py0), max(0, px0)
+                ye, xe = min(th, py0 + PATCH), min(tw, px0 + PATCH)
+                tile[:, ys:ye, xs:xe] = np.moveaxis(
+                    patch[ys - py0 : ye - py0, xs - px0 : xe - px0], -1, 0
+                )
+            ds.WriteArray(tile, x0, y0)
+        feedback.progress(100.0 * (step + 1) / len(tile_rows))
+
+
+def _count_overlaps(cols: np.ndarray, rows: np.ndarray) -> int:
+    cells: dict[tuple[int, int], list[int]] = {}
+    for k, (c, r) in enumerate(zip(cols // PATCH, rows // PATCH)):
+        cells.setdefault((int(c), int(r)), []).append(k)
+    hit = set()
+    for k in range(cols.size):
+        cc, rr = int(cols[k] // PATCH), int(rows[k] // PATCH)
+        for dc in (-1, 0, 1):
+            for dr in (-1, 0, 1):
+                for j in cells.get((cc + dc, rr + dr), ()):
+                    if j != k and abs(cols[j] - cols[k]) < PATCH and abs(rows[j] - rows[k]) < PATCH:
+                        hit.add(k)
+    return len(hit)
+
+
+# -- outlines ----------------------------------------------------------------------------
+def _ogr():
+    from ..common.errors import require
+
+    o = require("osgeo.ogr", "GDAL", "Writing the patch outlines")
+    o.UseExceptions()
+    return o
+
+
+def write_patch_outlines(path, placement: Placement, labels, rasters: list[str]) -> Path:
+    """GeoPackage with one polygon per placed patch, styled by LCZ (default style + .qml)."""
+    from ..raster.io import write_qml
+
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg":
+        raise LczError(
+            f"the patch outlines are written as a GeoPackage: '{path}' must end in .gpkg"
+        )
+    with atomic_output(path) as tmp:
+        qml = _write_outlines(tmp, placement, labels, rasters)
+    write_qml(path, qml)
+    return path
+
+
+def _write_outlines(path, placement: Placement, labels, rasters: list[str]) -> str:
+    """Write the outlines GeoPackage at ``path`` (no temporary file); returns its style."""
+    from ..raster.io import osr
+    from ..styling.styles import qml_patch_polygons
+
+    ogr = _ogr()
+    o = osr()
+    zones = sorted(set(int(e) for e in placement.epsg))
+    target = o.SpatialReference()
+    target.ImportFromEPSG(zones[0] if len(zones) == 1 else 4326)
+    target.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
+    transforms = {}
+    if len(zones) > 1:
+        for e in zones:
+            s = o.SpatialReference()
+            s.ImportFromEPSG(e)
+            s.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
+            transforms[e] = o.CoordinateTransformation(s, target)
+    qml = qml_patch_polygons()
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    try:
+        lyr = ds.CreateLayer(LAYER_NAME, target, ogr.wkbPolygon, ["GEOMETRY_NAME=geom"])
+        _create_fields(
+            ogr,
+            lyr,
+            (
+                ("patch_index", ogr.OFTInteger64, 0),
+                ("lcz", ogr.OFTInteger, 0),
+                ("lcz_letter", ogr.OFTString, 2),
+                ("lcz_name", ogr.OFTString, 40),
+                ("city", ogr.OFTString, 60),
+                ("epsg", ogr.OFTInteger, 0),
+                ("ul_x", ogr.OFTReal, 0),
+                ("ul_y", ogr.OFTReal, 0),
+                ("raster", ogr.OFTString, 0),
+            ),
+        )
+        defn = lyr.GetLayerDefn()
+        lyr.StartTransaction()
+        for k, idx in enumerate(placement.indices):
+            x, y, px = placement.ul_x[k], placement.ul_y[k], placement.pixel[k]
+            s = PATCH * px
+            ring = ogr.Geometry(ogr.wkbLinearRing)
+            for vx, vy in ((x, y), (x + s, y), (x + s, y - s), (x, y - s), (x, y)):
+                ring.AddPoint_2D(float(vx), float(vy))
+            poly = ogr.Geometry(ogr.wkbPolygon)
+            poly.AddGeometry(ring)
+            if transforms:
+                poly.Segmentize(s / 8.0)
+                poly.Transform(transforms[int(placement.epsg[k])])
+            feat = ogr.Feature(defn)
+            feat.SetGeometry(poly)
+            feat.SetField("patch_index", int(idx))
+            code = int(labels[k]) if labels is not None else 0
+            if code:
+                c = lcz_class(code)
+                feat.SetField("lcz", code)
+                feat.SetField("lcz_letter", c.letter)
+                feat.SetField("lcz_name", c.name)
+            if placement.city[k]:
+                feat.SetField("city", placement.city[k])
+            feat.SetField("epsg", int(placement.epsg[k]))
+            feat.SetField("ul_x", float(x))
+            feat.SetField("ul_y", float(y))
+            feat.SetField("raster", rasters[k])
+            lyr.CreateFeature(feat)
+        lyr.CommitTransaction()
+        _store_default_style(ogr, ds, LAYER_NAME, "geom", qml)
+    finally:
+        ds = None
+    return qml
+
+
+def _create_fields(ogr, lyr, fields, subtypes=None, defaults=None) -> None:
+    """Create ``fields`` ((name, OGR type, width; 0 = none) each) on the layer, with the
+    given field subtypes and default values ({name: value})."""
+    for name, kind, width in fields:
+        fd = ogr.FieldDefn(name, kind)
+        if width:
+            fd.SetWidth(width)
+        if subtypes and name in subtypes:
+            fd.SetSubType(subtypes[name])
+        if defaults and name in defaults:
+            fd.SetDefault(defaults[name])
+        lyr.CreateField(fd)
+
+
+def _store_default_style(ogr, ds, table: str, geom_col: str, qml: str) -> None:
+    """The QGIS ``layer_styles`` table (as QGIS creates it), with ``qml`` as default."""
+    lyr = ds.CreateLayer("layer_styles", None, ogr.wkbNone)
+    _create_fields(
+        ogr,
+        lyr,
+        (
+            ("f_table_catalog", ogr.OFTString, 256),
+            ("f_table_schema", ogr.OFTString, 256),
+            ("f_table_name", ogr.OFTString, 256),
+            ("f_geometry_column", ogr.OFTString, 256),
+            ("styleName", ogr.OFTString, 30),
+            ("styleQML", ogr.OFTString, 0),
+            ("styleSLD", ogr.OFTString, 0),
+            ("useAsDefault", ogr.OFTInteger, 0),
+            ("description", ogr.OFTString, 0),
+            ("owner", ogr.OFTString, 30),
+            ("ui", ogr.OFTString, 30),
+            ("update_time", ogr.OFTDateTime, 0),
+        ),
+        subtypes={"useAsDefault": ogr.OFSTBoolean},
+        defaults={"update_time": "CURRENT_TIMESTAMP"},
+    )
+    f = ogr.Feature(lyr.GetLayerDefn())
+    for k, v in (
+        ("f_table_catalog", ""),
+        ("f_table_schema", ""),
+        ("f_table_name", table),
+        ("f_geometry_column", geom_col),
+        ("styleName", "LCZ patches"),
+        ("styleQML", qml),
+        ("styleSLD", ""),
+        ("useAsDefault", 1),
+        ("description", "LCZ colours, labelled with patch index and class (lcz_qgis)"),
+        ("owner", ""),
+        ("ui", ""),
+    ):
+        f.SetField(k, v)
+    f.SetField("update_time", *time.gmtime()[:6], 100)
+    lyr.CreateFeature(f)
+
+
+# -- the algorithm -----------------------------------------------------------------------
+@dataclass
+class LoadPatchesResult:
+    rasters: list = field(default_factory=list)
+    patches_layer: Path | None = None
+    indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    skipped: list = field(default_factory=list)  # [(row, reason)]
+    layout: str = "grid"  # "geo" or "grid"
+    crs: list = field(default_factory=list)  # EPSG codes of the rasters
+    overlapping: int = 0
+    bytes_read: int = 0
+    file_size: int = 0
+    seconds: float = 0.0
+
+    @property
+    def n_placed(self) -> int:
+        return int(self.indices.size)
+
+
+def _check_folder(folder) -> tuple[Path, bool]:
+    """The output folder and whether it exists; nothing is created here."""
+    folder = Path(folder)
+    if folder.exists():
+        if not folder.is_dir():
+            raise LczError(f"output folder '{folder}' is a file, not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise LczError(f"cannot write to the output folder '{folder}'")
+        return folder, True
+    if not folder.parent.is_dir():
+        raise LczError(f"output folder '{folder}': its parent folder does not exist")
+    if not os.access(folder.parent, os.W_OK | os.X_OK):
+        raise LczError(f"cannot create the output folder '{folder}': its parent is read-only")
+    return folder, False
+
+
+def _check_targets(inputs: dict, targets: dict) -> None:
+    """Before anything is written: no output is a folder, an input or another output."""
+    for label, paths in targets.items():
+        for p in paths:
+            if p.is_dir():
+                raise LczError(
+                    f"{label} '{p}' is a folder, not a file: remove or rename it, or choose "
+                    "another output"
+                )
+    check_distinct_paths(inputs, targets)
+
+
+def load_patches(
+    input_path,
+    output_folder,
+    geo=None,
+    sensor: str = "sen2",
+    indices=None,
+    per_class: int = 0,
+    seed: int = 0,
+    output_patches=None,
+    per_patch_files: bool = False,
+    feedback: Feedback | None = None,
+) -> LoadPatchesResult:
+    """Write the selected patches as georeferenced GeoTIFFs (and their outlines).
+
+    All or nothing: every output is written to a temporary file first and renamed into
+    place only when the whole run succeeded; a failed or cancelled run leaves the files
+    of an earlier run as they were and creates no output folder.
+    """
+    from ..raster.io import gdal_writes
+    from ..so2sat.file import So2SatFile
+    from ..so2sat.geo import So2SatGeo
+    from ..styling.styles import qml_multiband, qml_patch_polygons
+
+    feedback = feedback or Feedback()
+    t0 = time.monotonic()
+    if sensor not in ("sen2", "sen1"):
+        raise LczError(f"sensor must be sen2 or sen1, not '{sensor}'")
+    outlines = Path(output_patches) if output_patches else None
+    if outlines is not None and outlines.suffix.lower() != ".gpkg":
+        raise LczError(
+            f"the patch outlines are written as a GeoPackage: '{output_patches}' must end in .gpkg"
+        )
+    spec = (
+        None if indices is None or (isinstance(indices, str) and not indices.strip()) else indices
+    )
+    per_class = int(per_class or 0)
+    if spec is not None and per_class > 0:
+        raise LczError("give either INDICES or PER_CLASS, not both")
+    if per_class < 0:
+        raise LczError("PER_CLASS must be 0 (off) or a positive number of patches per class")
+    seed = check_seed(seed)
+
+    # Every output path is checked before anything is written or created.
+    folder, folder_exists = _check_folder(output_folder)
+    inputs = {"INPUT": input_path, "GEO": geo}
+    if outlines is not None:
+        if folder_exists or not same_file(outlines.parent, folder):
+            check_output_path(outlines)  # (its folder may be the output folder still to create)
+        check_distinct_paths(inputs, {"OUTPUT_PATCHES": outlines})
+
+    staging = StagedOutputs()
+    created = False  # the output folder, by this run
+    try:
+        with So2SatFile(input_path, require=()) as f:
+            f.check_sensor(sensor)
+            geo_file = So2SatGeo(geo) if geo else None
+            if geo_file is not None and geo_file.n != f.n:
+                raise LczError(
+                    f"the geolocation file '{geo_file.path.name}' has {geo_file.n} rows but "
+                    f"'{f.path.name}' has {f.n} patches: they must be the same length (pair "
+                    "training.h5 with training_geo.h5, testing.h5 with testing_geo.h5, ...)"
+                )
+            rows_of = None
+            if per_class > 0:
+                if not f.has_labels:
+                    raise LczError(f"'{f.path.name}' has no labels, so PER_CLASS cannot be used")
+                if per_class * 17 > MAX_PATCHES:
+                    raise LczError(_limit_message(per_class * 17, "PER_CLASS would select up to"))
+                sel, by_class = select_per_class(f.labels(), per_class, seed, feedback)
+                rows_of = [by_class[c] for c in sorted(by_class)]
+            elif spec is not None:
+                sel = parse_indices(spec, f.n)
+                if sel.size > MAX_PATCHES:
+                    raise LczError(_limit_message(sel.size, "INDICES selects"))
+            else:
+                if f.n > MAX_PATCHES:
+                    raise LczError(_limit_message(f.n, f"'{f.path.name}' has"))
+                sel = np.arange(f.n, dtype=np.int64)
+            if sel.size == 0:
+                raise LczError("no patches selected")
+            feedback.info(f"{sel.size} patch(es) selected from '{f.path.name}' ({f.n} in the file)")
+
+            if geo_file is not None:
+                locs = geo_file.locations(sel)
+                feedback.info(f"geolocation: {geo_file.layout} layout ({geo_file.path.name})")
+                placement, skipped = place_geo(locs, feedback)
+                if placement.indices.size == 0:
+                    raise LczError("none of the selected patches has a usable geolocation")
+            else:
+                placement, skipped = place_grid(sel, rows_of), []
+            labels = f.labels(placement.indices) if f.has_labels else None
+
+            stem = _safe(Path(input_path).stem) or "patches"
+            if per_patch_files:
+                paths = [folder / f"{stem}_{sensor}_{int(i):06d}.tif" for i in placement.indices]
+            else:
+                paths = [folder / f"{stem}_{sensor}_{g}.tif" for g in placement.group_names]
+            targets = {"raster": paths, "raster style": [_qml(p) for p in paths]}
+            if outlines is not None:
+                targets |= {"OUTPUT_PATCHES": [outlines], "OUTPUT_PATCHES style": [_qml(outlines)]}
+            _check_targets(inputs, targets)
+
+            names = list(sensor_channels(sensor))
+            src = _PatchSource(f, sensor, DISPLAY_BANDS[sensor])
+            raster_of = [""] * placement.indices.size
+            result = LoadPatchesResult(
+                layout="geo" if geo_file is not None else "grid", skipped=skipped
+            )
+            # about (compressed): every patch's pixels as float32
+            staging.expect(paths[0], placement.indices.size * PATCH * PATCH * len(names) * 4)
+            staging.clean_stale(*(t for group in targets.values() for t in group))
+            if not folder_exists:
+                folder.mkdir()
+                created = True
+            with gdal_writes():  # GDAL's write failures raised, a full disk as ENOSPC
+                if per_patch_files:
+                    _write_patch_files(
+                        paths, src, placement, names, raster_of, staging, feedback.scaled(0, 90)
+                    )
+                else:
+                    _write_mosaics(
+                        paths,
+                        src,
+                        placement,
+                        names,
+                        raster_of,
+                        staging,
+                        result,
+                        feedback.scaled(0, 90),
+                    )
+                qml = qml_multiband(*DISPLAY_BANDS[sensor], src.limits())
+                for p in paths:
+                    staging.write_text(_qml(p), qml)
+                if outlines is not None:
+                    feedback.info("writing the patch outlines")
+                    _write_outlines(staging.temp(outlines), placement, labels, raster_of)
+                    staging.write_text(_qml(outlines), qml_patch_polygons())
+                    result.patches_layer = outlines
+            result.rasters = sorted(paths) if per_patch_files else paths  # (in index order)
+            result.indices = placement.indices
+            result.crs = sorted(set(int(e) for e in placement.epsg))
+            result.bytes_read = f.bytes_read
+            result.file_size = f.file_size
+        _warn_nonfinite(src.nonfinite, placement.indices.size, sensor, feedback)
+        feedback.check_cancelled()
+        with hold_interrupt(feedback):
+            staging.commit()  # the last step: a cancel before it leaves no output
+            feedback.progress(100)
+            result.seconds = time.monotonic() - t0
+    except BaseException as exc:
+        full = staging.disk_full(exc)  # (before the temporary files go)
+        # the failed frames still hold open GDAL datasets: release them before removing
+        # the temporary files (Windows refuses to delete an open file)
+        with quiet_close():
+            traceback.clear_frames(exc.__traceback__)
+            left = staging.discard()  # earlier files stay as they were
+        if left:
+            feedback.warning(f"could not remove temporary files: {', '.join(map(str, left))}")
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # (only when empty)
+        if full is not None:
+            raise full from None
+        raise
+    return result
+
+
+def _qml(path: Path) -> Path:
+    return path.with_suffix(".qml")
+
+
+def _warn_nonfinite(bad: set[int], n: int, sensor: str, feedback: Feedback) -> None:
+    if not bad:
+        return
+    shown = ", ".join(str(i) for i in sorted(bad)[:10]) + (", ..." if len(bad) > 10 else "")
+    feedback.warning(
+        f"{len(bad)} of {n} patch(es) hold NaN or infinite {sensor} values (indices {shown}); "
+        "they were written as they are (not as nodata), so those pixels may look empty or "
+        "distort statistics"
+    )
+
+
+def _write_mosaics(paths, src, placement, names, raster_of, staging, result, fb):
+    ngroups = len(placement.group_names)
+    wkts: dict[int, str] = {}
+    for g in range(ngroups):
+        fb.check_cancelled()
+        members = np.flatnonzero(placement.group == g)
+        px = float(placement.pixel[members[0]])
+        x0 = float(placement.ul_x[members].min())
+        y0 = float(placement.ul_y[members].max())
+        cols = np.rint((placement.ul_x[members] - x0) / px).astype(np.int64)
+        rows = np.rint((y0 - placement.ul_y[members]) / px).astype(np.int64)
+        epsg = int(placement.epsg[members[0]])
+        if epsg not in wkts:
+            wkts[epsg] = _crs_wkt(epsg)
+        overl = _count_overlaps(cols, rows)
+        if overl:
+            result.overlapping += overl
+            fb.warning(
+                f"{overl} patch(es) in {placement.group_names[g]} overlap others; in the mosaic "
+                "the patch with the higher index is on top (use one file per patch to keep "
+                "each whole)"
+            )
+        gt = (x0, px, 0.0, y0, 0.0, -px)
+        _write_mosaic(
+            staging.temp(paths[g]),
+            src,
+            placement.indices[members],
+            cols,
+            rows,
+            gt,
+            wkts[epsg],
+            names,
+            fb.scaled(100 * g / ngroups, 100 * (g + 1) / ngroups),
+        )
+        for m in members:
+            raster_of[m] = paths[g].name
+
+
+def _write_patch_files(paths, src, placement, names, raster_of, staging, fb):
+    wkts: dict[int, str] = {}
+    n = placement.indices.size
+    batch = 256
+    order = np.argsort(placement.indices, kind="stable")
+    for b0 in range(0, n, batch):
+        ks = order[b0 : b0 + batch]
+        data = src.read(placement.indices[ks])
+        for k in ks:
+            fb.check_cancelled()
+            idx = int(placement.indices[k])
+            epsg = int(placement.epsg[k])
+            if epsg not in wkts:
+                wkts[epsg] = _crs_wkt(epsg)
+            px = float(placement.pixel[k])
+            gt = (float(placement.ul_x[k]), px, 0.0, float(placement.ul_y[k]), 0.0, -px)
+            tmp = staging.temp(paths[k])
+            ds = _create(tmp, PATCH, PATCH, len(names), gt, wkts[epsg], names, PATCH_TIFF_OPTIONS)
+            try:
+                ds.WriteArray(np.moveaxis(data[idx], -1, 0))
+            finally:
+                ds = None
+            raster_of[k] = paths[k].name
+        fb.progress(100.0 * min(n, b0 + batch) / n)

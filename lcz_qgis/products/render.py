@@ -1,0 +1,327 @@
+"""Visual products of whole rasters, by blocks (``lcz:render`` / ``lcz render``).
+
+Products (``indices.PRODUCTS``): ``truecolor``, ``s1falsecolor`` (byte RGB + alpha) and
+the indices ``ndvi``, ``rvi``, ``ndbi``, ``ndwi``, ``mndwi`` (float32, nodata -9999 where
+the denominator is 0 or an input is nodata/NaN; never inf or NaN).
+
+Bands are found, in this order, from ``bands`` (e.g. "B4=3,B8=4" with 1-based raster
+band numbers, or "B2,B3,B4,B8" = the raster's bands in that order), from the raster's
+band descriptions (the patch rasters of ``loadpatches`` and the sample data name their
+bands), or from the band count in So2Sat order (10 = Sentinel-2, 8 = Sentinel-1,
+18 = fusion).
+
+The raster is read in full-width strips of rows (at most ~64 MB of working memory), so
+a 10980 x 10980 tile is never held in memory. The true-colour percentile stretch comes
+from a subsample: a decimated read of the overviews when the raster has them, else of at
+most 8 evenly spaced strips; or from a first pass by blocks when that finds too few valid
+pixels (sparse patch mosaics). After each strip the blocks GDAL cached for it are dropped,
+so GDAL's block cache (5 % of RAM by default) does not fill up either.
+Each output gets a ``.qml`` style sidecar with a legend.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..common.atomic import StagedOutputs, check_distinct_paths, check_output_path, staged_outputs
+from ..common.errors import LczError
+from ..common.feedback import Feedback
+from ..raster.io import check_tif_name, gdal_writes, qml_path, read_errors
+from .indices import (
+    DEFAULT_PERCENTILES,
+    NODATA,
+    PRODUCTS,
+    canonical_band,
+    compute,
+    percentile_limits,
+    product,
+    so2sat_band_map,
+)
+
+BLOCK_BUDGET_BYTES = 64 * 2**20
+# Deflate level 1: as small as the default level on image data (within ~1 %) and about
+# twice as fast; the float predictor saves ~7 % on indices but costs ~40 % of the time.
+OUTPUT_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "ZLEVEL=1", "BIGTIFF=IF_SAFER"]
+INDEX_OPTIONS: list[str] = []
+RGB_OPTIONS = ["PHOTOMETRIC=RGB", "ALPHA=YES"]
+SAMPLE_MAX = 1024  # decimated read for the stretch statistics: at most 1024 x 1024
+MIN_SAMPLE_PIXELS = 5000
+SAMPLE_STRIPS = 8
+
+
+def parse_band_mapping(spec: str, count: int) -> dict[str, int]:
+    """'B4=3,B8=4' or 'B2,B3,B4,B8' -> {canonical name: 0-based raster band}."""
+    out: dict[str, int] = {}
+    parts = [p.strip() for p in re.split(r"[,;]", str(spec)) if p.strip()]
+    for k, part in enumerate(parts):
+        if "=" in part:
+            name, num = (s.strip() for s in part.split("=", 1))
+            if not num.isdigit():
+                raise LczError(f"BANDS entry '{part}': write NAME=BAND_NUMBER, e.g. 'B8=4'")
+            b = int(num)
+        else:
+            name, b = part, k + 1
+        if not 1 <= b <= count:
+            raise LczError(f"BANDS entry '{part}': the raster has bands 1-{count}")
+        c = canonical_band(name)
+        if c in out:
+            raise LczError(f"BANDS names {name} twice")
+        out[c] = b - 1
+    return out
+
+
+def _from_descriptions(descriptions: list[str]) -> dict[str, int]:
+    out = {}
+    for i, d in enumerate(descriptions):
+        d = re.sub(r"^S[12]_", "", (d or "").strip())
+        if not d:
+            continue
+        try:
+            out.setdefault(canonical_band(d), i)
+        except LczError:
+            continue
+    return out
+
+
+ORDER_NAMES = {10: "Sentinel-2 (B2 ... B12)", 8: "Sentinel-1 (8 channels)", 18: "fusion (S1 + S2)"}
+
+
+def resolve_bands(
+    product_name: str, count: int, descriptions: list[str], spec=None, raster_name: str = ""
+) -> tuple[dict[str, int], str]:
+    """{needed band: 0-based raster band} and where the mapping came from."""
+    p = product(product_name)
+    needs = p.needs
+    shown = ", ".join(n.replace("_intensity", "") for n in needs)
+    if spec is not None and str(spec).strip():
+        m = parse_band_mapping(spec, count)
+        missing = [n for n in needs if n not in m]
+        if missing:
+            raise LczError(
+                f"{p.name} needs bands {shown}; BANDS does not name "
+                f"{', '.join(n.replace('_intensity', '') for n in missing)}"
+            )
+        return {n: m[n] for n in needs}, "BANDS"
+    m = _from_descriptions(descriptions)
+    if all(n in m for n in needs):
+        return {n: m[n] for n in needs}, "band descriptions"
+    m = so2sat_band_map(count)
+    missing = [n for n in needs if n not in m]
+    if m and not missing:
+        return {n: m[n] for n in needs}, f"So2Sat order, {ORDER_NAMES[count]}"
+    miss = ", ".join(n.replace("_intensity", "") for n in (missing if m else needs))
+    if m:
+        why = f"has {count} bands, read in So2Sat {ORDER_NAMES[count]} order, without {miss}"
+    else:
+        why = (
+            f"has {count} band(s), not in So2Sat order (10 Sentinel-2 / 8 Sentinel-1 / 18 "
+            f"fusion bands), and its band descriptions do not name {miss}"
+        )
+    example = ",".join(f"{n.replace('_intensity', '')}={i + 1}" for i, n in enumerate(needs))
+    raise LczError(
+        f"{p.name} needs bands {shown}: raster '{raster_name}' {why}. Missing: {miss}. "
+        f"Give BANDS with the raster's band numbers, e.g. '{example}'"
+    )
+
+
+@dataclass
+class RenderResult:
+    output: Path
+    qml: Path
+    product: str
+    bands: dict
+    band_source: str
+    limits: list | None = None
+    blocks: int = 0
+    valid_pixels: int = 0
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def _read(ds, bands: list[int], nodata: list, row0: int, nrows: int, **kw) -> np.ndarray:
+    """Bands as float32 (rows, cols, k), band nodata values -> NaN."""
+    arrs = []
+    for b in bands:
+        with read_errors(ds.GetDescription()):
+            a = ds.GetRasterBand(b + 1).ReadAsArray(0, row0, ds.RasterXSize, nrows, **kw)
+        a = a.astype(np.float32, copy=False)
+        nd = nodata[b]
+        if nd is not None and np.isfinite(nd):
+            a[a == nd] = np.nan
+        arrs.append(a)
+    return np.stack(arrs, axis=-1)
+
+
+def _block_rows(width: int, n_in: int, input_block_height: int = 0) -> int:
+    """Rows per strip: a multiple of 16 (the strip height is the output's tile height) within
+    the memory budget; a multiple of the input's block height when that fits in twice the
+    budget, so that each input block is decoded once."""
+    per_row = max(1, width) * (n_in * 4 + 48)  # float32 inputs + float64 temporaries
+    rows = max(16, 16 * (BLOCK_BUDGET_BYTES // per_row // 16))
+    bh = int(input_block_height or 0)
+    if 16 <= bh <= 1024 and bh % 16 == 0:
+        k = (2 * BLOCK_BUDGET_BYTES) // (bh * per_row)
+        if k >= 1:
+            rows = bh * int(min(k, max(1, 512 // bh)))
+    return int(min(rows, 1024))
+
+
+def _stretch_limits(ds, bands, nodata, rows_per_block, feedback) -> tuple[np.ndarray, str]:
+    w, h = ds.RasterXSize, ds.RasterYSize
+    step = int(np.ceil(max(w / SAMPLE_MAX, h / SAMPLE_MAX, 1.0)))
+    bw = max(1, w // step)
+    if ds.GetRasterBand(bands[0] + 1).GetOverviewCount() > 0 or step == 1:
+        x = _read(ds, bands, nodata, 0, h, buf_xsize=bw, buf_ysize=max(1, h // step))
+    else:
+        # no overviews: at most SAMPLE_STRIPS evenly spaced strips, one input block high,
+        # decimated; each strip's blocks are dropped from GDAL's cache after reading
+        bh = ds.GetRasterBand(bands[0] + 1).GetBlockSize()[1]
+        strip = bh if 16 <= bh <= 1024 else 64
+        starts = np.unique(np.linspace(0, max(0, h - strip), SAMPLE_STRIPS).astype(int))
+        ystep = max(1, step * len(starts) * strip // h)  # about SAMPLE_MAX rows in all
+        parts = []
+        for row0 in starts:
+            feedback.check_cancelled()
+            n = min(strip, h - int(row0))
+            parts.append(
+                _read(ds, bands, nodata, int(row0), n, buf_xsize=bw, buf_ysize=max(1, n // ystep))
+            )
+            ds.FlushCache()
+        x = np.concatenate(parts)
+    ok = np.isfinite(x).all(axis=-1)
+    if ok.sum() >= MIN_SAMPLE_PIXELS or step == 1:
+        chans = [x[..., k] for k in range(len(bands))]
+        how = f"{x.shape[1]} x {x.shape[0]} pixels, decimated read"
+        return percentile_limits(chans, ok, DEFAULT_PERCENTILES), how
+    # sparse data: a first pass by blocks, keeping a bounded random sample of valid pixels
+    rng = np.random.default_rng(0)
+    keep = max(64, SAMPLE_MAX * SAMPLE_MAX // max(1, -(-h // rows_per_block)))
+    parts = []
+    for row0 in range(0, h, rows_per_block):
+        feedback.check_cancelled()
+        n = min(rows_per_block, h - row0)
+        blk = _read(ds, bands, nodata, row0, n).reshape(-1, len(bands))
+        blk = blk[np.isfinite(blk).all(axis=1)]
+        if blk.shape[0] > keep:
+            blk = blk[rng.choice(blk.shape[0], keep, replace=False)]
+        parts.append(blk)
+        ds.FlushCache()
+    s = np.concatenate(parts) if parts else np.zeros((0, len(bands)))
+    ok = np.ones(s.shape[0], dtype=bool)
+    return percentile_limits([s[:, k] for k in range(len(bands))], ok), "first pass by blocks"
+
+
+def render(
+    input_path,
+    product_name: str,
+    output,
+    bands=None,
+    feedback: Feedback | None = None,
+    block_rows: int | None = None,
+) -> RenderResult:
+    """Write ``product_name`` of raster ``input_path`` to the GeoTIFF ``output`` (+ .qml)."""
+    from ..raster.io import gdal, open_raster
+    from ..styling.styles import qml_for_product
+
+    feedback = feedback or Feedback()
+    t0 = time.monotonic()
+    p = product(product_name)
+    out = check_output_path(output)
+    check_tif_name(out.name, "the output")
+    # neither the input nor its style file may be overwritten (in.tif -> in.tiff shares in.qml)
+    check_distinct_paths(
+        {"INPUT": input_path, "style of INPUT": Path(input_path).with_suffix(".qml")},
+        {"OUTPUT": out, "style of OUTPUT": out.with_suffix(".qml")},
+    )
+    ds, info = open_raster(input_path)
+    descriptions = [ds.GetRasterBand(i + 1).GetDescription() for i in range(info.count)]
+    mapping, source = resolve_bands(p.name, info.count, descriptions, bands, Path(info.path).name)
+    band_list = [mapping[n] for n in p.needs]
+    feedback.info(
+        f"{p.title}: "
+        + ", ".join(f"{n.replace('_intensity', '')} = band {mapping[n] + 1}" for n in p.needs)
+        + f" ({source})"
+    )
+    w, h = info.width, info.height
+    in_block_h = ds.GetRasterBand(band_list[0] + 1).GetBlockSize()[1]
+    rows_per_block = int(block_rows or _block_rows(w, len(band_list), in_block_h))
+    # output tiles: 256 wide and one strip high (when a multiple of 16), so every output
+    # tile is complete when its strip is written and is compressed and written once
+    tiling = [f"BLOCKXSIZE={256 if w > 256 else 16 * max(1, -(-w // 16))}"]
+    if rows_per_block % 16 == 0:
+        tiling.append(f"BLOCKYSIZE={min(rows_per_block, 16 * max(1, -(-h // 16)))}")
+    g = gdal()
+    result = RenderResult(out, out.with_suffix(".qml"), p.name, mapping, source)
+    kwargs = {}
+    if p.name == "truecolor":
+        lims, how = _stretch_limits(ds, band_list, info.nodata, rows_per_block, feedback)
+        result.limits = lims.tolist()
+        result.extra["stretch"] = how
+        kwargs["limits"] = lims
+        feedback.info(
+            "stretch (2-98 %, "
+            + how
+            + "): "
+            + ", ".join(f"{n} {lo:.4g}..{hi:.4g}" for n, (lo, hi) in zip(p.needs, lims))
+        )
+    local = {n: k for k, n in enumerate(p.needs)}
+    staging = StagedOutputs()
+    staging.expect(out, w * h * 4)  # float32 or RGBA bytes; compressed, so about
+    staging.check_space()
+    # the raster, its .aux.xml and .qml are moved in together (atomic.py)
+    with staged_outputs(feedback, staging) as st, gdal_writes():
+        tmp = st.temp(out)
+        if p.kind == "index":
+            ods = g.GetDriverByName("GTiff").Create(
+                str(tmp), w, h, 1, g.GDT_Float32, OUTPUT_OPTIONS + INDEX_OPTIONS + tiling
+            )
+            band = ods.GetRasterBand(1)
+            band.SetNoDataValue(NODATA)
+            band.SetDescription(p.title)
+        else:
+            ods = g.GetDriverByName("GTiff").Create(
+                str(tmp), w, h, 4, g.GDT_Byte, OUTPUT_OPTIONS + RGB_OPTIONS + tiling
+            )
+            for k, name in enumerate(("Red", "Green", "Blue", "Alpha")):
+                ods.GetRasterBand(k + 1).SetDescription(name)
+        try:
+            ods.SetGeoTransform(info.geotransform)
+            if info.crs_wkt:
+                ods.SetProjection(info.crs_wkt)
+            ods.SetMetadataItem("LCZ_PRODUCT", p.name)
+            ods.SetMetadataItem("LCZ_FORMULA", p.formula)
+            nblocks = -(-h // rows_per_block)
+            for k, row0 in enumerate(range(0, h, rows_per_block)):
+                feedback.check_cancelled()
+                n = min(rows_per_block, h - row0)
+                x = _read(ds, band_list, info.nodata, row0, n)
+                y = compute(p.name, x, local, **kwargs)
+                if p.kind == "index":
+                    band.WriteArray(y, 0, row0)
+                    result.valid_pixels += int(np.count_nonzero(y != NODATA))
+                else:
+                    ok = np.isfinite(x).all(axis=-1)
+                    alpha = np.where(ok, 255, 0).astype(np.uint8)
+                    ods.WriteArray(np.concatenate([np.moveaxis(y, -1, 0), alpha[None]]), 0, row0)
+                    result.valid_pixels += int(ok.sum())
+                # keep GDAL's block cache (global, 5 % of RAM by default) from filling up with
+                # blocks this strip is done with
+                ds.FlushCache()
+                ods.FlushCache()
+                feedback.progress(100.0 * (k + 1) / nblocks)
+            result.blocks = nblocks
+            ods.FlushCache()
+        finally:
+            ods = band = None  # closed also on failure, before the temporary is removed
+        st.write_text(qml_path(out), qml_for_product(p.name))
+    ds = None
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+__all__ = ["PRODUCTS", "render", "resolve_bands", "parse_band_mapping", "RenderResult"]

@@ -1,0 +1,161 @@
+"""Reading the inputs block by block for the sliding window.
+
+Per block of output rows: read the input rows its windows need (plus the 32-pixel halo)
+as one (rows, width, channels) float32 array, mark windows holding nodata/NaN or outside
+the cell mask, and gather the valid windows into batches. A reader thread runs this
+while the model predicts the previous batch; the inputs' GDAL block cache is dropped
+once it grows past ``CACHE_BUDGET``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from ..classify.inputs import InputSource
+from ..classify.sliding_window import WINDOW, gather, window_validity, windows
+from .io import gdal, pixel_validity, read_errors
+
+CACHE_BUDGET = 192 * 2**20  # GDAL block cache our inputs may hold before we drop it
+
+
+def read_block(sources: list[InputSource], row0: int, nrows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Input rows as (nrows, W, C) float32 (So2Sat scale) and the pixel validity mask."""
+    g = gdal()
+    parts, valid = [], None
+    for src in sources:
+        with read_errors(src.info.path):
+            x = src.ds.ReadAsArray(
+                0,
+                row0,
+                src.info.width,
+                nrows,
+                buf_type=g.GDT_Float32,
+                band_list=[b + 1 for b in src.bands],
+                interleave="pixel",
+            ).reshape(nrows, src.info.width, len(src.bands))
+        ok = pixel_validity(x, [src.info.nodata[b] for b in src.bands], src.limit)
+        if src.scale != 1.0:
+            x *= np.float32(src.scale)
+        valid = ok if valid is None else valid & ok
+        parts.append(x)
+    x = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
+    return x, valid
+
+
+def block_spans(n_rows: int, rows_per_block: int) -> list[tuple[int, int]]:
+    """Output row spans [r0, r1): an eighth, a quarter and a half of ``rows_per_block``
+    first, so the model gets its first windows after a short read, then full blocks."""
+    spans, r0 = [], 0
+    for k in (8, 4, 2):
+        if rows_per_block // k < 4:
+            continue
+        r1 = min(n_rows, r0 + rows_per_block // k)
+        if r0 < r1:
+            spans.append((r0, r1))
+        r0 = r1
+    spans += [(a, min(n_rows, a + rows_per_block)) for a in range(r0, n_rows, rows_per_block)]
+    return spans
+
+
+def _blocks(sources, grid, rows_per_block, mask, stop):
+    """Per block of output rows: (r0, r1, window view or None, window validity or None)."""
+    stride = grid.stride
+    for r0, r1 in block_spans(grid.rows, rows_per_block):
+        if stop.is_set():
+            return
+        vr1 = min(r1, grid.valid_rows)
+        if r0 >= vr1:
+            yield r0, r1, None, None
+            continue
+        in0 = r0 * stride
+        x, ok_px = read_block(sources, in0, (vr1 - 1) * stride + WINDOW - in0)
+        release_gdal_cache(sources)
+        view = windows(x, stride)[:, : grid.valid_cols]
+        ok = window_validity(ok_px, stride)[:, : grid.valid_cols]
+        if mask.active:
+            ok &= mask.cells(r0, vr1)[:, : grid.valid_cols]
+        yield r0, r1, view, ok
+
+
+def window_batches(sources, grid, rows_per_block, batch_size, mask, stop):
+    """Producer: per block of output rows, its window batches.
+
+    Yields ("block", r0, r1, ok) then ("batch", rows, cols, windows (N, 32, 32, C)) for
+    each batch of valid windows, then ("end", r0, r1, ok). Runs in a reader thread that
+    gathers windows while a second thread reads and checks the next block (GDAL decoding
+    is the long step), so the model is not kept waiting at block boundaries. At most
+    three blocks are held: one gathered, one queued, one being read.
+    """
+    blocks = in_reader_thread(_blocks, sources, grid, rows_per_block, mask, depth=1)
+    with contextlib.closing(blocks):
+        for r0, r1, view, ok in blocks:
+            yield ("block", r0, r1, ok)
+            if view is not None:
+                rr, cc = np.nonzero(ok)
+                for b0 in range(0, len(rr), batch_size):
+                    if stop.is_set():
+                        return
+                    br, bc = rr[b0 : b0 + batch_size], cc[b0 : b0 + batch_size]
+                    yield ("batch", br, bc, gather(view, br, bc))
+                del view
+            if stop.is_set():
+                return
+            yield ("end", r0, r1, ok)
+
+
+def release_gdal_cache(sources) -> None:
+    """Drop the inputs' cached GDAL blocks once the cache grows past CACHE_BUDGET.
+
+    GDAL keeps decoded blocks up to GDAL_CACHEMAX (5 % of RAM by default); without this,
+    a full 10980 x 10980 tile would fill it and peak memory would grow with the raster.
+    """
+    if gdal().GetCacheUsed() > CACHE_BUDGET:
+        for src in sources:
+            for d in reversed(src.keep):
+                d.FlushCache()
+
+
+def in_reader_thread(gen_fn, *args, depth: int = 3):
+    """Run the generator ``gen_fn(*args, stop)`` in a thread; iterate its items here."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def work():
+        try:
+            for item in gen_fn(*args, stop):
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=work, name="lcz-reader", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except Exception:  # noqa: BLE001 - queue.Empty
+                pass
+            t.join(timeout=0.05)

@@ -1,0 +1,390 @@
+"""Raster reading and writing through GDAL (the same library QGIS uses in-process).
+
+``RasterInfo`` describes an input raster and checks it for classification: a
+projected CRS, a pixel size of about 10 m, enough size and the right band count.
+Writers create tiled, compressed GeoTIFFs; LCZ maps get an embedded colour table,
+category names and a ``.qml`` sidecar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..common.errors import LczError, require
+from ..common.legend import category_names, gdal_color_entries, qml_paletted
+
+PIXEL_SIZE_M = 10.0
+PIXEL_SIZE_TOLERANCE = 0.05  # 5 %
+GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def classifier_input_options(predictor: bool) -> list[str]:
+    """GeoTIFF creation options for rasters that classification reads back (the prepared
+    Sentinel-2 and Sentinel-1 stacks): tiled 256 x 256, ZSTD when this GDAL has it (it
+    decodes faster than DEFLATE, and decoding competes with the model for the CPU),
+    else DEFLATE. ``predictor``: the floating-point predictor, which shrinks continuous
+    values (dB) but enlarged a synthetic stack of reflectance quantised to 1e-4
+    (DN / 10000) five-fold."""
+    drv = gdal().GetDriverByName("GTiff")
+    codec = "ZSTD" if "ZSTD" in (drv.GetMetadataItem("DMD_CREATIONOPTIONLIST") or "") else "DEFLATE"
+    opts = ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", f"COMPRESS={codec}"]
+    return opts + (["PREDICTOR=3"] if predictor else []) + ["BIGTIFF=IF_SAFER"]
+
+
+def gdal():
+    g = require("osgeo.gdal", "GDAL", "Reading and writing rasters")
+    g.UseExceptions()
+    return g
+
+
+def osr():
+    o = require("osgeo.osr", "GDAL", "Coordinate reference systems")
+    o.UseExceptions()
+    return o
+
+
+@dataclass
+class RasterInfo:
+    path: str
+    width: int
+    height: int
+    count: int
+    geotransform: tuple
+    crs_wkt: str
+    nodata: list
+    dtype: str
+
+    @property
+    def pixel_size(self) -> tuple[float, float]:
+        gt = self.geotransform
+        return abs(gt[1]), abs(gt[5])
+
+    def crs_description(self) -> str:
+        if not self.crs_wkt:
+            return "none"
+        s = osr().SpatialReference()
+        s.ImportFromWkt(self.crs_wkt)
+        code = s.GetAuthorityCode(None)
+        return f"EPSG:{code}" if code else s.GetName()
+
+    def is_projected(self) -> bool:
+        s = osr().SpatialReference()
+        s.ImportFromWkt(self.crs_wkt)
+        return bool(s.IsProjected())
+
+    def is_metric(self) -> bool:
+        """Whether the CRS's linear unit is the metre (pixel sizes are then metres)."""
+        s = osr().SpatialReference()
+        s.ImportFromWkt(self.crs_wkt)
+        return abs(s.GetLinearUnits() - 1.0) < 1e-9
+
+    def units_problem(self) -> str | None:
+        """Why the CRS cannot give 10 m pixels ("geographic coordinates", "non-metre
+        units"), or None for a projected CRS in metres."""
+        if not self.is_projected():
+            return "geographic coordinates"
+        return None if self.is_metric() else "non-metre units"
+
+    def has_10m_pixels(self) -> bool:
+        """Pixels of PIXEL_SIZE_M (10 m) within PIXEL_SIZE_TOLERANCE, both ways."""
+        lo = PIXEL_SIZE_M * (1 - PIXEL_SIZE_TOLERANCE)
+        hi = PIXEL_SIZE_M * (1 + PIXEL_SIZE_TOLERANCE)
+        px, py = self.pixel_size
+        return lo <= px <= hi and lo <= py <= hi
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) in the raster's CRS."""
+        gt = self.geotransform
+        xs = (gt[0], gt[0] + gt[1] * self.width)
+        ys = (gt[3], gt[3] + gt[5] * self.height)
+        return min(xs), min(ys), max(xs), max(ys)
+
+    def bounds_in(self, dst_wkt: str) -> tuple[float, float, float, float]:
+        """The raster's bounds in another CRS (edges densified)."""
+        o = osr()
+        src = o.SpatialReference()
+        src.ImportFromWkt(self.crs_wkt)
+        src.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
+        dst = o.SpatialReference()
+        dst.ImportFromWkt(dst_wkt)
+        dst.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
+        x0, y0, x1, y1 = self.bounds()
+        t = np.linspace(0, 1, 21)
+        pts = [(x0 + (x1 - x0) * a, y) for a in t for y in (y0, y1)]
+        pts += [(x, y0 + (y1 - y0) * a) for a in t for x in (x0, x1)]
+        ct = o.CoordinateTransformation(src, dst)
+        out = np.array([ct.TransformPoint(x, y)[:2] for x, y in pts])
+        return out[:, 0].min(), out[:, 1].min(), out[:, 0].max(), out[:, 1].max()
+
+    def check_for_classification(self, what: str = "raster") -> None:
+        name = Path(self.path).name
+        if not self.crs_wkt:
+            raise LczError(
+                f"{what} '{name}' has no coordinate reference system; assign one, or "
+                "reproject it to its UTM zone (Raster > Projections > Warp)"
+            )
+        units = self.units_problem()
+        if units:
+            raise LczError(
+                f"{what} '{name}' is in {units} ({self.crs_description()}); "
+                "reproject it to its UTM zone at 10 m (Raster > Projections > Warp)"
+            )
+        gt = self.geotransform
+        if gt[2] != 0 or gt[4] != 0:
+            raise LczError(f"{what} '{name}' is rotated; warp it to a north-up grid first")
+        px, py = self.pixel_size
+        if not self.has_10m_pixels():
+            raise LczError(
+                f"{what} '{name}' has a pixel size of {px:g} x {py:g} (CRS units); So2Sat models "
+                f"need about {PIXEL_SIZE_M:g} m: resample it to 10 m first"
+            )
+        if self.width < 32 or self.height < 32:
+            raise LczError(
+                f"{what} '{name}' is {self.width} x {self.height} pixels, smaller than one "
+                "32 x 32 window"
+            )
+
+
+def check_tif_name(path, what: str) -> None:
+    """Rasters are written as GeoTIFF whatever the name: refuse another extension."""
+    if Path(path).suffix.lower() not in (".tif", ".tiff"):
+        raise LczError(f"{what} '{path}' is written as a GeoTIFF: give it a .tif name")
+
+
+def pixel_validity(x: np.ndarray, nodata: list, limit=None) -> np.ndarray:
+    """(H, W) mask of pixels of ``x`` (H, W, C) whose channels are all finite, within
+    ``limit`` and differ from their band's ``nodata`` (None or NaN: no value).
+
+    ``limit``: the largest usable magnitude, one for all channels or one per channel
+    (``bands.value_limit``: a value beyond it is nodata, like NaN); None: any finite
+    value is valid.
+
+    Works by slabs of rows that stay in the CPU cache. A slab's max and min (two fast
+    passes) settle the usual case, every value valid. Otherwise, when NaN-ignoring max and
+    min are within the limit, only NaN can be wrong: it is found from each pixel's channel
+    sum (one BLAS pass), the rare pixels whose sum is not finite being checked channel by
+    channel, so finite values whose sum overflows stay valid. Else (values beyond the
+    limit, or infinities) each pixel's summed excess ``max(|x| - limit, 0)`` is tested
+    for 0 (the excesses are never negative: no cancellation).
+    """
+    c = x.shape[-1]
+    nd = [None if v is None or np.isnan(v) else np.float32(v) for v in nodata]
+    lim = np.broadcast_to(np.asarray(_F32_MAX if limit is None else limit, np.float32), (c,))
+    bound = lim.min()
+    ones = np.ones(c, np.float32)
+    out = np.empty(x.shape[:2], bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for r in range(0, x.shape[0], 16):
+            part, o = x[r : r + 16], out[r : r + 16]
+            if part.max() <= bound and part.min() >= -bound:  # NaN compares False
+                o[...] = True
+            elif np.fmax.reduce(part, axis=None) <= bound and -bound <= np.fmin.reduce(
+                part, axis=None
+            ):  # in range where not NaN
+                np.isfinite(part @ ones, out=o)
+                if not o.all():
+                    bad = ~o
+                    o[bad] = np.isfinite(part[bad]).all(axis=-1)
+            else:
+                d = np.abs(part)
+                d -= lim
+                np.maximum(d, 0, out=d)  # NaN stays NaN
+                np.equal(d @ ones, 0, out=o)
+            for k, v in enumerate(nd):
+                if v is not None:
+                    o &= part[..., k] != v
+    return out
+
+
+@contextlib.contextmanager
+def read_errors(path):
+    """Turn GDAL's read failures (a truncated or damaged file) into a clear LczError."""
+    try:
+        yield
+    except RuntimeError as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else "read error"
+        raise LczError(
+            f"cannot read '{Path(str(path)).name}': {msg}. The file may be damaged or "
+            "incomplete; write or download it again"
+        ) from None
+
+
+def open_raster(path) -> tuple[object, RasterInfo]:
+    g = gdal()
+    p = str(path)
+    if not os.path.exists(p) and not p.startswith("/vsi"):
+        raise LczError(f"raster '{p}' does not exist")
+    try:
+        ds = g.Open(p)
+    except RuntimeError as exc:
+        raise LczError(f"cannot open raster '{p}': {exc}") from None
+    if ds is None or ds.RasterCount == 0:
+        raise LczError(f"'{p}' is not a raster GDAL can read")
+    check_real_bands(ds, p)
+    return ds, info_from_dataset(ds, p)
+
+
+def check_real_bands(ds, path) -> None:
+    """Refuse a raster with a complex band (CInt16, CFloat32, ...): read as real numbers
+    GDAL would give its real part silently.
+
+    Raises:
+        LczError: naming the first complex band and the fix.
+    """
+    g = gdal()
+    for k in range(ds.RasterCount):
+        dt = ds.GetRasterBand(k + 1).DataType
+        if g.DataTypeIsComplex(dt):
+            raise LczError(
+                f"band {k + 1} of '{Path(str(path)).name}' is complex "
+                f"({g.GetDataTypeName(dt)}); give a real-valued raster, e.g. its amplitude "
+                "|x| (or, for Sentinel-1, the intensity |x|\u00b2)"
+            )
+
+
+def info_from_dataset(ds, path: str) -> RasterInfo:
+    """The ``RasterInfo`` of an open GDAL dataset (a file, or a warped VRT of one at ``path``);
+    no geotransform reads as the identity (pixel coordinates)."""
+    g = gdal()
+    info = RasterInfo(
+        path=path,
+        width=ds.RasterXSize,
+        height=ds.RasterYSize,
+        count=ds.RasterCount,
+        geotransform=tuple(ds.GetGeoTransform(can_return_null=True) or ()),
+        crs_wkt=ds.GetProjection() or "",
+        nodata=[ds.GetRasterBand(i + 1).GetNoDataValue() for i in range(ds.RasterCount)],
+        dtype=g.GetDataTypeName(ds.GetRasterBand(1).DataType),
+    )
+    if not info.geotransform:
+        info.crs_wkt = info.crs_wkt or ""
+        info.geotransform = (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    return info
+
+
+def read_bands(ds, bands: list[int], row0: int, nrows: int, out_dtype=np.float32) -> np.ndarray:
+    """Rows [row0, row0+nrows) of the given 0-based bands as (nrows, width, len(bands))."""
+    width = ds.RasterXSize
+    out = np.empty((nrows, width, len(bands)), dtype=out_dtype)
+    for k, b in enumerate(bands):
+        out[..., k] = ds.GetRasterBand(b + 1).ReadAsArray(0, row0, width, nrows)
+    return out
+
+
+def create_geotiff(
+    path, width, height, count, gdal_type, geotransform, crs_wkt, nodata=None, options=None
+):
+    g = gdal()
+    drv = g.GetDriverByName("GTiff")
+    ds = drv.Create(str(path), width, height, count, gdal_type, options or GTIFF_OPTIONS)
+    ds.SetGeoTransform(tuple(geotransform))
+    if crs_wkt:
+        ds.SetProjection(crs_wkt)
+    if nodata is not None:
+        for i in range(count):
+            ds.GetRasterBand(i + 1).SetNoDataValue(nodata)
+    return ds
+
+
+_WRITE_PROBLEMS = ("unable to save auxiliary", "write error", "no space left", "disk is full")
+
+
+@contextlib.contextmanager
+def gdal_writes():
+    """Around code that writes rasters (or vectors) with GDAL, in the thread that writes.
+
+    GDAL reports some write failures without raising: on closing a dataset (``ds = None``,
+    Python then prints 'Exception ignored') and when the ``.aux.xml`` cannot be saved (a
+    warning). Here GDAL's messages of this thread are collected; such a failure raises
+    ``RuntimeError`` at the end of the block, and when any message says the disk is full
+    the error raised is ``OSError(ENOSPC)`` with GDAL's messages (``atomic.staged_outputs``
+    turns it into ``DiskFull``). Other warnings are passed on to the previous handler
+    afterwards. Close the datasets inside the block.
+    """
+    import errno
+    import sys
+    import traceback
+
+    g = gdal()
+    msgs: list[tuple[int, int, str]] = []
+    unraisable: list[BaseException] = []
+    old_hook = sys.unraisablehook
+
+    def hook(u):
+        if isinstance(u.exc_value, RuntimeError):
+            unraisable.append(u.exc_value)
+        else:
+            old_hook(u)
+
+    def full(texts) -> bool:
+        return any("no space left" in t.lower() or "disk is full" in t.lower() for t in texts)
+
+    g.PushErrorHandler(lambda cls, no, msg: msgs.append((cls, no, str(msg))))
+    sys.unraisablehook = hook
+    try:
+        yield
+    except BaseException as exc:
+        # the failed calls' frames hold datasets (``self`` of WriteArray): close them here,
+        # where their errors are collected, not later on the console
+        traceback.clear_frames(exc.__traceback__)
+        if not isinstance(exc, OSError) and full([str(exc)] + [m for _, _, m in msgs]):
+            text = "; ".join(dict.fromkeys([str(exc)] + [m for c, _, m in msgs if c >= 2]))
+            raise OSError(errno.ENOSPC, f"No space left on device ({text})") from exc
+        raise
+    finally:
+        sys.unraisablehook = old_hook
+        g.PopErrorHandler()
+        for cls, no, m in msgs:
+            if cls == g.CE_Warning and not any(w in m.lower() for w in _WRITE_PROBLEMS):
+                g.Error(g.CE_Warning, no, m)  # to the previous handler
+    failed = [str(e) for e in unraisable] + [
+        m for c, _, m in msgs if c >= g.CE_Failure or any(w in m.lower() for w in _WRITE_PROBLEMS)
+    ]
+    failed = [m for m in failed if any(w in m.lower() for w in (*_WRITE_PROBLEMS, "write"))]
+    if failed:
+        text = "; ".join(dict.fromkeys(failed))
+        if full(failed):
+            raise OSError(errno.ENOSPC, f"No space left on device ({text})")
+        raise RuntimeError(f"writing failed: {text}")
+
+
+def style_lcz_band(band) -> None:
+    """Embed the LCZ colour table and category names in a GDAL band (values 0..17)."""
+    g = gdal()
+    ct = g.ColorTable()
+    for value, rgba in gdal_color_entries().items():
+        ct.SetColorEntry(value, rgba)
+    band.SetRasterColorTable(ct)
+    band.SetRasterColorInterpretation(g.GCI_PaletteIndex)
+    band.SetCategoryNames(category_names())
+    band.SetDescription("LCZ")
+
+
+def qml_path(raster_path) -> Path:
+    p = Path(raster_path)
+    return p.with_suffix(".qml")
+
+
+def write_qml(raster_path, qml: str) -> Path:
+    from ..common.atomic import write_text_atomic
+
+    return write_text_atomic(qml_path(raster_path), qml)
+
+
+def write_lcz_qml(raster_path) -> Path:
+    return write_qml(raster_path, qml_paletted())
+
+
+def read_lcz_map(path) -> tuple[np.ndarray, RasterInfo]:
+    """An LCZ map as codes 0..17 (101-107 accepted for A-G)."""
+    from ..common.legend import normalize_codes
+
+    ds, info = open_raster(path)
+    arr = ds.GetRasterBand(1).ReadAsArray()
+    return normalize_codes(arr), info

@@ -1,0 +1,208 @@
+"""QGIS styles (QML) for the visual products, the patch mosaics and the patch outlines.
+
+The LCZ map style lives in ``legend.qml_paletted``; this module reuses the legend's
+colours and names for the patch polygons. Raster styles share ``qml.raster_style``. Every QML here is plain QGIS 3.22 XML, read
+by ``QgsMapLayer.loadNamedStyle`` (Processing post-processors) and picked up as a
+``.qml`` sidecar by QGIS when a file is opened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..common.legend import LCZ_CLASSES
+from .qml import QML_DOCTYPE, raster_style, xml_attr
+
+
+@dataclass(frozen=True)
+class RampStop:
+    value: float
+    color: str  # "#rrggbb"
+    label: str
+
+
+# Colour ramps of the index products: (stops, display min, display max).
+# NDVI: diverging brown -> pale -> greens; water indices: dry (tan) -> white -> blues;
+# NDBI: vegetation green -> white -> built-up red; RVI: sequential yellow -> green.
+INDEX_RAMPS: dict[str, tuple[RampStop, ...]] = {
+    "ndvi": (
+        RampStop(-1.0, "#543005", "-1 water, snow, clouds"),
+        RampStop(0.0, "#dfc27d", "0 bare soil, built-up"),
+        RampStop(0.2, "#f6f6c9", "0.2 sparse vegetation"),
+        RampStop(0.5, "#7fbc41", "0.5 moderate vegetation"),
+        RampStop(1.0, "#00441b", "1 dense green vegetation"),
+    ),
+    "ndwi": (
+        RampStop(-1.0, "#8c510a", "-1 dense vegetation, dry"),
+        RampStop(0.0, "#f7f7f7", "0 boundary"),
+        RampStop(0.3, "#6baed6", "0.3 wet surfaces"),
+        RampStop(1.0, "#08306b", "1 open water"),
+    ),
+    "mndwi": (
+        RampStop(-1.0, "#8c510a", "-1 built-up, bare, vegetation"),
+        RampStop(0.0, "#f7f7f7", "0 boundary"),
+        RampStop(0.3, "#6baed6", "0.3 wet surfaces"),
+        RampStop(1.0, "#08306b", "1 open water"),
+    ),
+    "ndbi": (
+        RampStop(-0.6, "#1a9850", "-0.6 vegetation, water"),
+        RampStop(0.0, "#f7f7f7", "0 mixed"),
+        RampStop(0.3, "#f46d43", "0.3 built-up, bare"),
+        RampStop(0.6, "#a50026", "0.6 dense built-up, bare"),
+    ),
+    "rvi": (
+        RampStop(0.0, "#ffffcc", "0 smooth surfaces, water"),
+        RampStop(0.4, "#c2e699", "0.4 bare, built-up"),
+        RampStop(0.8, "#78c679", "0.8 low vegetation"),
+        RampStop(1.2, "#238443", "1.2 dense vegetation"),
+        RampStop(1.6, "#004529", "1.6+ forest (volume scattering)"),
+    ),
+}
+
+
+_MIN_MAX_ORIGIN = """      <minMaxOrigin>
+        <limits>None</limits>
+        <extent>WholeRaster</extent>
+        <statAccuracy>Estimated</statAccuracy>
+        <cumulativeCutLower>0.02</cumulativeCutLower>
+        <cumulativeCutUpper>0.98</cumulativeCutUpper>
+        <stdDevFactor>2</stdDevFactor>
+      </minMaxOrigin>"""
+
+
+def _rgb_str(color: str, alpha: int = 255) -> str:
+    c = color.lstrip("#")
+    return f"{int(c[0:2], 16)},{int(c[2:4], 16)},{int(c[4:6], 16)},{alpha}"
+
+
+def qml_pseudocolor(stops, band: int = 1, title: str = "") -> str:
+    """Single-band pseudocolour (interpolated ramp) with one legend entry per stop."""
+    lo, hi = stops[0].value, stops[-1].value
+    items = "\n".join(
+        f'          <item alpha="255" value="{s.value:g}" label="{xml_attr(s.label)}" '
+        f'color="{s.color}"/>'
+        for s in stops
+    )
+    span = hi - lo
+    grad_stops = ":".join(f"{(s.value - lo) / span:.6g};{_rgb_str(s.color)}" for s in stops[1:-1])
+    return raster_style(f"""    <rasterrenderer type="singlebandpseudocolor" band="{band}" opacity="1" alphaBand="-1" classificationMin="{lo:g}" classificationMax="{hi:g}" nodataColor="">
+      <rasterTransparency/>
+{_MIN_MAX_ORIGIN}
+      <rastershader>
+        <colorrampshader colorRampType="INTERPOLATED" classificationMode="1" clip="0" minimumValue="{lo:g}" maximumValue="{hi:g}" labelPrecision="2">
+          <colorramp type="gradient" name="[source]">
+            <Option type="Map">
+              <Option type="QString" name="color1" value="{_rgb_str(stops[0].color)}"/>
+              <Option type="QString" name="color2" value="{_rgb_str(stops[-1].color)}"/>
+              <Option type="QString" name="discrete" value="0"/>
+              <Option type="QString" name="rampType" value="gradient"/>
+              <Option type="QString" name="stops" value="{grad_stops}"/>
+            </Option>
+          </colorramp>
+{items}
+        </colorrampshader>
+      </rastershader>
+    </rasterrenderer>""")
+
+
+def qml_index(product_name: str) -> str:
+    return qml_pseudocolor(INDEX_RAMPS[product_name])
+
+
+def _contrast(tag: str, lo: float, hi: float) -> str:
+    return (
+        f"      <{tag}>\n"
+        f"        <minValue>{lo:.6g}</minValue>\n"
+        f"        <maxValue>{hi:.6g}</maxValue>\n"
+        f"        <algorithm>StretchToMinimumMaximum</algorithm>\n"
+        f"      </{tag}>"
+    )
+
+
+def qml_multiband(red: int, green: int, blue: int, limits, alpha_band: int = -1) -> str:
+    """Multiband colour with a fixed min/max stretch per channel (``limits``: 3 x (lo, hi))."""
+    (rl, rh), (gl, gh), (bl, bh) = [tuple(map(float, x)) for x in limits]
+    return raster_style(f"""    <rasterrenderer type="multibandcolor" redBand="{red}" greenBand="{green}" blueBand="{blue}" alphaBand="{alpha_band}" opacity="1" nodataColor="">
+      <rasterTransparency/>
+{_MIN_MAX_ORIGIN}
+{_contrast("redContrastEnhancement", rl, rh)}
+{_contrast("greenContrastEnhancement", gl, gh)}
+{_contrast("blueContrastEnhancement", bl, bh)}
+    </rasterrenderer>""")
+
+
+def qml_rgba_byte() -> str:
+    """A stretched byte RGB + alpha product (true colour, S1 false colour): shown as is."""
+    return qml_multiband(1, 2, 3, [(0, 255)] * 3, alpha_band=4)
+
+
+def qml_for_product(product_name: str) -> str:
+    if product_name in INDEX_RAMPS:
+        return qml_index(product_name)
+    return qml_rgba_byte()
+
+
+# -- patch outlines ----------------------------------------------------------------------
+PATCH_LABEL_EXPRESSION = "concat('#', \"patch_index\", ' LCZ ', \"lcz_letter\")"
+
+
+def _fill_symbol(name: str, color: str) -> str:
+    """A fill symbol with no brush: a border in ``color``, the inside left clear."""
+    return f"""        <symbol type="fill" name="{name}" alpha="1" clip_to_extent="1" force_rhr="0">
+          <data_defined_properties><Option type="Map"><Option type="QString" name="name" value=""/><Option name="properties"/><Option type="QString" name="type" value="collection"/></Option></data_defined_properties>
+          <layer class="SimpleFill" enabled="1" locked="0" pass="0">
+            <Option type="Map">
+              <Option type="QString" name="border_width_map_unit_scale" value="3x:0,0,0,0,0,0"/>
+              <Option type="QString" name="color" value="{_rgb_str(color, 0)}"/>
+              <Option type="QString" name="joinstyle" value="miter"/>
+              <Option type="QString" name="offset" value="0,0"/>
+              <Option type="QString" name="offset_map_unit_scale" value="3x:0,0,0,0,0,0"/>
+              <Option type="QString" name="offset_unit" value="MM"/>
+              <Option type="QString" name="outline_color" value="{_rgb_str(color)}"/>
+              <Option type="QString" name="outline_style" value="solid"/>
+              <Option type="QString" name="outline_width" value="0.6"/>
+              <Option type="QString" name="outline_width_unit" value="MM"/>
+              <Option type="QString" name="style" value="no"/>
+            </Option>
+          </layer>
+        </symbol>"""
+
+
+def qml_patch_polygons(field: str = "lcz") -> str:
+    """Categorized renderer on ``field`` (LCZ codes) in LCZ colours, labelled with the
+    patch index and LCZ letter. Outlines only (no fill), so the patch image is not tinted."""
+    cats = "\n".join(
+        f'        <category render="true" value="{c.code}" symbol="{i}" '
+        f'label="{xml_attr(c.label)}" type="integer"/>'
+        for i, c in enumerate(LCZ_CLASSES)
+    )
+    symbols = "\n".join(_fill_symbol(str(i), c.color) for i, c in enumerate(LCZ_CLASSES))
+    expr = xml_attr(PATCH_LABEL_EXPRESSION)
+    return f"""{QML_DOCTYPE}
+<qgis version="3.22" styleCategories="AllStyleCategories" labelsEnabled="1">
+  <renderer-v2 type="categorizedSymbol" attr="{field}" symbollevels="0" enableorderby="0" forceraster="0" referencescale="-1">
+    <categories>
+{cats}
+    </categories>
+    <symbols>
+{symbols}
+    </symbols>
+    <rotation/>
+    <sizescale/>
+  </renderer-v2>
+  <labeling type="simple">
+    <settings calloutType="simple">
+      <text-style fieldName="{expr}" isExpression="1" fontSize="8" fontSizeUnit="Point" fontWeight="75" fontFamily="" namedStyle="" textColor="0,0,0,255" textOpacity="1" multilineHeight="1" allowHtml="0" capitalization="0" blendMode="0" previewBkgrdColor="255,255,255,255" fontKerning="1" fontItalic="0" fontUnderline="0" fontStrikeout="0" fontWordSpacing="0" fontLetterSpacing="0" textOrientation="horizontal" useSubstitutions="0">
+        <text-buffer bufferDraw="1" bufferSize="1" bufferSizeUnits="MM" bufferColor="255,255,255,255" bufferOpacity="0.8" bufferJoinStyle="128" bufferNoFill="1" bufferBlendMode="0"/>
+      </text-style>
+      <text-format wrapChar="" multilineAlign="3" plussign="0" reverseDirectionSymbol="0" addDirectionSymbol="0" formatNumbers="0" decimals="3" leftDirectionSymbol="&lt;" rightDirectionSymbol="&gt;" placeDirectionSymbol="0" autoWrapLength="0" useMaxLineLengthForAutoWrap="1"/>
+      <placement placement="1" offsetType="0" quadOffset="4" xOffset="0" yOffset="0" offsetUnits="MM" dist="0" distUnits="MM" priority="5" fitInPolygonOnly="0" centroidWhole="1" centroidInside="1" overrunDistance="0" overrunDistanceUnit="MM" repeatDistance="0" repeatDistanceUnit="MM" rotationAngle="0" maxCurvedCharAngleIn="25" maxCurvedCharAngleOut="-25" placementFlags="10" layerType="PolygonGeometry" geometryGenerator="" geometryGeneratorEnabled="0" geometryGeneratorType="PointGeometry" lineAnchorPercent="0.5" lineAnchorType="0" lineAnchorClipping="0" polygonPlacementFlags="2" overlapHandling="PreventOverlap" allowDegraded="0"/>
+      <rendering scaleVisibility="1" scaleMin="0" scaleMax="200000" obstacle="1" obstacleFactor="1" obstacleType="1" zIndex="0" upsidedownLabels="0" limitNumLabels="0" maxNumLabels="2000" minFeatureSize="0" fontLimitPixelSize="0" fontMinPixelSize="3" fontMaxPixelSize="10000" labelPerPart="0" mergeLines="0" displayAll="0" drawLabels="1" unplacedVisibility="0"/>
+      <dd_properties><Option type="Map"><Option type="QString" name="name" value=""/><Option name="properties"/><Option type="QString" name="type" value="collection"/></Option></dd_properties>
+    </settings>
+  </labeling>
+  <blendMode>0</blendMode>
+  <featureBlendMode>0</featureBlendMode>
+  <layerOpacity>1</layerOpacity>
+</qgis>
+"""

@@ -1,0 +1,733 @@
+"""Train the Keras model types on So2Sat HDF5 files with batches streamed from disk.
+
+Steps of ``train_keras``:
+
+1. Labels are read (one byte per patch); the seeded, stratified validation split
+   (``training.split_indices``) or a VALIDATION file, then MAX_SAMPLES.
+2. One streamed pass over the training rows computes per-channel mean and std
+   (float64, merged chunk by chunk) and finds patches holding NaN or inf, which are
+   dropped from training (and counted in the manifest, with a warning).
+3. A training loop (a ``tf.function`` step per batch) takes its batches from
+   ``so2sat.batches.ShuffledBatches``: block-shuffled, mostly sequential reads (GIL-free
+   ``preadv``) by a background thread that also converts to float32, standardises,
+   augments (random flips / 90-degree rotations) and adds class weights.
+4. After every epoch the loop streams the validation rows, computes loss and the LCZ
+   scores, keeps the weights of the best epoch (validation OA, ties: lower loss) in
+   memory and stops early when the validation loss has not improved for
+   ``early_stopping`` epochs. It reports progress per batch and stops at the next batch
+   when the user cancels (then ``Cancelled`` is raised and nothing is written).
+5. The best weights are saved as ``model.keras`` inside the ``.lczmodel`` zip with a
+   manifest whose preprocessing is the ``standardize`` step, so ``LczModel.predict_proba``
+   applies exactly the training normalisation. An optional HTML report has the learning
+   curves and the validation confusion matrix.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..common.atomic import check_output_path
+from ..common.bands import INVALID_VALUES, range_note, sensor_channels
+from ..common.errors import Cancelled, LczError, require
+from ..common.feedback import Feedback
+from ..models import MODEL_TYPES, model_module
+from ..so2sat.batches import band_routes, copy_bands, dihedral
+from ..so2sat.file import So2SatFile
+from .splits import (
+    VALIDATION_FRACTION,
+    TrainResult,
+    check_training_labels,
+    split_indices,
+    subsample,
+)
+
+KERAS_MODEL_TYPES = tuple(t for t, (_, fw, _) in MODEL_TYPES.items() if fw == "keras")
+SCHEDULES = ("constant", "exponential", "cosine")
+DEFAULT_EPOCHS = 10
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_LEARNING_RATE = 1e-3
+DEFAULT_SCHEDULE = "constant"
+DEFAULT_EARLY_STOPPING = 3  # epochs without a better validation loss; 0 = off
+# the seed notebook's ExponentialDecay: lr * 0.9 ** (step / 1000)
+EXPONENTIAL_DECAY_STEPS = 1000
+EXPONENTIAL_DECAY_RATE = 0.9
+STATS_CHUNK = 256
+# Builder options per model type. sen2lcznet is trained here at 12 base filters
+# (42 MFLOPs per patch, 8.4 % of the notebook ResNet50's 498 MFLOPs); the published
+# width of 16 (74 MFLOPs) is model_options={"base_filters": 16}.
+BUILD_OPTIONS: dict[str, dict] = {
+    "mlp": {"variant": "simple"},
+    "mlp_diy": {"variant": "diy"},
+    "resnet50": {},
+    "fusion": {"variant": "early"},
+    "fusion_late": {"variant": "late"},
+    "sen2lcznet": {"base_filters": 12},
+}
+# Runs of at most this many batches in all run eagerly: tracing the training graph of a
+# large model costs more than a few eager steps (ResNet50 on 2 cores: ~20 s of tracing vs
+# ~1.5 s per eager step of 32 patches, ~0.6 s per graph step).
+EAGER_MAX_STEPS = 8
+# relative cost of a validation batch vs a training batch, for the progress bar
+_VAL_COST = 0.35
+
+
+# -- statistics ---------------------------------------------------------------------------
+
+
+def channel_statistics(
+    path, sensor: str, bands: list[int], indices: np.ndarray, feedback: Feedback
+) -> tuple[list[float], list[float], np.ndarray]:
+    """Per-channel mean and std over rows ``indices``, streamed; and the rows with NaN/inf.
+
+    Chunk statistics are merged with Chan et al.'s parallel formula in float64, so the
+    result does not depend on the chunk size and does not lose precision on large files.
+    """
+    from ..so2sat.batches import SequentialBatches
+
+    c = len(bands)
+    count, mean, m2 = 0, np.zeros(c), np.zeros(c)
+    kept = []
+    batches = SequentialBatches(path, sensor, bands, indices, STATS_CHUNK, labels=False, reuse=True)
+    done = 0
+    for x, _, rows in batches:
+        feedback.check_cancelled()
+        done += STATS_CHUNK
+        feedback.progress(100.0 * min(done, batches.n) / max(batches.n, 1))
+        if not len(x):
+            continue
+        kept.append(rows)
+        nb = x.shape[0] * x.shape[1] * x.shape[2]
+        mb = x.mean(axis=(0, 1, 2), dtype=np.float64)
+        d = x - mb.astype(np.float32)
+        m2b = (d * d).sum(axis=(0, 1, 2), dtype=np.float64)
+        delta = mb - mean
+        total = count + nb
+        mean = mean + delta * nb / total
+        m2 = m2 + m2b + delta**2 * count * nb / total
+        count = total
+    kept_rows = np.concatenate(kept) if kept else np.zeros(0, np.int64)
+    bad = np.setdiff1d(np.asarray(indices, np.int64), kept_rows)
+    std = np.sqrt(m2 / max(count, 1))
+    return mean.tolist(), std.tolist(), bad
+
+
+def balanced_class_weights(codes: np.ndarray) -> np.ndarray:
+    """Weights per class index 0..16: n / (classes present * count); 0 for absent classes."""
+    counts = np.bincount(np.asarray(codes, np.int64) - 1, minlength=17).astype(np.float64)
+    present = counts > 0
+    w = np.zeros(17)
+    w[present] = counts.sum() / (present.sum() * counts[present])
+    return w.astype(np.float32)
+
+
+# -- model and optimiser ------------------------------------------------------------------
+
+
+def check_model_sensor(model_type: str, sensor: str, bands: list[int]) -> dict:
+    """Builder options for ``model_type`` on these bands; errors for impossible pairs."""
+    if model_type not in KERAS_MODEL_TYPES:
+        raise LczError(
+            f"'{model_type}' is not a Keras model type; choose one of {', '.join(KERAS_MODEL_TYPES)}"
+        )
+    opts = dict(BUILD_OPTIONS.get(model_type, {}))
+    if model_type in ("fusion", "fusion_late") and sensor != "fusion":
+        raise LczError(
+            f"model type '{model_type}' fuses Sentinel-1 and Sentinel-2: set the sensor to "
+            f"'fusion' (it is '{sensor}')"
+        )
+    if model_type == "fusion_late":
+        s1 = [b for b in bands if b < 8]
+        n_s1 = len(s1)
+        if n_s1 == 0 or n_s1 == len(bands) or bands[:n_s1] != s1:
+            raise LczError(
+                "fusion_late needs at least one Sentinel-1 and one Sentinel-2 band, with the "
+                "Sentinel-1 bands (1-8) listed first"
+            )
+        opts["s1_channels"] = n_s1
+    return opts
+
+
+def build_model(model_type: str, n_channels: int, options: dict):
+    return model_module(model_type).build((32, 32, n_channels), 17, **options)
+
+
+def make_optimizer(learning_rate: float, schedule: str, total_steps: int):
+    from tensorflow import keras
+
+    if schedule == "constant":
+        lr = learning_rate
+    elif schedule == "exponential":
+        lr = keras.optimizers.schedules.ExponentialDecay(
+            learning_rate, EXPONENTIAL_DECAY_STEPS, EXPONENTIAL_DECAY_RATE
+        )
+    elif schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, total_steps))
+    else:
+        raise LczError(f"unknown schedule '{schedule}'; use one of {', '.join(SCHEDULES)}")
+    return keras.optimizers.Adam(learning_rate=lr)
+
+
+def inference_copy(keras, model):
+    """The same network and weights without the optimizer (what a model file needs)."""
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def current_learning_rate(optimizer) -> float:
+    lr = optimizer.learning_rate
+    if callable(lr):  # a schedule
+        lr = lr(optimizer.iterations)
+    return float(np.asarray(lr))
+
+
+class EarlyStopper:
+    """Stop when the validation loss has not improved for ``patience`` epochs (0 = never)."""
+
+    def __init__(self, patience: int, min_delta: float = 1e-4):
+        self.patience, self.min_delta = int(patience), min_delta
+        self.best = math.inf
+        self.wait = 0
+
+    def update(self, val_loss: float) -> bool:
+        if not math.isfinite(val_loss):
+            return False
+        if val_loss < self.best - self.min_delta:
+            self.best, self.wait = val_loss, 0
+            return False
+        self.wait += 1
+        return self.patience > 0 and self.wait >= self.patience
+
+
+def _is_better(scores: dict, best: dict | None) -> bool:
+    if best is None:
+        return True
+    if scores["oa"] > best["oa"] + 1e-12:
+        return True
+    return abs(scores["oa"] - best["oa"]) <= 1e-12 and scores["loss"] < best["loss"]
+
+
+class InputTransform:
+    """Raw So2Sat rows (one array per dataset, e.g. float64 sen1 and sen2) -> model input:
+    float32, the selected ``bands``, ``(x - mean) / std`` with exactly the arithmetic of
+    ``preprocessing.standardize`` (so training sees what prediction will), then random
+    flips/rotations when ``augment``.
+
+    ``convert(raws, out)`` does one piece (``ShuffledBatches`` calls it in its reader
+    thread, ``PIECE_ROWS`` rows at a time); calling the object does whole arrays.
+    """
+
+    def __init__(self, specs, bands: list[int], mean, std, augment: bool = False):
+        self.channels = len(bands)
+        self.augment = bool(augment)
+        # full (32, 32, C) arrays: numpy then runs one 10,240-element inner loop per
+        # patch instead of one per pixel (4x faster than broadcasting a (C,) vector)
+        shape = (32, 32, self.channels)
+        self._mean = np.ascontiguousarray(np.broadcast_to(np.asarray(mean, np.float32), shape))
+        s = np.asarray(std, np.float32)
+        self._std = np.ascontiguousarray(
+            np.broadcast_to(np.where(s > 0, s, np.float32(1.0)), shape)
+        )
+        self._routes = band_routes([c for c, _ in specs], bands)
+
+    def convert(self, raws: tuple, out: np.ndarray) -> None:
+        """Rows of ``raws`` (one array per dataset) -> standardised float32 ``out``."""
+        for raw, (pairs, whole) in zip(raws, self._routes):
+            copy_bands(raw, out, pairs, whole)
+        self.standardize(out)
+
+    def standardize(self, x: np.ndarray) -> np.ndarray:
+        """``preprocessing.standardize``'s arithmetic, in place on float32 model-channel
+        patches ``x`` (validation batches use it too, so their scores equal the saved
+        model's)."""
+        np.subtract(x, self._mean, out=x)
+        np.divide(x, self._std, out=x)
+        return x
+
+    def __call__(self, xs: tuple, rng: np.random.Generator, piece: int = 32) -> np.ndarray:
+        n = len(xs[0])
+        out = np.empty((n, 32, 32, self.channels), np.float32)
+        for a in range(0, n, piece):
+            self.convert(tuple(x[a : a + piece] for x in xs), out[a : a + piece])
+        return dihedral(out, rng) if self.augment else out
+
+
+def make_transform(specs, bands: list[int], mean, std, augment: bool) -> InputTransform:
+    """The ``InputTransform`` of a training run (``specs``: ``ShuffledBatches.specs``)."""
+    return InputTransform(specs, bands, mean, std, augment)
+
+
+def _step_function(tf, model, optimizer):
+    """One optimiser step on a batch ``(x, y, w)`` (a plain function); returns (sum of
+    w * cross-entropy, number of correct predictions). Keras' ``sample_weight``
+    semantics: the loss is sum(w * ce) / batch size."""
+    from tensorflow import keras
+
+    def step(x, y, w):
+        with tf.GradientTape() as tape:
+            p = model(x, training=True)
+            ce = keras.losses.sparse_categorical_crossentropy(y, p)
+            weighted = tf.reduce_sum(ce * w)
+            loss = weighted / tf.cast(tf.shape(x)[0], tf.float32)
+            if model.losses:
+                loss = loss + tf.add_n(model.losses)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        hits = tf.equal(tf.argmax(p, axis=1, output_type=tf.int32), y)
+        return weighted, tf.reduce_sum(tf.cast(hits, tf.int32))
+
+    return step
+
+
+def make_train_step(tf, model, optimizer, n_channels: int, eager: bool = False):
+    """The training step on one batch: a ``tf.function``, or eager with ``eager``."""
+    step = _step_function(tf, model, optimizer)
+    if eager:
+        return step
+    spec = [
+        tf.TensorSpec((None, 32, 32, n_channels), tf.float32),
+        tf.TensorSpec((None,), tf.int32),
+        tf.TensorSpec((None,), tf.float32),
+    ]
+    return tf.function(step, input_signature=spec)
+
+
+def make_multi_step(tf, model, optimizer, n_channels: int):
+    """Several training steps in one ``tf.function`` call, on ``(k, batch, ...)`` arrays:
+    the same steps, in order, as ``k`` calls of ``make_train_step`` (Keras calls this
+    ``steps_per_execution``). Returns the sums over the ``k`` batches."""
+    step = _step_function(tf, model, optimizer)
+
+    def multi(xs, ys, ws):
+        total, hits = tf.constant(0.0), tf.constant(0)
+        for i in tf.range(tf.shape(xs)[0]):
+            l_sum, h = step(xs[i], ys[i], ws[i])
+            total += l_sum
+            hits += h
+        return total, hits
+
+    spec = [
+        tf.TensorSpec((None, None, 32, 32, n_channels), tf.float32),
+        tf.TensorSpec((None, None), tf.int32),
+        tf.TensorSpec((None, None), tf.float32),
+    ]
+    return tf.function(multi, input_signature=spec)
+
+
+# Python's thread switch interval while training: the loop waits at most this long for
+# the GIL when the reader thread holds it (the default 5 ms is half an MLP step)
+SWITCH_INTERVAL = 0.0005
+# Batches that take less than this go to TensorFlow a chunk (several batches) per call:
+# one Python-to-TensorFlow crossing per chunk, not per batch (the MLP trains 1.15x
+# faster). Slower models keep one batch per call, so cancel still acts within a batch.
+MULTI_STEP_BELOW_S = 0.03
+
+
+def run_epochs(step, stream, loop, epochs: int, model, multi_step=None) -> None:
+    """The training loop: chunks from the stream's reader thread straight into ``step``.
+
+    A plain loop rather than ``model.fit`` over ``tf.data.Dataset.from_generator``: the
+    generator crossing cost about a quarter of the MLP's throughput on 2 cores. Once a
+    batch is measured to take less than ``MULTI_STEP_BELOW_S``, whole chunks go to
+    ``multi_step`` (when given); progress and cancel are still reported batch by batch.
+    """
+    import sys
+
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(old_interval, SWITCH_INTERVAL))
+    per_batch, single_calls = None, 0
+    try:
+        for epoch in range(epochs):
+            loop.epoch_begin(epoch)
+            loss_sum, correct, seen, batch = 0.0, 0, 0, 0
+            for (x,), y, w in stream.chunks():
+                if w is None:
+                    w = np.ones(y.shape, np.float32)
+                i = 0
+                while i < len(y):
+                    fast = per_batch is not None and per_batch < MULTI_STEP_BELOW_S
+                    k = len(y) - i if multi_step is not None and fast else 1
+                    t0 = time.perf_counter()
+                    if k == 1:
+                        l_sum, hits = step(x[i], y[i], w[i])
+                    else:
+                        l_sum, hits = multi_step(x[i : i + k], y[i : i + k], w[i : i + k])
+                    loss_sum += float(l_sum)
+                    correct += int(hits)
+                    if k == 1:
+                        single_calls += 1
+                        dt = time.perf_counter() - t0
+                        if single_calls > 2:  # the first calls trace the graph
+                            per_batch = dt if per_batch is None else 0.7 * per_batch + 0.3 * dt
+                    for j in range(i, i + k):
+                        seen += len(y[j])
+                        if loop.train_batch_end(batch):
+                            return
+                        batch += 1
+                    i += k
+            logs = {"loss": loss_sum / max(seen, 1), "accuracy": correct / max(seen, 1)}
+            if loop.epoch_end(model, epoch, logs):
+                return
+    finally:
+        sys.setswitchinterval(old_interval)
+
+
+class _Loop:
+    """Progress, cancel, validation, best weights and early stopping around ``fit``."""
+
+    def __init__(self, feedback, epochs, train_n, steps, val, predict, patience):
+        self.feedback = feedback
+        self.epochs, self.train_n, self.steps = epochs, train_n, steps
+        self.val, self.predict = val, predict
+        self.val_steps = val.steps if val is not None else 0
+        self.units = steps + _VAL_COST * self.val_steps
+        self.stopper = EarlyStopper(patience)
+        self.cancelled = False
+        self.diverged = False
+        self.stopped_early = False
+        self.best_scores: dict | None = None
+        self.best_weights = None
+        self.best_epoch = 0
+        self.val_skipped = 0
+        self.history: dict[str, list] = {
+            k: []
+            for k in (
+                "loss",
+                "accuracy",
+                "val_loss",
+                "val_accuracy",
+                "val_kappa",
+                "learning_rate",
+                "seconds",
+                "samples_per_second",
+            )
+        }
+
+    def _progress(self, units_done: float) -> None:
+        total = self.epochs * self.units
+        self.feedback.progress(100.0 * (self.epoch * self.units + units_done) / max(total, 1e-9))
+
+    def epoch_begin(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.t0 = time.monotonic()
+
+    def train_batch_end(self, batch: int) -> bool:
+        self._progress(batch + 1)
+        if self.feedback.is_cancelled():
+            self.cancelled = True
+        return self.cancelled
+
+    def _validate(self) -> dict | None:
+        from ..evaluation.evaluate import ConfusionAccumulator
+
+        acc = ConfusionAccumulator()
+        for i, (x, codes, _rows) in enumerate(self.val):
+            if self.feedback.is_cancelled():
+                self.cancelled = True
+                return None
+            if len(x):
+                acc.add(codes, np.asarray(self.predict(x)))
+            self._progress(self.steps + _VAL_COST * (i + 1))
+        self.val_skipped = self.val.n_skipped
+        return acc.scores() if acc.n else None
+
+    def epoch_end(self, model, epoch: int, logs: dict) -> bool:
+        seconds = time.monotonic() - self.t0
+        if self.cancelled:
+            return True
+        h = self.history
+        loss = float(logs.get("loss", float("nan")))
+        h["loss"].append(loss)
+        h["accuracy"].append(float(logs.get("accuracy", float("nan"))))
+        h["learning_rate"].append(current_learning_rate(model.optimizer))
+        h["seconds"].append(round(seconds, 3))
+        h["samples_per_second"].append(round(self.train_n / seconds, 1) if seconds > 0 else None)
+        if not math.isfinite(loss):
+            self.diverged = True
+            for k in ("val_loss", "val_accuracy", "val_kappa"):
+                h[k].append(float("nan"))
+            self.feedback.warning(
+                f"epoch {epoch + 1}: the training loss is not finite (diverged); stopping. "
+                "Try a lower learning rate."
+            )
+            return True
+        scores = self._validate() if self.val is not None else None
+        if self.cancelled:
+            return True
+        line = f"epoch {epoch + 1}/{self.epochs}: loss {loss:.4f}, accuracy {h['accuracy'][-1]:.4f}"
+        stop = False
+        if scores is not None:
+            h["val_loss"].append(scores["loss"])
+            h["val_accuracy"].append(scores["oa"])
+            h["val_kappa"].append(scores["kappa"])
+            line += (
+                f", val_loss {scores['loss']:.4f}, val_accuracy {scores['oa']:.4f}, "
+                f"val_kappa {scores['kappa']:.4f}"
+            )
+            if _is_better(scores, self.best_scores):
+                self.best_scores, self.best_epoch = scores, epoch + 1
+                self.best_weights = model.get_weights()
+                line += " (best so far)"
+            stop = self.stopper.update(scores["loss"])
+            if stop:
+                self.stopped_early = True
+                line += f"; no better validation loss for {self.stopper.patience} epochs: stopping"
+        else:
+            for k in ("val_loss", "val_accuracy", "val_kappa"):
+                h[k].append(float("nan"))
+            self.best_epoch = epoch + 1
+            self.best_weights = None  # the model's final weights
+        line += f" ({seconds:.1f} s, {h['samples_per_second'][-1]} patches/s)"
+        self.feedback.info(line)
+        self._progress(self.units)
+        return stop
+
+
+# -- training ---------------------------------------------------------------------------
+
+
+def _check_options(epochs, batch_size, learning_rate, schedule, early_stopping) -> None:
+    if int(epochs) < 1:
+        raise LczError(f"epochs must be at least 1, got {epochs}")
+    if int(batch_size) < 1:
+        raise LczError(f"batch size must be at least 1, got {batch_size}")
+    if not (float(learning_rate) > 0 and math.isfinite(float(learning_rate))):
+        raise LczError(f"the learning rate must be a positive number, got {learning_rate}")
+    if schedule not in SCHEDULES:
+        raise LczError(f"unknown schedule '{schedule}'; use one of {', '.join(SCHEDULES)}")
+    if int(early_stopping) < 0:
+        raise LczError(f"early stopping patience must be 0 (off) or more, got {early_stopping}")
+
+
+def _open_validation(validation, sensor: str, train_name: str) -> tuple[int, np.ndarray]:
+    """(patch count, labels) of the VALIDATION file, with errors that say it is that file."""
+    name = Path(validation).name
+    try:
+        vf = So2SatFile(validation)
+    except LczError as exc:
+        raise LczError(
+            f"validation file: {exc}. It must be a So2Sat file shaped like the training "
+            "file (sen1 (N,32,32,8), sen2 (N,32,32,10), label (N,17))"
+        ) from None
+    with vf:
+        if not vf.has(sensor):
+            need = "sen1 and sen2" if sensor == "fusion" else sensor
+            raise LczError(
+                f"the validation file '{name}' has no '{need}' data, which training on "
+                f"{sensor} needs (the training file '{train_name}' has it)"
+            )
+        return vf.n, vf.labels()
+
+
+def train_keras(
+    train,
+    output,
+    model_type: str,
+    sensor: str,
+    bands: list[int],
+    validation=None,
+    seed: int = 0,
+    max_samples: int | None = None,
+    feedback: Feedback | None = None,
+    epochs: int = DEFAULT_EPOCHS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    learning_rate: float = DEFAULT_LEARNING_RATE,
+    schedule: str = DEFAULT_SCHEDULE,
+    early_stopping: int = DEFAULT_EARLY_STOPPING,
+    class_weights: bool = False,
+    augment: bool = False,
+    report=None,
+    model_options: dict | None = None,
+) -> TrainResult:
+    """Train ``model_type`` on the So2Sat file ``train`` and write ``output`` (.lczmodel).
+
+    ``bands`` are 0-based channel indices of ``sensor``. Returns a ``TrainResult`` with
+    the manifest, the full validation scores of the kept epoch and the history.
+    Raises ``Cancelled`` (writing nothing) when ``feedback`` cancels.
+    """
+    from ..models.modelfile import new_manifest, save_keras_model
+    from ..so2sat.batches import BLOCK_ROWS, SHUFFLE_BLOCKS, SequentialBatches, ShuffledBatches
+
+    feedback = feedback or Feedback()
+    t_start = time.monotonic()
+    output = check_output_path(output)
+    if report:
+        check_output_path(report)
+    _check_options(epochs, batch_size, learning_rate, schedule, early_stopping)
+    epochs, batch_size, early_stopping = int(epochs), int(batch_size), int(early_stopping)
+    bands = [int(b) for b in bands]
+    opts = check_model_sensor(model_type, sensor, bands)
+    opts.update(model_options or {})
+    tf = require("tensorflow", "tensorflow-cpu", "Training Keras models")
+    keras = tf.keras
+    train_name = Path(train).name
+
+    # 1. labels, split, subsample
+    with So2SatFile(train) as f:
+        f.check_sensor(sensor)
+        codes = f.labels()
+    check_training_labels(codes, train_name)
+    if validation:
+        tr_idx = np.arange(codes.size)
+        n_val_file, v_codes = _open_validation(validation, sensor, train_name)
+        va_idx = subsample(np.arange(n_val_file), max_samples, seed)
+        val_path = validation
+    else:
+        tr_idx, va_idx = split_indices(codes, VALIDATION_FRACTION, seed)
+        v_codes, val_path = codes, train
+    tr_idx = subsample(tr_idx, max_samples, seed)
+    check_training_labels(codes[tr_idx], train_name)
+
+    # 2. normalisation statistics (streamed) and NaN/inf patches
+    feedback.info(f"computing per-channel mean and std over {tr_idx.size} training patches")
+    mean, std, bad = channel_statistics(train, sensor, bands, tr_idx, feedback.scaled(0, 5))
+    if bad.size == tr_idx.size:
+        raise LczError(
+            f"all {bad.size} training patches of '{train_name}' hold {INVALID_VALUES} "
+            f"({range_note(sensor)}): there is nothing to train on"
+        )
+    if bad.size:
+        feedback.warning(
+            f"skipped {bad.size} of {tr_idx.size} training patches holding {INVALID_VALUES} "
+            f"({range_note(sensor)})"
+        )
+        tr_idx = np.setdiff1d(tr_idx, bad)
+        check_training_labels(codes[tr_idx], train_name)
+    tr_codes = codes[tr_idx]
+    names = [sensor_channels(sensor)[b] for b in bands]
+    step = {"type": "standardize", "mean": mean, "std": std}
+
+    # 3. model
+    keras.utils.set_random_seed(int(seed))
+    model = build_model(model_type, len(bands), opts)
+    cw = balanced_class_weights(tr_codes) if class_weights else None
+    stream = ShuffledBatches(
+        train, sensor, tr_idx, tr_codes.astype(np.int32) - 1, batch_size, seed=seed, class_weight=cw
+    )
+    stream.transform = make_transform(stream.specs, bands, mean, std, augment)
+    run_eagerly = stream.steps * epochs <= EAGER_MAX_STEPS
+    optimizer = make_optimizer(float(learning_rate), schedule, stream.steps * epochs)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    train_step = make_train_step(tf, model, optimizer, len(bands), eager=run_eagerly)
+    multi_step = None if run_eagerly else make_multi_step(tf, model, optimizer, len(bands))
+    val = None
+    if va_idx.size:
+        val = SequentialBatches(
+            val_path,
+            sensor,
+            bands,
+            va_idx,
+            max(batch_size, 128),
+            transform=stream.transform.standardize,
+            reuse=True,
+        )
+    else:
+        feedback.warning(
+            "no validation patches: the last epoch's weights are kept and early stopping is off"
+        )
+    predict = tf.function(
+        lambda x: model(x, training=False),
+        input_signature=[tf.TensorSpec((None, 32, 32, len(bands)), tf.float32)],
+    )
+    feedback.info(
+        f"training {model_type} ({model.count_params():,} parameters) on {stream.n} patches, "
+        f"{len(bands)} {sensor} channels, validating on {va_idx.size}; {epochs} epochs of "
+        f"{stream.steps} batches of {batch_size}"
+    )
+    loop = _Loop(
+        feedback.scaled(5, 95), epochs, stream.n, stream.steps, val, predict, early_stopping
+    )
+    try:
+        run_epochs(train_step, stream, loop, epochs, model, multi_step)
+    finally:
+        stream.close()
+    if loop.cancelled or feedback.is_cancelled():
+        raise Cancelled("training cancelled by the user; no model file was written")
+    if loop.diverged and loop.best_scores is None:
+        raise LczError(
+            "training diverged (the loss became NaN or infinite) before any usable epoch; "
+            "lower the learning rate or check the training data"
+        )
+    if loop.best_weights is not None:
+        model.set_weights(loop.best_weights)
+    if loop.val_skipped:
+        feedback.warning(
+            f"skipped {loop.val_skipped} validation patches holding {INVALID_VALUES} "
+            f"({range_note(sensor)})"
+        )
+    scores = loop.best_scores or {}
+    if scores:
+        feedback.info(
+            f"kept epoch {loop.best_epoch}: validation OA {scores['oa']:.3f}, "
+            f"kappa {scores['kappa']:.3f}, OA_w {scores['oa_w']:.3f}"
+        )
+    h = loop.history
+    sps = [v for v in h["samples_per_second"] if v]
+    training = {
+        "file": train_name,
+        "validation": Path(validation).name if validation else f"{VALIDATION_FRACTION:.0%} split",
+        "n_train": int(stream.n),
+        "n_validation": int(va_idx.size - loop.val_skipped),
+        "class_counts": np.bincount(tr_codes, minlength=18)[1:].tolist(),
+        "validation_class_counts": np.bincount(v_codes[va_idx], minlength=18)[1:].tolist(),
+        "n_skipped_nonfinite": int(bad.size),
+        "n_validation_skipped_nonfinite": int(loop.val_skipped),
+        "seed": int(seed),
+        "max_samples": int(max_samples) if max_samples else None,
+        "epochs": epochs,
+        "epochs_run": len(h["loss"]),
+        "best_epoch": int(loop.best_epoch),
+        "stopped_early": bool(loop.stopped_early),
+        "early_stopping_patience": early_stopping,
+        "batch_size": batch_size,
+        "learning_rate": float(learning_rate),
+        "schedule": schedule,
+        "optimizer": "adam",
+        "loss": "sparse_categorical_crossentropy",
+        "class_weights": bool(class_weights),
+        "class_weight_values": cw.tolist() if cw is not None else None,
+        "augment": bool(augment),
+        "augmentation": "random flips and 90-degree rotations" if augment else None,
+        "run_eagerly": run_eagerly,
+        "shuffle": f"blocks of {BLOCK_ROWS} rows, {SHUFFLE_BLOCKS} blocks mixed per buffer",
+        "seconds": round(time.monotonic() - t_start, 1),
+        "samples_per_second": round(float(np.median(sps)), 1) if sps else None,
+    }
+    manifest = new_manifest(
+        model_type,
+        "keras",
+        sensor,
+        bands,
+        preprocessing=[step],
+        architecture={
+            "builder": f"lcz_qgis.models.{MODEL_TYPES[model_type][0]}",
+            "options": opts,
+            "params": int(model.count_params()),
+        },
+        training=training,
+        history=h,
+        scores={
+            k: float(scores[k])
+            for k in ("oa", "kappa", "macro_f1", "oa_u", "oa_bu", "oa_w", "loss")
+        }
+        if scores
+        else {},
+        band_names=names,
+    )
+    feedback.check_cancelled()
+    feedback.info(f"writing {Path(output).name}")
+    # an uncompiled copy: the file holds the weights, not the optimizer state (3x smaller)
+    from ..common.atomic import staged_outputs
+
+    with staged_outputs(feedback) as st:  # the model file and its report replaced together
+        save_keras_model(st.temp(output), inference_copy(keras, model), manifest)
+        if report:
+            from ..reports.html import write_training_report
+
+            write_training_report(st.temp(report), manifest, scores, h)
+    feedback.progress(100)
+    return TrainResult(Path(output), manifest, scores, h)
