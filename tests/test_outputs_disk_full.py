@@ -231,10 +231,10 @@ def test_classify_simulated_full_disk_without_root(rf, sample_dir, tmp_path, mon
         real_close(self)
         raise RuntimeError(f"{tmp_path}/proba.tif{PARTIAL}x.tif: WriteEncodedTile/Strip() failed.")
 
-    Usage = type("Usage", (), {"total": 10**9, "used": 10**9, "free": 1000})
+    usage = type("Usage", (), {"total": 10**9, "used": 10**9, "free": 1000})
     with monkeypatch.context() as m:
         m.setattr(OutputWriters, "close", failing_close)
-        m.setattr(shutil, "disk_usage", lambda p: Usage)
+        m.setattr(shutil, "disk_usage", lambda p: usage)
         with pytest.raises(DiskFull) as e:
             _classify(rf, s2, tmp_path, stride=STRIDE_NEW)
     assert_one_line_full(e.value, "proba.tif")
@@ -429,7 +429,7 @@ def test_a_stale_aux_xml_goes_with_the_raster_it_described(tmp_path):
 def test_no_space_before_the_run_is_refused(tmp_path, monkeypatch):
     st = StagedOutputs()
     st.expect(tmp_path / "map.tif", 5 * 10**6, surely=3 * 10**6)
-    Usage = type("Usage", (), {"total": 10**9, "used": 10**9, "free": 10**6})
-    monkeypatch.setattr(shutil, "disk_usage", lambda p: Usage)
+    usage = type("Usage", (), {"total": 10**9, "used": 10**9, "free": 10**6})
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage)
     with pytest.raises(DiskFull, match=r"writing .*map.tif \(needs about 5 MB\)$"):
         st.check_space()

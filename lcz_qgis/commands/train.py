@@ -89,7 +89,7 @@ def _report(values: dict, outputs: dict) -> str:
     return json_text(summary)
 
 
-def _keras(key, kind, label, help, default, **kw) -> Param:
+def _keras(key, kind, label, help, default, **kw) -> Param:  # noqa: A002 - Param.help
     return Param(key, kind, label, help, default=default, advanced=True, **kw)
 
 

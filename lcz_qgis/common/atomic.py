@@ -50,7 +50,7 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (``kill``): handled like Ctrl-C, so temporary files are removed."""
 
 
-def terminate_like_interrupt(signum, frame):  # noqa: ARG001 - a signal handler
+def terminate_like_interrupt(signum, frame):
     """SIGTERM handler: raise ``Terminated`` once; a second SIGTERM during the cleanup
     is ignored, so the cleanup completes (SIGKILL still stops the process)."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

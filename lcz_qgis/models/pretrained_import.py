@@ -111,7 +111,8 @@ def urllib_fetch(
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(url, headers={"User-Agent": f"lcz_qgis/{__version__}"})
+    headers = {"User-Agent": f"lcz_qgis/{__version__}"}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - schemes checked
     local = urlparse(url).scheme.lower() == "file"
     try:
         response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - schemes checked
