@@ -453,7 +453,7 @@ def test_processing_downloads_through_qgis_network(run_alg, weights, tmp_path, m
     assert model.manifest["provenance"]["downloaded_from"] == mirror.as_uri()
     # DOWNLOAD: the published address of the architecture (here pointed at the mirror,
     # in the plugin's own copy of the core)
-    plugin_core = importlib.import_module("lcz_mapping.lcz_qgis.pretrained")
+    plugin_core = importlib.import_module("lcz_mapping.lcz_qgis.models.pretrained")
     monkeypatch.setitem(plugin_core.PUBLISHED["sen2lcznet"], "source_url", mirror.as_uri())
     res = run_alg(
         "lcz:importpretrained",

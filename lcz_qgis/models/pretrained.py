@@ -312,8 +312,8 @@ def build_model(
     """
     entry = _entry(arch)
     require("tensorflow", "tensorflow-cpu", "Building the published So2Sat networks")
-    # "lcz_qgis.models.x" relative to this package: inside QGIS it is "<plugin>.lcz_qgis"
-    module = importlib.import_module(entry["module"].replace("lcz_qgis", __package__, 1))
+    # "lcz_qgis.models.x" relative to this package: inside QGIS it is "<plugin>.lcz_qgis.models"
+    module = importlib.import_module(entry["module"].replace("lcz_qgis.models", __package__, 1))
     shape = tuple(entry["input_shape"][:2]) + (int(channels or entry["channels"]),)
     kwargs = {**entry["build"], **overrides}
     return module.build(shape, n_classes=int(n_classes or entry["n_classes"]), **kwargs)

@@ -436,8 +436,21 @@ def import_pretrained(
         return _import_file(path, arch, out, sentinel1, url, feedback.scaled(30 if url else 0, 100))
 
 
-def _import_file(path: Path, arch, out: Path, sentinel1, url, feedback: Feedback) -> ImportResult:
-    layers = pretrained.read_weight_file(path)
+def _resolve_architecture(path: Path, layers, arch, feedback: Feedback) -> tuple[str, object]:
+    """The architecture to import ``layers`` as, and the one their shapes fit.
+
+    Args:
+        path: The weights file (for messages).
+        layers: Its layers, from ``pretrained.read_weight_file``.
+        arch: The architecture asked for, or None to detect it.
+        feedback: Says which architecture was detected.
+
+    Returns:
+        (architecture, detected architecture or None when the shapes fit none).
+
+    Raises:
+        LczError: ``arch`` is None and the shapes fit no published architecture.
+    """
     try:
         detected = pretrained.detect_architecture(layers)
     except LczError:
@@ -447,13 +460,11 @@ def _import_file(path: Path, arch, out: Path, sentinel1, url, feedback: Feedback
     if arch is None:
         arch = detected
         feedback.info(f"'{path.name}' holds {arch} weights (detected from its layer shapes)")
-    _need_sentinel1(arch, sentinel1)
-    entry = pretrained.PUBLISHED[arch]
-    if sentinel1 and entry["sensor"] != "sen1":
-        feedback.warning(
-            f"SENTINEL1 is ignored: {arch} takes Sentinel-2 only (no scene statistics)"
-        )
-    feedback.check_cancelled()
+    return arch, detected
+
+
+def _compare_sha256(path: Path, entry: dict, feedback: Feedback) -> tuple[str, bool]:
+    """(sha256 of ``path``, whether it is the published file's); a warning when not."""
     sha = pretrained.sha256_of(path)
     matches = sha == entry["sha256"]
     if matches:
@@ -464,7 +475,16 @@ def _import_file(path: Path, arch, out: Path, sentinel1, url, feedback: Feedback
             f"(sha256 {sha}, published {entry['sha256']}): it may be a modified or damaged "
             f"copy. Importing it anyway; the published one is at {entry['source_url']}"
         )
-    feedback.progress(10)
+    return sha, matches
+
+
+def _build_network(path: Path, layers, arch: str, detected, entry: dict) -> tuple[object, dict]:
+    """Build ``arch`` and assign every tensor of ``layers``; (model, build arguments).
+
+    Raises:
+        LczError: The tensors do not fit ``arch`` (naming ``detected`` when it differs),
+            or the network is not the published input shape and 17 classes.
+    """
     try:
         model, _, build_args = pretrained.build_for_weights(layers, arch)
     except LczError as exc:
@@ -480,13 +500,14 @@ def _import_file(path: Path, arch, out: Path, sentinel1, url, feedback: Feedback
             f"{model.output_shape[-1]} classes; the plugin imports the published configuration "
             f"({tuple(entry['input_shape'])}, 17 LCZ classes)"
         )
-    tensors = pretrained.n_tensors(layers)
-    feedback.info(
-        f"{entry['name']}: all {tensors} weight tensors assigned by order and shape "
-        f"({model.count_params():,} parameters)"
-    )
-    feedback.progress(40)
-    feedback.check_cancelled()
+    return model, build_args
+
+
+def _preprocessing_steps(entry: dict, sentinel1, feedback: Feedback) -> list:
+    """The published preprocessing; for Sentinel-1, with the statistics of ``sentinel1``.
+
+    ``feedback`` gets progress 40-70 % while the scene statistics are computed.
+    """
     steps = copy.deepcopy(entry["preprocessing"])
     if entry["sensor"] == "sen1":
         feedback.info(f"computing the Sentinel-1 feature statistics of '{Path(sentinel1).name}'")
@@ -496,6 +517,71 @@ def _import_file(path: Path, arch, out: Path, sentinel1, url, feedback: Feedback
             "feature means "
             + ", ".join(f"{n} {m:.3g}" for n, m in zip(pretrained.SO2SAT_S1_FEATURES, step["mean"]))
         )
+    return steps
+
+
+def _write_checked(out: Path, model, manifest: dict, feedback: Feedback) -> float:
+    """Write the model file atomically, after it loads back and reproduces ``model``.
+
+    Returns:
+        The largest probability difference of the reloaded file.
+    """
+    from .modelfile import save_keras_model
+
+    feedback.check_cancelled()
+    with atomic_output(out) as tmp:
+        save_keras_model(tmp, model, manifest)
+        feedback.progress(90)
+        diff = _check_saved(tmp, model, manifest)
+    feedback.info(
+        f"wrote {out.name}; reloaded, it gives the network's probabilities (max diff {diff:.1e})"
+    )
+    return diff
+
+
+def _import_file(path: Path, arch, out: Path, sentinel1, url, feedback: Feedback) -> ImportResult:
+    """Import the local weights file ``path`` into ``out``.
+
+    Steps: read the layers, settle the architecture, compare the sha256 with the
+    published one, build the network with every tensor, set the preprocessing
+    (Sentinel-1: the scene statistics), write the model file and check it reloads.
+
+    Args:
+        path: The weights-only HDF5 file.
+        arch: A PUBLISHED id, or None to detect it from the layer shapes.
+        out: The ``.lczmodel`` to write (already checked).
+        sentinel1: For the Sentinel-1 ResNet-20, the scene whose statistics are stored.
+        url: Where ``path`` was downloaded from (None for a local file).
+        feedback: Progress, messages and cancel.
+
+    Returns:
+        The ``ImportResult``.
+
+    Raises:
+        LczError: The file does not fit the architecture, or the written file does not
+            reproduce the network (nothing is written).
+        Cancelled: ``feedback`` cancelled (nothing is written).
+    """
+    layers = pretrained.read_weight_file(path)
+    arch, detected = _resolve_architecture(path, layers, arch, feedback)
+    _need_sentinel1(arch, sentinel1)
+    entry = pretrained.PUBLISHED[arch]
+    if sentinel1 and entry["sensor"] != "sen1":
+        feedback.warning(
+            f"SENTINEL1 is ignored: {arch} takes Sentinel-2 only (no scene statistics)"
+        )
+    feedback.check_cancelled()
+    sha, matches = _compare_sha256(path, entry, feedback)
+    feedback.progress(10)
+    model, build_args = _build_network(path, layers, arch, detected, entry)
+    tensors = pretrained.n_tensors(layers)
+    feedback.info(
+        f"{entry['name']}: all {tensors} weight tensors assigned by order and shape "
+        f"({model.count_params():,} parameters)"
+    )
+    feedback.progress(40)
+    feedback.check_cancelled()
+    steps = _preprocessing_steps(entry, sentinel1, feedback)
     feedback.progress(70)
     manifest = pretrained_manifest(
         arch,
@@ -508,15 +594,6 @@ def _import_file(path: Path, arch, out: Path, sentinel1, url, feedback: Feedback
         tensors=tensors,
         preprocessing=steps,
     )
-    from .modelfile import save_keras_model
-
-    feedback.check_cancelled()
-    with atomic_output(out) as tmp:
-        save_keras_model(tmp, model, manifest)
-        feedback.progress(90)
-        diff = _check_saved(tmp, model, manifest)
-    feedback.info(
-        f"wrote {out.name}; reloaded, it gives the network's probabilities (max diff {diff:.1e})"
-    )
+    diff = _write_checked(out, model, manifest, feedback)
     feedback.progress(100)
     return ImportResult(out, arch, manifest, sha, matches, tensors, url, diff)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -152,10 +153,12 @@ def check_model_sensor(model_type: str, sensor: str, bands: list[int]) -> dict:
 
 
 def build_model(model_type: str, n_channels: int, options: dict):
+    """An untrained Keras ``model_type`` for 32x32 patches of ``n_channels``, 17 classes."""
     return model_module(model_type).build((32, 32, n_channels), 17, **options)
 
 
 def make_optimizer(learning_rate: float, schedule: str, total_steps: int):
+    """Adam at ``learning_rate``, constant or decayed by ``schedule`` over ``total_steps``."""
     from tensorflow import keras
 
     if schedule == "constant":
@@ -179,6 +182,7 @@ def inference_copy(keras, model):
 
 
 def current_learning_rate(optimizer) -> float:
+    """The optimizer's learning rate at its current step (schedules evaluated)."""
     lr = optimizer.learning_rate
     if callable(lr):  # a schedule
         lr = lr(optimizer.iterations)
@@ -523,6 +527,359 @@ def _open_validation(validation, sensor: str, train_name: str) -> tuple[int, np.
         return vf.n, vf.labels()
 
 
+@dataclass(frozen=True)
+class _Request:
+    """A checked ``train_keras`` call: its arguments, with the counts made ``int``."""
+
+    train: object
+    validation: object
+    output: Path
+    report: object
+    model_type: str
+    sensor: str
+    bands: list[int]
+    seed: int
+    max_samples: int | None
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    schedule: str
+    early_stopping: int
+    class_weights: bool
+    augment: bool
+    options: dict  # the model builder's options
+
+    @property
+    def train_name(self) -> str:
+        return Path(self.train).name
+
+
+@dataclass
+class _Patches:
+    """The rows a run trains and validates on.
+
+    Attributes:
+        codes: LCZ codes (1-17) of every patch of the training file.
+        tr_idx: Training rows (sorted), without the NaN/inf patches once statistics ran.
+        va_idx: Validation rows of ``val_path`` (sorted).
+        v_codes: LCZ codes of every patch of ``val_path``.
+        val_path: The file the validation rows are read from.
+        n_bad: Training patches dropped for holding NaN or inf.
+    """
+
+    codes: np.ndarray
+    tr_idx: np.ndarray
+    va_idx: np.ndarray
+    v_codes: np.ndarray
+    val_path: object
+    n_bad: int = 0
+
+    @property
+    def tr_codes(self) -> np.ndarray:
+        return self.codes[self.tr_idx]
+
+
+@dataclass
+class _Run:
+    """What the epoch loop drives: the compiled model, its batch streams and steps."""
+
+    model: object
+    stream: object  # so2sat.batches.ShuffledBatches over the training rows
+    train_step: object
+    multi_step: object  # None when the run is eager
+    val: object  # so2sat.batches.SequentialBatches over the validation rows, or None
+    predict: object
+    run_eagerly: bool
+    class_weight: np.ndarray | None
+
+
+def _check_request(
+    train, validation, output, report, model_type, sensor, bands, seed, max_samples,
+    epochs, batch_size, learning_rate, schedule, early_stopping, class_weights, augment,
+    model_options,
+) -> _Request:  # fmt: skip
+    """Check every option of a ``train_keras`` call before anything is read.
+
+    Returns:
+        The request, with the output path checked, counts as ``int`` and the builder
+        options of ``model_type`` (``BUILD_OPTIONS`` updated with ``model_options``).
+
+    Raises:
+        LczError: An unwritable output or report, an option out of range, or a model
+            type that cannot take this sensor and these bands.
+    """
+    output = check_output_path(output)
+    if report:
+        check_output_path(report)
+    _check_options(epochs, batch_size, learning_rate, schedule, early_stopping)
+    bands = [int(b) for b in bands]
+    options = check_model_sensor(model_type, sensor, bands)
+    options.update(model_options or {})
+    return _Request(
+        train, validation, output, report, model_type, sensor, bands, seed, max_samples,
+        int(epochs), int(batch_size), learning_rate, schedule, int(early_stopping),
+        class_weights, augment, options,
+    )  # fmt: skip
+
+
+def _pick_patches(req: _Request) -> _Patches:
+    """Read the labels and pick the training and validation rows.
+
+    The validation rows are the VALIDATION file's (at most ``max_samples``) or a seeded
+    stratified ``VALIDATION_FRACTION`` of the training file; the training rows are then
+    subsampled to ``max_samples``.
+
+    Raises:
+        LczError: A file without the sensor's data, or training rows of fewer than two
+            classes.
+    """
+    with So2SatFile(req.train) as f:
+        f.check_sensor(req.sensor)
+        codes = f.labels()
+    check_training_labels(codes, req.train_name)
+    if req.validation:
+        tr_idx = np.arange(codes.size)
+        n_val_file, v_codes = _open_validation(req.validation, req.sensor, req.train_name)
+        va_idx = subsample(np.arange(n_val_file), req.max_samples, req.seed)
+        val_path = req.validation
+    else:
+        tr_idx, va_idx = split_indices(codes, VALIDATION_FRACTION, req.seed)
+        v_codes, val_path = codes, req.train
+    tr_idx = subsample(tr_idx, req.max_samples, req.seed)
+    check_training_labels(codes[tr_idx], req.train_name)
+    return _Patches(codes, tr_idx, va_idx, v_codes, val_path)
+
+
+def _normalisation_step(req: _Request, patches: _Patches, feedback: Feedback) -> dict:
+    """Stream the training rows once for the per-channel mean and std (progress 0-5 %).
+
+    Patches holding NaN or inf are dropped from ``patches.tr_idx`` (with a warning) and
+    counted in ``patches.n_bad``.
+
+    Returns:
+        The ``standardize`` preprocessing step of the model file.
+
+    Raises:
+        LczError: Every training patch holds NaN or inf, or the ones left hold one class.
+    """
+    tr_idx = patches.tr_idx
+    feedback.info(f"computing per-channel mean and std over {tr_idx.size} training patches")
+    mean, std, bad = channel_statistics(
+        req.train, req.sensor, req.bands, tr_idx, feedback.scaled(0, 5)
+    )
+    if bad.size == tr_idx.size:
+        raise LczError(
+            f"all {bad.size} training patches of '{req.train_name}' hold {INVALID_VALUES} "
+            f"({range_note(req.sensor)}): there is nothing to train on"
+        )
+    if bad.size:
+        feedback.warning(
+            f"skipped {bad.size} of {tr_idx.size} training patches holding {INVALID_VALUES} "
+            f"({range_note(req.sensor)})"
+        )
+        patches.tr_idx = np.setdiff1d(tr_idx, bad)
+        check_training_labels(patches.codes[patches.tr_idx], req.train_name)
+    patches.n_bad = int(bad.size)
+    return {"type": "standardize", "mean": mean, "std": std}
+
+
+def _build_run(tf, req: _Request, patches: _Patches, step: dict, feedback: Feedback) -> _Run:
+    """Seed Keras, build and compile the model, open the batch streams, make the steps.
+
+    Runs of at most ``EAGER_MAX_STEPS`` batches in all run eagerly; others get a
+    ``tf.function`` step and a multi-batch step. Warns when there are no validation rows.
+    """
+    from ..so2sat.batches import ShuffledBatches
+
+    tf.keras.utils.set_random_seed(int(req.seed))
+    n_channels = len(req.bands)
+    model = build_model(req.model_type, n_channels, req.options)
+    tr_codes = patches.tr_codes
+    cw = balanced_class_weights(tr_codes) if req.class_weights else None
+    stream = ShuffledBatches(
+        req.train, req.sensor, patches.tr_idx, tr_codes.astype(np.int32) - 1, req.batch_size,
+        seed=req.seed, class_weight=cw,
+    )  # fmt: skip
+    stream.transform = make_transform(
+        stream.specs, req.bands, step["mean"], step["std"], req.augment
+    )
+    total_steps = stream.steps * req.epochs
+    run_eagerly = total_steps <= EAGER_MAX_STEPS
+    optimizer = make_optimizer(float(req.learning_rate), req.schedule, total_steps)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    train_step = make_train_step(tf, model, optimizer, n_channels, eager=run_eagerly)
+    multi_step = None if run_eagerly else make_multi_step(tf, model, optimizer, n_channels)
+    val = _validation_batches(req, patches, stream.transform, feedback)
+    predict = tf.function(
+        lambda x: model(x, training=False),
+        input_signature=[tf.TensorSpec((None, 32, 32, n_channels), tf.float32)],
+    )
+    return _Run(model, stream, train_step, multi_step, val, predict, run_eagerly, cw)
+
+
+def _validation_batches(req: _Request, patches: _Patches, transform, feedback: Feedback):
+    """The validation rows as standardised batches, or None (with a warning) when none."""
+    from ..so2sat.batches import SequentialBatches
+
+    if not patches.va_idx.size:
+        feedback.warning(
+            "no validation patches: the last epoch's weights are kept and early stopping is off"
+        )
+        return None
+    return SequentialBatches(
+        patches.val_path, req.sensor, req.bands, patches.va_idx, max(req.batch_size, 128),
+        transform=transform.standardize, reuse=True,
+    )  # fmt: skip
+
+
+def _train_epochs(req: _Request, patches: _Patches, run: _Run, feedback: Feedback) -> _Loop:
+    """Run the epochs (progress 5-95 %) with validation, best weights and early stopping.
+
+    Returns:
+        The finished loop: its history, best epoch, best scores and weights.
+
+    Raises:
+        Cancelled: The user cancelled (nothing is written).
+        LczError: The loss diverged before any epoch could be scored.
+    """
+    stream = run.stream
+    feedback.info(
+        f"training {req.model_type} ({run.model.count_params():,} parameters) on "
+        f"{stream.n} patches, {len(req.bands)} {req.sensor} channels, validating on "
+        f"{patches.va_idx.size}; {req.epochs} epochs of {stream.steps} batches of "
+        f"{req.batch_size}"
+    )
+    loop = _Loop(
+        feedback.scaled(5, 95), req.epochs, stream.n, stream.steps, run.val, run.predict,
+        req.early_stopping,
+    )  # fmt: skip
+    try:
+        run_epochs(run.train_step, stream, loop, req.epochs, run.model, run.multi_step)
+    finally:
+        stream.close()
+    if loop.cancelled or feedback.is_cancelled():
+        raise Cancelled("training cancelled by the user; no model file was written")
+    if loop.diverged and loop.best_scores is None:
+        raise LczError(
+            "training diverged (the loss became NaN or infinite) before any usable epoch; "
+            "lower the learning rate or check the training data"
+        )
+    return loop
+
+
+def _keep_best_epoch(model, loop: _Loop, sensor: str, feedback: Feedback) -> dict:
+    """Put the kept epoch's weights into ``model`` and report its validation scores.
+
+    Returns:
+        The kept epoch's validation scores ({} without validation).
+    """
+    if loop.best_weights is not None:
+        model.set_weights(loop.best_weights)
+    if loop.val_skipped:
+        feedback.warning(
+            f"skipped {loop.val_skipped} validation patches holding {INVALID_VALUES} "
+            f"({range_note(sensor)})"
+        )
+    scores = loop.best_scores or {}
+    if scores:
+        feedback.info(
+            f"kept epoch {loop.best_epoch}: validation OA {scores['oa']:.3f}, "
+            f"kappa {scores['kappa']:.3f}, OA_w {scores['oa_w']:.3f}"
+        )
+    return scores
+
+
+def _training_record(
+    req: _Request, patches: _Patches, run: _Run, loop: _Loop, t_start: float
+) -> dict:
+    """The manifest's ``training`` section: data, options, epochs run and speed."""
+    from ..so2sat.batches import BLOCK_ROWS, SHUFFLE_BLOCKS
+
+    h, cw, va_idx = loop.history, run.class_weight, patches.va_idx
+    v_codes = patches.v_codes[va_idx]
+    sps = [v for v in h["samples_per_second"] if v]
+    validation = req.validation
+    return {
+        "file": req.train_name,
+        "validation": Path(validation).name if validation else f"{VALIDATION_FRACTION:.0%} split",
+        "n_train": int(run.stream.n),
+        "n_validation": int(va_idx.size - loop.val_skipped),
+        "class_counts": np.bincount(patches.tr_codes, minlength=18)[1:].tolist(),
+        "validation_class_counts": np.bincount(v_codes, minlength=18)[1:].tolist(),
+        "n_skipped_nonfinite": patches.n_bad,
+        "n_validation_skipped_nonfinite": int(loop.val_skipped),
+        "seed": int(req.seed),
+        "max_samples": int(req.max_samples) if req.max_samples else None,
+        "epochs": req.epochs,
+        "epochs_run": len(h["loss"]),
+        "best_epoch": int(loop.best_epoch),
+        "stopped_early": bool(loop.stopped_early),
+        "early_stopping_patience": req.early_stopping,
+        "batch_size": req.batch_size,
+        "learning_rate": float(req.learning_rate),
+        "schedule": req.schedule,
+        "optimizer": "adam",
+        "loss": "sparse_categorical_crossentropy",
+        "class_weights": bool(req.class_weights),
+        "class_weight_values": cw.tolist() if cw is not None else None,
+        "augment": bool(req.augment),
+        "augmentation": "random flips and 90-degree rotations" if req.augment else None,
+        "run_eagerly": run.run_eagerly,
+        "shuffle": f"blocks of {BLOCK_ROWS} rows, {SHUFFLE_BLOCKS} blocks mixed per buffer",
+        "seconds": round(time.monotonic() - t_start, 1),
+        "samples_per_second": round(float(np.median(sps)), 1) if sps else None,
+    }
+
+
+def _keras_manifest(
+    req: _Request, step: dict, model, training: dict, history: dict, scores: dict
+) -> dict:
+    """The model file's manifest: standardize step, architecture, training, scores."""
+    from ..models.modelfile import new_manifest
+
+    return new_manifest(
+        req.model_type,
+        "keras",
+        req.sensor,
+        req.bands,
+        preprocessing=[step],
+        architecture={
+            "builder": f"lcz_qgis.models.{MODEL_TYPES[req.model_type][0]}",
+            "options": req.options,
+            "params": int(model.count_params()),
+        },
+        training=training,
+        history=history,
+        scores={
+            k: float(scores[k])
+            for k in ("oa", "kappa", "macro_f1", "oa_u", "oa_bu", "oa_w", "loss")
+        }
+        if scores
+        else {},
+        band_names=[sensor_channels(req.sensor)[b] for b in req.bands],
+    )
+
+
+def _write_outputs(
+    req: _Request, keras, model, manifest: dict, scores: dict, history: dict, feedback
+) -> None:
+    """Write the model file (and the HTML report), replaced together, unless cancelled.
+
+    The file holds an uncompiled copy: the weights, not the optimizer state (3x smaller).
+    """
+    from ..common.atomic import staged_outputs
+    from ..models.modelfile import save_keras_model
+
+    feedback.check_cancelled()
+    feedback.info(f"writing {Path(req.output).name}")
+    with staged_outputs(feedback) as st:  # the model file and its report replaced together
+        save_keras_model(st.temp(req.output), inference_copy(keras, model), manifest)
+        if req.report:
+            from ..reports.html import write_training_report
+
+            write_training_report(st.temp(req.report), manifest, scores, history)
+
+
 def train_keras(
     train,
     output,
@@ -545,189 +902,50 @@ def train_keras(
 ) -> TrainResult:
     """Train ``model_type`` on the So2Sat file ``train`` and write ``output`` (.lczmodel).
 
-    ``bands`` are 0-based channel indices of ``sensor``. Returns a ``TrainResult`` with
-    the manifest, the full validation scores of the kept epoch and the history.
-    Raises ``Cancelled`` (writing nothing) when ``feedback`` cancels.
-    """
-    from ..models.modelfile import new_manifest, save_keras_model
-    from ..so2sat.batches import BLOCK_ROWS, SHUFFLE_BLOCKS, SequentialBatches, ShuffledBatches
+    Steps: check the options, pick the training and validation rows, stream the
+    normalisation statistics, build the model and its batch streams, run the epochs,
+    keep the best epoch, write the model file (and the HTML ``report``).
 
+    Args:
+        train: So2Sat HDF5 training file.
+        output: The ``.lczmodel`` file to write.
+        model_type: One of ``KERAS_MODEL_TYPES``.
+        sensor: ``sen1``, ``sen2`` or ``fusion``.
+        bands: 0-based channel indices of ``sensor``.
+        validation: A So2Sat validation file; None for a stratified 10 % split.
+        seed: Seed of the split, the subsample, the shuffling and the initial weights.
+        max_samples: At most this many training (and validation file) patches.
+        feedback: Progress, messages and cancel.
+        epochs, batch_size, learning_rate, schedule, early_stopping: The optimisation;
+            ``early_stopping`` is the patience in epochs (0 = off).
+        class_weights: Weight the loss by balanced class weights.
+        augment: Random flips and 90-degree rotations of the training batches.
+        report: An HTML training report to write next to the model file.
+        model_options: Builder options updating ``BUILD_OPTIONS[model_type]``.
+
+    Returns:
+        A ``TrainResult`` with the manifest, the full validation scores of the kept
+        epoch and the history.
+
+    Raises:
+        LczError: Bad options or data, or a diverged run.
+        Cancelled: ``feedback`` cancelled (nothing is written).
+    """
     feedback = feedback or Feedback()
     t_start = time.monotonic()
-    output = check_output_path(output)
-    if report:
-        check_output_path(report)
-    _check_options(epochs, batch_size, learning_rate, schedule, early_stopping)
-    epochs, batch_size, early_stopping = int(epochs), int(batch_size), int(early_stopping)
-    bands = [int(b) for b in bands]
-    opts = check_model_sensor(model_type, sensor, bands)
-    opts.update(model_options or {})
+    req = _check_request(
+        train, validation, output, report, model_type, sensor, bands, seed, max_samples,
+        epochs, batch_size, learning_rate, schedule, early_stopping, class_weights, augment,
+        model_options,
+    )  # fmt: skip
     tf = require("tensorflow", "tensorflow-cpu", "Training Keras models")
-    keras = tf.keras
-    train_name = Path(train).name
-
-    # 1. labels, split, subsample
-    with So2SatFile(train) as f:
-        f.check_sensor(sensor)
-        codes = f.labels()
-    check_training_labels(codes, train_name)
-    if validation:
-        tr_idx = np.arange(codes.size)
-        n_val_file, v_codes = _open_validation(validation, sensor, train_name)
-        va_idx = subsample(np.arange(n_val_file), max_samples, seed)
-        val_path = validation
-    else:
-        tr_idx, va_idx = split_indices(codes, VALIDATION_FRACTION, seed)
-        v_codes, val_path = codes, train
-    tr_idx = subsample(tr_idx, max_samples, seed)
-    check_training_labels(codes[tr_idx], train_name)
-
-    # 2. normalisation statistics (streamed) and NaN/inf patches
-    feedback.info(f"computing per-channel mean and std over {tr_idx.size} training patches")
-    mean, std, bad = channel_statistics(train, sensor, bands, tr_idx, feedback.scaled(0, 5))
-    if bad.size == tr_idx.size:
-        raise LczError(
-            f"all {bad.size} training patches of '{train_name}' hold {INVALID_VALUES} "
-            f"({range_note(sensor)}): there is nothing to train on"
-        )
-    if bad.size:
-        feedback.warning(
-            f"skipped {bad.size} of {tr_idx.size} training patches holding {INVALID_VALUES} "
-            f"({range_note(sensor)})"
-        )
-        tr_idx = np.setdiff1d(tr_idx, bad)
-        check_training_labels(codes[tr_idx], train_name)
-    tr_codes = codes[tr_idx]
-    names = [sensor_channels(sensor)[b] for b in bands]
-    step = {"type": "standardize", "mean": mean, "std": std}
-
-    # 3. model
-    keras.utils.set_random_seed(int(seed))
-    model = build_model(model_type, len(bands), opts)
-    cw = balanced_class_weights(tr_codes) if class_weights else None
-    stream = ShuffledBatches(
-        train, sensor, tr_idx, tr_codes.astype(np.int32) - 1, batch_size, seed=seed, class_weight=cw
-    )
-    stream.transform = make_transform(stream.specs, bands, mean, std, augment)
-    run_eagerly = stream.steps * epochs <= EAGER_MAX_STEPS
-    optimizer = make_optimizer(float(learning_rate), schedule, stream.steps * epochs)
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
-    train_step = make_train_step(tf, model, optimizer, len(bands), eager=run_eagerly)
-    multi_step = None if run_eagerly else make_multi_step(tf, model, optimizer, len(bands))
-    val = None
-    if va_idx.size:
-        val = SequentialBatches(
-            val_path,
-            sensor,
-            bands,
-            va_idx,
-            max(batch_size, 128),
-            transform=stream.transform.standardize,
-            reuse=True,
-        )
-    else:
-        feedback.warning(
-            "no validation patches: the last epoch's weights are kept and early stopping is off"
-        )
-    predict = tf.function(
-        lambda x: model(x, training=False),
-        input_signature=[tf.TensorSpec((None, 32, 32, len(bands)), tf.float32)],
-    )
-    feedback.info(
-        f"training {model_type} ({model.count_params():,} parameters) on {stream.n} patches, "
-        f"{len(bands)} {sensor} channels, validating on {va_idx.size}; {epochs} epochs of "
-        f"{stream.steps} batches of {batch_size}"
-    )
-    loop = _Loop(
-        feedback.scaled(5, 95), epochs, stream.n, stream.steps, val, predict, early_stopping
-    )
-    try:
-        run_epochs(train_step, stream, loop, epochs, model, multi_step)
-    finally:
-        stream.close()
-    if loop.cancelled or feedback.is_cancelled():
-        raise Cancelled("training cancelled by the user; no model file was written")
-    if loop.diverged and loop.best_scores is None:
-        raise LczError(
-            "training diverged (the loss became NaN or infinite) before any usable epoch; "
-            "lower the learning rate or check the training data"
-        )
-    if loop.best_weights is not None:
-        model.set_weights(loop.best_weights)
-    if loop.val_skipped:
-        feedback.warning(
-            f"skipped {loop.val_skipped} validation patches holding {INVALID_VALUES} "
-            f"({range_note(sensor)})"
-        )
-    scores = loop.best_scores or {}
-    if scores:
-        feedback.info(
-            f"kept epoch {loop.best_epoch}: validation OA {scores['oa']:.3f}, "
-            f"kappa {scores['kappa']:.3f}, OA_w {scores['oa_w']:.3f}"
-        )
-    h = loop.history
-    sps = [v for v in h["samples_per_second"] if v]
-    training = {
-        "file": train_name,
-        "validation": Path(validation).name if validation else f"{VALIDATION_FRACTION:.0%} split",
-        "n_train": int(stream.n),
-        "n_validation": int(va_idx.size - loop.val_skipped),
-        "class_counts": np.bincount(tr_codes, minlength=18)[1:].tolist(),
-        "validation_class_counts": np.bincount(v_codes[va_idx], minlength=18)[1:].tolist(),
-        "n_skipped_nonfinite": int(bad.size),
-        "n_validation_skipped_nonfinite": int(loop.val_skipped),
-        "seed": int(seed),
-        "max_samples": int(max_samples) if max_samples else None,
-        "epochs": epochs,
-        "epochs_run": len(h["loss"]),
-        "best_epoch": int(loop.best_epoch),
-        "stopped_early": bool(loop.stopped_early),
-        "early_stopping_patience": early_stopping,
-        "batch_size": batch_size,
-        "learning_rate": float(learning_rate),
-        "schedule": schedule,
-        "optimizer": "adam",
-        "loss": "sparse_categorical_crossentropy",
-        "class_weights": bool(class_weights),
-        "class_weight_values": cw.tolist() if cw is not None else None,
-        "augment": bool(augment),
-        "augmentation": "random flips and 90-degree rotations" if augment else None,
-        "run_eagerly": run_eagerly,
-        "shuffle": f"blocks of {BLOCK_ROWS} rows, {SHUFFLE_BLOCKS} blocks mixed per buffer",
-        "seconds": round(time.monotonic() - t_start, 1),
-        "samples_per_second": round(float(np.median(sps)), 1) if sps else None,
-    }
-    manifest = new_manifest(
-        model_type,
-        "keras",
-        sensor,
-        bands,
-        preprocessing=[step],
-        architecture={
-            "builder": f"lcz_qgis.models.{MODEL_TYPES[model_type][0]}",
-            "options": opts,
-            "params": int(model.count_params()),
-        },
-        training=training,
-        history=h,
-        scores={
-            k: float(scores[k])
-            for k in ("oa", "kappa", "macro_f1", "oa_u", "oa_bu", "oa_w", "loss")
-        }
-        if scores
-        else {},
-        band_names=names,
-    )
-    feedback.check_cancelled()
-    feedback.info(f"writing {Path(output).name}")
-    # an uncompiled copy: the file holds the weights, not the optimizer state (3x smaller)
-    from ..common.atomic import staged_outputs
-
-    with staged_outputs(feedback) as st:  # the model file and its report replaced together
-        save_keras_model(st.temp(output), inference_copy(keras, model), manifest)
-        if report:
-            from ..reports.html import write_training_report
-
-            write_training_report(st.temp(report), manifest, scores, h)
+    patches = _pick_patches(req)
+    step = _normalisation_step(req, patches, feedback)
+    run = _build_run(tf, req, patches, step, feedback)
+    loop = _train_epochs(req, patches, run, feedback)
+    scores = _keep_best_epoch(run.model, loop, req.sensor, feedback)
+    training = _training_record(req, patches, run, loop, t_start)
+    manifest = _keras_manifest(req, step, run.model, training, loop.history, scores)
+    _write_outputs(req, tf.keras, run.model, manifest, scores, loop.history, feedback)
     feedback.progress(100)
-    return TrainResult(Path(output), manifest, scores, h)
+    return TrainResult(Path(req.output), manifest, scores, loop.history)

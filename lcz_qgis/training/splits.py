@@ -32,6 +32,15 @@ def check_max_samples(max_samples) -> int | None:
 
 @dataclass
 class TrainResult:
+    """What a training run returns.
+
+    Attributes:
+        path: The model file written.
+        manifest: Its manifest.
+        scores: The validation scores of the kept model ({} without validation).
+        history: Per-epoch curves (Keras models; {} for random forests).
+    """
+
     path: Path
     manifest: dict
     scores: dict = field(default_factory=dict)
@@ -57,6 +66,7 @@ def split_indices(codes: np.ndarray, fraction: float, seed: int) -> tuple[np.nda
 
 
 def subsample(idx: np.ndarray, max_samples: int | None, seed: int) -> np.ndarray:
+    """At most ``max_samples`` of ``idx``, drawn with ``seed + 1`` and sorted (all when None)."""
     if max_samples and len(idx) > max_samples:
         rng = np.random.default_rng(seed + 1)
         idx = np.sort(rng.choice(idx, size=max_samples, replace=False))
@@ -64,6 +74,11 @@ def subsample(idx: np.ndarray, max_samples: int | None, seed: int) -> np.ndarray
 
 
 def check_training_labels(codes: np.ndarray, name: str) -> None:
+    """Fail unless the LCZ ``codes`` of training set ``name`` hold at least two classes.
+
+    Raises:
+        LczError: No patches, or a single class.
+    """
     if len(codes) == 0:
         raise LczError(f"the training set '{name}' has no patches")
     present = np.unique(codes)

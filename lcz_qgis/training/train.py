@@ -7,6 +7,7 @@ fitted here on features streamed from HDF5; Keras models are trained by
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -153,70 +154,113 @@ def _check_inputs(train, validation, sensor: str, feedback: Feedback) -> None:
                 check_sen2_scale(f, feedback)
 
 
-def _train_rf(
-    train, output, sensor, bands, validation, seed, max_samples, feedback, feature_set, report=None
-) -> TrainResult:
-    from ..models import rf
-    from ..models.modelfile import new_manifest, save_sklearn_model
+@dataclass
+class _Labelled:
+    """Features of some So2Sat rows and their LCZ codes.
 
+    Attributes:
+        x: Features (k, F) of the rows kept.
+        y: LCZ codes (1-17) of the rows kept.
+        n_rows: Rows read, kept or not (those with NaN/inf or values beyond the
+            physical range are dropped).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    n_rows: int
+
+    @property
+    def dropped(self) -> int:
+        return self.n_rows - len(self.y)
+
+
+def _read_labelled(f, codes, idx, sensor, bands, feature_set, feedback) -> _Labelled:
+    """Stream the features of rows ``idx`` of ``f``; keep the codes of the rows kept."""
+    x, keep = stream_features(f, sensor, bands, idx, feature_set, feedback)
+    return _Labelled(x, codes[idx][keep], len(idx))
+
+
+def _check_rf_training_rows(tr: _Labelled, name: str, sensor: str, feedback: Feedback) -> None:
+    """Warn about dropped training patches; fail when none or one class is left.
+
+    Raises:
+        LczError: Every training patch was dropped, or the ones left hold one class.
+    """
+    if tr.dropped and not len(tr.y):
+        raise LczError(
+            f"all {tr.dropped} training patches of '{name}' hold NaN or inf "
+            f"{sensor} values or values beyond the physical range ({range_note(sensor)}): "
+            "there is nothing to train on"
+        )
+    if tr.dropped:
+        feedback.warning(
+            f"skipped {tr.dropped} of {tr.n_rows} training patches holding "
+            f"{INVALID_VALUES} ({range_note(sensor)})"
+        )
+        check_training_labels(tr.y, name)
+
+
+def _rf_data(
+    train, validation, sensor, bands, seed, max_samples, feature_set, feedback
+) -> tuple[_Labelled, _Labelled]:
+    """Pick the rows and read the training and validation features (progress 0-30 %).
+
+    The validation rows are the VALIDATION file's (at most ``max_samples``) or a seeded
+    stratified ``VALIDATION_FRACTION`` of the training file; the training rows are then
+    subsampled to ``max_samples``. Dropped patches and an empty validation set are
+    warned about.
+
+    Returns:
+        (training features, validation features).
+
+    Raises:
+        LczError: A file without the sensor's data, or training rows of fewer than two
+            classes.
+    """
+    name = Path(train).name
     with So2SatFile(train) as tf:
         tf.check_sensor(sensor)
         codes = tf.labels()
-        check_training_labels(codes, Path(train).name)
+        check_training_labels(codes, name)
         if validation:
             tr_idx = np.arange(tf.n)
         else:
             tr_idx, va_idx = split_indices(codes, VALIDATION_FRACTION, seed)
         tr_idx = subsample(tr_idx, max_samples, seed)
-        check_training_labels(codes[tr_idx], Path(train).name)
+        check_training_labels(codes[tr_idx], name)
         feedback.info(f"reading features for {len(tr_idx)} training patches ({feature_set})")
-        x_tr, keep = stream_features(tf, sensor, bands, tr_idx, feature_set, feedback.scaled(0, 30))
-        y_tr = codes[tr_idx][keep]
-        dropped = int((~keep).sum())
-        if dropped and not len(y_tr):
-            raise LczError(
-                f"all {dropped} training patches of '{Path(train).name}' hold NaN or inf "
-                f"{sensor} values or values beyond the physical range ({range_note(sensor)}): "
-                "there is nothing to train on"
-            )
-        if dropped:
-            feedback.warning(
-                f"skipped {dropped} of {len(tr_idx)} training patches holding "
-                f"{INVALID_VALUES} ({range_note(sensor)})"
-            )
-            check_training_labels(y_tr, Path(train).name)
+        tr = _read_labelled(tf, codes, tr_idx, sensor, bands, feature_set, feedback.scaled(0, 30))
+        _check_rf_training_rows(tr, name, sensor, feedback)
         if not validation:
-            x_va, keep = stream_features(tf, sensor, bands, va_idx, feature_set, Feedback())
-            y_va = codes[va_idx][keep]
-        class_counts = np.bincount(y_tr, minlength=18)[1:].tolist()
+            va = _read_labelled(tf, codes, va_idx, sensor, bands, feature_set, Feedback())
     if validation:
         with So2SatFile(validation) as vf:
             vf.check_sensor(sensor)
-            v_codes = vf.labels()
             va_idx = subsample(np.arange(vf.n), max_samples, seed)
-            x_va, keep = stream_features(vf, sensor, bands, va_idx, feature_set, Feedback())
-            y_va = v_codes[va_idx][keep]
-    va_dropped = int((~keep).sum())
-    if va_dropped:
+            va = _read_labelled(vf, vf.labels(), va_idx, sensor, bands, feature_set, Feedback())
+    if va.dropped:
         feedback.warning(
-            f"skipped {va_dropped} of {len(va_idx)} validation patches holding "
+            f"skipped {va.dropped} of {va.n_rows} validation patches holding "
             f"{INVALID_VALUES} ({range_note(sensor)})"
         )
-    if not len(y_va):
+    if not len(va.y):
         where = f"the validation file '{Path(validation).name}'" if validation else "the split"
         feedback.warning(
             f"no validation patches ({where} has none to score): the model is written "
             "without validation scores"
         )
-    feedback.info(f"fitting a random forest of {rf.N_TREES} trees on {x_tr.shape[1]} features")
-    est = rf.fit(x_tr, y_tr, seed, feedback.scaled(30, 90))
-    scores = {}
-    if len(y_va):
-        pred = est.predict(x_va)
-        scores = lcz_scores(y_va, pred)
-        feedback.info(f"validation: OA {scores['oa']:.3f}, kappa {scores['kappa']:.3f}")
+    return tr, va
+
+
+def _rf_manifest(
+    train, validation, sensor, bands, seed, feature_set, tr: _Labelled, va: _Labelled, scores
+) -> dict:
+    """The random forest's manifest: feature step, training data and options, scores."""
+    from ..models import rf
+    from ..models.modelfile import new_manifest
+
     names = [sensor_channels(sensor)[b] for b in bands]
-    manifest = new_manifest(
+    return new_manifest(
         "rf",
         "sklearn",
         sensor,
@@ -227,9 +271,9 @@ def _train_rf(
             "validation": Path(validation).name
             if validation
             else f"{VALIDATION_FRACTION:.0%} split",
-            "n_train": int(len(y_tr)),
-            "n_validation": int(len(y_va)),
-            "class_counts": class_counts,
+            "n_train": int(len(tr.y)),
+            "n_validation": int(len(va.y)),
+            "class_counts": np.bincount(tr.y, minlength=18)[1:].tolist(),
             "seed": seed,
             "n_trees": rf.N_TREES,
             "features": feature_set,
@@ -238,9 +282,45 @@ def _train_rf(
         if scores
         else {},
     )
-    feedback.check_cancelled()
-    from ..common.atomic import staged_outputs
 
+
+def _train_rf(
+    train, output, sensor, bands, validation, seed, max_samples, feedback, feature_set, report=None
+) -> TrainResult:
+    """Fit a random forest on streamed patch features, score it, write the model file.
+
+    Steps: pick the rows and read their features, fit the forest, score it on the
+    validation features, write the model file (and the HTML ``report``) together.
+
+    Args:
+        train: So2Sat HDF5 training file.
+        output: The model file to write.
+        sensor: ``sen1``, ``sen2`` or ``fusion``.
+        bands: 0-based channel indices of ``sensor``.
+        validation: A So2Sat validation file; None for a stratified 10 % split.
+        seed: Seed of the split, the subsample and the forest.
+        max_samples: At most this many training (and validation file) patches.
+        feedback: Progress, messages and cancel.
+        feature_set: The ``patch_features`` set.
+        report: An HTML training report to write next to the model file.
+
+    Returns:
+        A ``TrainResult`` with the manifest and the validation scores ({} without
+        validation patches).
+    """
+    from ..common.atomic import staged_outputs
+    from ..models import rf
+    from ..models.modelfile import save_sklearn_model
+
+    tr, va = _rf_data(train, validation, sensor, bands, seed, max_samples, feature_set, feedback)
+    feedback.info(f"fitting a random forest of {rf.N_TREES} trees on {tr.x.shape[1]} features")
+    est = rf.fit(tr.x, tr.y, seed, feedback.scaled(30, 90))
+    scores = {}
+    if len(va.y):
+        scores = lcz_scores(va.y, est.predict(va.x))
+        feedback.info(f"validation: OA {scores['oa']:.3f}, kappa {scores['kappa']:.3f}")
+    manifest = _rf_manifest(train, validation, sensor, bands, seed, feature_set, tr, va, scores)
+    feedback.check_cancelled()
     with staged_outputs(feedback) as st:  # the model file and its report replaced together
         save_sklearn_model(st.temp(output), est, manifest)
         if report:
