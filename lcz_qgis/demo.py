@@ -35,6 +35,11 @@ def truth_at_cells(truth: np.ndarray, grid) -> np.ndarray:
 
 
 def map_accuracy(map_tif, truth_tif, grid) -> dict:
+    """Scores (``metrics.lcz_scores``) of an LCZ map against a 10 m truth raster.
+
+    Each classified cell of ``map_tif`` (code > 0) is compared with the truth pixel under
+    its centre (``truth_at_cells``); ``grid`` is the map's ``OutputGrid``.
+    """
     mapped, _ = read_lcz_map(map_tif)
     truth, _ = read_lcz_map(truth_tif)
     ref = truth_at_cells(truth, grid)
@@ -42,7 +47,36 @@ def map_accuracy(map_tif, truth_tif, grid) -> dict:
     return lcz_scores(ref[ok], mapped[ok])
 
 
+def _report_lines(model_path: Path, n_test: int, test: dict, acc: dict, res) -> list[str]:
+    """The lines of report.md: the model, its test.h5 and map scores, the map size."""
+    return [
+        "# LCZ demo report (SYNTHETIC sample data)",
+        "",
+        f"Model: random forest on Sentinel-2 patch statistics ({model_path.name}).",
+        f"- test.h5 ({n_test} patches): OA {test['oa']:.3f}, kappa {test['kappa']:.3f}, "
+        f"OA_w {test['oa_w']:.3f}",
+        f"- map vs scene_truth.tif ({acc['n']} cells, truth under each cell centre): "
+        f"OA {acc['oa']:.3f}, kappa {acc['kappa']:.3f}, OA_u {acc['oa_u']:.3f}, "
+        f"OA_bu {acc['oa_bu']:.3f}, OA_w {acc['oa_w']:.3f}",
+        f"- map: {res.grid.cols} x {res.grid.rows} cells of 100 m, {res.windows_valid} windows "
+        f"classified in {res.seconds:.1f} s",
+        "",
+        "Files: lcz_map.tif (+ .qml style), lcz_confidence.tif, lcz_map.png, scene_truth.png, "
+        "report.json, sample_data/.",
+    ]
+
+
 def run(folder: Path, seed: int = 42) -> dict:
+    """Run the whole demo in ``folder``: sample data, a random forest, a map and a report.
+
+    Writes the synthetic sample data (``sample_data/``), ``rf_sen2.lczmodel``, the map
+    (``lcz_map.tif`` with its ``.qml``, ``lcz_confidence.tif``, ``lcz_map.png``),
+    ``scene_truth.png``, ``report.json`` and ``report.md``, and prints a summary.
+
+    Returns:
+        The ``report.json`` content: validation, test.h5 and map-vs-truth scores, map
+        size and timings.
+    """
     fb = ConsoleFeedback()
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -99,21 +133,7 @@ def run(folder: Path, seed: int = 42) -> dict:
         "total_seconds": round(time.monotonic() - t0, 1),
     }
     (folder / "report.json").write_text(json.dumps(report, indent=2))
-    lines = [
-        "# LCZ demo report (SYNTHETIC sample data)",
-        "",
-        f"Model: random forest on Sentinel-2 patch statistics ({model_path.name}).",
-        f"- test.h5 ({len(ref)} patches): OA {test['oa']:.3f}, kappa {test['kappa']:.3f}, "
-        f"OA_w {test['oa_w']:.3f}",
-        f"- map vs scene_truth.tif ({acc['n']} cells, truth under each cell centre): "
-        f"OA {acc['oa']:.3f}, kappa {acc['kappa']:.3f}, OA_u {acc['oa_u']:.3f}, "
-        f"OA_bu {acc['oa_bu']:.3f}, OA_w {acc['oa_w']:.3f}",
-        f"- map: {res.grid.cols} x {res.grid.rows} cells of 100 m, {res.windows_valid} windows "
-        f"classified in {res.seconds:.1f} s",
-        "",
-        "Files: lcz_map.tif (+ .qml style), lcz_confidence.tif, lcz_map.png, scene_truth.png, "
-        "report.json, sample_data/.",
-    ]
+    lines = _report_lines(model_path, len(ref), test, acc, res)
     (folder / "report.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines[2:6]))
     print(f"\nDemo outputs in {folder.resolve()}/:")
@@ -125,6 +145,7 @@ def run(folder: Path, seed: int = 42) -> dict:
 
 
 def main(argv=None) -> int:
+    """Command-line entry point (``--output-folder``, ``--seed``); returns the exit status 0."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--output-folder", default="demo_output")
     ap.add_argument("--seed", type=int, default=42)

@@ -43,6 +43,14 @@ BUILT = {"roof", "light_roof", "industrial"}
 
 @dataclass(frozen=True)
 class ClassRecipe:
+    """How the synthetic scene draws one LCZ class.
+
+    Attributes:
+        fractions: material (``MATERIALS``) -> its mean cover fraction.
+        grain: the smoothing sigma of the material field, pixels (larger: coarser).
+        shadow: the darkening (0..1) of pixels next to buildings; stands for height.
+    """
+
     fractions: dict  # material -> mean fraction
     grain: float  # smoothing sigma of the material field, pixels
     shadow: float  # darkening of pixels next to buildings (building height)
@@ -276,6 +284,14 @@ None of it is real imagery: it exists to try the plugin and to test it.
 
 
 def check_sample_sizes(n_train: int, n_test: int) -> None:
+    """Refuse sample files smaller than ``MIN_PATCHES`` or larger than ``MAX_PATCHES``.
+
+    Args:
+        n_train, n_test: the patches asked for train.h5 and test.h5.
+
+    Raises:
+        LczError: naming the file, the limit and the size asked.
+    """
     for what, n in (("train", n_train), ("test", n_test)):
         if n < MIN_PATCHES:
             raise LczError(

@@ -4,7 +4,10 @@ Every algorithm subclasses ``LczAlgorithm``, sets the class attributes and imple
 ``execute(parameters, context, feedback)``, which calls the core with a ``QgisFeedback``.
 (Not ``run``: that name is ``QgsProcessingAlgorithm.run``, which processing.run calls.)
 Core errors (``LczError``) become ``QgsProcessingException``, and so does a cancel (so a
-graphical model or a batch stops and reports it). Outputs that were not written (skipped
+graphical model or a batch stops and reports it). A parameter a core message names
+(``errors.param``) is shown as the dialog's label in quotes, a tool (``errors.tool``) as
+its QGIS menu; a missing Python package gets the QGIS advice (``QGIS_DEPENDENCY_ADVICE``).
+Outputs that were not written (skipped
 optional outputs) are neither returned nor loaded; the layers that are loaded carry a
 raster/vector type hint. No GUI calls here: ``processAlgorithm`` runs in Processing's
 background thread.
@@ -30,7 +33,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QUrl
 from qgis.PyQt.QtGui import QIcon
 
-from ..lcz_qgis.common.errors import Cancelled, LczError
+from ..lcz_qgis.common.errors import Cancelled, LczError, MissingDependency
 from ..lcz_qgis.common.feedback import Feedback
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
@@ -51,6 +54,17 @@ GROUP_DOCS = {
     MAPPING[0]: "classification.md",
 }
 CANCELLED = "Cancelled: no output was written."
+# the QGIS menus of the tools core messages name (lcz_qgis.common.errors.TOOLS)
+QGIS_TOOLS = {
+    "warp": "Raster > Projections > Warp (Reproject)",
+    "assign_crs": "Raster > Projections > Assign Projection",
+}
+# appended to a MissingDependency: the core says how to install it into QGIS's Python
+QGIS_DEPENDENCY_ADVICE = (
+    ", then restart QGIS. If it is installed in the project's .venv, make it visible: "
+    "`make deploy` for QGIS desktop, PYTHONPATH=<repo>/.venv/lib/python3.X/site-packages "
+    "for qgis_process"
+)
 
 _RASTER_EXTENSIONS = {".tif", ".tiff", ".vrt", ".img", ".png", ".jpg", ".nc"}
 _VECTOR_EXTENSIONS = {".gpkg", ".shp", ".geojson", ".json", ".kml", ".fgb", ".sqlite"}
@@ -60,10 +74,12 @@ _FILE_PARAMETERS = _RASTER_PARAMETERS | _VECTOR_PARAMETERS | {"fileDestination"}
 
 
 class QgisFeedback(Feedback):
-    """Core feedback over ``QgsProcessingFeedback``."""
+    """Core feedback over ``QgsProcessingFeedback``; ``names`` shows the parameters core
+    messages name (``errors.render``), e.g. ``LczAlgorithm.message_names``."""
 
-    def __init__(self, feedback):
+    def __init__(self, feedback, names=None):
         self.qgis = feedback
+        self.names = names
 
     def progress(self, percent: float) -> None:
         if self.qgis is not None:
@@ -71,11 +87,11 @@ class QgisFeedback(Feedback):
 
     def info(self, message: str) -> None:
         if self.qgis is not None:
-            self.qgis.pushInfo(message)
+            self.qgis.pushInfo(self.text(message))
 
     def warning(self, message: str) -> None:
         if self.qgis is not None:
-            self.qgis.pushWarning(message)
+            self.qgis.pushWarning(self.text(message))
 
     def is_cancelled(self) -> bool:
         return self.qgis is not None and self.qgis.isCanceled()
@@ -317,6 +333,22 @@ class LczAlgorithm(QgsProcessingAlgorithm):
     def createInstance(self):  # noqa: N802 - QGIS API
         return type(self)()
 
+    def message_names(self, kind: str, name: str, neutral: str) -> str | None:
+        """How this algorithm's messages show a placeholder (``errors.render``): a
+        parameter as its dialog label in double quotes, a tool as its QGIS menu; None
+        (the neutral text) for a parameter the algorithm does not have."""
+        if kind == "tool":
+            return QGIS_TOOLS.get(name)
+        d = self.parameterDefinition(name) if kind == "param" else None
+        return f'"{d.description()}"' if d is not None else None
+
+    def error_text(self, exc: LczError) -> str:
+        """The message of a core error as the Processing log shows it."""
+        text = exc.message(self.message_names)
+        if isinstance(exc, MissingDependency):
+            text += QGIS_DEPENDENCY_ADVICE
+        return text
+
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802 - QGIS API
         """Runs ``execute``; errors and a cancel become ``QgsProcessingException``.
 
@@ -326,9 +358,9 @@ class LczAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(CANCELLED)
         registered_before = set(context.layersToLoadOnCompletion())
         try:
-            results = self.execute(parameters, context, QgisFeedback(feedback))
+            results = self.execute(parameters, context, QgisFeedback(feedback, self.message_names))
         except LczError as exc:
-            raise QgsProcessingException(str(exc)) from exc
+            raise QgsProcessingException(self.error_text(exc)) from exc
         except OSError as exc:  # a file the system refused: say which, without a traceback
             where = f" ({exc.filename})" if exc.filename else ""
             raise QgsProcessingException(f"{exc.strerror or exc}{where}") from exc

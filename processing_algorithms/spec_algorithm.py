@@ -40,7 +40,7 @@ from qgis.core import (
 )
 
 from ..lcz_qgis.commands import spec
-from ..lcz_qgis.common.errors import LczError
+from ..lcz_qgis.common.errors import LczError, param
 from .base import LczAlgorithm
 
 VECTOR_FORMATS = ["gpkg", "shp", "geojson"]  # what the core reads; others are converted
@@ -197,7 +197,7 @@ class SpecAlgorithm(LczAlgorithm):
                 return None
             if layer.providerType() != "gdal":
                 raise LczError(
-                    f"{key}: the input must be a raster file (GDAL), not a web or database "
+                    f"{param(key)}: the input must be a raster file (GDAL), not a web or database "
                     "layer; save it as a GeoTIFF first (Export > Save As)"
                 )
             objects[key] = layer

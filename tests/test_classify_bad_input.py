@@ -24,7 +24,7 @@ def s2(tmp_path):
 
 def test_output_that_is_the_input_is_refused_and_the_input_kept(s2, tmp_path):
     before = s2.read_bytes()
-    with pytest.raises(LczError, match="is the input SENTINEL2"):
+    with pytest.raises(LczError, match="is the input sentinel2"):
         classify_raster(BrightnessModel(), s2, sentinel2=s2)
     link = tmp_path / "link.tif"
     os.symlink(s2, link)  # the same file under another name
@@ -35,7 +35,7 @@ def test_output_that_is_the_input_is_refused_and_the_input_kept(s2, tmp_path):
 
 def test_outputs_sharing_a_file_or_a_style_file_are_refused(s2, tmp_path):
     m = tmp_path / "m.tif"
-    with pytest.raises(LczError, match="OUTPUT .* and CONFIDENCE .* the same file"):
+    with pytest.raises(LczError, match="output .* and confidence .* the same file"):
         classify_raster(BrightnessModel(), m, sentinel2=s2, confidence=m)
     with pytest.raises(LczError, match="the same .qml style file"):
         classify_raster(BrightnessModel(), m, sentinel2=s2, confidence=tmp_path / "m.tiff")

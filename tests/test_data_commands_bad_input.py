@@ -62,12 +62,12 @@ def _one_line_error(err: str, *needles: str) -> str:
 @pytest.mark.parametrize(
     "flags, needle",
     [
-        (["--output", "{train}"], "OUTPUT '{train}' is the input TRAIN"),
-        (["--validation", "{val}", "--output", "{val}"], "is the input VALIDATION"),
-        (["--output", "{tmp}/m.lczmodel", "--report", "{train}"], "is the input TRAIN"),
+        (["--output", "{train}"], "--output '{train}' is the input --train"),
+        (["--validation", "{val}", "--output", "{val}"], "is the input --validation"),
+        (["--output", "{tmp}/m.lczmodel", "--report", "{train}"], "is the input --train"),
         (
             ["--validation", "{val}", "--output", "{tmp}/m.lczmodel", "--report", "{val}"],
-            "VALIDATION",
+            "--validation",
         ),
     ],
 )
@@ -95,17 +95,17 @@ def test_train_report_equal_to_output_keeps_the_old_model(data, tmp_path, capsys
         capsys, "train", "--train", data / "train.h5", "--output", model, "--report", model
     )
     assert rc == 2
-    _one_line_error(err, "OUTPUT", "REPORT", "would write the same file")
+    _one_line_error(err, "--output", "--report", "would write the same file")
     assert model.read_bytes() == before
 
 
 @pytest.mark.parametrize(
     "flags, needle",
     [
-        (["--output-json", "{dataset}"], "OUTPUT_JSON '{dataset}' is the input DATASET"),
-        (["--csv", "{model}"], "OUTPUT_CSV '{model}' is the input MODEL"),
-        (["--report", "{dataset}"], "is the input DATASET"),
-        (["--confusion-png", "{model}"], "is the input MODEL"),
+        (["--output-json", "{dataset}"], "--output-json '{dataset}' is the input --dataset"),
+        (["--csv", "{model}"], "--output-csv '{model}' is the input --model"),
+        (["--report", "{dataset}"], "is the input --dataset"),
+        (["--confusion-png", "{model}"], "is the input --model"),
         (["--report", "{tmp}/x.out", "--confusion-png", "{tmp}/x.out"], "would write the same"),
         (["--output-json", "{tmp}/x.out", "--csv", "{tmp}/x.out"], "would write the same"),
     ],
@@ -129,7 +129,7 @@ def test_evaluate_refuses_to_overwrite_inputs_or_share_outputs(
 def test_evaluate_core_entry_point_checks_paths_too(data, tmp_path):
     from lcz_qgis.evaluation.evaluate import evaluate_to_files, write_outputs
 
-    with pytest.raises(LczError, match="is the input MODEL"):
+    with pytest.raises(LczError, match="is the input model"):
         evaluate_to_files(data / "rf.lczmodel", data / "val.h5", output_json=data / "rf.lczmodel")
     with pytest.raises(LczError, match="would write the same file"):
         write_outputs({}, output_json=tmp_path / "a", report=tmp_path / "a")
@@ -142,13 +142,13 @@ def test_summary_refuses_to_overwrite_its_input_or_share_outputs(data, tmp_path,
     before = h5.read_bytes()
     rc, _, err = _run(capsys, "summary", "--input", h5, "--output-html", h5)
     assert rc == 2
-    _one_line_error(err, f"OUTPUT_HTML '{h5}' is the input INPUT")
+    _one_line_error(err, f"--output-html '{h5}' is the input --input")
     rc, _, err = _run(capsys, "summary", "--input", h5, "--output-png", h5)
-    assert rc == 2 and "is the input INPUT" in err
+    assert rc == 2 and "is the input --input" in err
     out = tmp_path / "same.x"
     rc, _, err = _run(capsys, "summary", "--input", h5, "--output-html", out, "--output-png", out)
     assert rc == 2
-    _one_line_error(err, "OUTPUT_HTML", "OUTPUT_PNG", "would write the same file")
+    _one_line_error(err, "--output-html", "--output-png", "would write the same file")
     assert h5.read_bytes() == before and not out.exists()
 
 
@@ -359,11 +359,11 @@ def test_processing_refuses_output_equal_to_input_and_negative_seeds(run_alg, da
     train = tmp_path / "train.h5"
     train.write_bytes((data / "train.h5").read_bytes())
     before = train.read_bytes()
-    with pytest.raises(QgsProcessingException, match="is the input TRAIN"):
+    with pytest.raises(QgsProcessingException, match=r'is the input "Training data \(So2Sat'):
         run_alg("lcz:trainmodel", {"TRAIN": str(train), "OUTPUT": str(train)})
-    with pytest.raises(QgsProcessingException, match="is the input INPUT"):
+    with pytest.raises(QgsProcessingException, match='is the input "So2Sat HDF5 file"'):
         run_alg("lcz:datasetsummary", {"INPUT": str(train), "OUTPUT_HTML": str(train)})
-    with pytest.raises(QgsProcessingException, match="is the input DATASET"):
+    with pytest.raises(QgsProcessingException, match='is the input "Labelled dataset'):
         run_alg(
             "lcz:evaluatemodel",
             {"MODEL": str(data / "rf.lczmodel"), "DATASET": str(train),

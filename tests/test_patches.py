@@ -243,7 +243,7 @@ def test_bad_inputs_give_clear_errors(data, tmp_path, geo_rows):
         load_patches(img, tmp_path / "o", geo=tmp_path / "short_geo.h5", indices="0")
     with pytest.raises(LczError, match=r"out of range: the file has 40 patches \(indices 0-39\)"):
         load_patches(img, tmp_path / "o", indices="0-3,40,99")
-    with pytest.raises(LczError, match="either INDICES or PER_CLASS"):
+    with pytest.raises(LczError, match="either indices or per_class"):
         load_patches(img, tmp_path / "o", indices="1", per_class=2)
     with pytest.raises(LczError, match="not a patch index"):
         parse_indices("1,a-3", 10)
@@ -259,9 +259,9 @@ def test_bad_inputs_give_clear_errors(data, tmp_path, geo_rows):
 
 def test_every_patch_is_refused_above_the_limit(data, tmp_path, monkeypatch):
     monkeypatch.setattr(patches_mod, "MAX_PATCHES", 25)
-    with pytest.raises(LczError, match="more than the 25 .*INDICES .*PER_CLASS"):
+    with pytest.raises(LczError, match="more than the 25 .*indices .*per_class"):
         load_patches(data["dir"] / "img.h5", tmp_path / "o")
-    with pytest.raises(LczError, match="INDICES selects 30 patches"):
+    with pytest.raises(LczError, match="indices selects 30 patches"):
         load_patches(data["dir"] / "img.h5", tmp_path / "o", indices="0-29")
     r = load_patches(data["dir"] / "img.h5", tmp_path / "o", indices="0-24")
     assert r.n_placed == 25
@@ -439,7 +439,7 @@ def test_outputs_checked_before_anything_is_written(data, tmp_path):
     # outlines on the geolocation file (named .gpkg): refused, the file untouched
     geo_gpkg = tmp_path / "geo.gpkg"
     geo_gpkg.write_bytes(geo.read_bytes())
-    with pytest.raises(LczError, match="is the input GEO"):
+    with pytest.raises(LczError, match="is the input geo"):
         load_patches(img, tmp_path / "a", geo=geo_gpkg, indices="0", output_patches=geo_gpkg)
     assert geo_gpkg.read_bytes() == geo.read_bytes()
     # outlines whose style file is a raster's style file

@@ -261,6 +261,6 @@ def test_output_that_is_an_input_is_refused_and_the_input_kept(reference, tmp_pa
     s1 = make_s1_pair(tmp_path)
     for name, target in (("REFERENCE", reference), ("VV", s1["VV"])):
         before = open(target, "rb").read()
-        with pytest.raises(LczError, match=f"is the input {name}"):
+        with pytest.raises(LczError, match=f"is the input {name.lower()}"):
             ps1.prepare_sentinel1(s1["VV"], s1["VH"], reference, target)
         assert open(target, "rb").read() == before

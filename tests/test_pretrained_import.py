@@ -302,7 +302,7 @@ def test_unreachable_url_says_offline_and_how_to_proceed(tmp_path):
         import_pretrained(tmp_path / "m.lczmodel", weights=url, architecture="sen2lcznet")
     msg = str(err.value)
     assert msg.startswith("could not reach 127.0.0.1: you appear to be offline")
-    assert f"download the file manually from {url} and give it as WEIGHTS" in msg.replace(
+    assert f"download the file manually from {url} and give it as weights" in msg.replace(
         "Download", "download"
     )
     with pytest.raises(LczError, match="cannot read file://"):
@@ -380,7 +380,7 @@ def test_arguments_are_checked_before_any_work(weights, sample_dir, tmp_path):
         import_pretrained(
             out, weights=weights["so2sat_resnet20_s1"], sentinel1=tmp_path / "none.tif"
         )
-    with pytest.raises(LczError, match="DOWNLOAD needs an ARCHITECTURE"):
+    with pytest.raises(LczError, match="download needs an architecture"):
         import_pretrained(out, download=True)
     with pytest.raises(LczError, match="not both"):
         import_pretrained(out, weights=weights["sen2lcznet"], download=True)
@@ -423,7 +423,7 @@ def test_cli(weights, tmp_path, capsys):
     assert summary["architecture"] == "sen2lcznet" and summary["sha256_matches_published"]
     assert summary["published_score"]["oa"] == 0.6937 and summary["licence"] == "MIT"
     assert cli_main(["import-pretrained", "--download", "--output", str(out)]) == 2
-    assert "DOWNLOAD needs an ARCHITECTURE" in capsys.readouterr().err
+    assert "--download needs an --architecture" in capsys.readouterr().err
 
 
 @pytest.mark.qgis
@@ -499,6 +499,6 @@ def test_output_that_is_the_weights_file_is_refused(weights, tmp_path):
     w = tmp_path / "weights.lczmodel"  # a weights file saved under the output's suffix
     shutil.copy(weights["sen2lcznet"], w)
     before = w.read_bytes()
-    with pytest.raises(LczError, match="is the input WEIGHTS"):
+    with pytest.raises(LczError, match="is the input weights"):
         import_pretrained(w, weights=w)
     assert w.read_bytes() == before

@@ -49,6 +49,12 @@ def write_area_csv(path, counts, cell_area_m2: float) -> Path:
 
 
 def read_area_csv(path) -> list[dict]:
+    """Read an area table written by ``write_area_csv``.
+
+    Returns:
+        One dict per row (``COLUMNS``): ``code`` and ``cells`` as int, ``area_km2`` and
+        ``percent`` as float, ``lcz`` and ``name`` as written.
+    """
     with open(path, newline="", encoding="utf-8") as f:
         return [
             {

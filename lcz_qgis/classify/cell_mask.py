@@ -69,6 +69,7 @@ class CellMask:
 
     @property
     def active(self) -> bool:
+        """Whether an extent or a mask layer limits the cells (False: all cells)."""
         return self.extent is not None or self.vector is not None
 
     # -- which cells ---------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.bands import DN_SCALE, DN_THRESHOLD, sensor_channels, value_limit
-from ..common.errors import LczError
+from ..common.errors import LczError, param, tool
 from ..common.feedback import Feedback
 from ..raster.io import (
     PIXEL_SIZE_M,
@@ -96,16 +96,16 @@ def _prepare_geometry(ds, info: RasterInfo, what: str, reproject: bool, resample
     name = Path(info.path).name
     if not info.crs_wkt:
         raise LczError(
-            f"{what} '{name}' has no coordinate reference system; assign one (Raster > "
-            "Projections > Assign Projection), then reproject it to its UTM zone at 10 m"
+            f"{what} '{name}' has no coordinate reference system; assign one "
+            f"({tool('assign_crs')}), then reproject it to its UTM zone at 10 m"
         )
     units = info.units_problem()
     if units:
         if not reproject:
             raise LczError(
                 f"{what} '{name}' is in {units} ({info.crs_description()}); "
-                "reproject it to its UTM zone at 10 m (Raster > Projections > Warp), or set "
-                "REPROJECT (--reproject) to warp it on the fly"
+                f"reproject it to its UTM zone at 10 m ({tool('warp')}), or turn on "
+                f"{param('REPROJECT')} to warp it on the fly"
             )
         epsg = utm_epsg(info)
         feedback.info(f"{what}: warping on the fly to EPSG:{epsg} (UTM) at 10 m, bilinear")
@@ -124,8 +124,8 @@ def _prepare_geometry(ds, info: RasterInfo, what: str, reproject: bool, resample
         if not resample:
             raise LczError(
                 f"{what} '{name}' has a pixel size of {px:g} x {py:g} (CRS units); So2Sat "
-                f"models need about {PIXEL_SIZE_M:g} m: resample it to 10 m first, or set "
-                "RESAMPLE (--resample) to resample it on the fly"
+                f"models need about {PIXEL_SIZE_M:g} m: resample it to 10 m first, or turn "
+                f"on {param('RESAMPLE')} to resample it on the fly"
             )
         alg = "average" if max(px, py) < PIXEL_SIZE_M else "bilinear"
         feedback.info(f"{what}: resampling on the fly from {px:g} m to 10 m ({alg})")
@@ -292,7 +292,7 @@ def open_sources(
                 f"{what} '{Path(info.path).name}' has {info.count} bands; the model needs "
                 f"{len(mine)} ({', '.join(sensor_channels(s)[m] for m in mine)}), either alone "
                 f"in that order or within the full So2Sat {s} stack of {n_full}; or give a band "
-                "mapping (BANDS / --bands)"
+                f"mapping ({param('BANDS')})"
             )
         opened[s] = InputSource(ds, info, bands_idx, s, keep=keep, channels=list(mine))
     return [opened[s] for s in ("sen1", "sen2") if s in opened]  # model channel order
@@ -366,24 +366,25 @@ def detect_scale(src: InputSource, scale: str, feedback: Feedback) -> float:
     if scale == "dn":
         if looks_dn is False:
             feedback.warning(
-                f"SCALE is 'dn' but the Sentinel-2 raster '{name}' looks like reflectance ({rng}); "
-                "dividing by 10000 anyway"
+                f"{param('SCALE')} is 'dn' but the Sentinel-2 raster '{name}' looks like "
+                f"reflectance ({rng}); dividing by 10000 anyway"
             )
         return DN_SCALE
     if scale == "reflectance":
         if looks_dn:
             feedback.warning(
-                f"the Sentinel-2 raster '{name}' looks DN-scaled ({rng}) but SCALE is "
-                "'reflectance'; the model expects reflectance (DN / 10000), so predictions will "
-                "be wrong. Use SCALE 'dn' or 'auto'."
+                f"the Sentinel-2 raster '{name}' looks DN-scaled ({rng}) but {param('SCALE')} "
+                "is 'reflectance'; the model expects reflectance (DN / 10000), so predictions "
+                f"will be wrong. Set {param('SCALE')} to 'dn' or 'auto'."
             )
         return 1.0
     if looks_dn:
         feedback.warning(
             f"the Sentinel-2 raster '{name}' looks DN-scaled ({rng}); the model expects "
-            "reflectance (DN / 10000), so the values are divided by 10000 (SCALE 'auto'). "
-            "For processing baseline 04.00+ products, prepare them with 'Prepare Sentinel-2' "
-            "to apply the -1000 offset."
+            f"reflectance (DN / 10000), so the values are divided by 10000 ({param('SCALE')} "
+            "'auto'). "
+            "For processing baseline 04.00+ products, prepare them with 'Prepare Sentinel-2 "
+            "product' (lcz prepare-s2) to apply the -1000 offset."
         )
         return DN_SCALE
     return 1.0

@@ -59,6 +59,18 @@ class OutputWriters:
                 self.proba.GetRasterBand(c.code).SetDescription(f"P(LCZ {c.letter}){unit}")
 
     def write(self, r0, codes, conf, proba, valid):
+        """Write one block of output rows, from output row ``r0`` down.
+
+        Args:
+            r0: the block's first output row.
+            codes: (rows, cols) uint8 LCZ codes, 0 for cells not classified; also counted in
+                ``counts`` (per value 0..17).
+            conf: (rows, cols) confidence (max probability, 0..1); the float format writes it
+                as given, the byte format as percent with 255 outside ``valid``.
+            proba: (rows, cols, 17) class probabilities, 0..1; written as float or byte
+                percent, with that format's nodata outside ``valid``.
+            valid: (rows, cols) bool, the cells that were classified.
+        """
         self.map.GetRasterBand(1).WriteArray(codes, 0, r0)
         self.counts += np.bincount(codes.ravel(), minlength=18)
         if self.conf is not None:

@@ -51,6 +51,11 @@ GAUSSIAN_KERNELS_M = {
 
 
 def check_filter(name: str) -> str:
+    """The post-classification filter ``name`` in lower case (None or "" is "none").
+
+    Raises:
+        LczError: the name is not one of ``FILTERS``.
+    """
     name = (name or "none").lower()
     if name not in FILTERS:
         raise LczError(f"unknown filter '{name}'; use one of {', '.join(FILTERS)}")
@@ -72,6 +77,16 @@ def _radius_cells(radius_m: float, cell_size_m: float) -> int:
 
 
 def gaussian_kernel_1d(sigma_m: float, radius_m: float, cell_size_m: float) -> np.ndarray:
+    """A normalised (sum 1) 1-D Gaussian kernel sampled at output cell spacing.
+
+    Args:
+        sigma_m: the Gaussian's standard deviation, metres.
+        radius_m: the kernel's half-width, metres (cut at whole cells).
+        cell_size_m: the output cell size, metres.
+
+    Returns:
+        (2 r + 1,) float64, r = floor(radius_m / cell_size_m).
+    """
     r = _radius_cells(radius_m, cell_size_m)
     x = np.arange(-r, r + 1, dtype=np.float64) * cell_size_m
     k = np.exp(-0.5 * (x / sigma_m) ** 2)

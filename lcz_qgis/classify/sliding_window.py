@@ -23,6 +23,17 @@ HALF = WINDOW // 2
 
 @dataclass(frozen=True)
 class OutputGrid:
+    """The output grid of a sliding-window classification (module docstring).
+
+    Attributes:
+        cols, rows: output cells across and down; the last ones, whose window would leave
+            the raster, stay 0.
+        valid_cols, valid_rows: the leading cells whose 32 x 32 window lies inside the
+            raster.
+        stride: input pixels from one cell's window to the next.
+        geotransform: the output's GDAL geotransform (pixel size stride x the input's).
+    """
+
     cols: int  # output cells across
     rows: int  # output cells down
     valid_cols: int  # cells whose window lies inside the raster (the first ones)
@@ -36,6 +47,16 @@ class OutputGrid:
 
 
 def output_grid(width: int, height: int, geotransform, stride: int) -> OutputGrid:
+    """The output grid of a ``width`` x ``height`` pixel raster classified every ``stride`` pixels.
+
+    Args:
+        width, height: the input raster's size, pixels.
+        geotransform: the input's GDAL geotransform.
+        stride: pixels between windows, 1..32.
+
+    Raises:
+        LczError: the stride is outside 1..32 or the raster is smaller than one window.
+    """
     if not 1 <= stride <= WINDOW:
         raise LczError(f"stride must be between 1 and {WINDOW} pixels; got {stride}")
     if width < WINDOW or height < WINDOW:

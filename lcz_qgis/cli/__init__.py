@@ -5,7 +5,8 @@ The subcommands are built from the declarations in ``lcz_qgis/commands`` (see
 (``--model-type``, ``--sentinel2``). A module ``lcz_qgis/cli/cmd_*.py`` that defines
 ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args, feedback) -> int`` for a
 command not declared there is still found automatically.
-Bad input prints one line, ``lcz <command>: error: ...``, and exits 2. Ctrl-C and
+Bad input prints one line, ``lcz <command>: error: ...``, and exits 2; a parameter it
+names (``errors.param``) is shown as the command's flag (``--per-class``). Ctrl-C and
 SIGTERM (``kill``) cancel: temporary files are removed, earlier outputs kept, exit 130
 (143 for SIGTERM).
 """
@@ -23,6 +24,7 @@ import threading
 
 from .. import __version__
 from ..commands import all_commands
+from ..commands.spec import CLI
 from ..common.atomic import Terminated, output_name, terminate_like_interrupt
 from ..common.errors import Cancelled, LczError
 from ..common.feedback import ConsoleFeedback
@@ -40,6 +42,12 @@ def _commands() -> list:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``lcz`` argument parser, with one subcommand per command.
+
+    Subcommands come from the declarations in ``lcz_qgis/commands`` and from the
+    ``cli/cmd_*.py`` modules, sorted by their order then name; ``--version`` and
+    ``--quiet`` are global.
+    """
     parser = argparse.ArgumentParser(
         prog="lcz",
         description="Local Climate Zone mapping from Sentinel-1/2 with So2Sat LCZ42 models.",
@@ -62,7 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _flag_names(name: str):
+    """``errors.render`` names for the subcommand ``name``: its parameters as flags."""
+    declared = {c.name: c for c in all_commands()}
+    return declared[name].message_names(CLI) if name in declared else None
+
+
 def main(argv=None) -> int:
+    """Run the ``lcz`` command line with ``argv`` (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 done, 2 bad input (one line on stderr), 130/143 cancelled.
+    """
     # Before any command module (or TensorFlow) is imported: hide TensorFlow's C++ INFO
     # lines (oneDNN, cpu_feature_guard); warnings and errors still show. A value the
     # user set is kept.
@@ -72,7 +91,8 @@ def main(argv=None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    feedback = ConsoleFeedback(quiet=args.quiet)
+    names = _flag_names(args._name)
+    feedback = ConsoleFeedback(quiet=args.quiet, names=names)
     # SIGTERM like Ctrl-C: the core's cleanup runs (temporary files removed)
     term = getattr(signal, "SIGTERM", None)
     old_term = None
@@ -81,7 +101,7 @@ def main(argv=None) -> int:
     try:
         return int(args._run(args, feedback) or 0)
     except LczError as exc:
-        print(f"lcz {args._name}: error: {exc}", file=sys.stderr)
+        print(f"lcz {args._name}: error: {exc.message(names)}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file the system refused (permissions, disk full): no traceback
         if exc.errno == errno.ENOSPC:

@@ -13,7 +13,7 @@ from ..classify.outputs import FORMATS
 from ..classify.pipeline import DEFAULT_BATCH, DEFAULT_STRIDE, classify_raster
 from ..classify.postfilter import FILTERS
 from ..common.atomic import check_distinct_paths
-from ..common.errors import LczError
+from ..common.errors import LczError, param
 from ..models.modelfile import load_model
 from .spec import (
     BOOL,
@@ -73,8 +73,8 @@ def _check_all_first(values: dict, name) -> None:
 
 
 def _run(values: dict, feedback) -> dict:
-    cli = "_given" in values  # name the CLI's flags in messages, Processing's keys
-    _check_all_first(values, (lambda k: COMMAND.param(k).flag) if cli else (lambda k: k))
+    cli = "_given" in values
+    _check_all_first(values, param)  # each front end shows the parameters its way
     model = load_model(values["MODEL"])
     if not cli:  # the Processing log says which model ran; the CLI stays quiet
         feedback.info(

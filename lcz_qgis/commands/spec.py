@@ -121,26 +121,35 @@ class Param:
 
     @property
     def core_keyword(self) -> str:
+        """The core function's keyword: ``keyword`` when set, else the key in lower case.
+
+        ``""`` means ``Command.kwargs`` does not pass the value (the command's ``run`` maps it).
+        """
         return self.key.lower() if self.keyword is None else self.keyword
 
     @property
     def codes(self) -> list[str]:
+        """An enum's choice codes, in order (what the CLI takes and ``run`` gets)."""
         return [c for c, _ in self.choices]
 
     @property
     def labels(self) -> list[str]:
+        """An enum's readable labels, in the order of ``codes`` (what Processing shows)."""
         return [lab for _, lab in self.choices]
 
     @property
     def in_cli(self) -> bool:
+        """Whether the CLI offers this parameter (it is not QGIS-only)."""
         return not self.front_end_only or self.front_end_only[0] == CLI
 
     @property
     def in_qgis(self) -> bool:
+        """Whether Processing offers this parameter (it is not CLI-only)."""
         return not self.front_end_only or self.front_end_only[0] == QGIS
 
     @property
     def is_destination(self) -> bool:
+        """Whether the parameter names an output (a file, raster, vector or folder destination)."""
         return self.kind in DESTINATIONS
 
     def normalise(self, value):
@@ -214,6 +223,37 @@ class Command:
             if p.key == key:
                 return p
         raise KeyError(key)
+
+    def shown_name(self, key: str, front_end: str | None = None) -> str | None:
+        """How a message names the parameter ``key`` (an ``errors.param`` placeholder).
+
+        Args:
+            key: the parameter key.
+            front_end: ``CLI`` (the flag, ``--per-class``), ``QGIS`` (the dialog label in
+                double quotes) or None (the core keyword).
+
+        Returns:
+            The name, or None when the command has no such parameter in that front end
+            (or, for None, no core keyword): the message keeps its neutral text.
+        """
+        p = next((p for p in self.params if p.key == key), None)
+        if p is None:
+            return None
+        if front_end == CLI:
+            return p.flag if p.in_cli else None
+        if front_end == QGIS:
+            return f'"{p.label}"' if p.in_qgis else None
+        return p.core_keyword or None
+
+    def message_names(self, front_end: str):
+        """``names`` for ``errors.render``: parameters as ``shown_name`` gives them in
+        ``front_end`` (``CLI`` or ``QGIS``); tools and parameters the front end lacks keep
+        their neutral text (the core keyword, the GDAL command)."""
+
+        def names(kind: str, name: str, neutral: str) -> str | None:
+            return self.shown_name(name, front_end) if kind == "param" else None
+
+        return names
 
     def kwargs(self, values: dict, *keys: str) -> dict:
         """Core keyword arguments from ``values``: every param with a core keyword, or only

@@ -26,7 +26,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .errors import LczError
+from .errors import LczError, keys_as_params
 
 PARTIAL = ".lcz-partial-"  # in the name of every temporary file of an output
 # GDAL messages that mean the disk (or the user's quota) is full
@@ -88,6 +88,7 @@ def file_key(path: str | os.PathLike) -> tuple:
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` name the same file (``file_key``: links and aliases match)."""
     return file_key(a) == file_key(b)
 
 
@@ -106,6 +107,8 @@ def check_distinct_paths(inputs: dict, outputs: dict, sidecar: str | None = None
     ``inputs`` and ``outputs`` map a name the user knows (a parameter) to a path, a list
     of paths or None. ``sidecar`` (e.g. ".qml"): outputs must also differ in the name of
     that sidecar file. Linear in the number of paths (patches checks thousands).
+    Parameter keys in the names (``OUTPUT``, ``style of INPUT``) are shown by each front
+    end its way (``errors.keys_as_params``).
     """
     outs = _paths(outputs)
     ins = {file_key(src): name for name, src in _paths(inputs) if not src.startswith("/vsi")}
@@ -113,7 +116,8 @@ def check_distinct_paths(inputs: dict, outputs: dict, sidecar: str | None = None
         in_name = ins.get(file_key(out))
         if in_name is not None:
             raise LczError(
-                f"{name} '{out}' is the input {in_name}: writing it would destroy the "
+                f"{keys_as_params(name)} '{out}' is the input {keys_as_params(in_name)}: "
+                "writing it would destroy the "
                 "input; choose another output file"
             )
     files: dict = {}
@@ -129,7 +133,8 @@ def check_distinct_paths(inputs: dict, outputs: dict, sidecar: str | None = None
             files[key] = styles[side] = (name, out)
             continue
         raise LczError(
-            f"{first_name} '{first}' and {name} '{out}' would write the same {what}; "
+            f"{keys_as_params(first_name)} '{first}' and {keys_as_params(name)} '{out}' would "
+            f"write the same {what}; "
             "give each output its own name"
         )
 
@@ -275,6 +280,15 @@ def atomic_output(path: str | os.PathLike, sidecars: tuple[str, ...] = ()):
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file (``atomic_output``).
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        LczError: the folder does not exist or cannot be written.
+        DiskFull: the disk filled up; an earlier ``path`` is left as it was.
+    """
     with atomic_output(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
@@ -320,6 +334,10 @@ class StagedOutputs:
                 remove_stale_partials(t, self.started)
 
     def temp(self, target: str | os.PathLike) -> Path:
+        """A new temporary file for ``target``, moved onto it by ``commit``.
+
+        The first call for a target removes that target's stale temporaries of killed runs.
+        """
         target = Path(target)
         self.clean_stale(target)
         tmp = partial_path(target)
@@ -347,10 +365,12 @@ class StagedOutputs:
         return next(tmp for tmp, t in reversed(self.pairs) if t == Path(target))
 
     def write_text(self, target, text: str) -> None:
+        """Stage ``text`` (UTF-8) for ``target``, recording its size with ``expect``."""
         self.expect(target, len(text.encode("utf-8")))
         self.temp(target).write_text(text, encoding="utf-8")
 
     def write_bytes(self, target, data: bytes) -> None:
+        """Stage ``data`` for ``target``, recording its size with ``expect``."""
         self.expect(target, len(data))
         self.temp(target).write_bytes(data)
 
@@ -361,6 +381,7 @@ class StagedOutputs:
         self.expected[Path(target)] = (a + int(about), s + int(surely))
 
     def needed(self) -> int:
+        """Bytes all expected outputs need, about (the sum of the ``about`` estimates)."""
         return sum(a for a, _ in self.expected.values())
 
     def check_space(self) -> None:
@@ -420,6 +441,11 @@ class StagedOutputs:
         return DiskFull(output_name(target), max(known, self.written()), more_than=not known)
 
     def commit(self) -> None:
+        """Move every temporary file onto its target, all or none (``swap_in``).
+
+        Each raster's new ``.aux.xml`` moves with it; an earlier raster's stale ``.aux.xml``
+        is removed. Working files (``scratch``) are removed.
+        """
         targets = {t for _, t in self.pairs}
         moves: list[tuple[Path | None, Path]] = []
         for tmp, target in self.pairs:

@@ -51,6 +51,15 @@ INVALID_VALUES = "NaN or inf values or values beyond the physical range"
 
 
 def sensor_channels(sensor: str) -> tuple[str, ...]:
+    """The So2Sat channel names of ``sensor``, in file order.
+
+    Returns:
+        ``sen2``: the 10 ``SEN2_BANDS``; ``sen1``: the 8 ``SEN1_CHANNELS``; ``fusion``:
+        the 18 of both, prefixed ``S1_`` and ``S2_`` (Sentinel-1 first).
+
+    Raises:
+        LczError: an unknown sensor.
+    """
     if sensor == "sen2":
         return SEN2_BANDS
     if sensor == "sen1":

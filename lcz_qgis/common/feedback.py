@@ -2,6 +2,9 @@
 
 Core functions take a ``Feedback``. Processing wraps ``QgsProcessingFeedback`` in
 one (see processing_algorithms/base.py); the CLI uses ``ConsoleFeedback``.
+
+A message may name parameters with ``errors.param`` placeholders: a feedback shows them
+with its ``names`` (see ``errors.render``; None: the core keywords) through ``text``.
 """
 
 from __future__ import annotations
@@ -9,25 +12,42 @@ from __future__ import annotations
 import sys
 import time
 
-from .errors import Cancelled
+from .errors import Cancelled, Names, render
 
 
 class Feedback:
-    """Silent feedback that never cancels. Subclass and override what you need."""
+    """Silent feedback that never cancels. Subclass and override what you need.
+
+    ``names``: how this feedback's user reads parameter placeholders (``errors.render``);
+    None shows the core keywords. A subclass that shows messages passes them through
+    ``text`` first.
+    """
+
+    names: Names | None = None
+
+    def text(self, message: str) -> str:
+        """``message`` with its placeholders shown by ``names``."""
+        return render(message, self.names)
 
     def progress(self, percent: float) -> None:  # 0..100
-        pass
+        """Report progress, ``percent`` from 0 to 100 (ignored here)."""
 
     def info(self, message: str) -> None:
-        pass
+        """Show an informational message (ignored here)."""
 
     def warning(self, message: str) -> None:
-        pass
+        """Show a warning (ignored here)."""
 
     def is_cancelled(self) -> bool:
+        """Whether the user asked to cancel (never, here)."""
         return False
 
     def check_cancelled(self) -> None:
+        """Stop the work if the user cancelled.
+
+        Raises:
+            Cancelled: ``is_cancelled()`` is true.
+        """
         if self.is_cancelled():
             raise Cancelled("cancelled by the user")
 
@@ -56,14 +76,16 @@ class _Scaled(Feedback):
 class ConsoleFeedback(Feedback):
     """A progress bar on stderr (only when it is a terminal or ``force``), messages on stderr."""
 
-    def __init__(self, quiet: bool = False, force_bar: bool = False):
+    def __init__(self, quiet: bool = False, force_bar: bool = False, names: Names | None = None):
         self.quiet = quiet
+        self.names = names  # the CLI sets its flags (lcz_qgis/cli)
         self.bar = force_bar or sys.stderr.isatty()
         self._last = -1.0
         self._t0 = time.monotonic()
         self.warnings: list[str] = []
 
     def progress(self, percent: float) -> None:
+        """Redraw the progress bar on stderr with the elapsed seconds (when shown and not quiet)."""
         if self.quiet or not self.bar:
             return
         p = max(0.0, min(100.0, percent))
@@ -83,10 +105,15 @@ class ConsoleFeedback(Feedback):
         sys.stderr.write(text + "\n")
 
     def info(self, message: str) -> None:
+        """Print ``message`` on stderr, on its own line, unless quiet."""
         if not self.quiet:
-            self._line(message)
+            self._line(self.text(message))
 
     def warning(self, message: str) -> None:
+        """Print ``message`` as ``warning: ...`` on stderr (even when quiet) and keep it in
+        ``warnings``.
+        """
+        message = self.text(message)
         self.warnings.append(message)
         self._line(f"warning: {message}")
 
@@ -101,15 +128,19 @@ class RecordingFeedback(Feedback):
         self.percents: list[float] = []
 
     def progress(self, percent: float) -> None:
+        """Append ``percent`` to ``percents``."""
         self.percents.append(percent)
 
     def info(self, message: str) -> None:
-        self.messages.append(message)
+        """Append the rendered ``message`` to ``messages``."""
+        self.messages.append(self.text(message))
 
     def warning(self, message: str) -> None:
-        self.warnings.append(message)
+        """Append the rendered ``message`` to ``warnings``."""
+        self.warnings.append(self.text(message))
 
     def is_cancelled(self) -> bool:
+        """Whether the last progress reported has reached ``cancel_at``."""
         return (
             self.cancel_at is not None
             and bool(self.percents)

@@ -17,6 +17,15 @@ NODATA = 0
 
 @dataclass(frozen=True)
 class LczClass:
+    """One LCZ class of the legend.
+
+    Attributes:
+        code: 1..17 (the raster value).
+        letter: "1".."10" for the built types, "A".."G" for the land-cover types.
+        name: e.g. "Compact high-rise".
+        color: the WUDAPT / LCZ Generator colour, "#rrggbb".
+    """
+
     code: int  # 1..17
     letter: str  # "1".."10", "A".."G"
     name: str
@@ -24,10 +33,12 @@ class LczClass:
 
     @property
     def label(self) -> str:
+        """The legend label, e.g. ``LCZ A: Dense trees``."""
         return f"LCZ {self.letter}: {self.name}"
 
     @property
     def rgb(self) -> tuple[int, int, int]:
+        """``color`` as (red, green, blue), 0..255 each."""
         c = self.color.lstrip("#")
         return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
 
@@ -59,6 +70,11 @@ _BY_CODE = {c.code: c for c in LCZ_CLASSES}
 
 
 def lcz_class(code: int) -> LczClass:
+    """The legend entry of LCZ ``code`` (1..17).
+
+    Raises:
+        ValueError: ``code`` is not 1..17.
+    """
     try:
         return _BY_CODE[int(code)]
     except KeyError:
@@ -66,6 +82,11 @@ def lcz_class(code: int) -> LczClass:
 
 
 def lcz_name(code: int) -> str:
+    """The name of LCZ ``code`` (1..17), e.g. "Water" for 17.
+
+    Raises:
+        ValueError: ``code`` is not 1..17.
+    """
     return lcz_class(code).name
 
 

@@ -36,7 +36,7 @@ from ..common.atomic import (
     write_text_atomic,
 )
 from ..common.bands import INVALID_VALUES, range_note
-from ..common.errors import LczError
+from ..common.errors import LczError, param
 from ..common.feedback import Feedback
 from .metrics import confusion_matrix, scores_from_confusion
 
@@ -77,6 +77,12 @@ class ConfusionAccumulator:
         self.n = 0
 
     def add(self, codes: np.ndarray, proba: np.ndarray) -> None:
+        """Add one batch.
+
+        Args:
+            codes: (N,) reference LCZ codes, 1..17.
+            proba: (N, 17) predicted class probabilities; the prediction is their argmax.
+        """
         codes = np.asarray(codes, np.int64)
         if codes.size == 0:
             return
@@ -88,9 +94,17 @@ class ConfusionAccumulator:
 
     @property
     def loss(self) -> float:
+        """Mean cross-entropy of the reference class so far (probabilities clipped at 1e-7); NaN
+        before any patch.
+        """
         return self.nll / self.n if self.n else float("nan")
 
     def scores(self) -> dict:
+        """The LCZ scores of the confusion matrix so far (``scores_from_confusion``) plus ``loss``.
+
+        Raises:
+            LczError: no patch was added.
+        """
         if self.n == 0:
             raise LczError("no patches to score (all were skipped or the dataset is empty)")
         s = scores_from_confusion(self.cm)
@@ -144,7 +158,7 @@ def evaluate_model(
             raise LczError(
                 f"the model is a {m.sensor} model ({m.input_channels} channels) but "
                 f"'{dataset.name}' has no '{need}' data; evaluate it on a file with {need} "
-                "patches (or give the right SENSOR for a plain Keras model)"
+                f"patches (or give the right {param('SENSOR')} for a plain Keras model)"
             )
         n = f.n
         if m.sensor in ("sen2", "fusion"):
@@ -196,6 +210,7 @@ def evaluate_model(
 
 
 def overall(scores: dict) -> dict:
+    """The overall scores of ``scores`` (``OVERALL_KEYS`` present), as floats."""
     return {k: float(scores[k]) for k in OVERALL_KEYS if k in scores}
 
 
@@ -221,6 +236,11 @@ def json_text(value) -> str:
 
 
 def write_scores_json(scores: dict, path) -> Path:
+    """Write ``scores`` to ``path`` as JSON (non-finite numbers as null), atomically.
+
+    Raises:
+        LczError: the output folder is missing or not writable, or the disk is full.
+    """
     return write_text_atomic(check_output_path(path), json_text(scores))
 
 
@@ -258,10 +278,22 @@ def scores_csv_text(scores: dict) -> str:
 
 
 def write_scores_csv(scores: dict, path) -> Path:
+    """Write ``scores`` to ``path`` as CSV (``scores_csv_text``), atomically.
+
+    Raises:
+        LczError: the output folder is missing or not writable, or the disk is full.
+    """
     return write_text_atomic(check_output_path(path), scores_csv_text(scores))
 
 
 def write_confusion_png(scores: dict, path, title: str = "") -> Path:
+    """Write the confusion-matrix plot of ``scores`` to ``path`` (PNG), atomically.
+
+    Args:
+        scores: a result of ``scores_from_confusion`` (its ``confusion``).
+        path: the PNG to write.
+        title: the plot's title.
+    """
     from ..reports.plots import confusion_png
 
     png = confusion_png(np.asarray(scores["confusion"]), title=title)
@@ -271,6 +303,11 @@ def write_confusion_png(scores: dict, path, title: str = "") -> Path:
 
 
 def write_evaluation_report(scores: dict, path) -> Path:
+    """Write the self-contained HTML report of ``scores`` to ``path``, atomically.
+
+    Raises:
+        LczError: the output folder is missing or not writable, or the disk is full.
+    """
     from ..reports.html import evaluation_report_html
 
     return write_text_atomic(check_output_path(path), evaluation_report_html(scores))
@@ -288,7 +325,7 @@ def write_outputs(
         {},
         {
             "OUTPUT_JSON": output_json,
-            "OUTPUT_CSV": csv_path,
+            param("OUTPUT_CSV", "csv_path"): csv_path,
             "REPORT": report,
             "CONFUSION_PNG": confusion_png,
         },
@@ -339,7 +376,7 @@ def evaluate_to_files(
     model_path = getattr(model, "path", None) if isinstance(model, LczModel) else model
     outputs = {
         "OUTPUT_JSON": output_json,
-        "OUTPUT_CSV": csv_path,
+        param("OUTPUT_CSV", "csv_path"): csv_path,
         "REPORT": report,
         "CONFUSION_PNG": confusion_png,
     }

@@ -66,6 +66,21 @@ def confusion_matrix(reference, predicted) -> np.ndarray:
 
 
 def scores_from_confusion(cm: np.ndarray) -> dict:
+    """The LCZ scores of a confusion matrix (module docstring for their definitions).
+
+    Args:
+        cm: (17, 17) counts, rows = reference, columns = predicted, LCZ 1..17.
+
+    Returns:
+        ``oa``, ``kappa``, ``macro_f1``, ``weighted_f1``, ``weighted_precision``,
+        ``weighted_recall``, ``oa_u``, ``oa_bu``, ``oa_w``, ``n`` (pairs scored),
+        ``per_class`` (one dict per class: support, precision/ua, recall/pa, f1),
+        ``confusion`` (nested lists of int) and its ``confusion_axes``,
+        ``confusion_labels`` and ``confusion_codes``.
+
+    Raises:
+        ValueError: the matrix is all zeros.
+    """
     cm = np.asarray(cm, dtype=np.float64)
     total = cm.sum()
     if total == 0:

@@ -34,6 +34,11 @@ _CUSTOM_LAYER_MODULES = ("fusion",)
 
 
 def model_module(model_type: str):
+    """Import and return the module that defines ``model_type`` (``MODEL_TYPES``).
+
+    Raises:
+        LczError: an unknown model type.
+    """
     try:
         module, _, _ = MODEL_TYPES[model_type]
     except KeyError:
@@ -44,12 +49,22 @@ def model_module(model_type: str):
 
 
 def framework(model_type: str) -> str:
+    """The framework of ``model_type``: ``"keras"`` or ``"sklearn"``.
+
+    Raises:
+        LczError: an unknown model type.
+    """
     if model_type not in MODEL_TYPES:
         raise LczError(f"unknown model type '{model_type}'; choose one of {', '.join(MODEL_TYPES)}")
     return MODEL_TYPES[model_type][1]
 
 
 def register_custom_layers() -> None:
+    """Register the custom Keras layers (``ChannelSlice``) so saved models load.
+
+    Imports the modules that define them; one that cannot be imported (no TensorFlow) is
+    skipped.
+    """
     for name in _CUSTOM_LAYER_MODULES:
         try:
             importlib.import_module(f".{name}", __name__)

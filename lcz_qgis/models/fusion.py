@@ -40,14 +40,17 @@ class ChannelSlice(keras.layers.Layer):
         self.stop = int(stop)
 
     def call(self, inputs):
+        """Channels ``[start, stop)`` of ``inputs`` (..., C): shape (..., stop - start)."""
         return inputs[..., self.start : self.stop]
 
     def compute_output_shape(self, input_shape):
+        """``input_shape`` with its last axis ``stop - start``."""
         shape = list(input_shape)
         shape[-1] = self.stop - self.start
         return tuple(shape)
 
     def get_config(self) -> dict:
+        """The layer's config plus ``start`` and ``stop``, so a saved model reloads it."""
         config = super().get_config()
         config.update({"start": self.start, "stop": self.stop})
         return config

@@ -32,6 +32,13 @@ def standardize(x: np.ndarray, mean, std, **_) -> np.ndarray:
 
 
 def patch_features(x: np.ndarray, band_names, set: str = "stats", **_) -> np.ndarray:  # noqa: A002
+    """The manifest step ``patch_features``: per-patch features (N, F) float32.
+
+    Args:
+        x: (N, 32, 32, C) patches, So2Sat scale.
+        band_names: the C channel names.
+        set: the feature set, ``"stats"`` or ``"raw"`` (``features.patch_features``).
+    """
     from .features import patch_features as _pf
 
     return _pf(x, band_names=band_names, feature_set=set)
@@ -46,6 +53,11 @@ _ELSEWHERE = {
 
 
 def step_function(name: str):
+    """The function of the preprocessing step ``name`` (imported on first use).
+
+    Raises:
+        LczError: the manifest names an unknown step.
+    """
     if name in _LOCAL:
         return _LOCAL[name]
     if name in _ELSEWHERE:
@@ -55,6 +67,18 @@ def step_function(name: str):
 
 
 def apply(x: np.ndarray, steps: list[dict]) -> np.ndarray:
+    """Apply a manifest's preprocessing ``steps`` to ``x``, in order.
+
+    Args:
+        x: (N, 32, 32, C) patches, So2Sat scale.
+        steps: dicts with the step's ``type`` and its parameters; None or empty: none.
+
+    Returns:
+        What the last step returns (``x`` itself without steps).
+
+    Raises:
+        LczError: a step of unknown type.
+    """
     for step in steps or []:
         params = {k: v for k, v in step.items() if k != "type"}
         x = step_function(step["type"])(x, **params)

@@ -250,6 +250,7 @@ def read_weight_file(path: str | os.PathLike) -> WeightLayers:
 
 
 def n_tensors(layers: WeightLayers) -> int:
+    """The number of weight tensors in ``layers`` (all layers together)."""
     return sum(len(arrays) for _, arrays in layers)
 
 

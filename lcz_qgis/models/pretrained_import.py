@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import __version__
 from ..common.atomic import atomic_output, check_distinct_paths, check_output_path
-from ..common.errors import LczError
+from ..common.errors import LczError, param
 from ..common.feedback import Feedback
 from . import pretrained
 
@@ -90,7 +90,7 @@ def offline_message(url: str, reason) -> str:
     return (
         f"could not reach {host}: you appear to be offline, or a proxy or firewall blocks "
         f"the connection ({reason}). Download the file manually from {url} and give it as "
-        "WEIGHTS (--weights)"
+        f"{param('WEIGHTS')}"
     )
 
 
@@ -99,7 +99,7 @@ def server_error_message(url: str, what) -> str:
     return (
         f"{host} could not deliver {url} ({what}); the file may have moved. Download it "
         "manually (see docs/pretrained_models.md for the repositories) and give it as "
-        "WEIGHTS (--weights)"
+        f"{param('WEIGHTS')}"
     )
 
 
@@ -181,7 +181,7 @@ def download_weights(
                     f"the file downloaded from {url} has sha256 {actual}, but the published "
                     f"{arch} file has {expected}: it is not the authors' file (a damaged "
                     "download, or the address serves another file), so it was not kept. "
-                    "Try again, or download it yourself and give it as WEIGHTS"
+                    f"Try again, or download it yourself and give it as {param('WEIGHTS')}"
                 )
         else:
             arch = _published_by_sha(actual)
@@ -190,7 +190,7 @@ def download_weights(
                     f"the file downloaded from {url} (sha256 {actual}) is none of the "
                     "published So2Sat weight files, so it was not kept. Downloads are "
                     "checked against the published hashes; to import another file, "
-                    "download it yourself and give the local file as WEIGHTS"
+                    f"download it yourself and give the local file as {param('WEIGHTS')}"
                 )
     except BaseException:
         if dest.exists():
@@ -383,7 +383,7 @@ def _need_sentinel1(arch: Optional[str], sentinel1) -> None:
             "the So2Sat Sentinel-1 ResNet-20 standardises its 7 features with the mean and "
             "standard deviation of the scene being classified (as the authors do); give the "
             "Sentinel-1 raster of the scene you will classify (8 So2Sat sen1 channels) as "
-            "SENTINEL1 (--sentinel1)"
+            f"{param('SENTINEL1')}"
         )
 
 
@@ -409,15 +409,19 @@ def import_pretrained(
     arch = normalise_architecture(architecture)
     out = _check_output(output)
     if download and weights:
-        raise LczError("give either WEIGHTS (a file or URL) or DOWNLOAD, not both")
+        raise LczError(
+            f"give either {param('WEIGHTS')} (a file or URL) or {param('DOWNLOAD')}, not both"
+        )
     if not download and not weights:
         raise LczError(
-            "give WEIGHTS (a weights file or its URL), or DOWNLOAD with an ARCHITECTURE to "
-            f"fetch the published file ({', '.join(ARCHITECTURES)})"
+            f"give {param('WEIGHTS')} (a weights file or its URL), or {param('DOWNLOAD')} "
+            f"with an {param('ARCHITECTURE')} to fetch the published file "
+            f"({', '.join(ARCHITECTURES)})"
         )
     if download and arch is None:
         raise LczError(
-            "DOWNLOAD needs an ARCHITECTURE to know which published file to fetch: one of "
+            f"{param('DOWNLOAD')} needs an {param('ARCHITECTURE')} to know which published "
+            "file to fetch: one of "
             f"{', '.join(ARCHITECTURES)}"
         )
     local = None if download or is_url(weights) else weights
@@ -491,7 +495,8 @@ def _build_network(path: Path, layers, arch: str, detected, entry: dict) -> tupl
         hint = ""
         if detected and detected != arch:
             hint = (
-                f". Its layer shapes fit '{detected}': choose that ARCHITECTURE or leave it on auto"
+                f". Its layer shapes fit '{detected}': choose that {param('ARCHITECTURE')} or "
+                "leave it on auto"
             )
         raise LczError(f"'{path.name}': {exc}{hint}") from None
     if tuple(model.input_shape[1:]) != tuple(entry["input_shape"]) or model.output_shape[-1] != 17:
@@ -568,7 +573,7 @@ def _import_file(path: Path, arch, out: Path, sentinel1, url, feedback: Feedback
     entry = pretrained.PUBLISHED[arch]
     if sentinel1 and entry["sensor"] != "sen1":
         feedback.warning(
-            f"SENTINEL1 is ignored: {arch} takes Sentinel-2 only (no scene statistics)"
+            f"{param('SENTINEL1')} is ignored: {arch} takes Sentinel-2 only (no scene statistics)"
         )
     feedback.check_cancelled()
     sha, matches = _compare_sha256(path, entry, feedback)

@@ -51,7 +51,7 @@ from ..common.atomic import (
     same_file,
 )
 from ..common.bands import sensor_channels
-from ..common.errors import LczError, check_seed
+from ..common.errors import LczError, check_seed, keys_as_params, param
 from ..common.feedback import Feedback
 from ..common.legend import lcz_class
 
@@ -145,7 +145,8 @@ def select_per_class(labels: np.ndarray, per_class: int, seed: int, feedback: Fe
 def _limit_message(n: int, what: str) -> str:
     return (
         f"{what} {n} patches, more than the {MAX_PATCHES} that can be loaded in one run; "
-        "select patches with INDICES (e.g. '0-99,250,300-310', 0-based) or PER_CLASS "
+        f"select patches with {param('INDICES')} (e.g. '0-99,250,300-310', 0-based) or "
+        f"{param('PER_CLASS')} "
         "(e.g. 5 = five random patches of each LCZ class)"
     )
 
@@ -567,7 +568,8 @@ def _check_targets(inputs: dict, targets: dict) -> None:
         for p in paths:
             if p.is_dir():
                 raise LczError(
-                    f"{label} '{p}' is a folder, not a file: remove or rename it, or choose "
+                    f"{keys_as_params(label)} '{p}' is a folder, not a file: remove or rename "
+                    "it, or choose "
                     "another output"
                 )
     check_distinct_paths(inputs, targets)
@@ -610,14 +612,16 @@ def load_patches(
     )
     per_class = int(per_class or 0)
     if spec is not None and per_class > 0:
-        raise LczError("give either INDICES or PER_CLASS, not both")
+        raise LczError(f"give either {param('INDICES')} or {param('PER_CLASS')}, not both")
     if per_class < 0:
-        raise LczError("PER_CLASS must be 0 (off) or a positive number of patches per class")
+        raise LczError(
+            f"{param('PER_CLASS')} must be 0 (off) or a positive number of patches per class"
+        )
     seed = check_seed(seed)
 
     # Every output path is checked before anything is written or created.
     folder, folder_exists = _check_folder(output_folder)
-    inputs = {"INPUT": input_path, "GEO": geo}
+    inputs = {param("INPUT", "input_path"): input_path, "GEO": geo}
     if outlines is not None:
         if folder_exists or not same_file(outlines.parent, folder):
             check_output_path(outlines)  # (its folder may be the output folder still to create)
@@ -638,15 +642,19 @@ def load_patches(
             rows_of = None
             if per_class > 0:
                 if not f.has_labels:
-                    raise LczError(f"'{f.path.name}' has no labels, so PER_CLASS cannot be used")
+                    raise LczError(
+                        f"'{f.path.name}' has no labels, so {param('PER_CLASS')} cannot be used"
+                    )
                 if per_class * 17 > MAX_PATCHES:
-                    raise LczError(_limit_message(per_class * 17, "PER_CLASS would select up to"))
+                    raise LczError(
+                        _limit_message(per_class * 17, f"{param('PER_CLASS')} would select up to")
+                    )
                 sel, by_class = select_per_class(f.labels(), per_class, seed, feedback)
                 rows_of = [by_class[c] for c in sorted(by_class)]
             elif spec is not None:
                 sel = parse_indices(spec, f.n)
                 if sel.size > MAX_PATCHES:
-                    raise LczError(_limit_message(sel.size, "INDICES selects"))
+                    raise LczError(_limit_message(sel.size, f"{param('INDICES')} selects"))
             else:
                 if f.n > MAX_PATCHES:
                     raise LczError(_limit_message(f.n, f"'{f.path.name}' has"))

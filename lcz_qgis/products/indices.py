@@ -42,6 +42,16 @@ ALIASES = {"VH": "VH_intensity", "VV": "VV_intensity"}
 
 @dataclass(frozen=True)
 class Product:
+    """A visual product: a spectral index or a colour composite.
+
+    Attributes:
+        name: the product's code (``PRODUCTS`` key), e.g. ``"ndvi"``.
+        title: its readable name.
+        needs: the canonical channel names its formula uses, in that order.
+        kind: ``"index"`` (float32) or ``"rgb"`` (uint8 composite).
+        formula: the formula, as text for the user.
+    """
+
     name: str
     title: str
     needs: tuple[str, ...]  # canonical channel names, in the order the formula uses them
@@ -82,6 +92,11 @@ PRODUCTS: dict[str, Product] = {
 
 
 def product(name: str) -> Product:
+    """The product named ``name`` (case and surrounding spaces ignored).
+
+    Raises:
+        LczError: an unknown product.
+    """
     try:
         return PRODUCTS[str(name).strip().lower()]
     except KeyError:

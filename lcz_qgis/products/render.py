@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.atomic import StagedOutputs, check_distinct_paths, check_output_path, staged_outputs
-from ..common.errors import LczError
+from ..common.errors import LczError, param
 from ..common.feedback import Feedback
 from ..raster.io import check_tif_name, gdal_writes, qml_path, read_errors
 from .indices import (
@@ -62,15 +62,17 @@ def parse_band_mapping(spec: str, count: int) -> dict[str, int]:
         if "=" in part:
             name, num = (s.strip() for s in part.split("=", 1))
             if not num.isdigit():
-                raise LczError(f"BANDS entry '{part}': write NAME=BAND_NUMBER, e.g. 'B8=4'")
+                raise LczError(
+                    f"{param('BANDS')} entry '{part}': write NAME=BAND_NUMBER, e.g. 'B8=4'"
+                )
             b = int(num)
         else:
             name, b = part, k + 1
         if not 1 <= b <= count:
-            raise LczError(f"BANDS entry '{part}': the raster has bands 1-{count}")
+            raise LczError(f"{param('BANDS')} entry '{part}': the raster has bands 1-{count}")
         c = canonical_band(name)
         if c in out:
-            raise LczError(f"BANDS names {name} twice")
+            raise LczError(f"{param('BANDS')} names {name} twice")
         out[c] = b - 1
     return out
 
@@ -103,7 +105,7 @@ def resolve_bands(
         missing = [n for n in needs if n not in m]
         if missing:
             raise LczError(
-                f"{p.name} needs bands {shown}; BANDS does not name "
+                f"{p.name} needs bands {shown}; {param('BANDS')} does not name "
                 f"{', '.join(n.replace('_intensity', '') for n in missing)}"
             )
         return {n: m[n] for n in needs}, "BANDS"
@@ -125,7 +127,7 @@ def resolve_bands(
     example = ",".join(f"{n.replace('_intensity', '')}={i + 1}" for i, n in enumerate(needs))
     raise LczError(
         f"{p.name} needs bands {shown}: raster '{raster_name}' {why}. Missing: {miss}. "
-        f"Give BANDS with the raster's band numbers, e.g. '{example}'"
+        f"Give {param('BANDS')} with the raster's band numbers, e.g. '{example}'"
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common.errors import LczError, require
+from ..common.errors import LczError, keys_as_params, require, tool
 from ..common.legend import category_names, gdal_color_entries, qml_paletted
 
 PIXEL_SIZE_M = 10.0
@@ -38,12 +38,22 @@ def classifier_input_options(predictor: bool) -> list[str]:
 
 
 def gdal():
+    """The ``osgeo.gdal`` module, with exceptions enabled.
+
+    Raises:
+        MissingDependency: GDAL's Python bindings are not installed.
+    """
     g = require("osgeo.gdal", "GDAL", "Reading and writing rasters")
     g.UseExceptions()
     return g
 
 
 def osr():
+    """The ``osgeo.osr`` module, with exceptions enabled.
+
+    Raises:
+        MissingDependency: GDAL's Python bindings are not installed.
+    """
     o = require("osgeo.osr", "GDAL", "Coordinate reference systems")
     o.UseExceptions()
     return o
@@ -51,6 +61,18 @@ def osr():
 
 @dataclass
 class RasterInfo:
+    """What a raster is: size, georeferencing, nodata and data type.
+
+    Attributes:
+        path: the raster's path (or GDAL name).
+        width, height: pixels.
+        count: bands.
+        geotransform: the GDAL geotransform (the identity when the raster has none).
+        crs_wkt: the CRS as WKT, "" when it has none.
+        nodata: the nodata value per band (None where unset).
+        dtype: GDAL's name of the first band's data type, e.g. ``"Float32"``.
+    """
+
     path: str
     width: int
     height: int
@@ -62,10 +84,12 @@ class RasterInfo:
 
     @property
     def pixel_size(self) -> tuple[float, float]:
+        """(x, y) pixel size in CRS units, both positive."""
         gt = self.geotransform
         return abs(gt[1]), abs(gt[5])
 
     def crs_description(self) -> str:
+        """The CRS as ``EPSG:<code>``, else its name, or ``"none"`` without one."""
         if not self.crs_wkt:
             return "none"
         s = osr().SpatialReference()
@@ -74,6 +98,7 @@ class RasterInfo:
         return f"EPSG:{code}" if code else s.GetName()
 
     def is_projected(self) -> bool:
+        """Whether the CRS is projected (not geographic)."""
         s = osr().SpatialReference()
         s.ImportFromWkt(self.crs_wkt)
         return bool(s.IsProjected())
@@ -123,17 +148,26 @@ class RasterInfo:
         return out[:, 0].min(), out[:, 1].min(), out[:, 0].max(), out[:, 1].max()
 
     def check_for_classification(self, what: str = "raster") -> None:
+        """Refuse a raster a 32 x 32, 10 m So2Sat model cannot classify.
+
+        Args:
+            what: how messages name the raster, e.g. ``"Sentinel-2 raster"``.
+
+        Raises:
+            LczError: no CRS, geographic or non-metre units, a rotated grid, pixels not about
+                10 m, or fewer than 32 x 32 pixels.
+        """
         name = Path(self.path).name
         if not self.crs_wkt:
             raise LczError(
                 f"{what} '{name}' has no coordinate reference system; assign one, or "
-                "reproject it to its UTM zone (Raster > Projections > Warp)"
+                f"reproject it to its UTM zone ({tool('warp')})"
             )
         units = self.units_problem()
         if units:
             raise LczError(
                 f"{what} '{name}' is in {units} ({self.crs_description()}); "
-                "reproject it to its UTM zone at 10 m (Raster > Projections > Warp)"
+                f"reproject it to its UTM zone at 10 m ({tool('warp')})"
             )
         gt = self.geotransform
         if gt[2] != 0 or gt[4] != 0:
@@ -154,7 +188,9 @@ class RasterInfo:
 def check_tif_name(path, what: str) -> None:
     """Rasters are written as GeoTIFF whatever the name: refuse another extension."""
     if Path(path).suffix.lower() not in (".tif", ".tiff"):
-        raise LczError(f"{what} '{path}' is written as a GeoTIFF: give it a .tif name")
+        raise LczError(
+            f"{keys_as_params(what)} '{path}' is written as a GeoTIFF: give it a .tif name"
+        )
 
 
 def pixel_validity(x: np.ndarray, nodata: list, limit=None) -> np.ndarray:
@@ -216,6 +252,17 @@ def read_errors(path):
 
 
 def open_raster(path) -> tuple[object, RasterInfo]:
+    """Open a raster with GDAL (read-only).
+
+    Args:
+        path: a file, or a ``/vsi...`` GDAL path.
+
+    Returns:
+        (the GDAL dataset, its ``RasterInfo``).
+
+    Raises:
+        LczError: the file is missing, unreadable, holds no band or a complex band.
+    """
     g = gdal()
     p = str(path)
     if not os.path.exists(p) and not p.startswith("/vsi"):
@@ -280,6 +327,21 @@ def read_bands(ds, bands: list[int], row0: int, nrows: int, out_dtype=np.float32
 def create_geotiff(
     path, width, height, count, gdal_type, geotransform, crs_wkt, nodata=None, options=None
 ):
+    """Create a GeoTIFF (tiled, DEFLATE by default) with its georeferencing.
+
+    Args:
+        path: the file to create.
+        width, height: pixels.
+        count: bands.
+        gdal_type: a GDAL data type, e.g. ``gdal().GDT_Float32``.
+        geotransform: the GDAL geotransform.
+        crs_wkt: the CRS as WKT ("" leaves it unset).
+        nodata: the nodata value of every band (None: unset).
+        options: GTiff creation options (default ``GTIFF_OPTIONS``).
+
+    Returns:
+        The open, writable GDAL dataset.
+    """
     g = gdal()
     drv = g.GetDriverByName("GTiff")
     ds = drv.Create(str(path), width, height, count, gdal_type, options or GTIFF_OPTIONS)
@@ -367,17 +429,20 @@ def style_lcz_band(band) -> None:
 
 
 def qml_path(raster_path) -> Path:
+    """The QGIS style sidecar of ``raster_path``: the same name with ``.qml``."""
     p = Path(raster_path)
     return p.with_suffix(".qml")
 
 
 def write_qml(raster_path, qml: str) -> Path:
+    """Write ``qml`` as the style sidecar of ``raster_path`` (atomically); returns its path."""
     from ..common.atomic import write_text_atomic
 
     return write_text_atomic(qml_path(raster_path), qml)
 
 
 def write_lcz_qml(raster_path) -> Path:
+    """Write the LCZ legend style (paletted, 1-17) beside ``raster_path``; returns its path."""
     return write_qml(raster_path, qml_paletted())
 
 

@@ -53,6 +53,7 @@ def _num(v, digits: int = 3) -> str:
 
 
 def img_tag(png: bytes, alt: str) -> str:
+    """An ``<img>`` element embedding ``png`` as a base64 data URI (``alt`` escaped)."""
     data = base64.b64encode(png).decode("ascii")
     return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
 
@@ -65,6 +66,7 @@ def _kv_table(rows) -> str:
 
 
 def scores_table(scores: dict) -> str:
+    """An HTML table of the overall scores present in ``scores``, each with its meaning."""
     body = "".join(
         f'<tr><th class="l">{name}</th><td>{_num(scores.get(key))}</td>'
         f'<td class="l note">{_e(text)}</td></tr>'
@@ -75,6 +77,11 @@ def scores_table(scores: dict) -> str:
 
 
 def per_class_table(scores: dict) -> str:
+    """An HTML table of ``scores["per_class"]``, after a note on what UA and PA are.
+
+    Columns: LCZ (with its colour), name, reference patches, UA (precision), PA (recall)
+    and F1.
+    """
     from ..common.legend import lcz_class
 
     rows = []
@@ -119,6 +126,11 @@ def _confusion_section(scores: dict, what: str) -> str:
 
 
 def evaluation_report_html(scores: dict) -> str:
+    """The self-contained HTML page of an evaluation (``evaluate_model``'s ``scores``).
+
+    Sections: the model and dataset, the scores, the confusion matrix and the per-class
+    table.
+    """
     info = [
         ("Model", Path(scores.get("model", "")).name or scores.get("model_type", "")),
         ("Model type", scores.get("model_type", "")),
@@ -142,6 +154,16 @@ def evaluation_report_html(scores: dict) -> str:
 
 
 def training_report_html(manifest: dict, scores: dict, history: dict | None = None) -> str:
+    """The HTML page of a trained model: its training settings, learning curves and
+    validation scores.
+
+    Args:
+        manifest: the model manifest (its ``training`` and, by default, ``history``).
+        scores: the validation scores (``scores_from_confusion``); without a confusion
+            matrix the page says there were no validation patches.
+        history: per-epoch ``loss``/``accuracy`` (and ``val_`` ones) of Keras training;
+            None: the manifest's. No loss: no curves.
+    """
     from .plots import training_curves_png
 
     t = manifest.get("training", {})

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..common.atomic import StagedOutputs, check_distinct_paths, check_output_path, staged_outputs
 from ..common.bands import SEN2_BANDS
-from ..common.errors import LczError
+from ..common.errors import LczError, param, tool
 from ..common.feedback import Feedback
 from ..raster.io import (
     check_real_bands,
@@ -178,7 +178,7 @@ def _fill_missing_offsets(product: Product, empty: list[str], name: str) -> None
         product.offsets[b] = value
     product.offset_note = (
         f"the product metadata '{name}' has the radiometric {where}; {why}, used "
-        f"{value:g} (give OFFSET / --offset to override)"
+        f"{value:g} (give {param('OFFSET')} to override)"
     )
 
 
@@ -354,8 +354,8 @@ def _check_projected(crs_wkt: str, band: str, path: str) -> None:
     raise LczError(
         f"band file {band} '{Path(path).name}' is in geographic coordinates "
         f"({f'EPSG:{code}' if code else srs.GetName()}, degrees); give the product's band "
-        "files in their native UTM grid, or reproject them to their UTM zone first (Raster > "
-        "Projections > Warp)"
+        "files in their native UTM grid, or reproject them to their UTM zone first "
+        f"({tool('warp')})"
     )
 
 
@@ -434,7 +434,8 @@ def prepare_sentinel2(
     elif not product.metadata_file:
         feedback.warning(
             "no MTD_MSIL2A.xml / MTD_MSIL1C.xml found: assuming no radiometric offset. For "
-            "processing baseline 04.00+ products (since January 2022) give OFFSET -1000."
+            f"processing baseline 04.00+ products (since January 2022) give {param('OFFSET')} "
+            "-1000."
         )
     elif product.offset_note:
         feedback.warning(product.offset_note)

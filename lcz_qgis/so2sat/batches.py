@@ -249,6 +249,16 @@ class PatchReader:
         return buf[:n]
 
     def read(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The patches of file rows ``rows``.
+
+        Args:
+            rows: (k,) file rows, sorted ascending.
+            out: a (k, 32, 32, C) float32 array to fill; None: a new one.
+
+        Returns:
+            (k, 32, 32, C) float32, C = len(bands), So2Sat scale; values beyond float32
+            become inf.
+        """
         rows = np.asarray(rows, dtype=np.int64)
         k = rows.size
         if out is None:
@@ -273,6 +283,7 @@ class PatchReader:
         return out
 
     def close(self) -> None:
+        """Close the readers of the file's datasets (the ``So2SatFile`` stays open)."""
         self._parts.close()
 
 
@@ -383,6 +394,7 @@ class Prefetcher:
             self.close()
 
     def close(self) -> None:
+        """Stop the background thread at its next item (waiting up to 30 s for it)."""
         self._stop.set()
         self._thread.join(timeout=30)
 
@@ -523,10 +535,12 @@ class ShuffledBatches:
 
     @property
     def n(self) -> int:
+        """Patches per epoch (the selected rows)."""
         return int(self.indices.size)
 
     @property
     def steps(self) -> int:
+        """Batches per epoch, ceil(n / batch_size) (the last one may be smaller)."""
         return -(-self.n // self.batch_size)
 
     def _plan(self, n_out: int) -> list[int]:
@@ -694,10 +708,12 @@ class SequentialBatches:
 
     @property
     def n(self) -> int:
+        """Patches selected (before those with invalid values are skipped)."""
         return int(self.indices.size)
 
     @property
     def steps(self) -> int:
+        """Batches per pass, ceil(n / batch_size) (skipped patches make some smaller)."""
         return -(-self.n // self.batch_size)
 
     def _batches(self) -> Iterator[tuple]:

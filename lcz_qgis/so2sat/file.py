@@ -324,6 +324,7 @@ class So2SatFile:
 
     # -- context manager --------------------------------------------------------------
     def close(self) -> None:
+        """Close the HDF5 file."""
         self._h5.close()
 
     def __enter__(self) -> So2SatFile:
@@ -337,12 +338,14 @@ class So2SatFile:
 
     # -- metadata -----------------------------------------------------------------------
     def has(self, sensor: str) -> bool:
+        """Whether the file holds the data of ``sensor`` (``fusion``: both sen1 and sen2)."""
         if sensor == "fusion":
             return "sen1" in self._ds and "sen2" in self._ds
         return sensor in self._ds
 
     @property
     def has_labels(self) -> bool:
+        """Whether the file has a ``label`` dataset."""
         return "label" in self._ds
 
     def dataset(self, key: str):
@@ -351,9 +354,15 @@ class So2SatFile:
 
     @property
     def file_size(self) -> int:
+        """The file's size, bytes."""
         return self.path.stat().st_size
 
     def check_sensor(self, sensor: str) -> None:
+        """Refuse a file without the data a ``sensor`` model needs.
+
+        Raises:
+            LczError: naming the missing dataset(s).
+        """
         if not self.has(sensor):
             need = "sen1 and sen2" if sensor == "fusion" else sensor
             raise LczError(f"'{self.path.name}' has no '{need}' data, which a {sensor} model needs")
@@ -472,4 +481,13 @@ def check_sen2_scale(f: So2SatFile, feedback, rows: np.ndarray | None = None, k:
 
 
 def open_so2sat(path, require=("label",)) -> So2SatFile:
+    """Open and check a So2Sat LCZ42 HDF5 file (``So2SatFile``).
+
+    Args:
+        path: the ``.h5`` file.
+        require: datasets it must have besides sen1 or sen2 (default: ``label``).
+
+    Raises:
+        LczError: the file is missing, unreadable or not a So2Sat LCZ42 file.
+    """
     return So2SatFile(path, require=require)

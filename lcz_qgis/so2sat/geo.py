@@ -38,6 +38,7 @@ UTM_NORTHING_SOUTH = (1_000_000.0, 10_000_000.0)  # ~ 80 S to 0
 
 
 def is_wgs84_utm(epsg: int) -> bool:
+    """Whether ``epsg`` is a WGS 84 / UTM zone code (32601-32660 north, 32701-32760 south)."""
     return 32601 <= epsg <= 32660 or 32701 <= epsg <= 32760
 
 
@@ -165,12 +166,24 @@ class So2SatGeo:
 
     @property
     def n(self) -> int:
+        """Rows (patches) in the file."""
         return int(self._tfw.shape[0])
 
     def __len__(self) -> int:
         return self.n
 
     def locations(self, indices) -> PatchLocations:
+        """The checked upper-left corners of the patches at rows ``indices``.
+
+        Args:
+            indices: file rows, any order.
+
+        Returns:
+            ``PatchLocations``; rows that fail a check have ``ok`` False and a reason.
+
+        Raises:
+            LczError: an index is out of range.
+        """
         idx = np.asarray(indices, dtype=np.int64).ravel()
         if idx.size and (idx.min() < 0 or idx.max() >= self.n):
             bad = idx[(idx < 0) | (idx >= self.n)][:5].tolist()

@@ -26,7 +26,7 @@ from ..common.atomic import (
     write_text_atomic,
 )
 from ..common.bands import sensor_channels
-from ..common.errors import LczError, check_seed, require
+from ..common.errors import LczError, check_seed, param, require
 from ..common.feedback import Feedback
 from ..common.legend import LCZ_CLASSES
 
@@ -35,6 +35,14 @@ DEFAULT_SAMPLE = 500
 
 @dataclass
 class BandStats:
+    """Statistics of one band's finite values in the sampled patches (NaN when none).
+
+    Attributes:
+        name: the channel name (``bands.sensor_channels``).
+        minimum, maximum, mean, std: of those values, So2Sat scale.
+        p2, p98: their 2nd and 98th percentiles.
+    """
+
     name: str
     minimum: float
     maximum: float
@@ -46,6 +54,20 @@ class BandStats:
 
 @dataclass
 class DatasetSummary:
+    """What ``summarize`` found in a So2Sat file.
+
+    Attributes:
+        path: the file.
+        n: patches.
+        file_size: bytes.
+        shapes: dataset name -> (shape, dtype).
+        counts: (17,) patches per class (index 0 = LCZ 1); None without labels.
+        band_stats: sensor -> a ``BandStats`` per band.
+        sample_indices: the rows the band statistics were computed from.
+        bytes_read: bytes read from the file.
+        seconds: time taken.
+    """
+
     path: Path
     n: int
     file_size: int
@@ -67,6 +89,7 @@ class DatasetSummary:
         ]
 
     def text(self) -> str:
+        """The summary as a plain-text report: datasets, patches per class and band statistics."""
         lines = [
             f"{self.path.name}: {self.n} patches, {self.file_size / 1e9:.2f} GB",
             *(f"  {k}: shape {s}, {d}" for k, (s, d) in self.shapes.items()),
@@ -198,6 +221,7 @@ def histogram_png_bytes(summary: DatasetSummary, dpi: int = 110) -> bytes:
 
 
 def write_png(summary: DatasetSummary, path) -> Path:
+    """Write the patches-per-class histogram (PNG, LCZ colours) to ``path``, atomically."""
     data = histogram_png_bytes(summary)
     with atomic_output(path) as tmp:
         tmp.write_bytes(data)
@@ -205,6 +229,12 @@ def write_png(summary: DatasetSummary, path) -> Path:
 
 
 def html_report(summary: DatasetSummary, png: bytes | None = None) -> str:
+    """The summary as a self-contained HTML page.
+
+    Args:
+        summary: the summary.
+        png: the class histogram to embed (``histogram_png_bytes``); None: none.
+    """
     e = html.escape
     rows = "\n".join(
         f"<tr><td>{code}</td><td><span class='sw' style='background:{LCZ_CLASSES[code - 1].color}'>"
@@ -275,7 +305,9 @@ def dataset_summary(
     feedback: Feedback | None = None,
 ) -> DatasetSummary:
     """``summarize`` and write the requested HTML report and PNG histogram."""
-    check_distinct_paths({"INPUT": path}, {"OUTPUT_HTML": output_html, "OUTPUT_PNG": output_png})
+    check_distinct_paths(
+        {param("INPUT", "path"): path}, {"OUTPUT_HTML": output_html, "OUTPUT_PNG": output_png}
+    )
     for p in (output_html, output_png):
         if p:
             check_output_path(p)

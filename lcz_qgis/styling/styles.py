@@ -16,6 +16,14 @@ from .qml import QML_DOCTYPE, raster_style, xml_attr
 
 @dataclass(frozen=True)
 class RampStop:
+    """One stop of a colour ramp.
+
+    Attributes:
+        value: the index value at the stop.
+        color: "#rrggbb".
+        label: its legend text.
+    """
+
     value: float
     color: str  # "#rrggbb"
     label: str
@@ -106,6 +114,7 @@ def qml_pseudocolor(stops, band: int = 1, title: str = "") -> str:
 
 
 def qml_index(product_name: str) -> str:
+    """The pseudocolour QML of index product ``product_name`` (its ``INDEX_RAMPS`` ramp)."""
     return qml_pseudocolor(INDEX_RAMPS[product_name])
 
 
@@ -137,6 +146,7 @@ def qml_rgba_byte() -> str:
 
 
 def qml_for_product(product_name: str) -> str:
+    """The QML of product ``product_name``: its ramp for an index, else the RGBA byte style."""
     if product_name in INDEX_RAMPS:
         return qml_index(product_name)
     return qml_rgba_byte()
