@@ -338,20 +338,19 @@ class StagedOutputs:
 
         The first call for a target removes that target's stale temporaries of killed runs.
         """
-        target = Path(target)
-        self.clean_stale(target)
-        tmp = partial_path(target)
-        self.pairs.append((tmp, target))
-        self.last = target
-        return tmp
+        return self._new_partial(target, self.pairs)
 
     def scratch(self, target: str | os.PathLike) -> Path:
         """A working file beside ``target``, named as its temporaries are; removed by
         ``drop``, ``commit`` or ``discard``."""
+        return self._new_partial(target, self.scratches)
+
+    def _new_partial(self, target: str | os.PathLike, into: list) -> Path:
+        """A new ``*.lcz-partial-*`` path for ``target``, recorded in ``into``."""
         target = Path(target)
         self.clean_stale(target)
         tmp = partial_path(target)
-        self.scratches.append((tmp, target))
+        into.append((tmp, target))
         self.last = target
         return tmp
 

@@ -470,7 +470,26 @@ class _GroupSource:
             r.close()
 
 
-class ShuffledBatches:
+class _SelectedRows:
+    """What the batch streams share: ``indices`` (the selected rows) and ``batch_size``."""
+
+    indices: np.ndarray
+    batch_size: int
+
+    @property
+    def n(self) -> int:
+        """Patches selected (in training, per epoch; in sequential passes, before those with
+        invalid values are skipped)."""
+        return int(self.indices.size)
+
+    @property
+    def steps(self) -> int:
+        """Batches per pass, ceil(n / batch_size) (the last one, or those with skipped
+        patches, may be smaller)."""
+        return -(-self.n // self.batch_size)
+
+
+class ShuffledBatches(_SelectedRows):
     """Training chunks from rows ``indices`` of a So2Sat file, in shuffled order.
 
     Each item of ``chunks()`` is ``(xs, y, w)`` with arrays shaped (m, batch, ...):
@@ -532,16 +551,6 @@ class ShuffledBatches:
         self._producer: Prefetcher | None = None
         self._items = None
         self._ring = _Ring(1)
-
-    @property
-    def n(self) -> int:
-        """Patches per epoch (the selected rows)."""
-        return int(self.indices.size)
-
-    @property
-    def steps(self) -> int:
-        """Batches per epoch, ceil(n / batch_size) (the last one may be smaller)."""
-        return -(-self.n // self.batch_size)
 
     def _plan(self, n_out: int) -> list[int]:
         """Chunk sizes for ``n_out`` rows: whole chunks, then the rest of whole batches,
@@ -669,7 +678,7 @@ class ShuffledBatches:
             self._producer = self._items = None
 
 
-class SequentialBatches:
+class SequentialBatches(_SelectedRows):
     """Batches ``(x, codes, rows)`` in file order; patches with NaN, inf or values beyond
     the physical range (``bands.patches_in_range``) dropped and counted.
 
@@ -705,16 +714,6 @@ class SequentialBatches:
         self.n_skipped = 0
         self.limits = channel_limits(sensor, self.bands)
         self.stats = ReadStats()
-
-    @property
-    def n(self) -> int:
-        """Patches selected (before those with invalid values are skipped)."""
-        return int(self.indices.size)
-
-    @property
-    def steps(self) -> int:
-        """Batches per pass, ceil(n / batch_size) (skipped patches make some smaller)."""
-        return -(-self.n // self.batch_size)
 
     def _batches(self) -> Iterator[tuple]:
         with So2SatFile(self.path, require=("label",) if self.labels else ()) as f:
