@@ -1,8 +1,11 @@
 """Model files: ``.lczmodel`` (a zip of ``manifest.json`` plus the model) and plain Keras files.
 
-Loading never executes code from the file: scikit-learn models are stored with skops
-and loaded only when every type in them is a scikit-learn or numpy type; Keras models
-are ``.keras`` files loaded with ``safe_mode=True`` (Lambda layers are refused).
+Loading never executes code from the file (docs/security.md): before skops or Keras
+reads anything, :mod:`lcz_qgis.models.safety` checks every zip member's size, every type
+in a skops model against the exact types a random forest needs, and every object of a
+Keras config against an allow-list of layers (Lambda layers and Python code refused);
+Keras models are then built in safe mode. After loading, a forest's classes must be the
+LCZ codes its manifest declares and a Keras model must output the 17 classes.
 
 The manifest records the format version, model type, sensor, band list, preprocessing,
 class codes, training data summary and scores, and library versions.
@@ -27,7 +30,7 @@ from ..common.atomic import atomic_output
 from ..common.bands import SENSORS, sensor_channels, sensor_for_channel_count
 from ..common.errors import LczError, require
 from ..common.legend import CODES
-from . import preprocessing
+from . import preprocessing, safety
 
 FORMAT = "lczmodel"
 FORMAT_VERSION = 1
@@ -55,6 +58,9 @@ def library_versions() -> dict:
 
 
 def new_manifest(model_type: str, framework: str, sensor: str, bands: list[int], **extra) -> dict:
+    """A manifest for a new model: format, sensor, ``bands`` (indices into the sensor's
+    channels) with their names, no preprocessing, codes 1..17, library versions; plus
+    ``extra`` keys."""
     names = sensor_channels(sensor)
     m = {
         "format": FORMAT,
@@ -92,18 +98,22 @@ class LczModel:
 
     @property
     def sensor(self) -> str:
+        """The sensor the model takes (``sen2``, ``sen1``, ``fusion``)."""
         return self.manifest["sensor"]
 
     @property
     def bands(self) -> list[int]:
+        """The sensor channels the model takes, as indices."""
         return list(self.manifest["bands"])
 
     @property
     def model_type(self) -> str:
+        """The model type of the manifest (``rf``, ``mlp``, ...)."""
         return self.manifest["model_type"]
 
     @property
     def input_channels(self) -> int:
+        """How many channels a patch given to ``predict_proba`` has."""
         return int(self.manifest["input_channels"])
 
     def _check(self, patches: np.ndarray) -> np.ndarray:
@@ -118,6 +128,8 @@ class LczModel:
         return x.astype(np.float32, copy=False)
 
     def predict_proba(self, patches: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Probabilities (N, 17) of the LCZ codes 1..17 for patches (N, 32, 32, C) in So2Sat
+        scale, after the manifest's preprocessing."""
         x = self._check(patches)
         if len(x) == 0:
             return np.zeros((0, 17), np.float32)
@@ -133,14 +145,20 @@ class LczModel:
 
 
 class SklearnModel(LczModel):
-    def __init__(self, manifest, estimator, path=None):
+    """A scikit-learn classifier; ``codes`` are the LCZ codes (1..17) of its
+    ``classes_``, in order (by default the classes themselves)."""
+
+    def __init__(self, manifest, estimator, path=None, codes=None):
         super().__init__(manifest, path)
         self.estimator = estimator
+        if codes is None:
+            codes = np.asarray(estimator.classes_, dtype=int)
+        self.codes = np.asarray(codes, dtype=int)
 
     def _predict(self, x, batch_size):
         p = self.estimator.predict_proba(x)
         out = np.zeros((len(x), 17), np.float32)
-        out[:, np.asarray(self.estimator.classes_, dtype=int) - 1] = p
+        out[:, self.codes - 1] = p
         return out
 
 
@@ -208,12 +226,14 @@ def _write_zip(path, manifest: dict, member: str, payload: bytes) -> Path:
 
 
 def save_sklearn_model(path, estimator, manifest: dict) -> Path:
+    """Write a scikit-learn model (skops) and its manifest to the ``.lczmodel`` ``path``."""
     sio = require("skops.io", "skops", "Saving a scikit-learn model")
     manifest = {**manifest, "framework": "sklearn", "model_member": "model.skops"}
     return _write_zip(path, manifest, "model.skops", sio.dumps(estimator))
 
 
 def save_keras_model(path, keras_model, manifest: dict) -> Path:
+    """Write a Keras model (``.keras``) and its manifest to the ``.lczmodel`` ``path``."""
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "model.keras"
         keras_model.save(p)
@@ -224,19 +244,17 @@ def save_keras_model(path, keras_model, manifest: dict) -> Path:
 
 # -- reading ----------------------------------------------------------------------------
 
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "builtins.")
 
-
-def _load_skops(payload: bytes):
+def _load_skops(payload: bytes, where: str):
+    """The estimator in a skops file, after :func:`safety.check_skops` has checked every
+    type in it (skops is given exactly those types as trusted)."""
+    trusted = safety.check_skops(payload, where)
     sio = require("skops.io", "skops", "Loading a scikit-learn model")
-    untrusted = sio.get_untrusted_types(data=payload)
-    foreign = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-    if foreign:
-        raise LczError(
-            f"the model file holds types that are not scikit-learn's ({', '.join(foreign[:3])}); "
-            "refusing to load it"
-        )
-    return sio.loads(payload, trusted=untrusted)
+    est = sio.loads(payload, trusted=trusted)
+    kind = f"{type(est).__module__}.{type(est).__name__}"
+    if kind not in safety.SKOPS_ESTIMATORS:
+        raise LczError(f"{where}: the scikit-learn model is a {kind}, not a random forest")
+    return est
 
 
 def _import_keras():
@@ -248,74 +266,173 @@ def _import_keras():
     return tf.keras
 
 
-def _deserialize_keras_zip(keras, p: Path):
-    """Build the model from a ``.keras`` zip's config (safe mode) and load its weights.
+def _project_layers(keras) -> dict:
+    """The plugin's registered layers by registered name (``safety.PROJECT_LAYERS``)."""
+    found = {n: keras.saving.get_registered_object(n) for n in safety.PROJECT_LAYERS}
+    missing = [n for n, obj in found.items() if obj is None]
+    if missing:
+        raise LczError(f"the plugin's Keras layers {', '.join(missing)} are not registered")
+    return found
 
-    Same result as ``keras.models.load_model`` but reads the weights from an extracted
-    file: h5py reading them through Python's zip reader takes 15-20 s for a ResNet50.
-    """
-    from keras.src.saving import serialization_lib
 
-    with zipfile.ZipFile(p) as z, tempfile.TemporaryDirectory() as d:
-        config = json.loads(z.read("config.json"))
-        z.extract("model.weights.h5", d)
-        with serialization_lib.SafeModeScope(True):
-            model = serialization_lib.deserialize_keras_object(config, safe_mode=True)
-        model.load_weights(str(Path(d) / "model.weights.h5"))
+def _keras_failure(where: str, exc: BaseException) -> LczError:
+    return LczError(f"cannot load Keras model {where}: {_first_line(exc)}")
+
+
+def _keras_zip_parts(z: zipfile.ZipFile, weights: Path, where: str) -> dict:
+    """The checked config of a ``.keras`` zip; its weights copied to ``weights``."""
+    try:
+        if not {"config.json", "model.weights.h5"} <= set(z.namelist()):
+            raise LczError(
+                f"{where} is not a Keras .keras model file (it needs config.json and "
+                "model.weights.h5)"
+            )
+        # every size first: a bomb fails before any part is read
+        safety.check_member(z.getinfo("config.json"), safety.MAX_CONFIG_BYTES, where)
+        safety.check_member(z.getinfo("model.weights.h5"), safety.MAX_MODEL_BYTES, where)
+        text = safety.read_member(z, "config.json", safety.MAX_CONFIG_BYTES, where)
+        config = safety.parse_keras_config(text, where)
+        with open(weights, "wb") as out:
+            safety.copy_member(z, "model.weights.h5", out, safety.MAX_MODEL_BYTES, where)
+    except (OSError, zipfile.BadZipFile, KeyError, *_ZIP_DAMAGE) as exc:
+        raise LczError(f"{where} is not a readable Keras model file ({_first_line(exc)})") from None
+    _check_h5_weights(weights, where)
+    return config
+
+
+def _load_keras_file(p: Path, where: str | None = None):
+    """A ``.keras`` zip: its config checked by :mod:`.safety`, built in safe mode, then
+    its weights loaded (from an extracted file: h5py reading them through Python's zip
+    reader takes 15-20 s for a ResNet50)."""
+    where = where or f"'{p.name}'"
+    try:
+        z = zipfile.ZipFile(p)
+    except (OSError, zipfile.BadZipFile, *_ZIP_DAMAGE) as exc:
+        raise LczError(f"{where} is not a readable Keras model file ({_first_line(exc)})") from None
+    with z, tempfile.TemporaryDirectory() as d:
+        weights = Path(d) / "model.weights.h5"
+        config = _keras_zip_parts(z, weights, where)
+        keras = _import_keras()
+        _project_layers(keras)
+        from keras.src.saving import serialization_lib
+
+        try:
+            with serialization_lib.SafeModeScope(True):
+                model = serialization_lib.deserialize_keras_object(config, safe_mode=True)
+            model.load_weights(str(weights))
+        except LczError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any Keras failure is a bad file for the user
+            raise _keras_failure(where, exc) from None
     return model
 
 
-def _load_keras_file(p: Path):
-    keras = _import_keras()
-    try:
-        with zipfile.ZipFile(p) as z:
-            members = set(z.namelist())
-        if {"config.json", "model.weights.h5"} <= members:
-            return _deserialize_keras_zip(keras, p)
-        return keras.models.load_model(p, compile=False, safe_mode=True)
-    except ValueError as exc:
-        msg = str(exc)
-        if "Lambda" in msg or "safe_mode" in msg:
-            raise LczError(
-                f"'{p.name}' contains a Lambda layer or custom code, which is refused for "
-                "safety (safe mode). Rebuild the model without Lambda layers."
-            ) from None
-        raise LczError(f"cannot load Keras model '{p.name}': {msg.splitlines()[0]}") from None
-    except (OSError, zipfile.BadZipFile, KeyError, json.JSONDecodeError, *_ZIP_DAMAGE) as exc:
-        raise LczError(
-            f"'{p.name}' is not a readable Keras model file ({_first_line(exc)})"
-        ) from None
-
-
-def _load_legacy_h5(p: Path):
+def _check_h5_weights(path: Path, where: str) -> None:
     import h5py
 
     try:
+        with h5py.File(path, "r") as f:
+            safety.check_h5_sizes(f, safety.MAX_MODEL_BYTES, where)
+    except OSError as exc:
+        raise LczError(f"{where}: its weights are not a readable HDF5 file ({exc})") from None
+
+
+def _legacy_config(f, where: str) -> dict:
+    """The checked ``model_config`` of an open legacy Keras ``.h5`` file."""
+    if "model_config" not in f.attrs:
+        if "layer_names" in f.attrs:
+            raise LczError(
+                f"{where} holds weights only, not a full Keras model; import it "
+                "with `lcz import-pretrained` (lcz:importpretrained)"
+            )
+        raise LczError(f"{where} is an HDF5 file but not a Keras model")
+    size = f.attrs.get_id("model_config").get_storage_size()
+    if size > safety.MAX_CONFIG_BYTES:
+        raise LczError(f"{where}: its Keras model config is {size} bytes; refusing it")
+    text = f.attrs["model_config"]
+    if not isinstance(text, (str, bytes)):
+        raise LczError(f"{where}: its Keras model config is not text")
+    config = safety.parse_keras_config(text, where)
+    if "model_weights" not in f:
+        raise LczError(f"{where} is a Keras model config without weights")
+    safety.check_h5_sizes(f["model_weights"], safety.MAX_MODEL_BYTES, where)
+    return config
+
+
+def _load_legacy_h5(p: Path):
+    """A legacy Keras ``.h5`` model: its ``model_config`` checked by :mod:`.safety`, the
+    model built from the checked config, then its weights read."""
+    import h5py
+
+    where = f"'{p.name}'"
+    try:
         with h5py.File(p, "r") as f:
-            config = f.attrs.get("model_config")
-            if config is None:
-                if "layer_names" in f.attrs:
-                    raise LczError(
-                        f"'{p.name}' holds weights only, not a full Keras model; import it "
-                        "with `lcz import-pretrained` (lcz:importpretrained)"
+            config = _legacy_config(f, where)
+            custom = _project_layers(_import_keras())
+            from keras.src.saving import serialization_lib
+            from keras.src.saving.legacy import model_config as legacy_config
+            from keras.src.saving.legacy.hdf5_format import load_weights_from_hdf5_group
+            from keras.src.saving.legacy.saved_model import json_utils
+
+            try:
+                # the checked config, re-encoded: Keras reads exactly what was checked;
+                # safe mode stays on as a second line (Keras then refuses Lambda code)
+                with serialization_lib.SafeModeScope(True):
+                    model = legacy_config.model_from_config(
+                        json_utils.decode(json.dumps(config)), custom_objects=custom
                     )
-                raise LczError(f"'{p.name}' is an HDF5 file but not a Keras model")
+                load_weights_from_hdf5_group(f["model_weights"], model)
+            except Exception as exc:  # noqa: BLE001 - any Keras failure is a bad file
+                raise _keras_failure(where, exc) from None
     except OSError as exc:
         raise LczError(f"cannot read '{p.name}' as a Keras .h5 model: {exc}") from None
-    if isinstance(config, bytes):
-        config = config.decode()
-    if '"Lambda"' in config:
+    return model
+
+
+def _check_keras_output(where: str, keras_model) -> None:
+    """A Keras model must have one output of 17 classes (the LCZ codes 1..17)."""
+    shape = keras_model.output_shape
+    if isinstance(shape, list) or not shape:
+        raise LczError(f"{where} has a Keras model with several outputs; it needs one")
+    if shape[-1] != 17:
         raise LczError(
-            f"'{p.name}' contains a Lambda layer (Python code), which is refused for safety"
+            f"{where} has a Keras model with {shape[-1]} outputs; an LCZ model outputs "
+            "the probabilities of the 17 LCZ classes"
         )
-    keras = _import_keras()
-    try:
-        return keras.models.load_model(p, compile=False)
-    except Exception as exc:  # noqa: BLE001 - any Keras failure is a bad file for the user
-        raise LczError(f"cannot load Keras model '{p.name}': {str(exc).splitlines()[0]}") from None
+
+
+def _codes_text(values) -> str:
+    v = sorted({int(x) for x in values})
+    if len(v) > 2 and v == list(range(v[0], v[-1] + 1)):
+        return f"{v[0]}..{v[-1]}"
+    return ", ".join(map(str, v[:20])) + (" ..." if len(v) > 20 else "")
+
+
+def _sklearn_codes(est, manifest: dict, where: str) -> np.ndarray:
+    """The LCZ codes of a forest's ``classes_``: they must be classes the manifest
+    declares (codes 1..17; classes 0..16 when it declares 0-based labels, codes = class
+    + 1)."""
+    arr = np.asarray(getattr(est, "classes_", []))
+    if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iuf":
+        raise LczError(f"{where}: the random forest's classes are not LCZ codes; {_REDO}")
+    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+        raise LczError(f"{where}: the random forest's classes are not whole numbers; {_REDO}")
+    declared = [int(c) for c in manifest.get("classes", CODES)]
+    offset = 1 if 0 in declared else 0
+    found = arr.astype(int)
+    undeclared = sorted(set(found.tolist()) - set(declared))
+    if undeclared:
+        hint = " (trained on 0-based labels? LCZ codes run 1..17)" if found.min() == 0 else ""
+        raise LczError(
+            f"{where}: the random forest predicts classes {_codes_text(found)} but its "
+            f"manifest declares {_codes_text(declared)}: {_codes_text(undeclared)} are not "
+            f"LCZ codes of this model{hint}; {_REDO}"
+        )
+    return found + offset
 
 
 def _plain_keras(p: Path, keras_model, sensor: str | None) -> KerasModel:
+    _check_keras_output(f"'{p.name}'", keras_model)
     shape = keras_model.input_shape
     if isinstance(shape, list):
         raise LczError(f"'{p.name}' has several inputs; the plugin needs one (32,32,C) input")
@@ -350,16 +467,20 @@ def _first_line(exc: BaseException) -> str:
 
 
 def read_manifest(path) -> dict:
+    """The manifest of an ``.lczmodel`` (size-capped, not yet checked: :func:`check_manifest`)."""
     p = Path(path)
     try:
         with zipfile.ZipFile(p) as z:
-            manifest = json.loads(z.read("manifest.json"))
+            text = safety.read_member(z, "manifest.json", safety.MAX_MANIFEST_BYTES, f"'{p.name}'")
+        manifest = json.loads(text)
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError, *_ZIP_DAMAGE) as exc:
         raise LczError(f"'{p.name}' is not a valid .lczmodel file ({_first_line(exc)})") from None
     except UnicodeDecodeError:
         raise LczError(
             f"'{p.name}' is damaged: its manifest is not readable text; {_REDO}"
         ) from None
+    except RecursionError:
+        raise LczError(f"'{p.name}' is damaged: its manifest is nested too deeply") from None
     if not isinstance(manifest, dict):
         raise LczError(f"'{p.name}' is damaged: its manifest is not a JSON object; {_REDO}")
     return manifest
@@ -422,6 +543,46 @@ def check_manifest(manifest: dict, name: str) -> None:
         isinstance(s, dict) and isinstance(s.get("type"), str) for s in steps
     ):
         raise bad("'preprocessing' is not a list of steps")
+    for i, step in enumerate(steps, 1):
+        for key, value in step.items():
+            what = _bad_numbers(value, key == "std")
+            if what:
+                raise bad(f"preprocessing step {i} ('{step['type'][:40]}') has {what} in '{key}'")
+    classes = manifest.get("classes", list(CODES))
+    if not _lcz_classes(classes):
+        raise bad(
+            f"'classes' {json.dumps(classes)[:60]} are not distinct LCZ codes 1..17 "
+            "(or 0..16 for 0-based labels)"
+        )
+
+
+def _lcz_classes(classes) -> bool:
+    """True for a list of distinct whole numbers within 1..17, or within 0..16."""
+    if not isinstance(classes, list) or not classes:
+        return False
+    if not all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        return False
+    values = set(classes)
+    return len(values) == len(classes) and (values <= set(CODES) or values <= set(range(17)))
+
+
+def _bad_numbers(value, std: bool) -> str | None:
+    """What is wrong with the numbers in a preprocessing parameter: NaN or infinite
+    values anywhere, negative values in a standard deviation (a std of 0 is valid: the
+    channel is only centred, as for a constant training channel); None when nothing is."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            if not np.isfinite(v):
+                return f"a non-finite number ({v})"
+            if std and v < 0:
+                return f"a negative standard deviation ({v})"
+    return None
 
 
 def _check_model_input(manifest: dict, name: str, model_input: tuple, what: str) -> None:
@@ -450,6 +611,9 @@ def _check_model_input(manifest: dict, name: str, model_input: tuple, what: str)
 
 
 def load_model(path, sensor: str | None = None) -> LczModel:
+    """Load an ``.lczmodel``, ``.keras`` or ``.h5`` model file, checked so that nothing in
+    it runs (docs/security.md). ``sensor``: for a plain Keras file, the sensor (default:
+    from its channel count). Raises LczError for a damaged, edited or hostile file."""
     p = Path(path)
     if not p.exists():
         raise LczError(f"model file '{p}' does not exist")
@@ -472,36 +636,87 @@ def load_model(path, sensor: str | None = None) -> LczModel:
     if framework not in ("sklearn", "keras"):
         raise LczError(f"'{p.name}': unknown framework '{framework[:40]}'")
     member = manifest["model_member"]
+    where = f"'{p.name}'"
     try:
         with zipfile.ZipFile(p) as z:
-            payload = z.read(member)
+            cap = safety.MAX_FOREST_BYTES if framework == "sklearn" else safety.MAX_MODEL_BYTES
+            payload = safety.read_member(z, member, cap, where)
     except (KeyError, zipfile.BadZipFile, OSError, *_ZIP_DAMAGE) as exc:
         raise LczError(
             f"'{p.name}' is damaged: cannot read '{member}' ({_first_line(exc)}); {_REDO}"
         ) from None
     if framework == "sklearn":
-        try:
-            est = _load_skops(payload)
-        except LczError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise LczError(f"'{p.name}' is damaged: {_first_line(exc)}; {_REDO}") from None
-        n_features = getattr(est, "n_features_in_", None)
-        if n_features is not None:
-            _check_model_input(manifest, p.name, (int(n_features),), "the model")
-        return SklearnModel(manifest, est, p)
+        return _sklearn_model(manifest, payload, p)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d) / "model.keras"
         tmp.write_bytes(payload)
-        km = _load_keras_file(tmp)
+        del payload
+        km = _load_keras_file(tmp, f"'{p.name}' (its {member[:40]})")
     shape = km.input_shape
     if isinstance(shape, list):
         raise LczError(f"'{p.name}' has a Keras model with several inputs; it needs one")
+    _check_keras_output(where, km)
     _check_model_input(manifest, p.name, tuple(shape[1:]), "the Keras model")
     return KerasModel(manifest, km, p)
 
 
+def _check_trees(est, where: str) -> None:
+    """Every tree of a loaded forest must be well formed before anything predicts with
+    it: scikit-learn walks the node arrays in C without bound checks, so a child index
+    out of range or pointing back (a loop), or a feature out of range, would read out of
+    memory or never end."""
+    from sklearn.tree._tree import Tree
+
+    trees = est.estimators_ if hasattr(est, "estimators_") else [est]
+    n_features = getattr(est, "n_features_in_", None)
+    if not isinstance(trees, list) or not trees or not isinstance(n_features, int):
+        raise LczError(f"{where}: the random forest was never trained; {_REDO}")
+    for k, tree in enumerate(trees):
+        t = getattr(tree, "tree_", None)
+        if not isinstance(t, Tree) or t.n_features != n_features or t.n_outputs != 1:
+            raise LczError(f"{where} is damaged: tree {k} does not fit the forest; {_REDO}")
+        n = int(t.node_count)
+        left, right, feature = t.children_left, t.children_right, t.feature
+        index = np.arange(n)
+        leaf = (left == -1) & (right == -1)
+        inner = (left > index) & (left < n) & (right > index) & (right < n)
+        inner &= (feature >= 0) & (feature < n_features)
+        if n < 1 or not np.all(leaf | inner) or t.value.shape[:2] != (n, 1):
+            raise LczError(f"{where} is damaged: tree {k} has nodes out of range; {_REDO}")
+
+
+def _sklearn_model(manifest: dict, payload: bytes, p: Path) -> SklearnModel:
+    """The random forest of an ``.lczmodel``: types checked, classes mapped to LCZ codes,
+    inputs fitting the manifest, one blank patch predicted."""
+    where = f"'{p.name}'"
+    try:
+        est = _load_skops(payload, where)
+    except LczError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any skops failure is a damaged file
+        raise LczError(f"'{p.name}' is damaged: {_first_line(exc)}; {_REDO}") from None
+    codes = _sklearn_codes(est, manifest, where)
+    _check_trees(est, where)
+    n_features = getattr(est, "n_features_in_", None)
+    if n_features is not None:
+        _check_model_input(manifest, p.name, (int(n_features),), "the model")
+    model = SklearnModel(manifest, est, p, codes)
+    x = np.zeros((1, 32, 32, model.input_channels), np.float32)
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = model.predict_proba(x)
+    except Exception as exc:  # noqa: BLE001 - any failure means the forest is damaged
+        raise LczError(
+            f"{where} is damaged: its random forest fails ({_first_line(exc)}); {_REDO}"
+        ) from None
+    if out.shape != (1, 17):
+        raise LczError(f"{where} is damaged: its random forest gives {out.shape[1:]} outputs")
+    return model
+
+
 def manifest_summary(manifest: dict) -> str:
+    """One line: model type, sensor, channels."""
     return (
         f"{manifest['model_type']} model, sensor {manifest['sensor']}, "
         f"{manifest['input_channels']} channels ({', '.join(manifest['band_names'])})"
