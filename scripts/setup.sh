@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(qgis python3-qgis qgis-providers python3-gdal python3-h5py python3-numpy
-  python3-sklearn python3-matplotlib python3-scipy python3-venv python3-cairo gdal-bin zip)
+  python3-rasterio python3-sklearn python3-matplotlib python3-scipy python3-venv python3-cairo
+  gdal-bin zip)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -48,6 +49,16 @@ printf 'Metadata-Version: 2.1\nName: h5py\nVersion: %s\nSummary: Debian python3-
   "$H5_VERSION" > "$SITE/h5py-$H5_VERSION.dist-info/METADATA"
 echo lcz-setup > "$SITE/h5py-$H5_VERSION.dist-info/INSTALLER"
 : > "$SITE/h5py-$H5_VERSION.dist-info/RECORD"
+# One GDAL library per process, likewise: pip's rasterio wheel bundles its own libgdal (and
+# its newest release, with affine 3, fails on Debian's Python 3.11.2). .venv uses Debian's
+# python3-rasterio, linked to the libgdal that QGIS loads; nothing asks pip for rasterio or
+# affine, but a wheel of either put into .venv by hand would shadow Debian's, so remove it.
+for dist in rasterio affine; do
+  if ls "$SITE"/"$dist"-*.dist-info >/dev/null 2>&1; then
+    echo "setup: removing pip's $dist wheel from .venv (Debian's python3-$dist is used)"
+    .venv/bin/pip uninstall -q -y "$dist"
+  fi
+done
 
 echo "setup: installing pinned Python packages into .venv"
 .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
@@ -57,5 +68,20 @@ echo "setup: installing pinned Python packages into .venv"
   || { echo "setup: the environment does not import; see the messages above" >&2; exit 1; }
 .venv/bin/python -c "import h5py, sys; sys.exit(h5py.__file__.startswith('/usr/lib/python3/'))" \
   && { echo "setup: .venv's h5py is not Debian's (see above)" >&2; exit 1; }
+.venv/bin/python - <<'PYCHECK' || exit 1
+import sys
+try:
+    import affine, rasterio
+    from osgeo import gdal
+except ImportError as e:
+    sys.exit(f"setup: .venv does not import rasterio ({e}); install Debian's python3-rasterio")
+for mod in (rasterio, affine):
+    if not mod.__file__.startswith("/usr/lib/python3/"):
+        sys.exit(f"setup: .venv's {mod.__name__} is {mod.__file__}, not Debian's "
+                 f"python3-{mod.__name__} (a pip wheel brings a second GDAL library; see above)")
+if rasterio.__gdal_version__ != gdal.__version__:
+    sys.exit(f"setup: rasterio is built on GDAL {rasterio.__gdal_version__}, "
+             f"QGIS's osgeo.gdal is {gdal.__version__}: two GDAL libraries")
+PYCHECK
 echo "$want" > "$STAMP"
 echo "setup: done (.venv/bin/lcz, .venv/bin/python)"
