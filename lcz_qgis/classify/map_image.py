@@ -29,23 +29,69 @@ def _nice_length(max_m: float) -> float:
 def render_map_png(
     lcz_tif, png, title: str = "Local Climate Zones", subtitle: str = "", dpi: int = 150
 ) -> Path:
+    """Draw the LCZ map ``lcz_tif`` as a PNG with legend, title, scale bar and north arrow.
+
+    Args:
+        lcz_tif: the LCZ map (GeoTIFF, uint8 codes 1-17, 0 = nodata, projected CRS).
+        png: the PNG to write (written to a temporary, then renamed).
+        title: the title, top left.
+        subtitle: a line under the title; none when empty.
+        dpi: the image's resolution (the figure is 10 x 7.2 inches).
+
+    Returns:
+        The path of the PNG written.
+
+    Raises:
+        LczError: matplotlib is not installed.
+    """
     require("matplotlib", "matplotlib", "The map image")
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyArrow, Patch, Rectangle
 
     codes, info = read_lcz_map(lcz_tif)
     gt = info.geotransform
     h, w = codes.shape
     extent = (gt[0], gt[0] + w * gt[1], gt[3] + h * gt[5], gt[3])
-    cmap, norm = matplotlib_cmap()
     counts = np.bincount(codes.ravel(), minlength=18)
-    mapped = counts[1:].sum()
     cell_km2 = abs(gt[1] * gt[5]) / 1e6
 
     fig = plt.figure(figsize=(10, 7.2))
+    ax = _draw_map(fig, codes, extent, info.crs_description())
+    fig.suptitle(title, fontsize=15, x=0.04, ha="left", y=0.97)
+    if subtitle:
+        fig.text(0.04, 0.905, subtitle, fontsize=9, color="#444444")
+    _draw_scale_bar(ax, extent)
+    _draw_north_arrow(ax, extent)
+    _draw_legend(fig, counts, cell_km2)
+    fig.text(
+        0.69,
+        0.05,
+        f"{w} x {h} cells of {abs(gt[1]):g} m; mapped {counts[1:].sum() * cell_km2:.4g} km²; "
+        "white = no data",
+        fontsize=7,
+        color="#444444",
+    )
+    with atomic_output(png) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    return Path(png)
+
+
+def _draw_map(fig, codes, extent, crs_description: str):
+    """Draw the LCZ codes (0 transparent) on new axes of ``fig``, in map units.
+
+    Args:
+        fig: the matplotlib figure.
+        codes: (rows, cols) uint8 LCZ codes.
+        extent: (xmin, xmax, ymin, ymax) of the map, in metres.
+        crs_description: the map's CRS, named on the x axis.
+
+    Returns:
+        The map's axes.
+    """
+    cmap, norm = matplotlib_cmap()
     ax = fig.add_axes([0.08, 0.08, 0.58, 0.80])
     ax.imshow(
         np.ma.masked_equal(codes, 0), cmap=cmap, norm=norm, extent=extent, interpolation="nearest"
@@ -53,13 +99,21 @@ def render_map_png(
     ax.set_aspect("equal")
     ax.tick_params(labelsize=7)
     ax.ticklabel_format(useOffset=False, style="plain")
-    ax.set_xlabel(f"Easting (m), {info.crs_description()}", fontsize=8)
+    ax.set_xlabel(f"Easting (m), {crs_description}", fontsize=8)
     ax.set_ylabel("Northing (m)", fontsize=8)
-    fig.suptitle(title, fontsize=15, x=0.04, ha="left", y=0.97)
-    if subtitle:
-        fig.text(0.04, 0.905, subtitle, fontsize=9, color="#444444")
+    return ax
 
-    # scale bar (lower left) and north arrow (upper right), in map units (metres)
+
+def _draw_scale_bar(ax, extent) -> None:
+    """Draw a black-and-white scale bar, a round length near a quarter of the map's width,
+    in the lower left of the map.
+
+    Args:
+        ax: the map's axes (in metres).
+        extent: (xmin, xmax, ymin, ymax) of the map.
+    """
+    from matplotlib.patches import Rectangle
+
     width_m = extent[1] - extent[0]
     height_m = extent[3] - extent[2]
     bar = _nice_length(width_m / 4)
@@ -83,6 +137,19 @@ def render_map_png(
         fontsize=8,
         bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none"},
     )
+
+
+def _draw_north_arrow(ax, extent) -> None:
+    """Draw a north arrow with an "N" in the upper right of the map.
+
+    Args:
+        ax: the map's axes (in metres, north up).
+        extent: (xmin, xmax, ymin, ymax) of the map.
+    """
+    from matplotlib.patches import FancyArrow
+
+    width_m = extent[1] - extent[0]
+    height_m = extent[3] - extent[2]
     ax_x, ax_y = extent[1] - 0.07 * width_m, extent[3] - 0.16 * height_m
     ax.add_patch(
         FancyArrow(
@@ -99,6 +166,18 @@ def render_map_png(
     )
     ax.text(ax_x, ax_y + 0.105 * height_m, "N", ha="center", fontsize=11, weight="bold")
 
+
+def _draw_legend(fig, counts, cell_km2: float) -> None:
+    """Draw the legend of the classes present, each with its share and area, beside the map.
+
+    Args:
+        fig: the matplotlib figure (the legend gets axes of its own, on the right).
+        counts: cells per value 0..17 (0 = nodata, not listed).
+        cell_km2: the area of one cell (km²).
+    """
+    from matplotlib.patches import Patch
+
+    mapped = counts[1:].sum()
     handles = [
         Patch(
             facecolor=c.color,
@@ -122,15 +201,3 @@ def render_map_png(
         title_fontsize=9,
         alignment="left",
     )
-    px_m = abs(gt[1])
-    fig.text(
-        0.69,
-        0.05,
-        f"{w} x {h} cells of {px_m:g} m; mapped {mapped * cell_km2:.4g} km²; white = no data",
-        fontsize=7,
-        color="#444444",
-    )
-    with atomic_output(png) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)
-    return Path(png)

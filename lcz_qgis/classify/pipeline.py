@@ -53,6 +53,21 @@ MAP_IMAGE_BYTES = 10**6  # about (a 1500 x 1080 PNG), for the space estimate
 
 @dataclass
 class ClassifyResult:
+    """What a classification run wrote and counted.
+
+    Attributes:
+        output: the LCZ map written.
+        grid: the output grid (``sliding_window.OutputGrid``).
+        windows_total: the windows of the grid (those the model could read).
+        windows_valid: the windows classified (free of nodata, inside the mask/extent).
+        counts: the map's cells per value 0..17 (0 = not classified).
+        seconds: the run's wall time.
+        stride: the stride used, in input pixels.
+        cell_area_m2: the area of one output cell.
+        scale_factor: the Sentinel-2 scale applied (1.0, or 1e-4 for DN).
+        outputs: output name (OUTPUT, CONFIDENCE, ...) -> path of every file written.
+    """
+
     output: Path
     grid: object
     windows_total: int = 0
@@ -66,7 +81,69 @@ class ClassifyResult:
 
     @property
     def valid_cells(self) -> int:
+        """The map's classified cells (values 1..17)."""
         return int(sum(self.counts[1:]))
+
+
+@dataclass(frozen=True)
+class OutputRequest:
+    """The files a classification run is asked to write, and their formats.
+
+    Attributes:
+        output: the LCZ map (GeoTIFF).
+        confidence: the confidence raster, or None.
+        confidence_format: ``float`` or ``byte`` (``outputs.FORMATS``).
+        probabilities: the 17-band probability raster, or None.
+        probabilities_format: ``float`` or ``byte``.
+        area_table: the area table (CSV), or None.
+        map_image: the map image (PNG), or None.
+        map_title: the map image's title; None for the default.
+    """
+
+    output: object
+    confidence: object = None
+    confidence_format: str = "float"
+    probabilities: object = None
+    probabilities_format: str = "float"
+    area_table: object = None
+    map_image: object = None
+    map_title: str | None = None
+
+    @property
+    def rasters(self) -> dict:
+        """The raster outputs by parameter name (OUTPUT, CONFIDENCE, PROBABILITIES)."""
+        return {
+            "OUTPUT": self.output,
+            "CONFIDENCE": self.confidence,
+            "PROBABILITIES": self.probabilities,
+        }
+
+    @property
+    def files(self) -> dict:
+        """Every output by parameter name: the rasters, AREA_TABLE and MAP_IMAGE."""
+        return {**self.rasters, "AREA_TABLE": self.area_table, "MAP_IMAGE": self.map_image}
+
+    @property
+    def formats(self) -> dict:
+        """The format of each optional raster output (CONFIDENCE, PROBABILITIES)."""
+        return {"CONFIDENCE": self.confidence_format, "PROBABILITIES": self.probabilities_format}
+
+
+@dataclass(frozen=True)
+class _BlockPlan:
+    """How a run goes through the grid: by blocks of output rows, in batches of windows."""
+
+    grid: object
+    crs_wkt: str
+    rows_per_block: int
+    batch_size: int
+    method: str  # the post-filter, "none" for none
+    cell_mask: CellMask
+
+    @property
+    def cell_m(self) -> float:
+        """The output cell size (metres)."""
+        return abs(self.grid.geotransform[1])
 
 
 def _predict_blocks(model, sources, grid, rows_per_block, batch_size, mask, result, feedback):
@@ -142,6 +219,274 @@ def _expect_outputs(staging, grid, method, outputs, formats) -> None:
         staging.expect(outputs["OUTPUT"], temp, surely=temp)
 
 
+# -- the steps of a run ----------------------------------------------------------------------
+
+
+def _check_request(model, request: OutputRequest, inputs: dict, filter_name, batch_size) -> str:
+    """Check the options and output paths before anything is opened.
+
+    Args:
+        model: the loaded model (its file must not be overwritten).
+        request: the outputs asked for.
+        inputs: the input files by parameter name (SENTINEL2, SENTINEL1, MASK).
+        filter_name: the post-filter asked for.
+        batch_size: the windows predicted at once.
+
+    Returns:
+        The post-filter's canonical name (``postfilter.check_filter``).
+
+    Raises:
+        LczError: an unknown filter or format, a batch size below 1, an output that
+            cannot be written, two outputs (or an output and an input, or two rasters'
+            .qml) on the same file, a raster output not named .tif/.tiff.
+    """
+    method = check_filter(filter_name)
+    for fmt in (request.confidence_format, request.probabilities_format):
+        if fmt not in FORMATS:
+            raise LczError(f"unknown output format '{fmt}'; use one of {', '.join(FORMATS)}")
+    if batch_size < 1:
+        raise LczError(f"batch size must be at least 1; got {batch_size}")
+    for p in request.files.values():
+        if p:
+            check_output_path(p)
+    rasters = request.rasters
+    check_distinct_paths({**inputs, "MODEL": model.path}, request.files)
+    check_distinct_paths({}, rasters, sidecar=".qml")  # each raster gets its own .qml
+    for key, p in rasters.items():
+        if p:
+            check_tif_name(p, key)
+    return method
+
+
+def _reference_info(sources):
+    """The raster whose grid the map follows: the Sentinel-2 input, else the first."""
+    return next((s for s in sources if s.sensor == "sen2"), sources[0]).info
+
+
+def _plan_space(grid, method: str, request: OutputRequest) -> StagedOutputs:
+    """Stage the outputs and check the disk has room for them, before any pixel is read.
+
+    Args:
+        grid: the output grid.
+        method: the post-filter (its temporary probabilities need room too).
+        request: the outputs asked for.
+
+    Returns:
+        The staging of the run's outputs (``atomic.StagedOutputs``).
+
+    Raises:
+        DiskFull: the outputs (or the filter's temporary) do not fit.
+    """
+    staging = StagedOutputs()
+    _expect_outputs(staging, grid, method, request.files, request.formats)
+    staging.check_space()  # before any input pixel is read
+    return staging
+
+
+def _set_scales(sources, scale: str, feedback) -> None:
+    """Detect (or check) the Sentinel-2 scale and check the Sentinel-1 values.
+
+    Args:
+        sources: the opened inputs (``inputs.InputSource``); each Sentinel-2 source's
+            ``scale`` is set.
+        scale: auto|reflectance|dn.
+        feedback: warnings about a scale that looks wrong go here.
+    """
+    for src in sources:
+        if src.sensor == "sen2":
+            src.scale = detect_scale(src, scale, feedback)
+        else:
+            check_s1_scale(src, feedback)
+
+
+def _rows_per_block(info, grid, sources) -> int:
+    """Output rows per block: the input rows read and the probabilities held fit a budget.
+
+    Args:
+        info: the reference input raster's ``RasterInfo``.
+        grid: the output grid.
+        sources: the opened inputs (their bands are read).
+
+    Returns:
+        At least 1: the input read per block stays within ``BLOCK_BYTES`` and the block's
+        probabilities within ``PROBA_BLOCK_BYTES``.
+    """
+    n_channels = sum(len(s.bands) for s in sources)
+    rows = max(1, BLOCK_BYTES // (info.width * n_channels * 4 * grid.stride) - 3)
+    return min(rows, max(1, PROBA_BLOCK_BYTES // (grid.cols * N_CLASSES * 4)))
+
+
+def _new_result(model, output, grid, sources) -> ClassifyResult:
+    """The run's result before any block, with the model prepared for its windows.
+
+    Args:
+        model: the loaded model (``prepare_many`` is told how many windows come).
+        output: the LCZ map's path.
+        grid: the output grid.
+        sources: the opened inputs (the Sentinel-2 scale is reported).
+
+    Returns:
+        A ``ClassifyResult`` with the totals, cell area and scale filled in.
+    """
+    result = ClassifyResult(Path(output), grid, stride=grid.stride)
+    result.windows_total = grid.valid_rows * grid.valid_cols
+    model.prepare_many(result.windows_total)
+    result.cell_area_m2 = abs(grid.geotransform[1] * grid.geotransform[5])
+    result.scale_factor = next((s.scale for s in sources if s.sensor == "sen2"), 1.0)
+    return result
+
+
+def _write_rasters(st, model, sources, plan: _BlockPlan, request, result, feedback) -> None:
+    """Predict the grid block by block and write the map, confidence and probabilities.
+
+    Without a post-filter each block is written as it is predicted; with one, pass 1
+    writes the probabilities to a temporary beside the map and pass 2 filters them
+    (progress 0-90 % and 90-100 %). The reader thread is stopped and every dataset
+    closed, also on failure or cancel.
+
+    Args:
+        st: the run's staging (``atomic.StagedOutputs``, entered).
+        model: the loaded model.
+        sources: the opened inputs, their scales set.
+        plan: the grid, block height, batch size, filter and cell mask.
+        request: the outputs asked for.
+        result: gets ``windows_valid`` and ``counts``.
+        feedback: progress and cancel.
+    """
+    grid = plan.grid
+    writers = OutputWriters(
+        st,
+        grid,
+        plan.crs_wkt,
+        request.output,
+        request.confidence,
+        request.confidence_format,
+        request.probabilities,
+        request.probabilities_format,
+    )
+    blocks = _predict_blocks(
+        model,
+        sources,
+        grid,
+        plan.rows_per_block,
+        plan.batch_size,
+        plan.cell_mask,
+        result,
+        feedback if plan.method == "none" else feedback.scaled(0, 90),
+    )
+    try:
+        if plan.method == "none":
+            for r0, proba, valid in blocks:
+                codes, conf = _argmax_block(proba, valid)
+                writers.write(r0, codes, conf, proba, valid)
+        else:
+            _filter_through_temporary(st, blocks, plan, request.output, writers, feedback)
+    finally:
+        blocks.close()  # stops the reader thread
+        writers.close()  # GDAL writes .aux.xml on close; it is staged with its raster
+    result.counts = writers.counts.tolist()
+
+
+def _filter_through_temporary(st, blocks, plan: _BlockPlan, output, writers, feedback) -> None:
+    """Write pass 1's probabilities to a temporary GeoTIFF, then filter them (pass 2).
+
+    Args:
+        st: the run's staging; the temporary is one of its scratch files, dropped after.
+        blocks: pass 1's blocks (``_predict_blocks``).
+        plan: the grid, block height and filter.
+        output: the LCZ map's path (the temporary is named after it).
+        writers: the run's ``OutputWriters``.
+        feedback: progress 90-100 % and cancel for pass 2.
+    """
+    grid = plan.grid
+    temp_path = st.scratch(output)  # map.tif.lcz-partial-<random>.tif
+    temp = create_geotiff(
+        temp_path,
+        grid.cols,
+        grid.rows,
+        N_CLASSES,
+        gdal().GDT_Float32,
+        grid.geotransform,
+        plan.crs_wkt,
+        options=PROBA_TEMP_OPTIONS,
+    )
+    try:
+        for r0, proba, _valid in blocks:
+            temp.WriteArray(proba, 0, r0, interleave="pixel")
+        temp.FlushCache()
+        _filter_pass(
+            temp,
+            grid,
+            plan.rows_per_block,
+            plan.method,
+            plan.cell_m,
+            writers,
+            feedback.scaled(90, 100),
+        )
+    finally:
+        temp = None
+    st.drop(temp_path)
+
+
+def _write_styles(st, request: OutputRequest, result: ClassifyResult) -> None:
+    """Stage each raster's .qml style and record the rasters in ``result.outputs``.
+
+    Args:
+        st: the run's staging (a temporary named like the .qml is its own .qml).
+        request: the outputs asked for (the byte formats get percent ramps).
+        result: its ``outputs`` gets OUTPUT, CONFIDENCE, PROBABILITIES.
+    """
+    write_lcz_qml(st.temp(qml_path(request.output)))
+    result.outputs["OUTPUT"] = Path(request.output)
+    if request.confidence:
+        qml = confidence_qml(100 if request.confidence_format == "byte" else 1)
+        write_qml(st.temp(qml_path(request.confidence)), qml)
+        result.outputs["CONFIDENCE"] = Path(request.confidence)
+    if request.probabilities:
+        qml = probabilities_qml(100 if request.probabilities_format == "byte" else 1)
+        write_qml(st.temp(qml_path(request.probabilities)), qml)
+        result.outputs["PROBABILITIES"] = Path(request.probabilities)
+
+
+def _write_area_and_image(st, request, model, plan: _BlockPlan, result) -> None:
+    """Stage the area table and the map image, when asked, from the finished map.
+
+    Args:
+        st: the run's staging (the map image is drawn from the staged map).
+        request: the outputs asked for, with the map image's title.
+        model: the loaded model (named in the map image's subtitle).
+        plan: the cell size and filter (in the subtitle).
+        result: the counts and cell area; its ``outputs`` gets AREA_TABLE, MAP_IMAGE.
+    """
+    if request.area_table:
+        from .area_table import write_area_csv
+
+        write_area_csv(st.temp(request.area_table), result.counts, result.cell_area_m2)
+        result.outputs["AREA_TABLE"] = Path(request.area_table)
+    if request.map_image:
+        from .map_image import render_map_png
+
+        method = plan.method
+        render_map_png(
+            st.path_of(request.output),
+            st.temp(request.map_image),
+            title=request.map_title or "Local Climate Zones",
+            subtitle=f"{model.model_type} model ({model.sensor}), {plan.cell_m:g} m cells"
+            + (f", {method} filter" if method != "none" else ""),
+        )
+        result.outputs["MAP_IMAGE"] = Path(request.map_image)
+
+
+def _warn_if_empty(result: ClassifyResult, cell_mask: CellMask, feedback) -> None:
+    """Warn when no window was classified: the map holds only nodata (0)."""
+    if result.windows_valid == 0:
+        feedback.warning(
+            "no window was free of nodata"
+            + (" inside the mask" if cell_mask.active else "")
+            + ": the map is empty (all 0). Check the input's nodata value and extent."
+        )
+
+
 # -- the entry point -------------------------------------------------------------------------
 
 
@@ -199,148 +544,38 @@ def classify_raster(
     """
     feedback = feedback or Feedback()
     t0 = time.monotonic()
-    method = check_filter(filter)
-    for fmt in (confidence_format, probabilities_format):
-        if fmt not in FORMATS:
-            raise LczError(f"unknown output format '{fmt}'; use one of {', '.join(FORMATS)}")
-    if batch_size < 1:
-        raise LczError(f"batch size must be at least 1; got {batch_size}")
-    for p in (output, confidence, probabilities, area_table, map_image):
-        if p:
-            check_output_path(p)
-    rasters = {"OUTPUT": output, "CONFIDENCE": confidence, "PROBABILITIES": probabilities}
-    check_distinct_paths(
-        {"SENTINEL2": sentinel2, "SENTINEL1": sentinel1, "MASK": mask, "MODEL": model.path},
-        {**rasters, "AREA_TABLE": area_table, "MAP_IMAGE": map_image},
+    request = OutputRequest(
+        output,
+        confidence,
+        confidence_format,
+        probabilities,
+        probabilities_format,
+        area_table,
+        map_image,
+        map_title,
     )
-    check_distinct_paths({}, rasters, sidecar=".qml")  # each raster gets its own .qml
-    for key, p in rasters.items():
-        if p:
-            check_tif_name(p, key)
+    inputs = {"SENTINEL2": sentinel2, "SENTINEL1": sentinel1, "MASK": mask}
+    method = _check_request(model, request, inputs, filter, batch_size)
     sources = open_sources(
         model, sentinel2, sentinel1, bands, bands_s1, reproject, resample, feedback
     )
-    info = next((s for s in sources if s.sensor == "sen2"), sources[0]).info
+    info = _reference_info(sources)
     if resolution:
         stride = stride_for(resolution, info.pixel_size[0])
     grid = output_grid(info.width, info.height, info.geotransform, int(stride))
-    cell_m = abs(grid.geotransform[1])
-    staging = StagedOutputs()
-    _expect_outputs(
-        staging,
-        grid,
-        method,
-        {**rasters, "AREA_TABLE": area_table, "MAP_IMAGE": map_image},
-        {"CONFIDENCE": confidence_format, "PROBABILITIES": probabilities_format},
-    )
-    staging.check_space()  # before any input pixel is read
-    for src in sources:
-        if src.sensor == "sen2":
-            src.scale = detect_scale(src, scale, feedback)
-        else:
-            check_s1_scale(src, feedback)
+    staging = _plan_space(grid, method, request)
+    _set_scales(sources, scale, feedback)
     cell_mask = CellMask(grid, info.crs_wkt, mask, extent, extent_crs)
-    n_channels = sum(len(s.bands) for s in sources)
-    rows_per_block = max(1, BLOCK_BYTES // (info.width * n_channels * 4 * grid.stride) - 3)
-    rows_per_block = min(rows_per_block, max(1, PROBA_BLOCK_BYTES // (grid.cols * N_CLASSES * 4)))
-    result = ClassifyResult(Path(output), grid, stride=grid.stride)
-    result.windows_total = grid.valid_rows * grid.valid_cols
-    model.prepare_many(result.windows_total)
-    result.cell_area_m2 = abs(grid.geotransform[1] * grid.geotransform[5])
-    result.scale_factor = next((s.scale for s in sources if s.sensor == "sen2"), 1.0)
-    g = gdal()
+    plan = _BlockPlan(
+        grid, info.crs_wkt, _rows_per_block(info, grid, sources), batch_size, method, cell_mask
+    )
+    result = _new_result(model, output, grid, sources)
     # every file of the run is staged and moved in together at the end (atomic.py)
     with staged_outputs(feedback, staging) as st, gdal_writes():
-        writers = OutputWriters(
-            st,
-            grid,
-            info.crs_wkt,
-            output,
-            confidence,
-            confidence_format,
-            probabilities,
-            probabilities_format,
-        )
-        blocks = _predict_blocks(
-            model,
-            sources,
-            grid,
-            rows_per_block,
-            batch_size,
-            cell_mask,
-            result,
-            feedback if method == "none" else feedback.scaled(0, 90),
-        )
-        try:
-            if method == "none":
-                for r0, proba, valid in blocks:
-                    codes, conf = _argmax_block(proba, valid)
-                    writers.write(r0, codes, conf, proba, valid)
-            else:
-                temp_path = st.scratch(output)  # map.tif.lcz-partial-<random>.tif
-                temp = create_geotiff(
-                    temp_path,
-                    grid.cols,
-                    grid.rows,
-                    N_CLASSES,
-                    g.GDT_Float32,
-                    grid.geotransform,
-                    info.crs_wkt,
-                    options=PROBA_TEMP_OPTIONS,
-                )
-                try:
-                    for r0, proba, _valid in blocks:
-                        temp.WriteArray(proba, 0, r0, interleave="pixel")
-                    temp.FlushCache()
-                    _filter_pass(
-                        temp,
-                        grid,
-                        rows_per_block,
-                        method,
-                        cell_m,
-                        writers,
-                        feedback.scaled(90, 100),
-                    )
-                finally:
-                    temp = None
-                st.drop(temp_path)
-        finally:
-            blocks.close()  # stops the reader thread
-            writers.close()  # GDAL writes .aux.xml on close; it is staged with its raster
-        result.counts = writers.counts.tolist()
-        # the styles, staged too (a temporary named like the .qml is its own .qml)
-        write_lcz_qml(st.temp(qml_path(output)))
-        result.outputs["OUTPUT"] = Path(output)
-        if confidence:
-            qml = confidence_qml(100 if confidence_format == "byte" else 1)
-            write_qml(st.temp(qml_path(confidence)), qml)
-            result.outputs["CONFIDENCE"] = Path(confidence)
-        if probabilities:
-            qml = probabilities_qml(100 if probabilities_format == "byte" else 1)
-            write_qml(st.temp(qml_path(probabilities)), qml)
-            result.outputs["PROBABILITIES"] = Path(probabilities)
-        if area_table:
-            from .area_table import write_area_csv
-
-            write_area_csv(st.temp(area_table), result.counts, result.cell_area_m2)
-            result.outputs["AREA_TABLE"] = Path(area_table)
-        if map_image:
-            from .map_image import render_map_png
-
-            render_map_png(
-                st.path_of(output),
-                st.temp(map_image),
-                title=map_title or "Local Climate Zones",
-                subtitle=f"{model.model_type} model ({model.sensor}), {cell_m:g} m cells"
-                + (f", {method} filter" if method != "none" else ""),
-            )
-            result.outputs["MAP_IMAGE"] = Path(map_image)
+        _write_rasters(st, model, sources, plan, request, result, feedback)
+        _write_styles(st, request, result)
+        _write_area_and_image(st, request, model, plan, result)
         feedback.check_cancelled()
-    if result.windows_valid == 0:
-        feedback.warning(
-            "no window was free of nodata"
-            + (" inside the mask" if cell_mask.active else "")
-            + ": the map is empty (all 0). Check the input's nodata value and extent."
-        )
+    _warn_if_empty(result, cell_mask, feedback)
     result.seconds = time.monotonic() - t0
     return result

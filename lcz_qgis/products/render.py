@@ -133,6 +133,22 @@ def resolve_bands(
 
 @dataclass
 class RenderResult:
+    """What ``render`` wrote and counted.
+
+    Attributes:
+        output: the product's GeoTIFF.
+        qml: its style sidecar.
+        product: the product's name (``indices.PRODUCTS``).
+        bands: {needed band: 0-based raster band} read.
+        band_source: where the band mapping came from (BANDS, band descriptions, So2Sat
+            order).
+        limits: the true-colour stretch, (low, high) per band; None for other products.
+        blocks: the strips of rows written.
+        valid_pixels: the pixels with a value (not nodata / transparent).
+        seconds: the run's wall time.
+        extra: more about the run (``stretch``: how the stretch was sampled).
+    """
+
     output: Path
     qml: Path
     product: str
@@ -218,6 +234,179 @@ def _stretch_limits(ds, bands, nodata, rows_per_block, feedback) -> tuple[np.nda
     return percentile_limits([s[:, k] for k in range(len(bands))], ok), "first pass by blocks"
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What ``render`` reads and how: the input, the product, its bands and strips."""
+
+    ds: object  # the input dataset
+    info: object  # its ``RasterInfo``
+    product: object  # ``indices.Product``
+    bands: list  # 0-based raster bands, in the order of ``product.needs``
+    rows_per_block: int
+    compute_kw: dict  # more arguments of ``indices.compute`` (the stretch limits)
+    local: dict = field(default_factory=dict)  # needed band -> index in ``bands``
+
+
+def _check_output(input_path, output) -> Path:
+    """The output path, checked: writable, named .tif/.tiff, and neither the input nor its
+    style file (in.tif -> in.tiff shares in.qml) is overwritten.
+
+    Args:
+        input_path: the input raster.
+        output: the GeoTIFF to write.
+
+    Returns:
+        ``output`` as a Path.
+
+    Raises:
+        LczError: the output cannot be written, is not a .tif/.tiff, or is the input.
+    """
+    out = check_output_path(output)
+    check_tif_name(out.name, "the output")
+    check_distinct_paths(
+        {"INPUT": input_path, "style of INPUT": Path(input_path).with_suffix(".qml")},
+        {"OUTPUT": out, "style of OUTPUT": out.with_suffix(".qml")},
+    )
+    return out
+
+
+def _bands_for(ds, info, p, bands, feedback) -> tuple[dict[str, int], str]:
+    """Find the raster bands the product needs (``resolve_bands``) and report them.
+
+    Args:
+        ds: the input dataset (its band descriptions are read).
+        info: its ``RasterInfo``.
+        p: the product (``indices.Product``).
+        bands: the BANDS parameter, or None.
+        feedback: gets one line naming the band of each input of the product.
+
+    Returns:
+        {needed band: 0-based raster band} and where that mapping came from.
+    """
+    descriptions = [ds.GetRasterBand(i + 1).GetDescription() for i in range(info.count)]
+    mapping, source = resolve_bands(p.name, info.count, descriptions, bands, Path(info.path).name)
+    feedback.info(
+        f"{p.title}: "
+        + ", ".join(f"{n.replace('_intensity', '')} = band {mapping[n] + 1}" for n in p.needs)
+        + f" ({source})"
+    )
+    return mapping, source
+
+
+def _output_tiling(w: int, h: int, rows_per_block: int) -> list[str]:
+    """The output's tile size: 256 wide and one strip high (when a multiple of 16), so every
+    output tile is complete when its strip is written and is compressed and written once."""
+    tiling = [f"BLOCKXSIZE={256 if w > 256 else 16 * max(1, -(-w // 16))}"]
+    if rows_per_block % 16 == 0:
+        tiling.append(f"BLOCKYSIZE={min(rows_per_block, 16 * max(1, -(-h // 16)))}")
+    return tiling
+
+
+def _truecolor_stretch(ds, p, band_list, nodata, rows_per_block, result, feedback) -> dict:
+    """The true-colour stretch (2-98 % per band), reported and recorded in ``result``.
+
+    Args:
+        ds: the input dataset.
+        p: the product (``truecolor``).
+        band_list: its 0-based raster bands (red, green, blue).
+        nodata: the nodata value of each raster band.
+        rows_per_block: the strip height of the fallback first pass.
+        result: gets ``limits`` and ``extra["stretch"]``.
+        feedback: gets the limits; cancel.
+
+    Returns:
+        The arguments ``indices.compute`` takes for the stretch.
+    """
+    lims, how = _stretch_limits(ds, band_list, nodata, rows_per_block, feedback)
+    result.limits = lims.tolist()
+    result.extra["stretch"] = how
+    feedback.info(
+        "stretch (2-98 %, "
+        + how
+        + "): "
+        + ", ".join(f"{n} {lo:.4g}..{hi:.4g}" for n, (lo, hi) in zip(p.needs, lims))
+    )
+    return {"limits": lims}
+
+
+def _create_output(tmp, p, w: int, h: int, tiling: list[str]):
+    """Create the output GeoTIFF: one float32 band for an index, else RGB + alpha bytes.
+
+    Args:
+        tmp: the temporary file to create.
+        p: the product (``indices.Product``).
+        w: the width, in pixels.
+        h: the height, in pixels.
+        tiling: the tile size options (``_output_tiling``).
+
+    Returns:
+        (dataset, its index band with nodata set, or None for an RGB product).
+    """
+    from ..raster.io import gdal
+
+    g = gdal()
+    if p.kind == "index":
+        ods = g.GetDriverByName("GTiff").Create(
+            str(tmp), w, h, 1, g.GDT_Float32, OUTPUT_OPTIONS + INDEX_OPTIONS + tiling
+        )
+        band = ods.GetRasterBand(1)
+        band.SetNoDataValue(NODATA)
+        band.SetDescription(p.title)
+        return ods, band
+    ods = g.GetDriverByName("GTiff").Create(
+        str(tmp), w, h, 4, g.GDT_Byte, OUTPUT_OPTIONS + RGB_OPTIONS + tiling
+    )
+    for k, name in enumerate(("Red", "Green", "Blue", "Alpha")):
+        ods.GetRasterBand(k + 1).SetDescription(name)
+    return ods, None
+
+
+def _write_product(tmp, job: _Job, result: RenderResult, feedback) -> None:
+    """Compute the product strip by strip and write it to the GeoTIFF ``tmp``.
+
+    The output is closed here, also on failure (before the temporary is removed); so it
+    is never handed to a function that could still hold it in a traceback.
+
+    Args:
+        tmp: the temporary output file (staged).
+        job: the input, product, bands and strip height.
+        result: gets ``blocks`` and ``valid_pixels``.
+        feedback: progress per strip; cancel.
+    """
+    p, info, ds = job.product, job.info, job.ds
+    w, h = info.width, info.height
+    ods, band = _create_output(tmp, p, w, h, _output_tiling(w, h, job.rows_per_block))
+    try:
+        ods.SetGeoTransform(info.geotransform)
+        if info.crs_wkt:
+            ods.SetProjection(info.crs_wkt)
+        ods.SetMetadataItem("LCZ_PRODUCT", p.name)
+        ods.SetMetadataItem("LCZ_FORMULA", p.formula)
+        nblocks = -(-h // job.rows_per_block)
+        for k, row0 in enumerate(range(0, h, job.rows_per_block)):
+            feedback.check_cancelled()
+            n = min(job.rows_per_block, h - row0)
+            x = _read(ds, job.bands, info.nodata, row0, n)
+            y = compute(p.name, x, job.local, **job.compute_kw)
+            if p.kind == "index":
+                band.WriteArray(y, 0, row0)
+                result.valid_pixels += int(np.count_nonzero(y != NODATA))
+            else:
+                ok = np.isfinite(x).all(axis=-1)
+                alpha = np.where(ok, 255, 0).astype(np.uint8)
+                ods.WriteArray(np.concatenate([np.moveaxis(y, -1, 0), alpha[None]]), 0, row0)
+                result.valid_pixels += int(ok.sum())
+            # keep GDAL's block cache (global, 5 % of RAM by default) from filling up with
+            # blocks this strip is done with
+            ds.FlushCache()
+            ods.FlushCache()
+            feedback.progress(100.0 * (k + 1) / nblocks)
+        result.blocks = nblocks
+        ods.FlushCache()
+    finally:
+        ods = band = None  # closed also on failure, before the temporary is removed
+
+
 def render(
     input_path,
     product_name: str,
@@ -226,102 +415,52 @@ def render(
     feedback: Feedback | None = None,
     block_rows: int | None = None,
 ) -> RenderResult:
-    """Write ``product_name`` of raster ``input_path`` to the GeoTIFF ``output`` (+ .qml)."""
-    from ..raster.io import gdal, open_raster
+    """Write ``product_name`` of raster ``input_path`` to the GeoTIFF ``output`` (+ .qml).
+
+    Args:
+        input_path: the input raster.
+        product_name: a product of ``indices.PRODUCTS`` (e.g. ``ndvi``, ``truecolor``).
+        output: the GeoTIFF to write; its .qml style is written beside it.
+        bands: the BANDS parameter ("B4=3,B8=4" or "B2,B3,B4,B8"), or None to find the
+            bands from the band descriptions or the So2Sat order.
+        feedback: progress, messages and cancel.
+        block_rows: rows per strip; None for a strip within the memory budget.
+
+    Returns:
+        What was written (``RenderResult``).
+
+    Raises:
+        LczError: an unknown product, bands not found, a bad output path.
+        DiskFull: the output does not fit.
+        Cancelled: the user cancelled; no output is left.
+    """
+    from ..raster.io import open_raster
     from ..styling.styles import qml_for_product
 
     feedback = feedback or Feedback()
     t0 = time.monotonic()
     p = product(product_name)
-    out = check_output_path(output)
-    check_tif_name(out.name, "the output")
-    # neither the input nor its style file may be overwritten (in.tif -> in.tiff shares in.qml)
-    check_distinct_paths(
-        {"INPUT": input_path, "style of INPUT": Path(input_path).with_suffix(".qml")},
-        {"OUTPUT": out, "style of OUTPUT": out.with_suffix(".qml")},
-    )
+    out = _check_output(input_path, output)
     ds, info = open_raster(input_path)
-    descriptions = [ds.GetRasterBand(i + 1).GetDescription() for i in range(info.count)]
-    mapping, source = resolve_bands(p.name, info.count, descriptions, bands, Path(info.path).name)
+    mapping, source = _bands_for(ds, info, p, bands, feedback)
     band_list = [mapping[n] for n in p.needs]
-    feedback.info(
-        f"{p.title}: "
-        + ", ".join(f"{n.replace('_intensity', '')} = band {mapping[n] + 1}" for n in p.needs)
-        + f" ({source})"
-    )
-    w, h = info.width, info.height
     in_block_h = ds.GetRasterBand(band_list[0] + 1).GetBlockSize()[1]
-    rows_per_block = int(block_rows or _block_rows(w, len(band_list), in_block_h))
-    # output tiles: 256 wide and one strip high (when a multiple of 16), so every output
-    # tile is complete when its strip is written and is compressed and written once
-    tiling = [f"BLOCKXSIZE={256 if w > 256 else 16 * max(1, -(-w // 16))}"]
-    if rows_per_block % 16 == 0:
-        tiling.append(f"BLOCKYSIZE={min(rows_per_block, 16 * max(1, -(-h // 16)))}")
-    g = gdal()
+    rows_per_block = int(block_rows or _block_rows(info.width, len(band_list), in_block_h))
     result = RenderResult(out, out.with_suffix(".qml"), p.name, mapping, source)
     kwargs = {}
     if p.name == "truecolor":
-        lims, how = _stretch_limits(ds, band_list, info.nodata, rows_per_block, feedback)
-        result.limits = lims.tolist()
-        result.extra["stretch"] = how
-        kwargs["limits"] = lims
-        feedback.info(
-            "stretch (2-98 %, "
-            + how
-            + "): "
-            + ", ".join(f"{n} {lo:.4g}..{hi:.4g}" for n, (lo, hi) in zip(p.needs, lims))
-        )
+        kwargs = _truecolor_stretch(ds, p, band_list, info.nodata, rows_per_block, result, feedback)
     local = {n: k for k, n in enumerate(p.needs)}
+    job = _Job(ds, info, p, band_list, rows_per_block, kwargs, local)
     staging = StagedOutputs()
-    staging.expect(out, w * h * 4)  # float32 or RGBA bytes; compressed, so about
+    # float32 or RGBA bytes; compressed, so about
+    staging.expect(out, info.width * info.height * 4)
     staging.check_space()
     # the raster, its .aux.xml and .qml are moved in together (atomic.py)
     with staged_outputs(feedback, staging) as st, gdal_writes():
-        tmp = st.temp(out)
-        if p.kind == "index":
-            ods = g.GetDriverByName("GTiff").Create(
-                str(tmp), w, h, 1, g.GDT_Float32, OUTPUT_OPTIONS + INDEX_OPTIONS + tiling
-            )
-            band = ods.GetRasterBand(1)
-            band.SetNoDataValue(NODATA)
-            band.SetDescription(p.title)
-        else:
-            ods = g.GetDriverByName("GTiff").Create(
-                str(tmp), w, h, 4, g.GDT_Byte, OUTPUT_OPTIONS + RGB_OPTIONS + tiling
-            )
-            for k, name in enumerate(("Red", "Green", "Blue", "Alpha")):
-                ods.GetRasterBand(k + 1).SetDescription(name)
-        try:
-            ods.SetGeoTransform(info.geotransform)
-            if info.crs_wkt:
-                ods.SetProjection(info.crs_wkt)
-            ods.SetMetadataItem("LCZ_PRODUCT", p.name)
-            ods.SetMetadataItem("LCZ_FORMULA", p.formula)
-            nblocks = -(-h // rows_per_block)
-            for k, row0 in enumerate(range(0, h, rows_per_block)):
-                feedback.check_cancelled()
-                n = min(rows_per_block, h - row0)
-                x = _read(ds, band_list, info.nodata, row0, n)
-                y = compute(p.name, x, local, **kwargs)
-                if p.kind == "index":
-                    band.WriteArray(y, 0, row0)
-                    result.valid_pixels += int(np.count_nonzero(y != NODATA))
-                else:
-                    ok = np.isfinite(x).all(axis=-1)
-                    alpha = np.where(ok, 255, 0).astype(np.uint8)
-                    ods.WriteArray(np.concatenate([np.moveaxis(y, -1, 0), alpha[None]]), 0, row0)
-                    result.valid_pixels += int(ok.sum())
-                # keep GDAL's block cache (global, 5 % of RAM by default) from filling up with
-                # blocks this strip is done with
-                ds.FlushCache()
-                ods.FlushCache()
-                feedback.progress(100.0 * (k + 1) / nblocks)
-            result.blocks = nblocks
-            ods.FlushCache()
-        finally:
-            ods = band = None  # closed also on failure, before the temporary is removed
+        _write_product(st.temp(out), job, result, feedback)
         st.write_text(qml_path(out), qml_for_product(p.name))
-    ds = None
+    ds = job = None
     result.seconds = time.monotonic() - t0
     return result
 
