@@ -589,23 +589,111 @@ def load_patches(
 ) -> LoadPatchesResult:
     """Write the selected patches as georeferenced GeoTIFFs (and their outlines).
 
-    All or nothing: every output is written to a temporary file first and renamed into
-    place only when the whole run succeeded; a failed or cancelled run leaves the files
-    of an earlier run as they were and creates no output folder.
+    Steps: check the request, select and place the patches, plan the files and space,
+    write the rasters (per zone/grid group or patch) and outlines, swap in. All or nothing
+    (``common.atomic``): a failed or cancelled run leaves an earlier run's files as they
+    were and creates no output folder.
+
+    Args:
+        input_path: So2Sat HDF5 file.
+        output_folder: Folder of the rasters (created when missing).
+        geo: So2Sat geolocation file (``*_geo.h5``); None for the grid layout.
+        sensor: ``sen2`` or ``sen1``.
+        indices: Patch indices ("0-9,15,20-25", 0-based, or a list); None or "" for all.
+        per_class: Random patches per LCZ class (0: off), drawn with ``seed``.
+        seed: Seed of the per-class selection.
+        output_patches: GeoPackage of the patch outlines; None for none.
+        per_patch_files: One GeoTIFF per patch instead of mosaics.
+        feedback: Progress, messages and cancel.
+
+    Returns:
+        A ``LoadPatchesResult``.
+
+    Raises:
+        LczError: bad input, a selection too large or empty; ``DiskFull`` on a full disk.
     """
     from ..raster.io import gdal_writes
     from ..so2sat.file import So2SatFile
-    from ..so2sat.geo import So2SatGeo
-    from ..styling.styles import qml_multiband, qml_patch_polygons
 
     feedback = feedback or Feedback()
     t0 = time.monotonic()
+    req = _check_request(
+        input_path, output_folder, geo, sensor, indices, per_class, seed, output_patches
+    )
+    staging = StagedOutputs()
+    created = False  # the output folder, by this run
+    try:
+        with So2SatFile(input_path, require=()) as f:
+            f.check_sensor(sensor)
+            geo_file = _open_geo(geo, f)
+            sel, rows_of = _select_patches(f, req, feedback)
+            placement, skipped = _place_patches(sel, rows_of, geo_file, feedback)
+            labels = f.labels(placement.indices) if f.has_labels else None
+            paths, targets = _plan_files(input_path, req, sensor, placement, per_patch_files)
+            names = list(sensor_channels(sensor))
+            src = _PatchSource(f, sensor, DISPLAY_BANDS[sensor])
+            raster_of = [""] * placement.indices.size
+            result = _new_result(geo_file, skipped, paths, per_patch_files, placement)
+            _plan_space(staging, paths, targets, placement.indices.size, len(names))
+            created = _make_folder(req)
+            with gdal_writes():  # GDAL's write failures raised, a full disk as ENOSPC
+                fb = feedback.scaled(0, 90)
+                if per_patch_files:
+                    _write_patch_files(paths, src, placement, names, raster_of, staging, fb)
+                else:
+                    _write_mosaics(paths, src, placement, names, raster_of, staging, result, fb)
+                _write_raster_styles(staging, paths, sensor, src)
+                result.patches_layer = _write_outline_layer(
+                    staging, req.outlines, placement, labels, raster_of, feedback
+                )
+            result.bytes_read, result.file_size = f.bytes_read, f.file_size
+        _warn_nonfinite(src.nonfinite, placement.indices.size, sensor, feedback)
+        _swap_in(staging, result, t0, feedback)
+    except BaseException as exc:
+        _discard_run(exc, staging, req.folder if created else None, feedback)
+        raise
+    return result
+
+
+@dataclass
+class _Request:
+    """A checked ``load_patches`` request."""
+
+    outlines: Path | None  # the outlines GeoPackage
+    spec: object  # the index spec, None for none
+    per_class: int
+    seed: int
+    folder: Path
+    folder_exists: bool
+    inputs: dict  # input paths by parameter name
+
+
+def _check_request(input_path, output_folder, geo, sensor, indices, per_class, seed, outlines):
+    """Check the options and every output path before anything is written or created.
+
+    Args:
+        input_path: The So2Sat file.
+        output_folder: The output folder (it may be missing).
+        geo: The geolocation file, or None.
+        sensor: ``sen2`` or ``sen1``.
+        indices: The index spec as given.
+        per_class: Patches per class as given (None or 0: off).
+        seed: The seed as given.
+        outlines: The outlines GeoPackage path, or None.
+
+    Returns:
+        The checked ``_Request``.
+
+    Raises:
+        LczError: an unknown sensor, outlines not a .gpkg, both or a negative selection,
+            an output path that cannot be written or is an input.
+    """
     if sensor not in ("sen2", "sen1"):
         raise LczError(f"sensor must be sen2 or sen1, not '{sensor}'")
-    outlines = Path(output_patches) if output_patches else None
-    if outlines is not None and outlines.suffix.lower() != ".gpkg":
+    path = Path(outlines) if outlines else None
+    if path is not None and path.suffix.lower() != ".gpkg":
         raise LczError(
-            f"the patch outlines are written as a GeoPackage: '{output_patches}' must end in .gpkg"
+            f"the patch outlines are written as a GeoPackage: '{outlines}' must end in .gpkg"
         )
     spec = (
         None if indices is None or (isinstance(indices, str) and not indices.strip()) else indices
@@ -618,134 +706,270 @@ def load_patches(
             f"{param('PER_CLASS')} must be 0 (off) or a positive number of patches per class"
         )
     seed = check_seed(seed)
-
-    # Every output path is checked before anything is written or created.
     folder, folder_exists = _check_folder(output_folder)
     inputs = {param("INPUT", "input_path"): input_path, "GEO": geo}
-    if outlines is not None:
-        if folder_exists or not same_file(outlines.parent, folder):
-            check_output_path(outlines)  # (its folder may be the output folder still to create)
-        check_distinct_paths(inputs, {"OUTPUT_PATCHES": outlines})
+    if path is not None:
+        if folder_exists or not same_file(path.parent, folder):
+            check_output_path(path)  # (its folder may be the output folder still to create)
+        check_distinct_paths(inputs, {"OUTPUT_PATCHES": path})
+    return _Request(path, spec, per_class, seed, folder, folder_exists, inputs)
 
-    staging = StagedOutputs()
-    created = False  # the output folder, by this run
-    try:
-        with So2SatFile(input_path, require=()) as f:
-            f.check_sensor(sensor)
-            geo_file = So2SatGeo(geo) if geo else None
-            if geo_file is not None and geo_file.n != f.n:
-                raise LczError(
-                    f"the geolocation file '{geo_file.path.name}' has {geo_file.n} rows but "
-                    f"'{f.path.name}' has {f.n} patches: they must be the same length (pair "
-                    "training.h5 with training_geo.h5, testing.h5 with testing_geo.h5, ...)"
-                )
-            rows_of = None
-            if per_class > 0:
-                if not f.has_labels:
-                    raise LczError(
-                        f"'{f.path.name}' has no labels, so {param('PER_CLASS')} cannot be used"
-                    )
-                if per_class * 17 > MAX_PATCHES:
-                    raise LczError(
-                        _limit_message(per_class * 17, f"{param('PER_CLASS')} would select up to")
-                    )
-                sel, by_class = select_per_class(f.labels(), per_class, seed, feedback)
-                rows_of = [by_class[c] for c in sorted(by_class)]
-            elif spec is not None:
-                sel = parse_indices(spec, f.n)
-                if sel.size > MAX_PATCHES:
-                    raise LczError(_limit_message(sel.size, f"{param('INDICES')} selects"))
-            else:
-                if f.n > MAX_PATCHES:
-                    raise LczError(_limit_message(f.n, f"'{f.path.name}' has"))
-                sel = np.arange(f.n, dtype=np.int64)
-            if sel.size == 0:
-                raise LczError("no patches selected")
-            feedback.info(f"{sel.size} patch(es) selected from '{f.path.name}' ({f.n} in the file)")
 
-            if geo_file is not None:
-                locs = geo_file.locations(sel)
-                feedback.info(f"geolocation: {geo_file.layout} layout ({geo_file.path.name})")
-                placement, skipped = place_geo(locs, feedback)
-                if placement.indices.size == 0:
-                    raise LczError("none of the selected patches has a usable geolocation")
-            else:
-                placement, skipped = place_grid(sel, rows_of), []
-            labels = f.labels(placement.indices) if f.has_labels else None
+def _open_geo(geo, f):
+    """Open the geolocation file, which must have one row per patch of ``f``.
 
-            stem = _safe(Path(input_path).stem) or "patches"
-            if per_patch_files:
-                paths = [folder / f"{stem}_{sensor}_{int(i):06d}.tif" for i in placement.indices]
-            else:
-                paths = [folder / f"{stem}_{sensor}_{g}.tif" for g in placement.group_names]
-            targets = {"raster": paths, "raster style": [_qml(p) for p in paths]}
-            if outlines is not None:
-                targets |= {"OUTPUT_PATCHES": [outlines], "OUTPUT_PATCHES style": [_qml(outlines)]}
-            _check_targets(inputs, targets)
+    Args:
+        geo: The geolocation file path, or None.
+        f: The open ``So2SatFile``.
 
-            names = list(sensor_channels(sensor))
-            src = _PatchSource(f, sensor, DISPLAY_BANDS[sensor])
-            raster_of = [""] * placement.indices.size
-            result = LoadPatchesResult(
-                layout="geo" if geo_file is not None else "grid", skipped=skipped
+    Returns:
+        The ``So2SatGeo``, or None without a geolocation file.
+
+    Raises:
+        LczError: the two files differ in length.
+    """
+    from ..so2sat.geo import So2SatGeo
+
+    geo_file = So2SatGeo(geo) if geo else None
+    if geo_file is not None and geo_file.n != f.n:
+        raise LczError(
+            f"the geolocation file '{geo_file.path.name}' has {geo_file.n} rows but "
+            f"'{f.path.name}' has {f.n} patches: they must be the same length (pair "
+            "training.h5 with training_geo.h5, testing.h5 with testing_geo.h5, ...)"
+        )
+    return geo_file
+
+
+def _select_patches(f, req: _Request, feedback: Feedback):
+    """The selected patch indices: per class, from an index spec, or all of them.
+
+    Args:
+        f: The open ``So2SatFile``.
+        req: The checked request (its index spec, patches per class and seed).
+        feedback: Messages.
+
+    Returns:
+        (sorted indices, one index array per class for a per-class grid or None).
+
+    Raises:
+        LczError: no labels for a per-class selection, too many or no patches.
+    """
+    spec, per_class = req.spec, req.per_class
+    rows_of = None
+    if per_class > 0:
+        if not f.has_labels:
+            raise LczError(f"'{f.path.name}' has no labels, so {param('PER_CLASS')} cannot be used")
+        if per_class * 17 > MAX_PATCHES:
+            raise LczError(
+                _limit_message(per_class * 17, f"{param('PER_CLASS')} would select up to")
             )
-            # about (compressed): every patch's pixels as float32
-            staging.expect(paths[0], placement.indices.size * PATCH * PATCH * len(names) * 4)
-            staging.clean_stale(*(t for group in targets.values() for t in group))
-            if not folder_exists:
-                folder.mkdir()
-                created = True
-            with gdal_writes():  # GDAL's write failures raised, a full disk as ENOSPC
-                if per_patch_files:
-                    _write_patch_files(
-                        paths, src, placement, names, raster_of, staging, feedback.scaled(0, 90)
-                    )
-                else:
-                    _write_mosaics(
-                        paths,
-                        src,
-                        placement,
-                        names,
-                        raster_of,
-                        staging,
-                        result,
-                        feedback.scaled(0, 90),
-                    )
-                qml = qml_multiband(*DISPLAY_BANDS[sensor], src.limits())
-                for p in paths:
-                    staging.write_text(_qml(p), qml)
-                if outlines is not None:
-                    feedback.info("writing the patch outlines")
-                    _write_outlines(staging.temp(outlines), placement, labels, raster_of)
-                    staging.write_text(_qml(outlines), qml_patch_polygons())
-                    result.patches_layer = outlines
-            result.rasters = sorted(paths) if per_patch_files else paths  # (in index order)
-            result.indices = placement.indices
-            result.crs = sorted(set(int(e) for e in placement.epsg))
-            result.bytes_read = f.bytes_read
-            result.file_size = f.file_size
-        _warn_nonfinite(src.nonfinite, placement.indices.size, sensor, feedback)
-        feedback.check_cancelled()
-        with hold_interrupt(feedback):
-            staging.commit()  # the last step: a cancel before it leaves no output
-            feedback.progress(100)
-            result.seconds = time.monotonic() - t0
-    except BaseException as exc:
-        full = staging.disk_full(exc)  # (before the temporary files go)
-        # the failed frames still hold open GDAL datasets: release them before removing
-        # the temporary files (Windows refuses to delete an open file)
-        with quiet_close():
-            traceback.clear_frames(exc.__traceback__)
-            left = staging.discard()  # earlier files stay as they were
-        if left:
-            feedback.warning(f"could not remove temporary files: {', '.join(map(str, left))}")
-        if created:
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # (only when empty)
-        if full is not None:
-            raise full from None
-        raise
-    return result
+        sel, by_class = select_per_class(f.labels(), per_class, req.seed, feedback)
+        rows_of = [by_class[c] for c in sorted(by_class)]
+    elif spec is not None:
+        sel = parse_indices(spec, f.n)
+        if sel.size > MAX_PATCHES:
+            raise LczError(_limit_message(sel.size, f"{param('INDICES')} selects"))
+    else:
+        if f.n > MAX_PATCHES:
+            raise LczError(_limit_message(f.n, f"'{f.path.name}' has"))
+        sel = np.arange(f.n, dtype=np.int64)
+    if sel.size == 0:
+        raise LczError("no patches selected")
+    feedback.info(f"{sel.size} patch(es) selected from '{f.path.name}' ({f.n} in the file)")
+    return sel, rows_of
+
+
+def _place_patches(sel, rows_of, geo_file, feedback: Feedback) -> tuple[Placement, list]:
+    """Place the selected patches: at their geolocation, or on the grid.
+
+    Args:
+        sel: The selected indices.
+        rows_of: Index arrays, one grid row each (per-class selection), or None.
+        geo_file: The ``So2SatGeo``, or None for the grid.
+        feedback: Messages.
+
+    Returns:
+        (placement, skipped [(row, reason)]).
+
+    Raises:
+        LczError: no selected patch has a usable geolocation.
+    """
+    if geo_file is None:
+        return place_grid(sel, rows_of), []
+    locs = geo_file.locations(sel)
+    feedback.info(f"geolocation: {geo_file.layout} layout ({geo_file.path.name})")
+    placement, skipped = place_geo(locs, feedback)
+    if placement.indices.size == 0:
+        raise LczError("none of the selected patches has a usable geolocation")
+    return placement, skipped
+
+
+def _plan_files(input_path, req: _Request, sensor: str, placement: Placement, per_patch: bool):
+    """The raster paths (one per patch or per mosaic group), checked with all outputs.
+
+    Args:
+        input_path: The So2Sat file (its stem names the rasters).
+        req: The checked request (output folder, outlines, inputs).
+        sensor: ``sen2`` or ``sen1``.
+        placement: Where the patches go.
+        per_patch: One file per patch instead of one per group.
+
+    Returns:
+        (raster paths, {label: [paths]} of every output, style sidecars included).
+
+    Raises:
+        LczError: an output is a folder, an input or another output.
+    """
+    stem = _safe(Path(input_path).stem) or "patches"
+    if per_patch:
+        paths = [req.folder / f"{stem}_{sensor}_{int(i):06d}.tif" for i in placement.indices]
+    else:
+        paths = [req.folder / f"{stem}_{sensor}_{g}.tif" for g in placement.group_names]
+    targets = {"raster": paths, "raster style": [_qml(p) for p in paths]}
+    if req.outlines is not None:
+        targets |= {
+            "OUTPUT_PATCHES": [req.outlines],
+            "OUTPUT_PATCHES style": [_qml(req.outlines)],
+        }
+    _check_targets(req.inputs, targets)
+    return paths, targets
+
+
+def _new_result(geo_file, skipped, paths, per_patch: bool, placement) -> LoadPatchesResult:
+    """The run's result as far as known before writing.
+
+    Args:
+        geo_file: The ``So2SatGeo``, or None (grid layout).
+        skipped: Rows skipped for an impossible geolocation.
+        paths: The raster paths.
+        per_patch: One file per patch (listed in index order).
+        placement: Where the patches go.
+
+    Returns:
+        A ``LoadPatchesResult`` without the reading statistics and outlines.
+    """
+    return LoadPatchesResult(
+        rasters=sorted(paths) if per_patch else paths,  # (in index order)
+        indices=placement.indices,
+        skipped=skipped,
+        layout="geo" if geo_file is not None else "grid",
+        crs=sorted(set(int(e) for e in placement.epsg)),
+    )
+
+
+def _plan_space(staging: StagedOutputs, paths, targets: dict, n: int, count: int) -> None:
+    """Announce the rasters' size and remove stale partial files of the targets.
+
+    Args:
+        staging: The run's staged outputs.
+        paths: The raster paths.
+        targets: Every output path by label.
+        n: The number of placed patches.
+        count: Bands per patch.
+    """
+    # about (compressed): every patch's pixels as float32
+    staging.expect(paths[0], n * PATCH * PATCH * count * 4)
+    staging.clean_stale(*(t for group in targets.values() for t in group))
+
+
+def _make_folder(req: _Request) -> bool:
+    """Create the output folder when it is missing (after every check).
+
+    Args:
+        req: The checked request.
+
+    Returns:
+        Whether this run created the folder (it is removed again if the run fails).
+    """
+    if req.folder_exists:
+        return False
+    req.folder.mkdir()
+    return True
+
+
+def _write_raster_styles(staging: StagedOutputs, paths, sensor: str, src) -> None:
+    """Write the rasters' quick-look style (.qml), stretched on the patches read.
+
+    Args:
+        staging: The run's staged outputs.
+        paths: The raster paths.
+        sensor: ``sen2`` or ``sen1``.
+        src: The patch reader (its sample gives the stretch).
+    """
+    from ..styling.styles import qml_multiband
+
+    qml = qml_multiband(*DISPLAY_BANDS[sensor], src.limits())
+    for p in paths:
+        staging.write_text(_qml(p), qml)
+
+
+def _write_outline_layer(staging, outlines, placement, labels, raster_of, feedback):
+    """Write the outlines GeoPackage and its .qml to temporary files (when asked for).
+
+    Args:
+        staging: The run's staged outputs.
+        outlines: The GeoPackage path; None for no outlines.
+        placement: Where the patches went.
+        labels: LCZ code per placed patch, or None.
+        raster_of: The raster file name of each placed patch.
+        feedback: Messages.
+
+    Returns:
+        ``outlines`` (None when not asked for).
+    """
+    from ..styling.styles import qml_patch_polygons
+
+    if outlines is None:
+        return None
+    feedback.info("writing the patch outlines")
+    _write_outlines(staging.temp(outlines), placement, labels, raster_of)
+    staging.write_text(_qml(outlines), qml_patch_polygons())
+    return outlines
+
+
+def _swap_in(staging: StagedOutputs, result: LoadPatchesResult, t0: float, feedback) -> None:
+    """Rename every staged output into place, the last step of a run.
+
+    A cancel before it leaves no output; once started it is not interrupted.
+
+    Args:
+        staging: The run's staged outputs.
+        result: The run's result (its duration is set).
+        t0: ``time.monotonic()`` at the start of the run.
+        feedback: Progress and cancel.
+    """
+    feedback.check_cancelled()
+    with hold_interrupt(feedback):
+        staging.commit()  # the last step: a cancel before it leaves no output
+        feedback.progress(100)
+        result.seconds = time.monotonic() - t0
+
+
+def _discard_run(exc: BaseException, staging: StagedOutputs, created, feedback) -> None:
+    """Undo a failed or cancelled run: remove its temporary files and created folder.
+
+    Args:
+        exc: The exception that ended the run.
+        staging: The run's staged outputs.
+        created: The output folder when this run created it, else None.
+        feedback: Messages.
+
+    Raises:
+        DiskFull: ``exc`` came from a full disk (raised instead of it, in one line).
+    """
+    full = staging.disk_full(exc)  # (before the temporary files go)
+    # the failed frames still hold open GDAL datasets: release them before removing
+    # the temporary files (Windows refuses to delete an open file)
+    with quiet_close():
+        traceback.clear_frames(exc.__traceback__)
+        left = staging.discard()  # earlier files stay as they were
+    if left:
+        feedback.warning(f"could not remove temporary files: {', '.join(map(str, left))}")
+    if created is not None:
+        with contextlib.suppress(OSError):
+            created.rmdir()  # (only when empty)
+    if full is not None:
+        raise full from None
 
 
 def _qml(path: Path) -> Path:

@@ -195,9 +195,30 @@ def prepare_sentinel1(
     enl: float = DEFAULT_ENL,
     feedback: Feedback | None = None,
 ) -> PrepareS1Result:
-    """Write VH and VV Lee-filtered linear intensities on the reference (Sentinel-2) grid."""
+    """Write VH and VV Lee-filtered linear intensities on the reference (Sentinel-2) grid.
+
+    Steps: check the options and paths, check the reference grid, check each input and
+    warp it onto the grid (its scale detected or as declared), then write the filtered
+    intensities block by block (staged, ``common.atomic``).
+
+    Args:
+        vv: The VV backscatter raster.
+        vh: The VH backscatter raster.
+        reference: The Sentinel-2 grid (e.g. the prepared Sentinel-2 raster).
+        output: The 2-band GeoTIFF to write.
+        input_scale: ``auto``, ``linear`` or ``db``.
+        window: The Lee filter window, an odd number >= 3.
+        enl: The equivalent number of looks of the Lee filter.
+        feedback: Progress, messages and cancel.
+
+    Returns:
+        A ``PrepareS1Result`` (size and the scale of each input).
+
+    Raises:
+        LczError: bad options, inputs or output, no valid pixel on the grid.
+    """
     feedback = feedback or Feedback()
-    g = gdal()
+    gdal()  # (missing GDAL bindings: said before anything else)
     input_scale = (input_scale or "auto").lower()
     if input_scale not in INPUT_SCALES:
         raise LczError(f"unknown input scale '{input_scale}'; use one of {', '.join(INPUT_SCALES)}")
@@ -207,17 +228,56 @@ def prepare_sentinel1(
     check_distinct_paths({"VV": vv, "VH": vh, "REFERENCE": reference}, {"OUTPUT": output})
     ref_ds, ref = open_raster(reference)
     _check_reference(ref)
+    vrts, scales, paths = _open_inputs({"VH": vh, "VV": vv}, ref, input_scale, feedback)
+    _write_intensities(output, ref, vrts, scales, paths, window, enl, feedback)
+    feedback.progress(100)
+    return PrepareS1Result(Path(output), ref.width, ref.height, scales)
+
+
+def _open_inputs(rasters: dict, ref, input_scale: str, feedback: Feedback):
+    """Check each input, settle its scale and warp it onto the reference grid.
+
+    Args:
+        rasters: {"VH": path, "VV": path}, in output band order.
+        ref: The reference grid's ``RasterInfo``.
+        input_scale: ``auto``, ``linear`` or ``db``.
+        feedback: Messages.
+
+    Returns:
+        ({pol: warped VRT}, {pol: "linear" | "db"}, {pol: input path}).
+
+    Raises:
+        LczError: an input has no CRS, misses the grid or cannot be warped.
+    """
     vrts, scales, paths = {}, {}, {}
-    for pol, path in (("VH", vh), ("VV", vv)):
+    for pol, path in rasters.items():
         ds, info = open_raster(path)
         _check_input(pol, info, ref, feedback)
         scales[pol] = _scale_of(pol, ds, info, input_scale, feedback)
         nd = info.nodata[0]
         src_nd = nd if nd is not None else (float("nan") if scales[pol] == "db" else 0.0)
         vrts[pol], paths[pol] = _warp_onto(ds, info, ref, src_nd), info.path
-    halo = window // 2
+    return vrts, scales, paths
+
+
+def _write_intensities(output, ref, vrts, scales, paths, window, enl, feedback) -> None:
+    """Write the filtered VH and VV intensities to a staged file, renamed at the end.
+
+    Args:
+        output: The GeoTIFF to write.
+        ref: The reference grid's ``RasterInfo``.
+        vrts: {pol: warped VRT}.
+        scales: {pol: "linear" | "db"}.
+        paths: {pol: input path} (named in read errors).
+        window: The Lee filter window.
+        enl: The Lee filter's equivalent number of looks.
+        feedback: Progress, messages and cancel.
+
+    Raises:
+        LczError: an input has no valid pixel on the grid.
+    """
+    g = gdal()
     w, h = ref.width, ref.height
-    valid = {"VH": 0, "VV": 0}
     staging = StagedOutputs()
     staging.expect(output, w * h * 2 * 4)  # compressed: about, never sure
     staging.check_space()
@@ -245,31 +305,68 @@ def prepare_sentinel1(
                     "LCZ_LEE_ENL": f"{enl:g}",
                 }
             )
-            for r0 in range(0, h, ROWS_PER_BLOCK):
-                r1 = min(h, r0 + ROWS_PER_BLOCK)
-                a0, a1 = max(0, r0 - halo), min(h, r1 + halo)
-                for k, pol in enumerate(("VH", "VV")):
-                    feedback.check_cancelled()
-                    with read_errors(paths[pol]):
-                        x = vrts[pol].GetRasterBand(1).ReadAsArray(0, a0, w, a1 - a0)
-                    x = x.astype(np.float64)
-                    x[~(np.abs(x) <= SEN1_VALUE_LIMIT)] = np.nan  # not backscatter: nodata
-                    if scales[pol] == "db":
-                        with np.errstate(over="ignore"):
-                            x = np.power(10.0, x / 10.0)
-                        x[x > SEN1_VALUE_LIMIT] = np.nan  # above 60 dB: not backscatter
-                    x[x < 0] = np.nan  # negative linear power is not backscatter
-                    y = lee_filter(x, window, enl)[r0 - a0 : r0 - a0 + (r1 - r0)]
-                    ok = np.isfinite(y)
-                    valid[pol] += int(ok.sum())
-                    y[~ok] = NODATA
-                    out.GetRasterBand(k + 1).WriteArray(y, 0, r0)
-                    feedback.progress(100.0 * (r0 + (r1 - r0) * (k + 1) / 2) / h)
+            valid = _filter_blocks(out, vrts, scales, paths, window, enl, feedback)
             _check_valid_share(valid, paths, ref, feedback)
         finally:
             try:
                 out.FlushCache()
             finally:
                 out = None
-    feedback.progress(100)
-    return PrepareS1Result(Path(output), w, h, scales)
+
+
+def _filter_blocks(out, vrts, scales, paths, window, enl, feedback: Feedback) -> dict:
+    """Lee-filter VH and VV by blocks of ``ROWS_PER_BLOCK`` rows into bands 1 and 2.
+
+    Each block is read with a halo of ``window // 2`` rows, so block edges match a
+    whole-image filter; pixels without a valid value become ``NODATA``.
+
+    Args:
+        out: The open output dataset (the reference grid's size).
+        vrts: {pol: warped VRT}.
+        scales: {pol: "linear" | "db"}.
+        paths: {pol: input path} (named in read errors).
+        window: The Lee filter window.
+        enl: The Lee filter's equivalent number of looks.
+        feedback: Progress and cancel.
+
+    Returns:
+        {pol: number of valid output pixels}.
+    """
+    halo = window // 2
+    w, h = out.RasterXSize, out.RasterYSize
+    valid = {"VH": 0, "VV": 0}
+    for r0 in range(0, h, ROWS_PER_BLOCK):
+        r1 = min(h, r0 + ROWS_PER_BLOCK)
+        a0, a1 = max(0, r0 - halo), min(h, r1 + halo)
+        for k, pol in enumerate(("VH", "VV")):
+            feedback.check_cancelled()
+            with read_errors(paths[pol]):
+                x = vrts[pol].GetRasterBand(1).ReadAsArray(0, a0, w, a1 - a0)
+            x = _linear_power(x, scales[pol])
+            y = lee_filter(x, window, enl)[r0 - a0 : r0 - a0 + (r1 - r0)]
+            ok = np.isfinite(y)
+            valid[pol] += int(ok.sum())
+            y[~ok] = NODATA
+            out.GetRasterBand(k + 1).WriteArray(y, 0, r0)
+            feedback.progress(100.0 * (r0 + (r1 - r0) * (k + 1) / 2) / h)
+    return valid
+
+
+def _linear_power(x: np.ndarray, scale: str) -> np.ndarray:
+    """Backscatter as float64 linear power; values that are not backscatter become NaN.
+
+    Args:
+        x: The values read (NaN where nodata).
+        scale: ``linear`` or ``db`` (converted: 10^(dB/10)).
+
+    Returns:
+        Linear power, NaN beyond ``SEN1_VALUE_LIMIT`` (also above 60 dB) or negative.
+    """
+    x = x.astype(np.float64)
+    x[~(np.abs(x) <= SEN1_VALUE_LIMIT)] = np.nan  # not backscatter: nodata
+    if scale == "db":
+        with np.errstate(over="ignore"):
+            x = np.power(10.0, x / 10.0)
+        x[x > SEN1_VALUE_LIMIT] = np.nan  # above 60 dB: not backscatter
+    x[x < 0] = np.nan  # negative linear power is not backscatter
+    return x

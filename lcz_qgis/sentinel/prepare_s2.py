@@ -407,6 +407,18 @@ def _check_footprints(product, esa, ref_band, window, crs_wkt, cloud_mask, feedb
 # -- the entry point -------------------------------------------------------------------------
 
 
+@dataclass
+class _Grid:
+    """The 10 m output grid: the reference band's, clipped and snapped."""
+
+    bounds: tuple  # xmin, ymin, xmax, ymax
+    crs: str  # WKT
+    width: int
+    height: int
+    geotransform: tuple
+    vector: object = None  # the mask polygons (an OGR dataset), None for none
+
+
 def prepare_sentinel2(
     source,
     output,
@@ -417,9 +429,30 @@ def prepare_sentinel2(
     offset: float | None = None,
     feedback: Feedback | None = None,
 ) -> PrepareS2Result:
-    """Write the So2Sat-order 10-band reflectance stack at 10 m (see the module doc)."""
+    """Write the So2Sat-order 10-band reflectance stack at 10 m (see the module doc).
+
+    Steps: find the band files and metadata, settle the offsets and quantification,
+    make the output grid (reference band, clip, coverage checks), warp the bands and
+    the cloud mask onto it, write the stack block by block (staged, ``common.atomic``).
+
+    Args:
+        source: A .SAFE folder, its MTD xml, a .zip, or band files (a list).
+        output: The GeoTIFF to write.
+        cloud_mask: Make SCL cloud, shadow and cirrus pixels nodata (L2A only).
+        extent: Clip to (xmin, ymin, xmax, ymax) in the bands' CRS; None for none.
+        mask: Clip to the polygons of this vector file; None for none.
+        resampling: Resampling of the 20 m bands: ``bilinear`` or ``cubic``.
+        offset: The radiometric offset of every band (DN); None: from the metadata.
+        feedback: Progress, messages and cancel.
+
+    Returns:
+        A ``PrepareS2Result`` (grid, product, nodata fraction).
+
+    Raises:
+        LczError: bad input or output, bands missing, not covering or not projected.
+    """
     feedback = feedback or Feedback()
-    g = gdal()
+    gdal()  # (missing GDAL bindings: said before anything else)
     if resampling not in RESAMPLING:
         raise LczError(f"unknown resampling '{resampling}'; use one of {', '.join(RESAMPLING)}")
     check_output_path(output)
@@ -427,6 +460,34 @@ def prepare_sentinel2(
     inputs = {f"band {b}": f for b, f in product.files.items()}
     check_distinct_paths({"INPUT": source, **inputs, "MASK": mask}, {"OUTPUT": output})
     esa = [SO2SAT_TO_ESA[b] for b in SEN2_BANDS]
+    _settle_radiometry(product, offset, esa, feedback)
+    grid = _output_grid(product, esa, extent, mask, cloud_mask, feedback)
+    vrts = [
+        _warp_band(product.files[b], _band_resampling(product, b, resampling), grid) for b in esa
+    ]
+    scl = _cloud_mask_band(product, grid, feedback) if cloud_mask else None
+    add = np.array([product.offsets.get(b, 0.0) for b in esa], np.float32)
+    q = np.float32(product.quantification)
+    metadata = _stack_metadata(source, product, add, q, resampling, scl is not None)
+    n_nodata = _write_stack(output, grid, vrts, scl, add, q, metadata, feedback)
+    frac = n_nodata / max(grid.width * grid.height, 1)
+    if frac >= 1.0:
+        feedback.warning("every pixel is nodata (clouds, clip or DN 0): the output is empty")
+    feedback.progress(100)
+    return PrepareS2Result(
+        Path(output), grid.width, grid.height, grid.geotransform, product, scl is not None, frac
+    )
+
+
+def _settle_radiometry(product: Product, offset, esa: list[str], feedback: Feedback) -> None:
+    """Report the metadata's warnings, apply a given offset and log the radiometry.
+
+    Args:
+        product: The product (its offsets are replaced when ``offset`` is given).
+        offset: The offset of every band, or None to keep the metadata's.
+        esa: The ESA names of the output bands.
+        feedback: Messages.
+    """
     for message in product.warnings:
         feedback.warning(message)
     if offset is not None:
@@ -444,10 +505,29 @@ def prepare_sentinel2(
         f"{sorted({product.offsets.get(b, 0.0) for b in esa})}, quantification "
         f"{product.quantification:g}"
     )
-    # the reference grid: the finest band (B02 at 10 m in a real product)
+
+
+def _output_grid(product, esa, extent, mask, cloud_mask: bool, feedback: Feedback) -> _Grid:
+    """The 10 m grid of the finest band (B02 in a real product), clipped and checked.
+
+    Args:
+        product: The product.
+        esa: The ESA names of the output bands.
+        extent: Clip box (xmin, ymin, xmax, ymax), or None.
+        mask: Clip polygons (a vector file path), or None.
+        cloud_mask: Whether the SCL band's coverage is checked too.
+        feedback: Messages (partial coverage).
+
+    Returns:
+        The output ``_Grid`` (with the opened mask polygons).
+
+    Raises:
+        LczError: the reference band cannot be read, has no or a geographic CRS, the
+            clip misses the product or a band does not overlap the grid.
+    """
     ref_band = min(esa, key=lambda b: _res_of(Path(product.files[b]).name, product.files[b]))
     try:
-        ref = g.Open(product.files[ref_band])
+        ref = gdal().Open(product.files[ref_band])
     except RuntimeError as exc:
         raise LczError(f"cannot open {product.files[ref_band]}: {exc}") from None
     crs = ref.GetProjection()
@@ -460,99 +540,188 @@ def prepare_sentinel2(
     width = int(round((bounds[2] - bounds[0]) / TARGET_RES))
     height = int(round((bounds[3] - bounds[1]) / TARGET_RES))
     gt = (bounds[0], TARGET_RES, 0.0, bounds[3], 0.0, -TARGET_RES)
+    return _Grid(bounds, crs, width, height, gt, vector)
 
-    def warp(path, alg):
-        try:
-            return g.Warp(
-                "",
-                path,
-                format="VRT",
-                outputBounds=bounds,
-                xRes=TARGET_RES,
-                yRes=TARGET_RES,
-                dstSRS=crs,
-                resampleAlg=alg,
-                srcNodata=0,
-                dstNodata=0,
-                outputType=g.GDT_Float32,
-            )
-        except RuntimeError as exc:
-            raise LczError(f"cannot read band file '{path}': {exc}") from None
 
-    vrts = []
-    for b in esa:
-        native = _res_of(Path(product.files[b]).name, product.files[b])
-        vrts.append(warp(product.files[b], "near" if native <= TARGET_RES else resampling))
-    scl = None
-    if cloud_mask:
-        if "SCL" in product.files:
-            scl = warp(product.files["SCL"], "near")
-            feedback.info("cloud mask: SCL classes 3, 8, 9, 10 (shadow, cloud, cirrus) -> nodata")
-        else:
-            feedback.warning("no SCL band (scene classification; L2A only): no cloud mask applied")
-    add = np.array([product.offsets.get(b, 0.0) for b in esa], np.float32)
-    q = np.float32(product.quantification)
-    n_nodata = 0
+def _band_resampling(product: Product, band: str, resampling: str) -> str:
+    """The resampling of a band onto the 10 m grid.
+
+    Args:
+        product: The product.
+        band: The ESA band name.
+        resampling: The resampling asked for the 20 m bands.
+
+    Returns:
+        ``near`` for a band already at 10 m (or finer), else ``resampling``.
+    """
+    native = _res_of(Path(product.files[band]).name, product.files[band])
+    return "near" if native <= TARGET_RES else resampling
+
+
+def _warp_band(path: str, alg: str, grid: _Grid):
+    """A band file warped onto the output grid as float32 (a VRT: nothing is copied).
+
+    Args:
+        path: The band file (GDAL path).
+        alg: GDAL resampling name.
+        grid: The output grid.
+
+    Returns:
+        The warped GDAL dataset; DN 0 stays nodata (0).
+
+    Raises:
+        LczError: GDAL cannot read or warp the file.
+    """
+    g = gdal()
+    try:
+        return g.Warp(
+            "",
+            path,
+            format="VRT",
+            outputBounds=grid.bounds,
+            xRes=TARGET_RES,
+            yRes=TARGET_RES,
+            dstSRS=grid.crs,
+            resampleAlg=alg,
+            srcNodata=0,
+            dstNodata=0,
+            outputType=g.GDT_Float32,
+        )
+    except RuntimeError as exc:
+        raise LczError(f"cannot read band file '{path}': {exc}") from None
+
+
+def _cloud_mask_band(product: Product, grid: _Grid, feedback: Feedback):
+    """The SCL band on the output grid (nearest), or None with a warning when missing.
+
+    Args:
+        product: The product.
+        grid: The output grid.
+        feedback: Messages.
+
+    Returns:
+        The warped SCL dataset, or None (no SCL band: no cloud mask).
+    """
+    if "SCL" not in product.files:
+        feedback.warning("no SCL band (scene classification; L2A only): no cloud mask applied")
+        return None
+    scl = _warp_band(product.files["SCL"], "near", grid)
+    feedback.info("cloud mask: SCL classes 3, 8, 9, 10 (shadow, cloud, cirrus) -> nodata")
+    return scl
+
+
+def _stack_metadata(source, product: Product, add, q, resampling: str, masked: bool) -> dict:
+    """The output's LCZ_* metadata: source, level, radiometry, resampling, cloud mask.
+
+    Args:
+        source: The Sentinel-2 input as given.
+        product: The product.
+        add: The offsets of the output bands.
+        q: The quantification value.
+        resampling: Resampling of the 20 m bands.
+        masked: Whether the SCL cloud mask is applied.
+
+    Returns:
+        {metadata key: text}.
+    """
+    return {
+        "LCZ_SOURCE": str(source if isinstance(source, (str, os.PathLike)) else "")
+        or ",".join(map(str, source)),
+        "LCZ_LEVEL": product.level,
+        "LCZ_BASELINE": product.baseline,
+        "LCZ_OFFSETS": ",".join(f"{v:g}" for v in add),
+        "LCZ_QUANTIFICATION": f"{float(q):g}",
+        "LCZ_RESAMPLING_20M": resampling,
+        "LCZ_CLOUD_MASK": "SCL 3,8,9,10" if masked else "none",
+        "LCZ_SCALE": "reflectance = (DN + offset) / quantification",
+    }
+
+
+def _write_stack(output, grid: _Grid, vrts, scl, add, q, metadata: dict, feedback) -> int:
+    """Write the reflectance stack to a staged temporary file, renamed into place at the end.
+
+    Args:
+        output: The GeoTIFF to write.
+        grid: The output grid.
+        vrts: The warped bands, in So2Sat order.
+        scl: The warped SCL band, or None.
+        add: The offsets of the bands.
+        q: The quantification value.
+        metadata: The dataset metadata.
+        feedback: Progress and cancel.
+
+    Returns:
+        The number of nodata pixels.
+    """
+    g = gdal()
+    count = len(vrts)
     staging = StagedOutputs()
-    staging.expect(output, width * height * len(esa) * 4)  # compressed: about, never sure
+    staging.expect(output, grid.width * grid.height * count * 4)  # compressed: about, never sure
     staging.check_space()
     with staged_outputs(feedback, staging) as st, gdal_writes():  # (atomic.py)
         tmp = st.temp(output)
         ds = create_geotiff(
             tmp,
-            width,
-            height,
-            len(esa),
+            grid.width,
+            grid.height,
+            count,
             g.GDT_Float32,
-            gt,
-            crs,
+            grid.geotransform,
+            grid.crs,
             NODATA,
             classifier_input_options(predictor=False),
         )
         try:
             for k, name in enumerate(SEN2_BANDS):
                 ds.GetRasterBand(k + 1).SetDescription(name)
-            ds.SetMetadata(
-                {
-                    "LCZ_SOURCE": str(source if isinstance(source, (str, os.PathLike)) else "")
-                    or ",".join(map(str, source)),
-                    "LCZ_LEVEL": product.level,
-                    "LCZ_BASELINE": product.baseline,
-                    "LCZ_OFFSETS": ",".join(f"{v:g}" for v in add),
-                    "LCZ_QUANTIFICATION": f"{float(q):g}",
-                    "LCZ_RESAMPLING_20M": resampling,
-                    "LCZ_CLOUD_MASK": "SCL 3,8,9,10" if scl is not None else "none",
-                    "LCZ_SCALE": "reflectance = (DN + offset) / quantification",
-                }
-            )
-            for r0 in range(0, height, ROWS_PER_BLOCK):
-                n = min(ROWS_PER_BLOCK, height - r0)
-                bad = np.zeros((n, width), bool)
-                out = np.empty((len(esa), n, width), np.float32)
-                for k, v in enumerate(vrts):
-                    feedback.check_cancelled()
-                    dn = v.GetRasterBand(1).ReadAsArray(0, r0, width, n).astype(np.float32)
-                    bad |= (dn == 0) | ~np.isfinite(dn)
-                    out[k] = (dn + add[k]) / q
-                    feedback.progress(100.0 * (r0 * len(esa) + (k + 1) * n) / (height * len(esa)))
-                if scl is not None:
-                    s = scl.GetRasterBand(1).ReadAsArray(0, r0, width, n)
-                    bad |= np.isin(s, CLOUD_CLASSES)
-                if vector is not None:
-                    bad |= ~_inside(vector, gt, crs, r0, n, width)
-                out[:, bad] = NODATA
-                n_nodata += int(bad.sum())
-                ds.WriteArray(out, 0, r0)
+            ds.SetMetadata(metadata)
+            return _write_blocks(ds, grid, vrts, scl, add, q, feedback)
         finally:
             try:
                 ds.FlushCache()
             finally:
                 ds = None
-    frac = n_nodata / max(width * height, 1)
-    if frac >= 1.0:
-        feedback.warning("every pixel is nodata (clouds, clip or DN 0): the output is empty")
-    feedback.progress(100)
-    return PrepareS2Result(Path(output), width, height, gt, product, scl is not None, frac)
+
+
+def _write_blocks(ds, grid: _Grid, vrts, scl, add, q, feedback: Feedback) -> int:
+    """Read, scale, mask and write the stack by blocks of ``ROWS_PER_BLOCK`` rows.
+
+    DN 0 and non-finite values, SCL cloud classes and pixels outside the mask polygons
+    become ``NODATA``; reflectance = (DN + offset) / quantification.
+
+    Args:
+        ds: The open output dataset.
+        grid: The output grid.
+        vrts: The warped bands, in So2Sat order.
+        scl: The warped SCL band, or None.
+        add: The offsets of the bands.
+        q: The quantification value.
+        feedback: Progress and cancel.
+
+    Returns:
+        The number of nodata pixels.
+    """
+    width, height, count = grid.width, grid.height, len(vrts)
+    n_nodata = 0
+    for r0 in range(0, height, ROWS_PER_BLOCK):
+        n = min(ROWS_PER_BLOCK, height - r0)
+        bad = np.zeros((n, width), bool)
+        out = np.empty((count, n, width), np.float32)
+        for k, v in enumerate(vrts):
+            feedback.check_cancelled()
+            dn = v.GetRasterBand(1).ReadAsArray(0, r0, width, n).astype(np.float32)
+            bad |= (dn == 0) | ~np.isfinite(dn)
+            out[k] = (dn + add[k]) / q
+            feedback.progress(100.0 * (r0 * count + (k + 1) * n) / (height * count))
+        if scl is not None:
+            s = scl.GetRasterBand(1).ReadAsArray(0, r0, width, n)
+            bad |= np.isin(s, CLOUD_CLASSES)
+        if grid.vector is not None:
+            bad |= ~_inside(grid.vector, grid.geotransform, grid.crs, r0, n, width)
+        out[:, bad] = NODATA
+        n_nodata += int(bad.sum())
+        ds.WriteArray(out, 0, r0)
+    return n_nodata
 
 
 def _inside(vector, gt, crs, r0, n, width) -> np.ndarray:
