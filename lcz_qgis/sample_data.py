@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from .common.atomic import atomic_output, check_output_path, replace_together, write_text_atomic
+from .common.bands import PATCH_SIZE
 from .common.errors import LczError, check_seed
 from .common.feedback import Feedback
+from .common.legend import N_CLASSES
 
 # Materials: Sentinel-2 reflectance (B2 B3 B4 B5 B6 B7 B8 B8A B11 B12) and Sentinel-1
 # backscatter sigma0 (VH, VV), linear.
@@ -79,9 +81,10 @@ RECIPES = {
 # open low-rise, large low-rise, dense trees and water common.
 CLASS_WEIGHTS = np.array([5, 24, 31, 9, 16, 35, 3, 39, 14, 6, 68, 12, 16, 7, 6, 38, 65], float)
 MIN_PER_CLASS = 20
-MIN_PATCHES = MIN_PER_CLASS * 17  # the smallest sample file: MIN_PER_CLASS of each class
+MIN_PATCHES = MIN_PER_CLASS * N_CLASSES  # the smallest sample file: MIN_PER_CLASS of each class
 MAX_PATCHES = 1_000_000  # the largest sample file (about 147 GB; So2Sat's training.h5 has 352,366)
-BYTES_PER_PATCH = 32 * 32 * (8 + 10) * 8 + 17 * 8  # float64 sen1, sen2 and label
+# float64 sen1, sen2 and label
+BYTES_PER_PATCH = PATCH_SIZE * PATCH_SIZE * (8 + 10) * 8 + N_CLASSES * 8
 SCENE_BYTES = 40_000_000  # the sample city's three GeoTIFFs, with room to spare
 DIRICHLET_CONCENTRATION = 25.0
 
@@ -172,21 +175,21 @@ def write_so2sat_file(
     feedback = feedback or Feedback()
     rng = np.random.default_rng(seed)
     counts = class_counts_for(n)
-    codes = rng.permutation(np.repeat(np.arange(1, 18), counts))
+    codes = rng.permutation(np.repeat(np.arange(1, N_CLASSES + 1), counts))
     with atomic_output(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            d1 = f.create_dataset("sen1", (n, 32, 32, 8), dtype="f8")
-            d2 = f.create_dataset("sen2", (n, 32, 32, 10), dtype="f8")
-            f.create_dataset("label", data=np.eye(17, dtype="f8")[codes - 1])
+            d1 = f.create_dataset("sen1", (n, PATCH_SIZE, PATCH_SIZE, 8), dtype="f8")
+            d2 = f.create_dataset("sen2", (n, PATCH_SIZE, PATCH_SIZE, 10), dtype="f8")
+            f.create_dataset("label", data=np.eye(N_CLASSES, dtype="f8")[codes - 1])
             f.attrs["description"] = "SYNTHETIC So2Sat-format sample data made by lcz_qgis"
             f.attrs["seed"] = seed
             for start in range(0, n, chunk):
                 feedback.check_cancelled()
                 stop = min(n, start + chunk)
-                b1 = np.empty((stop - start, 32, 32, 8))
-                b2 = np.empty((stop - start, 32, 32, 10))
+                b1 = np.empty((stop - start, PATCH_SIZE, PATCH_SIZE, 8))
+                b2 = np.empty((stop - start, PATCH_SIZE, PATCH_SIZE, 10))
                 for i, code in enumerate(codes[start:stop]):
-                    b2[i], b1[i] = _render(np.full((32, 32), code), rng)
+                    b2[i], b1[i] = _render(np.full((PATCH_SIZE, PATCH_SIZE), code), rng)
                 d1[start:stop] = b1
                 d2[start:stop] = b2
                 feedback.progress(100.0 * stop / n)
@@ -218,7 +221,15 @@ S2_NODATA = -9999.0
 
 def write_scene(folder, seed: int) -> dict:
     """scene_s2.tif, scene_s1.tif and scene_truth.tif (512 x 512 px, 10 m, EPSG:32632)."""
-    from .raster.io import create_geotiff, gdal, osr, style_lcz_band, write_lcz_qml, write_qml
+    from .raster.io import (
+        GTIFF_OPTIONS,
+        create_geotiff,
+        gdal,
+        osr,
+        style_lcz_band,
+        write_lcz_qml,
+        write_qml,
+    )
     from .styling.styles import qml_multiband
 
     g = gdal()
@@ -242,7 +253,9 @@ def write_scene(folder, seed: int) -> dict:
         ("scene_s1.tif", s1, SEN1_CHANNELS),
     ):
         with atomic_output(folder / name, (".aux.xml",)) as tmp:
-            ds = create_geotiff(tmp, w, h, arr.shape[-1], g.GDT_Float32, gt, wkt, nodata=S2_NODATA)
+            ds = create_geotiff(
+                tmp, w, h, arr.shape[-1], g.GDT_Float32, gt, wkt, S2_NODATA, GTIFF_OPTIONS
+            )
             ds.SetMetadataItem("DESCRIPTION", f"SYNTHETIC sample city ({name}), lcz_qgis")
             for k in range(arr.shape[-1]):
                 b = ds.GetRasterBand(k + 1)
@@ -255,7 +268,7 @@ def write_scene(folder, seed: int) -> dict:
     rgb = [SEN2_BANDS.index(b) + 1 for b in ("B4", "B3", "B2")]
     write_qml(folder / "scene_s2.tif", qml_multiband(*rgb, limits))
     with atomic_output(folder / "scene_truth.tif", (".aux.xml",)) as tmp:
-        ds = create_geotiff(tmp, w, h, 1, g.GDT_Byte, gt, wkt, nodata=0)
+        ds = create_geotiff(tmp, w, h, 1, g.GDT_Byte, gt, wkt, 0, GTIFF_OPTIONS)
         ds.SetMetadataItem("DESCRIPTION", "SYNTHETIC sample city: the LCZ zones it was built from")
         style_lcz_band(ds.GetRasterBand(1))
         ds.GetRasterBand(1).WriteArray(zones)

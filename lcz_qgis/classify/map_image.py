@@ -13,7 +13,7 @@ import numpy as np
 
 from ..common.atomic import atomic_output
 from ..common.errors import require
-from ..common.legend import LCZ_CLASSES, matplotlib_cmap
+from ..common.legend import LCZ_CLASSES, N_CLASSES, matplotlib_cmap
 from ..raster.io import read_lcz_map
 
 
@@ -54,7 +54,7 @@ def render_map_png(
     gt = info.geotransform
     h, w = codes.shape
     extent = (gt[0], gt[0] + w * gt[1], gt[3] + h * gt[5], gt[3])
-    counts = np.bincount(codes.ravel(), minlength=18)
+    counts = np.bincount(codes.ravel(), minlength=N_CLASSES + 1)
     cell_km2 = abs(gt[1] * gt[5]) / 1e6
 
     fig = plt.figure(figsize=(10, 7.2))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..common.legend import LCZ_CLASSES, N_CLASSES
-from ..raster.io import create_geotiff, gdal, style_lcz_band
+from ..raster.io import GTIFF_OPTIONS, create_geotiff, gdal, style_lcz_band
 from ..styling.styles import RampStop, qml_pseudocolor
 
 FORMATS = ("float", "byte")
@@ -23,12 +23,14 @@ class OutputWriters:
     def __init__(self, staging, grid, crs_wkt, output, confidence, conf_fmt, probabilities, p_fmt):
         g = gdal()
         self.conf_fmt, self.p_fmt = conf_fmt, p_fmt
-        self.counts = np.zeros(18, np.int64)
+        self.counts = np.zeros(N_CLASSES + 1, np.int64)
         gt = grid.geotransform
 
         def create(path, count, gtype, nodata):
             tmp = staging.temp(path)
-            return create_geotiff(tmp, grid.cols, grid.rows, count, gtype, gt, crs_wkt, nodata)
+            return create_geotiff(
+                tmp, grid.cols, grid.rows, count, gtype, gt, crs_wkt, nodata, GTIFF_OPTIONS
+            )
 
         self.map = create(output, 1, g.GDT_Byte, 0)
         style_lcz_band(self.map.GetRasterBand(1))
@@ -72,7 +74,7 @@ class OutputWriters:
             valid: (rows, cols) bool, the cells that were classified.
         """
         self.map.GetRasterBand(1).WriteArray(codes, 0, r0)
-        self.counts += np.bincount(codes.ravel(), minlength=18)
+        self.counts += np.bincount(codes.ravel(), minlength=N_CLASSES + 1)
         if self.conf is not None:
             if self.conf_fmt == "byte":
                 c = np.where(valid, np.rint(np.clip(conf, 0, 1) * 100), BYTE_NODATA)

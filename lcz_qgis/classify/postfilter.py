@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..common.errors import LczError
+from ..common.legend import N_CLASSES
 
 FILTERS = ("none", "majority", "gaussian")
 
@@ -147,7 +148,7 @@ def _majority(codes: np.ndarray, valid: np.ndarray) -> np.ndarray:
     h, w = codes.shape
     padded = np.zeros((h + 2, w + 2), np.uint8)
     padded[1:-1, 1:-1] = codes
-    counts = np.zeros((18, h, w), np.uint8)
+    counts = np.zeros((N_CLASSES + 1, h, w), np.uint8)
     rows = np.arange(h)[:, None]
     cols = np.arange(w)[None, :]
     for dr in range(3):

@@ -15,9 +15,10 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..common.aligned_arrays import aligned_empty
+from ..common.bands import PATCH_SIZE
 from ..common.errors import LczError
 
-WINDOW = 32
+WINDOW = PATCH_SIZE  # the model's input patch, 32 x 32 pixels
 HALF = WINDOW // 2
 
 

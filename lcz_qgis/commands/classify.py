@@ -12,6 +12,7 @@ from ..classify.inputs import SCALES
 from ..classify.outputs import FORMATS
 from ..classify.pipeline import DEFAULT_BATCH, DEFAULT_STRIDE, classify_raster
 from ..classify.postfilter import FILTERS
+from ..classify.sliding_window import WINDOW
 from ..common.atomic import check_distinct_paths
 from ..common.errors import LczError, param
 from ..models.modelfile import load_model
@@ -181,7 +182,7 @@ COMMAND = Command(
               choices=_enum(SCALE_LABELS, SCALES), default="auto"),
         Param("STRIDE", INT, "Stride (input pixels; output pixel size)",
               "The window step in input pixels, which is the output pixel size (10: 100 m).",
-              default=DEFAULT_STRIDE, minimum=1, maximum=32),
+              default=DEFAULT_STRIDE, minimum=1, maximum=WINDOW),
         Param("RESOLUTION", FLOAT, "Output resolution in metres (0 = use the stride)",
               "The output pixel size in metres, a multiple of the input pixel size; it "
               "overrides the stride (0 = use the stride).", default=0.0, minimum=0.0,

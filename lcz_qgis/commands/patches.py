@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..common.errors import LczError
+from ..common.legend import N_CLASSES
 from ..patches.layers import MAX_PATCHES, load_patches
 from .choices import HDF5_FILTER, SENSORS
 from .spec import (
@@ -102,7 +103,7 @@ COMMAND = Command(
               default="", optional=True),
         Param("PER_CLASS", INT, "Patches per class (0 = off)",
               "Write N random patches of each LCZ class (seeded); 0 = off.", default=0,
-              minimum=0, maximum=MAX_PATCHES // 17),
+              minimum=0, maximum=MAX_PATCHES // N_CLASSES),
         Param("SEED", INT, "Random seed", "The seed of the per-class selection.", default=0,
               minimum=0),
         Param("PER_PATCH_FILES", BOOL, "One GeoTIFF per patch (instead of mosaics)",

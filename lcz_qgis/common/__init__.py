@@ -3,8 +3,9 @@
 Public names (imported on first use, so importing the package stays cheap):
 - ``aligned_arrays``: ALIGN, aligned_empty, is_aligned, shared_tensor
 - ``atomic``: DiskFull, PARTIAL, StagedOutputs, Terminated, atomic_output, check_distinct_paths, check_output_path, hold_interrupt, output_name, quiet_close, replace_together, same_file, staged_outputs, swap_in, terminate_like_interrupt, write_text_atomic
-- ``bands``: DN_SCALE, DN_THRESHOLD, INVALID_VALUES, SEN1_CHANNELS, SEN1_VALUE_LIMIT, SEN2_BANDS, SEN2_VALUE_LIMIT, SENSORS, channel_limits, parse_bands, patches_in_range, range_note, sensor_channels, sensor_for_channel_count, value_limit
-- ``errors``: Cancelled, LczError, MissingDependency, check_seed, require
+- ``background``: Prefetcher, in_reader_thread
+- ``bands``: DN_SCALE, DN_THRESHOLD, INVALID_VALUES, PATCH_SIZE, SEN1_CHANNELS, SEN1_VALUE_LIMIT, SEN2_BANDS, SEN2_VALUE_LIMIT, SENSORS, channel_limits, parse_bands, patches_in_range, range_note, sensor_channels, sensor_for_channel_count, value_limit
+- ``errors``: Cancelled, LczError, MissingDependency, check_seed, first_line, require
 - ``feedback``: ConsoleFeedback, Feedback, RecordingFeedback
 - ``lazy``: lazy_exports
 - ``legend``: CODES, LCZ_CLASSES, N_CLASSES, category_names, gdal_color_entries, lcz_class, matplotlib_cmap, normalize_codes, qml_paletted
@@ -35,9 +36,12 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "swap_in": "atomic",
         "terminate_like_interrupt": "atomic",
         "write_text_atomic": "atomic",
+        "Prefetcher": "background",
+        "in_reader_thread": "background",
         "DN_SCALE": "bands",
         "DN_THRESHOLD": "bands",
         "INVALID_VALUES": "bands",
+        "PATCH_SIZE": "bands",
         "SEN1_CHANNELS": "bands",
         "SEN1_VALUE_LIMIT": "bands",
         "SEN2_BANDS": "bands",
@@ -54,6 +58,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "LczError": "errors",
         "MissingDependency": "errors",
         "check_seed": "errors",
+        "first_line": "errors",
         "require": "errors",
         "ConsoleFeedback": "feedback",
         "Feedback": "feedback",

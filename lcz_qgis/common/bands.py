@@ -42,6 +42,7 @@ SEN1_CHANNELS = (
     "cov_VHVV_imag",
 )
 SENSORS = ("sen2", "sen1", "fusion")
+PATCH_SIZE = 32  # So2Sat patches (and the classification window) are 32 x 32 pixels
 DN_SCALE = 1e-4  # Sentinel-2 DN -> reflectance
 DN_THRESHOLD = 2.0  # 99th percentile above this: DN-scaled (reflectance is ~0-1.5)
 SEN2_VALUE_LIMIT = 1e5  # |x| beyond this is not Sentinel-2 reflectance nor DN (uint16)

@@ -146,6 +146,24 @@ def require(module: str, package: str, purpose: str):
         raise MissingDependency(package, purpose) from exc
 
 
+def first_line(exc: BaseException | str, default: str | None = None) -> str:
+    """The first line of an exception's text (or of a string), for a one-line message.
+
+    Args:
+        exc: the exception (its ``str``) or the text.
+        default: what an empty text gives; the exception's type name when None.
+
+    Returns:
+        The first line, without surrounding whitespace.
+    """
+    text = str(exc).strip()
+    if text:
+        return text.splitlines()[0].strip()
+    if default is not None:
+        return default
+    return type(exc).__name__ if isinstance(exc, BaseException) else ""
+
+
 MAX_SEED = 2**32 - 1  # numpy's legacy seeding (used by Keras) takes 0 .. 2**32 - 1
 
 

@@ -38,6 +38,7 @@ from ..common.atomic import (
 from ..common.bands import INVALID_VALUES, range_note
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
+from ..common.legend import N_CLASSES
 from .metrics import confusion_matrix, scores_from_confusion
 
 OVERALL_KEYS = ("oa", "kappa", "macro_f1", "weighted_f1", "oa_u", "oa_bu", "oa_w")
@@ -72,7 +73,7 @@ class ConfusionAccumulator:
     """Confusion matrix and mean cross-entropy, added to batch by batch."""
 
     def __init__(self):
-        self.cm = np.zeros((17, 17), np.int64)
+        self.cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
         self.nll = 0.0
         self.n = 0
 

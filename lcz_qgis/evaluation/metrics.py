@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..common.legend import LCZ_CLASSES
+from ..common.legend import LCZ_CLASSES, N_CLASSES
 
 # What the rows and columns of ``confusion`` are, written next to it in every result.
 CONFUSION_AXES = {"rows": "reference", "columns": "predicted"}
@@ -61,8 +61,10 @@ def confusion_matrix(reference, predicted) -> np.ndarray:
     p = np.asarray(predicted, dtype=np.int64).ravel()
     if r.shape != p.shape:
         raise ValueError(f"reference has {r.size} values but predicted has {p.size}")
-    ok = (r >= 1) & (r <= 17) & (p >= 1) & (p <= 17)
-    return np.bincount((r[ok] - 1) * 17 + (p[ok] - 1), minlength=289).reshape(17, 17)
+    ok = (r >= 1) & (r <= N_CLASSES) & (p >= 1) & (p <= N_CLASSES)
+    return np.bincount((r[ok] - 1) * N_CLASSES + (p[ok] - 1), minlength=N_CLASSES**2).reshape(
+        N_CLASSES, N_CLASSES
+    )
 
 
 def scores_from_confusion(cm: np.ndarray) -> dict:

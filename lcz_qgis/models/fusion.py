@@ -23,6 +23,8 @@ from typing import Sequence
 
 from tensorflow import keras
 
+from ..common.bands import PATCH_SIZE
+from ..common.legend import N_CLASSES
 from . import resnet50
 
 VARIANTS = ("early", "late")
@@ -73,8 +75,8 @@ def _branch(x, prefix: str, widths: Sequence[int] = (32, 64, 128)):
 
 
 def build_late(
-    input_shape: Sequence[int] = (32, 32, 18),
-    n_classes: int = 17,
+    input_shape: Sequence[int] = (PATCH_SIZE, PATCH_SIZE, 18),
+    n_classes: int = N_CLASSES,
     s1_channels: int = 8,
     dropout: float = 0.3,
 ):
@@ -98,8 +100,8 @@ def build_late(
 
 
 def build(
-    input_shape: Sequence[int] = (32, 32, 18),
-    n_classes: int = 17,
+    input_shape: Sequence[int] = (PATCH_SIZE, PATCH_SIZE, 18),
+    n_classes: int = N_CLASSES,
     variant: str = "early",
     s1_channels: int = 8,
 ):

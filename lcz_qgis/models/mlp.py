@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..common.legend import N_CLASSES
+
 VARIANTS = ("simple", "diy")
 _HIDDEN = {"simple": (128,), "diy": (64, 32)}
 
 
 def build(
     input_shape: Sequence[int],
-    n_classes: int = 17,
+    n_classes: int = N_CLASSES,
     variant: str = "simple",
     dropout: float = 0.2,
 ):

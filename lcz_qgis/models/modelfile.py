@@ -27,9 +27,9 @@ import numpy as np
 from .. import __version__
 from ..common.aligned_arrays import shared_tensor
 from ..common.atomic import atomic_output
-from ..common.bands import SENSORS, sensor_channels, sensor_for_channel_count
-from ..common.errors import LczError, require
-from ..common.legend import CODES
+from ..common.bands import PATCH_SIZE, SENSORS, sensor_channels, sensor_for_channel_count
+from ..common.errors import LczError, first_line, require
+from ..common.legend import CODES, N_CLASSES
 from . import preprocessing, safety
 
 FORMAT = "lczmodel"
@@ -118,7 +118,7 @@ class LczModel:
 
     def _check(self, patches: np.ndarray) -> np.ndarray:
         x = np.asarray(patches)
-        if x.ndim != 4 or x.shape[1:3] != (32, 32):
+        if x.ndim != 4 or x.shape[1:3] != (PATCH_SIZE, PATCH_SIZE):
             raise LczError(f"patches must have shape (N, 32, 32, C); got {x.shape}")
         if x.shape[-1] != self.input_channels:
             raise LczError(
@@ -206,8 +206,8 @@ class KerasModel(LczModel):
             batch = shared_tensor(tf, x[start : start + batch_size])
             out.append(np.asarray(call(batch)))
         p = np.concatenate(out)
-        if p.shape[1] != 17:
-            raise LczError(f"the Keras model outputs {p.shape[1]} classes, expected 17")
+        if p.shape[1] != N_CLASSES:
+            raise LczError(f"the Keras model outputs {p.shape[1]} classes, expected {N_CLASSES}")
         return p
 
 
@@ -276,7 +276,7 @@ def _project_layers(keras) -> dict:
 
 
 def _keras_failure(where: str, exc: BaseException) -> LczError:
-    return LczError(f"cannot load Keras model {where}: {_first_line(exc)}")
+    return LczError(f"cannot load Keras model {where}: {first_line(exc)}")
 
 
 def _keras_zip_parts(z: zipfile.ZipFile, weights: Path, where: str) -> dict:
@@ -295,7 +295,7 @@ def _keras_zip_parts(z: zipfile.ZipFile, weights: Path, where: str) -> dict:
         with open(weights, "wb") as out:
             safety.copy_member(z, "model.weights.h5", out, safety.MAX_MODEL_BYTES, where)
     except (OSError, zipfile.BadZipFile, KeyError, *_ZIP_DAMAGE) as exc:
-        raise LczError(f"{where} is not a readable Keras model file ({_first_line(exc)})") from None
+        raise LczError(f"{where} is not a readable Keras model file ({first_line(exc)})") from None
     _check_h5_weights(weights, where)
     return config
 
@@ -308,7 +308,7 @@ def _load_keras_file(p: Path, where: str | None = None):
     try:
         z = zipfile.ZipFile(p)
     except (OSError, zipfile.BadZipFile, *_ZIP_DAMAGE) as exc:
-        raise LczError(f"{where} is not a readable Keras model file ({_first_line(exc)})") from None
+        raise LczError(f"{where} is not a readable Keras model file ({first_line(exc)})") from None
     with z, tempfile.TemporaryDirectory() as d:
         weights = Path(d) / "model.weights.h5"
         config = _keras_zip_parts(z, weights, where)
@@ -394,7 +394,7 @@ def _check_keras_output(where: str, keras_model) -> None:
     shape = keras_model.output_shape
     if isinstance(shape, list) or not shape:
         raise LczError(f"{where} has a Keras model with several outputs; it needs one")
-    if shape[-1] != 17:
+    if shape[-1] != N_CLASSES:
         raise LczError(
             f"{where} has a Keras model with {shape[-1]} outputs; an LCZ model outputs "
             "the probabilities of the 17 LCZ classes"
@@ -436,7 +436,7 @@ def _plain_keras(p: Path, keras_model, sensor: str | None) -> KerasModel:
     shape = keras_model.input_shape
     if isinstance(shape, list):
         raise LczError(f"'{p.name}' has several inputs; the plugin needs one (32,32,C) input")
-    if tuple(shape[1:3]) != (32, 32):
+    if tuple(shape[1:3]) != (PATCH_SIZE, PATCH_SIZE):
         raise LczError(f"'{p.name}' takes inputs of shape {shape[1:]}, expected (32, 32, C)")
     c = int(shape[-1])
     sensor = sensor or sensor_for_channel_count(c)
@@ -461,11 +461,6 @@ _ZIP_DAMAGE = (zlib.error, EOFError, NotImplementedError)
 _REDO = "re-export or re-train the model"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def read_manifest(path) -> dict:
     """The manifest of an ``.lczmodel`` (size-capped, not yet checked: :func:`check_manifest`)."""
     p = Path(path)
@@ -474,7 +469,7 @@ def read_manifest(path) -> dict:
             text = safety.read_member(z, "manifest.json", safety.MAX_MANIFEST_BYTES, f"'{p.name}'")
         manifest = json.loads(text)
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError, *_ZIP_DAMAGE) as exc:
-        raise LczError(f"'{p.name}' is not a valid .lczmodel file ({_first_line(exc)})") from None
+        raise LczError(f"'{p.name}' is not a valid .lczmodel file ({first_line(exc)})") from None
     except UnicodeDecodeError:
         raise LczError(
             f"'{p.name}' is damaged: its manifest is not readable text; {_REDO}"
@@ -563,7 +558,7 @@ def _lcz_classes(classes) -> bool:
     if not all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
         return False
     values = set(classes)
-    return len(values) == len(classes) and (values <= set(CODES) or values <= set(range(17)))
+    return len(values) == len(classes) and (values <= set(CODES) or values <= set(range(N_CLASSES)))
 
 
 def _bad_numbers(value, std: bool) -> str | None:
@@ -598,7 +593,7 @@ def _check_model_input(manifest: dict, name: str, model_input: tuple, what: str)
     except Exception as exc:  # noqa: BLE001 - any failure means the manifest does not fit
         raise LczError(
             f"'{name}' has a damaged or edited manifest: its preprocessing fails on its "
-            f"{n} {manifest['sensor']} bands ({_first_line(exc)}); {_REDO}"
+            f"{n} {manifest['sensor']} bands ({first_line(exc)}); {_REDO}"
         ) from None
     want = tuple(model_input)
     fits = len(got) == len(want) and all(w is None or w == g for g, w in zip(got, want))
@@ -643,7 +638,7 @@ def load_model(path, sensor: str | None = None) -> LczModel:
             payload = safety.read_member(z, member, cap, where)
     except (KeyError, zipfile.BadZipFile, OSError, *_ZIP_DAMAGE) as exc:
         raise LczError(
-            f"'{p.name}' is damaged: cannot read '{member}' ({_first_line(exc)}); {_REDO}"
+            f"'{p.name}' is damaged: cannot read '{member}' ({first_line(exc)}); {_REDO}"
         ) from None
     if framework == "sklearn":
         return _sklearn_model(manifest, payload, p)
@@ -694,7 +689,7 @@ def _sklearn_model(manifest: dict, payload: bytes, p: Path) -> SklearnModel:
     except LczError:
         raise
     except Exception as exc:  # noqa: BLE001 - any skops failure is a damaged file
-        raise LczError(f"'{p.name}' is damaged: {_first_line(exc)}; {_REDO}") from None
+        raise LczError(f"'{p.name}' is damaged: {first_line(exc)}; {_REDO}") from None
     codes = _sklearn_codes(est, manifest, where)
     _check_trees(est, where)
     n_features = getattr(est, "n_features_in_", None)
@@ -708,9 +703,9 @@ def _sklearn_model(manifest: dict, payload: bytes, p: Path) -> SklearnModel:
             out = model.predict_proba(x)
     except Exception as exc:  # noqa: BLE001 - any failure means the forest is damaged
         raise LczError(
-            f"{where} is damaged: its random forest fails ({_first_line(exc)}); {_REDO}"
+            f"{where} is damaged: its random forest fails ({first_line(exc)}); {_REDO}"
         ) from None
-    if out.shape != (1, 17):
+    if out.shape != (1, N_CLASSES):
         raise LczError(f"{where} is damaged: its random forest gives {out.shape[1:]} outputs")
     return model
 

@@ -24,9 +24,10 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..common.bands import PATCH_SIZE, SEN2_BANDS
 from ..common.bands import SEN1_CHANNELS as _SEN1_NAMES
-from ..common.bands import SEN2_BANDS
 from ..common.errors import LczError, require
+from ..common.legend import N_CLASSES
 
 WeightLayers = list[tuple[str, list[np.ndarray]]]
 
@@ -80,8 +81,8 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "sensor": "sen2",
         "channels": 10,
         "band_names": SEN2_BANDS,
-        "input_shape": (32, 32, 10),
-        "n_classes": 17,
+        "input_shape": (PATCH_SIZE, PATCH_SIZE, 10),
+        "n_classes": N_CLASSES,
         "n_params": 793_348,
         "preprocessing": [],
         "preprocessing_description": (
@@ -107,8 +108,8 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "sensor": "sen2",
         "channels": 10,
         "band_names": SEN2_BANDS,
-        "input_shape": (32, 32, 10),
-        "n_classes": 17,
+        "input_shape": (PATCH_SIZE, PATCH_SIZE, 10),
+        "n_classes": N_CLASSES,
         "n_params": 576_897,
         "preprocessing": [{"type": "so2sat_resnet20_s2_scaling"}],
         "preprocessing_description": (
@@ -128,8 +129,8 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "sensor": "sen1",
         "channels": 7,
         "band_names": SO2SAT_S1_FEATURES,
-        "input_shape": (32, 32, 7),
-        "n_classes": 17,
+        "input_shape": (PATCH_SIZE, PATCH_SIZE, 7),
+        "n_classes": N_CLASSES,
         "n_params": 576_465,
         "preprocessing": [{"type": "so2sat_s1_features"}],
         "preprocessing_description": (

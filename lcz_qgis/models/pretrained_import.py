@@ -34,8 +34,10 @@ import numpy as np
 
 from .. import __version__
 from ..common.atomic import atomic_output, check_distinct_paths, check_output_path
+from ..common.bands import PATCH_SIZE
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
+from ..common.legend import N_CLASSES
 from . import pretrained
 
 ARCHITECTURES = tuple(pretrained.PUBLISHED)
@@ -50,6 +52,8 @@ Fetch = Callable[[str, Path, Feedback], None]
 
 @dataclass
 class ImportResult:
+    """What an import wrote: the model file, the architecture it was read as, its manifest."""
+
     path: Path
     architecture: str
     manifest: dict
@@ -75,6 +79,7 @@ def normalise_architecture(architecture: Optional[str]) -> Optional[str]:
 
 
 def is_url(text) -> bool:
+    """Whether ``text`` is a URL of a scheme the importer downloads (``URL_SCHEMES``)."""
     return isinstance(text, str) and urlparse(text).scheme.lower() in URL_SCHEMES
 
 
@@ -95,6 +100,7 @@ def offline_message(url: str, reason) -> str:
 
 
 def server_error_message(url: str, what) -> str:
+    """The message for a server that could not deliver ``url`` (``what``: its error)."""
     host = urlparse(url).hostname or url
     return (
         f"{host} could not deliver {url} ({what}); the file may have moved. Download it "
@@ -236,7 +242,7 @@ def pretrained_manifest(
             "id": arch,
             "builder": f"{entry['module']}.build",
             "build_args": build_args,
-            "input_shape": [32, 32, int(entry["channels"])],
+            "input_shape": [PATCH_SIZE, PATCH_SIZE, int(entry["channels"])],
             "n_classes": int(entry["n_classes"]),
             "n_params": int(n_params),
             "weight_tensors": int(tensors),
@@ -335,12 +341,12 @@ def _self_check_patches(sensor: str, n: int = 8) -> np.ndarray:
     """Fixed So2Sat-scale patches for the post-write check."""
     rng = np.random.default_rng(20200424)
     if sensor == "sen2":
-        return rng.uniform(0.0, 0.5, (n, 32, 32, 10)).astype(np.float32)
+        return rng.uniform(0.0, 0.5, (n, PATCH_SIZE, PATCH_SIZE, 10)).astype(np.float32)
     return np.concatenate(
         [
-            rng.normal(0.0, 0.3, (n, 32, 32, 4)),
-            rng.gamma(1.0, 0.05, (n, 32, 32, 2)),
-            rng.normal(0.0, 0.02, (n, 32, 32, 2)),
+            rng.normal(0.0, 0.3, (n, PATCH_SIZE, PATCH_SIZE, 4)),
+            rng.gamma(1.0, 0.05, (n, PATCH_SIZE, PATCH_SIZE, 2)),
+            rng.normal(0.0, 0.02, (n, PATCH_SIZE, PATCH_SIZE, 2)),
         ],
         axis=-1,
     ).astype(np.float32)
@@ -499,11 +505,14 @@ def _build_network(path: Path, layers, arch: str, detected, entry: dict) -> tupl
                 "leave it on auto"
             )
         raise LczError(f"'{path.name}': {exc}{hint}") from None
-    if tuple(model.input_shape[1:]) != tuple(entry["input_shape"]) or model.output_shape[-1] != 17:
+    if (
+        tuple(model.input_shape[1:]) != tuple(entry["input_shape"])
+        or model.output_shape[-1] != N_CLASSES
+    ):
         raise LczError(
             f"'{path.name}' is a {arch} network for input {tuple(model.input_shape[1:])} and "
             f"{model.output_shape[-1]} classes; the plugin imports the published configuration "
-            f"({tuple(entry['input_shape'])}, 17 LCZ classes)"
+            f"({tuple(entry['input_shape'])}, {N_CLASSES} LCZ classes)"
         )
     return model, build_args
 

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..common.legend import N_CLASSES
+
 PARAMS_C10 = 23_606_289
 
 # (stage, filters, conv-block stride, number of identity blocks)
@@ -70,7 +72,7 @@ def _bottleneck(keras, x, kernel_size: int, filters, stage: int, block: str, str
     return keras.layers.Activation("relu")(y)
 
 
-def build(input_shape: Sequence[int], n_classes: int = 17, name: str = "ResNet50"):
+def build(input_shape: Sequence[int], n_classes: int = N_CLASSES, name: str = "ResNet50"):
     """Build the notebook's ResNet50 (functional Keras model, softmax output)."""
     from tensorflow import keras
 

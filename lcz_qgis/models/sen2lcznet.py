@@ -27,6 +27,9 @@ from __future__ import annotations
 from tensorflow import keras
 from tensorflow.keras import layers
 
+from ..common.bands import PATCH_SIZE
+from ..common.legend import N_CLASSES
+
 ARCH_ID = "sen2lcznet"
 
 
@@ -38,8 +41,8 @@ def _head(x, n_classes: int, name: str):
 
 
 def build(
-    input_shape: tuple[int, int, int] = (32, 32, 10),
-    n_classes: int = 17,
+    input_shape: tuple[int, int, int] = (PATCH_SIZE, PATCH_SIZE, 10),
+    n_classes: int = N_CLASSES,
     depth: int = 17,
     dropout: float = 0.2,
     fusion: bool = True,

@@ -26,6 +26,9 @@ from __future__ import annotations
 from tensorflow import keras
 from tensorflow.keras import layers
 
+from ..common.bands import PATCH_SIZE
+from ..common.legend import N_CLASSES
+
 DEPTH = 20
 
 
@@ -49,7 +52,10 @@ def _unit(x, filters: int, kernel: int, strides: int, preact: bool, name: str):
     return _conv(x, filters, kernel, strides, f"{name}_conv")
 
 
-def build(input_shape: tuple[int, int, int] = (32, 32, 10), n_classes: int = 17) -> keras.Model:
+def build(
+    input_shape: tuple[int, int, int] = (PATCH_SIZE, PATCH_SIZE, 10),
+    n_classes: int = N_CLASSES,
+) -> keras.Model:
     """Build the So2Sat ResNet-20; output (N, n_classes) class probabilities."""
     blocks_per_stage = (DEPTH - 2) // 9
     inputs = keras.Input(shape=tuple(input_shape), name="patches")

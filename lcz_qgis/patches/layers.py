@@ -50,13 +50,13 @@ from ..common.atomic import (
     quiet_close,
     same_file,
 )
-from ..common.bands import sensor_channels
+from ..common.bands import PATCH_SIZE, sensor_channels
 from ..common.errors import LczError, check_seed, keys_as_params, param
 from ..common.feedback import Feedback
-from ..common.legend import lcz_class
+from ..common.legend import N_CLASSES, lcz_class
 
 MAX_PATCHES = 5000
-PATCH = 32
+PATCH = PATCH_SIZE
 NODATA = -9999.0
 GRID_EPSG = 3857
 GRID_GAP_PX = 8
@@ -123,7 +123,7 @@ def select_per_class(labels: np.ndarray, per_class: int, seed: int, feedback: Fe
     rng = np.random.default_rng(seed)
     chosen: dict[int, np.ndarray] = {}
     short = []
-    for code in range(1, 18):
+    for code in range(1, N_CLASSES + 1):
         members = np.flatnonzero(labels == code)
         if members.size <= per_class:
             take = members
@@ -296,19 +296,12 @@ class _PatchSource:
 
 
 def _create(path, width, height, count, gt, wkt, names, options):
-    from ..raster.io import gdal
+    """A float32 GeoTIFF of ``count`` patch bands named ``names``, nodata ``NODATA``."""
+    from ..raster.io import create_geotiff, gdal
 
-    g = gdal()
-    ds = g.GetDriverByName("GTiff").Create(
-        str(path), int(width), int(height), count, g.GDT_Float32, options
+    return create_geotiff(
+        path, width, height, count, gdal().GDT_Float32, gt, wkt, NODATA, options, names
     )
-    ds.SetGeoTransform(tuple(float(v) for v in gt))
-    ds.SetProjection(wkt)
-    for k in range(count):
-        b = ds.GetRasterBand(k + 1)
-        b.SetNoDataValue(NODATA)
-        b.SetDescription(names[k])
-    return ds
 
 
 def _write_mosaic(path, src: _PatchSource, order, cols, rows, gt, wkt, names, feedback):
@@ -530,6 +523,8 @@ def _store_default_style(ogr, ds, table: str, geom_col: str, qml: str) -> None:
 # -- the algorithm -----------------------------------------------------------------------
 @dataclass
 class LoadPatchesResult:
+    """What a patches run wrote: the rasters, the outline layer and the patches placed."""
+
     rasters: list = field(default_factory=list)
     patches_layer: Path | None = None
     indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -543,6 +538,7 @@ class LoadPatchesResult:
 
     @property
     def n_placed(self) -> int:
+        """The number of patches written."""
         return int(self.indices.size)
 
 
@@ -759,9 +755,9 @@ def _select_patches(f, req: _Request, feedback: Feedback):
     if per_class > 0:
         if not f.has_labels:
             raise LczError(f"'{f.path.name}' has no labels, so {param('PER_CLASS')} cannot be used")
-        if per_class * 17 > MAX_PATCHES:
+        if per_class * N_CLASSES > MAX_PATCHES:
             raise LczError(
-                _limit_message(per_class * 17, f"{param('PER_CLASS')} would select up to")
+                _limit_message(per_class * N_CLASSES, f"{param('PER_CLASS')} would select up to")
             )
         sel, by_class = select_per_class(f.labels(), per_class, req.seed, feedback)
         rows_of = [by_class[c] for c in sorted(by_class)]

@@ -342,23 +342,16 @@ def _create_output(tmp, p, w: int, h: int, tiling: list[str]):
     Returns:
         (dataset, its index band with nodata set, or None for an RGB product).
     """
-    from ..raster.io import gdal
+    from ..raster.io import create_geotiff, gdal
 
     g = gdal()
     if p.kind == "index":
-        ods = g.GetDriverByName("GTiff").Create(
-            str(tmp), w, h, 1, g.GDT_Float32, OUTPUT_OPTIONS + INDEX_OPTIONS + tiling
-        )
-        band = ods.GetRasterBand(1)
-        band.SetNoDataValue(NODATA)
-        band.SetDescription(p.title)
-        return ods, band
-    ods = g.GetDriverByName("GTiff").Create(
-        str(tmp), w, h, 4, g.GDT_Byte, OUTPUT_OPTIONS + RGB_OPTIONS + tiling
-    )
-    for k, name in enumerate(("Red", "Green", "Blue", "Alpha")):
-        ods.GetRasterBand(k + 1).SetDescription(name)
-    return ods, None
+        opts = OUTPUT_OPTIONS + INDEX_OPTIONS + tiling
+        ods = create_geotiff(tmp, w, h, 1, g.GDT_Float32, None, None, NODATA, opts, [p.title])
+        return ods, ods.GetRasterBand(1)
+    names = ("Red", "Green", "Blue", "Alpha")
+    opts = OUTPUT_OPTIONS + RGB_OPTIONS + tiling
+    return create_geotiff(tmp, w, h, 4, g.GDT_Byte, None, None, None, opts, names), None
 
 
 def _write_product(tmp, job: _Job, result: RenderResult, feedback) -> None:

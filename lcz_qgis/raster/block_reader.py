@@ -15,6 +15,7 @@ import numpy as np
 
 from ..classify.inputs import InputSource
 from ..classify.sliding_window import WINDOW, gather, window_validity, windows
+from ..common.background import in_reader_thread
 from .io import gdal, pixel_validity, read_errors
 
 CACHE_BUDGET = 192 * 2**20  # GDAL block cache our inputs may hold before we drop it
@@ -115,47 +116,3 @@ def release_gdal_cache(sources) -> None:
         for src in sources:
             for d in reversed(src.keep):
                 d.FlushCache()
-
-
-def in_reader_thread(gen_fn, *args, depth: int = 3):
-    """Run the generator ``gen_fn(*args, stop)`` in a thread; iterate its items here."""
-    import queue
-    import threading
-
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def work():
-        try:
-            for item in gen_fn(*args, stop):
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-            q.put(exc)
-
-    t = threading.Thread(target=work, name="lcz-reader", daemon=True)
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while t.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                q.get_nowait()
-            except Exception:  # noqa: BLE001 - queue.Empty
-                pass
-            t.join(timeout=0.05)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common.errors import LczError, keys_as_params, require, tool
+from ..common.bands import PATCH_SIZE
+from ..common.errors import LczError, first_line, keys_as_params, require, tool
 from ..common.legend import category_names, gdal_color_entries, qml_paletted
 
 PIXEL_SIZE_M = 10.0
@@ -178,7 +179,7 @@ class RasterInfo:
                 f"{what} '{name}' has a pixel size of {px:g} x {py:g} (CRS units); So2Sat models "
                 f"need about {PIXEL_SIZE_M:g} m: resample it to 10 m first"
             )
-        if self.width < 32 or self.height < 32:
+        if self.width < PATCH_SIZE or self.height < PATCH_SIZE:
             raise LczError(
                 f"{what} '{name}' is {self.width} x {self.height} pixels, smaller than one "
                 "32 x 32 window"
@@ -244,7 +245,7 @@ def read_errors(path):
     try:
         yield
     except RuntimeError as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else "read error"
+        msg = first_line(exc, "read error")
         raise LczError(
             f"cannot read '{Path(str(path)).name}': {msg}. The file may be damaged or "
             "incomplete; write or download it again"
@@ -325,32 +326,57 @@ def read_bands(ds, bands: list[int], row0: int, nrows: int, out_dtype=np.float32
 
 
 def create_geotiff(
-    path, width, height, count, gdal_type, geotransform, crs_wkt, nodata=None, options=None
+    path,
+    width,
+    height,
+    count,
+    gdal_type,
+    geotransform,
+    crs_wkt,
+    nodata=None,
+    options=None,
+    descriptions=None,
 ):
-    """Create a GeoTIFF (tiled, DEFLATE by default) with its georeferencing.
+    """Create a GeoTIFF with its georeferencing: the one place the project creates one.
+
+    Every GeoTIFF writer calls this with the creation options of its output (tiling,
+    block size, compression, predictor), so those stay per output while the creation
+    itself is written once.
 
     Args:
         path: the file to create.
         width, height: pixels.
         count: bands.
         gdal_type: a GDAL data type, e.g. ``gdal().GDT_Float32``.
-        geotransform: the GDAL geotransform.
-        crs_wkt: the CRS as WKT ("" leaves it unset).
+        geotransform: the GDAL geotransform (None leaves it unset).
+        crs_wkt: the CRS as WKT ("" or None leaves it unset).
         nodata: the nodata value of every band (None: unset).
-        options: GTiff creation options (default ``GTIFF_OPTIONS``).
+        options: the GTiff creation options, used as given (None: ``GTIFF_OPTIONS``,
+            tiled and DEFLATE-compressed).
+        descriptions: one description per band (None: unset).
 
     Returns:
         The open, writable GDAL dataset.
+
+    Raises:
+        ValueError: ``descriptions`` does not have ``count`` entries.
     """
+    if descriptions is not None and len(descriptions) != count:
+        raise ValueError(f"{len(descriptions)} band descriptions for {count} bands")
     g = gdal()
     drv = g.GetDriverByName("GTiff")
-    ds = drv.Create(str(path), width, height, count, gdal_type, options or GTIFF_OPTIONS)
-    ds.SetGeoTransform(tuple(geotransform))
+    opts = list(GTIFF_OPTIONS if options is None else options)
+    ds = drv.Create(str(path), int(width), int(height), count, gdal_type, opts)
+    if geotransform is not None:
+        ds.SetGeoTransform(tuple(float(v) for v in geotransform))
     if crs_wkt:
         ds.SetProjection(crs_wkt)
-    if nodata is not None:
-        for i in range(count):
-            ds.GetRasterBand(i + 1).SetNoDataValue(nodata)
+    for i in range(count):
+        band = ds.GetRasterBand(i + 1)
+        if nodata is not None:
+            band.SetNoDataValue(nodata)
+        if descriptions is not None:
+            band.SetDescription(str(descriptions[i]))
     return ds
 
 

@@ -12,7 +12,7 @@ import io
 import numpy as np
 
 from ..common.errors import require
-from ..common.legend import LCZ_CLASSES
+from ..common.legend import LCZ_CLASSES, N_CLASSES
 
 LETTERS = [c.letter for c in LCZ_CLASSES]
 
@@ -35,7 +35,7 @@ def _png(fig) -> bytes:
 
 def _matrix_panel(ax, values: np.ndarray, fmt, title: str, vmax: float, cmap: str) -> object:
     im = ax.imshow(values, cmap=cmap, vmin=0, vmax=vmax if vmax > 0 else 1, interpolation="nearest")
-    ticks = np.arange(17)
+    ticks = np.arange(N_CLASSES)
     ax.set_xticks(ticks)
     ax.set_yticks(ticks)
     ax.set_xticklabels(LETTERS, fontsize=8)
@@ -48,8 +48,8 @@ def _matrix_panel(ax, values: np.ndarray, fmt, title: str, vmax: float, cmap: st
         ax.axhline(pos, color="0.4", lw=0.8)
         ax.axvline(pos, color="0.4", lw=0.8)
     threshold = 0.6 * (vmax if vmax > 0 else 1)
-    for i in range(17):
-        for j in range(17):
+    for i in range(N_CLASSES):
+        for j in range(N_CLASSES):
             v = values[i, j]
             if v == 0 or not np.isfinite(v):
                 continue
@@ -68,8 +68,8 @@ def _matrix_panel(ax, values: np.ndarray, fmt, title: str, vmax: float, cmap: st
 def confusion_png(cm, title: str = "") -> bytes:
     """Two panels: counts, and rows normalised to 1 (recall, i.e. PA, on the diagonal)."""
     cm = np.asarray(cm, dtype=np.float64)
-    if cm.shape != (17, 17):
-        raise ValueError(f"confusion matrix must be 17x17, got {cm.shape}")
+    if cm.shape != (N_CLASSES, N_CLASSES):
+        raise ValueError(f"confusion matrix must be {N_CLASSES}x{N_CLASSES}, got {cm.shape}")
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
     fig = _figure(15, 7)

@@ -57,6 +57,8 @@ MIN_VALID_SHARE = 0.5  # an input with valid values on less of the grid gets a w
 
 @dataclass
 class PrepareS1Result:
+    """What prepare-s1 wrote: the output, its size and the scale found for each polarisation."""
+
     output: Path
     width: int
     height: int

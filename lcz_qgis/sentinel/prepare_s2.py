@@ -86,6 +86,8 @@ class Product:
 
 @dataclass
 class PrepareS2Result:
+    """What prepare-s2 wrote: the stack, its grid, the product, cloud masking and nodata share."""
+
     output: Path
     width: int
     height: int

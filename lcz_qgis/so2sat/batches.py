@@ -29,13 +29,12 @@ otherwise unusual datasets fall back to h5py (``_raw_offset``).
 from __future__ import annotations
 
 import os
-import queue
-import threading
 from typing import Callable, Iterator
 
 import numpy as np
 
-from ..common.bands import channel_limits, patches_in_range, sensor_channels
+from ..common.background import Prefetcher
+from ..common.bands import PATCH_SIZE, channel_limits, patches_in_range, sensor_channels
 from .file import So2SatFile, h5_errors
 
 BLOCK_ROWS = 256
@@ -339,64 +338,7 @@ class _Ring:
         return a[:n].reshape(shape)
 
 
-class _Failure:
-    def __init__(self, exc: BaseException):
-        self.exc = exc
-
-
-_DONE = object()
 _EPOCH_END = object()
-
-
-class Prefetcher:
-    """Runs an iterator in a background thread, ``depth`` items ahead.
-
-    Iterate once. ``close()`` (also on garbage collection of the consuming generator)
-    stops the thread at its next item. Exceptions in the thread are re-raised here.
-    """
-
-    def __init__(self, make_iter: Callable[[], Iterator], depth: int = PREFETCH):
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._work, args=(make_iter,), name="lcz-hdf5-prefetch", daemon=True
-        )
-        self._thread.start()
-
-    def _put(self, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _work(self, make_iter) -> None:
-        try:
-            for item in make_iter():
-                if not self._put(item):
-                    return
-            self._put(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            self._put(_Failure(exc))
-
-    def __iter__(self):
-        try:
-            while True:
-                item = self._queue.get()
-                if item is _DONE:
-                    return
-                if isinstance(item, _Failure):
-                    raise item.exc
-                yield item
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Stop the background thread at its next item (waiting up to 30 s for it)."""
-        self._stop.set()
-        self._thread.join(timeout=30)
 
 
 class _GroupSource:
@@ -614,7 +556,7 @@ class ShuffledBatches(_SelectedRows):
                 source.fetch(d, rows, out)
             return outs
         t = self.transform
-        out = self._ring.next((n, 32, 32, t.channels))
+        out = self._ring.next((n, PATCH_SIZE, PATCH_SIZE, t.channels))
         for a in range(0, n, PIECE_ROWS):
             part = rows[a : a + PIECE_ROWS]
             for d, (buf, views) in enumerate(pieces):
@@ -651,7 +593,9 @@ class ShuffledBatches(_SelectedRows):
             # augmented copies of each
             self._ring = _Ring(2 * (PREFETCH + 2))
             first = self.epochs_started
-            self._producer = Prefetcher(lambda: self._epochs(first), PREFETCH)
+            self._producer = Prefetcher(
+                lambda: self._epochs(first), PREFETCH, name="lcz-hdf5-prefetch"
+            )
             self._items = iter(self._producer)
         self.epochs_started += 1
         for item in self._items:
@@ -722,7 +666,7 @@ class SequentialBatches(_SelectedRows):
             try:
                 for s in range(0, self.n, self.batch_size):
                     rows = self.indices[s : s + self.batch_size]
-                    shape = (rows.size, 32, 32, len(self.bands))
+                    shape = (rows.size, PATCH_SIZE, PATCH_SIZE, len(self.bands))
                     x = reader.read(rows, None if ring is None else ring.next(shape))
                     ok = patches_in_range(x, self.limits)
                     codes = f.labels(rows) if self.labels else None
@@ -737,6 +681,8 @@ class SequentialBatches(_SelectedRows):
 
     def __iter__(self) -> Iterator[tuple]:
         self.n_skipped = 0
-        for x, codes, rows, skipped in Prefetcher(self._batches, self.prefetch):
+        for x, codes, rows, skipped in Prefetcher(
+            self._batches, self.prefetch, name="lcz-hdf5-prefetch"
+        ):
             self.n_skipped += skipped
             yield x, codes, rows

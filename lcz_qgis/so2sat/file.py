@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common.bands import DN_THRESHOLD, SEN2_VALUE_LIMIT, sensor_channels
-from ..common.errors import LczError
+from ..common.bands import DN_THRESHOLD, PATCH_SIZE, SEN2_VALUE_LIMIT, sensor_channels
+from ..common.errors import LczError, first_line
+from ..common.legend import N_CLASSES
 
-PATCH = 32
+PATCH = PATCH_SIZE
 SHAPES = {"sen1": (PATCH, PATCH, 8), "sen2": (PATCH, PATCH, 10)}
 # Most rows (patches) a file may declare. The published So2Sat LCZ42 files hold under
 # 400,000; 20 million float64 Sentinel-2 patches would be 1.6 TB. Per-row arrays (labels,
@@ -42,8 +43,7 @@ def _h5_reason(exc: BaseException) -> str:
     """The reason in an h5py error: 'Unable to open object (bad symbol table)' -> 'bad
     symbol table'; the first line of other texts, without KeyError's quotes."""
     arg = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
-    lines = arg.strip().splitlines()
-    text = lines[0].strip() if lines else type(exc).__name__
+    text = first_line(arg, type(exc).__name__)
     m = re.fullmatch(r"(?:Unable|Can't|Cannot)[^(]*\((.+)\)", text)
     return m.group(1) if m else text
 
@@ -312,9 +312,9 @@ class So2SatFile:
             check_rows(n, self.path, key)
         if "label" in keys:
             lab = self._ds["label"]
-            if lab.ndim != 2 or lab.shape[1] != 17:
+            if lab.ndim != 2 or lab.shape[1] != N_CLASSES:
                 raise LczError(
-                    f"'{self.path.name}': dataset 'label' has shape {lab.shape}, expected (N, 17)"
+                    f"'{self.path.name}': dataset 'label' has shape {lab.shape}, expected (N, {N_CLASSES})"
                 )
             if lab.shape[0] != n:
                 raise LczError(
@@ -440,7 +440,7 @@ class So2SatFile:
 
     def class_counts(self) -> np.ndarray:
         """Counts per LCZ code, array of 17 (index 0 = code 1)."""
-        return np.bincount(self.labels(), minlength=18)[1:]
+        return np.bincount(self.labels(), minlength=N_CLASSES + 1)[1:]
 
 
 def dn_scale_warning(values: np.ndarray, where: str) -> str | None:

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common.bands import PATCH_SIZE
 from ..common.errors import LczError
 
-PATCH_PX = 32
+PATCH_PX = PATCH_SIZE
 PIXEL_M = 10.0
 PIXEL_TOLERANCE = 0.05
 # Valid UTM coordinates (metres), a little wider than the zones' nominal ranges so that

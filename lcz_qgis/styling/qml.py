@@ -1,7 +1,9 @@
-"""The skeleton of a QGIS 3.22 raster style (QML): the document around a renderer.
+"""The skeleton of a QGIS 3.22 style (QML): the document around a renderer.
 
-``legend.qml_paletted`` (the LCZ map) and ``styles`` (visual products, patch mosaics)
-fill in the ``<rasterrenderer>`` element; everything around it is written here once.
+Every style the project writes is built here: ``raster_style`` wraps a
+``<rasterrenderer>`` (``legend.qml_paletted`` for the LCZ map, ``styles`` for the visual
+products and patch mosaics) and ``vector_style`` wraps a ``<renderer-v2>`` and its
+labels (``styles.qml_patch_polygons``). Everything around the renderer is written once.
 """
 
 from __future__ import annotations
@@ -12,21 +14,62 @@ QML_DOCTYPE = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>"
 
 
 def xml_attr(value) -> str:
-    """``value`` escaped for a double-quoted XML attribute."""
+    """``value`` escaped for a double-quoted XML attribute.
+
+    Args:
+        value: any value; it is converted with ``str``.
+
+    Returns:
+        The text with ``&``, ``<``, ``>`` and ``"`` escaped.
+    """
     return escape(str(value), {'"': "&quot;"})
 
 
-def raster_style(renderer: str) -> str:
-    """A raster layer's QML: ``renderer`` (the ``<rasterrenderer>`` element, indented by
-    four spaces) in the pipe, with neutral brightness, saturation and resampling."""
+def _document(body: str, tail: str, attrs: str = "") -> str:
+    """The QML document: doctype, the ``<qgis>`` element (``attrs`` added to its
+    attributes) holding ``body``, the layer blend mode and ``tail``."""
     return f"""{QML_DOCTYPE}
-<qgis version="3.22" styleCategories="AllStyleCategories">
-  <pipe>
+<qgis version="3.22" styleCategories="AllStyleCategories"{attrs}>
+{body}
+  <blendMode>0</blendMode>
+{tail}</qgis>
+"""
+
+
+def raster_style(renderer: str) -> str:
+    """A raster layer's QML with neutral brightness, saturation and resampling.
+
+    Args:
+        renderer: the ``<rasterrenderer>`` element, indented by four spaces.
+
+    Returns:
+        The QML document, ``renderer`` in its pipe.
+    """
+    return _document(
+        f"""  <pipe>
 {renderer}
     <brightnesscontrast brightness="0" contrast="0" gamma="1"/>
     <huesaturation saturation="0" grayscaleMode="0" colorizeOn="0"/>
     <rasterresampler maxOversampling="2"/>
-  </pipe>
-  <blendMode>0</blendMode>
-</qgis>
-"""
+  </pipe>""",
+        "",
+    )
+
+
+def vector_style(renderer: str, labeling: str = "") -> str:
+    """A vector layer's QML, drawn with normal blending and full opacity.
+
+    Args:
+        renderer: the ``<renderer-v2>`` element, indented by two spaces.
+        labeling: the ``<labeling>`` element, indented by two spaces; "" for no labels.
+            Labels are enabled exactly when it is given.
+
+    Returns:
+        The QML document.
+    """
+    body = f"{renderer}\n{labeling}" if labeling else renderer
+    return _document(
+        body,
+        "  <featureBlendMode>0</featureBlendMode>\n  <layerOpacity>1</layerOpacity>\n",
+        ' labelsEnabled="1"' if labeling else "",
+    )

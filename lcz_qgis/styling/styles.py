@@ -1,9 +1,10 @@
 """QGIS styles (QML) for the visual products, the patch mosaics and the patch outlines.
 
 The LCZ map style lives in ``legend.qml_paletted``; this module reuses the legend's
-colours and names for the patch polygons. Raster styles share ``qml.raster_style``. Every QML here is plain QGIS 3.22 XML, read
-by ``QgsMapLayer.loadNamedStyle`` (Processing post-processors) and picked up as a
-``.qml`` sidecar by QGIS when a file is opened.
+colours and names for the patch polygons. Raster styles share ``qml.raster_style``,
+vector styles ``qml.vector_style``. Every QML here is plain QGIS 3.22 XML, read by
+``QgsMapLayer.loadNamedStyle`` (Processing post-processors) and picked up as a ``.qml``
+sidecar by QGIS when a file is opened.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..common.legend import LCZ_CLASSES
-from .qml import QML_DOCTYPE, raster_style, xml_attr
+from .qml import raster_style, vector_style, xml_attr
 
 
 @dataclass(frozen=True)
@@ -179,8 +180,17 @@ def _fill_symbol(name: str, color: str) -> str:
 
 
 def qml_patch_polygons(field: str = "lcz") -> str:
-    """Categorized renderer on ``field`` (LCZ codes) in LCZ colours, labelled with the
-    patch index and LCZ letter. Outlines only (no fill), so the patch image is not tinted."""
+    """The patch outlines' style: LCZ-coloured outlines labelled with index and letter.
+
+    A categorized renderer on ``field`` in the legend's colours, with outlines only (no
+    fill), so the patch image below is not tinted.
+
+    Args:
+        field: the attribute holding each polygon's LCZ code (1-17).
+
+    Returns:
+        The QML document.
+    """
     cats = "\n".join(
         f'        <category render="true" value="{c.code}" symbol="{i}" '
         f'label="{xml_attr(c.label)}" type="integer"/>'
@@ -188,9 +198,7 @@ def qml_patch_polygons(field: str = "lcz") -> str:
     )
     symbols = "\n".join(_fill_symbol(str(i), c.color) for i, c in enumerate(LCZ_CLASSES))
     expr = xml_attr(PATCH_LABEL_EXPRESSION)
-    return f"""{QML_DOCTYPE}
-<qgis version="3.22" styleCategories="AllStyleCategories" labelsEnabled="1">
-  <renderer-v2 type="categorizedSymbol" attr="{field}" symbollevels="0" enableorderby="0" forceraster="0" referencescale="-1">
+    renderer = f"""  <renderer-v2 type="categorizedSymbol" attr="{field}" symbollevels="0" enableorderby="0" forceraster="0" referencescale="-1">
     <categories>
 {cats}
     </categories>
@@ -199,8 +207,8 @@ def qml_patch_polygons(field: str = "lcz") -> str:
     </symbols>
     <rotation/>
     <sizescale/>
-  </renderer-v2>
-  <labeling type="simple">
+  </renderer-v2>"""
+    labeling = f"""  <labeling type="simple">
     <settings calloutType="simple">
       <text-style fieldName="{expr}" isExpression="1" fontSize="8" fontSizeUnit="Point" fontWeight="75" fontFamily="" namedStyle="" textColor="0,0,0,255" textOpacity="1" multilineHeight="1" allowHtml="0" capitalization="0" blendMode="0" previewBkgrdColor="255,255,255,255" fontKerning="1" fontItalic="0" fontUnderline="0" fontStrikeout="0" fontWordSpacing="0" fontLetterSpacing="0" textOrientation="horizontal" useSubstitutions="0">
         <text-buffer bufferDraw="1" bufferSize="1" bufferSizeUnits="MM" bufferColor="255,255,255,255" bufferOpacity="0.8" bufferJoinStyle="128" bufferNoFill="1" bufferBlendMode="0"/>
@@ -210,9 +218,5 @@ def qml_patch_polygons(field: str = "lcz") -> str:
       <rendering scaleVisibility="1" scaleMin="0" scaleMax="200000" obstacle="1" obstacleFactor="1" obstacleType="1" zIndex="0" upsidedownLabels="0" limitNumLabels="0" maxNumLabels="2000" minFeatureSize="0" fontLimitPixelSize="0" fontMinPixelSize="3" fontMaxPixelSize="10000" labelPerPart="0" mergeLines="0" displayAll="0" drawLabels="1" unplacedVisibility="0"/>
       <dd_properties><Option type="Map"><Option type="QString" name="name" value=""/><Option name="properties"/><Option type="QString" name="type" value="collection"/></Option></dd_properties>
     </settings>
-  </labeling>
-  <blendMode>0</blendMode>
-  <featureBlendMode>0</featureBlendMode>
-  <layerOpacity>1</layerOpacity>
-</qgis>
-"""
+  </labeling>"""
+    return vector_style(renderer, labeling)

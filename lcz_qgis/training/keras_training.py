@@ -32,9 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from ..common.atomic import check_output_path
-from ..common.bands import INVALID_VALUES, range_note, sensor_channels
+from ..common.bands import INVALID_VALUES, PATCH_SIZE, range_note, sensor_channels
 from ..common.errors import Cancelled, LczError, require
 from ..common.feedback import Feedback
+from ..common.legend import N_CLASSES
 from ..models import MODEL_TYPES, model_module
 from ..so2sat.batches import band_routes, copy_bands, dihedral
 from ..so2sat.file import So2SatFile
@@ -118,9 +119,9 @@ def channel_statistics(
 
 def balanced_class_weights(codes: np.ndarray) -> np.ndarray:
     """Weights per class index 0..16: n / (classes present * count); 0 for absent classes."""
-    counts = np.bincount(np.asarray(codes, np.int64) - 1, minlength=17).astype(np.float64)
+    counts = np.bincount(np.asarray(codes, np.int64) - 1, minlength=N_CLASSES).astype(np.float64)
     present = counts > 0
-    w = np.zeros(17)
+    w = np.zeros(N_CLASSES)
     w[present] = counts.sum() / (present.sum() * counts[present])
     return w.astype(np.float32)
 
@@ -154,7 +155,9 @@ def check_model_sensor(model_type: str, sensor: str, bands: list[int]) -> dict:
 
 def build_model(model_type: str, n_channels: int, options: dict):
     """An untrained Keras ``model_type`` for 32x32 patches of ``n_channels``, 17 classes."""
-    return model_module(model_type).build((32, 32, n_channels), 17, **options)
+    return model_module(model_type).build(
+        (PATCH_SIZE, PATCH_SIZE, n_channels), N_CLASSES, **options
+    )
 
 
 def make_optimizer(learning_rate: float, schedule: str, total_steps: int):
@@ -198,6 +201,7 @@ class EarlyStopper:
         self.wait = 0
 
     def update(self, val_loss: float) -> bool:
+        """Record an epoch's validation loss; True when training should stop."""
         if not math.isfinite(val_loss):
             return False
         if val_loss < self.best - self.min_delta:
@@ -230,7 +234,7 @@ class InputTransform:
         self.augment = bool(augment)
         # full (32, 32, C) arrays: numpy then runs one 10,240-element inner loop per
         # patch instead of one per pixel (4x faster than broadcasting a (C,) vector)
-        shape = (32, 32, self.channels)
+        shape = (PATCH_SIZE, PATCH_SIZE, self.channels)
         self._mean = np.ascontiguousarray(np.broadcast_to(np.asarray(mean, np.float32), shape))
         s = np.asarray(std, np.float32)
         self._std = np.ascontiguousarray(
@@ -804,8 +808,8 @@ def _training_record(
         "validation": Path(validation).name if validation else f"{VALIDATION_FRACTION:.0%} split",
         "n_train": int(run.stream.n),
         "n_validation": int(va_idx.size - loop.val_skipped),
-        "class_counts": np.bincount(patches.tr_codes, minlength=18)[1:].tolist(),
-        "validation_class_counts": np.bincount(v_codes, minlength=18)[1:].tolist(),
+        "class_counts": np.bincount(patches.tr_codes, minlength=N_CLASSES + 1)[1:].tolist(),
+        "validation_class_counts": np.bincount(v_codes, minlength=N_CLASSES + 1)[1:].tolist(),
         "n_skipped_nonfinite": patches.n_bad,
         "n_validation_skipped_nonfinite": int(loop.val_skipped),
         "seed": int(req.seed),

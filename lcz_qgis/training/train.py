@@ -23,6 +23,7 @@ from ..common.bands import (
 )
 from ..common.errors import LczError, check_seed
 from ..common.feedback import Feedback
+from ..common.legend import N_CLASSES
 from ..evaluation.metrics import lcz_scores
 from ..models import MODEL_TYPES, framework
 from ..so2sat.file import So2SatFile
@@ -273,7 +274,7 @@ def _rf_manifest(
             else f"{VALIDATION_FRACTION:.0%} split",
             "n_train": int(len(tr.y)),
             "n_validation": int(len(va.y)),
-            "class_counts": np.bincount(tr.y, minlength=18)[1:].tolist(),
+            "class_counts": np.bincount(tr.y, minlength=N_CLASSES + 1)[1:].tolist(),
             "seed": seed,
             "n_trees": rf.N_TREES,
             "features": feature_set,
