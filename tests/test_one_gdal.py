@@ -261,15 +261,7 @@ tensorflow.constant([1.0]).numpy()
 print(json.dumps(dict(maps=open("/proc/self/maps").read(), same=same, n=n,
     rio=rasterio.__file__, rio_gdal=rasterio.__gdal_version__, gdal=gdal.__version__)))
 """
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    got = json.loads(r.stdout.strip().splitlines()[-1])
+    got = _run_python(code)
     assert got["same"] and got["n"] > 0
     assert got["rio"].startswith(DEBIAN_PY), got["rio"]  # Debian's python3-rasterio
     assert got["rio_gdal"] == got["gdal"]
@@ -311,15 +303,7 @@ with h5py.File({str(sample_dir / "test.h5")!r}, "r") as f:
 print(json.dumps(dict(maps=open("/proc/self/maps").read(), same=same, n=n,
     max=int(a.max()), valid=float((a > 0).mean()))))
 """
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    got = json.loads(r.stdout.strip().splitlines()[-1])
+    got = _run_python(code)
     assert got["same"] and got["n"] > 0
     assert 1 <= got["max"] <= 17 and got["valid"] > 0.8
     files = mapped_files(got["maps"])
@@ -334,3 +318,16 @@ def test_rasterio_is_debians_on_qgis_gdal():
 
     assert rasterio.__file__.startswith(DEBIAN_PY), rasterio.__file__
     assert rasterio.__gdal_version__ == gdal.__version__
+
+
+def _run_python(code: str) -> dict:
+    """Run ``code`` in a new Python process; the JSON object its last line prints."""
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
