@@ -8,25 +8,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import PLUGIN_NAME, QGIS_PROCESS, REPO, SHARED, qgis_process_env
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-PLUGIN_NAME = "lcz_mapping"
-VENV_SITE = (
-    REPO / ".venv" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
-)
-QGIS_PROCESS = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-# Smaller than the default sample data, so the suite stays fast; same generator.
 TEST_TRAIN_SIZE = 1200
 TEST_TEST_SIZE = 400
 
@@ -59,15 +47,6 @@ def qgis_profile(tmp_path_factory) -> Path:
     (profile / "python" / "plugins" / PLUGIN_NAME).symlink_to(REPO, target_is_directory=True)
     (profile / "QGIS" / "QGIS3.ini").write_text(f"[PythonPlugins]\n{PLUGIN_NAME}=true\n")
     return root
-
-
-def qgis_process_env(config_root: Path) -> dict:
-    env = dict(os.environ)
-    env["QT_QPA_PLATFORM"] = "offscreen"
-    env["QGIS_CUSTOM_CONFIG_PATH"] = str(config_root)
-    # qgis_process embeds Debian's python3; give it the venv's packages (TensorFlow, skops)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(VENV_SITE), env.get("PYTHONPATH")]))
-    return env
 
 
 @pytest.fixture(scope="session")
@@ -127,3 +106,22 @@ def shared_dir() -> Path:
     if not SHARED.exists():
         pytest.skip("../shared is not present")
     return SHARED
+
+
+@pytest.fixture(scope="module")
+def fusion_model(sample_dir):
+    from lcz_qgis.models.modelfile import load_model
+    from lcz_qgis.training.train import train_model
+
+    out = sample_dir / "fusion_rf.lczmodel"
+    if not out.exists():
+        train_model(
+            sample_dir / "train.h5",
+            out,
+            model_type="rf",
+            sensor="fusion",
+            bands="5,6,9-18",
+            seed=0,
+            max_samples=500,
+        )
+    return load_model(out)

@@ -10,14 +10,20 @@ No qgis import here.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from .spec import Command
 
-# the modules declaring a COMMAND: every lcz subcommand and Processing algorithm
 __all__ = ["MODULES", "all_commands", "command"]
 
-MODULES = ("sample_data", "summary", "patches", "render", "evaluate", "import_pretrained",
-           "prepare_s1", "prepare_s2", "train", "classify")  # fmt: skip
+# modules of this package that are not commands (shared declarations)
+_NOT_COMMANDS = frozenset({"spec", "choices"})
+
+# the modules declaring a COMMAND: every lcz subcommand and Processing algorithm. Found
+# by listing the package, so adding a command is adding its module.
+MODULES = tuple(
+    sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in _NOT_COMMANDS)
+)
 
 
 def command(module: str) -> Command:

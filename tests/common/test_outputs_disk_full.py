@@ -22,8 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_patches import write_so2sat
-from test_prepare_s2 import make_safe
+from helpers import make_safe, write_so2sat
 
 from lcz_qgis import load_model
 from lcz_qgis.classify.pipeline import classify_raster
@@ -35,7 +34,7 @@ from lcz_qgis.evaluation.evaluate import evaluate_to_files
 from lcz_qgis.patches.layers import load_patches
 from lcz_qgis.sentinel.prepare_s2 import prepare_sentinel2
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PAGE = 4096  # tmpfs counts whole pages
 STRIDE_OLD, STRIDE_NEW = 20, 16  # the earlier run and the rerun (other outputs)
 FULL = re.compile(

@@ -7,96 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ESA, MTD, ORIGIN, band_file, dn_of, make_safe, s2_driver, write_s2_band
 
 from lcz_qgis.common.errors import Cancelled, LczError
 from lcz_qgis.common.feedback import RecordingFeedback
 from lcz_qgis.raster.io import gdal, osr
 from lcz_qgis.sentinel.prepare_s2 import NODATA, find_product, prepare_sentinel2
-
-TILE = "T32TPT"
-STAMP = "20230715T102559"
-ORIGIN = (690000.0, 5340000.0)  # upper-left, EPSG:32632
-BANDS_10 = ("B02", "B03", "B04", "B08")
-BANDS_20 = ("B05", "B06", "B07", "B8A", "B11", "B12", "SCL")
-ESA = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
-# So2Sat order B2 B3 B4 B5 B6 B7 B8 B8A B11 B12 -> per-band surface reflectance of the city
-MTD = """<?xml version="1.0" encoding="UTF-8"?>
-<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
-  <n1:General_Info><Product_Info>
-    <PROCESSING_BASELINE>05.09</PROCESSING_BASELINE>
-    <PRODUCT_TYPE>S2MSI2A</PRODUCT_TYPE>
-  </Product_Info>
-  <Product_Image_Characteristics>
-    <QUANTIFICATION_VALUES_LIST>
-      <BOA_QUANTIFICATION_VALUE unit="none">10000</BOA_QUANTIFICATION_VALUE>
-    </QUANTIFICATION_VALUES_LIST>
-    <BOA_ADD_OFFSET_VALUES_LIST>
-{offsets}
-    </BOA_ADD_OFFSET_VALUES_LIST>
-  </Product_Image_Characteristics></n1:General_Info>
-</n1:Level-2A_User_Product>
-"""
-
-
-def _driver():
-    g = gdal()
-    return ("JP2OpenJPEG", "jp2") if g.GetDriverByName("JP2OpenJPEG") else ("GTiff", "tif")
-
-
-def _write(path: Path, arr: np.ndarray, res: float, origin=ORIGIN, epsg=32632) -> None:
-    g = gdal()
-    drv_name, _ = _driver()
-    mem = g.GetDriverByName("MEM").Create("", arr.shape[1], arr.shape[0], 1, g.GDT_UInt16)
-    mem.SetGeoTransform((origin[0], res, 0.0, origin[1], 0.0, -res))
-    srs = osr().SpatialReference()
-    srs.ImportFromEPSG(epsg)
-    mem.SetProjection(srs.ExportToWkt())
-    mem.GetRasterBand(1).WriteArray(arr)
-    opts = ["QUALITY=100", "REVERSIBLE=YES"] if drv_name == "JP2OpenJPEG" else ["TILED=YES"]
-    g.GetDriverByName(drv_name).CreateCopy(str(path), mem, options=opts)
-
-
-def dn_of(band: str, size10: int, seed: int = 0) -> np.ndarray:
-    """DN pattern of a band at its native resolution: constant 4x4 blocks + the offset."""
-    res = 10 if band in BANDS_10 else 20
-    n = size10 * 10 // res
-    rng = np.random.default_rng(sum(map(ord, band)) * 7 + seed)
-    blocks = rng.integers(1100, 4000, size=(n // 4 + 1, n // 4 + 1))
-    return np.kron(blocks, np.ones((4, 4), np.int64))[:n, :n].astype(np.uint16)
-
-
-def make_safe(folder: Path, size10: int = 128, offset: int = -1000, seed: int = 0) -> Path:
-    """A SAFE-like L2A product: 10 m and 20 m bands named like real ones, SCL, MTD_MSIL2A.xml.
-
-    Pixel DN patterns come from ``dn_of``; DN 0 (nodata) in a 8 x 16 corner of every 10 m band
-    (4 x 8 at 20 m); SCL is 4 (vegetation) except a cloud (9) and a shadow (3) square.
-    """
-    _, ext = _driver()
-    safe = folder / f"S2A_MSIL2A_{STAMP}_N0509_R022_{TILE}_20230715T150000.SAFE"
-    img = safe / "GRANULE" / f"L2A_{TILE}_A042000_{STAMP}" / "IMG_DATA"
-    for r in ("R10m", "R20m"):
-        (img / r).mkdir(parents=True, exist_ok=True)
-    for band in BANDS_10 + BANDS_20:
-        res = 10 if band in BANDS_10 else 20
-        if band == "SCL":
-            arr = np.full((size10 // 2, size10 // 2), 4, np.uint16)
-            arr[20:28, 20:28] = 9  # cloud: 10 m rows/cols 40..55
-            arr[30:34, 40:44] = 3  # shadow: 10 m rows 60..67, cols 80..87
-        else:
-            arr = dn_of(band, size10, seed)
-            k = 1 if res == 10 else 2
-            arr[: 8 // k, : 16 // k] = 0
-        _write(img / f"R{res}m" / f"{TILE}_{STAMP}_{band}_{res}m.{ext}", arr, float(res))
-    offsets = "\n".join(
-        f'      <BOA_ADD_OFFSET band_id="{i}">{offset}</BOA_ADD_OFFSET>' for i in range(len(ESA))
-    )
-    (safe / "MTD_MSIL2A.xml").write_text(MTD.format(offsets=offsets))
-    return safe
-
-
-@pytest.fixture(scope="module")
-def safe(tmp_path_factory) -> Path:
-    return make_safe(tmp_path_factory.mktemp("s2"))
 
 
 def _read(path):
@@ -104,13 +20,18 @@ def _read(path):
     return ds, ds.ReadAsArray()
 
 
+@pytest.fixture(scope="module")
+def safe(tmp_path_factory) -> Path:
+    return make_safe(tmp_path_factory.mktemp("s2"))
+
+
 def test_find_product_reads_bands_and_offsets(safe):
     p = find_product(safe)
     assert p.level == "L2A" and p.baseline == "05.09"
     assert p.quantification == 10000
     assert p.offsets["B02"] == -1000 and p.offsets["B12"] == -1000
-    assert p.files["B02"].endswith(f"B02_10m.{_driver()[1]}")
-    assert p.files["B8A"].endswith(f"B8A_20m.{_driver()[1]}")
+    assert p.files["B02"].endswith(f"B02_10m.{s2_driver()[1]}")
+    assert p.files["B8A"].endswith(f"B8A_20m.{s2_driver()[1]}")
     assert "SCL" in p.files
     # the MTD file itself and a zip of the product work too
     assert find_product(safe / "MTD_MSIL2A.xml").files == p.files
@@ -249,10 +170,6 @@ def test_cli_prepare_s2(safe, tmp_path, capsys):
 # -- inconsistent or suspicious inputs --------------------------------------------------------
 
 
-def _band_file(safe: Path, band: str) -> Path:
-    return next((safe / "GRANULE").rglob(f"*_{band}_*m.*"))
-
-
 def _set_mtd(safe: Path, offsets: str, baseline: str = "05.09", quant: str = "10000") -> None:
     text = MTD.format(offsets=offsets).replace(">05.09<", f">{baseline}<")
     (safe / "MTD_MSIL2A.xml").write_text(text.replace(">10000<", f">{quant}<"))
@@ -268,7 +185,7 @@ def _offsets(value: str = "-1000", empty_band: int | None = None) -> str:
 def test_band_from_another_tile_is_an_error(tmp_path):
     safe = make_safe(tmp_path, size10=64)
     far = (ORIGIN[0] + 100000.0, ORIGIN[1])
-    _write(_band_file(safe, "B11"), dn_of("B11", 64), 20.0, origin=far)
+    write_s2_band(band_file(safe, "B11"), dn_of("B11", 64), 20.0, origin=far)
     with pytest.raises(LczError, match=r"band B11 .* does not overlap the 10 m grid of B02"):
         prepare_sentinel2(safe, tmp_path / "o.tif")
     assert not list(tmp_path.glob("*o.*"))
@@ -277,7 +194,7 @@ def test_band_from_another_tile_is_an_error(tmp_path):
 def test_band_covering_part_of_the_grid_is_named_in_a_warning(tmp_path):
     safe = make_safe(tmp_path, size10=64)
     half = (ORIGIN[0] + 320.0, ORIGIN[1])  # half of the 640 m wide grid
-    _write(_band_file(safe, "B11"), dn_of("B11", 64), 20.0, origin=half)
+    write_s2_band(band_file(safe, "B11"), dn_of("B11", 64), 20.0, origin=half)
     fb = RecordingFeedback()
     prepare_sentinel2(safe, tmp_path / "o.tif", feedback=fb)
     assert any("band B11" in w and "covers only 50%" in w for w in fb.warnings)
@@ -290,7 +207,7 @@ def test_band_files_in_degrees_are_an_error(tmp_path):
     for f in (safe / "GRANULE").rglob("*m.*"):
         res = 0.0001 if "_10m." in f.name else 0.0002
         n = 64 if res == 0.0001 else 32
-        _write(f, np.full((n, n), 2000, np.uint16), res, origin=(11.5, 48.2), epsg=4326)
+        write_s2_band(f, np.full((n, n), 2000, np.uint16), res, origin=(11.5, 48.2), epsg=4326)
     with pytest.raises(LczError, match=r"geographic coordinates \(EPSG:4326.*UTM"):
         prepare_sentinel2(safe, tmp_path / "o.tif")
 

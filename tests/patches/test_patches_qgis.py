@@ -7,10 +7,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from helpers import run_and_load
 
 pytestmark = pytest.mark.qgis
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 N = 24  # the first rows of testing_geo_2025.h5: 10 UTM zones
 
 
@@ -30,22 +31,6 @@ def files(tmp_path_factory, shared_dir):
             o[k] = g[k][:N]
         tfw, epsg = g["tfw"][:N], g["epsg"][:N, 0]
     return {"dir": d, "tfw": tfw, "epsg": epsg}
-
-
-def run_and_load(alg_id, params):
-    """processing.runAndLoadResults into a fresh project: post-processors run as in QGIS."""
-    import processing
-    from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
-
-    project = QgsProject.instance()
-    project.clear()
-    context = QgsProcessingContext()
-    context.setProject(project)
-    res = processing.runAndLoadResults(
-        alg_id, params, feedback=QgsProcessingFeedback(), context=context
-    )
-    layers = {Path(lyr.source().split("|")[0]).name: lyr for lyr in project.mapLayers().values()}
-    return res, layers
 
 
 def test_loadpatches_rasters_and_outlines_load_styled(qgis_app, files, tmp_path):

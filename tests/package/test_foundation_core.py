@@ -19,7 +19,7 @@ from lcz_qgis.evaluation.metrics import lcz_scores
 from lcz_qgis.sample_data import class_counts_for, write_so2sat_file
 from lcz_qgis.so2sat.file import So2SatFile
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # rf (patch statistics) on the test fixture's 1200 training patches scored OA 0.902,
 # 0.917 and 0.915 on test.h5 for sample-data seeds 42, 1 and 2 (chance: 0.10 for the

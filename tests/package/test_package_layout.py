@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-CORE = Path(__file__).resolve().parents[1] / "lcz_qgis"
+CORE = Path(__file__).resolve().parents[2] / "lcz_qgis"
 MAX_FUNCTION_LINES = 80
 
 
@@ -210,3 +210,20 @@ def test_the_docstring_check_finds_gaps_and_lets_overrides_inherit():
         "pkg.b:17 Foreign.run",  # a base named through an attribute is not looked up
         "pkg.b:19 f",
     ]
+
+
+# -- the tests mirror the packages ---------------------------------------------------------
+
+TESTS = Path(__file__).resolve().parents[1]
+# Test folders that are not a core package: the QGIS plugin itself, and the repository
+# (layout, packaging).
+NOT_A_PACKAGE = {"plugin", "package"}
+
+
+def test_test_folders_mirror_the_core_packages():
+    core_packages = {p.name for p in CORE.iterdir() if (p / "__init__.py").is_file()}
+    folders = {p.name for p in TESTS.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders - NOT_A_PACKAGE <= core_packages, folders - NOT_A_PACKAGE - core_packages
+    assert not sorted(TESTS.glob("test_*.py")), "test modules belong in a package's folder"
+    for folder in folders:
+        assert sorted((TESTS / folder).glob("test_*.py")), f"tests/{folder} holds no tests"

@@ -4,54 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import REF_ORIGIN, make_s1_pair, write_raster
 
 from lcz_qgis.common.errors import Cancelled, LczError
 from lcz_qgis.common.feedback import RecordingFeedback
-from lcz_qgis.raster.io import gdal, osr
+from lcz_qgis.raster.io import gdal
 from lcz_qgis.sentinel import prepare_s1 as ps1
 from lcz_qgis.sentinel.speckle import lee_filter
-
-REF_ORIGIN = (690000.0, 5340000.0)
-
-
-def _wkt(epsg):
-    s = osr().SpatialReference()
-    s.ImportFromEPSG(epsg)
-    return s.ExportToWkt()
-
-
-def write_raster(path, arr, gt, epsg=32632, nodata=None, dtype=None):
-    g = gdal()
-    arr = np.atleast_3d(arr) if arr.ndim == 3 else arr[..., None]
-    ds = g.GetDriverByName("GTiff").Create(
-        str(path), arr.shape[1], arr.shape[0], arr.shape[2], dtype or g.GDT_Float32
-    )
-    ds.SetGeoTransform(gt)
-    if epsg:
-        ds.SetProjection(_wkt(epsg))
-    for k in range(arr.shape[2]):
-        b = ds.GetRasterBand(k + 1)
-        if nodata is not None:
-            b.SetNoDataValue(nodata)
-        b.WriteArray(arr[..., k])
-    ds = None
-    return path
-
-
-def make_s1_pair(folder, db=True, shift=(5.0, -5.0), res=20.0, n=60, seed=3, nodata_corner=True):
-    """VV/VH on a 20 m grid offset from the reference: two halves (bright/dark) + speckle."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for pol, (lo, hi) in (("VV", (0.02, 0.3)), ("VH", (0.004, 0.06))):
-        sigma0 = np.where(np.arange(n)[None, :] < n // 2, lo, hi) * np.ones((n, 1))
-        x = sigma0 * rng.gamma(4.4, 1 / 4.4, (n, n))  # GRD-like speckle
-        if db:
-            x = 10 * np.log10(x)
-        if nodata_corner:
-            x[:6, :6] = np.nan
-        gt = (REF_ORIGIN[0] + shift[0] - 40, res, 0, REF_ORIGIN[1] + shift[1] + 40, 0, -res)
-        out[pol] = write_raster(folder / f"s1_{pol}.tif", x.astype(np.float32), gt)
-    return out
 
 
 @pytest.fixture()

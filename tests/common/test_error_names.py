@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_classify import BrightnessModel, write_raster
+from helpers import BrightnessModel, write_raster
 
 from lcz_qgis.classify.pipeline import classify_raster
 from lcz_qgis.cli import main as lcz_main
@@ -21,7 +21,7 @@ from lcz_qgis.common.errors import LczError, MissingDependency, param, render, r
 from lcz_qgis.common.feedback import ConsoleFeedback, RecordingFeedback
 from lcz_qgis.patches.layers import load_patches
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PATCHES = command("patches")
 CLASSIFY = command("classify")
 
@@ -190,6 +190,16 @@ def test_missing_dependency_says_how_to_install_into_this_python(monkeypatch):
     assert text.startswith("Loading a scikit-learn model needs the Python package 'skops'")
     assert f"`{sys.executable} -m pip install skops`" in text
     assert "QGIS" not in text and "make deploy" not in text
+
+
+def test_missing_rasterio_points_to_the_distribution_not_to_pip(monkeypatch):
+    monkeypatch.setitem(sys.modules, "rasterio", None)
+    with pytest.raises(MissingDependency) as err:
+        require("rasterio", "rasterio", "Reading and writing rasters")
+    text = str(err.value)
+    assert "python3-rasterio" in text and "conda-forge" in text
+    assert "-m pip install rasterio" not in text
+    assert "make deploy" not in text
 
 
 @pytest.mark.qgis

@@ -4,55 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_prepare_s2 import make_safe
+from helpers import BrightnessModel, make_safe, write_raster
 
 from lcz_qgis.classify.area_table import read_area_csv
 from lcz_qgis.classify.pipeline import classify_raster
 from lcz_qgis.cli import main as lcz_main
 from lcz_qgis.common.errors import Cancelled, LczError
 from lcz_qgis.common.feedback import RecordingFeedback
-from lcz_qgis.models.modelfile import LczModel, load_model, new_manifest
+from lcz_qgis.models.modelfile import load_model
 from lcz_qgis.raster.io import gdal, osr
 from lcz_qgis.sentinel.prepare_s2 import prepare_sentinel2
-
-
-class BrightnessModel(LczModel):
-    """A fast deterministic model for geometry/option tests: class from mean brightness."""
-
-    def __init__(self, sensor="sen2", bands=None):
-        n = 10 if sensor == "sen2" else 8
-        super().__init__(new_manifest("test", "none", sensor, bands or list(range(n))))
-
-    def _predict(self, x, batch_size):
-        m = x.mean(axis=(1, 2, 3))
-        logits = -((m[:, None] * 60 - np.arange(17)[None, :]) ** 2)
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
-def _wkt(epsg):
-    s = osr().SpatialReference()
-    s.ImportFromEPSG(epsg)
-    return s.ExportToWkt()
-
-
-def write_raster(path, arr, gt=(690000.0, 10.0, 0.0, 5340000.0, 0.0, -10.0), epsg=32632,
-                 nodata=None, gtype=None):  # fmt: skip
-    """arr (H, W, C) -> GeoTIFF."""
-    g = gdal()
-    gtype = gtype or g.GDT_Float32
-    ds = g.GetDriverByName("GTiff").Create(
-        str(path), arr.shape[1], arr.shape[0], arr.shape[2], gtype
-    )
-    ds.SetGeoTransform(gt)
-    if epsg:
-        ds.SetProjection(_wkt(epsg))
-    for k in range(arr.shape[2]):
-        if nodata is not None:
-            ds.GetRasterBand(k + 1).SetNoDataValue(nodata)
-        ds.GetRasterBand(k + 1).WriteArray(arr[..., k])
-    ds = None
-    return path
 
 
 def read(path):
@@ -82,24 +43,6 @@ def prepared(tmp_path_factory):
 @pytest.fixture(scope="module")
 def rf(rf_model):
     return load_model(rf_model)
-
-
-@pytest.fixture(scope="module")
-def fusion_model(sample_dir):
-    from lcz_qgis.training.train import train_model
-
-    out = sample_dir / "fusion_rf.lczmodel"
-    if not out.exists():
-        train_model(
-            sample_dir / "train.h5",
-            out,
-            model_type="rf",
-            sensor="fusion",
-            bands="5,6,9-18",
-            seed=0,
-            max_samples=500,
-        )
-    return load_model(out)
 
 
 def test_prepared_product_map_equals_independent_predictions(rf, prepared, tmp_path):

@@ -177,7 +177,9 @@ def test_resnet20_s2_model_file_gives_the_networks_probabilities(imported, weigh
     x = _raw_sen2(8, seed=3)
     port, _ = pretrained.load_published(weights["so2sat_resnet20_s2"])
     got = lcz_qgis.load_model(imported["so2sat_resnet20_s2"][0].path).predict_proba(x)
-    np.testing.assert_allclose(got, port(x, training=False).numpy(), rtol=0, atol=1e-6)
+    # the network sees the authors' float16 rounding of the reflectance (DN / 10000)
+    net_input = pretrained.so2sat_resnet20_s2_scaling(x)
+    np.testing.assert_allclose(got, port(net_input, training=False).numpy(), rtol=0, atol=1e-6)
 
 
 def test_s1_uses_the_stored_scene_statistics_whatever_the_batching(imported, weights):
@@ -200,7 +202,7 @@ def test_s1_scene_statistics_are_those_of_the_whole_scene(imported, sample_dir):
     """Streaming by blocks of rows gives the statistics of the scene read whole."""
     step = imported["so2sat_resnet20_s1"][0].manifest["preprocessing"][0]
     ds, info = open_raster(sample_dir / "scene_s1.tif")
-    x = ds.ReadAsArray().astype(np.float64).transpose(1, 2, 0)
+    x = ds.read().astype(np.float64).transpose(1, 2, 0)
     valid = (x != info.nodata[0]).all(axis=-1)
     x[~valid] = 0
     valid &= (x[..., 4] + x[..., 5]) > 0

@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.qgis
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_provider_and_algorithms_are_registered(qgis_app):
@@ -226,7 +226,7 @@ def test_map_values_from_qgis_match_core(run_alg, sample_dir, rf_model, tmp_path
 
 def test_plugin_works_linked_under_another_name_through_qgis_pluginpath(tmp_path):
     """qgis_process finds the plugin through QGIS_PLUGINPATH under any folder name."""
-    from conftest import QGIS_PROCESS, qgis_process_env
+    from helpers import QGIS_PROCESS, qgis_process_env
 
     pluginpath = tmp_path / "elsewhere"
     pluginpath.mkdir()
@@ -267,7 +267,7 @@ def test_make_deploy_installs_and_enables_the_plugin(tmp_path):
     ini = (profile / "QGIS" / "QGIS3.ini").read_text()
     assert "[PythonPlugins]" in ini and "lcz_mapping=true" in ini
     # QGIS desktop starts from anywhere: the site-packages path it adds must be absolute
-    # (no empty PYTHONPATH element either: tests/test_qgis_desktop.py)
+    # (no empty PYTHONPATH element either: tests/plugin/test_qgis_desktop.py)
     assert f"PYTHONPATH={REPO}/.venv/lib/python3" in ini.replace("PYTHONPATH=:", "PYTHONPATH=")
 
 
@@ -299,7 +299,7 @@ def test_one_hdf5_library_in_the_environment():
 
 
 def test_sampledata_loads_the_city_in_true_colour_and_the_truth(qgis_app, tmp_path):
-    from test_patches_qgis import run_and_load
+    from helpers import run_and_load
 
     folder = tmp_path / "sample"
     folder.mkdir()

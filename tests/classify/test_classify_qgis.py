@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_prepare_s1 import make_s1_pair
-from test_prepare_s2 import make_safe
+from helpers import make_s1_pair, make_safe
 
 from lcz_qgis.classify.area_table import read_area_csv
 from lcz_qgis.raster.io import gdal
@@ -57,7 +56,7 @@ def test_registered_model_is_complete_named_and_grouped(qgis_app):
 
 
 def test_classify_outputs_load_styled_and_named(qgis_app, sample_dir, rf_model, tmp_path):
-    from test_patches_qgis import run_and_load
+    from helpers import run_and_load
 
     paths = {k: tmp_path / f"{k.lower()}.tif" for k in ("OUTPUT", "CONFIDENCE", "PROBABILITIES")}
     res, layers = run_and_load(
@@ -220,7 +219,7 @@ def test_qgis_process_lists_and_runs_the_graphical_model(qgis_process, safe, rf_
 
 
 def test_extent_in_degrees_with_reproject_selects_its_cells(run_alg, rf_model, tmp_path):
-    from test_classify import write_raster
+    from helpers import write_raster
 
     rng = np.random.default_rng(0)
     arr = rng.uniform(0.02, 0.3, (200, 200, 10)).astype(np.float32)

@@ -59,14 +59,14 @@ def test_create_geotiff_uses_the_options_it_is_given(tmp_path):
     wkt = _wkt()
     default = tmp_path / "default.tif"
     ds = create_geotiff(default, 300, 260, 2, g.GDT_Float32, GT, wkt, -1.0, None, ["a", "b"])
-    ds.GetRasterBand(1).WriteArray(np.ones((260, 300), np.float32))
-    ds = None
+    ds.write(np.ones((260, 300), np.float32), 1)
+    ds.close()
     plain = tmp_path / "plain.tif"
-    ds = create_geotiff(plain, 300, 260, 1, g.GDT_Byte, GT, wkt, options=[])
-    ds = None
+    ds = create_geotiff(plain, 300, 260, 1, "uint8", GT, wkt, options=[])
+    ds.close()
     lzw = tmp_path / "lzw.tif"
     ds = create_geotiff(lzw, 300, 260, 1, g.GDT_Byte, GT, "", 0, ["COMPRESS=LZW"])
-    ds = None
+    ds.close()
 
     d = g.Open(str(default))
     assert d.GetMetadata("IMAGE_STRUCTURE")["COMPRESSION"] == "DEFLATE"

@@ -13,14 +13,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_prepare_s2 import make_safe
+from helpers import make_safe
 
 from lcz_qgis.classify.area_table import read_area_csv
 from lcz_qgis.common.legend import LCZ_CLASSES
 
 pytestmark = pytest.mark.qgis
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MODEL_ID = "lcz:sentinel2_to_lcz_map"
 NOT_GENERATED = "not correctly generated"
 

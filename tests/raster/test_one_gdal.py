@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import QGIS_PROCESS, qgis_process_env
+from helpers import QGIS_PROCESS, qgis_process_env
 
 pytestmark = pytest.mark.qgis
 
@@ -242,6 +242,8 @@ def test_qgis_process_classify_holds_one_gdal_and_one_hdf5(
     model_lib = "sklearn/tree/_tree" if kind == "rf" else "libtensorflow_framework"
     assert any(model_lib in p for p in run["predicting"].values()), model_lib
     found = _assert_one_gdal_one_hdf5(run["files"], f"qgis_process ({kind})")
+    # the classification read and wrote through rasterio (raster.io), on that one libgdal
+    assert any("/rasterio/" in p for p in run["files"].values()), "rasterio not loaded"
     # and they are the files this Python process (osgeo, rasterio) maps
     assert found == _this_process_libraries()
 

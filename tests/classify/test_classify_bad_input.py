@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from test_classify import BrightnessModel, fusion_model, write_raster  # noqa: F401 - fixture
+from helpers import BrightnessModel, write_raster
 
 from lcz_qgis.classify.pipeline import classify_raster
 from lcz_qgis.cli import main as lcz_main

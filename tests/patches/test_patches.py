@@ -10,6 +10,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from helpers import write_so2sat
 from osgeo import gdal, ogr, osr
 
 from lcz_qgis.common.errors import Cancelled, LczError
@@ -21,17 +22,6 @@ from lcz_qgis.so2sat.geo import So2SatGeo, check_row
 
 gdal.UseExceptions()
 N_GEO = 40  # the first 40 rows of testing_geo_2025.h5: 10 UTM zones, no overlapping patches
-
-
-def write_so2sat(path, n, seed=0, codes=None):
-    rng = np.random.default_rng(seed)
-    codes = rng.integers(1, 18, n) if codes is None else np.asarray(codes)
-    with h5py.File(path, "w") as f:
-        # distinct values per patch, so a misplaced patch cannot pass
-        f["sen2"] = rng.random((n, 32, 32, 10)) * 0.3 + np.arange(n)[:, None, None, None]
-        f["sen1"] = rng.random((n, 32, 32, 8)) + np.arange(n)[:, None, None, None]
-        f["label"] = np.eye(17)[codes - 1]
-    return codes
 
 
 @pytest.fixture(scope="module")

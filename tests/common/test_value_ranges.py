@@ -13,7 +13,7 @@ import json
 import h5py
 import numpy as np
 import pytest
-from test_classify import BrightnessModel, write_raster
+from helpers import BrightnessModel, write_raster
 
 from lcz_qgis.classify.pipeline import classify_raster
 from lcz_qgis.cli import main
@@ -300,7 +300,7 @@ def _complex_raster(path, bands):
     g = gdal()
     ds = g.GetDriverByName("GTiff").Create(str(path), 40, 40, bands, g.GDT_CFloat32)
     ds.SetGeoTransform((690000.0, 10.0, 0.0, 5340000.0, 0.0, -10.0))
-    from test_classify import _wkt
+    from helpers import epsg_wkt as _wkt
 
     ds.SetProjection(_wkt(32632))
     for k in range(bands):
@@ -327,7 +327,8 @@ def test_complex_rasters_are_refused(tmp_path, capsys):
 
 
 def test_complex_band_file_in_prepare_s2_is_refused(tmp_path):
-    from test_prepare_s2 import ORIGIN, _band_file, make_safe
+    from helpers import ORIGIN, make_safe
+    from helpers import band_file as _band_file
 
     from lcz_qgis.sentinel.prepare_s2 import prepare_sentinel2
 
@@ -337,7 +338,7 @@ def test_complex_band_file_in_prepare_s2_is_refused(tmp_path):
     b11.unlink()
     ds = g.GetDriverByName("GTiff").Create(str(b11), 32, 32, 1, g.GDT_CInt16)
     ds.SetGeoTransform((ORIGIN[0], 20.0, 0.0, ORIGIN[1], 0.0, -20.0))
-    from test_classify import _wkt
+    from helpers import epsg_wkt as _wkt
 
     ds.SetProjection(_wkt(32632))
     ds.GetRasterBand(1).WriteArray(np.full((32, 32), 2000 + 5j, np.complex64))

@@ -1,0 +1,288 @@
+"""What the tests share besides fixtures: the checkout's paths, qgis_process and its
+environment, and the generators of test data (GeoTIFFs, So2Sat HDF5, SAFE-like Sentinel-2
+products, Sentinel-1 VV/VH pairs, a deterministic stand-in model).
+
+Test modules import it as ``helpers`` (``tests/`` is on ``sys.path`` through
+``conftest.py``); the fixtures live in ``conftest.py``. Tests sit in folders named after the
+core's packages (``tests/classify`` for ``lcz_qgis/classify``, ...)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from lcz_qgis.models.modelfile import LczModel, new_manifest
+from lcz_qgis.raster.io import gdal, osr
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+PLUGIN_NAME = "lcz_mapping"
+VENV_SITE = (
+    REPO / ".venv" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+)
+QGIS_PROCESS = shutil.which("qgis_process.bin") or "/usr/bin/qgis_process.bin"
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def qgis_process_env(config_root: Path) -> dict:
+    """The environment for ``qgis_process.bin`` with the test profile at ``config_root``."""
+    env = dict(os.environ)
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    env["QGIS_CUSTOM_CONFIG_PATH"] = str(config_root)
+    # qgis_process embeds Debian's python3; give it the venv's packages (TensorFlow, skops)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(VENV_SITE), env.get("PYTHONPATH")]))
+    return env
+
+
+# -- generators first written for classify/test_classify.py ----------
+
+
+class BrightnessModel(LczModel):
+    """A fast deterministic model for geometry/option tests: class from mean brightness."""
+
+    def __init__(self, sensor="sen2", bands=None):
+        n = 10 if sensor == "sen2" else 8
+        super().__init__(new_manifest("test", "none", sensor, bands or list(range(n))))
+
+    def _predict(self, x, batch_size):
+        m = x.mean(axis=(1, 2, 3))
+        logits = -((m[:, None] * 60 - np.arange(17)[None, :]) ** 2)
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def epsg_wkt(epsg):
+    s = osr().SpatialReference()
+    s.ImportFromEPSG(epsg)
+    return s.ExportToWkt()
+
+
+def write_raster(path, arr, gt=(690000.0, 10.0, 0.0, 5340000.0, 0.0, -10.0), epsg=32632,
+                 nodata=None, gtype=None):  # fmt: skip
+    """arr (H, W, C) or (H, W) -> a GeoTIFF in EPSG ``epsg`` (none when 0) with geotransform
+    ``gt``; float32 unless ``gtype`` (a GDAL type) says otherwise."""
+    g = gdal()
+    arr = arr if arr.ndim == 3 else arr[..., None]
+    gtype = gtype or g.GDT_Float32
+    ds = g.GetDriverByName("GTiff").Create(
+        str(path), arr.shape[1], arr.shape[0], arr.shape[2], gtype
+    )
+    ds.SetGeoTransform(gt)
+    if epsg:
+        ds.SetProjection(epsg_wkt(epsg))
+    for k in range(arr.shape[2]):
+        if nodata is not None:
+            ds.GetRasterBand(k + 1).SetNoDataValue(nodata)
+        ds.GetRasterBand(k + 1).WriteArray(arr[..., k])
+    ds = None
+    return path
+
+
+# -- generators first written for patches/test_patches.py ----------
+
+
+def write_so2sat(path, n, seed=0, codes=None):
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(1, 18, n) if codes is None else np.asarray(codes)
+    with h5py.File(path, "w") as f:
+        # distinct values per patch, so a misplaced patch cannot pass
+        f["sen2"] = rng.random((n, 32, 32, 10)) * 0.3 + np.arange(n)[:, None, None, None]
+        f["sen1"] = rng.random((n, 32, 32, 8)) + np.arange(n)[:, None, None, None]
+        f["label"] = np.eye(17)[codes - 1]
+    return codes
+
+
+# -- generators first written for patches/test_patches_qgis.py ----------
+
+
+def run_and_load(alg_id, params):
+    """processing.runAndLoadResults into a fresh project: post-processors run as in QGIS."""
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
+
+    project = QgsProject.instance()
+    project.clear()
+    context = QgsProcessingContext()
+    context.setProject(project)
+    res = processing.runAndLoadResults(
+        alg_id, params, feedback=QgsProcessingFeedback(), context=context
+    )
+    layers = {Path(lyr.source().split("|")[0]).name: lyr for lyr in project.mapLayers().values()}
+    return res, layers
+
+
+# -- generators first written for sentinel/test_prepare_s2.py ----------
+
+TILE = "T32TPT"
+
+
+STAMP = "20230715T102559"
+
+
+ORIGIN = (690000.0, 5340000.0)  # upper-left, EPSG:32632
+
+
+BANDS_10 = ("B02", "B03", "B04", "B08")
+
+
+BANDS_20 = ("B05", "B06", "B07", "B8A", "B11", "B12", "SCL")
+
+
+ESA = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
+
+
+# So2Sat order B2 B3 B4 B5 B6 B7 B8 B8A B11 B12 -> per-band surface reflectance of the city
+MTD = """<?xml version="1.0" encoding="UTF-8"?>
+<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
+  <n1:General_Info><Product_Info>
+    <PROCESSING_BASELINE>05.09</PROCESSING_BASELINE>
+    <PRODUCT_TYPE>S2MSI2A</PRODUCT_TYPE>
+  </Product_Info>
+  <Product_Image_Characteristics>
+    <QUANTIFICATION_VALUES_LIST>
+      <BOA_QUANTIFICATION_VALUE unit="none">10000</BOA_QUANTIFICATION_VALUE>
+    </QUANTIFICATION_VALUES_LIST>
+    <BOA_ADD_OFFSET_VALUES_LIST>
+{offsets}
+    </BOA_ADD_OFFSET_VALUES_LIST>
+  </Product_Image_Characteristics></n1:General_Info>
+</n1:Level-2A_User_Product>
+"""
+
+
+def s2_driver():
+    g = gdal()
+    return ("JP2OpenJPEG", "jp2") if g.GetDriverByName("JP2OpenJPEG") else ("GTiff", "tif")
+
+
+def write_s2_band(path: Path, arr: np.ndarray, res: float, origin=ORIGIN, epsg=32632) -> None:
+    g = gdal()
+    drv_name, _ = s2_driver()
+    mem = g.GetDriverByName("MEM").Create("", arr.shape[1], arr.shape[0], 1, g.GDT_UInt16)
+    mem.SetGeoTransform((origin[0], res, 0.0, origin[1], 0.0, -res))
+    srs = osr().SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    mem.SetProjection(srs.ExportToWkt())
+    mem.GetRasterBand(1).WriteArray(arr)
+    opts = ["QUALITY=100", "REVERSIBLE=YES"] if drv_name == "JP2OpenJPEG" else ["TILED=YES"]
+    g.GetDriverByName(drv_name).CreateCopy(str(path), mem, options=opts)
+
+
+def dn_of(band: str, size10: int, seed: int = 0) -> np.ndarray:
+    """DN pattern of a band at its native resolution: constant 4x4 blocks + the offset."""
+    res = 10 if band in BANDS_10 else 20
+    n = size10 * 10 // res
+    rng = np.random.default_rng(sum(map(ord, band)) * 7 + seed)
+    blocks = rng.integers(1100, 4000, size=(n // 4 + 1, n // 4 + 1))
+    return np.kron(blocks, np.ones((4, 4), np.int64))[:n, :n].astype(np.uint16)
+
+
+def make_safe(folder: Path, size10: int = 128, offset: int = -1000, seed: int = 0) -> Path:
+    """A SAFE-like L2A product: 10 m and 20 m bands named like real ones, SCL, MTD_MSIL2A.xml.
+
+    Pixel DN patterns come from ``dn_of``; DN 0 (nodata) in a 8 x 16 corner of every 10 m band
+    (4 x 8 at 20 m); SCL is 4 (vegetation) except a cloud (9) and a shadow (3) square.
+    """
+    _, ext = s2_driver()
+    safe = folder / f"S2A_MSIL2A_{STAMP}_N0509_R022_{TILE}_20230715T150000.SAFE"
+    img = safe / "GRANULE" / f"L2A_{TILE}_A042000_{STAMP}" / "IMG_DATA"
+    for r in ("R10m", "R20m"):
+        (img / r).mkdir(parents=True, exist_ok=True)
+    for band in BANDS_10 + BANDS_20:
+        res = 10 if band in BANDS_10 else 20
+        if band == "SCL":
+            arr = np.full((size10 // 2, size10 // 2), 4, np.uint16)
+            arr[20:28, 20:28] = 9  # cloud: 10 m rows/cols 40..55
+            arr[30:34, 40:44] = 3  # shadow: 10 m rows 60..67, cols 80..87
+        else:
+            arr = dn_of(band, size10, seed)
+            k = 1 if res == 10 else 2
+            arr[: 8 // k, : 16 // k] = 0
+        write_s2_band(img / f"R{res}m" / f"{TILE}_{STAMP}_{band}_{res}m.{ext}", arr, float(res))
+    offsets = "\n".join(
+        f'      <BOA_ADD_OFFSET band_id="{i}">{offset}</BOA_ADD_OFFSET>' for i in range(len(ESA))
+    )
+    (safe / "MTD_MSIL2A.xml").write_text(MTD.format(offsets=offsets))
+    return safe
+
+
+def band_file(safe: Path, band: str) -> Path:
+    return next((safe / "GRANULE").rglob(f"*_{band}_*m.*"))
+
+
+# -- generators first written for sentinel/test_prepare_s1.py ----------
+
+REF_ORIGIN = (690000.0, 5340000.0)
+
+
+def make_s1_pair(folder, db=True, shift=(5.0, -5.0), res=20.0, n=60, seed=3, nodata_corner=True):
+    """VV/VH on a 20 m grid offset from the reference: two halves (bright/dark) + speckle."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for pol, (lo, hi) in (("VV", (0.02, 0.3)), ("VH", (0.004, 0.06))):
+        sigma0 = np.where(np.arange(n)[None, :] < n // 2, lo, hi) * np.ones((n, 1))
+        x = sigma0 * rng.gamma(4.4, 1 / 4.4, (n, n))  # GRD-like speckle
+        if db:
+            x = 10 * np.log10(x)
+        if nodata_corner:
+            x[:6, :6] = np.nan
+        gt = (REF_ORIGIN[0] + shift[0] - 40, res, 0, REF_ORIGIN[1] + shift[1] + 40, 0, -res)
+        out[pol] = write_raster(folder / f"s1_{pol}.tif", x.astype(np.float32), gt)
+    return out
+
+
+# -- generators first written for sentinel/test_composite_s2.py ----------
+
+
+def make_safe_date(folder, date: str, clouds=(), seed: int = 0, size10: int = 64,
+                   level: str = "L2A", baseline: str = "05.09") -> Path:  # fmt: skip
+    """A SAFE-like product of one ``date`` (YYYYMMDD, in its name) in ``folder``.
+
+    ``make_safe``'s bands (``seed`` changes the DN) with an SCL of class 4 except the
+    ``clouds``: squares ``(row, col, size[, class])`` in 10 m pixels (even numbers), class 9
+    unless given (3 shadow, 8/9 cloud, 10 cirrus). ``level="L1C"``: no SCL, an
+    MTD_MSIL1C.xml with RADIO_ADD_OFFSET. ``baseline`` before "04.00": no offsets in the
+    MTD file and every DN 1000 lower, so the reflectance is the same as at baseline 05.09.
+    """
+    folder = Path(folder)
+    work = folder / f"_{date}_{seed}"
+    work.mkdir(parents=True, exist_ok=True)
+    made = make_safe(work, size10=size10, seed=seed)
+    safe = (
+        folder
+        / f"S2A_MSI{level}_{date}T102559_N{baseline.replace('.', '')}_R022_{TILE}_{date}T150000.SAFE"
+    )
+    made.rename(safe)
+    work.rmdir()
+    scl = np.full((size10 // 2, size10 // 2), 4, np.uint16)
+    for cloud in clouds:
+        r, c, n, cls = (*cloud, 9) if len(cloud) == 3 else cloud
+        scl[r // 2 : (r + n) // 2, c // 2 : (c + n) // 2] = cls
+    write_s2_band(band_file(safe, "SCL"), scl, 20.0)
+    old = float(baseline) < 4.0
+    if old:  # the same reflectance without the offset: DN 1000 lower
+        g = gdal()
+        for band in BANDS_10 + BANDS_20[:-1]:
+            path = band_file(safe, band)
+            arr = g.Open(str(path)).ReadAsArray().astype(np.int64)
+            res = 10.0 if band in BANDS_10 else 20.0
+            write_s2_band(path, np.where(arr > 0, arr - 1000, 0).astype(np.uint16), res)
+    offsets = "" if old else "\n".join(
+        f'      <BOA_ADD_OFFSET band_id="{i}">-1000</BOA_ADD_OFFSET>' for i in range(len(ESA))
+    )  # fmt: skip
+    mtd = MTD.format(offsets=offsets).replace(">05.09<", f">{baseline}<")
+    (safe / "MTD_MSIL2A.xml").unlink()
+    if level == "L1C":
+        band_file(safe, "SCL").unlink()
+        mtd = (mtd.replace("Level-2A", "Level-1C").replace("S2MSI2A", "S2MSI1C")
+               .replace("BOA_ADD_OFFSET", "RADIO_ADD_OFFSET")
+               .replace("BOA_QUANTIFICATION_VALUE", "QUANTIFICATION_VALUE"))  # fmt: skip
+    (safe / f"MTD_MSI{level}.xml").write_text(mtd)
+    return safe
