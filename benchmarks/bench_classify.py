@@ -75,9 +75,8 @@ def _write_raster(
             field = 1 + 0.3 * np.sin(cols / 37.0) * np.cos(rows / 53.0)
             noise = rng.uniform(0.8, 1.2, (10, n, size))
             x = np.round(base[:, None, None] * field * noise * 1e4) / 1e4
-        ds.WriteArray(np.ascontiguousarray(x, dtype=np.float32), 0, r0)
-    ds.FlushCache()
-    ds = None
+        ds.write(np.ascontiguousarray(x, dtype=np.float32), window=((r0, r0 + n), (0, size)))
+    ds.close()
 
 
 def _models(workdir: Path) -> dict:

@@ -221,18 +221,18 @@ S2_NODATA = -9999.0
 
 def write_scene(folder, seed: int) -> dict:
     """scene_s2.tif, scene_s1.tif and scene_truth.tif (512 x 512 px, 10 m, EPSG:32632)."""
+    from rasterio.crs import CRS
+
     from .raster.io import (
         GTIFF_OPTIONS,
         create_geotiff,
-        gdal,
-        osr,
+        name_lcz_categories,
         style_lcz_band,
         write_lcz_qml,
         write_qml,
     )
     from .styling.styles import qml_multiband
 
-    g = gdal()
     rng = np.random.default_rng(seed + 7919)
     zones = np.kron(SCENE_LAYOUT, np.ones((SCENE_BLOCK, SCENE_BLOCK), np.uint8))
     s2, s1 = _render(zones, rng)
@@ -241,9 +241,7 @@ def write_scene(folder, seed: int) -> dict:
     s1[:48, :96] = S2_NODATA
     h, w = zones.shape
     gt = (SCENE_ORIGIN[0], 10.0, 0.0, SCENE_ORIGIN[1], 0.0, -10.0)
-    srs = osr().SpatialReference()
-    srs.ImportFromEPSG(SCENE_EPSG)
-    wkt = srs.ExportToWkt()
+    wkt = CRS.from_epsg(SCENE_EPSG).to_wkt()
     folder = Path(folder)
     out = {}
     from .common.bands import SEN1_CHANNELS, SEN2_BANDS
@@ -253,26 +251,22 @@ def write_scene(folder, seed: int) -> dict:
         ("scene_s1.tif", s1, SEN1_CHANNELS),
     ):
         with atomic_output(folder / name, (".aux.xml",)) as tmp:
-            ds = create_geotiff(
-                tmp, w, h, arr.shape[-1], g.GDT_Float32, gt, wkt, S2_NODATA, GTIFF_OPTIONS
-            )
-            ds.SetMetadataItem("DESCRIPTION", f"SYNTHETIC sample city ({name}), lcz_qgis")
-            for k in range(arr.shape[-1]):
-                b = ds.GetRasterBand(k + 1)
-                b.WriteArray(arr[..., k])
-                b.SetDescription(descr[k])
-            ds = None
+            n = arr.shape[-1]
+            opts = GTIFF_OPTIONS
+            with create_geotiff(tmp, w, h, n, "float32", gt, wkt, S2_NODATA, opts, descr) as ds:
+                ds.update_tags(DESCRIPTION=f"SYNTHETIC sample city ({name}), lcz_qgis")
+                ds.write(np.moveaxis(arr, -1, 0).astype(np.float32, copy=False))
         out[name] = folder / name
     # true colour (B4, B3, B2 stretched between their 2nd and 98th percentiles) for QGIS
     limits = [np.percentile(s2[..., SEN2_BANDS.index(b)], (2, 98)) for b in ("B4", "B3", "B2")]
     rgb = [SEN2_BANDS.index(b) + 1 for b in ("B4", "B3", "B2")]
     write_qml(folder / "scene_s2.tif", qml_multiband(*rgb, limits))
     with atomic_output(folder / "scene_truth.tif", (".aux.xml",)) as tmp:
-        ds = create_geotiff(tmp, w, h, 1, g.GDT_Byte, gt, wkt, 0, GTIFF_OPTIONS)
-        ds.SetMetadataItem("DESCRIPTION", "SYNTHETIC sample city: the LCZ zones it was built from")
-        style_lcz_band(ds.GetRasterBand(1))
-        ds.GetRasterBand(1).WriteArray(zones)
-        ds = None
+        with create_geotiff(tmp, w, h, 1, "uint8", gt, wkt, 0, GTIFF_OPTIONS) as ds:
+            ds.update_tags(DESCRIPTION="SYNTHETIC sample city: the LCZ zones it was built from")
+            style_lcz_band(ds)
+            ds.write(zones, 1)
+        name_lcz_categories(tmp)
     write_lcz_qml(folder / "scene_truth.tif")
     out["scene_truth.tif"] = folder / "scene_truth.tif"
     return out

@@ -1,6 +1,10 @@
 """The cells to classify: output cells whose centre lies inside an extent and/or the
 polygons of a vector file (MASK / EXTENT), rasterised block by block.
 
+The polygons are read once with OGR (in the raster's CRS, as GDAL's RasterizeLayer
+reprojects them) and burnt per block of output rows with ``rasterio.features.rasterize``
+(cell centres inside, like RasterizeLayer's default).
+
 An extent or mask that selects none of the cells that can be classified (it lies
 outside the raster, or between cell centres) is an error when the mask is built,
 before any output is written: otherwise the run would only produce an all-0 map.
@@ -12,8 +16,8 @@ import os
 
 import numpy as np
 
-from ..common.errors import LczError
-from ..raster.io import gdal, osr
+from ..common.errors import LczError, first_line
+from ..raster.io import open_vector, polygons_in, rasterize_rows, read_failures
 
 # Output cells rasterised at a time when checking that the mask selects a cell.
 _CHECK_CELLS = 4_000_000
@@ -22,21 +26,22 @@ _CHECK_CELLS = 4_000_000
 def _bounds_in(bounds, src_crs: str, dst_crs: str) -> tuple:
     """``bounds`` (xmin, ymin, xmax, ymax) in ``src_crs`` as the bounds of that box in
     ``dst_crs`` (edges densified, so a box in degrees maps onto the UTM box around it)."""
-    o = osr()
-    src, dst = o.SpatialReference(), o.SpatialReference()
+    from rasterio.crs import CRS
+    from rasterio.warp import transform_bounds
+
     try:
-        src.SetFromUserInput(str(src_crs))
-    except RuntimeError:
+        src = CRS.from_user_input(str(src_crs))
+    except (ValueError, *read_failures()):
         raise LczError(f"unknown CRS for the extent: '{str(src_crs)[:60]}'") from None
-    dst.ImportFromWkt(dst_crs)
-    if src.IsSame(dst):
+    dst = CRS.from_wkt(dst_crs)
+    if src == dst:
         return tuple(bounds)
-    for srs in (src, dst):
-        srs.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
     try:
-        return tuple(o.CoordinateTransformation(src, dst).TransformBounds(*bounds, 21))
-    except RuntimeError as exc:
-        raise LczError(f"cannot transform the extent to the raster's CRS: {exc}") from None
+        return tuple(transform_bounds(src, dst, *bounds, densify_pts=21))
+    except read_failures() as exc:
+        raise LczError(
+            f"cannot transform the extent to the raster's CRS: {first_line(exc)}"
+        ) from None
 
 
 class CellMask:
@@ -56,15 +61,15 @@ class CellMask:
             if extent_crs:
                 self.extent = _bounds_in(self.extent, extent_crs, crs_wkt)
         if mask:
-            g = gdal()
             if not os.path.exists(str(mask).split("|")[0]):
                 raise LczError(f"mask layer '{mask}' does not exist")
             try:
-                self.vector = g.OpenEx(str(mask).split("|")[0], g.OF_VECTOR)
+                vector = open_vector(str(mask).split("|")[0])
             except RuntimeError as exc:
                 raise LczError(f"cannot open mask layer '{mask}': {exc}") from None
-            if self.vector is None or self.vector.GetLayerCount() == 0:
+            if vector is None or vector.GetLayerCount() == 0:
                 raise LczError(f"'{mask}' is not a vector layer GDAL/OGR can read")
+            self.vector = polygons_in(vector, crs_wkt)
         self._check_selects_cells()
 
     @property
@@ -82,14 +87,7 @@ class CellMask:
         return ((yc >= y0) & (yc <= y1))[:, None] & ((xc >= x0) & (xc <= x1))[None, :]
 
     def _vector_cells(self, r0: int, r1: int) -> np.ndarray:
-        g = gdal()
-        gt = self.grid.geotransform
-        mem = g.GetDriverByName("MEM").Create("", self.grid.cols, r1 - r0, 1, g.GDT_Byte)
-        mem.SetGeoTransform((gt[0], gt[1], 0.0, gt[3] + r0 * gt[5], 0.0, gt[5]))
-        mem.SetProjection(self.crs_wkt)
-        for i in range(self.vector.GetLayerCount()):
-            g.RasterizeLayer(mem, [1], self.vector.GetLayer(i), burn_values=[1])
-        return mem.GetRasterBand(1).ReadAsArray() > 0
+        return rasterize_rows(self.vector, self.grid.geotransform, r0, r1 - r0, self.grid.cols)
 
     def cells(self, r0: int, r1: int, use_extent: bool = True, use_vector: bool = True):
         """(r1 - r0, cols) bool: output rows r0..r1 inside the extent and the polygons

@@ -5,8 +5,8 @@ Rasters with a complex band are refused (``raster.io.check_real_bands``); a pixe
 band beyond the sensor's physical range (``bands.value_limit``) is nodata, like NaN.
 Geometry checks (CRS, ~10 m pixels, north-up, at least one 32 x 32 window) with optional
 on-the-fly warps: REPROJECT to UTM, RESAMPLE to 10 m, Sentinel-1 onto the Sentinel-2
-grid, all as GDAL warped VRTs, never a full copy. The scale (DN or reflectance) is
-guessed from a few small blocks of pixels, whatever the raster size.
+grid, all as rasterio ``WarpedVRT``s on gdalwarp's output grid, never a full copy.
+Reads are rasterio windows. The scale (DN or reflectance) is guessed from a few small blocks of pixels, whatever the raster size.
 """
 
 from __future__ import annotations
@@ -17,17 +17,18 @@ from pathlib import Path
 import numpy as np
 
 from ..common.bands import DN_SCALE, DN_THRESHOLD, sensor_channels, value_limit
-from ..common.errors import LczError, param, tool
+from ..common.errors import LczError, first_line, param, tool
 from ..common.feedback import Feedback
 from ..raster.io import (
     PIXEL_SIZE_M,
     RasterInfo,
-    gdal,
     info_from_dataset,
     open_raster,
-    osr,
     pixel_validity,
     read_errors,
+    read_failures,
+    read_window,
+    warped_vrt,
 )
 from .sliding_window import WINDOW
 
@@ -59,34 +60,54 @@ _LABEL = {"sen2": "Sentinel-2", "sen1": "Sentinel-1"}
 # -- geometry: checks and on-the-fly warps ---------------------------------------------------
 
 
-def _warp_vrt(ds, info: RasterInfo, **kwargs):
-    """A warped VRT of ``ds`` (in memory; pixels are warped when read)."""
-    g = gdal()
+def _warp_grid(info: RasterInfo, dst_crs, res=None, tap=False, bounds=None, size=None):
+    """gdalwarp's output grid, (transform, width, height): ``bounds`` and ``size`` as given
+    (-te, -ts), else GDAL's suggested extent in ``dst_crs`` at ``res`` (-tr), aligned on
+    multiples of ``res`` when ``tap`` (-tap)."""
+    import math
+
+    from rasterio.transform import Affine, from_bounds
+    from rasterio.warp import calculate_default_transform
+
+    if bounds is not None:
+        return from_bounds(*bounds, *size), size[0], size[1]
+    t, w, h = calculate_default_transform(
+        info.crs_wkt, dst_crs, info.width, info.height, *info.bounds()
+    )
+    x0, x1, y1 = t.c, t.c + t.a * w, t.f
+    y0 = t.f + t.e * h
+    if tap:
+        x0, x1 = math.floor(x0 / res) * res, math.ceil(x1 / res) * res
+        y0, y1 = math.floor(y0 / res) * res, math.ceil(y1 / res) * res
+    w = int((x1 - x0 + res / 2.0) / res)
+    h = int((abs(y1 - y0) + res / 2.0) / res)
+    return Affine(res, 0.0, x0, 0.0, -res, y1), w, h
+
+
+def _warp_vrt(ds, info: RasterInfo, dst_crs, resampling: str, **grid):
+    """A warped VRT of ``ds`` on the grid ``_warp_grid(info, dst_crs, **grid)`` (in
+    memory; pixels are warped when read), as gdalwarp -of VRT would make it."""
+    from rasterio.crs import CRS
+
     nd = info.nodata[0]
     if nd is None:
         nd = float("nan") if "Float" in info.dtype else 0
     try:
-        out = g.Warp("", ds, format="VRT", srcNodata=nd, dstNodata=nd, multithread=False, **kwargs)
-    except RuntimeError as exc:
-        raise LczError(f"cannot warp '{Path(info.path).name}': {exc}") from None
-    if out is None:
-        raise LczError(f"cannot warp '{Path(info.path).name}'")
-    return out
+        crs = CRS.from_user_input(dst_crs)
+        transform, width, height = _warp_grid(info, crs, **grid)
+    except (RuntimeError, ValueError, *read_failures()) as exc:
+        raise LczError(f"cannot warp '{Path(info.path).name}': {first_line(exc)}") from None
+    return warped_vrt(ds, crs, transform, width, height, resampling, nd, nd)
 
 
 def utm_epsg(info: RasterInfo) -> int:
     """EPSG code of the UTM zone (WGS 84) holding the raster's centre."""
-    o = osr()
-    src = o.SpatialReference()
-    src.ImportFromWkt(info.crs_wkt)
-    src.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
-    dst = o.SpatialReference()
-    dst.ImportFromEPSG(4326)
-    dst.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
+    from rasterio.warp import transform
+
     gt = info.geotransform
     cx = gt[0] + gt[1] * info.width / 2
     cy = gt[3] + gt[5] * info.height / 2
-    lon, lat, _ = o.CoordinateTransformation(src, dst).TransformPoint(cx, cy)
+    (lon,), (lat,) = transform(info.crs_wkt, "EPSG:4326", [cx], [cy])
     zone = min(60, max(1, int((lon + 180.0) // 6) + 1))
     return (32600 if lat >= 0 else 32700) + zone
 
@@ -109,15 +130,7 @@ def _prepare_geometry(ds, info: RasterInfo, what: str, reproject: bool, resample
             )
         epsg = utm_epsg(info)
         feedback.info(f"{what}: warping on the fly to EPSG:{epsg} (UTM) at 10 m, bilinear")
-        vrt = _warp_vrt(
-            ds,
-            info,
-            dstSRS=f"EPSG:{epsg}",
-            xRes=PIXEL_SIZE_M,
-            yRes=PIXEL_SIZE_M,
-            targetAlignedPixels=True,
-            resampleAlg="bilinear",
-        )
+        vrt = _warp_vrt(ds, info, f"EPSG:{epsg}", "bilinear", res=PIXEL_SIZE_M, tap=True)
         return vrt, info_from_dataset(vrt, info.path)
     if not info.has_10m_pixels():
         px, py = info.pixel_size
@@ -129,9 +142,7 @@ def _prepare_geometry(ds, info: RasterInfo, what: str, reproject: bool, resample
             )
         alg = "average" if max(px, py) < PIXEL_SIZE_M else "bilinear"
         feedback.info(f"{what}: resampling on the fly from {px:g} m to 10 m ({alg})")
-        vrt = _warp_vrt(
-            ds, info, xRes=PIXEL_SIZE_M, yRes=PIXEL_SIZE_M, resampleAlg=alg, dstSRS=info.crs_wkt
-        )
+        vrt = _warp_vrt(ds, info, info.crs_wkt, alg, res=PIXEL_SIZE_M)
         return vrt, info_from_dataset(vrt, info.path)
     return ds, info
 
@@ -151,15 +162,7 @@ def _onto_grid(ds, info: RasterInfo, ref: RasterInfo, what: str, feedback):
             "give rasters of the same area"
         )
     feedback.info(f"{what}: resampling on the fly onto the Sentinel-2 grid (bilinear)")
-    vrt = _warp_vrt(
-        ds,
-        info,
-        dstSRS=ref.crs_wkt,
-        outputBounds=b,
-        width=ref.width,
-        height=ref.height,
-        resampleAlg="bilinear",
-    )
+    vrt = _warp_vrt(ds, info, ref.crs_wkt, "bilinear", bounds=b, size=(ref.width, ref.height))
     return vrt, info_from_dataset(vrt, info.path)
 
 
@@ -181,11 +184,9 @@ def _same_grid(a: RasterInfo, b: RasterInfo) -> bool:
         return True
     if not a.crs_wkt or not b.crs_wkt:
         return False
-    o = osr()
-    sa, sb = o.SpatialReference(), o.SpatialReference()
-    sa.ImportFromWkt(a.crs_wkt)
-    sb.ImportFromWkt(b.crs_wkt)
-    return bool(sa.IsSame(sb))
+    from rasterio.crs import CRS
+
+    return CRS.from_wkt(a.crs_wkt) == CRS.from_wkt(b.crs_wkt)
 
 
 # -- band mapping ----------------------------------------------------------------------------
@@ -304,7 +305,6 @@ def open_sources(
 def sample_values(src: InputSource, size: int = 64, grid: int = 4) -> np.ndarray:
     """Valid values of the source's bands in ``grid x grid`` small blocks spread over the
     raster, (N, C). Reads at most grid² x size² pixels, whatever the raster size."""
-    g = gdal()
     w, h = src.info.width, src.info.height
     bw, bh = min(w, size), min(h, size)
     xs = np.unique(np.linspace(0, w - bw, grid).astype(int))
@@ -313,15 +313,7 @@ def sample_values(src: InputSource, size: int = 64, grid: int = 4) -> np.ndarray
     for y in ys:
         for x in xs:
             with read_errors(src.info.path):
-                a = src.ds.ReadAsArray(
-                    int(x),
-                    int(y),
-                    bw,
-                    bh,
-                    buf_type=g.GDT_Float32,
-                    band_list=[b + 1 for b in src.bands],
-                    interleave="pixel",
-                )
+                a = read_window(src.ds, src.bands, int(x), int(y), bw, bh)
             parts.append(a.reshape(-1, len(src.bands)))
     v = np.concatenate(parts)
     return v[pixel_validity(v[None], [src.info.nodata[b] for b in src.bands], src.limit)[0]]

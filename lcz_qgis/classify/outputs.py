@@ -7,7 +7,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..common.legend import LCZ_CLASSES, N_CLASSES
-from ..raster.io import GTIFF_OPTIONS, create_geotiff, gdal, style_lcz_band
+from ..raster.io import (
+    GTIFF_OPTIONS,
+    close_raster,
+    create_geotiff,
+    name_lcz_categories,
+    style_lcz_band,
+)
 from ..styling.styles import RampStop, qml_pseudocolor
 
 FORMATS = ("float", "byte")
@@ -21,44 +27,43 @@ class OutputWriters:
     place with their .aux.xml when the whole run succeeded)."""
 
     def __init__(self, staging, grid, crs_wkt, output, confidence, conf_fmt, probabilities, p_fmt):
-        g = gdal()
         self.conf_fmt, self.p_fmt = conf_fmt, p_fmt
         self.counts = np.zeros(N_CLASSES + 1, np.int64)
         gt = grid.geotransform
 
-        def create(path, count, gtype, nodata):
+        def create(path, count, dtype, nodata, descriptions=None):
             tmp = staging.temp(path)
             return create_geotiff(
-                tmp, grid.cols, grid.rows, count, gtype, gt, crs_wkt, nodata, GTIFF_OPTIONS
-            )
+                tmp, grid.cols, grid.rows, count, dtype, gt, crs_wkt, nodata, GTIFF_OPTIONS,
+                descriptions,
+            )  # fmt: skip
 
-        self.map = create(output, 1, g.GDT_Byte, 0)
-        style_lcz_band(self.map.GetRasterBand(1))
+        self.map = create(output, 1, "uint8", 0)
+        style_lcz_band(self.map)
         self.conf = self.proba = None
         if confidence:
             byte = conf_fmt == "byte"
             self.conf = create(
                 confidence,
                 1,
-                g.GDT_Byte if byte else g.GDT_Float32,
+                "uint8" if byte else "float32",
                 BYTE_NODATA if byte else FLOAT_NODATA,
-            )
-            self.conf.GetRasterBand(1).SetDescription(
-                "LCZ confidence (max probability, %)"
-                if byte
-                else "LCZ confidence (max probability)"
+                [
+                    "LCZ confidence (max probability, %)"
+                    if byte
+                    else "LCZ confidence (max probability)"
+                ],
             )
         if probabilities:
             byte = p_fmt == "byte"
+            unit = " (%)" if byte else ""
             self.proba = create(
                 probabilities,
                 N_CLASSES,
-                g.GDT_Byte if byte else g.GDT_Float32,
+                "uint8" if byte else "float32",
                 BYTE_NODATA if byte else FLOAT_NODATA,
+                [f"P(LCZ {c.letter}){unit}" for c in sorted(LCZ_CLASSES, key=lambda c: c.code)],
             )
-            for c in LCZ_CLASSES:
-                unit = " (%)" if byte else ""
-                self.proba.GetRasterBand(c.code).SetDescription(f"P(LCZ {c.letter}){unit}")
 
     def write(self, r0, codes, conf, proba, valid):
         """Write one block of output rows, from output row ``r0`` down.
@@ -73,31 +78,37 @@ class OutputWriters:
                 percent, with that format's nodata outside ``valid``.
             valid: (rows, cols) bool, the cells that were classified.
         """
-        self.map.GetRasterBand(1).WriteArray(codes, 0, r0)
+        from rasterio.windows import Window
+
+        rows, cols = codes.shape
+        win = Window(0, r0, cols, rows)
+        self.map.write(codes, 1, window=win)
         self.counts += np.bincount(codes.ravel(), minlength=N_CLASSES + 1)
         if self.conf is not None:
             if self.conf_fmt == "byte":
                 c = np.where(valid, np.rint(np.clip(conf, 0, 1) * 100), BYTE_NODATA)
-                self.conf.GetRasterBand(1).WriteArray(c.astype(np.uint8), 0, r0)
+                self.conf.write(c.astype(np.uint8), 1, window=win)
             else:
-                self.conf.GetRasterBand(1).WriteArray(conf.astype(np.float32), 0, r0)
+                self.conf.write(conf.astype(np.float32), 1, window=win)
         if self.proba is not None:
             if self.p_fmt == "byte":
                 p = np.where(valid[..., None], np.rint(np.clip(proba, 0, 1) * 100), BYTE_NODATA)
                 p = p.astype(np.uint8)
             else:
                 p = np.where(valid[..., None], proba, FLOAT_NODATA).astype(np.float32)
-            self.proba.WriteArray(p, 0, r0, interleave="pixel")
+            self.proba.write(p.transpose(2, 0, 1), window=win)
 
     def close(self):
         """Flush and close every dataset (all of them closed even when one fails: its
-        error, e.g. a full disk, is raised after)."""
+        error, e.g. a full disk, is raised after); the map then gets its category names."""
         datasets, error = [self.map, self.conf, self.proba], None
         self.map = self.conf = self.proba = None
         for k, ds in enumerate(datasets):
             if ds is not None:
                 try:
-                    ds.FlushCache()
+                    close_raster(ds)
+                    if k == 0:
+                        name_lcz_categories(ds.name)
                 except Exception as exc:  # noqa: BLE001 - re-raised below
                     error = error or exc
             datasets[k] = ds = None

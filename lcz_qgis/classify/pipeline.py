@@ -29,9 +29,10 @@ from ..raster.block_reader import in_reader_thread, window_batches
 from ..raster.io import (
     check_tif_name,
     create_geotiff,
-    gdal,
     gdal_writes,
     qml_path,
+    read_window,
+    trim_cache,
     write_lcz_qml,
     write_qml,
 )
@@ -185,14 +186,11 @@ def _argmax_block(proba, valid):
 def _filter_pass(tmp_ds, grid, rows_per_block, method, cell_m, writers, feedback):
     """Pass 2: read the temporary probabilities by blocks with a halo, filter, write."""
     halo = halo_cells(method, cell_m)
-    g = gdal()
     for r0 in range(0, grid.rows, rows_per_block):
         feedback.check_cancelled()
         r1 = min(grid.rows, r0 + rows_per_block)
         a0, a1 = max(0, r0 - halo), min(grid.rows, r1 + halo)
-        p = tmp_ds.ReadAsArray(
-            0, a0, grid.cols, a1 - a0, buf_type=g.GDT_Float32, interleave="pixel"
-        ).reshape(a1 - a0, grid.cols, N_CLASSES)
+        p = read_window(tmp_ds, range(N_CLASSES), 0, a0, grid.cols, a1 - a0)
         valid = p.sum(axis=-1) > 0
         codes, conf, proba = filter_block(method, p, valid, cell_m)
         s = slice(r0 - a0, r0 - a0 + (r1 - r0))
@@ -398,6 +396,8 @@ def _filter_through_temporary(st, blocks, plan: _BlockPlan, output, writers, fee
         writers: the run's ``OutputWriters``.
         feedback: progress 90-100 % and cancel for pass 2.
     """
+    from rasterio.windows import Window
+
     grid = plan.grid
     temp_path = st.scratch(output)  # map.tif.lcz-partial-<random>.tif
     temp = create_geotiff(
@@ -405,15 +405,17 @@ def _filter_through_temporary(st, blocks, plan: _BlockPlan, output, writers, fee
         grid.cols,
         grid.rows,
         N_CLASSES,
-        gdal().GDT_Float32,
+        "float32",
         grid.geotransform,
         plan.crs_wkt,
         options=PROBA_TEMP_OPTIONS,
+        readable=True,
     )
-    try:
+    with temp:
         for r0, proba, _valid in blocks:
-            temp.WriteArray(proba, 0, r0, interleave="pixel")
-        temp.FlushCache()
+            rows, cols = proba.shape[:2]
+            temp.write(proba.transpose(2, 0, 1), window=Window(0, r0, cols, rows))
+        trim_cache()
         _filter_pass(
             temp,
             grid,
@@ -423,8 +425,6 @@ def _filter_through_temporary(st, blocks, plan: _BlockPlan, output, writers, fee
             writers,
             feedback.scaled(90, 100),
         )
-    finally:
-        temp = None
     st.drop(temp_path)
 
 

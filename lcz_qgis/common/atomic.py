@@ -200,8 +200,8 @@ LOW_SPACE = 16 * 2**20  # a failed write with less free than this: the disk is f
 
 def is_disk_full(exc: BaseException, paths=()) -> bool:
     """Whether ``exc`` (or an exception it was raised from) means the disk or quota is
-    full: ENOSPC/EDQUOT, GDAL's 'No space left on device', or a GDAL write failure that
-    does not say why while the folder of one of ``paths`` has (almost) no space left."""
+    full: ENOSPC/EDQUOT, GDAL's 'No space left on device', or a GDAL (osgeo or rasterio)
+    write failure that does not say why while the folder of one of ``paths`` has (almost) no space left."""
     chain = _chain(exc)
     for e in chain:
         if isinstance(e, DiskFull):
@@ -210,10 +210,16 @@ def is_disk_full(exc: BaseException, paths=()) -> bool:
             return True
         if any(w in str(e).lower() for w in _FULL_WORDS):
             return True
-    if any(isinstance(e, RuntimeError) and "write" in str(e).lower() for e in chain):
+    if any(_gdal_failure(e) and "write" in str(e).lower() for e in chain):
         frees = [free_bytes(p) for p in paths]
         return any(f is not None and f < LOW_SPACE for f in frees)
     return False
+
+
+def _gdal_failure(e: BaseException) -> bool:
+    """A failure GDAL reported: osgeo's RuntimeError, or rasterio's errors (its
+    ``RasterioIOError`` is an OSError without an errno)."""
+    return isinstance(e, RuntimeError) or type(e).__module__.startswith("rasterio")
 
 
 @contextlib.contextmanager

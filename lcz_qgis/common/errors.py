@@ -124,12 +124,24 @@ class MissingDependency(LczError):
     """
 
     def __init__(self, package: str, purpose: str):
+        how = DISTRIBUTION_PACKAGES.get(package)
+        if how is None:
+            how = f"for example `{sys.executable} -m pip install {package}`"
         super().__init__(
             f"{purpose} needs the Python package '{package}', which is not installed "
             f"in this Python ({sys.executable}). Install it (see the README, "
-            f"'Dependencies'), for example `{sys.executable} -m pip install {package}`"
+            f"'Dependencies'), {how}"
         )
         self.package = package
+
+
+# Packages that must share QGIS's own GDAL: they come from QGIS's distribution, because
+# pip's wheels bring a second libgdal into the QGIS process (qgis/QGIS#29878).
+DISTRIBUTION_PACKAGES = {
+    "rasterio": "from the distribution that installed QGIS (Debian/Ubuntu: `apt install "
+    "python3-rasterio`; OSGeo4W: the python3-rasterio package; conda: conda-forge's "
+    "rasterio), not with pip: pip's rasterio wheel carries a second GDAL library",
+}
 
 
 class Cancelled(Exception):

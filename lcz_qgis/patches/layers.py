@@ -297,11 +297,9 @@ class _PatchSource:
 
 def _create(path, width, height, count, gt, wkt, names, options):
     """A float32 GeoTIFF of ``count`` patch bands named ``names``, nodata ``NODATA``."""
-    from ..raster.io import create_geotiff, gdal
+    from ..raster.io import create_geotiff
 
-    return create_geotiff(
-        path, width, height, count, gdal().GDT_Float32, gt, wkt, NODATA, options, names
-    )
+    return create_geotiff(path, width, height, count, "float32", gt, wkt, NODATA, options, names)
 
 
 def _write_mosaic(path, src: _PatchSource, order, cols, rows, gt, wkt, names, feedback):
@@ -312,18 +310,19 @@ def _write_mosaic(path, src: _PatchSource, order, cols, rows, gt, wkt, names, fe
     r0, r1 = rows // TILE, (rows + PATCH - 1) // TILE
     c0, c1 = cols // TILE, (cols + PATCH - 1) // TILE
     tile_rows = np.unique(np.concatenate([r0, r1]))
+    from ..raster.io import closing_raster
+
     ds = _create(path, width, height, count, gt, wkt, names, TIFF_OPTIONS)
-    try:
+    with closing_raster(ds):  # closed also on failure, so the temporary file can be removed
         _fill_mosaic(ds, src, order, cols, rows, (r0, r1, c0, c1), tile_rows, feedback)
-        ds.FlushCache()
-    finally:
-        ds = None  # closed also on failure, so the temporary file can be removed
     return width, height
 
 
 def _fill_mosaic(ds, src, order, cols, rows, spans, tile_rows, feedback) -> None:
+    from rasterio.windows import Window
+
     r0, r1, c0, c1 = spans
-    count, width, height = ds.RasterCount, ds.RasterXSize, ds.RasterYSize
+    count, width, height = ds.count, ds.width, ds.height
     cache: dict[int, np.ndarray] = {}
     for step, tr in enumerate(tile_rows):
         feedback.check_cancelled()
@@ -348,7 +347,7 @@ def _fill_mosaic(ds, src, order, cols, rows, spans, tile_rows, feedback) -> None
                 tile[:, ys:ye, xs:xe] = np.moveaxis(
                     patch[ys - py0 : ye - py0, xs - px0 : xe - px0], -1, 0
                 )
-            ds.WriteArray(tile, x0, y0)
+            ds.write(tile, window=Window(x0, y0, tw, th))
         feedback.progress(100.0 * (step + 1) / len(tile_rows))
 
 
@@ -1022,7 +1021,11 @@ def _write_mosaics(paths, src, placement, names, raster_of, staging, result, fb)
 
 
 def _write_patch_files(paths, src, placement, names, raster_of, staging, fb):
-    wkts: dict[int, str] = {}
+    from rasterio.crs import CRS
+
+    from ..raster.io import closing_raster
+
+    wkts: dict[int, object] = {}
     n = placement.indices.size
     batch = 256
     order = np.argsort(placement.indices, kind="stable")
@@ -1034,14 +1037,12 @@ def _write_patch_files(paths, src, placement, names, raster_of, staging, fb):
             idx = int(placement.indices[k])
             epsg = int(placement.epsg[k])
             if epsg not in wkts:
-                wkts[epsg] = _crs_wkt(epsg)
+                wkts[epsg] = CRS.from_wkt(_crs_wkt(epsg))  # parsed once per zone
             px = float(placement.pixel[k])
             gt = (float(placement.ul_x[k]), px, 0.0, float(placement.ul_y[k]), 0.0, -px)
             tmp = staging.temp(paths[k])
             ds = _create(tmp, PATCH, PATCH, len(names), gt, wkts[epsg], names, PATCH_TIFF_OPTIONS)
-            try:
-                ds.WriteArray(np.moveaxis(data[idx], -1, 0))
-            finally:
-                ds = None
+            with closing_raster(ds):
+                ds.write(np.moveaxis(data[idx], -1, 0).astype(np.float32, copy=False))
             raster_of[k] = paths[k].name
         fb.progress(100.0 * min(n, b0 + batch) / n)

@@ -31,7 +31,14 @@ import numpy as np
 from ..common.atomic import StagedOutputs, check_distinct_paths, check_output_path, staged_outputs
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
-from ..raster.io import check_tif_name, gdal_writes, qml_path, read_errors
+from ..raster.io import (
+    check_tif_name,
+    closing_raster,
+    gdal_writes,
+    qml_path,
+    read_errors,
+    trim_cache,
+)
 from .indices import (
     DEFAULT_PERCENTILES,
     NODATA,
@@ -161,12 +168,15 @@ class RenderResult:
     extra: dict = field(default_factory=dict)
 
 
-def _read(ds, bands: list[int], nodata: list, row0: int, nrows: int, **kw) -> np.ndarray:
-    """Bands as float32 (rows, cols, k), band nodata values -> NaN."""
+def _read(ds, bands: list[int], nodata: list, row0: int, nrows: int, shape=None) -> np.ndarray:
+    """Bands as float32 (rows, cols, k), band nodata values -> NaN; ``shape``: (rows,
+    cols) to read the rows decimated into (nearest), None: at full resolution."""
+    from rasterio.windows import Window
+
     arrs = []
     for b in bands:
-        with read_errors(ds.GetDescription()):
-            a = ds.GetRasterBand(b + 1).ReadAsArray(0, row0, ds.RasterXSize, nrows, **kw)
+        with read_errors(ds.name):
+            a = ds.read(b + 1, window=Window(0, row0, ds.width, nrows), out_shape=shape)
         a = a.astype(np.float32, copy=False)
         nd = nodata[b]
         if nd is not None and np.isfinite(nd):
@@ -190,15 +200,15 @@ def _block_rows(width: int, n_in: int, input_block_height: int = 0) -> int:
 
 
 def _stretch_limits(ds, bands, nodata, rows_per_block, feedback) -> tuple[np.ndarray, str]:
-    w, h = ds.RasterXSize, ds.RasterYSize
+    w, h = ds.width, ds.height
     step = int(np.ceil(max(w / SAMPLE_MAX, h / SAMPLE_MAX, 1.0)))
     bw = max(1, w // step)
-    if ds.GetRasterBand(bands[0] + 1).GetOverviewCount() > 0 or step == 1:
-        x = _read(ds, bands, nodata, 0, h, buf_xsize=bw, buf_ysize=max(1, h // step))
+    if ds.overviews(bands[0] + 1) or step == 1:
+        x = _read(ds, bands, nodata, 0, h, (max(1, h // step), bw))
     else:
         # no overviews: at most SAMPLE_STRIPS evenly spaced strips, one input block high,
-        # decimated; each strip's blocks are dropped from GDAL's cache after reading
-        bh = ds.GetRasterBand(bands[0] + 1).GetBlockSize()[1]
+        # decimated; GDAL's cache is trimmed after each strip (``raster.io.trim_cache``)
+        bh = ds.block_shapes[bands[0]][0]
         strip = bh if 16 <= bh <= 1024 else 64
         starts = np.unique(np.linspace(0, max(0, h - strip), SAMPLE_STRIPS).astype(int))
         ystep = max(1, step * len(starts) * strip // h)  # about SAMPLE_MAX rows in all
@@ -206,10 +216,8 @@ def _stretch_limits(ds, bands, nodata, rows_per_block, feedback) -> tuple[np.nda
         for row0 in starts:
             feedback.check_cancelled()
             n = min(strip, h - int(row0))
-            parts.append(
-                _read(ds, bands, nodata, int(row0), n, buf_xsize=bw, buf_ysize=max(1, n // ystep))
-            )
-            ds.FlushCache()
+            parts.append(_read(ds, bands, nodata, int(row0), n, (max(1, n // ystep), bw)))
+            trim_cache(0)
         x = np.concatenate(parts)
     ok = np.isfinite(x).all(axis=-1)
     if ok.sum() >= MIN_SAMPLE_PIXELS or step == 1:
@@ -228,7 +236,7 @@ def _stretch_limits(ds, bands, nodata, rows_per_block, feedback) -> tuple[np.nda
         if blk.shape[0] > keep:
             blk = blk[rng.choice(blk.shape[0], keep, replace=False)]
         parts.append(blk)
-        ds.FlushCache()
+        trim_cache(0)
     s = np.concatenate(parts) if parts else np.zeros((0, len(bands)))
     ok = np.ones(s.shape[0], dtype=bool)
     return percentile_limits([s[:, k] for k in range(len(bands))], ok), "first pass by blocks"
@@ -283,7 +291,7 @@ def _bands_for(ds, info, p, bands, feedback) -> tuple[dict[str, int], str]:
     Returns:
         {needed band: 0-based raster band} and where that mapping came from.
     """
-    descriptions = [ds.GetRasterBand(i + 1).GetDescription() for i in range(info.count)]
+    descriptions = [d or "" for d in ds.descriptions]
     mapping, source = resolve_bands(p.name, info.count, descriptions, bands, Path(info.path).name)
     feedback.info(
         f"{p.title}: "
@@ -329,29 +337,27 @@ def _truecolor_stretch(ds, p, band_list, nodata, rows_per_block, result, feedbac
     return {"limits": lims}
 
 
-def _create_output(tmp, p, w: int, h: int, tiling: list[str]):
+def _create_output(tmp, p, info, tiling: list[str]):
     """Create the output GeoTIFF: one float32 band for an index, else RGB + alpha bytes.
 
     Args:
         tmp: the temporary file to create.
         p: the product (``indices.Product``).
-        w: the width, in pixels.
-        h: the height, in pixels.
+        info: the input's ``RasterInfo`` (size and georeferencing of the output).
         tiling: the tile size options (``_output_tiling``).
 
     Returns:
-        (dataset, its index band with nodata set, or None for an RGB product).
+        The open rasterio dataset (an index band with nodata set, or RGB + alpha).
     """
-    from ..raster.io import create_geotiff, gdal
+    from ..raster.io import create_geotiff
 
-    g = gdal()
+    w, h, gt, wkt = info.width, info.height, info.geotransform, info.crs_wkt
     if p.kind == "index":
         opts = OUTPUT_OPTIONS + INDEX_OPTIONS + tiling
-        ods = create_geotiff(tmp, w, h, 1, g.GDT_Float32, None, None, NODATA, opts, [p.title])
-        return ods, ods.GetRasterBand(1)
+        return create_geotiff(tmp, w, h, 1, "float32", gt, wkt, NODATA, opts, [p.title])
     names = ("Red", "Green", "Blue", "Alpha")
     opts = OUTPUT_OPTIONS + RGB_OPTIONS + tiling
-    return create_geotiff(tmp, w, h, 4, g.GDT_Byte, None, None, None, opts, names), None
+    return create_geotiff(tmp, w, h, 4, "uint8", gt, wkt, None, opts, names)
 
 
 def _write_product(tmp, job: _Job, result: RenderResult, feedback) -> None:
@@ -366,38 +372,35 @@ def _write_product(tmp, job: _Job, result: RenderResult, feedback) -> None:
         result: gets ``blocks`` and ``valid_pixels``.
         feedback: progress per strip; cancel.
     """
+    from rasterio.windows import Window
+
     p, info, ds = job.product, job.info, job.ds
     w, h = info.width, info.height
-    ods, band = _create_output(tmp, p, w, h, _output_tiling(w, h, job.rows_per_block))
-    try:
-        ods.SetGeoTransform(info.geotransform)
-        if info.crs_wkt:
-            ods.SetProjection(info.crs_wkt)
-        ods.SetMetadataItem("LCZ_PRODUCT", p.name)
-        ods.SetMetadataItem("LCZ_FORMULA", p.formula)
+    ods = _create_output(tmp, p, info, _output_tiling(w, h, job.rows_per_block))
+    with closing_raster(ods):
+        ods.update_tags(LCZ_PRODUCT=p.name, LCZ_FORMULA=p.formula)
         nblocks = -(-h // job.rows_per_block)
         for k, row0 in enumerate(range(0, h, job.rows_per_block)):
             feedback.check_cancelled()
             n = min(job.rows_per_block, h - row0)
             x = _read(ds, job.bands, info.nodata, row0, n)
             y = compute(p.name, x, job.local, **job.compute_kw)
+            win = Window(0, row0, w, n)
             if p.kind == "index":
-                band.WriteArray(y, 0, row0)
+                ods.write(y.astype(np.float32, copy=False), 1, window=win)
                 result.valid_pixels += int(np.count_nonzero(y != NODATA))
             else:
                 ok = np.isfinite(x).all(axis=-1)
                 alpha = np.where(ok, 255, 0).astype(np.uint8)
-                ods.WriteArray(np.concatenate([np.moveaxis(y, -1, 0), alpha[None]]), 0, row0)
+                rgba = np.concatenate([np.moveaxis(y, -1, 0), alpha[None]])
+                ods.write(rgba.astype(np.uint8, copy=False), window=win)
                 result.valid_pixels += int(ok.sum())
             # keep GDAL's block cache (global, 5 % of RAM by default) from filling up with
-            # blocks this strip is done with
-            ds.FlushCache()
-            ods.FlushCache()
+            # blocks this strip is done with (its complete tiles are written, in order)
+            trim_cache(0)
             feedback.progress(100.0 * (k + 1) / nblocks)
         result.blocks = nblocks
-        ods.FlushCache()
-    finally:
-        ods = band = None  # closed also on failure, before the temporary is removed
+    # closed also on failure, before the temporary is removed
 
 
 def render(
@@ -437,7 +440,7 @@ def render(
     ds, info = open_raster(input_path)
     mapping, source = _bands_for(ds, info, p, bands, feedback)
     band_list = [mapping[n] for n in p.needs]
-    in_block_h = ds.GetRasterBand(band_list[0] + 1).GetBlockSize()[1]
+    in_block_h = ds.block_shapes[band_list[0]][0]
     rows_per_block = int(block_rows or _block_rows(info.width, len(band_list), in_block_h))
     result = RenderResult(out, out.with_suffix(".qml"), p.name, mapping, source)
     kwargs = {}

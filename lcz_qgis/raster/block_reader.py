@@ -3,8 +3,9 @@
 Per block of output rows: read the input rows its windows need (plus the 32-pixel halo)
 as one (rows, width, channels) float32 array, mark windows holding nodata/NaN or outside
 the cell mask, and gather the valid windows into batches. A reader thread runs this
-while the model predicts the previous batch; the inputs' GDAL block cache is dropped
-once it grows past ``CACHE_BUDGET``.
+while the model predicts the previous batch. Reads are rasterio windows decoded straight
+into the pixel-interleaved array; GDAL's block cache is trimmed back to ``CACHE_BUDGET``
+once it grows past it (``raster.io.trim_cache``).
 """
 
 from __future__ import annotations
@@ -16,26 +17,15 @@ import numpy as np
 from ..classify.inputs import InputSource
 from ..classify.sliding_window import WINDOW, gather, window_validity, windows
 from ..common.background import in_reader_thread
-from .io import gdal, pixel_validity, read_errors
-
-CACHE_BUDGET = 192 * 2**20  # GDAL block cache our inputs may hold before we drop it
+from .io import CACHE_BUDGET, pixel_validity, read_errors, read_window, trim_cache
 
 
 def read_block(sources: list[InputSource], row0: int, nrows: int) -> tuple[np.ndarray, np.ndarray]:
     """Input rows as (nrows, W, C) float32 (So2Sat scale) and the pixel validity mask."""
-    g = gdal()
     parts, valid = [], None
     for src in sources:
         with read_errors(src.info.path):
-            x = src.ds.ReadAsArray(
-                0,
-                row0,
-                src.info.width,
-                nrows,
-                buf_type=g.GDT_Float32,
-                band_list=[b + 1 for b in src.bands],
-                interleave="pixel",
-            ).reshape(nrows, src.info.width, len(src.bands))
+            x = read_window(src.ds, src.bands, 0, row0, src.info.width, nrows)
         ok = pixel_validity(x, [src.info.nodata[b] for b in src.bands], src.limit)
         if src.scale != 1.0:
             x *= np.float32(src.scale)
@@ -107,12 +97,10 @@ def window_batches(sources, grid, rows_per_block, batch_size, mask, stop):
 
 
 def release_gdal_cache(sources) -> None:
-    """Drop the inputs' cached GDAL blocks once the cache grows past CACHE_BUDGET.
+    """Trim GDAL's block cache back to CACHE_BUDGET once it grows past it.
 
     GDAL keeps decoded blocks up to GDAL_CACHEMAX (5 % of RAM by default); without this,
     a full 10980 x 10980 tile would fill it and peak memory would grow with the raster.
+    ``sources``: the inputs being read (their blocks are the ones that accumulate).
     """
-    if gdal().GetCacheUsed() > CACHE_BUDGET:
-        for src in sources:
-            for d in reversed(src.keep):
-                d.FlushCache()
+    trim_cache(CACHE_BUDGET)

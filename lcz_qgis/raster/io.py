@@ -1,4 +1,20 @@
-"""Raster reading and writing through GDAL (the same library QGIS uses in-process).
+"""Raster reading and writing through rasterio, on the GDAL library QGIS uses in-process.
+
+Rasters are rasterio datasets: ``open_raster`` gives one (with its ``RasterInfo``),
+reads are windows (``read_bands``, ``read_window``), on-the-fly reprojection and
+resampling are ``rasterio.vrt.WarpedVRT``s, and ``create_geotiff`` is the one place a
+GeoTIFF is created (``rasterio.open(..., "w")``). rasterio must be the build on the
+same libgdal as QGIS (Debian's or OSGeo4W's ``python3-rasterio``, conda-forge's
+``rasterio`` in QGIS's environment), never pip's wheel, which bundles a second libgdal
+(tests/raster/test_one_gdal.py checks the process maps one).
+
+``gdal()`` (``osgeo.gdal``) is kept only for what rasterio has no API for: GDAL's
+error-handler stack (``gdal_writes`` collects the messages GDAL reports without
+raising, e.g. a full disk on close or an unsaved ``.aux.xml``), the category names of
+the LCZ band (``style_lcz_band``: PAM metadata rasterio cannot set), the block cache
+(``cache_used``, ``trim_cache``: rasterio has no FlushCache) and the driver's
+creation-option list; BuildVRT / Translate elsewhere. ``osr()`` serves the CRS descriptions of messages and vector (OGR)
+geometries.
 
 ``RasterInfo`` describes an input raster and checks it for classification: a
 projected CRS, a pixel size of about 10 m, enough size and the right band count.
@@ -23,6 +39,7 @@ PIXEL_SIZE_M = 10.0
 PIXEL_SIZE_TOLERANCE = 0.05  # 5 %
 GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
 _F32_MAX = float(np.finfo(np.float32).max)
+CACHE_BUDGET = 192 * 2**20  # GDAL block cache our reads and writes may fill before a trim
 
 
 def classifier_input_options(predictor: bool) -> list[str]:
@@ -239,12 +256,31 @@ def pixel_validity(x: np.ndarray, nodata: list, limit=None) -> np.ndarray:
     return out
 
 
+def rio():
+    """The ``rasterio`` module.
+
+    Raises:
+        MissingDependency: rasterio is not installed (install the build of QGIS's own
+            distribution, see the README).
+    """
+    return require("rasterio", "rasterio", "Reading and writing rasters")
+
+
+def read_failures() -> tuple:
+    """The exception types a failed read raises: GDAL's RuntimeError, rasterio's errors."""
+    rio()
+    from rasterio._err import CPLE_BaseError
+    from rasterio.errors import RasterioError, RasterioIOError
+
+    return (RuntimeError, RasterioError, RasterioIOError, CPLE_BaseError)
+
+
 @contextlib.contextmanager
 def read_errors(path):
-    """Turn GDAL's read failures (a truncated or damaged file) into a clear LczError."""
+    """Turn read failures (a truncated or damaged file) into a clear LczError."""
     try:
         yield
-    except RuntimeError as exc:
+    except read_failures() as exc:
         msg = first_line(exc, "read error")
         raise LczError(
             f"cannot read '{Path(str(path)).name}': {msg}. The file may be damaged or "
@@ -252,27 +288,43 @@ def read_errors(path):
         ) from None
 
 
+def open_dataset(path):
+    """Open a raster read-only with rasterio, quietly when it has no georeferencing.
+
+    Raises:
+        RasterioIOError: rasterio cannot open it.
+    """
+    import warnings
+
+    r = rio()
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return r.open(str(path))
+
+
 def open_raster(path) -> tuple[object, RasterInfo]:
-    """Open a raster with GDAL (read-only).
+    """Open a raster with rasterio (read-only).
 
     Args:
         path: a file, or a ``/vsi...`` GDAL path.
 
     Returns:
-        (the GDAL dataset, its ``RasterInfo``).
+        (the rasterio dataset, its ``RasterInfo``).
 
     Raises:
         LczError: the file is missing, unreadable, holds no band or a complex band.
     """
-    g = gdal()
     p = str(path)
     if not os.path.exists(p) and not p.startswith("/vsi"):
         raise LczError(f"raster '{p}' does not exist")
     try:
-        ds = g.Open(p)
-    except RuntimeError as exc:
-        raise LczError(f"cannot open raster '{p}': {exc}") from None
-    if ds is None or ds.RasterCount == 0:
+        ds = open_dataset(p)
+    except read_failures() as exc:
+        raise LczError(f"cannot open raster '{p}': {first_line(exc)}") from None
+    if ds.count == 0:
+        ds.close()
         raise LczError(f"'{p}' is not a raster GDAL can read")
     check_real_bands(ds, p)
     return ds, info_from_dataset(ds, p)
@@ -285,44 +337,118 @@ def check_real_bands(ds, path) -> None:
     Raises:
         LczError: naming the first complex band and the fix.
     """
-    g = gdal()
-    for k in range(ds.RasterCount):
-        dt = ds.GetRasterBand(k + 1).DataType
-        if g.DataTypeIsComplex(dt):
+    from rasterio.dtypes import _gdal_typename
+
+    for k, dt in enumerate(ds.dtypes):
+        if "complex" in dt:
             raise LczError(
                 f"band {k + 1} of '{Path(str(path)).name}' is complex "
-                f"({g.GetDataTypeName(dt)}); give a real-valued raster, e.g. its amplitude "
+                f"({_gdal_typename(dt)}); give a real-valued raster, e.g. its amplitude "
                 "|x| (or, for Sentinel-1, the intensity |x|\u00b2)"
             )
 
 
 def info_from_dataset(ds, path: str) -> RasterInfo:
-    """The ``RasterInfo`` of an open GDAL dataset (a file, or a warped VRT of one at ``path``);
-    no geotransform reads as the identity (pixel coordinates)."""
-    g = gdal()
-    info = RasterInfo(
+    """The ``RasterInfo`` of an open rasterio dataset (a file, or a ``WarpedVRT`` of one
+    at ``path``); no geotransform reads as the identity (pixel coordinates)."""
+    from rasterio.dtypes import _gdal_typename
+
+    return RasterInfo(
         path=path,
-        width=ds.RasterXSize,
-        height=ds.RasterYSize,
-        count=ds.RasterCount,
-        geotransform=tuple(ds.GetGeoTransform(can_return_null=True) or ()),
-        crs_wkt=ds.GetProjection() or "",
-        nodata=[ds.GetRasterBand(i + 1).GetNoDataValue() for i in range(ds.RasterCount)],
-        dtype=g.GetDataTypeName(ds.GetRasterBand(1).DataType),
+        width=ds.width,
+        height=ds.height,
+        count=ds.count,
+        geotransform=tuple(ds.transform.to_gdal()),
+        crs_wkt=ds.crs.to_wkt() if ds.crs else "",
+        nodata=list(ds.nodatavals),
+        dtype=_gdal_typename(ds.dtypes[0]),
     )
-    if not info.geotransform:
-        info.crs_wkt = info.crs_wkt or ""
-        info.geotransform = (0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
-    return info
+
+
+def cache_used() -> int:
+    """Bytes held by GDAL's block cache (one cache for the process: QGIS's, osgeo's and
+    rasterio's blocks, all on the same libgdal)."""
+    return gdal().GetCacheUsed()
+
+
+def trim_cache(budget: int = CACHE_BUDGET) -> None:
+    """Evict GDAL's least recently used blocks (writing dirty ones) until the cache holds
+    at most ``budget`` bytes.
+
+    rasterio has no ``FlushCache``; lowering the cache maximum makes GDAL flush blocks
+    down to it (``GDALSetCacheMax64``), and the maximum is then set back. Blocks leave in
+    LRU order, so a writer's complete tiles reach the file in the order they were
+    written, as a per-strip ``FlushCache`` wrote them.
+    """
+    g = gdal()
+    if g.GetCacheUsed() > budget:
+        old = g.GetCacheMax()
+        g.SetCacheMax(int(budget))
+        g.SetCacheMax(old)
+
+
+def read_window(ds, bands: list[int], col0: int, row0: int, width: int, nrows: int, out=None):
+    """A window of the given 0-based bands, pixel-interleaved: (nrows, width, len(bands)).
+
+    GDAL decodes straight into the (rows, cols, channels) array (``out``, or a new
+    float32 one): no band-by-band copy.
+    """
+    from rasterio.windows import Window
+
+    if out is None:
+        out = np.empty((nrows, width, len(bands)), np.float32)
+    ds.read(
+        [b + 1 for b in bands], window=Window(col0, row0, width, nrows), out=out.transpose(2, 0, 1)
+    )
+    return out
 
 
 def read_bands(ds, bands: list[int], row0: int, nrows: int, out_dtype=np.float32) -> np.ndarray:
     """Rows [row0, row0+nrows) of the given 0-based bands as (nrows, width, len(bands))."""
-    width = ds.RasterXSize
-    out = np.empty((nrows, width, len(bands)), dtype=out_dtype)
-    for k, b in enumerate(bands):
-        out[..., k] = ds.GetRasterBand(b + 1).ReadAsArray(0, row0, width, nrows)
-    return out
+    out = np.empty((nrows, ds.width, len(bands)), dtype=out_dtype)
+    return read_window(ds, bands, 0, row0, ds.width, nrows, out)
+
+
+def warped_vrt(ds, crs, transform, width, height, resampling, src_nodata, nodata, dtype=None):
+    """A rasterio ``WarpedVRT`` of ``ds`` on a given grid, warping as ``gdalwarp -of VRT
+    -srcnodata -dstnodata`` does: sources' nodata unified across bands, and a float64
+    working type when a nodata is NaN (gdalwarp's working type must hold it; the values
+    read then round to float32 as gdalwarp's output did).
+
+    Args:
+        ds: the open source dataset.
+        crs: the target CRS (WKT, ``"EPSG:..."`` or a rasterio CRS).
+        transform: the target grid's ``Affine``; width, height: its size.
+        resampling: a ``rasterio.enums.Resampling`` name, e.g. ``"bilinear"``.
+        src_nodata, nodata: the source's and the VRT's nodata.
+        dtype: the VRT's data type (None: the source's).
+
+    Raises:
+        LczError: rasterio cannot make the VRT (e.g. an unknown CRS).
+    """
+    from rasterio.crs import CRS
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+
+    if np.isnan(src_nodata) or np.isnan(nodata):
+        dtype = "float64"
+    try:
+        return WarpedVRT(
+            ds, crs=CRS.from_user_input(crs), transform=transform, width=width, height=height,
+            resampling=Resampling[resampling], src_nodata=src_nodata, nodata=nodata,
+            dtype=dtype, UNIFIED_SRC_NODATA="YES",
+        )  # fmt: skip
+    except (*read_failures(), ValueError) as exc:
+        raise LczError(f"cannot warp '{Path(str(ds.name)).name}': {first_line(exc)}") from None
+
+
+def _rio_dtype(dtype) -> str:
+    """rasterio's name of a data type: a numpy dtype or name, or a GDAL type code."""
+    from rasterio.dtypes import dtype_fwd
+
+    if isinstance(dtype, int) and not isinstance(dtype, bool):
+        return dtype_fwd[dtype]
+    return np.dtype(dtype).name
 
 
 def create_geotiff(
@@ -330,14 +456,16 @@ def create_geotiff(
     width,
     height,
     count,
-    gdal_type,
+    dtype,
     geotransform,
     crs_wkt,
     nodata=None,
     options=None,
     descriptions=None,
+    readable: bool = False,
 ):
-    """Create a GeoTIFF with its georeferencing: the one place the project creates one.
+    """Create a GeoTIFF with its georeferencing (rasterio): the one place the project
+    creates one.
 
     Every GeoTIFF writer calls this with the creation options of its output (tiling,
     block size, compression, predictor), so those stay per output while the creation
@@ -347,37 +475,81 @@ def create_geotiff(
         path: the file to create.
         width, height: pixels.
         count: bands.
-        gdal_type: a GDAL data type, e.g. ``gdal().GDT_Float32``.
+        dtype: the data type: a numpy dtype or name (``"float32"``), or a GDAL type code.
         geotransform: the GDAL geotransform (None leaves it unset).
-        crs_wkt: the CRS as WKT ("" or None leaves it unset).
+        crs_wkt: the CRS as WKT, or a rasterio ``CRS`` ("" or None leaves it unset).
         nodata: the nodata value of every band (None: unset).
-        options: the GTiff creation options, used as given (None: ``GTIFF_OPTIONS``,
-            tiled and DEFLATE-compressed).
+        options: the GTiff creation options ``"KEY=VALUE"``, used as given (None:
+            ``GTIFF_OPTIONS``, tiled and DEFLATE-compressed).
         descriptions: one description per band (None: unset).
+        readable: open it ``"w+"``, to read back what was written (a temporary).
 
     Returns:
-        The open, writable GDAL dataset.
+        The open, writable rasterio dataset (write with ``write(..., window=...)``; close
+        it with ``close_raster`` or ``closing_raster``, inside ``gdal_writes``, to have
+        write failures raised).
 
     Raises:
         ValueError: ``descriptions`` does not have ``count`` entries.
     """
+    import warnings
+
+    from rasterio.crs import CRS
+    from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.transform import Affine
+
     if descriptions is not None and len(descriptions) != count:
         raise ValueError(f"{len(descriptions)} band descriptions for {count} bands")
-    g = gdal()
-    drv = g.GetDriverByName("GTiff")
-    opts = list(GTIFF_OPTIONS if options is None else options)
-    ds = drv.Create(str(path), int(width), int(height), count, gdal_type, opts)
+    opts = dict(o.split("=", 1) for o in (GTIFF_OPTIONS if options is None else options))
+    profile = dict(driver="GTiff", width=int(width), height=int(height), count=count)
+    profile.update(dtype=_rio_dtype(dtype), nodata=nodata)
     if geotransform is not None:
-        ds.SetGeoTransform(tuple(float(v) for v in geotransform))
+        profile["transform"] = Affine.from_gdal(*(float(v) for v in geotransform))
     if crs_wkt:
-        ds.SetProjection(crs_wkt)
-    for i in range(count):
-        band = ds.GetRasterBand(i + 1)
-        if nodata is not None:
-            band.SetNoDataValue(nodata)
-        if descriptions is not None:
-            band.SetDescription(str(descriptions[i]))
+        profile["crs"] = CRS.from_wkt(crs_wkt) if isinstance(crs_wkt, str) else crs_wkt
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        ds = rio().open(str(path), "w+" if readable else "w", **profile, **opts)
+    for i, text in enumerate(descriptions or ()):
+        ds.set_band_description(i + 1, str(text))
     return ds
+
+
+def close_raster(ds) -> None:
+    """Close a rasterio writer and raise what GDAL reports while closing (rasterio does
+    not): a full disk often shows only when the last blocks are written.
+
+    Raises:
+        RuntimeError: GDAL reported a failure; the text names the file and holds GDAL's
+            messages (``gdal_writes`` turns a full disk into ENOSPC). Warnings go on to
+            the previous error handler (``gdal_writes``'s, when inside one).
+    """
+    g = gdal()
+    msgs: list[tuple[int, int, str]] = []
+    g.PushErrorHandler(lambda cls, no, msg: msgs.append((cls, no, str(msg))))
+    try:
+        ds.close()
+    finally:
+        g.PopErrorHandler()
+        for cls, no, m in msgs:
+            if cls == g.CE_Warning:
+                g.Error(g.CE_Warning, no, m)
+    failed = [m for c, _, m in msgs if c >= g.CE_Failure]
+    if failed:
+        raise RuntimeError(f"writing {ds.name} failed: " + "; ".join(dict.fromkeys(failed)))
+
+
+@contextlib.contextmanager
+def closing_raster(ds):
+    """``with closing_raster(create_geotiff(...)) as ds:`` closes ``ds`` at the end with
+    ``close_raster`` (its failures raised), and also on an exception (then that exception
+    is the one raised)."""
+    try:
+        yield ds
+    except BaseException:
+        ds.close()
+        raise
+    close_raster(ds)
 
 
 _WRITE_PROBLEMS = ("unable to save auxiliary", "write error", "no space left", "disk is full")
@@ -421,7 +593,8 @@ def gdal_writes():
         # the failed calls' frames hold datasets (``self`` of WriteArray): close them here,
         # where their errors are collected, not later on the console
         traceback.clear_frames(exc.__traceback__)
-        if not isinstance(exc, OSError) and full([str(exc)] + [m for _, _, m in msgs]):
+        errno_set = isinstance(exc, OSError) and exc.errno is not None  # not rasterio's
+        if not errno_set and full([str(exc)] + [m for _, _, m in msgs]):
             text = "; ".join(dict.fromkeys([str(exc)] + [m for c, _, m in msgs if c >= 2]))
             raise OSError(errno.ENOSPC, f"No space left on device ({text})") from exc
         raise
@@ -442,16 +615,84 @@ def gdal_writes():
         raise RuntimeError(f"writing failed: {text}")
 
 
-def style_lcz_band(band) -> None:
-    """Embed the LCZ colour table and category names in a GDAL band (values 0..17)."""
+def style_lcz_band(ds, band: int = 1) -> None:
+    """Embed the LCZ colour table (values 0..17) and the description "LCZ" in band
+    ``band`` of an open rasterio writer; once it is closed, ``name_lcz_categories`` adds
+    the category names."""
+    ds.write_colormap(band, gdal_color_entries())
+    ds.set_band_description(band, "LCZ")
+
+
+def name_lcz_categories(path, band: int = 1) -> None:
+    """Give band ``band`` of the closed GeoTIFF ``path`` the LCZ category names.
+
+    rasterio cannot set category names (GDAL keeps them in the ``.aux.xml``), so this
+    is GDAL's, in update mode; the TIFF itself is left as it is. Call it inside
+    ``gdal_writes``: a failure to save the ``.aux.xml`` is raised there.
+    """
     g = gdal()
-    ct = g.ColorTable()
-    for value, rgba in gdal_color_entries().items():
-        ct.SetColorEntry(value, rgba)
-    band.SetRasterColorTable(ct)
-    band.SetRasterColorInterpretation(g.GCI_PaletteIndex)
-    band.SetCategoryNames(category_names())
-    band.SetDescription("LCZ")
+    ds = g.Open(str(path), g.GA_Update)
+    ds.GetRasterBand(band).SetCategoryNames(category_names())
+    ds.FlushCache()
+    ds = None
+
+
+def open_vector(path):
+    """A vector file opened with OGR (vector I/O stays on OGR; exceptions enabled).
+
+    Raises:
+        RuntimeError: OGR cannot open it.
+    """
+    from osgeo import ogr
+
+    ogr.UseExceptions()
+    return ogr.Open(str(path))
+
+
+def polygons_in(vector, crs_wkt: str) -> list:
+    """Every feature's geometry of every layer of an OGR dataset, as GeoJSON-like dicts
+    in ``crs_wkt``: a layer with a CRS is reprojected (as GDAL's RasterizeLayer does); a
+    raster without a CRS takes the coordinates as they are."""
+    import json
+
+    o = osr()
+    dst = o.SpatialReference()
+    if crs_wkt:
+        dst.ImportFromWkt(crs_wkt)
+        dst.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
+    shapes = []
+    for i in range(vector.GetLayerCount()):
+        layer = vector.GetLayer(i)
+        srs = layer.GetSpatialRef()
+        ct = None
+        if srs is not None and crs_wkt and not srs.IsSame(dst):
+            srs = srs.Clone()
+            srs.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
+            ct = o.CoordinateTransformation(srs, dst)
+        for feat in layer:
+            geom = feat.GetGeometryRef()
+            if geom is None or geom.IsEmpty():
+                continue
+            geom = geom.Clone()
+            if ct is not None:
+                geom.Transform(ct)
+            shapes.append(json.loads(geom.ExportToJson()))
+        layer.ResetReading()
+    return shapes
+
+
+def rasterize_rows(shapes: list, geotransform, row0: int, nrows: int, width: int) -> np.ndarray:
+    """(nrows, width) bool: the cells of rows [row0, row0 + nrows) of a grid whose centre
+    lies inside ``shapes`` (``polygons_in``), burnt with ``rasterio.features.rasterize``
+    (GDAL's rasterizer, as RasterizeLayer's default)."""
+    from rasterio.features import rasterize
+    from rasterio.transform import Affine
+
+    if not shapes:
+        return np.zeros((nrows, width), bool)
+    gt = geotransform
+    t = Affine.from_gdal(gt[0], gt[1], 0.0, gt[3] + row0 * gt[5], 0.0, gt[5])
+    return rasterize(shapes, (nrows, width), transform=t, dtype="uint8") > 0
 
 
 def qml_path(raster_path) -> Path:
@@ -477,5 +718,6 @@ def read_lcz_map(path) -> tuple[np.ndarray, RasterInfo]:
     from ..common.legend import normalize_codes
 
     ds, info = open_raster(path)
-    arr = ds.GetRasterBand(1).ReadAsArray()
+    with ds, read_errors(path):
+        arr = ds.read(1)
     return normalize_codes(arr), info

@@ -41,11 +41,13 @@ from ..common.errors import LczError
 from ..common.feedback import Feedback
 from ..raster.io import (
     classifier_input_options,
+    closing_raster,
     create_geotiff,
-    gdal,
     gdal_writes,
     open_raster,
     read_errors,
+    rio,
+    warped_vrt,
 )
 from .speckle import DEFAULT_ENL, DEFAULT_WINDOW, lee_filter
 
@@ -74,10 +76,9 @@ def detect_db(values: np.ndarray) -> bool:
 
 
 def _sample(ds, nodata, path) -> np.ndarray:
-    g = gdal()
-    w, h = min(ds.RasterXSize, 256), min(ds.RasterYSize, 256)
+    w, h = min(ds.width, 256), min(ds.height, 256)
     with read_errors(path):
-        x = ds.GetRasterBand(1).ReadAsArray(buf_xsize=w, buf_ysize=h, buf_type=g.GDT_Float32)
+        x = ds.read(1, out_shape=(h, w), out_dtype=np.float32)
     x = x[np.abs(x) <= SEN1_VALUE_LIMIT]  # finite and in range
     if nodata is not None and not np.isnan(nodata):
         x = x[x != nodata]
@@ -149,23 +150,13 @@ def _scale_of(pol: str, ds, info, input_scale: str, feedback: Feedback) -> str:
 
 
 def _warp_onto(ds, info, ref, src_nodata: float):
-    g = gdal()
-    try:
-        return g.Warp(
-            "",
-            ds,
-            format="VRT",
-            dstSRS=ref.crs_wkt,
-            outputBounds=ref.bounds(),
-            width=ref.width,
-            height=ref.height,
-            resampleAlg="bilinear",
-            srcNodata=src_nodata,
-            dstNodata=float("nan"),
-            outputType=g.GDT_Float32,
-        )
-    except RuntimeError as exc:
-        raise LczError(f"cannot warp '{Path(info.path).name}': {exc}") from None
+    from rasterio.transform import from_bounds
+
+    transform = from_bounds(*ref.bounds(), ref.width, ref.height)
+    return warped_vrt(
+        ds, ref.crs_wkt, transform, ref.width, ref.height, "bilinear", src_nodata,
+        float("nan"), "float32",
+    )  # fmt: skip
 
 
 def _check_valid_share(valid: dict, paths: dict, ref, feedback: Feedback) -> None:
@@ -220,7 +211,7 @@ def prepare_sentinel1(
         LczError: bad options, inputs or output, no valid pixel on the grid.
     """
     feedback = feedback or Feedback()
-    gdal()  # (missing GDAL bindings: said before anything else)
+    rio()  # (missing rasterio: said before anything else)
     input_scale = (input_scale or "auto").lower()
     if input_scale not in INPUT_SCALES:
         raise LczError(f"unknown input scale '{input_scale}'; use one of {', '.join(INPUT_SCALES)}")
@@ -278,7 +269,6 @@ def _write_intensities(output, ref, vrts, scales, paths, window, enl, feedback) 
     Raises:
         LczError: an input has no valid pixel on the grid.
     """
-    g = gdal()
     w, h = ref.width, ref.height
     staging = StagedOutputs()
     staging.expect(output, w * h * 2 * 4)  # compressed: about, never sure
@@ -290,30 +280,22 @@ def _write_intensities(output, ref, vrts, scales, paths, window, enl, feedback) 
             w,
             h,
             2,
-            g.GDT_Float32,
+            "float32",
             ref.geotransform,
             ref.crs_wkt,
             NODATA,
             classifier_input_options(predictor=True),
+            ["VH_intensity", "VV_intensity"],
         )
-        try:
-            out.GetRasterBand(1).SetDescription("VH_intensity")
-            out.GetRasterBand(2).SetDescription("VV_intensity")
-            out.SetMetadata(
-                {
-                    "LCZ_CONTENT": "Sentinel-1 Lee-filtered intensity, linear (So2Sat sen1 ch. 5, 6)",
-                    "LCZ_INPUT_SCALE": f"VH {scales['VH']}, VV {scales['VV']}",
-                    "LCZ_LEE_WINDOW": str(window),
-                    "LCZ_LEE_ENL": f"{enl:g}",
-                }
+        with closing_raster(out):
+            out.update_tags(
+                LCZ_CONTENT="Sentinel-1 Lee-filtered intensity, linear (So2Sat sen1 ch. 5, 6)",
+                LCZ_INPUT_SCALE=f"VH {scales['VH']}, VV {scales['VV']}",
+                LCZ_LEE_WINDOW=str(window),
+                LCZ_LEE_ENL=f"{enl:g}",
             )
             valid = _filter_blocks(out, vrts, scales, paths, window, enl, feedback)
             _check_valid_share(valid, paths, ref, feedback)
-        finally:
-            try:
-                out.FlushCache()
-            finally:
-                out = None
 
 
 def _filter_blocks(out, vrts, scales, paths, window, enl, feedback: Feedback) -> dict:
@@ -334,8 +316,10 @@ def _filter_blocks(out, vrts, scales, paths, window, enl, feedback: Feedback) ->
     Returns:
         {pol: number of valid output pixels}.
     """
+    from rasterio.windows import Window
+
     halo = window // 2
-    w, h = out.RasterXSize, out.RasterYSize
+    w, h = out.width, out.height
     valid = {"VH": 0, "VV": 0}
     for r0 in range(0, h, ROWS_PER_BLOCK):
         r1 = min(h, r0 + ROWS_PER_BLOCK)
@@ -343,13 +327,13 @@ def _filter_blocks(out, vrts, scales, paths, window, enl, feedback: Feedback) ->
         for k, pol in enumerate(("VH", "VV")):
             feedback.check_cancelled()
             with read_errors(paths[pol]):
-                x = vrts[pol].GetRasterBand(1).ReadAsArray(0, a0, w, a1 - a0)
+                x = vrts[pol].read(1, window=Window(0, a0, w, a1 - a0), out_dtype=np.float32)
             x = _linear_power(x, scales[pol])
             y = lee_filter(x, window, enl)[r0 - a0 : r0 - a0 + (r1 - r0)]
             ok = np.isfinite(y)
             valid[pol] += int(ok.sum())
             y[~ok] = NODATA
-            out.GetRasterBand(k + 1).WriteArray(y, 0, r0)
+            out.write(y.astype(np.float32), k + 1, window=Window(0, r0, w, r1 - r0))
             feedback.progress(100.0 * (r0 + (r1 - r0) * (k + 1) / 2) / h)
     return valid
 

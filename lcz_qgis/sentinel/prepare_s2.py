@@ -47,11 +47,18 @@ from ..common.feedback import Feedback
 from ..raster.io import (
     check_real_bands,
     classifier_input_options,
+    closing_raster,
     create_geotiff,
-    gdal,
     gdal_writes,
     info_from_dataset,
+    open_dataset,
+    open_vector,
     osr,
+    polygons_in,
+    rasterize_rows,
+    read_failures,
+    rio,
+    warped_vrt,
 )
 
 NODATA = -9999.0
@@ -105,9 +112,9 @@ def _res_of(name: str, gdal_path: str) -> float:
     if m and m.group(2):
         return float(m.group(2))
     try:
-        ds = gdal().Open(gdal_path)
-        return abs(ds.GetGeoTransform()[1])
-    except RuntimeError:
+        with open_dataset(gdal_path) as ds:
+            return abs(ds.transform.a)
+    except read_failures():
         return 99.0
 
 
@@ -301,12 +308,11 @@ def _vector_bounds(vector_ds, dst_wkt: str) -> tuple[float, float, float, float]
 
 
 def _open_vector(path):
-    g = gdal()
     p = str(path).split("|")[0]
     if not os.path.exists(p):
         raise LczError(f"mask layer '{path}' does not exist")
     try:
-        ds = g.OpenEx(p, g.OF_VECTOR)
+        ds = open_vector(p)
     except RuntimeError as exc:
         raise LczError(f"cannot open mask layer '{path}': {exc}") from None
     if ds is None or ds.GetLayerCount() == 0:
@@ -315,10 +321,10 @@ def _open_vector(path):
 
 
 def _target_window(ref_ds, extent, vector_ds) -> tuple[float, float, float, float]:
-    gt = ref_ds.GetGeoTransform()
+    gt = ref_ds.transform.to_gdal()
     x0, y1 = gt[0], gt[3]
-    x1 = x0 + gt[1] * ref_ds.RasterXSize
-    y0 = y1 + gt[5] * ref_ds.RasterYSize
+    x1 = x0 + gt[1] * ref_ds.width
+    y0 = y1 + gt[5] * ref_ds.height
     box = [x0, y0, x1, y1]
     clips = []
     if extent is not None:
@@ -327,7 +333,7 @@ def _target_window(ref_ds, extent, vector_ds) -> tuple[float, float, float, floa
             raise LczError(f"extent {extent} is empty (give xmin, ymin, xmax, ymax)")
         clips.append(e)
     if vector_ds is not None:
-        clips.append(list(_vector_bounds(vector_ds, ref_ds.GetProjection())))
+        clips.append(list(_vector_bounds(vector_ds, ref_ds.crs.to_wkt())))
     for c in clips:
         box = [max(box[0], c[0]), max(box[1], c[1]), min(box[2], c[2]), min(box[3], c[3])]
     if box[2] - box[0] < TARGET_RES or box[3] - box[1] < TARGET_RES:
@@ -364,8 +370,8 @@ def _check_projected(crs_wkt: str, band: str, path: str) -> None:
 def _footprint(path: str, crs_wkt: str) -> tuple[float, float, float, float]:
     """A band file's bounds in the output CRS (its own bounds when it has no CRS)."""
     try:
-        ds = gdal().Open(path)
-    except RuntimeError as exc:
+        ds = open_dataset(path)
+    except read_failures() as exc:
         raise LczError(f"cannot read band file '{path}': {exc}") from None
     check_real_bands(ds, path)
     info = info_from_dataset(ds, path)
@@ -418,7 +424,7 @@ class _Grid:
     width: int
     height: int
     geotransform: tuple
-    vector: object = None  # the mask polygons (an OGR dataset), None for none
+    vector: object = None  # the mask polygons (``raster.io.polygons_in``), None for none
 
 
 def prepare_sentinel2(
@@ -454,7 +460,7 @@ def prepare_sentinel2(
         LczError: bad input or output, bands missing, not covering or not projected.
     """
     feedback = feedback or Feedback()
-    gdal()  # (missing GDAL bindings: said before anything else)
+    rio()  # (missing rasterio: said before anything else)
     if resampling not in RESAMPLING:
         raise LczError(f"unknown resampling '{resampling}'; use one of {', '.join(RESAMPLING)}")
     check_output_path(output)
@@ -529,15 +535,17 @@ def _output_grid(product, esa, extent, mask, cloud_mask: bool, feedback: Feedbac
     """
     ref_band = min(esa, key=lambda b: _res_of(Path(product.files[b]).name, product.files[b]))
     try:
-        ref = gdal().Open(product.files[ref_band])
-    except RuntimeError as exc:
+        ref = open_dataset(product.files[ref_band])
+    except read_failures() as exc:
         raise LczError(f"cannot open {product.files[ref_band]}: {exc}") from None
-    crs = ref.GetProjection()
+    crs = ref.crs.to_wkt() if ref.crs else ""
     if not crs:
         raise LczError(f"band file '{product.files[ref_band]}' has no coordinate reference system")
     _check_projected(crs, ref_band, product.files[ref_band])
     vector = _open_vector(mask) if mask else None
     bounds = _target_window(ref, extent, vector)
+    if vector is not None:
+        vector = polygons_in(vector, crs)
     _check_footprints(product, esa, ref_band, bounds, crs, cloud_mask, feedback)
     width = int(round((bounds[2] - bounds[0]) / TARGET_RES))
     height = int(round((bounds[3] - bounds[1]) / TARGET_RES))
@@ -569,27 +577,23 @@ def _warp_band(path: str, alg: str, grid: _Grid):
         grid: The output grid.
 
     Returns:
-        The warped GDAL dataset; DN 0 stays nodata (0).
+        The warped rasterio dataset (gdalwarp -te -tr -srcnodata 0 -dstnodata 0 -ot
+        Float32 as a VRT); DN 0 stays nodata (0).
 
     Raises:
         LczError: GDAL cannot read or warp the file.
     """
-    g = gdal()
+    from rasterio.transform import Affine
+
+    x0, y0, x1, y1 = grid.bounds
+    width = int((x1 - x0 + TARGET_RES / 2.0) / TARGET_RES)
+    height = int((abs(y1 - y0) + TARGET_RES / 2.0) / TARGET_RES)
+    transform = Affine(TARGET_RES, 0.0, x0, 0.0, -TARGET_RES, y1)
+    resampling = {"near": "nearest"}.get(alg, alg)
     try:
-        return g.Warp(
-            "",
-            path,
-            format="VRT",
-            outputBounds=grid.bounds,
-            xRes=TARGET_RES,
-            yRes=TARGET_RES,
-            dstSRS=grid.crs,
-            resampleAlg=alg,
-            srcNodata=0,
-            dstNodata=0,
-            outputType=g.GDT_Float32,
-        )
-    except RuntimeError as exc:
+        src = open_dataset(path)
+        return warped_vrt(src, grid.crs, transform, width, height, resampling, 0, 0, "float32")
+    except (LczError, *read_failures()) as exc:
         raise LczError(f"cannot read band file '{path}': {exc}") from None
 
 
@@ -655,7 +659,6 @@ def _write_stack(output, grid: _Grid, vrts, scl, add, q, metadata: dict, feedbac
     Returns:
         The number of nodata pixels.
     """
-    g = gdal()
     count = len(vrts)
     staging = StagedOutputs()
     staging.expect(output, grid.width * grid.height * count * 4)  # compressed: about, never sure
@@ -667,22 +670,16 @@ def _write_stack(output, grid: _Grid, vrts, scl, add, q, metadata: dict, feedbac
             grid.width,
             grid.height,
             count,
-            g.GDT_Float32,
+            "float32",
             grid.geotransform,
             grid.crs,
             NODATA,
             classifier_input_options(predictor=False),
+            SEN2_BANDS,
         )
-        try:
-            for k, name in enumerate(SEN2_BANDS):
-                ds.GetRasterBand(k + 1).SetDescription(name)
-            ds.SetMetadata(metadata)
+        with closing_raster(ds):
+            ds.update_tags(**metadata)
             return _write_blocks(ds, grid, vrts, scl, add, q, feedback)
-        finally:
-            try:
-                ds.FlushCache()
-            finally:
-                ds = None
 
 
 def _write_blocks(ds, grid: _Grid, vrts, scl, add, q, feedback: Feedback) -> int:
@@ -703,34 +700,27 @@ def _write_blocks(ds, grid: _Grid, vrts, scl, add, q, feedback: Feedback) -> int
     Returns:
         The number of nodata pixels.
     """
+    from rasterio.windows import Window
+
     width, height, count = grid.width, grid.height, len(vrts)
     n_nodata = 0
     for r0 in range(0, height, ROWS_PER_BLOCK):
         n = min(ROWS_PER_BLOCK, height - r0)
+        win = Window(0, r0, width, n)
         bad = np.zeros((n, width), bool)
         out = np.empty((count, n, width), np.float32)
         for k, v in enumerate(vrts):
             feedback.check_cancelled()
-            dn = v.GetRasterBand(1).ReadAsArray(0, r0, width, n).astype(np.float32)
+            dn = v.read(1, window=win, out_dtype=np.float32)
             bad |= (dn == 0) | ~np.isfinite(dn)
             out[k] = (dn + add[k]) / q
             feedback.progress(100.0 * (r0 * count + (k + 1) * n) / (height * count))
         if scl is not None:
-            s = scl.GetRasterBand(1).ReadAsArray(0, r0, width, n)
+            s = scl.read(1, window=win, out_dtype=np.float32)
             bad |= np.isin(s, CLOUD_CLASSES)
         if grid.vector is not None:
-            bad |= ~_inside(grid.vector, grid.geotransform, grid.crs, r0, n, width)
+            bad |= ~rasterize_rows(grid.vector, grid.geotransform, r0, n, width)
         out[:, bad] = NODATA
         n_nodata += int(bad.sum())
-        ds.WriteArray(out, 0, r0)
+        ds.write(out, window=win)
     return n_nodata
-
-
-def _inside(vector, gt, crs, r0, n, width) -> np.ndarray:
-    g = gdal()
-    mem = g.GetDriverByName("MEM").Create("", width, n, 1, g.GDT_Byte)
-    mem.SetGeoTransform((gt[0], gt[1], 0.0, gt[3] + r0 * gt[5], 0.0, gt[5]))
-    mem.SetProjection(crs)
-    for i in range(vector.GetLayerCount()):
-        g.RasterizeLayer(mem, [1], vector.GetLayer(i), burn_values=[1])
-    return mem.GetRasterBand(1).ReadAsArray() > 0
