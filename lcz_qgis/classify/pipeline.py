@@ -36,6 +36,7 @@ from ..raster.io import (
     write_lcz_qml,
     write_qml,
 )
+from ..sentinel.s1_scene_features import scene_inputs
 from .cell_mask import CellMask
 from .inputs import check_s1_scale, detect_scale, open_sources
 from .outputs import FLOAT_NODATA, FORMATS, OutputWriters, confidence_qml, probabilities_qml
@@ -572,7 +573,10 @@ def classify_raster(
     result = _new_result(model, output, grid, sources)
     # every file of the run is staged and moved in together at the end (atomic.py)
     with staged_outputs(feedback, staging) as st, gdal_writes():
-        _write_rasters(st, model, sources, plan, request, result, feedback)
+        # So2Sat S1 ResNet-20: its features computed on the whole scene (s1_scene_features)
+        run = scene_inputs(st, model, sources, request.output, feedback)
+        _write_rasters(st, *run, plan, request, result, feedback)
+        del run  # the features' temporary is closed before it is removed
         _write_styles(st, request, result)
         _write_area_and_image(st, request, model, plan, result)
         feedback.check_cancelled()

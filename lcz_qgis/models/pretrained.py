@@ -25,9 +25,10 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..common.bands import PATCH_SIZE, SEN2_BANDS
-from ..common.bands import SEN1_CHANNELS as _SEN1_NAMES
 from ..common.errors import LczError, require
 from ..common.legend import N_CLASSES
+from ..sentinel import s1_scene_features as _s1
+from ..sentinel.s1_scene_features import SO2SAT_S1_FEATURES
 
 WeightLayers = list[tuple[str, list[np.ndarray]]]
 
@@ -44,16 +45,6 @@ CITATION_ZHU_2020 = (
 _QIU_REPO = "https://github.com/ChunpingQiu/benchmark-on-So2SatLCZ42-dataset-a-simple-tour"
 _DEMO_REPO = "https://github.com/zhu-xlab/So2Sat-LCZ-Classification-Demo"
 _RAW = "https://raw.githubusercontent.com"
-
-SO2SAT_S1_FEATURES = (
-    "VH_dB",  # 10 log10 |VH|^2, unfiltered
-    "VV_dB",  # 10 log10 |VV|^2, unfiltered
-    "coherence_boxcar3",  # |<VH VV*>| / sqrt(<|VH|^2><|VV|^2>), 3x3 boxcar
-    "VH_lee_dB",  # 10 log10 of the Lee-filtered VH intensity
-    "VV_lee_dB",  # 10 log10 of the Lee-filtered VV intensity
-    "coherence_lee",  # |C12| / sqrt(C11 C22), Lee-filtered covariance
-    "cos_phase_lee",  # cos(arg C12), Lee-filtered covariance
-)
 
 # the So2Sat production ResNet-20s (S2 and S1) come from one repository, licence and paper
 _SO2SAT_DEMO_PROVENANCE: dict[str, Any] = {
@@ -114,8 +105,10 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "preprocessing": [{"type": "so2sat_resnet20_s2_scaling"}],
         "preprocessing_description": (
             "Sentinel-2 L1C bands B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12 divided by "
-            "10000 (sen2_production_uil.getData with bands [1..8, 11, 12] and scale "
-            "10000.0), no further normalisation: the So2Sat 'sen2' scale, used as is."
+            "10000 in float16 (sen2_production_uil.getData with bands [1..8, 11, 12] and "
+            "scale 10000.0: np.float16(DN) / 10000.0, a float16 result), no further "
+            "normalisation. Reflectance input is taken back to DN (x 10000, whole numbers "
+            "kept whole) and rounded the same way."
         ),
     },
     "so2sat_resnet20_s1": {
@@ -134,9 +127,11 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "n_params": 576_465,
         "preprocessing": [{"type": "so2sat_s1_features"}],
         "preprocessing_description": (
-            "Seven features from So2Sat 'sen1' (8 channels): unfiltered VH and VV "
-            "intensity in dB, 3x3 boxcar VH/VV coherence, Lee-filtered VH and VV "
-            "intensity in dB, Lee coherence and cosine of the Lee covariance phase; each "
+            "Seven features from So2Sat 'sen1' (8 channels), computed on the whole scene "
+            "before windows are cut: unfiltered VH and VV intensity in dB, 3x3 boxcar "
+            "VH/VV coherence (wrapping around at the scene border, as the authors' np.roll "
+            "boxcar), Lee-filtered VH and VV intensity in dB, Lee coherence and cosine of "
+            "the Lee covariance phase; each "
             "standardised (z-score) with the mean and standard deviation of the whole scene "
             "being classified, over its data mask (sen1_cnntrain_uil.getDataNormMStd, feature "
             "selection [1,1,1,0,0,0,0,1,1,1,1], called on the scene by sen1InferenceResNet). "
@@ -401,60 +396,45 @@ def _patches(x, channels: int, what: str) -> np.ndarray:
 
 
 def so2sat_resnet20_s2_scaling(x: np.ndarray, **_) -> np.ndarray:
-    """Sentinel-2 input of the So2Sat ResNet-20: So2Sat ``sen2`` as is (float32).
+    """Sentinel-2 input of the So2Sat ResNet-20: reflectance rounded as the authors do.
 
-    The authors' production reads L1C bands B2..B8A, B11, B12 and divides the DN by
-    10000 (sen2_production_uil.getData), which is the So2Sat ``sen2`` scale already.
+    The authors' production (sen2_production_uil.getData) computes
+    ``np.float16(DN) / 10000.0`` into a float16 array: the DN rounded to float16, the
+    quotient rounded to float16 again (NumPy divides float16 in float32, then rounds).
+    ``x`` is So2Sat-scale reflectance (the classifier divides DN rasters by 10000): it is
+    taken back to DN (x 10000; values within 1e-6 relative, at least 0.01, of a whole
+    number become that number, so float32 reflectance of integer DN gives back the DN
+    and float16 ties round as the authors' do), rounded the same way, returned float32.
     """
-    return _patches(x, 10, "The So2Sat ResNet-20 (S2)").astype(np.float32, copy=True)
+    x = _patches(x, 10, "The So2Sat ResNet-20 (S2)")
+    dn = np.asarray(x, np.float64) * 10000.0
+    whole = np.rint(dn)
+    dn = np.where(np.abs(dn - whole) <= 1e-6 * np.maximum(np.abs(whole), 1e4), whole, dn)
+    return (dn.astype(np.float16) / np.float16(10000.0)).astype(np.float32)
 
 
-def _boxcar3(a: np.ndarray) -> np.ndarray:
-    """3x3 moving mean over axes 1, 2 of (N, H, W); the patch border repeats its edge
-    pixels (the authors filter the whole scene, where the neighbours are real)."""
-    p = np.pad(a, ((0, 0), (1, 1), (1, 1)), mode="edge")
-    h, w = a.shape[1:]
-    return sum(p[:, i : i + h, j : j + w] for i in range(3) for j in range(3)) / 9.0
-
-
-def _db(intensity: np.ndarray) -> np.ndarray:
-    """10 log10, zeros set to the float64 eps first as in the authors' dBFeatStat."""
-    return 10.0 * np.log10(np.where(intensity == 0, np.finfo(np.float64).eps, intensity))
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-
-
-def so2sat_s1_raw_features(sen1: np.ndarray) -> np.ndarray:
+def so2sat_s1_raw_features(sen1: np.ndarray, edges: str = "wrap") -> np.ndarray:
     """The 7 Sentinel-1 features of the So2Sat ResNet-20 before standardisation.
 
-    From So2Sat ``sen1`` (N, 32, 32, 8): 1-4 Re/Im of unfiltered VH and VV, 5-6 Lee
+    From So2Sat ``sen1`` (N, H, W, 8): 1-4 Re/Im of unfiltered VH and VV, 5-6 Lee
     VH/VV intensity, 7-8 Re/Im of the Lee covariance off-diagonal. Order and
     definitions follow sen1_cnntrain_uil.getDataNormMStd (feature selection
-    [1,1,1,0,0,0,0,1,1,1,1]); see ``SO2SAT_S1_FEATURES``.
+    [1,1,1,0,0,0,0,1,1,1,1]); see ``SO2SAT_S1_FEATURES`` and
+    :func:`lcz_qgis.sentinel.s1_scene_features.raw_features`. The 3x3 boxcar wraps
+    around the edges of the array given, as the authors' does on their whole scene
+    (``edges="repeat"``: repeats the edge pixels, as :func:`so2sat_s1_features` does
+    for separate patches). ``lcz classify`` computes the features of the whole scene
+    (``s1_scene_features``), never per window.
     """
-    s = _patches(sen1, 8, "The So2Sat Sentinel-1 features").astype(np.float64)
-    vh_re, vh_im, vv_re, vv_im, vh_lee, vv_lee, c_re, c_im = np.moveaxis(s, -1, 0)
-    c11 = vh_re**2 + vh_im**2
-    c22 = vv_re**2 + vv_im**2
-    c12_re = vh_re * vv_re + vh_im * vv_im
-    c12_im = vh_im * vv_re - vh_re * vv_im
-    b11, b22, b12_re, b12_im = (_boxcar3(c) for c in (c11, c22, c12_re, c12_im))
-    # zero unfiltered intensities take the 3x3 mean before the dB conversion
-    vh = np.where(c11 == 0, b11, c11)
-    vv = np.where(c22 == 0, b22, c22)
-    coh_box = _ratio(np.hypot(b12_re, b12_im), np.sqrt(b11 * b22))
-    coh_lee = _ratio(np.hypot(c_re, c_im), np.sqrt(np.clip(vh_lee * vv_lee, 0, None)))
-    cos_pha = np.cos(np.arctan2(c_im, c_re))
-    feats = [_db(vh), _db(vv), coh_box, _db(vh_lee), _db(vv_lee), coh_lee, cos_pha]
-    return np.stack(feats, axis=-1).astype(np.float32)
+    s = _patches(sen1, 8, "The So2Sat Sentinel-1 features")
+    return _s1.raw_features(s, edges=edges)
 
 
 def so2sat_s1_feature_stats(sen1: np.ndarray) -> dict[str, list[float]]:
-    """{'mean': [7], 'std': [7]} of the raw features over all pixels of ``sen1``, to fix
-    the standardisation of :func:`so2sat_s1_features` (e.g. over one scene)."""
-    f = so2sat_s1_raw_features(sen1).reshape(-1, 7).astype(np.float64)
+    """{'mean': [7], 'std': [7]} of the per-patch raw features (as
+    :func:`so2sat_s1_features` computes them) over all pixels of ``sen1``, to fix its
+    standardisation."""
+    f = so2sat_s1_raw_features(sen1, edges="repeat").reshape(-1, 7).astype(np.float64)
     return {"mean": f.mean(axis=0).tolist(), "std": f.std(axis=0).tolist()}
 
 
@@ -463,75 +443,16 @@ def so2sat_s1_scene_stats(
 ) -> dict[str, Any]:
     """Standardisation statistics of the 7 features over a whole Sentinel-1 scene.
 
-    This is what the authors do before classifying a scene (sen1_cnntrain_uil.
-    getDataNormMStd, called on the whole mosaic by sen1InferenceResNet.py): the mean
-    and standard deviation of each feature over the scene's data mask. Here the mask is
-    the pixels whose 8 channels are finite and not nodata and whose Lee VH + VV
-    intensity is positive (the authors' mask); invalid pixels are set to 0 (the authors
-    set NaN to 0) before the 3x3 boxcar, which sees the scene's real neighbours (blocks
-    of rows overlap by one row). The scene is streamed by blocks of rows.
+    What the authors do before classifying a scene (sen1_cnntrain_uil.getDataNormMStd,
+    called on the whole mosaic by sen1InferenceResNet.py): per feature, the mean and
+    standard deviation over the scene's data mask, the features computed on the whole
+    scene (3x3 boxcar wrapping at the scene border), streamed by blocks of rows; see
+    :func:`lcz_qgis.sentinel.s1_scene_features.scene_stats`.
 
     Returns {'mean': [7], 'std': [7], 'pixels': n, 'scene': {file, width, height,
     geotransform, crs}}, ready for :func:`so2sat_s1_features` (extra keys are ignored).
     """
-    from ..common.feedback import Feedback
-    from ..raster.io import open_raster, read_bands
-
-    feedback = feedback or Feedback()
-    ds, info = open_raster(path)
-    name = Path(info.path).name
-    if info.count != 8:
-        raise LczError(
-            f"Sentinel-1 raster '{name}' has {info.count} bands; the So2Sat Sentinel-1 "
-            f"features need the 8 So2Sat sen1 channels in order ({', '.join(_SEN1_NAMES)})"
-        )
-    width, height = info.width, info.height
-    rows = int(block_rows or max(1, (64 * 2**20) // (width * 8 * 8 * 3)))
-    n = 0
-    shift = sums = squares = None
-    for r0 in range(0, height, rows):
-        feedback.check_cancelled()
-        r1 = min(height, r0 + rows)
-        a0, a1 = max(0, r0 - 1), min(height, r1 + 1)
-        x = read_bands(ds, list(range(8)), a0, a1 - a0, np.float64)
-        valid = np.isfinite(x).all(axis=-1)
-        for b, nd in enumerate(info.nodata):
-            if nd is not None and not np.isnan(nd):
-                valid &= x[..., b] != nd
-        x[~valid] = 0.0
-        valid &= (x[..., 4] + x[..., 5]) > 0
-        f = so2sat_s1_raw_features(x[None])[0, r0 - a0 : r1 - a0].astype(np.float64)
-        keep = valid[r0 - a0 : r1 - a0] & np.isfinite(f).all(axis=-1)
-        fk = f[keep]
-        if len(fk):
-            if shift is None:  # shifted sums: no cancellation in the variance
-                shift = fk.mean(axis=0)
-                sums, squares = np.zeros(7), np.zeros(7)
-            d = fk - shift
-            sums += d.sum(axis=0)
-            squares += (d * d).sum(axis=0)
-            n += len(fk)
-        feedback.progress(100.0 * r1 / height)
-    if n == 0:
-        raise LczError(
-            f"Sentinel-1 raster '{name}' has no valid pixel (all nodata, NaN or zero Lee "
-            "intensity): cannot compute the scene statistics"
-        )
-    mean_d = sums / n
-    mean = shift + mean_d
-    std = np.sqrt(np.maximum(squares / n - mean_d**2, 0.0))
-    return {
-        "mean": mean.tolist(),
-        "std": std.tolist(),
-        "pixels": int(n),
-        "scene": {
-            "file": name,
-            "width": width,
-            "height": height,
-            "geotransform": list(info.geotransform),
-            "crs": info.crs_description() if info.crs_wkt else "none",
-        },
-    }
+    return _s1.scene_stats(path, feedback, block_rows)
 
 
 def so2sat_s1_features(
@@ -548,8 +469,13 @@ def so2sat_s1_features(
     manifest does) to fix them; then each patch's result is independent of the batch.
     Without them the statistics of ``x`` itself are used, so ``x`` should hold one whole
     scene: a batch of windows would be standardised by its own statistics.
+
+    Per patch, the 3x3 boxcar repeats the patch's edge pixels (a patch has no scene
+    around it: So2Sat HDF5 patches, the Python API). ``lcz classify`` does not use this
+    per window: it computes the features on the whole scene first
+    (:mod:`lcz_qgis.sentinel.s1_scene_features`) and only standardises each window.
     """
-    f = so2sat_s1_raw_features(x)
+    f = so2sat_s1_raw_features(x, edges="repeat")
     if mean is None or std is None:
         stats = f.reshape(-1, 7).astype(np.float64)
         mean_a, std_a = stats.mean(axis=0), stats.std(axis=0)

@@ -38,6 +38,7 @@ from ..common.bands import PATCH_SIZE
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
+from ..sentinel.s1_scene_features import SCENE_FEATURES_MARK
 from . import pretrained
 
 ARCHITECTURES = tuple(pretrained.PUBLISHED)
@@ -296,6 +297,8 @@ def _s1_step(stats: dict) -> dict:
         "std": [float(v) for v in stats["std"]],
         "statistics": "scene",
         "scene": dict(stats["scene"], pixels=int(stats["pixels"])),
+        # the classifier computes these features on the whole scene (s1_scene_features)
+        "scene_features": SCENE_FEATURES_MARK,
     }
 
 
