@@ -1,0 +1,255 @@
+"""Cloud-free composite: SAFE-like dates with clouds at different places -> per-pixel
+median / percentiles of the valid dates, equal to numpy's on the per-date stacks of
+prepare-s2; the count band; bad inputs; the CLI and Processing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import rasterio
+from helpers import make_safe_date
+
+from lcz_qgis.common.bands import SEN2_BANDS
+from lcz_qgis.common.errors import Cancelled, LczError
+from lcz_qgis.common.feedback import RecordingFeedback
+from lcz_qgis.sentinel.composite import composite_block, composite_sentinel2, sorting_network
+from lcz_qgis.sentinel.prepare_s2 import NODATA, prepare_sentinel2
+
+COMMON = (50, 50, 8)  # clouded in every date: no valid date there
+CLOUDS = [  # (row, col, size[, SCL class]) per date, 10 m pixels
+    [(10, 10, 16), (40, 2, 8, 3), COMMON],
+    [(20, 20, 16, 8), COMMON],
+    [(30, 30, 20, 10), COMMON],
+    [(0, 30, 20), (14, 14, 8), COMMON],
+]
+
+
+@pytest.fixture(scope="module")
+def dates(tmp_path_factory):
+    """Four L2A dates and, per date, prepare-s2's cloud-masked stack with NaN for nodata."""
+    root = tmp_path_factory.mktemp("composite")
+    safes, stacks = [], []
+    for i, clouds in enumerate(CLOUDS):
+        safe = make_safe_date(root, f"202307{10 + i}", clouds, seed=i)
+        prepare_sentinel2(safe, root / f"prepared_{i}.tif")
+        with rasterio.open(root / f"prepared_{i}.tif") as ds:
+            arr = ds.read().astype(np.float64)
+        arr[arr == NODATA] = np.nan
+        safes.append(safe)
+        stacks.append(arr)
+    return root, safes, np.stack(stacks)
+
+
+def _read(path):
+    """(what a user checks of the raster: descriptions, nodata, types, grid; its pixels)."""
+    with rasterio.open(path) as ds:
+        info = SimpleNamespace(descriptions=ds.descriptions, nodata=ds.nodata,
+                               dtypes=ds.dtypes, transform=ds.transform)  # fmt: skip
+        return info, ds.read()
+
+
+@pytest.mark.parametrize("method, q", [("median", 50), ("p25", 25), ("p75", 75)])
+def test_composite_equals_numpy_percentile_of_the_valid_dates(dates, tmp_path, method, q):
+    _, safes, truth = dates
+    out = tmp_path / "c.tif"
+    res = composite_sentinel2(safes, out, method=method)
+    ds, got = _read(out)
+    _, count = _read(tmp_path / "c_count.tif")
+    assert got.shape == (10, 64, 64) and ds.dtypes[0] == "float32" and ds.nodata == NODATA
+    assert list(ds.descriptions) == list(SEN2_BANDS)  # lcz classify reads it as is
+    assert ds.transform.to_gdal() == (690000.0, 10.0, 0.0, 5340000.0, 0.0, -10.0)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = np.nanpercentile(truth, q, axis=0) if q != 50 else np.nanmedian(truth, axis=0)
+    n_valid = np.isfinite(truth[:, 0]).sum(axis=0)
+    assert (count[0] == n_valid).all()
+    # clouds move: 1, 2, 3 and 4 valid dates all occur
+    assert set(np.unique(count[0])) == {0, 1, 2, 3, 4}
+    rng = np.random.default_rng(0)
+    rr, cc = rng.integers(0, 64, 300), rng.integers(0, 64, 300)
+    for r, c in zip(rr, cc):
+        if n_valid[r, c]:
+            np.testing.assert_allclose(got[:, r, c], want[:, r, c], rtol=1e-6, atol=1e-7)
+    ok = n_valid > 0
+    np.testing.assert_allclose(got[:, ok], want[:, ok], rtol=1e-6, atol=1e-7)
+    # no valid date (DN 0 corner, the cloud square of every date) -> nodata, count 0
+    assert (got[:, :8, :16] == NODATA).all() and (got[:, 50:58, 50:58] == NODATA).all()
+    assert (count[0, 50:58, 50:58] == 0).all()
+    assert res.nodata_fraction == pytest.approx((~ok).mean())
+    assert res.qml.exists() and "multibandcolor" in res.qml.read_text()
+    assert res.count_qml.exists()
+
+
+def test_composite_block_matches_numpy_for_any_number_of_dates():
+    rng = np.random.default_rng(3)
+    for d in (1, 2, 3, 5, 6, 9):
+        values = rng.random((d, 2, 7, 9)).astype(np.float32)
+        valid = rng.random((d, 7, 9)) > 0.35
+        valid[:, 0, 0] = False
+        ref = np.where(valid[:, None], values, np.nan).astype(np.float64)
+        for q in (0, 25, 50, 60, 100):
+            got, n = composite_block(values.copy(), valid, q)
+            with np.errstate(all="ignore"):
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    want = np.nanpercentile(ref, q, axis=0)
+            assert (n == valid.sum(0)).all() and (got[:, n == 0] == NODATA).all()
+            m = n > 0
+            np.testing.assert_allclose(got[:, m], want[:, m], rtol=1e-6, err_msg=f"{d} {q}")
+        for i, j in sorting_network(d):
+            assert 0 <= i < j < d
+
+
+def test_a_fully_cloudy_date_warns_and_contributes_nothing(dates, tmp_path):
+    root, safes, _ = dates
+    cloudy = make_safe_date(tmp_path, "20230801", [(0, 0, 64)], seed=9)
+    fb = RecordingFeedback()
+    composite_sentinel2([*safes[:2], cloudy], tmp_path / "a.tif", feedback=fb)
+    composite_sentinel2(safes[:2], tmp_path / "b.tif")
+    assert any(cloudy.name in w and "contributes nothing" in w for w in fb.warnings)
+    assert (_read(tmp_path / "a.tif")[1] == _read(tmp_path / "b.tif")[1]).all()
+    assert (_read(tmp_path / "a_count.tif")[1] == _read(tmp_path / "b_count.tif")[1]).all()
+
+
+def test_offsets_are_harmonised_across_processing_baselines(tmp_path):
+    new = make_safe_date(tmp_path, "20230710", seed=5)
+    old = make_safe_date(tmp_path / "old", "20210710", seed=5, baseline="02.14")
+    prepare_sentinel2(new, tmp_path / "new.tif")
+    composite_sentinel2([old, new], tmp_path / "c.tif")
+    _, got = _read(tmp_path / "c.tif")
+    _, want = _read(tmp_path / "new.tif")  # the same scene: the composite is that scene
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert (want[:, 20:30, 20:30] > 0.005).all()  # reflectance, not DN or DN - 1000
+
+
+def _shifted_stack(src: Path, dst: Path, dx: float, dy: float) -> Path:
+    with rasterio.open(src) as ds:
+        profile, arr = ds.profile, ds.read()
+        t = ds.transform
+    profile["transform"] = rasterio.Affine(t.a, 0, t.c + dx, 0, t.e, t.f + dy)
+    with rasterio.open(dst, "w", **profile) as out:
+        out.write(arr)
+        out.descriptions = tuple(SEN2_BANDS)
+    return dst
+
+
+def test_a_date_on_another_grid_is_warped_with_a_note(dates, tmp_path):
+    root, _, truth = dates
+    a = root / "prepared_0.tif"
+    b = _shifted_stack(root / "prepared_1.tif", tmp_path / "shifted.tif", 40.0, -20.0)
+    fb = RecordingFeedback()
+    composite_sentinel2([a, b], tmp_path / "c.tif", feedback=fb)
+    assert any("shifted.tif" in m and "warped" in m for m in fb.messages)
+    _, got = _read(tmp_path / "c.tif")
+    _, count = _read(tmp_path / "c_count.tif")
+    # b's pixel (r, c) lies on the first grid at (r + 2, c + 4): compare inside
+    moved = np.full_like(truth[1], np.nan)
+    moved[:, 2:, 4:] = truth[1][:, :-2, :-4]
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = np.nanmedian(np.stack([truth[0], moved]), axis=0)
+    inner = (slice(None), slice(4, -4), slice(6, -4))
+    w, g = want[inner], got[inner]
+    ok = np.isfinite(w)
+    np.testing.assert_allclose(g[ok], w[ok], rtol=1e-6, atol=1e-7)
+    assert (count[0, :, :4] <= 1).all()  # b does not cover the first 4 columns
+
+
+def test_a_date_that_does_not_overlap_is_refused(dates, tmp_path):
+    root, _, _ = dates
+    far = _shifted_stack(root / "prepared_1.tif", tmp_path / "far.tif", 100_000.0, 0.0)
+    with pytest.raises(LczError, match="far.tif.*does not overlap"):
+        composite_sentinel2([root / "prepared_0.tif", far], tmp_path / "c.tif")
+    assert not list(tmp_path.glob("c*"))
+
+
+def test_mixed_l1c_and_l2a_are_refused_l1c_alone_works_unmasked(dates, tmp_path):
+    _, safes, _ = dates
+    l1c = make_safe_date(tmp_path, "20230720", [(0, 0, 20)], seed=1, level="L1C")
+    with pytest.raises(LczError, match="mixes L1C.*L2A"):
+        composite_sentinel2([safes[0], l1c], tmp_path / "c.tif")
+    l1c_b = make_safe_date(tmp_path, "20230721", seed=2, level="L1C")
+    fb = RecordingFeedback()
+    res = composite_sentinel2([l1c, l1c_b], tmp_path / "l1c.tif", feedback=fb)
+    assert res.level == "L1C" and any("no SCL" in w for w in fb.warnings)
+    _, count = _read(tmp_path / "l1c_count.tif")
+    assert (count[0, 10:20, 10:20] == 2).all()  # no cloud mask
+
+
+def test_bad_inputs_are_one_line_errors(dates, tmp_path):
+    root, safes, _ = dates
+    with pytest.raises(LczError, match="at least two"):
+        composite_sentinel2([safes[0]], tmp_path / "c.tif")
+    with pytest.raises(LczError, match="twice"):
+        composite_sentinel2([safes[0], safes[0]], tmp_path / "c.tif")
+    with pytest.raises(LczError, match="does not exist"):
+        composite_sentinel2([safes[0], tmp_path / "nope.SAFE"], tmp_path / "c.tif")
+    with pytest.raises(LczError, match="unknown composite method"):
+        composite_sentinel2(safes[:2], tmp_path / "c.tif", method="mean")
+    one_band = tmp_path / "one.tif"
+    with rasterio.open(root / "prepared_0.tif") as ds:
+        profile = {**ds.profile, "count": 1}
+        arr = ds.read(1)
+    with rasterio.open(one_band, "w", **profile) as out:
+        out.write(arr, 1)
+    with pytest.raises(LczError, match="1 band"):
+        composite_sentinel2([safes[0], one_band], tmp_path / "c.tif")
+    with pytest.raises(LczError, match="is the input"):
+        composite_sentinel2([root / "prepared_0.tif", safes[1]], root / "prepared_0.tif")
+    assert not list(tmp_path.glob("c*"))
+
+
+def test_cancel_leaves_nothing_and_keeps_an_earlier_output(dates, tmp_path, monkeypatch):
+    from lcz_qgis.sentinel import composite
+
+    _, safes, _ = dates
+    out = tmp_path / "c.tif"
+    out.write_bytes(b"earlier")
+    whole = composite.windows_of
+    monkeypatch.setattr(composite, "windows_of", lambda w, h, n, block: whole(w, h, n, (16, 16)))
+    fb = RecordingFeedback(cancel_at=30)
+    with pytest.raises(Cancelled):
+        composite_sentinel2(safes, out, feedback=fb)
+    assert 30 <= fb.percents[-1] < 99  # cancelled half-way through the windows
+    assert out.read_bytes() == b"earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.tif"]
+
+
+def test_cli_composite_and_its_bad_input(dates, tmp_path, capsys):
+    from lcz_qgis.cli import main
+
+    root, safes, _ = dates
+    out = tmp_path / "cli.tif"
+    argv = ["composite-s2", "--input", str(safes[0]), str(root / "prepared_1.tif")]
+    assert main([*argv, "--method", "p75", "--output", str(out)]) == 0
+    assert "p75 of 2 dates" in capsys.readouterr().out
+    assert out.exists() and (tmp_path / "cli_count.tif").exists()
+    assert main(["composite-s2", "--input", str(safes[0]), "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "at least two" in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.qgis
+def test_processing_run_writes_the_composite_and_the_count(dates, run_alg, tmp_path):
+    root, safes, truth = dates
+    out, count = tmp_path / "q.tif", tmp_path / "q_n.tif"
+    res = run_alg(
+        "lcz:compositesentinel2",
+        {"INPUT": [str(s) for s in safes[:3]], "METHOD": 0, "OUTPUT": str(out),
+         "COUNT": str(count)},
+    )  # fmt: skip
+    assert Path(res["OUTPUT"]) == out and Path(res["COUNT"]) == count
+    _, n = _read(count)
+    assert (n[0] == np.isfinite(truth[:3, 0]).sum(axis=0)).all()
+    assert (out.with_suffix(".qml")).exists()
