@@ -64,7 +64,7 @@ echo "setup: installing pinned Python packages into .venv"
 .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
 .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 .venv/bin/pip check
-.venv/bin/python -c "import lcz_qgis, qgis.core, osgeo.gdal, tensorflow, sklearn, skops" 2>/dev/null \
+.venv/bin/python -c "import lcz_qgis, qgis.core, osgeo.gdal, tensorflow, sklearn, skops, dask, distributed" 2>/dev/null \
   || { echo "setup: the environment does not import; see the messages above" >&2; exit 1; }
 .venv/bin/python -c "import h5py, sys; sys.exit(h5py.__file__.startswith('/usr/lib/python3/'))" \
   && { echo "setup: .venv's h5py is not Debian's (see above)" >&2; exit 1; }

@@ -1,0 +1,339 @@
+"""One task of a classify-many run: one ``classify_raster`` call and its success record.
+
+A task runs in a Dask worker (or in the client process). It notes its attempt
+(``.lcz-work/attempts/<name>/``), classifies its raster, or the window of it that its
+tile needs (a VRT of the window, then the tile's cells cut out of the result), moves
+``tiles/<name>.tif`` and its ``.qml`` into place (write-then-rename) and then writes its
+success record ``done/<name>.json`` (cells per class, times, attempts, worker). A tile
+with a record whose key matches the run's settings is finished: a re-run skips it.
+
+Determinism: a whole-raster task is exactly ``lcz classify`` of that raster (same code,
+same blocks and batches). Each worker limits TensorFlow's and OpenMP's threads to
+``threads`` before the model loads, turns on TensorFlow's op determinism and keeps float32
+(no mixed precision); a scikit-learn forest predicts with ``threads`` jobs. A tile task
+of a Keras model predicts in batches padded to exactly ``batch_size`` windows, in graph
+mode as a whole-raster run of that raster would; ties go to the lowest class (argmax).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..common.atomic import staged_outputs, write_text_atomic
+from ..common.errors import LczError
+from ..common.feedback import Feedback
+from ..common.legend import N_CLASSES
+from .inputs import TaskSpec
+
+WORK = ".lcz-work"  # the run's scratch folder inside the output folder
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """The settings every task of a run shares.
+
+    Attributes:
+        model: the model file.
+        model_sha256: its checksum (part of every task's key, so a new model redoes all).
+        output_folder: the run's output folder (tiles/, done/, the mosaic).
+        stride, batch_size, scale, filter, bands, bands_s1: as for ``classify_raster``.
+        threads: TensorFlow / OpenMP / scikit-learn threads per task.
+        run_started: the run's start (``time.time()``), to tell this run's attempts.
+    """
+
+    model: str
+    model_sha256: str
+    output_folder: str
+    stride: int = 10
+    batch_size: int = 256
+    scale: str = "auto"
+    filter: str = "none"
+    bands: str | None = None
+    bands_s1: str | None = None
+    threads: int = 1
+    run_started: float = 0.0
+
+    def task_key(self, task: TaskSpec) -> str:
+        """A checksum of everything the task's output depends on."""
+        mine = asdict(self)
+        for k in ("output_folder", "threads", "run_started"):
+            mine.pop(k)
+        text = json.dumps([RECORD_VERSION, mine, asdict(task)], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def file_sha256(path) -> str:
+    """The SHA-256 of a file, read in 16 MiB pieces."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(16 * 2**20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tile_path(folder, name: str) -> Path:
+    """The tile GeoTIFF of task ``name``."""
+    return Path(folder) / "tiles" / f"{name}.tif"
+
+
+def record_path(folder, name: str) -> Path:
+    """The success record of task ``name``."""
+    return Path(folder) / "done" / f"{name}.json"
+
+
+def attempts_dir(folder, name: str) -> Path:
+    """The folder where each attempt of task ``name`` leaves a note (pid, host, start)."""
+    return Path(folder) / WORK / "attempts" / name
+
+
+def finished_record(job: JobConfig, task: TaskSpec) -> dict | None:
+    """The task's success record when the task is finished with the run's settings.
+
+    Returns:
+        The record, or None when there is none, it is unreadable, its key differs (other
+        settings or model), or the tile it names is missing or of another size.
+    """
+    try:
+        rec = json.loads(record_path(job.output_folder, task.name).read_text(encoding="utf-8"))
+        tile = tile_path(job.output_folder, task.name)
+        if rec.get("key") == job.task_key(task) and tile.stat().st_size == rec.get("bytes"):
+            return rec
+    except (OSError, ValueError, AttributeError):
+        pass
+    return None
+
+
+def attempts_since(folder, name: str, since: float) -> list[dict]:
+    """The notes of the attempts of task ``name`` started at or after ``since``."""
+    notes = []
+    for p in sorted(attempts_dir(folder, name).glob("*.json")):
+        try:
+            note = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if note.get("started", 0) >= since:
+            notes.append(note)
+    return notes
+
+
+def _note_attempt(job: JobConfig, task: TaskSpec) -> None:
+    folder = attempts_dir(job.output_folder, task.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    note = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+    write_text_atomic(folder / f"{uuid.uuid4().hex}.json", json.dumps(note))
+
+
+# -- the worker's model ---------------------------------------------------------------------
+
+_MODELS: dict = {}
+
+
+def limit_threads(threads: int) -> None:
+    """Cap TensorFlow's and OpenMP's thread pools for this process (before TF starts)."""
+    n = str(max(1, int(threads)))
+    for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(var, n)
+    os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
+
+
+def worker_model(job: JobConfig):
+    """The run's model, loaded once per worker process and made deterministic."""
+    key = (job.model, job.model_sha256, job.threads)
+    if key not in _MODELS:
+        limit_threads(job.threads)
+        from ..models.modelfile import KerasModel, SklearnModel, load_model
+
+        model = load_model(job.model)
+        if isinstance(model, SklearnModel) and hasattr(model.estimator, "n_jobs"):
+            model.estimator.n_jobs = job.threads
+        if isinstance(model, KerasModel):
+            import tensorflow as tf
+
+            tf.config.experimental.enable_op_determinism()
+        _MODELS.clear()
+        _MODELS[key] = model
+    return _MODELS[key]
+
+
+class FixedBatchModel:
+    """A model whose every prediction call gets exactly ``batch_size`` windows (padded),
+    so a window's probabilities do not depend on how many windows share its batch."""
+
+    def __init__(self, model, batch_size: int):
+        """Wrap ``model`` (an ``LczModel``) for batches of ``batch_size``."""
+        self.model, self.batch_size = model, int(batch_size)
+
+    def __getattr__(self, name):
+        """Everything but ``predict_proba`` is the wrapped model's."""
+        return getattr(self.model, name)
+
+    def predict_proba(self, patches: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """(N, 17) probabilities, predicted in padded batches of ``self.batch_size``."""
+        b = self.batch_size
+        out = np.zeros((len(patches), N_CLASSES), np.float32)
+        for i in range(0, len(patches), b):
+            chunk = patches[i : i + b]
+            pad = np.zeros((b, *chunk.shape[1:]), chunk.dtype)
+            pad[: len(chunk)] = chunk
+            out[i : i + len(chunk)] = self.model.predict_proba(pad, b)[: len(chunk)]
+        return out
+
+
+# -- one task ----------------------------------------------------------------------------------
+
+
+def _window_vrt(path: str, window: tuple) -> str:
+    """An in-memory VRT of ``window`` (col, row, width, height) of the raster ``path``."""
+    from ..raster.io import gdal
+
+    g = gdal()
+    name = f"/vsimem/lcz-tile-{uuid.uuid4().hex}.vrt"
+    ds = g.Translate(name, str(path), format="VRT", srcWin=list(window))
+    if ds is None:
+        raise LczError(f"cannot cut window {window} out of '{path}'")
+    ds = None
+    return name
+
+
+def _scale_of(model, job: JobConfig, task: TaskSpec) -> str:
+    """The Sentinel-2 scale a window must use: that detected on the whole raster."""
+    if job.scale != "auto" or not task.sentinel2:
+        return job.scale
+    from ..classify.inputs import detect_scale, open_sources
+
+    sources = open_sources(model, task.sentinel2, task.sentinel1, job.bands, job.bands_s1,
+                           False, False, Feedback())  # fmt: skip
+    src = next(s for s in sources if s.sensor == "sen2")
+    return "reflectance" if detect_scale(src, "auto", Feedback()) == 1.0 else "dn"
+
+
+def _windowed_inputs(task: TaskSpec) -> tuple[str | None, str | None, list[str]]:
+    """(Sentinel-2, Sentinel-1, VRTs to remove) of the task's window."""
+    if task.window is None:
+        return task.sentinel2, task.sentinel1, []
+    ref = _window_vrt(task.reference, task.window)
+    made = [ref]
+    s2, s1 = (ref, task.sentinel1) if task.sentinel2 else (None, ref)
+    if task.sentinel2 and task.sentinel1 and _same_grid(task.sentinel2, task.sentinel1):
+        s1 = _window_vrt(task.sentinel1, task.window)
+        made.append(s1)
+    return s2, s1, made
+
+
+def _same_grid(a: str, b: str) -> bool:
+    from .inputs import read_header
+
+    ha, hb = read_header(a), read_header(b)
+    return (ha.width, ha.height, ha.geotransform) == (hb.width, hb.height, hb.geotransform)
+
+
+def _crop_tile(src_path: Path, crop: tuple, tile: Path) -> np.ndarray:
+    """Write ``crop`` (col, row, cols, rows) of the LCZ map ``src_path`` to ``tile`` with
+    its colours and .qml (write-then-rename); returns the cells written."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from ..raster.io import qml_path, write_lcz_qml
+
+    win = Window(*crop)
+    with rasterio.open(src_path) as src:
+        data = src.read(1, window=win)
+        profile = src.profile
+        profile.update(width=crop[2], height=crop[3], transform=src.window_transform(win))
+        if crop[2] < 16 or crop[3] < 16:  # GeoTIFF tiles are multiples of 16
+            profile.update(tiled=False)
+            profile.pop("blockxsize", None), profile.pop("blockysize", None)
+        cmap = src.colormap(1)
+    with staged_outputs() as st:
+        with rasterio.open(st.temp(tile), "w", **profile) as dst:
+            dst.write(data, 1)
+            dst.write_colormap(1, cmap)
+            dst.set_band_description(1, "LCZ")
+        write_lcz_qml(st.temp(qml_path(tile)))
+    return data
+
+
+def _classify(model, job: JobConfig, task: TaskSpec, tile: Path) -> tuple[list, float]:
+    """Classify the task's raster or window into ``tile``; (counts 0..17, cell area)."""
+    from ..classify.pipeline import classify_raster
+    from ..models.modelfile import KerasModel
+
+    scale = _scale_of(model, job, task) if task.window else job.scale
+    if task.window is not None:
+        model.prepare_many(task.raster_windows)  # eager or graph, as for the whole raster
+        if isinstance(model, KerasModel):
+            model = FixedBatchModel(model, job.batch_size)
+    s2, s1, vrts = _windowed_inputs(task)
+    out = tile if task.crop is None else Path(job.output_folder, WORK, "halo", tile.name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        res = classify_raster(
+            model, out, s2, s1, stride=job.stride, batch_size=job.batch_size,
+            bands=job.bands, bands_s1=job.bands_s1, scale=scale, filter=job.filter,
+        )  # fmt: skip
+    finally:
+        _unlink_vsimem(vrts)
+    counts = res.counts
+    if task.crop is not None:
+        cells = _crop_tile(out, task.crop, tile)
+        counts = np.bincount(cells.ravel(), minlength=N_CLASSES + 1).tolist()
+        for p in (out, out.with_suffix(".qml"), Path(str(out) + ".aux.xml")):
+            p.unlink(missing_ok=True)
+    return counts, res.cell_area_m2
+
+
+def _unlink_vsimem(paths) -> None:
+    if paths:
+        from ..raster.io import gdal
+
+        for p in paths:
+            gdal().Unlink(p)
+
+
+def run_task(task: TaskSpec, job: JobConfig) -> dict:
+    """Run one task: classify, move the tile into place, write the success record.
+
+    Args:
+        task: the raster or tile.
+        job: the run's settings.
+
+    Returns:
+        The success record (name, tile, counts 0..17, cell area, seconds, worker, ...).
+
+    Raises:
+        LczError: the input is missing on this worker, unreadable, or the disk is full.
+    """
+    t0 = time.time()
+    _note_attempt(job, task)
+    for path in filter(None, (task.sentinel2, task.sentinel1)):
+        if not os.path.exists(path):
+            raise LczError(f"task {task.name}: raster '{path}' does not exist on worker "
+                           f"{socket.gethostname()} (pid {os.getpid()})")  # fmt: skip
+    model = worker_model(job)
+    t1 = time.time()
+    tile = tile_path(job.output_folder, task.name)
+    tile.parent.mkdir(parents=True, exist_ok=True)
+    counts, cell_area = _classify(model, job, task, tile)
+    record = {
+        "name": task.name, "key": job.task_key(task), "tile": f"tiles/{tile.name}",
+        "bytes": tile.stat().st_size, "counts": [int(c) for c in counts],
+        "cell_area_m2": cell_area, "cells": list(task.cells), "crs": task.crs,
+        "sentinel2": task.sentinel2, "sentinel1": task.sentinel1,
+        "started": t0, "load_seconds": round(t1 - t0, 3),
+        "seconds": round(time.time() - t0, 3), "host": socket.gethostname(), "pid": os.getpid(),
+    }  # fmt: skip
+    record["attempts"] = len(attempts_since(job.output_folder, task.name, job.run_started))
+    folder = record_path(job.output_folder, task.name).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(record_path(job.output_folder, task.name), json.dumps(record, indent=1))
+    return record

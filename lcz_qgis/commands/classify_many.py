@@ -1,0 +1,139 @@
+"""``lcz classify-many`` / lcz:classifymany: many rasters or tiles on Dask distributed.
+
+One task per raster (or per tile), each a ``classify_raster`` call with a success record;
+a re-run resumes. Processing runs a local cluster only; the CLI also connects to a
+running scheduler. Dask is imported when the run starts, never when this module loads.
+"""
+
+from __future__ import annotations
+
+from ..classify.inputs import SCALES
+from ..classify.pipeline import DEFAULT_BATCH, DEFAULT_STRIDE
+from ..classify.postfilter import FILTERS
+from ..classify.sliding_window import WINDOW
+from .classify import FILTER_LABELS, SCALE_LABELS, _enum
+from .spec import (
+    BOOL,
+    CLI,
+    ENUM,
+    FILE,
+    FOLDER_DEST,
+    INT,
+    OUT_FILE,
+    OUT_NUMBER,
+    OUT_RASTER,
+    STRING,
+    Command,
+    Output,
+    Param,
+)
+
+
+def _run(values: dict, feedback) -> dict:
+    from ..cluster.run import ManyOptions, classify_many
+
+    options = ManyOptions(
+        stride=values["STRIDE"], batch_size=values["BATCH_SIZE"], scale=values["SCALE"],
+        filter=values["FILTER"], bands=values["BANDS"], bands_s1=values["BANDS_S1"],
+        tile_size=values["TILE_SIZE"], scheduler=values["SCHEDULER"] or "local",
+        workers=values["WORKERS"], threads=values["THREADS"], retries=values["RETRIES"],
+        cog=bool(values["COG"]),
+    )  # fmt: skip
+    report = classify_many(values["INPUTS"], values["MODEL"], values["OUTPUT_FOLDER"], options,
+                           feedback)  # fmt: skip
+    folder = report.folder
+    out = {"OUTPUT_FOLDER": str(folder), "_report": report}
+    for key in ("MOSAIC", "COG", "AREA_TABLE", "REPORT"):
+        out[key] = str(folder / report.outputs[key]) if key in report.outputs else None
+    out["FAILED"] = report.count("failed")
+    return out
+
+
+def _report(values: dict, outputs: dict) -> str:
+    return outputs["_report"].summary()
+
+
+COMMAND = Command(
+    name="classify-many",
+    algorithm="classifymany",
+    display_name="Classify many rasters (Dask, resumable)",
+    group="mapping",
+    order=34,
+    summary="classify many rasters or tiles on Dask distributed (local or a cluster), resumable",
+    help=(
+        "Classifies every raster of a list, a folder or a tile index with one model, one "
+        "task per raster (or per tile), run by Dask distributed: a local cluster of worker "
+        "processes, or (in the CLI, --scheduler tcp://host:8786) a running Dask cluster "
+        "(Slurm through dask-jobqueue, Kubernetes...; see docs/cluster.md).<br>"
+        "<b>Inputs</b>: a text file with one raster per line (S2,S1 for a fusion model), a "
+        "folder (its .tif, .tiff and .vrt files) or a tile index (a vector file with a "
+        "'location' field naming each tile's raster, as gdaltindex writes it; a tile is the "
+        "raster's cells inside the feature's bounding box).<br>"
+        "<b>Tile size</b> cuts each raster into tiles of that many output cells a side; "
+        "each tile reads the halo that its windows and the filter need, so the mosaic is the "
+        "map of the whole raster, cell for cell.<br>"
+        "<b>Outputs</b> in the output folder: tiles/NAME.tif (each written to a temporary "
+        "and renamed), done/NAME.json (the success record), mosaic.vrt (one per CRS), "
+        "optionally a COG of it, area_table.csv (summed from the tiles' cell counts) and "
+        "run_report.json (tasks, times, retries, failures).<br>"
+        "<b>Resume</b>: a re-run skips the tasks whose record matches the model and "
+        "settings, and redoes the others. A task that fails is retried (a lost worker's "
+        "task is rescheduled); one that fails every retry is reported by name and the others "
+        "finish. A second run into the same output folder is refused while the first runs."
+    ),
+    params=[
+        Param("INPUTS", FILE, "Inputs (list file, folder or tile index)",
+              "The rasters: a text file listing them, a folder of them, or a tile index "
+              "(vector file with a 'location' field).", keyword="", cli_multiple=True,
+              file_filter="Raster lists and tile indexes (*.txt *.csv *.gpkg *.shp *.geojson "
+              "*.tif *.vrt);;All files (*)"),
+        Param("MODEL", FILE, "Model file", "The model: a .lczmodel, .keras or .h5 file.",
+              keyword="", file_filter="LCZ models (*.lczmodel *.keras *.h5)"),
+        Param("SCHEDULER", STRING, "Dask scheduler",
+              "Where the tasks run: 'local' starts a local cluster; an address such as "
+              "tcp://host:8786 connects to a running Dask scheduler.", default="local",
+              front_end_only=(CLI, "Processing runs a local cluster")),
+        Param("WORKERS", INT, "Worker processes (local cluster)",
+              "The worker processes of the local cluster, one task at a time each.",
+              default=2, minimum=1),
+        Param("THREADS", INT, "Threads per task (TensorFlow, OpenMP, scikit-learn)",
+              "The threads each task's model may use.", default=1, minimum=1, advanced=True),
+        Param("TILE_SIZE", INT, "Tile size (output cells a side; 0 = one task per raster)",
+              "Cut each raster into tiles of this many output cells a side (0: one task per "
+              "raster or tile).", default=0, minimum=0),
+        Param("STRIDE", INT, "Stride (input pixels; output pixel size)",
+              "The window step in input pixels, which is the output pixel size (10: 100 m).",
+              default=DEFAULT_STRIDE, minimum=1, maximum=WINDOW),
+        Param("BATCH_SIZE", INT, "Batch size (windows per prediction)",
+              "Windows per model call (fixed, for identical results).", default=DEFAULT_BATCH,
+              minimum=1, advanced=True),
+        Param("SCALE", ENUM, "Sentinel-2 scale",
+              "The Sentinel-2 scale: auto-detect, reflectance, or DN (divided by 10000).",
+              choices=_enum(SCALE_LABELS, SCALES), default="auto"),
+        Param("FILTER", ENUM, "Post-classification filter", "The post-classification filter.",
+              choices=_enum(FILTER_LABELS, FILTERS), default="none"),
+        Param("BANDS", STRING, "Sentinel-2 band mapping (raster band numbers)",
+              "The Sentinel-2 band mapping, as for Classify raster (empty = So2Sat order).",
+              default="", optional=True, advanced=True),
+        Param("BANDS_S1", STRING, "Sentinel-1 band mapping (raster band numbers)",
+              "The Sentinel-1 band mapping, like the Sentinel-2 one.", default="",
+              optional=True, advanced=True),
+        Param("RETRIES", INT, "Retries of a failed task",
+              "How many times a task that fails is tried again.", default=2, minimum=0,
+              advanced=True),
+        Param("COG", BOOL, "Also write a Cloud Optimized GeoTIFF of the mosaic",
+              "Write mosaic.tif, a COG of the mosaic, beside mosaic.vrt.", default=False),
+        Param("OUTPUT_FOLDER", FOLDER_DEST, "Output folder",
+              "The folder of the tiles, records, mosaic, area table and run report.",
+              keyword=""),
+    ],
+    outputs=[
+        Output("MOSAIC", OUT_RASTER, "Mosaic (VRT)"),
+        Output("COG", OUT_RASTER, "Mosaic (COG)"),
+        Output("AREA_TABLE", OUT_FILE, "Area per LCZ class"),
+        Output("REPORT", OUT_FILE, "Run report (JSON)"),
+        Output("FAILED", OUT_NUMBER, "Failed tasks"),
+    ],
+    run=_run,
+    report=_report,
+)  # fmt: skip

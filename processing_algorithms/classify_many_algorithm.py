@@ -1,0 +1,29 @@
+"""lcz:classifymany: classify many rasters or tiles on a local Dask cluster, resumable.
+
+Parameters, help and core call: ``lcz_qgis/commands/classify_many.py``. Processing runs a
+local cluster only (the CLI's --scheduler connects to a running one). Progress is the
+share of finished tasks; cancel stops submitting and cancels the tasks in flight (the
+tiles already finished stay, and a re-run resumes). Here: the mosaic is loaded, styled
+and named.
+"""
+
+from __future__ import annotations
+
+from qgis.core import QgsProcessingContext
+
+from ..lcz_qgis.commands.classify_many import COMMAND
+from ..lcz_qgis.raster.io import qml_path
+from .base import style_output_on_load
+from .spec_algorithm import SpecAlgorithm
+
+
+class ClassifyManyAlgorithm(SpecAlgorithm):
+    COMMAND = COMMAND
+
+    def post_process(self, values, outputs, objects, context, feedback):
+        mosaic = outputs.get("MOSAIC")
+        if not mosaic:
+            return
+        details = QgsProcessingContext.LayerDetails("LCZ mosaic", context.project(), "MOSAIC")
+        context.addLayerToLoadOnCompletion(mosaic, details)
+        style_output_on_load(context, mosaic, str(qml_path(mosaic)))
