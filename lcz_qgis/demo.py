@@ -16,6 +16,7 @@ import numpy as np
 
 from .classify.map_image import render_map_png
 from .classify.pipeline import classify_raster
+from .common.enums import Sensor
 from .common.feedback import ConsoleFeedback
 from .evaluation.metrics import lcz_scores
 from .models.modelfile import load_model
@@ -117,7 +118,7 @@ def run(folder: Path, seed: int = 42) -> dict:
 
     with So2SatFile(data / "test.h5") as f:
         ref = f.labels()
-        pred = model.predict(f.read("sen2", np.arange(f.n)))
+        pred = model.predict(f.read(Sensor.SEN2, np.arange(f.n)))
     test = lcz_scores(ref, pred)
     report = {
         "note": "All data here is SYNTHETIC (lcz_qgis sample data).",

@@ -22,6 +22,7 @@ import numpy as np
 
 from .common.atomic import atomic_output, check_output_path, replace_together, write_text_atomic
 from .common.bands import PATCH_SIZE
+from .common.enums import Sensor
 from .common.errors import LczError, check_seed
 from .common.feedback import Feedback
 from .common.legend import N_CLASSES
@@ -178,8 +179,8 @@ def write_so2sat_file(
     codes = rng.permutation(np.repeat(np.arange(1, N_CLASSES + 1), counts))
     with atomic_output(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            d1 = f.create_dataset("sen1", (n, PATCH_SIZE, PATCH_SIZE, 8), dtype="f8")
-            d2 = f.create_dataset("sen2", (n, PATCH_SIZE, PATCH_SIZE, 10), dtype="f8")
+            d1 = f.create_dataset(Sensor.SEN1, (n, PATCH_SIZE, PATCH_SIZE, 8), dtype="f8")
+            d2 = f.create_dataset(Sensor.SEN2, (n, PATCH_SIZE, PATCH_SIZE, 10), dtype="f8")
             f.create_dataset("label", data=np.eye(N_CLASSES, dtype="f8")[codes - 1])
             f.attrs["description"] = "SYNTHETIC So2Sat-format sample data made by lcz_qgis"
             f.attrs["seed"] = seed

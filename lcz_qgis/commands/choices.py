@@ -3,9 +3,7 @@ Processing enums have always had (a saved index keeps its meaning)."""
 
 from __future__ import annotations
 
-SENSORS = (
-    ("sen2", "Sentinel-2"),
-    ("sen1", "Sentinel-1"),
-    ("fusion", "Fusion (Sentinel-1 + Sentinel-2)"),
-)
+from ..common.enums import Sensor
+
+SENSORS = tuple((s.value, s.label) for s in Sensor)
 HDF5_FILTER = "HDF5 files (*.h5 *.hdf5 *.he5)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..common.enums import Sensor
 from ..common.errors import LczError
 from ..common.legend import N_CLASSES
 from ..patches.layers import MAX_PATCHES, load_patches
@@ -97,7 +98,7 @@ COMMAND = Command(
               "Its So2Sat geolocation file (*_geo.h5, 2025 or 2026 layout): the patches then "
               "land at their true place.", optional=True, file_filter=HDF5_FILTER),
         Param("SENSOR", ENUM, "Sensor", "The images to write.", choices=SENSORS[:2],
-              default="sen2"),
+              default=Sensor.SEN2),
         Param("INDICES", STRING, "Patch indices (e.g. 0-9,15,20-25)",
               "The 0-based patch indices and ranges to write, e.g. '0-9,15,20-25'.",
               default="", optional=True),

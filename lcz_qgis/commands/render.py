@@ -57,8 +57,9 @@ COMMAND = Command(
         Param("PRODUCT", ENUM, "Product", "The product to compute.",
               choices=tuple((p.name, p.title) for p in PRODUCTS.values()), default="ndvi"),
         Param("BANDS", STRING, "Band mapping (rasters not in So2Sat order)",
-              "The band mapping of a raster not in So2Sat order: 'B4=3,B8=4' (1-based band "
-              "numbers) or 'B2,B3,B4,B8' (the raster's bands in order).",
+              "The band mapping of a raster not in So2Sat order: 'B4=3,B8=4' (channel = 1-based "
+              "band number), 'B2,B3,B4,B8' (the raster's bands in order), or the raster "
+              "band numbers of the So2Sat channels in So2Sat order ('2,3,4,5,6,7,8,9,12,13').",
               default="", optional=True),
         Param("OUTPUT", RASTER_DEST, "Product", "The GeoTIFF to write (with a .qml style)."),
     ],

@@ -5,6 +5,7 @@ Public names (imported on first use, so importing the package stays cheap):
 - ``atomic``: DiskFull, PARTIAL, StagedOutputs, Terminated, atomic_output, check_distinct_paths, check_output_path, hold_interrupt, output_name, quiet_close, replace_together, same_file, staged_outputs, swap_in, terminate_like_interrupt, write_text_atomic
 - ``background``: Prefetcher, in_reader_thread
 - ``bands``: DN_SCALE, DN_THRESHOLD, INVALID_VALUES, PATCH_SIZE, SEN1_CHANNELS, SEN1_VALUE_LIMIT, SEN2_BANDS, SEN2_VALUE_LIMIT, SENSORS, channel_limits, parse_bands, patches_in_range, range_note, sensor_channels, sensor_for_channel_count, value_limit
+- ``enums``: Filter, Format, Scale, Sensor, StrEnum, codes
 - ``errors``: Cancelled, LczError, MissingDependency, check_seed, first_line, require
 - ``feedback``: ConsoleFeedback, Feedback, RecordingFeedback
 - ``lazy``: lazy_exports
@@ -36,6 +37,12 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "swap_in": "atomic",
         "terminate_like_interrupt": "atomic",
         "write_text_atomic": "atomic",
+        "Filter": "enums",
+        "Format": "enums",
+        "Scale": "enums",
+        "Sensor": "enums",
+        "StrEnum": "enums",
+        "codes": "enums",
         "Prefetcher": "background",
         "in_reader_thread": "background",
         "DN_SCALE": "bands",

@@ -26,8 +26,11 @@ evaluation skip and count such patches (like NaN/inf).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from .enums import Sensor
 from .errors import LczError
 
 SEN2_BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
@@ -41,7 +44,7 @@ SEN1_CHANNELS = (
     "cov_VHVV_real",
     "cov_VHVV_imag",
 )
-SENSORS = ("sen2", "sen1", "fusion")
+SENSORS = (Sensor.SEN2, Sensor.SEN1, Sensor.FUSION)
 PATCH_SIZE = 32  # So2Sat patches (and the classification window) are 32 x 32 pixels
 DN_SCALE = 1e-4  # Sentinel-2 DN -> reflectance
 DN_THRESHOLD = 2.0  # 99th percentile above this: DN-scaled (reflectance is ~0-1.5)
@@ -61,11 +64,11 @@ def sensor_channels(sensor: str) -> tuple[str, ...]:
     Raises:
         LczError: an unknown sensor.
     """
-    if sensor == "sen2":
+    if sensor == Sensor.SEN2:
         return SEN2_BANDS
-    if sensor == "sen1":
+    if sensor == Sensor.SEN1:
         return SEN1_CHANNELS
-    if sensor == "fusion":
+    if sensor == Sensor.FUSION:
         return tuple(f"S1_{c}" for c in SEN1_CHANNELS) + tuple(f"S2_{b}" for b in SEN2_BANDS)
     raise LczError(f"unknown sensor '{sensor}'; use one of {', '.join(SENSORS)}")
 
@@ -73,7 +76,7 @@ def sensor_channels(sensor: str) -> tuple[str, ...]:
 def sensor_for_channel_count(n: int) -> str:
     """8 = sen1, 10 = sen2, 18 = fusion (S1 first, then S2)."""
     try:
-        return {8: "sen1", 10: "sen2", 18: "fusion"}[n]
+        return {8: Sensor.SEN1, 10: Sensor.SEN2, 18: Sensor.FUSION}[n]
     except KeyError:
         raise LczError(
             f"cannot tell the sensor of a model with {n} input channels "
@@ -81,36 +84,103 @@ def sensor_for_channel_count(n: int) -> str:
         ) from None
 
 
+BANDS_GRAMMAR = (
+    "items separated by commas: a channel name (B8, VH), a 1-based band number (4), a "
+    "range of numbers (1-4), or NAME=NUMBER (channel NAME is raster band NUMBER)"
+)
+
+
+@dataclass(frozen=True)
+class BandItem:
+    """One item of a BANDS value: a channel name, a 1-based number, or both (NAME=N)."""
+
+    name: str | None
+    number: int | None
+
+
+def band_items(spec) -> list[BandItem]:
+    """The one grammar of every BANDS parameter, as items (``BANDS_GRAMMAR``).
+
+    ``"B4=3, B8=4"`` -> two NAME=NUMBER items; ``"B2,B3"`` -> names; ``"1-3,9"`` ->
+    the numbers 1, 2, 3, 9. A list or tuple is taken item by item (ints are numbers).
+    What the numbers mean is the parameter's: channels of a So2Sat file (Train,
+    Evaluate) or bands of a raster (Classify, Render).
+
+    Raises:
+        LczError: an item that is none of these, with the grammar.
+    """
+    if spec is None:
+        return []
+    parts = (
+        list(spec) if isinstance(spec, (list, tuple)) else str(spec).replace(";", ",").split(",")
+    )
+    items: list[BandItem] = []
+    for part in parts:
+        text = str(part).strip()
+        if not text:
+            continue
+        items.extend(_band_item(text, spec))
+    return items
+
+
+def _band_item(text: str, spec) -> list[BandItem]:
+    if "=" in text:
+        name, num = (t.strip() for t in text.split("=", 1))
+        if not name or not num.isdigit():
+            raise LczError(f"band entry '{text}' in '{spec}': write NAME=NUMBER, e.g. B8=4")
+        return [BandItem(name, int(num))]
+    if text.isdigit():
+        return [BandItem(None, int(text))]
+    a, dash, b = text.partition("-")
+    if dash and a.strip().isdigit() and b.strip().isdigit():
+        lo, hi = int(a), int(b)
+        if lo > hi:
+            raise LczError(f"band range '{text}' in '{spec}' runs backwards; write {hi}-{lo}")
+        return [BandItem(None, n) for n in range(lo, hi + 1)]
+    if text.replace("_", "").isalnum() and not text[0].isdigit():
+        return [BandItem(text, None)]
+    raise LczError(f"band entry '{text}' in '{spec}' is not understood; BANDS: {BANDS_GRAMMAR}")
+
+
 def parse_bands(spec: str | list | tuple | None, sensor: str) -> list[int]:
     """A band selection as 0-based indices into the sensor's So2Sat channels.
 
-    ``spec`` may be None or "" (all channels), a list of ints, or a string of 1-based
-    numbers and ranges and/or band names: "5,6", "1-4,9", "B2,B3,B4,B8".
+    ``spec`` in the BANDS grammar (``band_items``): None or "" (all channels), 1-based
+    channel numbers and ranges and/or channel names: "5,6", "1-4,9", "B2,B3,B4,B8".
+    NAME=NUMBER maps raster bands, which a selection does not. A list of ints (the
+    API, and manifests) is already 0-based.
+
+    Raises:
+        LczError: unknown names, numbers out of range, repeats, NAME=NUMBER items.
     """
     names = sensor_channels(sensor)
     n = len(names)
-    if spec is None or (isinstance(spec, str) and not spec.strip()):
+    if isinstance(spec, (list, tuple)) and all(isinstance(i, int) for i in spec):
+        return _checked_selection([int(i) for i in spec], spec, sensor, n)  # API: 0-based
+    items = band_items(spec)
+    if not items:
         return list(range(n))
-    if isinstance(spec, (list, tuple)):
-        idx = [int(i) for i in spec]
-    else:
-        idx = []
-        upper = [s.upper() for s in names]
-        for part in str(spec).replace(";", ",").split(","):
-            part = part.strip()
-            if not part:
-                continue
-            if part.upper() in upper:
-                idx.append(upper.index(part.upper()))
-            elif "-" in part and all(p.strip().isdigit() for p in part.split("-", 1)):
-                a, b = (int(p) for p in part.split("-", 1))
-                idx.extend(range(a - 1, b))
-            elif part.isdigit():
-                idx.append(int(part) - 1)
-            else:
+    upper = [c.upper() for c in names]
+    idx = []
+    for item in items:
+        if item.name is not None and item.number is not None:
+            raise LczError(
+                f"band entry '{item.name}={item.number}': here the bands select channels of "
+                f"the So2Sat data; give names or numbers, e.g. '5,6' or 'B2,B3,B4,B8'"
+            )
+        if item.name is not None:
+            if item.name.upper() not in upper:
                 raise LczError(
-                    f"band '{part}' is not a {sensor} channel; use 1-{n} or one of {', '.join(names)}"
+                    f"band '{item.name}' is not a {sensor} channel; use 1-{n} or one of "
+                    f"{', '.join(names)}"
                 )
+            idx.append(upper.index(item.name.upper()))
+        else:
+            idx.append(item.number - 1)
+    return _checked_selection(idx, spec, sensor, n)
+
+
+def _checked_selection(idx: list[int], spec, sensor: str, n: int) -> list[int]:
     bad = [i + 1 for i in idx if not 0 <= i < n]
     if bad:
         raise LczError(f"band numbers {bad} are out of range for {sensor} (1-{n})")
@@ -122,9 +192,9 @@ def parse_bands(spec: str | list | tuple | None, sensor: str) -> list[int]:
 def value_limit(sensor: str) -> float:
     """The largest usable magnitude of a ``sen2`` or ``sen1`` value (module docstring);
     ``fusion``: the Sentinel-1 one (use ``channel_limits`` per channel)."""
-    if sensor == "sen2":
+    if sensor == Sensor.SEN2:
         return SEN2_VALUE_LIMIT
-    if sensor in ("sen1", "fusion"):
+    if sensor in (Sensor.SEN1, Sensor.FUSION):
         return SEN1_VALUE_LIMIT
     raise LczError(f"unknown sensor '{sensor}'; use one of {', '.join(SENSORS)}")
 
@@ -135,7 +205,7 @@ def channel_limits(sensor: str, bands: list[int] | None = None) -> np.ndarray:
     Sentinel-2."""
     n = len(sensor_channels(sensor))
     idx = range(n) if bands is None else bands
-    if sensor == "fusion":
+    if sensor == Sensor.FUSION:
         lim = [SEN1_VALUE_LIMIT if i < len(SEN1_CHANNELS) else SEN2_VALUE_LIMIT for i in idx]
     else:
         lim = [value_limit(sensor)] * len(idx)
@@ -145,9 +215,9 @@ def channel_limits(sensor: str, bands: list[int] | None = None) -> np.ndarray:
 def range_note(sensor: str) -> str:
     """The rule in words, for messages: e.g. "|x| <= 1e+05 for Sentinel-2"."""
     parts = []
-    if sensor in ("sen1", "fusion"):
+    if sensor in (Sensor.SEN1, Sensor.FUSION):
         parts.append(f"|x| <= {SEN1_VALUE_LIMIT:.0e} for Sentinel-1")
-    if sensor in ("sen2", "fusion"):
+    if sensor in (Sensor.SEN2, Sensor.FUSION):
         parts.append(f"|x| <= {SEN2_VALUE_LIMIT:.0e} for Sentinel-2")
     return ", ".join(parts)
 

@@ -51,6 +51,7 @@ from ..common.atomic import (
     same_file,
 )
 from ..common.bands import PATCH_SIZE, sensor_channels
+from ..common.enums import Sensor
 from ..common.errors import LczError, check_seed, keys_as_params, param
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES, lcz_class
@@ -74,7 +75,7 @@ TIFF_OPTIONS = [
 PATCH_TIFF_OPTIONS = ["COMPRESS=DEFLATE", "ZLEVEL=1"]
 LAYER_NAME = "patches"
 # Channels of the quick-look style of the patch rasters (1-based band numbers).
-DISPLAY_BANDS = {"sen2": (3, 2, 1), "sen1": (6, 5, 6)}  # B4,B3,B2 / VV,VH,VV
+DISPLAY_BANDS = {Sensor.SEN2: (3, 2, 1), Sensor.SEN1: (6, 5, 6)}  # B4,B3,B2 / VV,VH,VV
 
 
 # -- selection ---------------------------------------------------------------------------
@@ -574,7 +575,7 @@ def load_patches(
     input_path,
     output_folder,
     geo=None,
-    sensor: str = "sen2",
+    sensor: str = Sensor.SEN2,
     indices=None,
     per_class: int = 0,
     seed: int = 0,
@@ -683,7 +684,7 @@ def _check_request(input_path, output_folder, geo, sensor, indices, per_class, s
         LczError: an unknown sensor, outlines not a .gpkg, both or a negative selection,
             an output path that cannot be written or is an input.
     """
-    if sensor not in ("sen2", "sen1"):
+    if sensor not in (Sensor.SEN2, Sensor.SEN1):
         raise LczError(f"sensor must be sen2 or sen1, not '{sensor}'")
     path = Path(outlines) if outlines else None
     if path is not None and path.suffix.lower() != ".gpkg":

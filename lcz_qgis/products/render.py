@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.atomic import StagedOutputs, check_distinct_paths, check_output_path, staged_outputs
+from ..common.bands import SEN1_CHANNELS, SEN2_BANDS, BandItem, band_items
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
 from ..raster.io import (
@@ -62,24 +63,34 @@ SAMPLE_STRIPS = 8
 
 
 def parse_band_mapping(spec: str, count: int) -> dict[str, int]:
-    """'B4=3,B8=4' or 'B2,B3,B4,B8' -> {canonical name: 0-based raster band}."""
+    """BANDS (``common.bands.band_items``) -> {canonical name: 0-based raster band}.
+
+    'B4=3,B8=4' names each band's number; 'B2,B3,B4,B8' names the raster's bands in
+    order; numbers alone ('3,2,1,...') are the raster bands of the So2Sat channels in
+    So2Sat order (10 for Sentinel-2, 8 for Sentinel-1, 18 for fusion).
+    """
+    items = band_items(spec)
+    if items and all(it.name is None for it in items):
+        order = {10: SEN2_BANDS, 8: SEN1_CHANNELS, 18: SEN1_CHANNELS + SEN2_BANDS}
+        if len(items) not in order:
+            raise LczError(
+                f"{param('BANDS')} '{spec}': numbers alone are the raster bands of the So2Sat "
+                "channels in So2Sat order (10, 8 or 18 numbers); or name them, e.g. 'B4=3,B8=4'"
+            )
+        items = [BandItem(n, it.number) for n, it in zip(order[len(items)], items)]
     out: dict[str, int] = {}
-    parts = [p.strip() for p in re.split(r"[,;]", str(spec)) if p.strip()]
-    for k, part in enumerate(parts):
-        if "=" in part:
-            name, num = (s.strip() for s in part.split("=", 1))
-            if not num.isdigit():
-                raise LczError(
-                    f"{param('BANDS')} entry '{part}': write NAME=BAND_NUMBER, e.g. 'B8=4'"
-                )
-            b = int(num)
-        else:
-            name, b = part, k + 1
+    for k, item in enumerate(items):
+        if item.name is None:
+            raise LczError(
+                f"{param('BANDS')} entry '{item.number}': write NAME=BAND_NUMBER, e.g. 'B8=4'"
+            )
+        b = k + 1 if item.number is None else item.number
+        shown = item.name if item.number is None else f"{item.name}={item.number}"
         if not 1 <= b <= count:
-            raise LczError(f"{param('BANDS')} entry '{part}': the raster has bands 1-{count}")
-        c = canonical_band(name)
+            raise LczError(f"{param('BANDS')} entry '{shown}': the raster has bands 1-{count}")
+        c = canonical_band(item.name)
         if c in out:
-            raise LczError(f"{param('BANDS')} names {name} twice")
+            raise LczError(f"{param('BANDS')} names {item.name} twice")
         out[c] = b - 1
     return out
 

@@ -33,6 +33,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
+from ..common.enums import Sensor
 from ..common.errors import LczError
 from ..common.feedback import Feedback
 
@@ -238,7 +239,9 @@ def scene_stats(path, feedback=None, block_rows: Optional[int] = None) -> dict:
             f"features need the 8 So2Sat sen1 channels in order ({', '.join(SEN1_CHANNELS)})"
         )
     moments, pixels = _Moments(N_FEATURES), 0
-    blocks = feature_blocks(ds, info, list(range(8)), value_limit("sen1"), block_rows, feedback)
+    blocks = feature_blocks(
+        ds, info, list(range(8)), value_limit(Sensor.SEN1), block_rows, feedback
+    )
     for _, r1, f in blocks:
         f = f.reshape(-1, N_FEATURES).astype(np.float64)
         pixels += int((~np.isnan(f[:, 0])).sum())
@@ -349,7 +352,7 @@ def scene_inputs(staging, model, sources, output, feedback=None, block_rows=None
     if step is None:
         return model, sources
     feedback = feedback or Feedback()
-    src = next((s for s in sources if s.sensor == "sen1"), None)
+    src = next((s for s in sources if s.sensor == Sensor.SEN1), None)
     if src is None or list(src.channels) != list(range(8)):
         raise LczError(
             "the So2Sat Sentinel-1 features need the 8 So2Sat sen1 channels in order as "
@@ -368,6 +371,6 @@ def scene_inputs(staging, model, sources, output, feedback=None, block_rows=None
     feedback.info("Sentinel-1: computing the 7 So2Sat features on the whole scene")
     path = write_features(src, staging.scratch(output), feedback, block_rows)
     ds, info = open_raster(path)
-    features = InputSource(ds, info, list(range(N_FEATURES)), "sen1", keep=[ds])
+    features = InputSource(ds, info, list(range(N_FEATURES)), Sensor.SEN1, keep=[ds])
     features.channels = list(range(N_FEATURES))
     return run_model, [features if s is src else s for s in sources]

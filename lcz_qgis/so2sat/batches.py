@@ -35,6 +35,7 @@ import numpy as np
 
 from ..common.background import Prefetcher
 from ..common.bands import PATCH_SIZE, channel_limits, patches_in_range, sensor_channels
+from ..common.enums import Sensor
 from .file import So2SatFile, h5_errors
 
 BLOCK_ROWS = 256
@@ -173,7 +174,7 @@ class _RowReader:
 
 
 def _dataset_keys(sensor: str) -> list[str]:
-    return ["sen1", "sen2"] if sensor == "fusion" else [sensor]
+    return [Sensor.SEN1, Sensor.SEN2] if sensor == Sensor.FUSION else [sensor]
 
 
 def band_routes(channel_counts: list[int], bands: list[int]) -> list[tuple]:

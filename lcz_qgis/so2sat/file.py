@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from ..common.bands import DN_THRESHOLD, PATCH_SIZE, SEN2_VALUE_LIMIT, sensor_channels
+from ..common.enums import Sensor
 from ..common.errors import LczError, first_line
 from ..common.legend import N_CLASSES
 
 PATCH = PATCH_SIZE
-SHAPES = {"sen1": (PATCH, PATCH, 8), "sen2": (PATCH, PATCH, 10)}
+SHAPES = {Sensor.SEN1: (PATCH, PATCH, 8), Sensor.SEN2: (PATCH, PATCH, 10)}
 # Most rows (patches) a file may declare. The published So2Sat LCZ42 files hold under
 # 400,000; 20 million float64 Sentinel-2 patches would be 1.6 TB. Per-row arrays (labels,
 # index sets) of this many rows stay under 200 MB.
@@ -151,7 +152,7 @@ def checked_dataset(h5, path, key: str, numeric: bool = True):
             kind = "a group" if isinstance(obj, h5py.Group) else "not a dataset"
             raise LczError(
                 f"'{name}' is not a So2Sat LCZ42 file: '{key}' is {kind}, not an array"
-                + (" of patches" if key in ("sen1", "sen2", "label") else "")
+                + (" of patches" if key in (Sensor.SEN1, Sensor.SEN2, "label") else "")
             )
         if obj.shape is None:
             raise LczError(f"'{name}': '{key}' is an empty HDF5 dataset (no values), not an array")
@@ -283,11 +284,11 @@ class So2SatFile:
             keys = h5_keys(self._h5)
         self._ds = {
             key: checked_dataset(self._h5, self.path, key)
-            for key in ("sen1", "sen2", "label")
+            for key in (Sensor.SEN1, Sensor.SEN2, "label")
             if key in keys
         }
         missing = [k for k in require if k not in keys]
-        if not ({"sen1", "sen2"} & keys):
+        if not ({Sensor.SEN1, Sensor.SEN2} & keys):
             missing.append("sen1 or sen2")
         if missing:
             raise LczError(
@@ -339,8 +340,8 @@ class So2SatFile:
     # -- metadata -----------------------------------------------------------------------
     def has(self, sensor: str) -> bool:
         """Whether the file holds the data of ``sensor`` (``fusion``: both sen1 and sen2)."""
-        if sensor == "fusion":
-            return "sen1" in self._ds and "sen2" in self._ds
+        if sensor == Sensor.FUSION:
+            return Sensor.SEN1 in self._ds and Sensor.SEN2 in self._ds
         return sensor in self._ds
 
     @property
@@ -364,7 +365,7 @@ class So2SatFile:
             LczError: naming the missing dataset(s).
         """
         if not self.has(sensor):
-            need = "sen1 and sen2" if sensor == "fusion" else sensor
+            need = "sen1 and sen2" if sensor == Sensor.FUSION else sensor
             raise LczError(f"'{self.path.name}' has no '{need}' data, which a {sensor} model needs")
 
     # -- reading --------------------------------------------------------------------------
@@ -398,9 +399,9 @@ class So2SatFile:
         indices into the sensor's channels (for fusion: S1 0-7, then S2 8-17)."""
         idx = self._check_indices(indices)
         self.check_sensor(sensor)
-        if sensor == "fusion":
-            s1 = self._read_rows("sen1", idx)
-            s2 = self._read_rows("sen2", idx)
+        if sensor == Sensor.FUSION:
+            s1 = self._read_rows(Sensor.SEN1, idx)
+            s2 = self._read_rows(Sensor.SEN2, idx)
             x = np.concatenate([s1, s2], axis=-1)
             return x if bands is None else np.ascontiguousarray(x[..., bands])
         n_ch = len(sensor_channels(sensor))
@@ -469,7 +470,7 @@ def check_sen2_scale(f: So2SatFile, feedback, rows: np.ndarray | None = None, k:
 
     Reads ``k`` patches spread over ``rows`` (default: the whole file).
     """
-    if not f.has("sen2") or f.n == 0:
+    if not f.has(Sensor.SEN2) or f.n == 0:
         return
     rows = np.arange(f.n) if rows is None else np.asarray(rows, np.int64)
     if rows.size == 0:

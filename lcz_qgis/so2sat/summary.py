@@ -26,6 +26,7 @@ from ..common.atomic import (
     write_text_atomic,
 )
 from ..common.bands import sensor_channels
+from ..common.enums import Sensor
 from ..common.errors import LczError, check_seed, param, require
 from ..common.feedback import Feedback
 from ..common.legend import LCZ_CLASSES
@@ -138,7 +139,7 @@ def summarize(
     seed = check_seed(seed)
     with So2SatFile(path, require=()) as f:
         shapes = {}
-        for key in ("sen1", "sen2", "label"):
+        for key in (Sensor.SEN1, Sensor.SEN2, "label"):
             if f.has(key) or (key == "label" and f.has_labels):
                 ds = f.dataset(key)
                 shapes[key] = (tuple(ds.shape), str(ds.dtype))
@@ -153,14 +154,14 @@ def summarize(
         k = min(int(sample_size), f.n)
         sample = np.sort(rng.choice(f.n, size=k, replace=False)) if k else np.zeros(0, np.int64)
         stats = {}
-        sensors = [s for s in ("sen2", "sen1") if f.has(s)]
+        sensors = [s for s in (Sensor.SEN2, Sensor.SEN1) if f.has(s)]
         for j, sensor in enumerate(sensors):
             feedback.check_cancelled()
             if k == 0:
                 break
             feedback.info(f"{sensor}: statistics of {k} random patches")
             x = f.read(sensor, sample)
-            if sensor == "sen2":
+            if sensor == Sensor.SEN2:
                 message = dn_scale_warning(x, f"'{f.path.name}'")
                 if message:
                     feedback.warning(message)
