@@ -286,3 +286,144 @@ def make_safe_date(folder, date: str, clouds=(), seed: int = 0, size10: int = 64
                .replace("BOA_QUANTIFICATION_VALUE", "QUANTIFICATION_VALUE"))  # fmt: skip
     (safe / f"MTD_MSI{level}.xml").write_text(mtd)
     return safe
+
+
+# -- generators first written for training_areas/test_training_areas.py ----------
+
+# Training areas on the sample city (lcz_qgis.sample_data.write_scene: 8 x 8 blocks of
+# 640 m from (690000, 5340000), EPSG:32632), in UTM: name -> (LCZ code, parts, z). Each part
+# is a rectangle (x0, y0, x1, y1) inside a block of that class, edges off the 100 m grid.
+SCENE_AREAS = {
+    "nodata": (11, [(690150, 5339650, 690450, 5339850)], False),  # the nodata strip
+    "forest_a": (11, [(690150, 5338850, 690490, 5339250)], False),
+    "forest_3d": (11, [(690130, 5335050, 690510, 5335330)], True),  # 3-D coordinates
+    "forest_b": (11, [(690770, 5335050, 691150, 5335330)], False),
+    "plants_multi": (
+        14,
+        [(691330, 5339550, 691630, 5339850), (691990, 5339550, 692290, 5339850)],
+        False,
+    ),  # fmt: skip
+    "plants_b": (14, [(693890, 5338770, 694230, 5339130)], False),
+    "plants_c": (14, [(690130, 5336250, 690470, 5336550)], False),
+    "water_huge": (17, [(693237, 5336827, 693937, 5337427)], False),  # 420,000 m2
+    "water_a": (17, [(690130, 5336850, 690470, 5337150)], False),
+    "water_b": (17, [(690770, 5336850, 691130, 5337250)], False),
+    "open_a": (6, [(691350, 5338750, 691850, 5339150)], False),  # overlaps "midrise_overlap"
+    "open_b": (6, [(690730, 5338130, 691130, 5338550)], False),
+    "open_c": (6, [(692010, 5335610, 692430, 5335930)], False),
+    "open_outside": (6, [(700030, 5338130, 700430, 5338550)], False),  # east of the raster
+    "midrise_overlap": (5, [(691450, 5338450, 691750, 5338950)], False),
+    "midrise_b": (5, [(693250, 5338170, 693570, 5338570)], False),
+    "midrise_c": (5, [(693250, 5336250, 693590, 5336650)], False),
+    "compact_tiny": (2, [(692520, 5338420, 692570, 5338470)], False),  # no grid point
+    "compact_b": (2, [(692610, 5338130, 692990, 5338550)], False),
+    "compact_c": (2, [(692610, 5336210, 692990, 5336590)], False),
+    "rock_edge": (15, [(694750, 5336250, 695090, 5336550)], False),  # last column leaves
+    "rock_b": (15, [(694530, 5335570, 694910, 5335970)], False),
+    "rock_c": (15, [(694530, 5335050, 694910, 5335310)], False),
+    "industry_a": (8, [(690730, 5336210, 691110, 5336590)], False),  # 2 polygons of LCZ 8
+    "industry_b": (8, [(690730, 5335570, 691110, 5335950)], False),
+}
+
+
+def _ring(ogr, x0, y0, x1, y1, z=None):
+    ring = ogr.Geometry(ogr.wkbLinearRing)
+    for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)):
+        if z is None:
+            ring.AddPoint_2D(float(x), float(y))
+        else:
+            ring.AddPoint(float(x), float(y), float(z))
+    return ring
+
+
+def area_geometry(parts, z=False, epsg=4326):
+    """An OGR (multi-)polygon of rectangles given in EPSG:32632, transformed to ``epsg``."""
+    from osgeo import ogr
+
+    polys = []
+    for x0, y0, x1, y1 in parts:
+        p = ogr.Geometry(ogr.wkbPolygon25D if z else ogr.wkbPolygon)
+        p.AddGeometry(_ring(ogr, x0, y0, x1, y1, 12.5 if z else None))
+        polys.append(p)
+    if len(polys) == 1:
+        g = polys[0]
+    else:
+        g = ogr.Geometry(ogr.wkbMultiPolygon)
+        for p in polys:
+            g.AddGeometry(p)
+    if epsg != 32632:
+        s, d = osr().SpatialReference(), osr().SpatialReference()
+        s.ImportFromEPSG(32632)
+        d.ImportFromEPSG(epsg)
+        for r in (s, d):
+            r.SetAxisMappingStrategy(osr().OAMS_TRADITIONAL_GIS_ORDER)
+        g.Transform(osr().CoordinateTransformation(s, d))
+    return g
+
+
+def write_areas_file(path, areas=None, field="lcz", epsg=4326, driver="GPKG", values=None):
+    """A polygon layer of ``areas`` (SCENE_AREAS by default) with the class in ``field``
+    (``values``: name -> the value to write instead of the code); returns the names in
+    feature order."""
+    from osgeo import ogr
+
+    ogr.UseExceptions()
+    areas = SCENE_AREAS if areas is None else areas
+    srs = osr().SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    ds = ogr.GetDriverByName(driver).CreateDataSource(str(path))
+    lyr = ds.CreateLayer("areas", srs, ogr.wkbUnknown)
+    kind = ogr.OFTString if values else ogr.OFTInteger
+    if field:
+        lyr.CreateField(ogr.FieldDefn(field, kind))
+    lyr.CreateField(ogr.FieldDefn("name", ogr.OFTString))
+    names = []
+    for name, (code, parts, z) in areas.items():
+        f = ogr.Feature(lyr.GetLayerDefn())
+        f.SetGeometry(area_geometry(parts, z, epsg))
+        if field:
+            f.SetField(field, values[name] if values else code)
+        f.SetField("name", name)
+        lyr.CreateFeature(f)
+        names.append(name)
+    ds = None
+    return names
+
+
+KML_FOLDER_NAMES = {c: str(c) if c <= 10 else "ABCDEFG"[c - 11] for c in range(1, 18)}
+
+
+def write_wudapt_kml(path, areas=None, folder_names=None, kmz=False):
+    """The WUDAPT template layout: one Folder per class (names ``folder_names[code]``, by
+    default 1-10 and A-G), Placemarks holding the polygons in EPSG:4326. ``kmz``: a zip
+    holding doc.kml. Returns the area names in reading order (folders by code)."""
+    import zipfile
+
+    areas = SCENE_AREAS if areas is None else areas
+    names = folder_names or KML_FOLDER_NAMES
+    folders, order = [], []
+    for code in sorted({c for c, _, _ in areas.values()}):
+        marks = []
+        for name, (c, parts, z) in areas.items():
+            if c != code:
+                continue
+            g = area_geometry(parts, z, 4326)
+            marks.append(f"<Placemark><name>{name}</name>{g.ExportToKML()}</Placemark>")
+            order.append(name)
+        folders.append(f"<Folder><name>{names[code]}</name>{''.join(marks)}</Folder>")
+    doc = ('<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">'
+           f"<Document><name>WUDAPT training areas</name>{''.join(folders)}</Document></kml>")  # fmt: skip
+    if kmz:
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("doc.kml", doc)
+    else:
+        Path(path).write_text(doc)
+    return order
+
+
+def points_in_rectangles(parts, xs, ys):
+    """Brute force: which (xs, ys) points lie strictly inside any rectangle of ``parts``."""
+    inside = np.zeros(xs.shape, bool)
+    for x0, y0, x1, y1 in parts:
+        inside |= (xs > x0) & (xs < x1) & (ys > y0) & (ys < y1)
+    return inside
