@@ -15,6 +15,7 @@ NUMBERS = {
     "OA_BU": ("oa_bu", "Built vs natural accuracy (OA_bu)"),
     "MACRO_F1": ("macro_f1", "Macro F1"),
     "WEIGHTED_F1": ("weighted_f1", "Weighted F1 (by class support)"),
+    "ECE": ("ece", "Expected calibration error (ECE, 15 bins)"),
 }
 FILES = ("OUTPUT_JSON", "OUTPUT_CSV", "REPORT", "CONFUSION_PNG")
 
@@ -55,12 +56,15 @@ COMMAND = Command(
         "or is inferred wrongly. The dataset must hold the model's sensor.<br>"
         "<b>Scores</b> (LCZ Generator conventions): OA; kappa; OA_u (urban classes 1-10 only); "
         "OA_bu (built 1-10 vs natural A-G); OA_w (weighted by LCZ similarity, Bechtel et al. "
-        "2020); macro F1; per-class precision, recall and F1. Patches holding NaN or inf are "
-        "skipped and counted.<br>"
+        "2020); macro F1; per-class precision, recall and F1; ECE, the expected calibration "
+        "error (15 equal-width confidence bins: how far the confidence is from the share "
+        "predicted right; 0 = calibrated, see <i>Calibrate LCZ model</i>). Patches holding "
+        "NaN or inf are skipped and counted.<br>"
         "<b>Outputs</b>: the numbers OA, KAPPA, OA_W (for graphical models); JSON with "
         "everything; optional CSV (per-class rows with LCZ code and name, then the overall "
         "scores); HTML report with the confusion matrix (rows = reference, columns = "
-        "predicted; counts and row-normalised), shown in the results viewer; optional "
+        "predicted; counts and row-normalised) and the reliability diagram, shown in the "
+        "results viewer; optional "
         "confusion matrix plot (PNG)."
     ),
     params=[

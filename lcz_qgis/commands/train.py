@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..common.errors import LczError
+from ..common.errors import LczError, param
 from ..models import MODEL_TYPES, framework
 from ..training.keras_training import (
     DEFAULT_BATCH_SIZE,
@@ -46,26 +46,50 @@ KERAS = ("EPOCHS", "BATCH_SIZE", "LEARNING_RATE", "SCHEDULE", "EARLY_STOPPING",
          "CLASS_WEIGHTS", "AUGMENT")  # fmt: skip
 RF = ("FEATURES",)
 HDF5 = "HDF5 files (*.h5 *.hdf5)"
+MODEL_FILES = "LCZ or Keras model (*.lczmodel *.keras *.h5 *.hdf5)"
+FREEZE_LABELS = {
+    "none": "None: train every layer",
+    "all-but-head": "All but the classification head",
+}
 
 
 def _flags(keys) -> str:
     return ", ".join(COMMAND.param(k).flag for k in keys)
 
 
+def _finetune_values(values: dict, typed: set) -> dict:
+    """The keywords of a fine-tuning run: the init model decides the model type, sensor
+    and bands; the CLI passes those typed (checked against it), the dialog its SENSOR."""
+    if "FEATURES" in typed:
+        raise LczError(f"{_flags(['FEATURES'])} applies to rf models, not to fine-tuning")
+    cli = "_given" in values
+    return {
+        "model_type": values["MODEL_TYPE"] if "MODEL_TYPE" in typed else None,
+        "sensor": values["SENSOR"] if (not cli or "SENSOR" in typed) else None,
+        "init_model": values["INIT_MODEL"],
+        "freeze": values["FREEZE"],
+        **COMMAND.kwargs(values, *KERAS),
+    }
+
+
 def _run(values: dict, feedback) -> dict:
     model_type = values["MODEL_TYPE"]
-    is_keras = framework(model_type) == "keras"
-    # the CLI refuses options typed for the other framework; the dialog shows them all
     typed = values.get("_given") or set()
-    wrong = [k for k in (RF if is_keras else KERAS) if k in typed]
-    if wrong and is_keras:
-        raise LczError(f"{_flags(wrong)} applies to rf models only, not {model_type}")
-    if wrong:
-        raise LczError(f"{_flags(wrong)} apply to Keras models, not {model_type}")
-    options = COMMAND.kwargs(values, *(KERAS if is_keras else RF))
+    if values.get("INIT_MODEL"):
+        options = _finetune_values(values, typed)
+    else:
+        if values.get("FREEZE") not in (None, "none"):
+            raise LczError(f"{param('FREEZE')} applies when fine-tuning an {param('INIT_MODEL')}")
+        is_keras = framework(model_type) == "keras"
+        # the CLI refuses options typed for the other framework; the dialog shows them all
+        wrong = [k for k in (RF if is_keras else KERAS) if k in typed]
+        if wrong and is_keras:
+            raise LczError(f"{_flags(wrong)} applies to rf models only, not {model_type}")
+        if wrong:
+            raise LczError(f"{_flags(wrong)} apply to Keras models, not {model_type}")
+        options = COMMAND.kwargs(values, "MODEL_TYPE", "SENSOR", *(KERAS if is_keras else RF))
     result = train_model(
-        **COMMAND.kwargs(values, "TRAIN", "OUTPUT", "MODEL_TYPE", "SENSOR", "BANDS",
-                         "VALIDATION", "SEED", "REPORT"),
+        **COMMAND.kwargs(values, "TRAIN", "OUTPUT", "BANDS", "VALIDATION", "SEED", "REPORT"),
         max_samples=values["MAX_SAMPLES"] or None,
         feedback=feedback,
         **options,
@@ -127,6 +151,17 @@ COMMAND = Command(
         "the count). Cancel stops at the next batch and writes nothing.<br>"
         "<b>Report</b>: optional HTML page with the learning curves, the validation scores and "
         "the confusion matrix (opens in the results viewer).<br>"
+        "<b>Fine-tuning</b>: with <b>Fine-tune this model</b> (a Keras model file: trained "
+        "by this plugin, imported with <i>Import pretrained So2Sat model</i>, or a plain "
+        ".keras/.h5) training starts from its weights instead of new ones. Its model type, "
+        "sensor, bands and preprocessing are kept (the new patches are fed to it exactly as "
+        "it expects, with its own normalisation), so Model type is not used and Sensor and "
+        "Bands, if set, must be the model's. Freeze: all but the classification head trains "
+        "only the last layer(s) with weights (quick, for few new patches). A learning rate "
+        "lower than for new models (e.g. 1e-4) keeps what the model learnt. The log gives "
+        "the model's validation scores before fine-tuning; the new model file records the "
+        "init model's name, sha256 and scores (fine_tuned_from). A random forest cannot "
+        "be fine-tuned; a calibration of the init model is dropped (calibrate again).<br>"
         "The model file (.lczmodel) records sensor, bands, preprocessing, classes, training "
         "data, history and scores."
     ),
@@ -168,6 +203,15 @@ COMMAND = Command(
                "Weight the classes by inverse frequency, balanced (Keras).", False),
         _keras("AUGMENT", BOOL, "Augment with random flips and rotations (Keras)",
                "Random flips and 90-degree rotations of the training patches (Keras).", False),
+        Param("INIT_MODEL", FILE, "Fine-tune this model (Keras model file)",
+              "Start from this Keras model file (.lczmodel, .keras, .h5: one trained by "
+              "this plugin or an imported So2Sat model) and continue training it on the "
+              "training data; its model type, sensor, bands and preprocessing are kept.",
+              optional=True, file_filter=MODEL_FILES),
+        Param("FREEZE", ENUM, "Layers to freeze when fine-tuning",
+              "When fine-tuning: train every layer, or freeze all layers but the "
+              "classification head.", choices=tuple(FREEZE_LABELS.items()), default="none",
+              advanced=True),
         Param("OUTPUT", FILE_DEST, "Model file", "The model file to write (.lczmodel).",
               file_filter="LCZ model (*.lczmodel)"),
         Param("REPORT", FILE_DEST, "Training report",

@@ -1,8 +1,8 @@
 """Scores the LCZ community uses, and evaluation of a model on a file.
 
 Public names (imported on first use, so importing the package stays cheap):
-- ``evaluate``: ConfusionAccumulator, DEFAULT_BATCH, evaluate_model, evaluate_to_files, json_text, overall, scores_csv_text, write_confusion_png, write_outputs
-- ``metrics``: OA_W_WEIGHTS, confusion_matrix, lcz_scores, scores_from_confusion
+- ``evaluate``: ConfusionAccumulator, DEFAULT_BATCH, calibrate_to_file, evaluate_model, evaluate_to_files, held_out_probabilities, json_text, overall, scores_csv_text, write_confusion_png, write_outputs
+- ``metrics``: DEFAULT_ECE_BINS, OA_W_WEIGHTS, calibration_bin_counts, calibration_table, confusion_matrix, ece_from_bins, expected_calibration_error, lcz_scores, scores_from_confusion
 """
 
 from ..common.lazy import lazy_exports
@@ -12,6 +12,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
     {
         "ConfusionAccumulator": "evaluate",
         "DEFAULT_BATCH": "evaluate",
+        "calibrate_to_file": "evaluate",
+        "held_out_probabilities": "evaluate",
         "evaluate_model": "evaluate",
         "evaluate_to_files": "evaluate",
         "json_text": "evaluate",
@@ -19,7 +21,12 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "scores_csv_text": "evaluate",
         "write_confusion_png": "evaluate",
         "write_outputs": "evaluate",
+        "DEFAULT_ECE_BINS": "metrics",
         "OA_W_WEIGHTS": "metrics",
+        "calibration_bin_counts": "metrics",
+        "calibration_table": "metrics",
+        "ece_from_bins": "metrics",
+        "expected_calibration_error": "metrics",
         "confusion_matrix": "metrics",
         "lcz_scores": "metrics",
         "scores_from_confusion": "metrics",

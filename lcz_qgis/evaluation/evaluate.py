@@ -12,7 +12,10 @@ Writers: JSON (everything; ``confusion`` has rows = reference and columns = pred
 labelled by ``confusion_axes``, ``confusion_labels`` and ``confusion_codes``), CSV
 (per-class precision/recall/F1 with LCZ codes and names, then the overall scores), a
 confusion-matrix PNG (``reports.plots``) and an HTML report (``reports.html``). Scores are
-those of ``metrics.lcz_scores``. Precision is the LCZ community's user's accuracy (UA)
+those of ``metrics.lcz_scores``, plus calibration: the expected calibration error
+(``ece``, 15 equal-width confidence bins, ``metrics.expected_calibration_error``) and the
+reliability table (``calibration_bins``), accumulated per bin while streaming (no
+probabilities are kept); the HTML report draws the reliability diagram. Precision is the LCZ community's user's accuracy (UA)
 and recall its producer's accuracy (PA); the CSV repeats them in ``ua`` and ``pa``
 columns after ``value``, so readers of the older columns keep working.
 """
@@ -39,9 +42,16 @@ from ..common.bands import INVALID_VALUES, range_note
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
-from .metrics import confusion_matrix, scores_from_confusion
+from .metrics import (
+    DEFAULT_ECE_BINS,
+    calibration_bin_counts,
+    calibration_table,
+    confusion_matrix,
+    ece_from_bins,
+    scores_from_confusion,
+)
 
-OVERALL_KEYS = ("oa", "kappa", "macro_f1", "weighted_f1", "oa_u", "oa_bu", "oa_w")
+OVERALL_KEYS = ("oa", "kappa", "macro_f1", "weighted_f1", "oa_u", "oa_bu", "oa_w", "ece")
 OVERALL_NAMES = {
     "oa": "OA",
     "kappa": "Kappa",
@@ -50,6 +60,7 @@ OVERALL_NAMES = {
     "oa_u": "OA_u (urban classes)",
     "oa_bu": "OA_bu (built vs natural)",
     "oa_w": "OA_w (LCZ-weighted)",
+    "ece": f"ECE (expected calibration error, {DEFAULT_ECE_BINS} bins)",
 }
 DEFAULT_BATCH = 256
 # The first nine columns are the original ones; ua (user's accuracy) and pa (producer's
@@ -70,12 +81,14 @@ CSV_COLUMNS = (
 
 
 class ConfusionAccumulator:
-    """Confusion matrix and mean cross-entropy, added to batch by batch."""
+    """Confusion matrix, mean cross-entropy and calibration bins (``n_bins`` equal-width
+    confidence bins), added to batch by batch."""
 
-    def __init__(self):
+    def __init__(self, n_bins: int = DEFAULT_ECE_BINS):
         self.cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
         self.nll = 0.0
         self.n = 0
+        self.bins = np.zeros((3, int(n_bins)))
 
     def add(self, codes: np.ndarray, proba: np.ndarray) -> None:
         """Add one batch.
@@ -89,6 +102,9 @@ class ConfusionAccumulator:
             return
         pred = np.argmax(proba, axis=1) + 1
         self.cm += confusion_matrix(codes, pred)
+        p = np.asarray(proba)
+        confidence = p[np.arange(codes.size), pred - 1]
+        self.bins += calibration_bin_counts(confidence, pred == codes, self.bins.shape[1])
         p_true = np.asarray(proba, np.float64)[np.arange(codes.size), codes - 1]
         self.nll += float(-np.log(np.clip(p_true, 1e-7, 1.0)).sum())
         self.n += int(codes.size)
@@ -101,7 +117,9 @@ class ConfusionAccumulator:
         return self.nll / self.n if self.n else float("nan")
 
     def scores(self) -> dict:
-        """The LCZ scores of the confusion matrix so far (``scores_from_confusion``) plus ``loss``.
+        """The LCZ scores of the confusion matrix so far (``scores_from_confusion``) plus
+        ``loss``, ``ece``, ``ece_bins`` and the reliability table ``calibration_bins``
+        (``metrics.calibration_table``).
 
         Raises:
             LczError: no patch was added.
@@ -110,6 +128,9 @@ class ConfusionAccumulator:
             raise LczError("no patches to score (all were skipped or the dataset is empty)")
         s = scores_from_confusion(self.cm)
         s["loss"] = self.loss
+        s["ece"] = ece_from_bins(self.bins)
+        s["ece_bins"] = int(self.bins.shape[1])
+        s["calibration_bins"] = calibration_table(self.bins)
         return s
 
 
@@ -131,28 +152,11 @@ def _load(model, sensor):
     return m
 
 
-def evaluate_model(
-    model,
-    dataset,
-    feedback: Feedback | None = None,
-    batch_size: int = DEFAULT_BATCH,
-    sensor: str | None = None,
-) -> dict:
-    """Scores of ``model`` (a path or a loaded ``LczModel``) on the labelled ``dataset``.
-
-    Returns ``metrics.lcz_scores`` keys (oa, kappa, macro_f1, weighted_f1, oa_u, oa_bu,
-    oa_w, n, per_class, confusion and its labels) plus loss, n_skipped, model, dataset, sensor, bands, seconds.
-    """
-    from ..models.modelfile import manifest_summary
-    from ..so2sat.batches import SequentialBatches
+def _dataset_size(m, dataset: Path, feedback: Feedback) -> int:
+    """The patch count of ``dataset`` after checking it holds the model's sensor (and
+    warning about DN-scaled Sentinel-2)."""
     from ..so2sat.file import So2SatFile
 
-    feedback = feedback or Feedback()
-    if batch_size < 1:
-        raise LczError(f"batch size must be at least 1, got {batch_size}")
-    t0 = time.monotonic()
-    m = _load(model, sensor)
-    dataset = Path(dataset)
     with So2SatFile(dataset) as f:
         if not f.has(m.sensor):
             need = "sen1 and sen2" if m.sensor == "fusion" else m.sensor
@@ -168,6 +172,33 @@ def evaluate_model(
             check_sen2_scale(f, feedback)
     if n == 0:
         raise LczError(f"'{dataset.name}' holds no patches")
+    return n
+
+
+def evaluate_model(
+    model,
+    dataset,
+    feedback: Feedback | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    sensor: str | None = None,
+) -> dict:
+    """Scores of ``model`` (a path or a loaded ``LczModel``) on the labelled ``dataset``.
+
+    Returns ``metrics.lcz_scores`` keys (oa, kappa, macro_f1, weighted_f1, oa_u, oa_bu,
+    oa_w, n, per_class, confusion and its labels) plus loss, ece, ece_bins,
+    calibration_bins (the reliability table), n_skipped, model, dataset, sensor, bands,
+    temperature (the model's calibration, or None), seconds.
+    """
+    from ..models.modelfile import manifest_summary
+    from ..so2sat.batches import SequentialBatches
+
+    feedback = feedback or Feedback()
+    if batch_size < 1:
+        raise LczError(f"batch size must be at least 1, got {batch_size}")
+    t0 = time.monotonic()
+    m = _load(model, sensor)
+    dataset = Path(dataset)
+    n = _dataset_size(m, dataset, feedback)
     feedback.info(f"evaluating a {manifest_summary(m.manifest)} on {n} patches of {dataset.name}")
     m.prepare_many(n)
     batches = SequentialBatches(dataset, m.sensor, m.bands, batch_size=batch_size, reuse=True)
@@ -197,11 +228,12 @@ def evaluate_model(
         dataset=str(dataset),
         sensor=m.sensor,
         bands=list(m.manifest.get("band_names", [])),
+        temperature=m.temperature,
         seconds=round(time.monotonic() - t0, 2),
     )
     feedback.info(
-        f"OA {scores['oa']:.3f}, kappa {scores['kappa']:.3f}, OA_w {scores['oa_w']:.3f} "
-        f"on {scores['n']} patches"
+        f"OA {scores['oa']:.3f}, kappa {scores['kappa']:.3f}, OA_w {scores['oa_w']:.3f}, "
+        f"ECE {scores['ece']:.3f} on {scores['n']} patches"
     )
     feedback.progress(100)
     return scores
@@ -394,3 +426,94 @@ def evaluate_to_files(
         feedback=feedback,
     )
     return scores, written
+
+
+# -- temperature scaling (lcz calibrate) -------------------------------------------------
+
+
+def held_out_probabilities(m, dataset, feedback: Feedback, batch_size: int = DEFAULT_BATCH):
+    """The uncalibrated probabilities (N, 17) float32 and reference codes (N,) of the
+    patches of ``dataset`` a loaded model ``m`` can score (NaN/inf and out-of-range
+    patches skipped), streamed in file order; and the count skipped.
+
+    Memory: 68 bytes per patch (the probabilities temperature scaling is fitted on).
+    """
+    from ..so2sat.batches import SequentialBatches
+
+    dataset = Path(dataset)
+    n = _dataset_size(m, dataset, feedback)
+    m.prepare_many(n)
+    batches = SequentialBatches(dataset, m.sensor, m.bands, batch_size=batch_size, reuse=True)
+    probs, codes, done = [], [], 0
+    for x, c, rows in batches:
+        feedback.check_cancelled()
+        if len(x):
+            probs.append(m.predict_proba(x, batch_size=batch_size, calibrated=False))
+            codes.append(np.asarray(c, np.int64))
+        done += len(rows)
+        feedback.progress(100.0 * (done + batches.n_skipped) / n)
+    if not probs:
+        raise LczError(
+            f"all {batches.n_skipped} patches of '{dataset.name}' hold {INVALID_VALUES} "
+            f"({range_note(m.sensor)}): there is nothing to calibrate on"
+        )
+    if batches.n_skipped:
+        feedback.warning(
+            f"skipped {batches.n_skipped} of {n} patches holding {INVALID_VALUES} "
+            f"({range_note(m.sensor)})"
+        )
+    return np.concatenate(probs), np.concatenate(codes), int(batches.n_skipped)
+
+
+def _ece(p: np.ndarray, codes: np.ndarray) -> float:
+    from .metrics import expected_calibration_error
+
+    pred = np.argmax(p, axis=1)
+    return expected_calibration_error(p[np.arange(len(p)), pred], pred + 1 == codes)
+
+
+def calibrate_to_file(
+    model, dataset, output, feedback: Feedback | None = None, batch_size: int = DEFAULT_BATCH,
+    sensor: str | None = None,
+) -> dict:  # fmt: skip
+    """Fit a temperature on the held-out ``dataset`` and write the calibrated model file
+    ``output`` (``lcz calibrate``, lcz:calibratemodel).
+
+    The model's own calibration, if any, is ignored while fitting (the new temperature
+    replaces it). ``output`` is written atomically and must differ from the model and
+    the dataset: the input model is never modified.
+
+    Returns:
+        output, temperature, n, n_skipped, fitted_on, ece_before, ece_after,
+        nll_before, nll_after and oa (unchanged by the temperature).
+    """
+    from ..models.calibration import apply_temperature, calibration_entry, fit_temperature, nll
+    from ..models.modelfile import LczModel, save_with_manifest
+
+    feedback = feedback or Feedback()
+    model_path = getattr(model, "path", None) if isinstance(model, LczModel) else model
+    check_distinct_paths({"MODEL": model_path, "DATASET": dataset}, {"OUTPUT": output})
+    check_output_path(output)
+    if batch_size < 1:
+        raise LczError(f"batch size must be at least 1, got {batch_size}")
+    m = _load(model, sensor)
+    dataset = Path(dataset)
+    feedback.info(f"predicting the held-out patches of {dataset.name}")
+    p, codes, skipped = held_out_probabilities(m, dataset, feedback.scaled(0, 90), batch_size)
+    t = fit_temperature(p, codes)
+    q = apply_temperature(p, t)
+    result = {
+        "output": str(output), "temperature": t, "n": int(len(codes)), "n_skipped": skipped,
+        "fitted_on": dataset.name, "ece_before": _ece(p, codes), "ece_after": _ece(q, codes),
+        "nll_before": nll(p, codes), "nll_after": nll(p, codes, t),
+        "oa": float(np.mean(np.argmax(p, axis=1) + 1 == codes)),
+    }  # fmt: skip
+    feedback.info(
+        f"temperature {t:.4f} on {len(codes)} patches: ECE {result['ece_before']:.4f} -> "
+        f"{result['ece_after']:.4f}, NLL {result['nll_before']:.4f} -> {result['nll_after']:.4f}"
+    )
+    manifest = {**m.manifest, "calibration": calibration_entry(t, dataset.name, len(codes))}
+    feedback.check_cancelled()
+    save_with_manifest(output, m, manifest)
+    feedback.progress(100)
+    return result

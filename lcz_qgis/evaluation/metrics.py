@@ -14,6 +14,13 @@ of the class, the share found). Macro F1 is the plain mean of the per-class F1 o
 classes present in the reference; weighted F1 (and weighted precision/recall) weight each
 class by its reference support, as scikit-learn's ``average="weighted"``. Weighted recall
 always equals OA.
+
+Calibration: the expected calibration error (ECE, Guo et al. 2017) over ``n_bins``
+equal-width confidence bins ``((k-1)/n, k/n]`` (a confidence of 0 falls in the first):
+``sum_k |B_k| / N * |accuracy(B_k) - mean confidence(B_k)|``, where the confidence of a
+patch is its largest probability and it is correct when that class is the reference.
+:func:`calibration_bin_counts` gives the per-bin sums, which add up batch by batch
+(``evaluate`` streams them), and :func:`calibration_table` the reliability table.
 """
 
 from __future__ import annotations
@@ -151,3 +158,84 @@ def lcz_scores(reference, predicted) -> dict:
     their reference support.
     """
     return scores_from_confusion(confusion_matrix(reference, predicted))
+
+
+DEFAULT_ECE_BINS = 15
+
+
+def _bin_index(confidence: np.ndarray, n_bins: int) -> np.ndarray:
+    """The bin ``((k-1)/n, k/n]`` of each confidence, 0..n-1 (0 goes in the first)."""
+    k = np.ceil(confidence * n_bins).astype(np.int64) - 1
+    return np.clip(k, 0, n_bins - 1)
+
+
+def calibration_bin_counts(confidence, correct, n_bins: int = DEFAULT_ECE_BINS) -> np.ndarray:
+    """Per-bin sums (3, n_bins) float64: patches, their confidences, their correct ones.
+
+    Sums of several batches add up to the sums of all of them.
+
+    Args:
+        confidence: (N,) the largest probability of each patch, in [0, 1].
+        correct: (N,) whether the predicted class is the reference (bool or 0/1).
+        n_bins: equal-width bins over [0, 1].
+    """
+    c = np.asarray(confidence, np.float64).ravel()
+    ok = np.asarray(correct, np.float64).ravel()
+    if c.shape != ok.shape:
+        raise ValueError(f"confidence has {c.size} values but correct has {ok.size}")
+    if int(n_bins) < 1:
+        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    n_bins = int(n_bins)
+    k = _bin_index(np.clip(c, 0.0, 1.0), n_bins)
+    out = np.zeros((3, n_bins))
+    out[0] = np.bincount(k, minlength=n_bins)
+    out[1] = np.bincount(k, weights=c, minlength=n_bins)
+    out[2] = np.bincount(k, weights=ok, minlength=n_bins)
+    return out
+
+
+def ece_from_bins(bins: np.ndarray) -> float:
+    """The ECE of per-bin sums (``calibration_bin_counts``); NaN without patches."""
+    count, conf, hits = np.asarray(bins, np.float64)
+    total = count.sum()
+    if total == 0:
+        return float("nan")
+    return float(np.abs(hits - conf).sum() / total)
+
+
+def expected_calibration_error(confidence, correct, n_bins: int = DEFAULT_ECE_BINS) -> float:
+    """The expected calibration error over ``n_bins`` equal-width confidence bins.
+
+    Args:
+        confidence: (N,) the largest probability of each patch.
+        correct: (N,) whether its predicted class is the reference class.
+        n_bins: the number of bins (15, as Guo et al. 2017).
+
+    Returns:
+        ``sum_k |B_k| / N * |acc(B_k) - conf(B_k)|``, in [0, 1]; NaN when N = 0.
+    """
+    return ece_from_bins(calibration_bin_counts(confidence, correct, n_bins))
+
+
+def calibration_table(bins: np.ndarray) -> list[dict]:
+    """The reliability table of per-bin sums: per bin ``lower``, ``upper``, ``count``,
+    ``confidence`` (mean) and ``accuracy`` (None for an empty bin), and ``gap``
+    (accuracy - confidence)."""
+    count, conf, hits = np.asarray(bins, np.float64)
+    n_bins = count.size
+    rows = []
+    for k in range(n_bins):
+        n = int(count[k])
+        mean_c = float(conf[k] / n) if n else None
+        acc = float(hits[k] / n) if n else None
+        rows.append(
+            {
+                "lower": k / n_bins,
+                "upper": (k + 1) / n_bins,
+                "count": n,
+                "confidence": mean_c,
+                "accuracy": acc,
+                "gap": None if not n else acc - mean_c,
+            }
+        )
+    return rows

@@ -30,7 +30,7 @@ from ..common.atomic import atomic_output
 from ..common.bands import PATCH_SIZE, SENSORS, sensor_channels, sensor_for_channel_count
 from ..common.errors import LczError, first_line, require
 from ..common.legend import CODES, N_CLASSES
-from . import preprocessing, safety
+from . import calibration, preprocessing, safety
 
 FORMAT = "lczmodel"
 FORMAT_VERSION = 1
@@ -127,14 +127,27 @@ class LczModel:
             )
         return x.astype(np.float32, copy=False)
 
-    def predict_proba(self, patches: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    @property
+    def temperature(self) -> float | None:
+        """The temperature of the manifest's ``calibration`` (temperature scaling), or None
+        for an uncalibrated model."""
+        entry = self.manifest.get("calibration")
+        return float(entry["temperature"]) if entry else None
+
+    def predict_proba(
+        self, patches: np.ndarray, batch_size: int = 256, calibrated: bool = True
+    ) -> np.ndarray:
         """Probabilities (N, 17) of the LCZ codes 1..17 for patches (N, 32, 32, C) in So2Sat
-        scale, after the manifest's preprocessing."""
+        scale, after the manifest's preprocessing; with a ``calibration`` in the manifest
+        (and ``calibrated``), temperature-scaled (``calibration.apply_temperature``: the
+        argmax is unchanged)."""
         x = self._check(patches)
         if len(x) == 0:
             return np.zeros((0, 17), np.float32)
         x = preprocessing.apply(x, self.manifest.get("preprocessing", []))
-        return self._predict(x, batch_size).astype(np.float32, copy=False)
+        p = self._predict(x, batch_size).astype(np.float32, copy=False)
+        t = self.temperature if calibrated else None
+        return p if t is None else calibration.apply_temperature(p, t)
 
     def predict(self, patches: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """LCZ codes 1..17 (uint8)."""
@@ -240,6 +253,28 @@ def save_keras_model(path, keras_model, manifest: dict) -> Path:
         payload = p.read_bytes()
     manifest = {**manifest, "framework": "keras", "model_member": "model.keras"}
     return _write_zip(path, manifest, "model.keras", payload)
+
+
+def save_with_manifest(path, model: LczModel, manifest: dict) -> Path:
+    """Write ``model`` with a new ``manifest`` to the ``.lczmodel`` ``path`` (atomically).
+
+    A model read from an ``.lczmodel`` keeps its model member byte for byte (read back
+    with the size caps of :mod:`.safety`); a plain Keras file's network is saved as
+    ``model.keras``.
+    """
+    src = model.path
+    if src is not None and Path(src).suffix.lower() == ".lczmodel":
+        member = model.manifest["model_member"]
+        cap = safety.MAX_FOREST_BYTES if member.endswith(".skops") else safety.MAX_MODEL_BYTES
+        try:
+            with zipfile.ZipFile(src) as z:
+                payload = safety.read_member(z, member, cap, f"'{Path(src).name}'")
+        except (KeyError, zipfile.BadZipFile, OSError, *_ZIP_DAMAGE) as exc:
+            raise LczError(f"cannot read '{Path(src).name}' again ({first_line(exc)})") from None
+        return _write_zip(path, manifest, member, bytes(payload))
+    if isinstance(model, KerasModel):
+        return save_keras_model(path, model.keras_model, manifest)
+    return save_sklearn_model(path, model.estimator, manifest)
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -543,6 +578,8 @@ def check_manifest(manifest: dict, name: str) -> None:
             what = _bad_numbers(value, key == "std")
             if what:
                 raise bad(f"preprocessing step {i} ('{step['type'][:40]}') has {what} in '{key}'")
+    if manifest.get("calibration") is not None:
+        safety.check_calibration(manifest["calibration"], f"'{name}'")
     classes = manifest.get("classes", list(CODES))
     if not _lcz_classes(classes):
         raise bad(

@@ -12,6 +12,9 @@ the allow-lists and the checks that :mod:`lcz_qgis.models.modelfile` runs on a f
 - skops: every node of the skops schema (``schema.json``) must be one of the exact
   ``(loader, type)`` pairs a scikit-learn random forest needs (:data:`SKOPS_TYPES`); no
   prefix wildcards, nothing else, whatever skops itself trusts by default;
+- calibration: a manifest's ``calibration`` entry (temperature scaling) must be exactly
+  the keys the plugin writes, with a finite temperature within
+  :data:`MIN_TEMPERATURE` .. :data:`MAX_TEMPERATURE` (:func:`check_calibration`);
 - Keras: the model config is parsed as JSON (so any escape spelling is decoded) and
   every object in it, at any depth (nested models, wrappers, initializers), must be an
   allowed class (:data:`KERAS_LAYERS`, :data:`KERAS_MODELS`, :data:`KERAS_OBJECTS` or
@@ -134,6 +137,47 @@ def check_h5_sizes(group, cap: int, where: str) -> None:
             f"{where}: its weights declare {_mb(total)}, over the {_mb(cap)} a model file may "
             "hold (docs/security.md); refusing to read them"
         )
+
+
+# -- calibration ----------------------------------------------------------------------
+#: the temperatures a model file's ``calibration`` may hold (and ``fit_temperature``
+#: returns): beyond them a model's probabilities would be all but one-hot or uniform
+MIN_TEMPERATURE = 0.01
+MAX_TEMPERATURE = 100.0
+CALIBRATION_METHODS = ("temperature",)
+_CALIBRATION_KEYS = {"method", "temperature", "fitted_on", "n"}
+
+
+def check_calibration(entry: Any, where: str) -> None:
+    """Raise LczError unless a manifest's ``calibration`` entry is one the plugin writes:
+    ``{"method": "temperature", "temperature": T, "fitted_on": text, "n": count}`` with T
+    a finite number (not a bool or text) within ``MIN_TEMPERATURE``..``MAX_TEMPERATURE``
+    and n a whole number >= 0; no other keys."""
+
+    def bad(what: str) -> LczError:
+        return LczError(
+            f"{where} has a damaged or edited manifest: its calibration {what}; re-run "
+            "`lcz calibrate` on the uncalibrated model"
+        )
+
+    if not isinstance(entry, dict):
+        raise bad("is not a JSON object")
+    extra = sorted(set(map(str, entry)) - _CALIBRATION_KEYS)
+    missing = sorted(_CALIBRATION_KEYS - set(entry))
+    if extra or missing:
+        raise bad(f"has keys {extra[:5]} it may not have or lacks {missing}")
+    if entry["method"] not in CALIBRATION_METHODS:
+        raise bad(f"method {json.dumps(entry['method'])[:40]} is unknown (use temperature)")
+    t = entry["temperature"]
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        raise bad(f"temperature {json.dumps(t)[:40]} is not a number")
+    if not (t == t and MIN_TEMPERATURE <= t <= MAX_TEMPERATURE):  # NaN fails t == t
+        raise bad(f"temperature {t} is not within {MIN_TEMPERATURE} and {MAX_TEMPERATURE}")
+    if not isinstance(entry["fitted_on"], str):
+        raise bad("'fitted_on' is not text")
+    n = entry["n"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise bad(f"'n' {json.dumps(n)[:40]} is not a count")
 
 
 # -- skops ----------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 One file a user can open in a browser or in QGIS's Processing results viewer: the
 overall LCZ scores, a per-class table, the confusion matrix (counts and row-normalised,
-rows = reference, columns = predicted) and, for training, loss and accuracy curves.
+rows = reference, columns = predicted), for evaluation the reliability diagram
+(calibration) and, for training, loss and accuracy curves.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ _SCORE_ROWS = (
     ("oa_bu", "OA_bu", "built (1-10) vs natural (A-G) agreement"),
     ("oa_w", "OA_w", "accuracy weighted by LCZ similarity (Bechtel et al. 2020)"),
     ("loss", "Loss", "mean cross-entropy of the reference class"),
+    (
+        "ece",
+        "ECE",
+        "expected calibration error: mean |accuracy - confidence| over "
+        "equal-width confidence bins, weighted by their patches (0 = calibrated)",
+    ),
+    ("temperature", "Temperature", "the model's temperature scaling (calibration)"),
 )
 
 
@@ -71,7 +79,7 @@ def scores_table(scores: dict) -> str:
         f'<tr><th class="l">{name}</th><td>{_num(scores.get(key))}</td>'
         f'<td class="l note">{_e(text)}</td></tr>'
         for key, name, text in _SCORE_ROWS
-        if key in scores
+        if scores.get(key) is not None
     )
     return f"<table><tr><th>Score</th><th>Value</th><th>Meaning</th></tr>{body}</table>"
 
@@ -125,6 +133,22 @@ def _confusion_section(scores: dict, what: str) -> str:
     )
 
 
+def _reliability_section(scores: dict) -> str:
+    from .plots import reliability_png
+
+    table = scores.get("calibration_bins")
+    if not table or not any(r["count"] for r in table):
+        return ""
+    png = reliability_png(table, scores.get("ece"), Path(scores.get("dataset", "")).name)
+    return (
+        "<h2>Calibration (reliability diagram)</h2>"
+        '<p class="note">Patches binned by their confidence (the largest probability); '
+        "bars: the share of each bin predicted right. A calibrated model's bars follow "
+        "the diagonal; bars below it mean over-confidence (<code>lcz calibrate</code> fits "
+        "a temperature that corrects it).</p>" + img_tag(png, "reliability diagram")
+    )
+
+
 def evaluation_report_html(scores: dict) -> str:
     """The self-contained HTML page of an evaluation (``evaluate_model``'s ``scores``).
 
@@ -147,6 +171,7 @@ def evaluation_report_html(scores: dict) -> str:
         + "<h2>Scores</h2>"
         + scores_table(scores)
         + _confusion_section(scores, Path(scores.get("dataset", "dataset")).name)
+        + _reliability_section(scores)
         + "<h2>Per class</h2>"
         + per_class_table(scores)
     )

@@ -1,4 +1,4 @@
-"""PNG plots for reports: the LCZ confusion matrix and training curves.
+"""PNG plots for reports: the LCZ confusion matrix, training curves, reliability diagram.
 
 Drawn with matplotlib's object API on an Agg canvas (no pyplot, no GUI backend), so it
 is safe in Processing's background thread. Each function returns PNG bytes.
@@ -108,4 +108,44 @@ def training_curves_png(history: dict, best_epoch: int | None = None) -> bytes:
             ax.set_xticks(epochs if len(epochs) <= 20 else epochs[:: max(1, len(epochs) // 10)])
         ax.legend()
     a2.set_ylim(0, 1)
+    return _png(fig)
+
+
+def reliability_png(table: list[dict], ece: float | None = None, title: str = "") -> bytes:
+    """The reliability diagram of a calibration table (``metrics.calibration_table``).
+
+    Top: per confidence bin, the accuracy (bars) against the diagonal of a perfectly
+    calibrated model, with the mean confidence of each bin marked; bars below the
+    diagonal are over-confident. Bottom: the share of patches per bin.
+    """
+    if not table:
+        raise ValueError("the calibration table is empty")
+    lower = np.array([r["lower"] for r in table], float)
+    width = np.array([r["upper"] - r["lower"] for r in table], float)
+    count = np.array([r["count"] for r in table], float)
+    acc = np.array([np.nan if r["accuracy"] is None else r["accuracy"] for r in table])
+    conf = np.array([np.nan if r["confidence"] is None else r["confidence"] for r in table])
+    fig = _figure(6, 7)
+    a1, a2 = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
+    filled = count > 0
+    a1.bar(lower[filled], acc[filled], width=width[filled], align="edge", color="#4a7ebb",
+           edgecolor="white", label="accuracy")  # fmt: skip
+    a1.bar(lower[filled], (conf - acc)[filled], bottom=acc[filled], width=width[filled],
+           align="edge", color="#e06666", alpha=0.35, edgecolor="#cc0000", label="gap")  # fmt: skip
+    a1.plot([0, 1], [0, 1], "--", color="0.4", lw=1, label="perfect calibration")
+    a1.plot(lower[filled] + width[filled] / 2, conf[filled], "k.", ms=5, label="mean confidence")
+    a1.set_xlim(0, 1)
+    a1.set_ylim(0, 1)
+    a1.set_ylabel("Accuracy")
+    a1.grid(alpha=0.3)
+    a1.legend(loc="upper left", fontsize=8)
+    head = f"{title} - " if title else ""
+    shown = "" if ece is None or not np.isfinite(ece) else f", ECE {ece:.3f}"
+    a1.set_title(f"{head}reliability diagram ({len(table)} bins{shown})")
+    total = count.sum()
+    a2.bar(lower, count / total if total else count, width=width, align="edge",
+           color="0.55", edgecolor="white")  # fmt: skip
+    a2.set_xlabel("Confidence (largest probability)")
+    a2.set_ylabel("Share of patches")
+    a2.grid(alpha=0.3)
     return _png(fig)

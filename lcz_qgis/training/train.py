@@ -21,7 +21,7 @@ from ..common.bands import (
     range_note,
     sensor_channels,
 )
-from ..common.errors import LczError, check_seed
+from ..common.errors import LczError, check_seed, param
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
 from ..evaluation.metrics import lcz_scores
@@ -74,8 +74,8 @@ def stream_features(
 def train_model(
     train: str | Path,
     output: str | Path,
-    model_type: str = "rf",
-    sensor: str = "sen2",
+    model_type: str | None = None,
+    sensor: str | None = "sen2",
     bands=None,
     validation: str | Path | None = None,
     seed: int = 0,
@@ -83,20 +83,40 @@ def train_model(
     feedback: Feedback | None = None,
     features: str | None = None,
     report: str | Path | None = None,
+    init_model: str | Path | None = None,
+    freeze: str | None = None,
     **keras_options,
 ) -> TrainResult:
     """Train ``model_type`` on ``train`` and write the model file ``output`` (and the
-    HTML training ``report`` when given). Every argument is checked first: an output that
-    is an input (or the other output) is refused before anything is read or written."""
+    HTML training ``report`` when given; ``model_type`` None: ``rf``, ``sensor`` None:
+    ``sen2``). Every argument is checked first: an output that
+    is an input (or the other output) is refused before anything is read or written.
+
+    With ``init_model`` (a Keras model file) the model is fine-tuned instead
+    (``keras_training.finetune_keras``): ``model_type``, ``sensor`` and ``bands`` may be
+    None (the init model's) and, when given, must be the init model's; ``freeze`` is
+    ``none`` or ``all-but-head``."""
     feedback = feedback or Feedback()
     check_distinct_paths(
-        {"TRAIN": train, "VALIDATION": validation}, {"OUTPUT": output, "REPORT": report}
+        {"TRAIN": train, "VALIDATION": validation, "INIT_MODEL": init_model},
+        {"OUTPUT": output, "REPORT": report},
     )
     output = check_output_path(output)
     if report:
         check_output_path(report)
     seed = check_seed(seed)
     max_samples = check_max_samples(max_samples)
+    if init_model:
+        return _finetune(
+            train, output, init_model, model_type, sensor, bands, validation, seed,
+            max_samples, feedback, features, report, freeze or "none", keras_options,
+        )  # fmt: skip
+    model_type = model_type or "rf"
+    sensor = sensor or "sen2"
+    if freeze not in (None, "none"):
+        raise LczError(
+            f"{param('FREEZE')} {freeze} applies when fine-tuning an {param('INIT_MODEL')} only"
+        )
     if model_type not in MODEL_TYPES:
         raise LczError(f"unknown model type '{model_type}'; choose one of {', '.join(MODEL_TYPES)}")
     band_idx = parse_bands(bands, sensor)
@@ -131,6 +151,26 @@ def train_model(
         features or "stats",
         report,
     )
+
+
+def _finetune(
+    train, output, init_model, model_type, sensor, bands, validation, seed, max_samples,
+    feedback, features, report, freeze, keras_options,
+) -> TrainResult:  # fmt: skip
+    """Fine-tune the Keras model file ``init_model`` (``keras_training.finetune_keras``)."""
+    from .keras_training import check_init_inputs, finetune_keras, open_init_model
+
+    if features:
+        raise LczError(f"{param('FEATURES')} applies to rf models, not to fine-tuning")
+    init = open_init_model(init_model, sensor)
+    if bands not in (None, "", []):
+        check_init_inputs(init, None, parse_bands(bands, init.sensor))
+    _check_inputs(train, validation, init.sensor, feedback)
+    return finetune_keras(
+        train, output, init, model_type=model_type, validation=validation, seed=seed,
+        max_samples=max_samples, feedback=feedback, report=report, freeze=freeze,
+        **keras_options,
+    )  # fmt: skip
 
 
 def _check_inputs(train, validation, sensor: str, feedback: Feedback) -> None:

@@ -104,7 +104,7 @@ def test_writers(rf_scores, tmp_path):
     width = int.from_bytes(png[16:20], "big")
     assert width > 800  # two panels side by side
     html = (tmp_path / "r.html").read_text()
-    assert html.count("data:image/png;base64,") == 1
+    assert html.count("data:image/png;base64,") == 2  # confusion matrix + reliability diagram
     assert "Dense trees" in html and "OA_w" in html and "test.h5" in html
     assert "UA (precision)" in html and "PA (recall)" in html and "Weighted F1" in html
 
@@ -119,7 +119,7 @@ def test_confusion_png_counts_and_normalised(tmp_path):
 def test_csv_text_has_overall_rows(rf_scores):
     lines = scores_csv_text(rf_scores).splitlines()
     assert lines[0] == "kind,code,lcz,name,support,precision,recall,f1,value,ua,pa"
-    assert len(lines) == 1 + 17 + 7
+    assert len(lines) == 1 + 17 + 8  # 8 overall scores, ECE the last
     assert all(len(row) == 11 for row in csv.reader(lines))
 
 

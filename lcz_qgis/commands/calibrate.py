@@ -1,0 +1,76 @@
+"""``lcz calibrate`` / lcz:calibratemodel: fit a temperature on held-out patches, write a
+calibrated copy of the model file."""
+
+from __future__ import annotations
+
+from ..evaluation.evaluate import DEFAULT_BATCH, calibrate_to_file, json_text
+from .choices import SENSORS
+from .spec import ENUM, FILE, FILE_DEST, INT, OUT_NUMBER, Command, Output, Param
+
+# number output -> (result key, label)
+NUMBERS = {
+    "TEMPERATURE": ("temperature", "Fitted temperature"),
+    "ECE_BEFORE": ("ece_before", "ECE before calibration"),
+    "ECE_AFTER": ("ece_after", "ECE after calibration"),
+}
+
+
+def _run(values: dict, feedback) -> dict:
+    result = calibrate_to_file(
+        values["MODEL"], values["DATASET"], values["OUTPUT"], feedback=feedback,
+        **COMMAND.kwargs(values, "BATCH_SIZE", "SENSOR"),
+    )  # fmt: skip
+    out = {key: float(result[k]) for key, (k, _) in NUMBERS.items()}
+    return {**out, "OUTPUT": result["output"], "_result": result}
+
+
+def _report(values: dict, outputs: dict) -> str:
+    return json_text(outputs["_result"])
+
+
+COMMAND = Command(
+    name="calibrate",
+    algorithm="calibratemodel",
+    display_name="Calibrate LCZ model (temperature scaling)",
+    group="models",
+    order=27,
+    summary="fit a temperature on held-out patches so the model's probabilities are "
+    "calibrated; writes a new model file",
+    help=(
+        "Makes a model's probabilities honest: a model that says 90% should be right about "
+        "90% of the time. Deep networks are usually over-confident. Temperature scaling "
+        "(Guo et al. 2017) fits one number T on held-out labelled patches: the "
+        "probabilities p become softmax(log p / T), T > 1 softening them. The predicted "
+        "classes never change, so OA, kappa and the map stay the same; the confidence "
+        "output of a classification, the probabilities and everything computed from them "
+        "change.<br>"
+        "<b>Model</b>: a .lczmodel (random forest or Keras) or a plain Keras file. An "
+        "earlier calibration of the model is replaced.<br>"
+        "<b>Held-out data</b>: a labelled So2Sat HDF5 file the model was not trained on "
+        "(e.g. the validation file); T is chosen to minimise the mean negative "
+        "log-likelihood of its reference classes.<br>"
+        "<b>Output</b>: a new model file with the temperature in its manifest "
+        "(calibration: method, temperature, fitted_on, n); the input file is never "
+        "modified, and the output must be another file. The log and the outputs give the "
+        "expected calibration error (ECE, 15 equal-width confidence bins) before and after; "
+        "<i>Evaluate LCZ model</i> draws the reliability diagram."
+    ),
+    params=[
+        Param("MODEL", FILE, "Model file", "The model to calibrate (.lczmodel, .keras, .h5).",
+              file_filter="LCZ or Keras model (*.lczmodel *.keras *.h5 *.hdf5)"),
+        Param("DATASET", FILE, "Held-out labelled data (So2Sat HDF5)",
+              "Labelled So2Sat HDF5 patches the model was not trained on.",
+              file_filter="HDF5 (*.h5 *.hdf5)"),
+        Param("SENSOR", ENUM, "Sensor of a plain Keras model (empty = from its channel count)",
+              "The sensor of a plain Keras model (default: from its channel count).",
+              choices=SENSORS, optional=True, advanced=True),
+        Param("BATCH_SIZE", INT, "Batch size", "Patches per model call.",
+              default=DEFAULT_BATCH, minimum=1, advanced=True),
+        Param("OUTPUT", FILE_DEST, "Calibrated model file",
+              "The calibrated model file to write (.lczmodel); not the input model.",
+              file_filter="LCZ model (*.lczmodel)"),
+    ],
+    outputs=[Output(key, OUT_NUMBER, label) for key, (_, label) in NUMBERS.items()],
+    run=_run,
+    report=_report,
+)  # fmt: skip
