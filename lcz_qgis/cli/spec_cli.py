@@ -207,7 +207,7 @@ def add_subcommand(sub, command: spec.Command) -> argparse.ArgumentParser:
     p = sub.add_parser(
         command.name,
         help=_escape(command.summary),
-        description=_escape(description(command)),
+        description=description(command),  # not %-formatted (argparse: only "%(prog)")
         formatter_class=_Formatter,
     )
     add_command_arguments(p, command)
