@@ -15,11 +15,18 @@ from .base import name_output_on_load, style_output_on_load
 from .spec_algorithm import SpecAlgorithm
 
 # output -> layer name (followed by the input layer's name)
-NAMES = {"OUTPUT": "LCZ map", "CONFIDENCE": "LCZ confidence", "PROBABILITIES": "LCZ probabilities"}
+NAMES = {
+    "OUTPUT": "LCZ map",
+    "CONFIDENCE": "LCZ confidence",
+    "PROBABILITIES": "LCZ probabilities",
+    "SECOND_CLASS": "LCZ second class",
+    "MARGIN": "LCZ margin",
+}
 
 
 class ClassifyRasterAlgorithm(SpecAlgorithm):
     COMMAND = COMMAND
+    NAMES = NAMES  # a subclass (classify dates) names more outputs
 
     def prepare_values(self, values, objects, parameters, context, feedback):
         if values.get("EXTENT") is None:
@@ -38,7 +45,7 @@ class ClassifyRasterAlgorithm(SpecAlgorithm):
     def post_process(self, values, outputs, objects, context, feedback):
         ref = objects.get("SENTINEL2") or objects.get("SENTINEL1")
         of = f" \u2013 {ref.name()}" if ref is not None else ""
-        for key, name in NAMES.items():
+        for key, name in self.NAMES.items():
             if outputs.get(key):
                 style_output_on_load(context, outputs[key], str(qml_path(outputs[key])))
                 name_output_on_load(context, outputs[key], name + of)

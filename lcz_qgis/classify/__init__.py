@@ -1,11 +1,12 @@
-"""Classification of rasters into LCZ maps: the pipeline, the 32x32 sliding window, inputs, cell masks, outputs, post-filters, area table and map image.
+"""Classification of rasters into LCZ maps: the pipeline, the 32x32 sliding window, inputs, cell masks, outputs, multi-date fusion, post-filters, area table and map image.
 
 Public names (imported on first use, so importing the package stays cheap):
 - ``area_table``: read_area_csv
 - ``cell_mask``: CellMask
 - ``inputs``: InputSource, SCALES
 - ``map_image``: render_map_png
-- ``outputs``: FORMATS, OutputWriters
+- ``multidate``: classify_dates, fuse_block
+- ``outputs``: FORMATS, OutputRequest, OutputWriters, date_agreement, runner_up
 - ``pipeline``: DEFAULT_BATCH, DEFAULT_STRIDE, classify_raster
 - ``postfilter``: FILTERS, GAUSSIAN_KERNELS_M, filter_block, gaussian_kernel_1d, halo_cells
 - ``sliding_window``: WINDOW, gather, output_grid, window_validity, windows
@@ -21,8 +22,13 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "InputSource": "inputs",
         "SCALES": "inputs",
         "render_map_png": "map_image",
+        "classify_dates": "multidate",
+        "fuse_block": "multidate",
         "FORMATS": "outputs",
+        "OutputRequest": "outputs",
         "OutputWriters": "outputs",
+        "date_agreement": "outputs",
+        "runner_up": "outputs",
         "DEFAULT_BATCH": "pipeline",
         "DEFAULT_STRIDE": "pipeline",
         "classify_raster": "pipeline",

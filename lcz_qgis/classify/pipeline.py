@@ -39,7 +39,14 @@ from ..raster.io import (
 from ..sentinel.s1_scene_features import scene_inputs
 from .cell_mask import CellMask
 from .inputs import check_s1_scale, detect_scale, open_sources
-from .outputs import FLOAT_NODATA, FORMATS, OutputWriters, confidence_qml, probabilities_qml
+from .outputs import (
+    FLOAT_NODATA,
+    FORMATS,
+    LCZ_RASTERS,
+    OutputRequest,
+    OutputWriters,
+    raster_qml,
+)
 from .postfilter import check_filter, filter_block, halo_cells
 from .sliding_window import output_grid
 
@@ -68,6 +75,7 @@ class ClassifyResult:
         cell_area_m2: the area of one output cell.
         scale_factor: the Sentinel-2 scale applied (1.0, or 1e-4 for DN).
         outputs: output name (OUTPUT, CONFIDENCE, ...) -> path of every file written.
+        date_windows_valid: a multi-date run's valid windows per date (``multidate``).
     """
 
     output: Path
@@ -80,55 +88,12 @@ class ClassifyResult:
     cell_area_m2: float = 0.0
     scale_factor: float = 1.0
     outputs: dict = field(default_factory=dict)  # name -> path of every file written
+    date_windows_valid: list = field(default_factory=list)  # multi-date: per date
 
     @property
     def valid_cells(self) -> int:
         """The map's classified cells (values 1..17)."""
         return int(sum(self.counts[1:]))
-
-
-@dataclass(frozen=True)
-class OutputRequest:
-    """The files a classification run is asked to write, and their formats.
-
-    Attributes:
-        output: the LCZ map (GeoTIFF).
-        confidence: the confidence raster, or None.
-        confidence_format: ``float`` or ``byte`` (``outputs.FORMATS``).
-        probabilities: the 17-band probability raster, or None.
-        probabilities_format: ``float`` or ``byte``.
-        area_table: the area table (CSV), or None.
-        map_image: the map image (PNG), or None.
-        map_title: the map image's title; None for the default.
-    """
-
-    output: object
-    confidence: object = None
-    confidence_format: str = "float"
-    probabilities: object = None
-    probabilities_format: str = "float"
-    area_table: object = None
-    map_image: object = None
-    map_title: str | None = None
-
-    @property
-    def rasters(self) -> dict:
-        """The raster outputs by parameter name (OUTPUT, CONFIDENCE, PROBABILITIES)."""
-        return {
-            "OUTPUT": self.output,
-            "CONFIDENCE": self.confidence,
-            "PROBABILITIES": self.probabilities,
-        }
-
-    @property
-    def files(self) -> dict:
-        """Every output by parameter name: the rasters, AREA_TABLE and MAP_IMAGE."""
-        return {**self.rasters, "AREA_TABLE": self.area_table, "MAP_IMAGE": self.map_image}
-
-    @property
-    def formats(self) -> dict:
-        """The format of each optional raster output (CONFIDENCE, PROBABILITIES)."""
-        return {"CONFIDENCE": self.confidence_format, "PROBABILITIES": self.probabilities_format}
 
 
 @dataclass(frozen=True)
@@ -141,6 +106,7 @@ class _BlockPlan:
     batch_size: int
     method: str  # the post-filter, "none" for none
     cell_mask: CellMask
+    extra_bands: int = 0  # per-date classes a multi-date run keeps beside the probabilities
 
     @property
     def cell_m(self) -> float:
@@ -191,31 +157,34 @@ def _filter_pass(tmp_ds, grid, rows_per_block, method, cell_m, writers, feedback
         feedback.check_cancelled()
         r1 = min(grid.rows, r0 + rows_per_block)
         a0, a1 = max(0, r0 - halo), min(grid.rows, r1 + halo)
-        p = read_window(tmp_ds, range(N_CLASSES), 0, a0, grid.cols, a1 - a0)
+        p = read_window(tmp_ds, range(tmp_ds.count), 0, a0, grid.cols, a1 - a0)
+        extra = p[..., N_CLASSES:].astype(np.uint8) if p.shape[-1] > N_CLASSES else None
+        p = p[..., :N_CLASSES]
         valid = p.sum(axis=-1) > 0
         codes, conf, proba = filter_block(method, p, valid, cell_m)
         s = slice(r0 - a0, r0 - a0 + (r1 - r0))
-        writers.write(r0, codes[s], conf[s], proba[s], valid[s])
+        more = () if extra is None else (extra[s],)
+        writers.write(r0, codes[s], conf[s], proba[s], valid[s], *more)
         feedback.progress(100.0 * r1 / grid.rows)
 
 
-def _expect_outputs(staging, grid, method, outputs, formats) -> None:
+def _expect_outputs(staging, grid, method, request: OutputRequest, extra_bands=0) -> None:
     """Record the bytes each output needs (uncompressed; the filter's temporary surely)."""
     cells = grid.cols * grid.rows
-    bands = {"OUTPUT": 1, "CONFIDENCE": 1, "PROBABILITIES": N_CLASSES}
-    for key, path in outputs.items():
+    bands, formats = request.bands, request.formats
+    for key, path in request.files.items():
         if not path:
             continue
         if key in bands:
-            size = 4 if formats.get(key, "byte") == "float" else 1
+            size = 4 if formats[key] == "float" else 1
             staging.expect(path, cells * bands[key] * size)
         elif key == "AREA_TABLE":
             staging.expect(path, 4096)
         elif key == "MAP_IMAGE":
             staging.expect(path, MAP_IMAGE_BYTES)
     if method != "none":
-        temp = cells * N_CLASSES * 4
-        staging.expect(outputs["OUTPUT"], temp, surely=temp)
+        temp = cells * (N_CLASSES + extra_bands) * 4
+        staging.expect(request.output, temp, surely=temp)
 
 
 # -- the steps of a run ----------------------------------------------------------------------
@@ -262,13 +231,14 @@ def _reference_info(sources):
     return next((s for s in sources if s.sensor == "sen2"), sources[0]).info
 
 
-def _plan_space(grid, method: str, request: OutputRequest) -> StagedOutputs:
+def _plan_space(grid, method: str, request: OutputRequest, extra_bands=0) -> StagedOutputs:
     """Stage the outputs and check the disk has room for them, before any pixel is read.
 
     Args:
         grid: the output grid.
         method: the post-filter (its temporary probabilities need room too).
         request: the outputs asked for.
+        extra_bands: bands the filter's temporary holds besides the probabilities.
 
     Returns:
         The staging of the run's outputs (``atomic.StagedOutputs``).
@@ -277,7 +247,7 @@ def _plan_space(grid, method: str, request: OutputRequest) -> StagedOutputs:
         DiskFull: the outputs (or the filter's temporary) do not fit.
     """
     staging = StagedOutputs()
-    _expect_outputs(staging, grid, method, request.files, request.formats)
+    _expect_outputs(staging, grid, method, request, extra_bands)
     staging.check_space()  # before any input pixel is read
     return staging
 
@@ -335,13 +305,13 @@ def _new_result(model, output, grid, sources) -> ClassifyResult:
     return result
 
 
-def _write_rasters(st, model, sources, plan: _BlockPlan, request, result, feedback) -> None:
-    """Predict the grid block by block and write the map, confidence and probabilities.
+def _pass1_feedback(plan: _BlockPlan, feedback):
+    """Pass 1's feedback: all of it without a post-filter, else 0-90 %."""
+    return feedback if plan.method == "none" else feedback.scaled(0, 90)
 
-    Without a post-filter each block is written as it is predicted; with one, pass 1
-    writes the probabilities to a temporary beside the map and pass 2 filters them
-    (progress 0-90 % and 90-100 %). The reader thread is stopped and every dataset
-    closed, also on failure or cancel.
+
+def _write_rasters(st, model, sources, plan: _BlockPlan, request, result, feedback) -> None:
+    """Predict the grid block by block and write the raster outputs (``_write_blocks``).
 
     Args:
         st: the run's staging (``atomic.StagedOutputs``, entered).
@@ -353,16 +323,6 @@ def _write_rasters(st, model, sources, plan: _BlockPlan, request, result, feedba
         feedback: progress and cancel.
     """
     grid = plan.grid
-    writers = OutputWriters(
-        st,
-        grid,
-        plan.crs_wkt,
-        request.output,
-        request.confidence,
-        request.confidence_format,
-        request.probabilities,
-        request.probabilities_format,
-    )
     blocks = _predict_blocks(
         model,
         sources,
@@ -371,13 +331,38 @@ def _write_rasters(st, model, sources, plan: _BlockPlan, request, result, feedba
         plan.batch_size,
         plan.cell_mask,
         result,
-        feedback if plan.method == "none" else feedback.scaled(0, 90),
+        _pass1_feedback(plan, feedback),
     )
+    _write_blocks(st, blocks, plan, request, result, feedback)
+
+
+def _write_blocks(st, blocks, plan: _BlockPlan, request, result, feedback) -> None:
+    """Write the raster outputs of pass 1's blocks, through the post-filter if any.
+
+    Without a post-filter each block is written as it comes; with one, pass 1 writes the
+    probabilities (and any extra bands) to a temporary beside the map and pass 2 filters
+    them (progress 0-90 % and 90-100 %). ``blocks`` is closed (its reader threads stop)
+    and every dataset closed, also on failure or cancel.
+
+    Args:
+        st: the run's staging (``atomic.StagedOutputs``, entered).
+        blocks: pass 1's blocks: (r0, probabilities (R, cols, 17), valid (R, cols)), plus
+            each date's classes (R, cols, dates) in a multi-date run.
+        plan: the grid, block height, filter and extra bands.
+        request: the outputs asked for.
+        result: gets ``counts``.
+        feedback: progress and cancel.
+    """
+    try:
+        writers = OutputWriters(st, plan.grid, plan.crs_wkt, request)
+    except BaseException:
+        blocks.close()
+        raise
     try:
         if plan.method == "none":
-            for r0, proba, valid in blocks:
+            for r0, proba, valid, *extra in blocks:
                 codes, conf = _argmax_block(proba, valid)
-                writers.write(r0, codes, conf, proba, valid)
+                writers.write(r0, codes, conf, proba, valid, *extra)
         else:
             _filter_through_temporary(st, blocks, plan, request.output, writers, feedback)
     finally:
@@ -405,7 +390,7 @@ def _filter_through_temporary(st, blocks, plan: _BlockPlan, output, writers, fee
         temp_path,
         grid.cols,
         grid.rows,
-        N_CLASSES,
+        N_CLASSES + plan.extra_bands,
         "float32",
         grid.geotransform,
         plan.crs_wkt,
@@ -413,8 +398,10 @@ def _filter_through_temporary(st, blocks, plan: _BlockPlan, output, writers, fee
         readable=True,
     )
     with temp:
-        for r0, proba, _valid in blocks:
+        for r0, proba, _valid, *extra in blocks:
             rows, cols = proba.shape[:2]
+            if extra:  # a multi-date run's per-date classes, after the probabilities
+                proba = np.concatenate([proba, extra[0].astype(np.float32)], axis=-1)
             temp.write(proba.transpose(2, 0, 1), window=Window(0, r0, cols, rows))
         trim_cache()
         _filter_pass(
@@ -435,18 +422,17 @@ def _write_styles(st, request: OutputRequest, result: ClassifyResult) -> None:
     Args:
         st: the run's staging (a temporary named like the .qml is its own .qml).
         request: the outputs asked for (the byte formats get percent ramps).
-        result: its ``outputs`` gets OUTPUT, CONFIDENCE, PROBABILITIES.
+        result: its ``outputs`` gets each raster written (OUTPUT, CONFIDENCE, ...).
     """
-    write_lcz_qml(st.temp(qml_path(request.output)))
-    result.outputs["OUTPUT"] = Path(request.output)
-    if request.confidence:
-        qml = confidence_qml(100 if request.confidence_format == "byte" else 1)
-        write_qml(st.temp(qml_path(request.confidence)), qml)
-        result.outputs["CONFIDENCE"] = Path(request.confidence)
-    if request.probabilities:
-        qml = probabilities_qml(100 if request.probabilities_format == "byte" else 1)
-        write_qml(st.temp(qml_path(request.probabilities)), qml)
-        result.outputs["PROBABILITIES"] = Path(request.probabilities)
+    formats = request.formats
+    for key, path in request.rasters.items():
+        if not path:
+            continue
+        if key in LCZ_RASTERS:  # the map and the second class: the LCZ legend
+            write_lcz_qml(st.temp(qml_path(path)))
+        else:
+            write_qml(st.temp(qml_path(path)), raster_qml(key, formats[key], request.n_dates))
+        result.outputs[key] = Path(path)
 
 
 def _write_area_and_image(st, request, model, plan: _BlockPlan, result) -> None:
@@ -531,13 +517,17 @@ def classify_raster(
     map_title: str | None = None,
     reproject: bool = False,
     resample: bool = False,
+    second_class=None,
+    margin=None,
 ) -> ClassifyResult:
     """Write an LCZ map (uint8, 1-17, nodata 0, colour table, .qml) of the input rasters.
 
     ``model`` is a loaded model (``lcz_qgis.load_model``). Optional outputs:
     ``confidence`` (winning class's probability, float32 with nodata -1, or byte percent
     with nodata 255), ``probabilities`` (17 bands, same formats), ``area_table`` (CSV),
-    ``map_image`` (PNG). ``bands``/``bands_s1`` map raster bands to So2Sat channels;
+    ``map_image`` (PNG), ``second_class`` (the runner-up class, coded and styled like
+    the map) and ``margin`` (highest minus second highest probability, in the
+    confidence's format; ``outputs`` says how ties and filters count). ``bands``/``bands_s1`` map raster bands to So2Sat channels;
     ``scale`` is auto|reflectance|dn; ``resolution`` (m) overrides ``stride``; ``mask``
     (polygon vector file) and ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``, by
     default the CRS of the grid the model reads, after any REPROJECT warp) set
@@ -546,15 +536,9 @@ def classify_raster(
     feedback = feedback or Feedback()
     t0 = time.monotonic()
     request = OutputRequest(
-        output,
-        confidence,
-        confidence_format,
-        probabilities,
-        probabilities_format,
-        area_table,
-        map_image,
-        map_title,
-    )
+        output, confidence, confidence_format, probabilities, probabilities_format,
+        area_table, map_image, map_title, second_class=second_class, margin=margin,
+    )  # fmt: skip
     inputs = {"SENTINEL2": sentinel2, "SENTINEL1": sentinel1, "MASK": mask}
     method = _check_request(model, request, inputs, filter, batch_size)
     sources = open_sources(

@@ -46,8 +46,9 @@ FILTER_LABELS = {
 }
 FORMAT_LABELS = {"float": "Float 0-1 (nodata -1)", "byte": "Byte percent 0-100 (nodata 255)"}
 INPUTS = ("SENTINEL2", "SENTINEL1")
-OUTPUTS = ("OUTPUT", "CONFIDENCE", "PROBABILITIES", "AREA_TABLE", "MAP_IMAGE")
-RASTERS = ("OUTPUT", "CONFIDENCE", "PROBABILITIES")  # each gets a .qml
+OUTPUTS = ("OUTPUT", "CONFIDENCE", "PROBABILITIES", "SECOND_CLASS", "MARGIN", "AREA_TABLE",
+           "MAP_IMAGE")  # fmt: skip
+RASTERS = ("OUTPUT", "CONFIDENCE", "PROBABILITIES", "SECOND_CLASS", "MARGIN")  # each: a .qml
 
 
 def _check_all_first(values: dict, name) -> None:
@@ -150,16 +151,20 @@ COMMAND = Command(
         "(Demuzere et al. 2020): each class's probability layer smoothed with a class-specific "
         "Gaussian kernel (sigma 25-250 m), then the most likely class.<br>"
         "<b>Outputs</b>: the map (byte 1-17, nodata 0, colour table, .qml); optional "
-        "confidence (max probability, float 0-1 or byte percent), 17-band probabilities, an "
-        "area table (CSV: code, name, cells, km², % of the classified area) and a map image "
-        "(PNG with legend, scale bar and north arrow).<br>"
+        "confidence (max probability, float 0-1 or byte percent), 17-band probabilities, the "
+        "second class (the most probable class other than the map's, styled like the map; "
+        "ties go to the lower code, as for the map), the margin (highest minus second highest "
+        "probability, in the confidence format; with the Gaussian filter both come from the "
+        "filtered probabilities), an area table (CSV: code, name, cells, km², % of the "
+        "classified area) and a map image (PNG with legend, scale bar and north arrow).<br>"
         "<b>Reproject / Resample</b>: warp a geographic raster to its UTM zone at 10 m, or a "
         "raster of another pixel size to 10 m, on the fly.<br>"
         "<b>Model</b>: a .lczmodel file, or a plain Keras .keras/.h5 model.<br>"
         "In the CLI, several inputs at once: give as many --output values as inputs; every "
         "other per-raster option (--sentinel2, --sentinel1, --confidence, --probabilities, "
-        "--area-table, --map-image) then takes one value per input too. In Processing, use "
-        "the batch dialog."
+        "--second-class, --margin, --area-table, --map-image) then takes one value per input "
+        "too. In Processing, use the batch dialog. Several dates of one place fused into one "
+        "map: Classify dates (lcz classify-dates)."
     ),
     params=[
         Param("MODEL", FILE, "Model file", "The model: a .lczmodel, .keras or .h5 file.",
@@ -219,6 +224,14 @@ COMMAND = Command(
         Param("PROBABILITIES", RASTER_DEST, "Class probabilities (17 bands)",
               "The 17-band class probability GeoTIFF.", optional=True,
               create_by_default=False, cli_multiple=True),
+        Param("SECOND_CLASS", RASTER_DEST, "Second class (runner-up LCZ)",
+              "The runner-up LCZ GeoTIFF: the most probable class other than the map's "
+              "(1-17, nodata 0, styled like the map).", optional=True,
+              create_by_default=False, cli_multiple=True),
+        Param("MARGIN", RASTER_DEST, "Margin (top-1 minus top-2 probability)",
+              "The margin GeoTIFF: the highest minus the second highest class probability, "
+              "in the confidence format.", optional=True, create_by_default=False,
+              cli_multiple=True),
         Param("AREA_TABLE", FILE_DEST, "Area per LCZ class",
               "The area per class, as CSV.", optional=True, create_by_default=False,
               cli_multiple=True, file_filter="CSV files (*.csv)"),

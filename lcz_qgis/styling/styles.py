@@ -114,6 +114,23 @@ def qml_pseudocolor(stops, band: int = 1, title: str = "") -> str:
     </rasterrenderer>""")
 
 
+def qml_date_count(n_dates: int) -> str:
+    """The style of a multi-date run's date count: 0 (no date seen the cell) to ``n_dates``.
+
+    Args:
+        n_dates: the run's dates (at least 1).
+
+    Returns:
+        A pseudocolour QML, grey at 0 through yellow to blue at ``n_dates``.
+    """
+    n = max(1, int(n_dates))
+    stops = [RampStop(0, "#bdbdbd", "0 dates (no clear view)")]
+    if n > 1:
+        stops.append(RampStop(1, "#ffffb2", "1 date"))
+    stops.append(RampStop(n, "#2c7fb8", f"{n} date" + ("s" if n > 1 else "")))
+    return qml_pseudocolor(stops)
+
+
 def qml_index(product_name: str) -> str:
     """The pseudocolour QML of index product ``product_name`` (its ``INDEX_RAMPS`` ramp)."""
     return qml_pseudocolor(INDEX_RAMPS[product_name])

@@ -1,0 +1,282 @@
+"""Several Sentinel-2 dates of one place classified onto one grid, their class
+probabilities fused by the mean, as the So2Sat LCZ42 global production fused its dates.
+
+Flow: open the first date (``SENTINEL2``) as ``classify`` does (it sets the grid: CRS,
+transform, size; REPROJECT / RESAMPLE apply to it), then every other date (``DATES``),
+warped on the fly onto that grid (bilinear ``WarpedVRT``) when it is on another one.
+Every date must hold the same bands as the first (the band mapping applies to all), and
+each gets its own scale detection. Per block of output rows, each date is predicted as
+``classify`` predicts one raster (its own reader thread; one block of probabilities per
+date in memory), then the blocks are fused: at each cell the mean of the probabilities
+of the dates whose window there is valid (free of nodata: a cloud masked as nodata in
+one date is filled by the others). A cell valid in no date stays 0. The fused
+probabilities then go through the same writers and post-filter as one date's.
+
+Extra outputs: AGREEMENT (the share of the dates seen whose own most probable class is
+the map's class) and DATE_COUNT (the dates with a valid window at the cell). With a
+post-filter the map's class is the filtered one; each date's own class is kept beside
+the fused probabilities in the filter's temporary, so the agreement is with the map.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from ..common.atomic import staged_outputs
+from ..common.errors import LczError, param
+from ..common.feedback import Feedback
+from ..common.legend import N_CLASSES
+from ..raster.io import gdal_writes, open_raster
+from .cell_mask import CellMask
+from .inputs import (
+    InputSource,
+    _looks_like_s2_product,
+    _onto_grid,
+    _same_grid,
+    open_sources,
+)
+from .outputs import OutputRequest
+from .pipeline import (
+    DEFAULT_BATCH,
+    DEFAULT_STRIDE,
+    PROBA_BLOCK_BYTES,
+    ClassifyResult,
+    _BlockPlan,
+    _check_request,
+    _new_result,
+    _pass1_feedback,
+    _plan_space,
+    _predict_blocks,
+    _rows_per_block,
+    _set_scales,
+    _warn_if_empty,
+    _write_area_and_image,
+    _write_blocks,
+    _write_styles,
+    stride_for,
+)
+from .sliding_window import output_grid
+
+MAX_DATES = 254  # the date count is a byte; 255 is kept free
+
+
+def fuse_block(probas: list, valids: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mean of the dates' probabilities over the dates valid at each cell.
+
+    Args:
+        probas: per date, (rows, cols, 17) class probabilities.
+        valids: per date, (rows, cols) bool, the cells whose window is valid that date.
+
+    Returns:
+        (fused probabilities float32 (rows, cols, 17), 0 where no date is valid; valid
+        (rows, cols) bool, valid in at least one date; each date's own class (rows,
+        cols, dates) uint8, the argmax + 1 (lowest code on a tie), 0 where not valid).
+    """
+    shape = valids[0].shape
+    total = np.zeros((*shape, N_CLASSES), np.float64)
+    count = np.zeros(shape, np.int32)
+    date_codes = np.zeros((*shape, len(probas)), np.uint8)
+    for d, (p, v) in enumerate(zip(probas, valids)):
+        total += np.where(v[..., None], p, 0.0)
+        count += v
+        date_codes[..., d] = np.where(v, np.argmax(p, axis=-1) + 1, 0)
+    fused = (total / np.maximum(count, 1)[..., None]).astype(np.float32)
+    return fused, count > 0, date_codes
+
+
+class _MeanProgress:
+    """Each date's progress kept apart; the parent is told their mean."""
+
+    def __init__(self, parent: Feedback, n: int):
+        self.parent, self.done = parent, [0.0] * n
+
+    def date(self, k: int) -> Feedback:
+        """The feedback of date ``k`` (its progress counts 1 / n of the parent's)."""
+        outer = self
+
+        class _Date(Feedback):
+            def progress(self, percent: float) -> None:
+                outer.done[k] = percent
+                outer.parent.progress(sum(outer.done) / len(outer.done))
+
+            def info(self, message: str) -> None:
+                outer.parent.info(message)
+
+            def warning(self, message: str) -> None:
+                outer.parent.warning(message)
+
+            def is_cancelled(self) -> bool:
+                return outer.parent.is_cancelled()
+
+        return _Date()
+
+
+def _fused_blocks(model, date_sources: list, plan: _BlockPlan, result, feedback):
+    """Pass 1 of a multi-date run: yield (r0, fused probabilities, valid, date classes)
+    per block of output rows, every date's block predicted in step with the others."""
+    progress = _MeanProgress(feedback, len(date_sources))
+    counters = [SimpleNamespace(windows_total=result.windows_total, windows_valid=0)
+                for _ in date_sources]  # fmt: skip
+    gens = [
+        _predict_blocks(model, srcs, plan.grid, plan.rows_per_block, plan.batch_size,
+                        plan.cell_mask, counters[k], progress.date(k))
+        for k, srcs in enumerate(date_sources)
+    ]  # fmt: skip
+    try:
+        for items in zip(*gens):
+            fused, valid, date_codes = fuse_block([b[1] for b in items], [b[2] for b in items])
+            result.windows_valid += int(valid.sum())
+            yield items[0][0], fused, valid, date_codes
+    finally:
+        for g in gens:
+            g.close()  # stops each date's reader thread
+        result.date_windows_valid = [c.windows_valid for c in counters]
+
+
+def _open_date(path, ref: InputSource, k: int, feedback) -> InputSource:
+    """Date ``k`` (2, 3, ...) as an input on the first date's grid and bands."""
+    what = f"Sentinel-2 date {k} raster"
+    name = Path(str(path)).name
+    if _looks_like_s2_product(str(path)):
+        raise LczError(
+            f"{param('DATES')}: '{name}' is a Sentinel-2 product, not a prepared raster: make "
+            "the 10-band stack with Prepare Sentinel-2 product (lcz prepare-s2) first"
+        )
+    ds, info = open_raster(path)
+    if info.count != ref.info.count:
+        raise LczError(
+            f"{param('DATES')}: '{name}' has {info.count} bands but the first date "
+            f"{param('SENTINEL2')} '{Path(ref.info.path).name}' has {ref.info.count}; give "
+            "every date the same bands in the same order (the band mapping applies to all)"
+        )
+    keep = [ds]
+    if not _same_grid(info, ref.info):
+        ds, info = _onto_grid(ds, info, ref.info, what, feedback)
+        keep.append(ds)
+    return InputSource(ds, info, list(ref.bands), "sen2", keep=keep, channels=list(ref.channels))
+
+
+def open_dates(model, sentinel2, dates, bands, reproject, resample, feedback) -> list:
+    """Open every date: the first as ``classify`` does, the others on its grid.
+
+    Args:
+        model: the loaded model (a Sentinel-2 one).
+        sentinel2: the first date's raster (it sets the grid).
+        dates: the other dates' rasters.
+        bands: the band mapping, for every date.
+        reproject, resample: on-the-fly warps of the first date (``classify.inputs``).
+        feedback: a note for each date warped onto the first's grid.
+
+    Returns:
+        Per date, its list of ``InputSource`` (one each).
+
+    Raises:
+        LczError: not a Sentinel-2 model, no first date, too many dates, a date without
+            overlap with the first or with other bands.
+    """
+    if model.sensor != "sen2":
+        raise LczError(
+            f"multi-date classification takes Sentinel-2 models; this {model.model_type} "
+            f"model takes {model.sensor} data"
+        )
+    if not sentinel2:
+        raise LczError(f"give the first date as {param('SENTINEL2')}")
+    if len(dates) + 1 > MAX_DATES:
+        raise LczError(f"at most {MAX_DATES} dates; got {len(dates) + 1}")
+    first = open_sources(model, sentinel2, None, bands, None, reproject, resample, feedback)
+    return [first] + [[_open_date(p, first[0], k, feedback)] for k, p in enumerate(dates, 2)]
+
+
+def _plan(model, date_sources, method, request, options) -> tuple:
+    """(grid, staging, plan) of a multi-date run: the first date's grid, blocks small
+    enough for every date's block, the outputs' space checked."""
+    info = date_sources[0][0].info
+    stride = options["stride"]
+    if options["resolution"]:
+        stride = stride_for(options["resolution"], info.pixel_size[0])
+    grid = output_grid(info.width, info.height, info.geotransform, int(stride))
+    n = len(date_sources)
+    staging = _plan_space(grid, method, request, extra_bands=n)
+    for srcs in date_sources:
+        _set_scales(srcs, options["scale"], options["feedback"])
+    cell_mask = CellMask(
+        grid, info.crs_wkt, options["mask"], options["extent"], options["extent_crs"]
+    )
+    flat = [s for srcs in date_sources for s in srcs]  # every date's input block fits
+    rows = min(
+        _rows_per_block(info, grid, flat),
+        max(1, PROBA_BLOCK_BYTES // (grid.cols * N_CLASSES * 4 * (n + 1))),
+    )
+    plan = _BlockPlan(grid, info.crs_wkt, rows, options["batch_size"], method, cell_mask, n)
+    return grid, staging, plan
+
+
+def classify_dates(
+    model,
+    output,
+    sentinel2,
+    dates=(),
+    stride: int = DEFAULT_STRIDE,
+    batch_size: int = DEFAULT_BATCH,
+    confidence=None,
+    feedback: Feedback | None = None,
+    *,
+    bands=None,
+    scale: str = "auto",
+    resolution: float | None = None,
+    mask=None,
+    extent=None,
+    extent_crs: str | None = None,
+    filter: str = "none",  # noqa: A002 - the Processing parameter's name
+    confidence_format: str = "float",
+    probabilities=None,
+    probabilities_format: str = "float",
+    second_class=None,
+    margin=None,
+    agreement=None,
+    date_count=None,
+    area_table=None,
+    map_image=None,
+    map_title: str | None = None,
+    reproject: bool = False,
+    resample: bool = False,
+) -> ClassifyResult:
+    """Write the LCZ map of several Sentinel-2 dates of one place, fused by the mean.
+
+    ``sentinel2`` is the first date (it sets the grid), ``dates`` the others (warped
+    onto its grid when on another one). The options and outputs are those of
+    ``pipeline.classify_raster``, plus ``agreement`` (share of the dates seen that vote
+    the map's class, in the confidence's format) and ``date_count`` (byte: dates with
+    a valid window at the cell). ``result.date_windows_valid`` holds each date's valid
+    windows; ``result.windows_valid`` the cells classified.
+    """
+    feedback = feedback or Feedback()
+    t0 = time.monotonic()
+    dates = [d for d in (dates or []) if d]
+    request = OutputRequest(
+        output, confidence, confidence_format, probabilities, probabilities_format,
+        area_table, map_image, map_title, second_class, margin, agreement, date_count,
+        n_dates=len(dates) + 1,
+    )  # fmt: skip
+    inputs = {"SENTINEL2": sentinel2, "DATES": dates, "MASK": mask}
+    method = _check_request(model, request, inputs, filter, batch_size)
+    date_sources = open_dates(model, sentinel2, dates, bands, reproject, resample, feedback)
+    options = dict(stride=stride, resolution=resolution, scale=scale, mask=mask,
+                   extent=extent, extent_crs=extent_crs, batch_size=batch_size,
+                   feedback=feedback)  # fmt: skip
+    grid, staging, plan = _plan(model, date_sources, method, request, options)
+    result = _new_result(model, output, grid, date_sources[0])
+    model.prepare_many(result.windows_total * len(date_sources))
+    with staged_outputs(feedback, staging) as st, gdal_writes():
+        blocks = _fused_blocks(model, date_sources, plan, result, _pass1_feedback(plan, feedback))
+        _write_blocks(st, blocks, plan, request, result, feedback)
+        _write_styles(st, request, result)
+        _write_area_and_image(st, request, model, plan, result)
+        feedback.check_cancelled()
+    _warn_if_empty(result, plan.cell_mask, feedback)
+    result.seconds = time.monotonic() - t0
+    return result
