@@ -38,7 +38,10 @@ from .base import (
 
 # graphical models: file name in resources/models -> toolbox name (the id keeps the file's
 # model_name, e.g. lcz:sentinel2_to_lcz_map)
-MODEL_TITLES = {"sentinel2_to_lcz_map": "Sentinel-2 product \u2192 LCZ map"}
+MODEL_TITLES = {
+    "sentinel2_to_lcz_map": "Sentinel-2 product \u2192 LCZ map",
+    "training_areas_to_lcz_map": "Training areas + Sentinel-2 \u2192 LCZ map",
+}
 
 
 def algorithm_classes() -> list[type]:

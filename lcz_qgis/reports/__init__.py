@@ -3,6 +3,7 @@
 Public names (imported on first use, so importing the package stays cheap):
 - ``html``: evaluation_report_html, write_training_report
 - ``plots``: confusion_png
+- ``factsheet``: factsheet_html, scores_boxplot_png
 """
 
 from ..common.lazy import lazy_exports
@@ -13,5 +14,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "evaluation_report_html": "html",
         "write_training_report": "html",
         "confusion_png": "plots",
+        "factsheet_html": "factsheet",
+        "scores_boxplot_png": "factsheet",
     },
 )

@@ -1,0 +1,391 @@
+"""One step from training areas to a city's LCZ map, as the LCZ Generator does it.
+
+Steps (``map_from_training_areas``):
+
+1. the training areas are read, checked (``quality``) and cut into So2Sat-format
+   patches (``patches.training_area_patches``) in a temporary folder;
+2. a bootstrap of ``N_SPLITS`` 70/30 splits by polygon trains and scores a model per
+   split (``bootstrap``): a random forest on the patch features, or the published CNN
+   fine-tuned (``training.train.train_model`` with an initial model);
+3. a temperature is fitted on the held-out polygons' probabilities of all splits
+   (``models.calibration``), so the map's confidence means what it says;
+4. the final model is trained on all polygons, calibrated, and classifies the raster
+   (``classify.pipeline.classify_raster``: map, confidence, area table, map image, the
+   Gaussian filter option);
+5. the factsheet (``reports.factsheet``) shows the scores, the class table, the training
+   areas and the suspicious ones.
+
+Nothing is left behind on error or cancel: the patches live in a temporary folder, the
+map's outputs are staged by ``classify_raster``, and the model file and factsheet are
+written to temporaries and renamed at the end.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..common.enums import Sensor
+from ..common.errors import LczError
+from ..common.feedback import Feedback
+from ..common.legend import N_CLASSES
+from .bootstrap import N_SPLITS, BootstrapResult, run_bootstrap
+
+MODEL_TYPES = ("rf", "finetune")
+RF_TREES = 100
+FINETUNE_EPOCHS = 5
+
+
+@dataclass
+class MapRequest:
+    """What to make: inputs, model choice and the outputs (None = not written)."""
+
+    areas: object
+    sentinel2: str
+    output: str
+    model_type: str = "rf"
+    init_model: str | None = None
+    field: str | None = None
+    scale: str = "auto"
+    n_splits: int = N_SPLITS
+    trees: int = RF_TREES
+    epochs: int = FINETUNE_EPOCHS
+    seed: int = 0
+    resolution: float | None = 100.0
+    filter: str = "none"
+    confidence: str | None = None
+    area_table: str | None = None
+    map_image: str | None = None
+    factsheet: str | None = None
+    model_output: str | None = None
+    suspicious: str | None = None
+    predictions: str | None = None
+
+
+@dataclass
+class MapResult:
+    """What was made, with the numbers the factsheet shows."""
+
+    output: Path
+    bootstrap: BootstrapResult
+    temperature: float
+    ece_before: float
+    ece_after: float
+    n_patches: int
+    n_polygons: int
+    class_table: list = field(default_factory=list)
+    suspects: list = field(default_factory=list)
+    replaced: list = field(default_factory=list)
+    classify: object = None
+    seconds: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Patches:
+    x: np.ndarray  # (N, 32, 32, 10) Sentinel-2 reflectance, float32
+    codes: np.ndarray  # (N,) 1..17
+    polygons: np.ndarray  # (N,) polygon id
+    result: object  # patches.TrainingPatchesResult
+
+
+def check_request(req: MapRequest) -> None:
+    """Refuse a bad request before any work: model type, initial model, splits, outputs.
+
+    Raises:
+        LczError: with the parameter's name.
+    """
+    from ..common.atomic import check_distinct_paths, check_output_path
+    from ..common.errors import param
+
+    if req.model_type not in MODEL_TYPES:
+        raise LczError(f"{param('MODEL_TYPE')} must be one of {', '.join(MODEL_TYPES)}")
+    if req.model_type == "finetune" and not req.init_model:
+        raise LczError(f"fine-tuning needs {param('INIT_MODEL')}: the model to start from")
+    if req.model_type == "finetune" and not Path(req.init_model).is_file():
+        raise LczError(f"{param('INIT_MODEL')} '{req.init_model}' does not exist")
+    if not 2 <= int(req.n_splits) <= 1000:
+        raise LczError(f"{param('SPLITS')} must be from 2 to 1000; got {req.n_splits}")
+    if not Path(req.sentinel2).exists():
+        raise LczError(f"{param('SENTINEL2')} raster '{req.sentinel2}' does not exist")
+    outputs = {
+        param(k): getattr(req, k.lower())
+        for k in ("OUTPUT", "CONFIDENCE", "AREA_TABLE", "MAP_IMAGE", "FACTSHEET")
+    }
+    outputs[param("MODEL_OUTPUT")] = req.model_output
+    outputs[param("SUSPICIOUS")] = req.suspicious
+    outputs[param("PREDICTIONS")] = req.predictions
+    for path in outputs.values():
+        if path:
+            check_output_path(path)
+    inputs = {param("SENTINEL2"): req.sentinel2, param("INIT_MODEL"): req.init_model}
+    if not isinstance(req.areas, (list, tuple)):
+        inputs[param("AREAS")] = str(req.areas).split("|")[0]
+    check_distinct_paths(inputs, outputs)
+
+
+def _make_patches(req: MapRequest, folder: Path, feedback: Feedback) -> _Patches:
+    """Step 1: the training areas' patches (in ``folder``), read back into memory."""
+    from ..so2sat.file import So2SatFile, checked_dataset
+    from .patches import training_area_patches
+
+    path = folder / "training_patches.h5"
+    res = training_area_patches(
+        req.areas, req.sentinel2, path, field=req.field, scale=req.scale,
+        suspicious=req.suspicious, feedback=feedback,
+    )  # fmt: skip
+    with So2SatFile(path) as f:
+        rows = np.arange(f.n)
+        x = f.read(Sensor.SEN2, rows).astype(np.float32)
+        codes = f.labels()
+        polygons = np.asarray(checked_dataset(f._h5, path, "polygon")[...], np.int64)
+    return _Patches(x, codes.astype(np.int64), polygons, res)
+
+
+def _rf_fit_predict(req: MapRequest, features: np.ndarray, codes: np.ndarray):
+    """A ``fit_predict`` for the bootstrap: a random forest on the patch features."""
+    from ..models import rf
+
+    def fit_predict(train_rows, test_rows, index, feedback):
+        est = rf.fit(features[train_rows], codes[train_rows], req.seed + index, feedback, req.trees)
+        return _proba17(est, features[test_rows])
+
+    return fit_predict
+
+
+def _proba17(est, x: np.ndarray) -> np.ndarray:
+    """(n, 17) probabilities of a fitted forest (classes it never saw get 0)."""
+    out = np.zeros((len(x), N_CLASSES), np.float64)
+    out[:, np.asarray(est.classes_, np.int64) - 1] = est.predict_proba(x)
+    return out
+
+
+def _finetune_fit_predict(req: MapRequest, patches: _Patches, folder: Path):
+    """A ``fit_predict`` for the bootstrap: the initial model fine-tuned per split."""
+    from ..models.modelfile import load_model
+
+    def fit_predict(train_rows, test_rows, index, feedback):
+        split_file = folder / f"split_{index}.h5"
+        model_file = folder / f"split_{index}.lczmodel"
+        _write_subset(split_file, patches, train_rows)
+        _finetune(req, split_file, model_file, req.seed + index, feedback)
+        model = load_model(model_file)
+        proba = model.predict_proba(patches.x[test_rows].astype(np.float64))
+        split_file.unlink()
+        model_file.unlink()
+        return proba
+
+    return fit_predict
+
+
+def _write_subset(path: Path, patches: _Patches, rows: np.ndarray) -> None:
+    """A So2Sat file of some rows of the patches (the training side of a split)."""
+    import h5py
+
+    onehot = np.zeros((len(rows), N_CLASSES), np.float64)
+    onehot[np.arange(len(rows)), patches.codes[rows] - 1] = 1.0
+    with h5py.File(path, "w") as f:
+        f.create_dataset(Sensor.SEN2, data=patches.x[rows].astype(np.float64))
+        f.create_dataset("label", data=onehot)
+
+
+def _finetune(req: MapRequest, train_file: Path, model_file: Path, seed: int, feedback) -> None:
+    from ..training.train import train_model
+
+    train_model(
+        train_file, model_file, model_type="finetune", init_model=req.init_model,
+        epochs=req.epochs, seed=seed, feedback=feedback,
+    )  # fmt: skip
+
+
+def _calibrate(boot: BootstrapResult) -> tuple[float, float, float]:
+    """Step 3: the temperature from the held-out probabilities of all splits, and the
+    ECE (15 bins) before and after, each split's ECE-after measured with a temperature
+    fitted on the *other* splits (so the after is not scored on its own fit).
+
+    Returns:
+        (temperature, ECE before, ECE after).
+    """
+    from ..evaluation.metrics import expected_calibration_error
+    from ..models.calibration import apply_temperature, fit_temperature
+
+    proba = np.concatenate([s.probabilities for s in boot.splits])
+    ref = np.concatenate([s.reference for s in boot.splits])
+    temperature = fit_temperature(proba, ref)
+    before, after = [], []
+    for k, s in enumerate(boot.splits):
+        others = [o for j, o in enumerate(boot.splits) if j != k]
+        t = fit_temperature(
+            np.concatenate([o.probabilities for o in others]),
+            np.concatenate([o.reference for o in others]),
+        )
+        cal = apply_temperature(s.probabilities, t)
+        correct = s.predicted == s.reference
+        before.append(expected_calibration_error(s.probabilities.max(axis=1), correct))
+        after.append(expected_calibration_error(cal.max(axis=1), correct))
+    return float(temperature), float(np.mean(before)), float(np.mean(after))
+
+
+def class_table(patches: _Patches, boot: BootstrapResult) -> list[dict]:
+    """Per LCZ class present: polygons, patches, and its F1 over the splits."""
+    from ..common.legend import lcz_class
+
+    rows = []
+    for code in np.unique(patches.codes):
+        c = lcz_class(int(code))
+        f1 = boot.per_class_f1.get(int(code), {})
+        rows.append({
+            "code": int(code), "lcz": c.letter, "name": c.name,
+            "polygons": int(len(np.unique(patches.polygons[patches.codes == code]))),
+            "patches": int((patches.codes == code).sum()),
+            "f1_mean": f1.get("mean", float("nan")), "f1_low": f1.get("low", float("nan")),
+            "f1_high": f1.get("high", float("nan")),
+        })  # fmt: skip
+    return rows
+
+
+def _final_model(req: MapRequest, patches: _Patches, features, folder: Path, temperature: float,
+                 boot: BootstrapResult, feedback: Feedback) -> Path:  # fmt: skip
+    """Step 4a: the model trained on all polygons, with its calibration, in ``folder``."""
+    from ..models.calibration import calibration_entry
+    from ..models.modelfile import load_model, save_with_manifest
+
+    trained = folder / "all_polygons.lczmodel"
+    if req.model_type == "rf":
+        _save_rf(req, patches, features, trained, boot, feedback)
+    else:
+        everything = folder / "all_polygons.h5"
+        _write_subset(everything, patches, np.arange(len(patches.codes)))
+        _finetune(req, everything, trained, req.seed, feedback)
+    model = load_model(trained)
+    manifest = dict(model.manifest)
+    n_held_out = sum(len(s.reference) for s in boot.splits)
+    manifest["calibration"] = calibration_entry(temperature, "held-out polygons", n_held_out)
+    final = folder / "final.lczmodel"
+    save_with_manifest(final, model, manifest)
+    return final
+
+
+def _save_rf(req, patches: _Patches, features, path: Path, boot, feedback: Feedback) -> None:
+    """The final random forest on every patch, with a manifest saying where it came from."""
+    from ..common.bands import SEN2_BANDS
+    from ..models import rf
+    from ..models.modelfile import new_manifest, save_sklearn_model
+
+    est = rf.fit(features, patches.codes, req.seed, feedback, req.trees)
+    training = {
+        "file": f"training areas {Path(str(req.areas)).name}" if isinstance(req.areas, (str, Path))
+        else "training areas",
+        "n_train": int(len(patches.codes)),
+        "n_polygons": int(len(np.unique(patches.polygons))),
+        "class_counts": np.bincount(patches.codes, minlength=N_CLASSES + 1)[1:].tolist(),
+        "seed": req.seed, "n_trees": req.trees, "features": "stats",
+        "validation": f"bootstrap of {len(boot.splits)} 70/30 splits by polygon",
+    }  # fmt: skip
+    manifest = new_manifest(
+        "rf", "sklearn", Sensor.SEN2, list(range(len(SEN2_BANDS))),
+        preprocessing=[{"type": "patch_features", "band_names": list(SEN2_BANDS), "set": "stats"}],
+        training=training, scores={k: v["mean"] for k, v in boot.summary.items()},
+    )  # fmt: skip
+    save_sklearn_model(path, est, manifest)
+
+
+def _classify(req: MapRequest, model_path: Path, feedback: Feedback):
+    """Step 4b: the map, as ``lcz classify`` makes it (its outputs staged there)."""
+    from ..classify.pipeline import classify_raster
+    from ..models.modelfile import load_model
+
+    return classify_raster(
+        load_model(model_path), req.output, sentinel2=req.sentinel2,
+        confidence=req.confidence, feedback=feedback, scale=req.scale,
+        resolution=req.resolution, filter=req.filter, area_table=req.area_table,
+        map_image=req.map_image, map_title="LCZ map from training areas",
+    )  # fmt: skip
+
+
+def _bootstrap(req: MapRequest, patches: _Patches, features, folder: Path, feedback):
+    """Step 2: the splits, with the model type's ``fit_predict``."""
+    if req.model_type == "rf":
+        fit_predict = _rf_fit_predict(req, features, patches.codes)
+    else:
+        fit_predict = _finetune_fit_predict(req, patches, folder)
+    return run_bootstrap(
+        patches.polygons, patches.codes, fit_predict, req.n_splits, req.seed, feedback
+    )
+
+
+def map_from_training_areas(req: MapRequest, feedback: Feedback | None = None) -> MapResult:
+    """Training areas + a Sentinel-2 raster -> the city's LCZ map, its accuracy and the
+    factsheet (module docstring for the steps).
+
+    Raises:
+        LczError: bad input (areas, raster, parameters), before anything is written.
+        Cancelled: the user cancelled; nothing is left behind.
+    """
+    from ..common.atomic import staged_outputs
+    from ..models.features import patch_features
+
+    feedback = feedback or Feedback()
+    check_request(req)
+    times, t0 = {}, time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="lcz-areas-", dir=Path(req.output).parent) as tmp:
+        folder = Path(tmp)
+        feedback.info("1/5 training areas -> patches")
+        patches = _make_patches(req, folder, feedback.scaled(0, 15))
+        features = None
+        if req.model_type == "rf":
+            from ..common.bands import SEN2_BANDS
+
+            features = patch_features(patches.x, SEN2_BANDS)
+        times["patches"] = time.monotonic() - t0
+        feedback.info(f"2/5 bootstrap of {req.n_splits} splits by polygon ({req.model_type})")
+        boot = _bootstrap(req, patches, features, folder, feedback.scaled(15, 70))
+        times["bootstrap"] = time.monotonic() - t0 - times["patches"]
+        _report_scores(boot, feedback)
+        temperature, ece_before, ece_after = _calibrate(boot)
+        feedback.info(f"3/5 calibration: temperature {temperature:.3f}, ECE "
+                      f"{ece_before:.3f} -> {ece_after:.3f} (held-out polygons)")  # fmt: skip
+        feedback.info("4/5 final model on all polygons, then the map")
+        model = _final_model(req, patches, features, folder, temperature, boot,
+                             feedback.scaled(70, 80))  # fmt: skip
+        result = MapResult(
+            Path(req.output), boot, temperature, ece_before, ece_after, len(patches.codes),
+            int(len(np.unique(patches.polygons))), class_table(patches, boot),
+            list(patches.result.suspects), list(patches.result.quality.replaced),
+        )  # fmt: skip
+        result.seconds = dict(times)
+        with staged_outputs(feedback) as st:
+            result.classify = _classify(req, model, feedback.scaled(80, 98))
+            _write_extras(st, req, result, model, patches)
+        result.seconds = times | {"total": time.monotonic() - t0}
+    feedback.progress(100)
+    return result
+
+
+def _report_scores(boot: BootstrapResult, feedback: Feedback) -> None:
+    s = boot.summary
+    feedback.info(
+        "bootstrap: " + ", ".join(
+            f"{k} {v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for k, v in s.items()
+        ) + f"; {boot.seconds_per_split:.1f} s per split"
+    )  # fmt: skip
+
+
+def _write_extras(st, req: MapRequest, result: MapResult, model: Path, patches) -> None:
+    """Step 5: the factsheet, the model file and the split predictions (staged)."""
+    import shutil
+
+    from .bootstrap import predictions_table
+
+    if req.factsheet:
+        from ..reports.factsheet import factsheet_html
+
+        Path(st.temp(req.factsheet)).write_text(factsheet_html(result, req), encoding="utf-8")
+    if req.model_output:
+        shutil.copyfile(model, st.temp(req.model_output))
+    if req.predictions:
+        text = predictions_table(result.bootstrap, patches.polygons)
+        Path(st.temp(req.predictions)).write_text(text, encoding="utf-8")

@@ -1,0 +1,247 @@
+"""Training areas + Sentinel-2 -> LCZ map in one step (lcz map-from-areas), on the sample city.
+
+The bootstrap's promises are checked from its saved outputs: no polygon on both sides of
+any split, every class with two polygons held out in each split, the reported scores
+equal to recomputing them from the saved held-out predictions, the confusion matrix the
+sum over the splits. The map is the final model's classification of the raster.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+import rasterio
+from helpers import write_areas_file
+
+from lcz_qgis.cli import main
+from lcz_qgis.common.errors import Cancelled, LczError
+from lcz_qgis.common.feedback import RecordingFeedback
+from lcz_qgis.evaluation.metrics import lcz_scores
+from lcz_qgis.sample_data import write_scene
+from lcz_qgis.training_areas.bootstrap import polygon_classes, polygon_splits, run_bootstrap
+from lcz_qgis.training_areas.workflow import MapRequest, map_from_training_areas
+
+SPLITS = 6
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory):
+    d = tmp_path_factory.mktemp("city")
+    write_scene(d, 7)
+    write_areas_file(d / "areas.gpkg")
+    return d
+
+
+@pytest.fixture(scope="module")
+def made(city):
+    out = city / "out"
+    out.mkdir()
+    fb = RecordingFeedback()
+    req = MapRequest(
+        areas=str(city / "areas.gpkg"), sentinel2=str(city / "scene_s2.tif"),
+        output=str(out / "lcz.tif"), n_splits=SPLITS, trees=30, seed=3,
+        confidence=str(out / "conf.tif"), area_table=str(out / "area.csv"),
+        factsheet=str(out / "factsheet.html"), model_output=str(out / "city.lczmodel"),
+        suspicious=str(out / "suspicious.gpkg"), predictions=str(out / "predictions.csv"),
+    )  # fmt: skip
+    return map_from_training_areas(req, fb), out, fb
+
+
+def _predictions(out):
+    with open(out / "predictions.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_no_polygon_is_on_both_sides_and_every_class_is_held_out():
+    rng = np.random.default_rng(0)
+    classes = {pid: int(c) for pid, c in enumerate(rng.integers(1, 6, 40))}
+    classes[99] = 9  # a class of one polygon: always trained on, never held out
+    splits = polygon_splits(classes, n_splits=25, seed=1)
+    assert len(splits) == 25
+    assert len({tuple(test) for _, test in splits}) > 1  # drawn anew per split
+    for train, test in splits:
+        assert not set(train) & set(test)
+        assert set(train) | set(test) == set(classes)
+        assert 99 in train
+        for code in set(classes.values()) - {9}:
+            ids = [p for p, c in classes.items() if c == code]
+            held = [p for p in ids if p in test]
+            assert 1 <= len(held) <= len(ids) - 1
+            assert abs(len(held) - 0.3 * len(ids)) <= 1
+    assert polygon_splits(classes, 25, seed=1)[3][1].tolist() == splits[3][1].tolist()
+
+
+def test_a_split_needs_two_polygons_of_a_class():
+    with pytest.raises(LczError, match="two training areas"):
+        polygon_splits({1: 3, 2: 4}, 5)
+
+
+def test_the_bootstrap_keeps_polygons_apart_in_the_patches():
+    polygons = np.repeat(np.arange(12), 5)
+    codes = np.repeat([1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4], 5)
+    seen = []
+
+    def fit_predict(train_rows, test_rows, index, feedback):
+        assert not set(polygons[train_rows]) & set(polygons[test_rows])
+        seen.append(index)
+        p = np.zeros((len(test_rows), 17))
+        p[np.arange(len(test_rows)), codes[train_rows][0] - 1] = 1.0  # a constant guess
+        return p
+
+    res = run_bootstrap(polygons, codes, fit_predict, n_splits=4)
+    assert seen == [0, 1, 2, 3]
+    assert polygon_classes(polygons, codes)[4] == 2
+    for s in res.splits:
+        assert s.scores["oa"] == pytest.approx(np.mean(s.predicted == s.reference))
+
+
+def test_scores_equal_a_recount_from_the_saved_predictions(made):
+    res, out, _ = made
+    rows = _predictions(out)
+    by_split = {}
+    for r in rows:
+        by_split.setdefault(int(r["split"]), []).append(r)
+    assert sorted(by_split) == list(range(SPLITS))
+    recount = []
+    total = np.zeros((17, 17), np.int64)
+    for k in range(SPLITS):
+        ref = np.array([int(r["reference"]) for r in by_split[k]])
+        pred = np.array([int(r["predicted"]) for r in by_split[k]])
+        s = lcz_scores(ref, pred)
+        recount.append(s)
+        total += np.asarray(s["confusion"])
+        assert s["oa"] == pytest.approx(np.mean(ref == pred))
+    for key in ("oa", "oa_u", "oa_bu", "oa_w", "kappa"):
+        values = np.array([s[key] for s in recount])
+        got = res.bootstrap.summary[key]
+        finite = values[np.isfinite(values)]
+        assert got["mean"] == pytest.approx(finite.mean())
+        assert got["low"] == pytest.approx(np.percentile(finite, 2.5))
+        assert got["high"] == pytest.approx(np.percentile(finite, 97.5))
+    assert (res.bootstrap.confusion == total).all()  # summed over all splits, not the last
+
+
+def test_the_saved_predictions_never_put_one_polygon_on_both_sides(made):
+    res, out, _ = made
+    rows = _predictions(out)
+    for s in res.bootstrap.splits:
+        held = {int(r["polygon"]) for r in rows if int(r["split"]) == s.index}
+        assert held == set(s.test_polygons.tolist())
+        assert not held & set(s.train_polygons.tolist())
+
+
+def test_the_map_is_georeferenced_on_the_raster_at_100_m_and_matches_the_truth(made, city):
+    res, out, _ = made
+    with rasterio.open(out / "lcz.tif") as m, rasterio.open(city / "scene_s2.tif") as s2:
+        assert m.crs == s2.crs and m.res == (100.0, 100.0)
+        assert m.transform.c == s2.transform.c + 110 and m.transform.f == s2.transform.f - 110
+        lcz = m.read(1)
+    with rasterio.open(city / "scene_truth.tif") as t:
+        truth = t.read(1)[16::10, 16::10][: lcz.shape[0], : lcz.shape[1]]
+    valid = (lcz > 0) & (truth > 0)
+    assert valid.sum() > 100
+    # trained on a few polygons of 8 classes: it must find those classes where they are
+    trained = np.isin(truth, [c["code"] for c in res.class_table])
+    assert np.mean(lcz[valid & trained] == truth[valid & trained]) > 0.6
+    assert (out / "lcz.qml").is_file() and (out / "conf.tif").is_file()
+    with rasterio.open(out / "conf.tif") as c:
+        conf = c.read(1)
+    assert ((conf[lcz > 0] > 0) & (conf[lcz > 0] <= 1)).all()
+
+
+def test_the_final_model_carries_its_temperature_and_provenance(made):
+    res, out, _ = made
+    with zipfile.ZipFile(out / "city.lczmodel") as z:
+        manifest = json.loads(z.read("manifest.json"))
+    cal = manifest["calibration"]
+    assert cal["method"] == "temperature" and cal["temperature"] == pytest.approx(res.temperature)
+    assert cal["n"] == sum(len(s.reference) for s in res.bootstrap.splits)
+    assert "by polygon" in manifest["training"]["validation"]
+    assert manifest["training"]["n_polygons"] == res.n_polygons
+
+
+def test_the_factsheet_shows_scores_classes_calibration_and_suspects(made):
+    res, out, fb = made
+    text = (out / "factsheet.html").read_text()
+    for needle in ("Accuracy (6 splits by polygon", "95% interval", "Confusion matrix",
+                   "Classes", "Confidence calibration", "Suspicious training areas",
+                   "data:image/png;base64"):  # fmt: skip
+        assert needle in text, needle
+    assert f"{res.bootstrap.summary['oa']['mean']:.3f}" in text
+    assert text.count("<img") >= 2  # boxplots and the confusion matrix
+    assert res.suspects and (out / "suspicious.gpkg").is_file()
+    assert any("300 m buffer" in w for w in fb.warnings)
+
+
+@pytest.mark.parametrize("at", [10, 40, 90])  # patches, bootstrap, the map
+def test_cancel_leaves_nothing(city, tmp_path, at):
+    req = MapRequest(areas=str(city / "areas.gpkg"), sentinel2=str(city / "scene_s2.tif"),
+                     output=str(tmp_path / "lcz.tif"), n_splits=4, trees=10,
+                     factsheet=str(tmp_path / "f.html"), confidence=str(tmp_path / "c.tif"))  # fmt: skip
+    fb = RecordingFeedback(cancel_at=at)
+    with pytest.raises(Cancelled):
+        map_from_training_areas(req, fb)
+    assert max(fb.percents) >= at
+    assert os.listdir(tmp_path) == []
+
+
+def test_bad_requests_are_refused_before_any_work(city, tmp_path, capsys):
+    base = ["map-from-areas", "--areas", str(city / "areas.gpkg"), "--sentinel2",
+            str(city / "scene_s2.tif"), "--output", str(tmp_path / "m.tif")]  # fmt: skip
+    assert main(base + ["--model-type", "finetune"]) != 0
+    assert "--init-model" in capsys.readouterr().err
+    assert main(base + ["--splits", "1"]) != 0
+    assert "--splits" in capsys.readouterr().err
+    bad = base[:4] + [str(tmp_path / "nothing.tif")] + base[5:]
+    assert main(bad) != 0
+    assert "does not exist" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.qgis
+def test_qgis_process_runs_map_from_training_areas(city, tmp_path, qgis_process):
+    out = tmp_path / "q"
+    out.mkdir()
+    run = qgis_process("run", "lcz:mapfromtrainingareas", "--",
+           f"AREAS={city / 'areas.gpkg'}", f"SENTINEL2={city / 'scene_s2.tif'}",
+           "SPLITS=3", "TREES=10", f"OUTPUT={out / 'lcz.tif'}",
+           f"FACTSHEET={out / 'factsheet.html'}", f"CONFIDENCE={out / 'conf.tif'}")  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    with rasterio.open(out / "lcz.tif") as m:
+        assert m.res == (100.0, 100.0) and m.read(1).max() > 0
+    assert "Accuracy (3 splits by polygon" in (out / "factsheet.html").read_text()
+
+
+@pytest.mark.qgis
+def test_the_graphical_model_maps_a_product_from_training_areas(qgis_app, tmp_path):
+    """ "Training areas + Sentinel-2 -> LCZ map": Prepare Sentinel-2, then the one step."""
+    import processing
+    from helpers import make_safe
+    from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingFeedback
+
+    model_id = "lcz:training_areas_to_lcz_map"
+    model = QgsApplication.processingRegistry().algorithmById(model_id)
+    assert model is not None and model.displayName().startswith("Training areas + Sentinel-2")
+    inputs = [p.name() for p in model.parameterDefinitions() if not p.isDestination()]
+    assert inputs == ["AREAS", "PRODUCT", "RESOLUTION", "FILTER"]
+    assert model.shortDescription().endswith(".")
+    safe = make_safe(tmp_path / "safe", size10=256)
+    x0, y0 = 690000, 5340000  # the product's upper-left corner (EPSG:32632)
+    areas = {f"a{i}": (2 if i % 2 else 11, [(x0 + 150 + 400 * i, y0 - 1050, x0 + 450 + 400 * i,
+                                            y0 - 750)], False) for i in range(6)}  # fmt: skip
+    write_areas_file(tmp_path / "areas.gpkg", areas, epsg=32632)
+    out = tmp_path / "lcz.tif"
+    params = {"AREAS": str(tmp_path / "areas.gpkg"), "PRODUCT": str(safe), "RESOLUTION": 100,
+              "FILTER": 0, "map:LCZ map": str(out),
+              "map:Factsheet": str(tmp_path / "factsheet.html")}  # fmt: skip
+    res = processing.run(model_id, params, context=QgsProcessingContext(),
+                         feedback=QgsProcessingFeedback())  # fmt: skip
+    assert res["map:LCZ map"] == str(out)
+    with rasterio.open(out) as m:
+        assert m.res == (100.0, 100.0) and set(np.unique(m.read(1))) <= {0, 2, 11}
+    assert "splits by polygon" in (tmp_path / "factsheet.html").read_text()
