@@ -28,6 +28,9 @@ class RunReport:
         workers: the workers seen at the start.
         tasks: one dict per task (name, status, seconds, attempts, retries, worker, error).
         wall_s: first submission to last result.
+        import_s, load_s: the workers' warm-up before the first submission: importing the
+            model's framework and loading the model (the slowest worker's, each once per
+            worker, all workers side by side).
         outputs: what was written (mosaics, COGs, area table), relative to ``folder``.
         area_from: ``records`` (summed counts) or ``mosaic`` (overlapping tiles).
     """
@@ -37,6 +40,8 @@ class RunReport:
     workers: int
     tasks: list = field(default_factory=list)
     wall_s: float = 0.0
+    import_s: float = 0.0
+    load_s: float = 0.0
     outputs: dict = field(default_factory=dict)
     area_from: str = "records"
 
@@ -75,6 +80,8 @@ class RunReport:
             **{status: self.count(status) for status in ("done", "skipped", "failed")},
             "retries": self.retries,
             "wall_s": round(self.wall_s, 3),
+            "worker_import_s": round(self.import_s, 3),
+            "worker_load_s": round(self.load_s, 3),
             "task_seconds": round(self.task_seconds, 3),
             "scheduling_overhead": None if self.overhead is None else round(self.overhead, 4),
             "area_from": self.area_from,
@@ -95,6 +102,9 @@ class RunReport:
             f"already finished (skipped), {self.count('failed')} failed; {self.retries} "
             f"retries; {self.wall_s:.1f} s on {self.workers} worker(s)"
         ]
+        if self.import_s or self.load_s:
+            lines.append(f"workers warmed up first: {self.import_s:.1f} s to import the "
+                         f"framework, {self.load_s:.1f} s to load the model")  # fmt: skip
         if self.overhead is not None:
             lines.append(f"scheduling overhead: {100 * self.overhead:.1f} % of task time")
         lines += [f"  failed: {t['name']}: {t['error']}" for t in self.tasks

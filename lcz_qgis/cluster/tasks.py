@@ -138,16 +138,59 @@ def _note_attempt(job: JobConfig, task: TaskSpec) -> None:
 _MODELS: dict = {}
 
 
-def limit_threads(threads: int) -> None:
-    """Cap TensorFlow's and OpenMP's thread pools for this process (before TF starts)."""
+THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
+                    "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GDAL_NUM_THREADS")  # fmt: skip
+
+
+def thread_environment(threads: int) -> dict:
+    """The environment that caps a worker's TensorFlow, OpenMP, BLAS and GDAL threads at
+    ``threads`` (and turns on TensorFlow's op determinism)."""
     n = str(max(1, int(threads)))
-    for var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
-        os.environ.setdefault(var, n)
-    os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
+    return {**{var: n for var in THREAD_VARIABLES}, "TF_DETERMINISTIC_OPS": "1"}
+
+
+def limit_threads(threads: int) -> None:
+    """Cap TensorFlow's, OpenMP's, BLAS's and GDAL's thread pools for this process (before
+    they start; a variable already set, e.g. by the cluster, is kept)."""
+    for var, value in thread_environment(threads).items():
+        os.environ.setdefault(var, value)
+
+
+def _framework(path: str) -> str:
+    """``sklearn`` or ``keras``: what the model file needs imported."""
+    from ..models.modelfile import read_manifest
+
+    if Path(path).suffix.lower() != ".lczmodel":
+        return "keras"
+    return read_manifest(path).get("framework", "sklearn")
+
+
+def warm_worker(job: JobConfig) -> dict:
+    """Ready this worker for the run's tasks: cap its threads, import the model's
+    framework (TensorFlow, or scikit-learn and skops: several seconds), then load the
+    model (``worker_model``). Run once per worker before the tasks are submitted.
+
+    Returns:
+        {pid, host, import_s, load_s} of this worker.
+    """
+    t0 = time.time()
+    limit_threads(job.threads)
+    if _framework(job.model) == "keras":
+        import tensorflow  # noqa: F401
+    else:
+        import sklearn.ensemble  # noqa: F401
+        import skops.io  # noqa: F401
+    from ..classify import pipeline  # noqa: F401
+
+    t1 = time.time()
+    worker_model(job)
+    return {"pid": os.getpid(), "host": socket.gethostname(),
+            "import_s": round(t1 - t0, 3), "load_s": round(time.time() - t1, 3)}  # fmt: skip
 
 
 def worker_model(job: JobConfig):
-    """The run's model, loaded once per worker process and made deterministic."""
+    """The run's model, loaded once per worker process (keyed by the model file's
+    checksum) and made deterministic."""
     key = (job.model, job.model_sha256, job.threads)
     if key not in _MODELS:
         limit_threads(job.threads)
@@ -157,12 +200,21 @@ def worker_model(job: JobConfig):
         if isinstance(model, SklearnModel) and hasattr(model.estimator, "n_jobs"):
             model.estimator.n_jobs = job.threads
         if isinstance(model, KerasModel):
-            import tensorflow as tf
-
-            tf.config.experimental.enable_op_determinism()
+            _deterministic_tensorflow(job.threads)
         _MODELS.clear()
         _MODELS[key] = model
     return _MODELS[key]
+
+
+def _deterministic_tensorflow(threads: int) -> None:
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    try:  # the environment already says so; this holds where TF started before it was set
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, int(threads)))
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, int(threads)))
+    except RuntimeError:  # TensorFlow's runtime has started: its pools are fixed
+        pass
 
 
 class FixedBatchModel:

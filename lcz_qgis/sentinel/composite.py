@@ -29,10 +29,16 @@ Inputs: two or more Sentinel-2 products (``.SAFE`` folder, its ``MTD_MSIL*.xml``
   takes it directly) and the number of valid dates per pixel (uint8, 0 = none), each
   with a QGIS style; both staged and renamed into place at the end.
 
+Speed: the statistic sorts chunk by chunk (``CHUNK_PIXELS``) and band by band, so its
+buffers stay in the CPU's cache, with a sorting network pruned to the positions the
+percentile needs, in float32; the dates of the next window are read meanwhile, two at
+a time (``READ_THREADS``), and the last window is written (compressed in GDAL's threads)
+in a thread of its own.
+
 Memory: the work streams by windows aligned to the inputs' tiles; a window holds one
 block per date (about ``WINDOW_BYTES`` for all dates together, plus the next window read
-ahead in a thread), so memory depends on the number of dates but never on the raster
-size. GDAL's block cache is held to ``CACHE_BYTES`` meanwhile.
+ahead), so memory depends on the number of dates but never on the raster size. GDAL's
+block cache is held to ``CACHE_BYTES`` meanwhile.
 """
 
 from __future__ import annotations
@@ -61,7 +67,9 @@ WINDOW_BYTES = 160 * 2**20  # one window of every date's bands, float32
 CACHE_BYTES = 256 * 2**20  # GDAL's block cache during the run
 # GDAL compresses the output's tiles in threads (encoding costs several times decoding)
 OUTPUT_OPTIONS = {"num_threads": "ALL_CPUS", "zstd_level": "3"}
-COMPUTE_THREADS = max(1, min(5, os.cpu_count() or 1))  # one per pair of bands at most
+READ_THREADS = max(1, min(2, os.cpu_count() or 1))  # dates read side by side
+CHUNK_PIXELS = 32768  # pixels per chunk of the statistic (about 1 MB of buffers for 6 dates)
+INVALID = 1e38  # a date's value where it is not valid: sorts after any reflectance
 MIN_COVER = 0.99
 TRUE_COLOUR_LIMITS = [(0.0, 0.3)] * 3  # reflectance stretch of B4, B3, B2
 _ESA = [SO2SAT_TO_ESA[b] for b in SEN2_BANDS]
@@ -153,11 +161,73 @@ def sorting_network(n: int) -> list[tuple[int, int]]:
     return pairs
 
 
+def pruned_network(d: int, positions) -> list[tuple[int, int, bool, bool]]:
+    """``sorting_network(d)`` reduced to what the sorted ``positions`` need: comparators
+    (i, j, keep_min, keep_max), working back from the end, without those whose results
+    no needed position depends on (a median of 6 dates needs positions 0..3)."""
+    needed, kept = set(positions), []
+    for i, j in reversed(sorting_network(d)):
+        lo, hi = i in needed, j in needed
+        if lo or hi:
+            kept.append((i, j, lo, hi))
+            needed |= {i, j}
+    return kept[::-1]
+
+
+def _weights(d: int, q: float) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """How the q-th percentile of ``n`` valid values is made of the sorted values.
+
+    Returns:
+        (positions: the sorted positions any count 1..d uses; weights (len(positions),
+        d + 1) float32: the weight of each position for each valid count n (numpy's
+        ``linear``: 1 - f on v[i], f on v[i+1]); bias (d + 1,): ``NODATA`` for n = 0).
+    """
+    used = []
+    for n in range(1, d + 1):
+        h = (n - 1) * (q / 100.0)
+        lo = int(np.floor(h))
+        hi, f = min(lo + 1, n - 1), h - lo
+        used.append((n, lo, hi, f))
+    positions = sorted({p for _, lo, hi, f in used for p in ((lo, hi) if f > 0 else (lo,))})
+    weights = np.zeros((len(positions), d + 1), np.float32)
+    for n, lo, hi, f in used:
+        weights[positions.index(lo), n] += np.float32(1.0 - f)
+        if f > 0:
+            weights[positions.index(hi), n] += np.float32(f)
+    bias = np.zeros(d + 1, np.float32)
+    bias[0] = NODATA
+    return positions, weights, bias
+
+
+class _Scratch:
+    """The per-chunk buffers of ``composite_block`` (a few hundred KB: they stay in the
+    CPU's cache while all bands of a chunk are sorted)."""
+
+    def __init__(self, d: int, n_positions: int, size: int):
+        self.sorted = [np.empty(size, np.float32) for _ in range(d)]
+        self.tmp = np.empty(size, np.float32)
+        self.penalty = np.empty((d, size), np.float32)
+        self.weights = np.empty((n_positions, size), np.float32)
+        self.bias = np.empty(size, np.float32)
+
+    def cut(self, m: int) -> None:
+        """Use the first ``m`` pixels only (the last, shorter chunk)."""
+        self.sorted = [s[:m] for s in self.sorted]
+        self.tmp, self.penalty = self.tmp[:m], self.penalty[:, :m]
+        self.weights, self.bias = self.weights[:, :m], self.bias[:m]
+
+
 def composite_block(values: np.ndarray, valid: np.ndarray, q: float) -> tuple:
     """The q-th percentile over the valid dates of one block, and their count.
 
+    Chunk by chunk of ``CHUNK_PIXELS`` pixels and band by band (so the work stays in the
+    CPU's cache), every date's value, or ``INVALID`` where the date is not valid, is
+    sorted by a sorting network of elementwise min/max (the invalid ones sort last);
+    the percentile is then a weighted sum of two sorted positions, the weights looked
+    up from the pixel's valid count (``_weights``), all in float32.
+
     Args:
-        values: (dates, bands, rows, cols) float32; overwritten (sorted along dates).
+        values: (dates, bands, rows, cols) float32 (not changed).
         valid: (dates, rows, cols) bool, whether each date is valid at each pixel.
         q: The percentile, 0..100 (50 = median), interpolated as numpy's default
             (``linear``).
@@ -166,27 +236,55 @@ def composite_block(values: np.ndarray, valid: np.ndarray, q: float) -> tuple:
         (composite (bands, rows, cols) float32 with ``NODATA`` where no date is valid,
         count (rows, cols) uint8).
     """
-    d = values.shape[0]
-    for k in range(d):
-        np.copyto(values[k], np.float32(np.inf), where=~valid[k][None])
-    tmp = np.empty(values.shape[1:], np.float32)
-    for i, j in sorting_network(d):  # elementwise min/max: invalid (+inf) sort last
-        np.minimum(values[i], values[j], out=tmp)
-        np.maximum(values[i], values[j], out=values[j])
-        values[i] = tmp
-    n = valid.sum(axis=0, dtype=np.int64)
-    h = np.maximum(n - 1, 0) * (q / 100.0)
-    lo = np.floor(h).astype(np.int64)
-    hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
-    t = (h - lo).astype(np.float32)[None]
-    a = np.take_along_axis(values, lo[None, None], axis=0)[0]
-    b = np.take_along_axis(values, hi[None, None], axis=0)[0]
-    with np.errstate(invalid="ignore"):
-        diff = b - a
-        out = a + diff * t  # numpy's _lerp: from the upper value for t >= 0.5
-        np.subtract(b, diff * (1 - t), out=out, where=np.broadcast_to(t >= 0.5, out.shape))
-    out[:, n == 0] = NODATA
-    return out, n.astype(np.uint8)
+    d, n_bands, rows, cols = values.shape
+    npx = rows * cols
+    v = np.ascontiguousarray(values, np.float32).reshape(d, n_bands, npx)
+    ok = np.ascontiguousarray(valid).reshape(d, npx)
+    out = np.empty((n_bands, rows, cols), np.float32)
+    count = np.add.reduce(valid, axis=0, dtype=np.uint8)
+    flat_out, flat_count = out.reshape(n_bands, npx), count.reshape(npx)
+    positions, weights, bias = _weights(d, q)
+    network = pruned_network(d, positions)
+    size = max(1, min(CHUNK_PIXELS, npx))
+    sc = _Scratch(d, len(positions), size)
+    for p0 in range(0, npx, size):
+        p1 = min(npx, p0 + size)
+        if p1 - p0 < len(sc.tmp):
+            sc.cut(p1 - p0)
+        # -INVALID where valid (fmax keeps the value), +INVALID where not
+        np.multiply(ok[:, p0:p1], np.float32(-2 * INVALID), out=sc.penalty)
+        sc.penalty += np.float32(INVALID)
+        n = flat_count[p0:p1].astype(np.intp)
+        for i in range(len(positions)):
+            np.take(weights[i], n, out=sc.weights[i])
+        np.take(bias, n, out=sc.bias)
+        for b in range(n_bands):
+            _percentile_chunk(v[:, b, p0:p1], sc, network, positions, flat_out[b, p0:p1])
+    return out, count
+
+
+def _percentile_chunk(v: np.ndarray, sc: _Scratch, network, positions, out) -> None:
+    """One band of one chunk: mask, sort along the dates (``pruned_network``), weigh the
+    needed positions into ``out``."""
+    s = sc.sorted
+    for k in range(len(s)):
+        np.fmax(v[k], sc.penalty[k], out=s[k])  # NaN where not valid becomes INVALID too
+    tmp = sc.tmp
+    for i, j, keep_min, keep_max in network:
+        if not keep_max:
+            np.minimum(s[i], s[j], out=s[i])
+        elif not keep_min:
+            np.maximum(s[i], s[j], out=s[j])
+        else:
+            np.minimum(s[i], s[j], out=tmp)
+            np.maximum(s[i], s[j], out=s[j])
+            s[i], tmp = tmp, s[i]  # swap the buffers, not the values
+    sc.tmp = tmp
+    np.multiply(s[positions[0]], sc.weights[0], out=out)
+    for i in range(1, len(positions)):
+        np.multiply(s[positions[i]], sc.weights[i], out=tmp)
+        out += tmp
+    out += sc.bias
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -400,13 +498,20 @@ def _read_date(d: _Date, window, out: np.ndarray) -> np.ndarray:
     return ~bad
 
 
-def _read_window(dates: list[_Date], window) -> tuple[np.ndarray, np.ndarray]:
+def _read_into(d: _Date, window, values: np.ndarray, valid: np.ndarray) -> None:
+    """Read one date of a window (in a reader thread: one date is read by one thread at
+    a time) and count its valid pixels."""
+    valid[...] = _read_date(d, window, values)
+    d.n_valid += int(np.count_nonzero(valid))
+
+
+def _start_reading(pool, dates: list[_Date], window) -> tuple:
+    """Submit the reads of every date of ``window`` to ``pool``, dates side by side;
+    returns (values, valid, futures) that the reads fill."""
     values = np.empty((len(dates), len(SEN2_BANDS), window.height, window.width), np.float32)
     valid = np.empty((len(dates), window.height, window.width), bool)
-    for i, d in enumerate(dates):
-        valid[i] = _read_date(d, window, values[i])
-        d.n_valid += int(valid[i].sum())
-    return values, valid
+    futures = [pool.submit(_read_into, d, window, values[i], valid[i]) for i, d in enumerate(dates)]
+    return values, valid, futures
 
 
 def windows_of(grid_width: int, grid_height: int, n_dates: int, block=(256, 256)):
@@ -560,31 +665,25 @@ def _write_outputs(dates, grid, block, q, output, count_output, method, feedback
     return n_empty
 
 
-def _composite_parallel(values, valid, q, workers) -> tuple:
-    """``composite_block`` over groups of bands in the worker threads (numpy releases the
-    GIL in its elementwise loops), joined."""
-    n_bands = values.shape[1]
-    groups = [(k, min(k + 2, n_bands)) for k in range(0, n_bands, 2)]
-    parts = list(workers.map(lambda g: composite_block(values[:, g[0] : g[1]], valid, q), groups))
-    return np.concatenate([p[0] for p in parts]), parts[0][1]
-
-
 def _stream(dates, grid, block, q, out, cnt, feedback) -> int:
-    """Read window after window (the next one in a thread), composite and write each."""
+    """Read window after window (the next one's dates side by side in ``READ_THREADS``
+    threads while this one is composited), composite each here and write it in a thread
+    (GDAL compresses in threads of its own)."""
     windows = list(windows_of(grid.width, grid.height, len(dates), block))
     n_empty = 0
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lcz-composite-read") as pool, \
-            ThreadPoolExecutor(COMPUTE_THREADS, thread_name_prefix="lcz-composite") as workers, \
+    with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="lcz-composite-read") as readers, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="lcz-composite-write") as writer:  # fmt: skip
         written = None
-        ahead = pool.submit(_read_window, dates, windows[0])
+        ahead = _start_reading(readers, dates, windows[0])
         try:
             for i, w in enumerate(windows):
-                values, valid = ahead.result()
+                values, valid, futures = ahead
+                for f in futures:
+                    f.result()
                 if i + 1 < len(windows):
-                    ahead = pool.submit(_read_window, dates, windows[i + 1])
+                    ahead = _start_reading(readers, dates, windows[i + 1])
                 feedback.check_cancelled()
-                comp, count = _composite_parallel(values, valid, q, workers)
+                comp, count = composite_block(values, valid, q)
                 del values, valid
                 if written is not None:
                     written.result()
@@ -593,7 +692,8 @@ def _stream(dates, grid, block, q, out, cnt, feedback) -> int:
                 feedback.progress(99.0 * (i + 1) / len(windows))
             written.result()
         finally:
-            ahead.cancel()
+            for f in ahead[2]:
+                f.cancel()
     return n_empty
 
 

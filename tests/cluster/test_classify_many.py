@@ -105,6 +105,69 @@ def test_tiles_are_byte_identical_to_classify_and_a_rerun_skips_them(
     assert stamps == {n: record_path(out, n).stat().st_mtime_ns for n in rasters}
 
 
+@pytest.fixture(scope="module")
+def mlp_model(sample_dir, tmp_path_factory) -> Path:
+    """A small Keras MLP trained for one epoch on the sample data."""
+    pytest.importorskip("tensorflow")
+    from lcz_qgis.training.keras_training import train_keras
+
+    out = tmp_path_factory.mktemp("many_mlp") / "mlp.lczmodel"
+    train_keras(sample_dir / "train.h5", out, "mlp", "sen2", list(range(10)), epochs=1,
+                batch_size=64, early_stopping=0, seed=0)  # fmt: skip
+    return out
+
+
+@pytest.mark.tf
+def test_a_keras_model_s_tiles_are_byte_identical_to_classify_and_load_once_per_worker(
+    cluster, rasters, mlp_model, tmp_path
+):
+    model = load_model(mlp_model)
+    ref = {n: classify_raster(model, tmp_path / f"ref_{n}.tif", p) for n, p in rasters.items()}
+    out = tmp_path / "keras"
+    rep = classify_many(rasters["north"].parent / "list.txt", mlp_model, out, _opts(cluster))
+    assert (rep.count("done"), rep.count("failed")) == (3, 0)
+    for name, r in ref.items():
+        assert tile_path(out, name).read_bytes() == r.output.read_bytes(), name
+    assert len(np.unique(_read(ref["north"].output)[0])) > 1  # a map, not one class
+    # the workers loaded the model before the first task; no task loaded it again
+    assert rep.load_s > 0 and rep.workers == 2
+    assert all(t["load_seconds"] < 0.05 for t in rep.tasks), rep.tasks
+    report = json.loads((out / "run_report.json").read_text())
+    assert report["worker_load_s"] == round(rep.load_s, 3)
+
+
+@pytest.mark.tf
+def test_a_keras_model_s_tiles_mosaic_to_the_whole_raster_map(cluster, sample_dir, mlp_model,
+                                                              tmp_path):  # fmt: skip
+    scene = sample_dir / "scene_s2.tif"
+    whole = classify_raster(load_model(mlp_model), tmp_path / "whole.tif", scene)
+    out = tmp_path / "tiled"
+    rep = classify_many(scene, mlp_model, out, _opts(cluster, tile_size=25))
+    assert rep.count("done") == 4
+    m, t, _ = _read(out / "mosaic.vrt")
+    w, tw, _ = _read(whole.output)
+    assert t == tw and np.array_equal(m, w)
+
+
+def test_a_local_cluster_caps_each_worker_s_threads_before_it_starts(tmp_path):
+    from lcz_qgis.cluster.run import start_client
+
+    os.environ["MALLOC_TRIM_THRESHOLD_"] = "65536"  # as an earlier Dask cluster leaves it
+    client, cluster = start_client("local", 1, 1)
+    try:
+        env = next(iter(client.run(lambda: dict(os.environ)).values()))
+        profiler = client.run(lambda: __import__("dask").config.get("distributed.worker.profile"))
+    finally:
+        client.close()
+        cluster.close()
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GDAL_NUM_THREADS",
+                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):  # fmt: skip
+        assert env.get(var) == "1", var
+    assert env.get("TF_DETERMINISTIC_OPS") == "1"
+    assert "MALLOC_TRIM_THRESHOLD_" not in env  # glibc's own malloc tuning: no mmap per array
+    assert [p["enabled"] for p in profiler.values()] == [False]  # no stack sampling
+
+
 def test_tiles_of_one_raster_mosaic_to_the_whole_raster_map_with_the_gaussian_filter(
     cluster, sample_dir, rf_model, tmp_path
 ):

@@ -108,6 +108,34 @@ def test_composite_block_matches_numpy_for_any_number_of_dates():
             assert 0 <= i < j < d
 
 
+def test_composite_block_by_chunks_matches_numpy_and_leaves_its_input(monkeypatch):
+    from lcz_qgis.sentinel import composite
+
+    monkeypatch.setattr(composite, "CHUNK_PIXELS", 10)  # 63 pixels: 7 chunks, a short last one
+    rng = np.random.default_rng(4)
+    for d in (2, 4, 6, 7):
+        values = (rng.random((d, 3, 7, 9)) - 0.1).astype(np.float32)  # some below 0
+        valid = rng.random((d, 7, 9)) > 0.3
+        invalid = ~np.broadcast_to(valid[:, None], values.shape)
+        values[invalid] = np.nan  # what an unreadable date may hold
+        valid[:, 3, 3] = False
+        before = values.copy()
+        ref = np.where(valid[:, None], values, np.nan).astype(np.float64)
+        for q in (0, 25, 50, 75, 100):
+            got, n = composite_block(values, valid, q)
+            with np.errstate(all="ignore"):
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    want = np.nanpercentile(ref, q, axis=0)
+            assert (n == valid.sum(0)).all() and (got[:, n == 0] == NODATA).all()
+            m = n > 0
+            np.testing.assert_allclose(got[:, m], want[:, m], rtol=1e-6, atol=1e-7,
+                                       err_msg=f"{d} {q}")  # fmt: skip
+        np.testing.assert_array_equal(values, before)
+
+
 def test_a_fully_cloudy_date_warns_and_contributes_nothing(dates, tmp_path):
     root, safes, _ = dates
     cloudy = make_safe_date(tmp_path, "20230801", [(0, 0, 64)], seed=9)
