@@ -6,7 +6,8 @@ fresh process: the dates are copies of one 10-band raster written as ``prepare-s
 writes it (``bench_classify._write_raster``), each a separate file; one date is
 classified alone and the D dates fused, alternately, ``ROUNDS`` times; the best of each
 is kept. Columns: ``one_date_s``, ``fused_s`` (all outputs a user would ask: map,
-confidence, agreement, date count), ``ratio_vs_d_dates`` = fused / (D x one date), and
+confidence, agreement, date count), ``ratio_vs_d_dates`` = fused / (D x one date),
+``median_paired_ratio`` the median over the rounds of each round's own ratio, and
 the same for the process's CPU seconds (all threads; less sensitive to other work on a
 shared machine than wall time), and the peak RSS of the child (fused runs hold one
 block per date). The machine may be shared with other work: compare the ratios.
@@ -52,7 +53,9 @@ for r in range({rounds}):
                          date_count=out + "/n.tif")
     fused.append(time.perf_counter() - t)
     fused_cpu.append(process_time() - c)
+paired = sorted(f / o for f, o in zip(fused, one))
 print(json.dumps(dict(one=min(one), fused=min(fused), one_cpu=min(one_cpu),
+                      paired=paired[len(paired) // 2],
                       fused_cpu=min(fused_cpu), windows=res.windows_total,
                       peak_rss_mb=peak_rss_mb())))
 """
@@ -99,6 +102,7 @@ def run(workdir) -> list[dict]:
                     "one_date_s": round(r["one"], 2),
                     "fused_s": round(r["fused"], 2),
                     "ratio_vs_d_dates": round(r["fused"] / (n * r["one"]), 3),
+                    "median_paired_ratio": round(r["paired"] / n, 3),
                     "one_date_cpu_s": round(r["one_cpu"], 2),
                     "fused_cpu_s": round(r["fused_cpu"], 2),
                     "cpu_ratio_vs_d_dates": round(r["fused_cpu"] / (n * r["one_cpu"]), 3),
