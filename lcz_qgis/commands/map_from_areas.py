@@ -3,7 +3,8 @@ city's LCZ map, its bootstrap accuracy and a factsheet, in one step."""
 
 from __future__ import annotations
 
-from ..classify.inputs import SCALES
+from dataclasses import replace
+
 from ..classify.postfilter import FILTERS
 from ..training_areas.bootstrap import N_SPLITS
 from ..training_areas.workflow import (
@@ -12,7 +13,7 @@ from ..training_areas.workflow import (
     MapRequest,
     map_from_training_areas,
 )
-from .classify import FILTER_LABELS, SCALE_LABELS
+from .classify import FILTER_LABELS
 from .spec import (
     ENUM,
     FILE,
@@ -20,15 +21,13 @@ from .spec import (
     FLOAT,
     INT,
     OUT_NUMBER,
-    RASTER,
     RASTER_DEST,
-    STRING,
     VECTOR_DEST,
     Command,
     Output,
     Param,
 )
-from .training_patches import AREAS_FILTER
+from .training_patches import COMMAND as PATCHES
 
 MODEL_TYPE_LABELS = {
     "rf": "Random forest (as the LCZ Generator)",
@@ -103,20 +102,8 @@ COMMAND = Command(
         "held-out predictions (CSV)."
     ),
     params=[
-        Param("AREAS", FILE, "Training areas (polygons, KML/KMZ)",
-              "The training-area polygons: a vector file with an LCZ field, or the WUDAPT "
-              "template KML/KMZ with one folder per class.", keyword="",
-              file_filter=AREAS_FILTER),
-        Param("FIELD", STRING, "LCZ field",
-              "The field holding each polygon's LCZ (1-17, 101-107 or A-G); empty: found by "
-              "name (lcz, class, code, ...).", default="", optional=True, keyword=""),
-        Param("SENTINEL2", RASTER, "Sentinel-2 raster (10 bands)",
-              "The 10-band Sentinel-2 stack in So2Sat order at 10 m (Prepare Sentinel-2 or "
-              "the cloud-free composite).", keyword=""),
-        Param("SCALE", ENUM, "Sentinel-2 scale",
-              "Whether the Sentinel-2 raster holds reflectance or DN (divided by 10000); auto "
-              "detects it.", choices=tuple((c, SCALE_LABELS[c]) for c in SCALES),
-              default="auto", keyword=""),
+        # the training areas and the raster as Patches from training areas declares them
+        *(replace(PATCHES.param(k), keyword="") for k in ("AREAS", "FIELD", "SENTINEL2", "SCALE")),
         Param("MODEL_TYPE", ENUM, "Model",
               "The classifier: a random forest, or a Keras model file fine-tuned on the "
               "city's patches.", choices=tuple(MODEL_TYPE_LABELS.items()), default="rf",
