@@ -26,7 +26,8 @@ class RunReport:
         folder: the output folder.
         scheduler: ``local`` or the scheduler's address.
         workers: the workers seen at the start.
-        tasks: one dict per task (name, status, seconds, attempts, retries, worker, error).
+        tasks: one dict per task (name, status, seconds, CPU seconds, attempts, retries,
+            worker, error).
         wall_s: first submission to last result.
         import_s, load_s: the workers' warm-up before the first submission: importing the
             model's framework and loading the model (the slowest worker's, each once per
@@ -121,6 +122,7 @@ def task_entry(name: str, status: str, record: dict | None = None, error: str = 
         entry.update(
             seconds=record.get("seconds", 0.0),
             load_seconds=record.get("load_seconds", 0.0),
+            cpu_seconds=record.get("cpu_seconds"),
             attempts=attempts,
             retries=max(0, attempts - 1),
             host=record.get("host"),

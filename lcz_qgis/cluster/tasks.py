@@ -167,8 +167,9 @@ def _framework(path: str) -> str:
 
 def warm_worker(job: JobConfig) -> dict:
     """Ready this worker for the run's tasks: cap its threads, import the model's
-    framework (TensorFlow, or scikit-learn and skops: several seconds), then load the
-    model (``worker_model``). Run once per worker before the tasks are submitted.
+    framework (TensorFlow, or scikit-learn and skops: several seconds) and the raster
+    libraries, then load the model (``worker_model``). Run once per worker before the
+    tasks are submitted.
 
     Returns:
         {pid, host, import_s, load_s} of this worker.
@@ -180,8 +181,12 @@ def warm_worker(job: JobConfig) -> dict:
     else:
         import sklearn.ensemble  # noqa: F401
         import skops.io  # noqa: F401
-    from ..classify import pipeline  # noqa: F401
+    import rasterio  # noqa: F401 - with GDAL's bindings: what a first task would import
 
+    from ..classify import pipeline  # noqa: F401
+    from ..raster.io import gdal
+
+    gdal()
     t1 = time.time()
     worker_model(job)
     return {"pid": os.getpid(), "host": socket.gethostname(),
@@ -360,12 +365,13 @@ def run_task(task: TaskSpec, job: JobConfig) -> dict:
         job: the run's settings.
 
     Returns:
-        The success record (name, tile, counts 0..17, cell area, seconds, worker, ...).
+        The success record (name, tile, counts 0..17, cell area, seconds, the worker
+        process's CPU seconds meanwhile, worker, ...).
 
     Raises:
         LczError: the input is missing on this worker, unreadable, or the disk is full.
     """
-    t0 = time.time()
+    t0, cpu0 = time.time(), time.process_time()
     _note_attempt(job, task)
     for path in filter(None, (task.sentinel2, task.sentinel1)):
         if not os.path.exists(path):
@@ -382,7 +388,8 @@ def run_task(task: TaskSpec, job: JobConfig) -> dict:
         "cell_area_m2": cell_area, "cells": list(task.cells), "crs": task.crs,
         "sentinel2": task.sentinel2, "sentinel1": task.sentinel1,
         "started": t0, "load_seconds": round(t1 - t0, 3),
-        "seconds": round(time.time() - t0, 3), "host": socket.gethostname(), "pid": os.getpid(),
+        "seconds": round(time.time() - t0, 3), "cpu_seconds": round(time.process_time() - cpu0, 3),
+        "host": socket.gethostname(), "pid": os.getpid(),
     }  # fmt: skip
     record["attempts"] = len(attempts_since(job.output_folder, task.name, job.run_started))
     folder = record_path(job.output_folder, task.name).parent
