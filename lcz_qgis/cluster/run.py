@@ -224,8 +224,6 @@ def submit_all(client, tasks: list[TaskSpec], job, retries: int, outcome: Outcom
     Progress is the share of finished tasks (skipped ones included); cancel stops
     submitting and cancels what is in flight (raises ``Cancelled``).
     """
-    from distributed import wait
-
     from .tasks import run_task
 
     queue, pending = deque(tasks), {}
@@ -238,12 +236,7 @@ def submit_all(client, tasks: list[TaskSpec], job, retries: int, outcome: Outcom
             fut = client.submit(run_task, task, job, key=f"lcz-{task.name}-{token}",
                                 retries=retries, pure=False)  # fmt: skip
             pending[fut] = task
-        try:
-            with client.as_current():
-                finished = wait(list(pending), timeout=0.5, return_when="FIRST_COMPLETED").done
-        except TimeoutError:
-            finished = set()
-        for fut in finished:
+        for fut in _wait_some(client, list(pending)):
             task = pending.pop(fut)
             if fut.status == "finished":
                 outcome.done[task.name] = fut.result()
@@ -263,31 +256,49 @@ def submit_all(client, tasks: list[TaskSpec], job, retries: int, outcome: Outcom
 def warm_workers(client, job, feedback: Feedback) -> dict:
     """Run ``tasks.warm_worker`` once on every worker, side by side, before any task: the
     framework's import and the model's load then happen once per worker, outside the
-    tasks' times. A worker that fails here is only warned about (its tasks load the
-    model themselves, and fail with their own message if it cannot).
+    tasks' times. A worker that fails here (or leaves) is only warned about: its tasks
+    load the model themselves, and fail with their own message if it cannot.
 
     Returns:
         {import_s, load_s}: the slowest worker's import and load seconds (0 without any).
-    """
-    from distributed import wait
 
+    Raises:
+        Cancelled: the user cancelled meanwhile.
+    """
     from .tasks import warm_worker
 
     token = uuid.uuid4().hex[:8]
-    futures = [client.submit(warm_worker, job, key=f"lcz-warm-{i}-{token}", workers=[addr],
-                             allow_other_workers=False, pure=False)
-               for i, addr in enumerate(client.scheduler_info()["workers"])]  # fmt: skip
-    with client.as_current():
-        wait(futures)
+    pending = {client.submit(warm_worker, job, key=f"lcz-warm-{i}-{token}", workers=[addr],
+                             allow_other_workers=False, pure=False): addr
+               for i, addr in enumerate(client.scheduler_info()["workers"])}  # fmt: skip
     got = {"import_s": 0.0, "load_s": 0.0}
-    for fut in futures:
-        if fut.status == "finished":
-            res = fut.result()
-            got = {k: max(got[k], res[k]) for k in got}
-        else:
-            feedback.warning(f"a worker could not load the model: {_failure_text(fut)}")
-        fut.release()
+    while pending:
+        for fut in _wait_some(client, list(pending)):
+            pending.pop(fut)
+            if fut.status == "finished":
+                got = {k: max(got[k], fut.result()[k]) for k in got}
+            else:
+                feedback.warning(f"a worker could not load the model: {_failure_text(fut)}")
+            fut.release()
+        gone = [f for f, addr in pending.items() if addr not in client.scheduler_info()["workers"]]
+        for fut in gone:  # its worker left: the warm-up would wait for it for ever
+            pending.pop(fut)
+            fut.cancel()
+        if feedback.is_cancelled():
+            client.cancel(list(pending))
+            raise Cancelled()
     return got
+
+
+def _wait_some(client, futures, timeout: float = 0.5) -> set:
+    """The futures that end within ``timeout`` seconds (at least one, or none)."""
+    from distributed import wait
+
+    try:
+        with client.as_current():
+            return wait(futures, timeout=timeout, return_when="FIRST_COMPLETED").done
+    except TimeoutError:
+        return set()
 
 
 def check_space(folder: Path, tasks: list[TaskSpec], filter_name: str) -> None:
