@@ -224,10 +224,11 @@ def composite_block(values: np.ndarray, valid: np.ndarray, q: float) -> tuple:
     CPU's cache), every date's value, or ``INVALID`` where the date is not valid, is
     sorted by a sorting network of elementwise min/max (the invalid ones sort last);
     the percentile is then a weighted sum of two sorted positions, the weights looked
-    up from the pixel's valid count (``_weights``), all in float32.
+    up from the pixel's valid count (``_weights``), all in float32. A chunk where every
+    date is valid sorts in place with the network of all dates' positions only.
 
     Args:
-        values: (dates, bands, rows, cols) float32 (not changed).
+        values: (dates, bands, rows, cols) float32; overwritten.
         valid: (dates, rows, cols) bool, whether each date is valid at each pixel.
         q: The percentile, 0..100 (50 = median), interpolated as numpy's default
             (``linear``).
@@ -238,19 +239,27 @@ def composite_block(values: np.ndarray, valid: np.ndarray, q: float) -> tuple:
     """
     d, n_bands, rows, cols = values.shape
     npx = rows * cols
-    v = np.ascontiguousarray(values, np.float32).reshape(d, n_bands, npx)
+    if not (values.flags.c_contiguous and values.dtype == np.float32):
+        values = np.ascontiguousarray(values, np.float32)
+    v = values.reshape(d, n_bands, npx)
     ok = np.ascontiguousarray(valid).reshape(d, npx)
     out = np.empty((n_bands, rows, cols), np.float32)
     count = np.add.reduce(valid, axis=0, dtype=np.uint8)
     flat_out, flat_count = out.reshape(n_bands, npx), count.reshape(npx)
     positions, weights, bias = _weights(d, q)
     network = pruned_network(d, positions)
+    full = [(p, float(weights[i, d])) for i, p in enumerate(positions) if weights[i, d]]
+    full_network = pruned_network(d, [p for p, _ in full])
     size = max(1, min(CHUNK_PIXELS, npx))
     sc = _Scratch(d, len(positions), size)
     for p0 in range(0, npx, size):
         p1 = min(npx, p0 + size)
         if p1 - p0 < len(sc.tmp):
             sc.cut(p1 - p0)
+        if ok[:, p0:p1].all():
+            for b in range(n_bands):
+                _full_chunk(v[:, b, p0:p1], sc.tmp, full_network, full, flat_out[b, p0:p1])
+            continue
         # -INVALID where valid (fmax keeps the value), +INVALID where not
         np.multiply(ok[:, p0:p1], np.float32(-2 * INVALID), out=sc.penalty)
         sc.penalty += np.float32(INVALID)
@@ -263,13 +272,9 @@ def composite_block(values: np.ndarray, valid: np.ndarray, q: float) -> tuple:
     return out, count
 
 
-def _percentile_chunk(v: np.ndarray, sc: _Scratch, network, positions, out) -> None:
-    """One band of one chunk: mask, sort along the dates (``pruned_network``), weigh the
-    needed positions into ``out``."""
-    s = sc.sorted
-    for k in range(len(s)):
-        np.fmax(v[k], sc.penalty[k], out=s[k])  # NaN where not valid becomes INVALID too
-    tmp = sc.tmp
+def _sort(s: list, tmp: np.ndarray, network) -> np.ndarray:
+    """Put the arrays ``s`` in order elementwise by ``network`` (``pruned_network``),
+    swapping buffers with ``tmp``; returns the buffer left over as the new ``tmp``."""
     for i, j, keep_min, keep_max in network:
         if not keep_max:
             np.minimum(s[i], s[j], out=s[i])
@@ -279,7 +284,28 @@ def _percentile_chunk(v: np.ndarray, sc: _Scratch, network, positions, out) -> N
             np.minimum(s[i], s[j], out=tmp)
             np.maximum(s[i], s[j], out=s[j])
             s[i], tmp = tmp, s[i]  # swap the buffers, not the values
-    sc.tmp = tmp
+    return tmp
+
+
+def _full_chunk(v: np.ndarray, tmp: np.ndarray, network, full, out) -> None:
+    """One band of a chunk where every date is valid: sorted in ``v`` itself, the
+    percentile weighed from the positions ``full`` [(position, weight)] of all dates."""
+    s = list(v)
+    tmp = _sort(s, tmp, network)
+    (p, w), rest = full[0], full[1:]
+    np.multiply(s[p], np.float32(w), out=out)
+    for p, w in rest:
+        np.multiply(s[p], np.float32(w), out=tmp)  # tmp: scratch (the buffer or a row of v)
+        out += tmp
+
+
+def _percentile_chunk(v: np.ndarray, sc: _Scratch, network, positions, out) -> None:
+    """One band of one chunk: mask, sort along the dates (``pruned_network``), weigh the
+    needed positions into ``out``."""
+    s = sc.sorted
+    for k in range(len(s)):
+        np.fmax(v[k], sc.penalty[k], out=s[k])  # NaN where not valid becomes INVALID too
+    tmp = sc.tmp = _sort(s, sc.tmp, network)
     np.multiply(s[positions[0]], sc.weights[0], out=out)
     for i in range(1, len(positions)):
         np.multiply(s[positions[i]], sc.weights[i], out=tmp)
@@ -505,11 +531,29 @@ def _read_into(d: _Date, window, values: np.ndarray, valid: np.ndarray) -> None:
     d.n_valid += int(np.count_nonzero(valid))
 
 
-def _start_reading(pool, dates: list[_Date], window) -> tuple:
-    """Submit the reads of every date of ``window`` to ``pool``, dates side by side;
-    returns (values, valid, futures) that the reads fill."""
-    values = np.empty((len(dates), len(SEN2_BANDS), window.height, window.width), np.float32)
-    valid = np.empty((len(dates), window.height, window.width), bool)
+class _WindowBuffers:
+    """Two windows' worth of every date's bands and validity, used in turn (one filled
+    by the readers while the other is composited), so no window allocates (and
+    page-faults in) its ~160 MB afresh."""
+
+    def __init__(self, n_dates: int, windows: list):
+        most = max(w.height * w.width for w in windows)
+        self.values = [np.empty(n_dates * len(SEN2_BANDS) * most, np.float32) for _ in range(2)]
+        self.valid = [np.empty(n_dates * most, bool) for _ in range(2)]
+        self.n_dates = n_dates
+
+    def get(self, k: int, window) -> tuple[np.ndarray, np.ndarray]:
+        """Buffer ``k % 2`` shaped for ``window``: (dates, bands, rows, cols), (dates, rows, cols)."""
+        h, w, d = window.height, window.width, self.n_dates
+        values = self.values[k % 2][: d * len(SEN2_BANDS) * h * w]
+        valid = self.valid[k % 2][: d * h * w]
+        return values.reshape(d, len(SEN2_BANDS), h, w), valid.reshape(d, h, w)
+
+
+def _start_reading(pool, dates: list[_Date], window, buffers: tuple) -> tuple:
+    """Submit the reads of every date of ``window`` into ``buffers`` (values, valid) to
+    ``pool``, dates side by side; returns (values, valid, futures)."""
+    values, valid = buffers
     futures = [pool.submit(_read_into, d, window, values[i], valid[i]) for i, d in enumerate(dates)]
     return values, valid, futures
 
@@ -673,15 +717,16 @@ def _stream(dates, grid, block, q, out, cnt, feedback) -> int:
     n_empty = 0
     with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="lcz-composite-read") as readers, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="lcz-composite-write") as writer:  # fmt: skip
-        written = None
-        ahead = _start_reading(readers, dates, windows[0])
+        written, buffers = None, _WindowBuffers(len(dates), windows)
+        ahead = _start_reading(readers, dates, windows[0], buffers.get(0, windows[0]))
         try:
             for i, w in enumerate(windows):
                 values, valid, futures = ahead
                 for f in futures:
                     f.result()
-                if i + 1 < len(windows):
-                    ahead = _start_reading(readers, dates, windows[i + 1])
+                if i + 1 < len(windows):  # into the other buffer: window i - 1 is done
+                    nxt = windows[i + 1]
+                    ahead = _start_reading(readers, dates, nxt, buffers.get(i + 1, nxt))
                 feedback.check_cancelled()
                 comp, count = composite_block(values, valid, q)
                 del values, valid

@@ -108,21 +108,21 @@ def test_composite_block_matches_numpy_for_any_number_of_dates():
             assert 0 <= i < j < d
 
 
-def test_composite_block_by_chunks_matches_numpy_and_leaves_its_input(monkeypatch):
+def test_composite_block_by_chunks_matches_numpy_with_and_without_invalid_dates(monkeypatch):
     from lcz_qgis.sentinel import composite
 
     monkeypatch.setattr(composite, "CHUNK_PIXELS", 10)  # 63 pixels: 7 chunks, a short last one
     rng = np.random.default_rng(4)
-    for d in (2, 4, 6, 7):
+    for d in (1, 2, 4, 6, 7):
         values = (rng.random((d, 3, 7, 9)) - 0.1).astype(np.float32)  # some below 0
         valid = rng.random((d, 7, 9)) > 0.3
+        valid[:, :3] = True  # chunks 0 and 1: every date valid
         invalid = ~np.broadcast_to(valid[:, None], values.shape)
         values[invalid] = np.nan  # what an unreadable date may hold
         valid[:, 3, 3] = False
-        before = values.copy()
         ref = np.where(valid[:, None], values, np.nan).astype(np.float64)
         for q in (0, 25, 50, 75, 100):
-            got, n = composite_block(values, valid, q)
+            got, n = composite_block(values.copy(), valid, q)
             with np.errstate(all="ignore"):
                 import warnings
 
@@ -133,7 +133,6 @@ def test_composite_block_by_chunks_matches_numpy_and_leaves_its_input(monkeypatc
             m = n > 0
             np.testing.assert_allclose(got[:, m], want[:, m], rtol=1e-6, atol=1e-7,
                                        err_msg=f"{d} {q}")  # fmt: skip
-        np.testing.assert_array_equal(values, before)
 
 
 def test_a_fully_cloudy_date_warns_and_contributes_nothing(dates, tmp_path):
