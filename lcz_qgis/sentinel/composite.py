@@ -217,7 +217,7 @@ class _Scratch:
         self.weights, self.bias = self.weights[:, :m], self.bias[:m]
 
 
-def composite_block(values: np.ndarray, valid: np.ndarray, q: float) -> tuple:
+def composite_block(values: np.ndarray, valid: np.ndarray, q: float, out=None) -> tuple:
     """The q-th percentile over the valid dates of one block, and their count.
 
     Chunk by chunk of ``CHUNK_PIXELS`` pixels and band by band (so the work stays in the
@@ -232,6 +232,7 @@ def composite_block(values: np.ndarray, valid: np.ndarray, q: float) -> tuple:
         valid: (dates, rows, cols) bool, whether each date is valid at each pixel.
         q: The percentile, 0..100 (50 = median), interpolated as numpy's default
             (``linear``).
+        out: (composite, count) arrays to fill (None: new ones).
 
     Returns:
         (composite (bands, rows, cols) float32 with ``NODATA`` where no date is valid,
@@ -243,8 +244,10 @@ def composite_block(values: np.ndarray, valid: np.ndarray, q: float) -> tuple:
         values = np.ascontiguousarray(values, np.float32)
     v = values.reshape(d, n_bands, npx)
     ok = np.ascontiguousarray(valid).reshape(d, npx)
-    out = np.empty((n_bands, rows, cols), np.float32)
-    count = np.add.reduce(valid, axis=0, dtype=np.uint8)
+    if out is None:
+        out = (np.empty((n_bands, rows, cols), np.float32), np.empty((rows, cols), np.uint8))
+    out, count = out
+    np.add.reduce(valid, axis=0, dtype=np.uint8, out=count)
     flat_out, flat_count = out.reshape(n_bands, npx), count.reshape(npx)
     positions, weights, bias = _weights(d, q)
     network = pruned_network(d, positions)
@@ -532,14 +535,16 @@ def _read_into(d: _Date, window, values: np.ndarray, valid: np.ndarray) -> None:
 
 
 class _WindowBuffers:
-    """Two windows' worth of every date's bands and validity, used in turn (one filled
-    by the readers while the other is composited), so no window allocates (and
-    page-faults in) its ~160 MB afresh."""
+    """Two windows' worth of every date's bands and validity, and of the outputs, used
+    in turn (one filled by the readers, or written, while the other is composited), so
+    no window allocates (and page-faults in) its ~190 MB afresh."""
 
     def __init__(self, n_dates: int, windows: list):
         most = max(w.height * w.width for w in windows)
         self.values = [np.empty(n_dates * len(SEN2_BANDS) * most, np.float32) for _ in range(2)]
         self.valid = [np.empty(n_dates * most, bool) for _ in range(2)]
+        self.composite = [np.empty(len(SEN2_BANDS) * most, np.float32) for _ in range(2)]
+        self.count = [np.empty(most, np.uint8) for _ in range(2)]
         self.n_dates = n_dates
 
     def get(self, k: int, window) -> tuple[np.ndarray, np.ndarray]:
@@ -548,6 +553,12 @@ class _WindowBuffers:
         values = self.values[k % 2][: d * len(SEN2_BANDS) * h * w]
         valid = self.valid[k % 2][: d * h * w]
         return values.reshape(d, len(SEN2_BANDS), h, w), valid.reshape(d, h, w)
+
+    def outputs(self, k: int, window) -> tuple[np.ndarray, np.ndarray]:
+        """Output buffer ``k % 2`` shaped for ``window``: (bands, rows, cols), (rows, cols)."""
+        h, w = window.height, window.width
+        comp = self.composite[k % 2][: len(SEN2_BANDS) * h * w]
+        return comp.reshape(len(SEN2_BANDS), h, w), self.count[k % 2][: h * w].reshape(h, w)
 
 
 def _start_reading(pool, dates: list[_Date], window, buffers: tuple) -> tuple:
@@ -728,7 +739,8 @@ def _stream(dates, grid, block, q, out, cnt, feedback) -> int:
                     nxt = windows[i + 1]
                     ahead = _start_reading(readers, dates, nxt, buffers.get(i + 1, nxt))
                 feedback.check_cancelled()
-                comp, count = composite_block(values, valid, q)
+                # output buffer i % 2: the write of window i - 2 from it has ended
+                comp, count = composite_block(values, valid, q, buffers.outputs(i, w))
                 del values, valid
                 if written is not None:
                     written.result()
