@@ -86,7 +86,7 @@ class MapResult:
 
 @dataclass
 class _Patches:
-    x: np.ndarray  # (N, 32, 32, 10) Sentinel-2 reflectance, float32
+    x: np.ndarray  # rf: (N, F) patch features; fine-tuning: (N, 32, 32, 10) reflectance
     codes: np.ndarray  # (N,) 1..17
     polygons: np.ndarray  # (N,) polygon id
     result: object  # patches.TrainingPatchesResult
@@ -127,8 +127,17 @@ def check_request(req: MapRequest) -> None:
     check_distinct_paths(inputs, outputs)
 
 
+READ_ROWS = 2048  # patches read (and turned into features) at a time
+
+
 def _make_patches(req: MapRequest, folder: Path, feedback: Feedback) -> _Patches:
-    """Step 1: the training areas' patches (in ``folder``), read back into memory."""
+    """Step 1: the training areas' patches (in ``folder``), read back by chunks.
+
+    A random forest needs only the patch features, so the pixels are not kept for it
+    (20,000 patches are 820 MB of float32 pixels); fine-tuning keeps them, in float32.
+    """
+    from ..common.bands import SEN2_BANDS
+    from ..models.features import patch_features
     from ..so2sat.file import So2SatFile, checked_dataset
     from .patches import training_area_patches
 
@@ -137,12 +146,17 @@ def _make_patches(req: MapRequest, folder: Path, feedback: Feedback) -> _Patches
         req.areas, req.sentinel2, path, field=req.field, scale=req.scale,
         suspicious=req.suspicious, feedback=feedback,
     )  # fmt: skip
+    chunks = []
     with So2SatFile(path) as f:
-        rows = np.arange(f.n)
-        x = f.read(Sensor.SEN2, rows).astype(np.float32)
+        for start in range(0, f.n, READ_ROWS):
+            feedback.check_cancelled()
+            x = f.read(Sensor.SEN2, np.arange(start, min(start + READ_ROWS, f.n)))
+            x = x.astype(np.float32)
+            chunks.append(patch_features(x, SEN2_BANDS) if req.model_type == "rf" else x)
         codes = f.labels()
         polygons = np.asarray(checked_dataset(f._h5, path, "polygon")[...], np.int64)
-    return _Patches(x, codes.astype(np.int64), polygons, res)
+    data = np.concatenate(chunks)
+    return _Patches(data, codes.astype(np.int64), polygons, res)
 
 
 def _rf_fit_predict(req: MapRequest, features: np.ndarray, codes: np.ndarray):
@@ -326,7 +340,6 @@ def map_from_training_areas(req: MapRequest, feedback: Feedback | None = None) -
         Cancelled: the user cancelled; nothing is left behind.
     """
     from ..common.atomic import staged_outputs
-    from ..models.features import patch_features
 
     feedback = feedback or Feedback()
     check_request(req)
@@ -335,11 +348,7 @@ def map_from_training_areas(req: MapRequest, feedback: Feedback | None = None) -
         folder = Path(tmp)
         feedback.info("1/5 training areas -> patches")
         patches = _make_patches(req, folder, feedback.scaled(0, 15))
-        features = None
-        if req.model_type == "rf":
-            from ..common.bands import SEN2_BANDS
-
-            features = patch_features(patches.x, SEN2_BANDS)
+        features = patches.x if req.model_type == "rf" else None
         times["patches"] = time.monotonic() - t0
         feedback.info(f"2/5 bootstrap of {req.n_splits} splits by polygon ({req.model_type})")
         boot = _bootstrap(req, patches, features, folder, feedback.scaled(15, 70))
