@@ -93,7 +93,7 @@ def _loadpatches(h5: Path, out: Path, geo: Path | None, sel: str) -> dict:
         + f"""
 import json, time
 from benchmarks.common import peak_rss_mb
-from lcz_qgis.patches.layers import load_patches
+from lcz_qgis.patches.load import load_patches
 evict({str(h5)!r})
 t = time.monotonic()
 r = load_patches({str(h5)!r}, {str(out)!r}, geo={str(geo) if geo else None!r},

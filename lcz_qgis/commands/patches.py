@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..common.enums import Sensor
 from ..common.errors import LczError
 from ..common.legend import N_CLASSES
-from ..patches.layers import MAX_PATCHES, load_patches
+from ..patches.load import load_patches
+from ..patches.selection import MAX_PATCHES
 from .choices import HDF5_FILTER, SENSORS
 from .spec import (
     BOOL,

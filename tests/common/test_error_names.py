@@ -19,7 +19,7 @@ from lcz_qgis.cli import main as lcz_main
 from lcz_qgis.commands import command
 from lcz_qgis.common.errors import LczError, MissingDependency, param, render, require, tool
 from lcz_qgis.common.feedback import ConsoleFeedback, RecordingFeedback
-from lcz_qgis.patches.layers import load_patches
+from lcz_qgis.patches.load import load_patches
 
 REPO = Path(__file__).resolve().parents[2]
 PATCHES = command("patches")

@@ -31,7 +31,7 @@ from lcz_qgis.common.atomic import PARTIAL, DiskFull, StagedOutputs, hold_interr
 from lcz_qgis.common.errors import LczError
 from lcz_qgis.common.feedback import RecordingFeedback
 from lcz_qgis.evaluation.evaluate import evaluate_to_files
-from lcz_qgis.patches.layers import load_patches
+from lcz_qgis.patches.load import load_patches
 from lcz_qgis.sentinel.prepare_s2 import prepare_sentinel2
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""So2Sat patches as georeferenced rasters and outlines (lcz_qgis.patches.layers, so2sat.geo).
+"""So2Sat patches as georeferenced rasters and outlines (lcz_qgis.patches, so2sat.geo).
 
 Image files are generated here; geolocation comes from the first rows of the real
 ../shared/so2sat/testing_geo_2025.h5 (true coordinates and EPSG codes), and a 2026-layout
@@ -16,8 +16,10 @@ from osgeo import gdal, ogr, osr
 from lcz_qgis.common.errors import Cancelled, LczError
 from lcz_qgis.common.feedback import RecordingFeedback
 from lcz_qgis.common.legend import lcz_class
-from lcz_qgis.patches import layers as patches_mod
-from lcz_qgis.patches.layers import load_patches, parse_indices
+from lcz_qgis.patches import load as load_mod
+from lcz_qgis.patches import rasters, selection
+from lcz_qgis.patches.load import load_patches
+from lcz_qgis.patches.selection import parse_indices
 from lcz_qgis.so2sat.geo import So2SatGeo, check_row
 
 gdal.UseExceptions()
@@ -248,7 +250,7 @@ def test_bad_inputs_give_clear_errors(data, tmp_path, geo_rows):
 
 
 def test_every_patch_is_refused_above_the_limit(data, tmp_path, monkeypatch):
-    monkeypatch.setattr(patches_mod, "MAX_PATCHES", 25)
+    monkeypatch.setattr(selection, "MAX_PATCHES", 25)
     with pytest.raises(LczError, match="more than the 25 .*indices .*per_class"):
         load_patches(data["dir"] / "img.h5", tmp_path / "o")
     with pytest.raises(LczError, match="indices selects 30 patches"):
@@ -391,8 +393,8 @@ def test_cancel_or_failure_late_in_a_rerun_keeps_earlier_files(
     assert len(before) == 2 * len(first.rasters) + 2
     # cancelled in the middle of the rasters (some already written as temporaries)
     created = []
-    create = patches_mod._create
-    monkeypatch.setattr(patches_mod, "_create", lambda *a: created.append(a[0]) or create(*a))
+    create = rasters._create
+    monkeypatch.setattr(rasters, "_create", lambda *a: created.append(a[0]) or create(*a))
     with pytest.raises(Cancelled):
         load_patches(
             other_img, out, indices="0-39", feedback=CancelAfter(20 if per_patch else 30), **kw
@@ -404,7 +406,7 @@ def test_cancel_or_failure_late_in_a_rerun_keeps_earlier_files(
     def full(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(patches_mod, "_write_outlines", full)
+    monkeypatch.setattr(load_mod, "write_outlines", full)
     with pytest.raises(LczError, match="^no space left on device while writing .*out.gpkg"):
         load_patches(other_img, out, indices="0-39", **kw)
     assert snapshot(out) == before

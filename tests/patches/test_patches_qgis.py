@@ -128,7 +128,7 @@ def test_loadpatches_grid_and_refusals(run_alg, files, tmp_path):
 def test_render_outputs_load_styled(qgis_app, files, tmp_path, product, renderer):
     from qgis.core import QgsRasterLayer
 
-    from lcz_qgis.patches.layers import load_patches
+    from lcz_qgis.patches.load import load_patches
 
     r = load_patches(
         files["dir"] / "img.h5",
