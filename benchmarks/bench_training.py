@@ -109,8 +109,10 @@ from tensorflow import keras
 from benchmarks.common import peak_rss_mb
 from lcz_qgis.common.feedback import Feedback
 from lcz_qgis.so2sat.batches import ShuffledBatches
-from lcz_qgis.training.keras_training import (BUILD_OPTIONS, build_model, channel_statistics,
-    make_multi_step, make_optimizer, make_train_step, make_transform, run_epochs)
+from lcz_qgis.training.data_statistics import channel_statistics
+from lcz_qgis.training.epoch_loop import make_multi_step, make_train_step, run_epochs
+from lcz_qgis.training.input_transform import make_transform
+from lcz_qgis.training.keras_model import BUILD_OPTIONS, build_model, make_optimizer
 from lcz_qgis.so2sat.file import So2SatFile
 from lcz_qgis.training.train import subsample
 path, mt, bs = {path!r}, {model_type!r}, {batch_size}
@@ -182,7 +184,7 @@ print(json.dumps(dict(test_oa=s["oa"], test_kappa=s["kappa"], test_oa_w=s["oa_w"
 _FLOPS = """
 import json
 from lcz_qgis.models.flops import count_flops
-from lcz_qgis.training.keras_training import BUILD_OPTIONS, build_model
+from lcz_qgis.training.keras_model import BUILD_OPTIONS, build_model
 print(json.dumps({t: count_flops(build_model(t, 10, dict(BUILD_OPTIONS[t]))) / 1e6
                   for t in ("resnet50", "sen2lcznet")}))
 """

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from ..common.errors import LczError, param
 from ..models import MODEL_TYPES, framework
-from ..training.keras_training import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_EARLY_STOPPING,
-    DEFAULT_EPOCHS,
-    DEFAULT_LEARNING_RATE,
-    DEFAULT_SCHEDULE,
-    SCHEDULES,
-)
+from ..training.keras_model import DEFAULT_LEARNING_RATE, DEFAULT_SCHEDULE, SCHEDULES
+from ..training.keras_run import DEFAULT_BATCH_SIZE, DEFAULT_EARLY_STOPPING, DEFAULT_EPOCHS
 from ..training.train import train_model
 from .choices import SENSORS
 from .spec import (

@@ -19,7 +19,7 @@ go to TensorFlow in chunks of several batches (fewer Python-to-TensorFlow crossi
 Rows with NaN or inf, or values beyond the sensor's physical range
 (``bands.patches_in_range``: |x| > 1e5 for Sentinel-2, 1e6 for Sentinel-1), are dropped
 by ``SequentialBatches`` and counted (``n_skipped``); training drops them up front (see
-``keras_training.channel_statistics``), so they never reach the normalisation statistics.
+``training.data_statistics.channel_statistics``), so they never reach the normalisation statistics.
 
 Uncompressed contiguous datasets (the published files) are read with ``os.preadv`` at
 the dataset's byte offset (no GIL held, no HDF5 overhead); chunked, compressed or
@@ -441,7 +441,7 @@ class ShuffledBatches(_SelectedRows):
     one raw array per dataset the sensor reads (``sen1`` and/or ``sen2``, all channels,
     the file's dtype), fresh for every item.
 
-    A ``transform`` (``keras_training.InputTransform``) makes ``xs`` one model-input
+    A ``transform`` (``training.input_transform.InputTransform``) makes ``xs`` one model-input
     array: ``transform.convert(raws, out)`` maps ``PIECE_ROWS`` raw rows (one array per
     dataset) to float32 rows of ``out`` with ``transform.channels`` channels, and
     ``transform.augment`` adds random flips and rotations. Those output arrays are

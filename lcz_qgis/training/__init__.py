@@ -1,7 +1,13 @@
 """Training random forests and Keras models on So2Sat HDF5 files.
 
 Public names (imported on first use, so importing the package stays cheap):
-- ``keras_training``: BUILD_OPTIONS, DEFAULT_BATCH_SIZE, DEFAULT_EARLY_STOPPING, DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, DEFAULT_SCHEDULE, EarlyStopper, FREEZE_CHOICES, InitModel, ManifestTransform, SCHEDULES, apply_freeze, balanced_class_weights, build_model, channel_statistics, check_init_inputs, finetune_keras, head_layers, make_multi_step, make_optimizer, make_train_step, make_transform, manifest_transform, open_init_model, train_keras
+- ``data_statistics``: balanced_class_weights, channel_statistics
+- ``epoch_loop``: EarlyStopper, make_multi_step, make_train_step
+- ``finetune``: InitModel, check_init_inputs, finetune_keras, open_init_model
+- ``input_transform``: ManifestTransform, make_transform, manifest_transform
+- ``keras_model``: BUILD_OPTIONS, DEFAULT_LEARNING_RATE, DEFAULT_SCHEDULE, FREEZE_CHOICES, SCHEDULES, apply_freeze, build_model, head_layers, make_optimizer
+- ``keras_run``: DEFAULT_BATCH_SIZE, DEFAULT_EARLY_STOPPING, DEFAULT_EPOCHS
+- ``keras_training``: train_keras
 - ``train``: train_model
 """
 
@@ -10,30 +16,30 @@ from ..common.lazy import lazy_exports
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
-        "BUILD_OPTIONS": "keras_training",
-        "DEFAULT_BATCH_SIZE": "keras_training",
-        "DEFAULT_EARLY_STOPPING": "keras_training",
-        "DEFAULT_EPOCHS": "keras_training",
-        "DEFAULT_LEARNING_RATE": "keras_training",
-        "DEFAULT_SCHEDULE": "keras_training",
-        "EarlyStopper": "keras_training",
-        "SCHEDULES": "keras_training",
-        "balanced_class_weights": "keras_training",
-        "build_model": "keras_training",
-        "channel_statistics": "keras_training",
-        "make_multi_step": "keras_training",
-        "make_optimizer": "keras_training",
-        "make_train_step": "keras_training",
-        "make_transform": "keras_training",
-        "FREEZE_CHOICES": "keras_training",
-        "InitModel": "keras_training",
-        "ManifestTransform": "keras_training",
-        "apply_freeze": "keras_training",
-        "check_init_inputs": "keras_training",
-        "finetune_keras": "keras_training",
-        "head_layers": "keras_training",
-        "manifest_transform": "keras_training",
-        "open_init_model": "keras_training",
+        "balanced_class_weights": "data_statistics",
+        "channel_statistics": "data_statistics",
+        "EarlyStopper": "epoch_loop",
+        "make_multi_step": "epoch_loop",
+        "make_train_step": "epoch_loop",
+        "InitModel": "finetune",
+        "check_init_inputs": "finetune",
+        "finetune_keras": "finetune",
+        "open_init_model": "finetune",
+        "ManifestTransform": "input_transform",
+        "make_transform": "input_transform",
+        "manifest_transform": "input_transform",
+        "BUILD_OPTIONS": "keras_model",
+        "DEFAULT_LEARNING_RATE": "keras_model",
+        "DEFAULT_SCHEDULE": "keras_model",
+        "FREEZE_CHOICES": "keras_model",
+        "SCHEDULES": "keras_model",
+        "apply_freeze": "keras_model",
+        "build_model": "keras_model",
+        "head_layers": "keras_model",
+        "make_optimizer": "keras_model",
+        "DEFAULT_BATCH_SIZE": "keras_run",
+        "DEFAULT_EARLY_STOPPING": "keras_run",
+        "DEFAULT_EPOCHS": "keras_run",
         "train_keras": "keras_training",
         "train_model": "train",
     },

@@ -2,7 +2,8 @@
 
 ``train_model`` is what ``lcz train`` and ``lcz:trainmodel`` call. Random forests are
 fitted here on features streamed from HDF5; Keras models are trained by
-``keras_training.train_keras`` with batches streamed from HDF5.
+``keras_training.train_keras`` with batches streamed from HDF5 (fine-tuned by
+``finetune.finetune_keras``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..common.bands import (
     range_note,
     sensor_channels,
 )
+from ..common.enums import Sensor
 from ..common.errors import LczError, check_seed, param
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
@@ -75,7 +77,7 @@ def train_model(
     train: str | Path,
     output: str | Path,
     model_type: str | None = None,
-    sensor: str | None = "sen2",
+    sensor: str | None = Sensor.SEN2,
     bands=None,
     validation: str | Path | None = None,
     seed: int = 0,
@@ -93,7 +95,7 @@ def train_model(
     is an input (or the other output) is refused before anything is read or written.
 
     With ``init_model`` (a Keras model file) the model is fine-tuned instead
-    (``keras_training.finetune_keras``): ``model_type``, ``sensor`` and ``bands`` may be
+    (``finetune.finetune_keras``): ``model_type``, ``sensor`` and ``bands`` may be
     None (the init model's) and, when given, must be the init model's; ``freeze`` is
     ``none`` or ``all-but-head``."""
     feedback = feedback or Feedback()
@@ -112,7 +114,7 @@ def train_model(
             max_samples, feedback, features, report, freeze or "none", keras_options,
         )  # fmt: skip
     model_type = model_type or "rf"
-    sensor = sensor or "sen2"
+    sensor = sensor or Sensor.SEN2
     if freeze not in (None, "none"):
         raise LczError(
             f"{param('FREEZE')} {freeze} applies when fine-tuning an {param('INIT_MODEL')} only"
@@ -157,8 +159,8 @@ def _finetune(
     train, output, init_model, model_type, sensor, bands, validation, seed, max_samples,
     feedback, features, report, freeze, keras_options,
 ) -> TrainResult:  # fmt: skip
-    """Fine-tune the Keras model file ``init_model`` (``keras_training.finetune_keras``)."""
-    from .keras_training import check_init_inputs, finetune_keras, open_init_model
+    """Fine-tune the Keras model file ``init_model`` (``finetune.finetune_keras``)."""
+    from .finetune import check_init_inputs, finetune_keras, open_init_model
 
     if features:
         raise LczError(f"{param('FEATURES')} applies to rf models, not to fine-tuning")
@@ -182,7 +184,7 @@ def _check_inputs(train, validation, sensor: str, feedback: Feedback) -> None:
             "validation scores measure the fit to the training patches, not how well the "
             "model generalises; give a separate validation file (or none for a 10% split)"
         )
-    if sensor not in ("sen2", "fusion"):
+    if sensor not in (Sensor.SEN2, Sensor.FUSION):
         return
     from ..so2sat.file import check_sen2_scale
 

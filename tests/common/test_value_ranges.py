@@ -273,7 +273,8 @@ def test_cli_train_and_evaluate_never_trace_back(files, tmp_path, capsys):
 def test_keras_normalisation_ignores_skipped_patches(files, tmp_path):
     pytest.importorskip("tensorflow")
     from lcz_qgis.common.feedback import Feedback
-    from lcz_qgis.training.keras_training import channel_statistics, train_keras
+    from lcz_qgis.training.data_statistics import channel_statistics
+    from lcz_qgis.training.keras_training import train_keras
 
     bad, clean, n_bad = files["train"]
     bands = list(range(10))

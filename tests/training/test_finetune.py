@@ -22,12 +22,10 @@ tf = pytest.importorskip("tensorflow")
 from lcz_qgis.evaluation.evaluate import evaluate_model  # noqa: E402
 from lcz_qgis.models import preprocessing  # noqa: E402
 from lcz_qgis.models.modelfile import load_model, read_manifest  # noqa: E402
-from lcz_qgis.training.keras_training import (  # noqa: E402
-    ManifestTransform,
-    finetune_keras,
-    head_layers,
-    train_keras,
-)
+from lcz_qgis.training.finetune import finetune_keras  # noqa: E402
+from lcz_qgis.training.input_transform import ManifestTransform  # noqa: E402
+from lcz_qgis.training.keras_model import head_layers  # noqa: E402
+from lcz_qgis.training.keras_training import train_keras  # noqa: E402
 from lcz_qgis.training.train import train_model  # noqa: E402
 
 

@@ -20,13 +20,13 @@ tf = pytest.importorskip("tensorflow")
 
 from lcz_qgis.evaluation.evaluate import evaluate_model  # noqa: E402
 from lcz_qgis.models.modelfile import load_model, read_manifest  # noqa: E402
-from lcz_qgis.training.keras_training import (  # noqa: E402
-    EarlyStopper,
+from lcz_qgis.training.data_statistics import (  # noqa: E402
     balanced_class_weights,
     channel_statistics,
-    make_transform,
-    train_keras,
 )
+from lcz_qgis.training.epoch_loop import EarlyStopper  # noqa: E402
+from lcz_qgis.training.input_transform import make_transform  # noqa: E402
+from lcz_qgis.training.keras_training import train_keras  # noqa: E402
 from lcz_qgis.training.train import train_model  # noqa: E402
 
 
@@ -211,13 +211,8 @@ def test_transform_selects_and_standardises_like_preprocessing():
 
 
 def test_multi_step_equals_the_same_steps_one_by_one():
-    from lcz_qgis.training.keras_training import (
-        BUILD_OPTIONS,
-        build_model,
-        make_multi_step,
-        make_optimizer,
-        make_train_step,
-    )
+    from lcz_qgis.training.epoch_loop import make_multi_step, make_train_step
+    from lcz_qgis.training.keras_model import BUILD_OPTIONS, build_model, make_optimizer
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3, 8, 32, 32, 2)).astype(np.float32)
