@@ -6,7 +6,7 @@ Public names (imported on first use, so importing the package stays cheap):
 - ``grid``: GRID_M, GridPoints, grid_points, points_in, window_of
 - ``quality``: HUGE_BUFFER_M, HUGE_M2, MIN_POLYGONS, QualityReport, Suspect, check_training_areas, suspicious_qml, window_suspects, write_suspicious_layer
 - ``bootstrap``: N_SPLITS, BootstrapResult, Split, polygon_classes, polygon_splits, predictions_table, run_bootstrap
-- ``workflow``: MapRequest, MapResult, map_from_training_areas
+- ``workflow``: MapRequest, MapResult, map_from_training_areas, patch_feature_rows, rf_fit_predict
 - ``patches``: PatchSources, TrainingPatchesResult, extract_patches, geo_path_of, open_patch_sources, training_area_patches, write_geo
 """
 
@@ -26,6 +26,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "MapRequest": "workflow",
         "MapResult": "workflow",
         "map_from_training_areas": "workflow",
+        "patch_feature_rows": "workflow",
+        "rf_fit_predict": "workflow",
         "TrainingArea": "read",
         "detect_field": "read",
         "parse_lcz_code": "read",

@@ -105,8 +105,8 @@ def check_request(req: MapRequest) -> None:
         raise LczError(f"{param('MODEL_TYPE')} must be one of {', '.join(MODEL_TYPES)}")
     if req.model_type == "finetune" and not req.init_model:
         raise LczError(f"fine-tuning needs {param('INIT_MODEL')}: the model to start from")
-    if req.model_type == "finetune" and not Path(req.init_model).is_file():
-        raise LczError(f"{param('INIT_MODEL')} '{req.init_model}' does not exist")
+    if req.model_type == "finetune":
+        _check_init_model(req.init_model)
     if not 2 <= int(req.n_splits) <= 1000:
         raise LczError(f"{param('SPLITS')} must be from 2 to 1000; got {req.n_splits}")
     if not Path(req.sentinel2).exists():
@@ -127,6 +127,32 @@ def check_request(req: MapRequest) -> None:
     check_distinct_paths(inputs, outputs)
 
 
+def _check_init_model(path) -> None:
+    """The model to fine-tune exists and, when its manifest says so, is a Keras network on
+    Sentinel-2 (the training areas' patches are Sentinel-2 only): refused before the
+    patches are cut rather than at the first split."""
+    from ..common.errors import param
+    from ..models.modelfile import read_manifest
+
+    p = Path(path)
+    what = f"{param('INIT_MODEL')} '{p.name}'"
+    if not p.is_file():
+        raise LczError(f"{param('INIT_MODEL')} '{path}' does not exist")
+    if p.suffix.lower() != ".lczmodel":
+        return  # a plain Keras file: checked when it is loaded
+    manifest = read_manifest(p)
+    if manifest.get("framework") != "keras":
+        raise LczError(
+            f"{what} is a {manifest.get('model_type', 'non-Keras')} model: fine-tuning needs "
+            f"a Keras network; use {param('MODEL_TYPE')} rf to train a random forest"
+        )
+    if manifest.get("sensor") != Sensor.SEN2:
+        raise LczError(
+            f"{what} takes {manifest.get('sensor')} patches; the training areas give "
+            "Sentinel-2 patches only: give a Sentinel-2 model"
+        )
+
+
 READ_ROWS = 2048  # patches read (and turned into features) at a time
 
 
@@ -136,8 +162,6 @@ def _make_patches(req: MapRequest, folder: Path, feedback: Feedback) -> _Patches
     A random forest needs only the patch features, so the pixels are not kept for it
     (20,000 patches are 820 MB of float32 pixels); fine-tuning keeps them, in float32.
     """
-    from ..common.bands import SEN2_BANDS
-    from ..models.features import patch_features
     from ..so2sat.file import So2SatFile, checked_dataset
     from .patches import training_area_patches
 
@@ -152,19 +176,35 @@ def _make_patches(req: MapRequest, folder: Path, feedback: Feedback) -> _Patches
             feedback.check_cancelled()
             x = f.read(Sensor.SEN2, np.arange(start, min(start + READ_ROWS, f.n)))
             x = x.astype(np.float32)
-            chunks.append(patch_features(x, SEN2_BANDS) if req.model_type == "rf" else x)
+            chunks.append(patch_feature_rows(x) if req.model_type == "rf" else x)
         codes = f.labels()
         polygons = np.asarray(checked_dataset(f._h5, path, "polygon")[...], np.int64)
     data = np.concatenate(chunks)
     return _Patches(data, codes.astype(np.int64), polygons, res)
 
 
-def _rf_fit_predict(req: MapRequest, features: np.ndarray, codes: np.ndarray):
-    """A ``fit_predict`` for the bootstrap: a random forest on the patch features."""
+def patch_feature_rows(x: np.ndarray) -> np.ndarray:
+    """The random forest's features (``models.features.patch_features``, "stats") of
+    Sentinel-2 patches (N, 32, 32, 10) in So2Sat scale."""
+    from ..common.bands import SEN2_BANDS
+    from ..models.features import patch_features
+
+    return patch_features(np.asarray(x, np.float32), SEN2_BANDS)
+
+
+def rf_fit_predict(features: np.ndarray, codes: np.ndarray, trees: int = RF_TREES, seed: int = 0):
+    """A ``fit_predict`` for ``bootstrap.run_bootstrap``, as map-from-areas makes it: a
+    random forest of ``trees`` trees (seed ``seed`` + the split's index) fitted on the
+    training rows of ``features`` (``patch_feature_rows``) and ``codes`` (1..17).
+
+    Returns:
+        ``fit_predict(train_rows, test_rows, index, feedback) -> (n_test, 17)``
+        probabilities of the LCZ codes 1..17 (classes never seen get 0).
+    """
     from ..models import rf
 
     def fit_predict(train_rows, test_rows, index, feedback):
-        est = rf.fit(features[train_rows], codes[train_rows], req.seed + index, feedback, req.trees)
+        est = rf.fit(features[train_rows], codes[train_rows], seed + index, feedback, trees)
         return _proba17(est, features[test_rows])
 
     return fit_predict
@@ -207,10 +247,10 @@ def _write_subset(path: Path, patches: _Patches, rows: np.ndarray) -> None:
 
 
 def _finetune(req: MapRequest, train_file: Path, model_file: Path, seed: int, feedback) -> None:
-    from ..training.train import train_model
+    from ..training import train_model
 
     train_model(
-        train_file, model_file, model_type="finetune", init_model=req.init_model,
+        train_file, model_file, model_type=None, sensor=None, init_model=req.init_model,
         epochs=req.epochs, seed=seed, feedback=feedback,
     )  # fmt: skip
 
@@ -276,6 +316,14 @@ def _final_model(req: MapRequest, patches: _Patches, features, folder: Path, tem
         _finetune(req, everything, trained, req.seed, feedback)
     model = load_model(trained)
     manifest = dict(model.manifest)
+    if req.model_type == "finetune":
+        # the honest scores are the bootstrap's (held-out polygons), not those of the
+        # random 10% of patches the fine-tuning picked its best epoch on
+        # (n_train and class_counts stay the fine-tuning's: the patches it trained on)
+        tr, areas = manifest["training"], _areas_record(req, patches, boot)
+        manifest["training"] = {**areas, **tr, "file": areas["file"], "validation":
+                                areas["validation"], "epoch_validation": tr.get("validation")}  # fmt: skip
+        manifest["scores"] = {k: v["mean"] for k, v in boot.summary.items()}
     n_held_out = sum(len(s.reference) for s in boot.splits)
     manifest["calibration"] = calibration_entry(temperature, "held-out polygons", n_held_out)
     final = folder / "final.lczmodel"
@@ -290,21 +338,27 @@ def _save_rf(req, patches: _Patches, features, path: Path, boot, feedback: Feedb
     from ..models.modelfile import new_manifest, save_sklearn_model
 
     est = rf.fit(features, patches.codes, req.seed, feedback, req.trees)
-    training = {
-        "file": f"training areas {Path(str(req.areas)).name}" if isinstance(req.areas, (str, Path))
-        else "training areas",
-        "n_train": int(len(patches.codes)),
-        "n_polygons": int(len(np.unique(patches.polygons))),
-        "class_counts": np.bincount(patches.codes, minlength=N_CLASSES + 1)[1:].tolist(),
-        "seed": req.seed, "n_trees": req.trees, "features": "stats",
-        "validation": f"bootstrap of {len(boot.splits)} 70/30 splits by polygon",
-    }  # fmt: skip
+    training = _areas_record(req, patches, boot)
+    training |= {"seed": req.seed, "n_trees": req.trees, "features": "stats"}
     manifest = new_manifest(
         "rf", "sklearn", Sensor.SEN2, list(range(len(SEN2_BANDS))),
         preprocessing=[{"type": "patch_features", "band_names": list(SEN2_BANDS), "set": "stats"}],
         training=training, scores={k: v["mean"] for k, v in boot.summary.items()},
     )  # fmt: skip
     save_sklearn_model(path, est, manifest)
+
+
+def _areas_record(req: MapRequest, patches: _Patches, boot: BootstrapResult) -> dict:
+    """The manifest's ``training`` entries saying the model comes from training areas."""
+    areas = req.areas
+    return {
+        "file": f"training areas {Path(str(areas)).name}" if isinstance(areas, (str, Path))
+        else "training areas",
+        "n_train": int(len(patches.codes)),
+        "n_polygons": int(len(np.unique(patches.polygons))),
+        "class_counts": np.bincount(patches.codes, minlength=N_CLASSES + 1)[1:].tolist(),
+        "validation": f"bootstrap of {len(boot.splits)} 70/30 splits by polygon",
+    }  # fmt: skip
 
 
 def _classify(req: MapRequest, model_path: Path, feedback: Feedback):
@@ -323,7 +377,7 @@ def _classify(req: MapRequest, model_path: Path, feedback: Feedback):
 def _bootstrap(req: MapRequest, patches: _Patches, features, folder: Path, feedback):
     """Step 2: the splits, with the model type's ``fit_predict``."""
     if req.model_type == "rf":
-        fit_predict = _rf_fit_predict(req, features, patches.codes)
+        fit_predict = rf_fit_predict(features, patches.codes, req.trees, req.seed)
     else:
         fit_predict = _finetune_fit_predict(req, patches, folder)
     return run_bootstrap(

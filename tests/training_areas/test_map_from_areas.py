@@ -203,6 +203,133 @@ def test_bad_requests_are_refused_before_any_work(city, tmp_path, capsys):
     assert os.listdir(tmp_path) == []
 
 
+def test_an_init_model_that_cannot_be_fine_tuned_is_refused_before_any_work(made, tmp_path,
+                                                                            capsys, city):  # fmt: skip
+    _, out, _ = made  # city.lczmodel: the random forest made above
+    args = ["map-from-areas", "--areas", str(city / "areas.gpkg"), "--sentinel2",
+            str(city / "scene_s2.tif"), "--output", str(tmp_path / "m.tif"),
+            "--model-type", "finetune", "--init-model"]  # fmt: skip
+    assert main(args + [str(out / "city.lczmodel")]) != 0
+    err = capsys.readouterr().err
+    assert "--init-model" in err and "Keras" in err and "--model-type rf" in err
+    assert main(args + [str(tmp_path / "none.lczmodel")]) != 0
+    assert "does not exist" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+# -- fine-tuning a Keras model on the city's training areas ----------------------------------
+
+FT_SPLITS = 3
+
+
+@pytest.fixture(scope="module")
+def finetuned(city, tmp_path_factory):
+    """An MLP trained 1 epoch on generated patches, fine-tuned on the city's areas."""
+    pytest.importorskip("tensorflow")
+    from lcz_qgis.sample_data import write_so2sat_file
+    from lcz_qgis.training import train_keras
+
+    d = tmp_path_factory.mktemp("finetune")
+    write_so2sat_file(d / "init.h5", 340, seed=5)
+    init = d / "init.lczmodel"
+    train_keras(d / "init.h5", init, "mlp", "sen2", list(range(10)), epochs=1,
+                batch_size=32, max_samples=160, seed=1)  # fmt: skip
+    fb = RecordingFeedback()
+    req = MapRequest(
+        areas=str(city / "areas.gpkg"), sentinel2=str(city / "scene_s2.tif"),
+        output=str(d / "lcz.tif"), model_type="finetune", init_model=str(init),
+        n_splits=FT_SPLITS, epochs=2, seed=2, confidence=str(d / "conf.tif"),
+        factsheet=str(d / "factsheet.html"), model_output=str(d / "city.lczmodel"),
+        predictions=str(d / "predictions.csv"),
+    )  # fmt: skip
+    return map_from_training_areas(req, fb), d, fb
+
+
+@pytest.mark.tf
+def test_finetuning_maps_the_city_on_the_rasters_grid(finetuned, city):
+    res, d, _ = finetuned
+    with rasterio.open(d / "lcz.tif") as m, rasterio.open(city / "scene_s2.tif") as s2:
+        assert m.crs == s2.crs and m.res == (100.0, 100.0)
+        assert m.transform.c == s2.transform.c + 110 and m.transform.f == s2.transform.f - 110
+        assert m.nodata == 0
+        lcz = m.read(1)
+    with rasterio.open(city / "scene_truth.tif") as t:
+        truth = t.read(1)[16::10, 16::10][: lcz.shape[0], : lcz.shape[1]]
+    assert set(np.unique(lcz)) <= set(range(18)) and (lcz > 0).sum() > 1000
+    trained = [c["code"] for c in res.class_table]
+    valid = (lcz > 0) & np.isin(truth, trained)
+    # 8 trained classes (chance 1/8); the init model alone was trained on other patches
+    assert np.mean(lcz[valid] == truth[valid]) > 0.35
+    assert np.isin(lcz[lcz > 0], trained).mean() > 0.8
+    with rasterio.open(d / "conf.tif") as c:
+        conf = c.read(1)
+    assert ((conf[lcz > 0] > 0) & (conf[lcz > 0] <= 1)).all()
+
+
+@pytest.mark.tf
+def test_the_finetuned_model_file_records_its_init_model_and_training_areas(finetuned):
+    import hashlib
+
+    from lcz_qgis.models.modelfile import KerasModel, load_model
+
+    res, d, _ = finetuned
+    with zipfile.ZipFile(d / "city.lczmodel") as z:
+        manifest = json.loads(z.read("manifest.json"))
+    assert manifest["framework"] == "keras" and manifest["model_type"] == "mlp"
+    assert manifest["fine_tuned"] is True
+    src = manifest["fine_tuned_from"]
+    init = d / "init.lczmodel"
+    assert src["file"] == "init.lczmodel"
+    assert src["sha256"] == hashlib.sha256(init.read_bytes()).hexdigest()
+    t = manifest["training"]
+    assert t["file"] == "training areas areas.gpkg" and t["n_polygons"] == res.n_polygons
+    assert t["validation"] == f"bootstrap of {FT_SPLITS} 70/30 splits by polygon"
+    assert t["epochs"] == 2 and t["n_train"] + t["n_validation"] == res.n_patches
+    assert manifest["scores"]["oa"] == pytest.approx(res.bootstrap.summary["oa"]["mean"])
+    cal = manifest["calibration"]
+    assert cal["temperature"] == pytest.approx(res.temperature)
+    assert cal["n"] == sum(len(s.reference) for s in res.bootstrap.splits)
+    model, before = load_model(d / "city.lczmodel"), load_model(init)
+    assert isinstance(model, KerasModel)
+    new = [w for layer in model.keras_model.layers for w in layer.get_weights()]
+    old = [w for layer in before.keras_model.layers for w in layer.get_weights()]
+    assert len(new) == len(old) and not any(np.array_equal(a, b) for a, b in zip(new, old))
+
+
+@pytest.mark.tf
+def test_finetuning_scores_come_from_held_out_polygons_only(finetuned):
+    res, d, fb = finetuned
+    with open(d / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(res.bootstrap.splits) == FT_SPLITS
+    for s in res.bootstrap.splits:
+        mine = [r for r in rows if int(r["split"]) == s.index]
+        held = {int(r["polygon"]) for r in mine}
+        assert held == set(s.test_polygons.tolist())
+        assert not held & set(s.train_polygons.tolist())
+        ref = np.array([int(r["reference"]) for r in mine])
+        pred = np.array([int(r["predicted"]) for r in mine])
+        recount = lcz_scores(ref, pred)
+        for key in ("oa", "kappa", "oa_u", "oa_bu", "oa_w"):
+            assert s.scores[key] == pytest.approx(recount[key], nan_ok=True)
+    for key in ("oa", "kappa"):
+        values = [s.scores[key] for s in res.bootstrap.splits]
+        assert res.bootstrap.summary[key]["mean"] == pytest.approx(np.mean(values))
+    assert sum(np.asarray(lcz_scores(s.reference, s.predicted)["confusion"]).sum()
+               for s in res.bootstrap.splits) == len(rows)  # fmt: skip
+    assert any("finetune" in m for m in fb.messages)
+
+
+@pytest.mark.tf
+def test_the_finetuning_factsheet_names_the_init_model(finetuned):
+    res, d, _ = finetuned
+    text = (d / "factsheet.html").read_text()
+    assert f"Accuracy ({FT_SPLITS} splits by polygon" in text
+    assert "finetune from init.lczmodel" in text
+    assert f"{res.bootstrap.summary['oa']['mean']:.3f}" in text
+    assert "Confidence calibration" in text
+
+
 @pytest.mark.qgis
 def test_qgis_process_runs_map_from_training_areas(city, tmp_path, qgis_process):
     out = tmp_path / "q"
