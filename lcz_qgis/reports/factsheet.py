@@ -114,9 +114,15 @@ def _areas_section(result, req) -> str:
         ("Patches (32 x 32 windows on the 100 m grid)", result.n_patches),
         ("Huge polygons replaced by a 300 m buffer around their centroid", len(result.replaced)),
         ("Sentinel-2", Path(req.sentinel2).name),
-        ("Model", req.model_type + (f" from {Path(req.init_model).name}" if req.init_model else "")),
-    ]  # fmt: skip
+        ("Model", _model_text(req)),
+    ]
     return "<h2>Training areas</h2>" + _kv_table(rows)
+
+
+def _model_text(req) -> str:
+    if req.model_type == "rf":
+        return f"Random forest, {req.trees} trees"
+    return f"{Path(req.init_model).name} fine-tuned, {req.epochs} epochs, all layers trained"
 
 
 def _suspects_section(result) -> str:

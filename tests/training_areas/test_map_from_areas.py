@@ -170,7 +170,7 @@ def test_the_factsheet_shows_scores_classes_calibration_and_suspects(made):
     text = (out / "factsheet.html").read_text()
     for needle in ("Accuracy (6 splits by polygon", "95% interval", "Confusion matrix",
                    "Classes", "Confidence calibration", "Suspicious training areas",
-                   "data:image/png;base64"):  # fmt: skip
+                   "data:image/png;base64", "Random forest, 30 trees"):  # fmt: skip
         assert needle in text, needle
     assert f"{res.bootstrap.summary['oa']['mean']:.3f}" in text
     assert text.count("<img") >= 2  # boxplots and the confusion matrix
@@ -325,7 +325,7 @@ def test_the_finetuning_factsheet_names_the_init_model(finetuned):
     res, d, _ = finetuned
     text = (d / "factsheet.html").read_text()
     assert f"Accuracy ({FT_SPLITS} splits by polygon" in text
-    assert "finetune from init.lczmodel" in text
+    assert "init.lczmodel fine-tuned, 2 epochs" in text
     assert f"{res.bootstrap.summary['oa']['mean']:.3f}" in text
     assert "Confidence calibration" in text
 
