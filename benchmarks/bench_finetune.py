@@ -49,14 +49,16 @@ from pathlib import Path
 
 import numpy as np
 
+from lcz_qgis.training_areas.workflow import FINETUNE_BATCH, FINETUNE_LEARNING_RATE
+
 from .common import REPO, run_python
 
 TITLE = "Fine-tuning Sen2LCZ-Net on the sample city's training areas (held-out polygons)"
 
 N = int(os.environ.get("LCZ_BENCH_FINETUNE_N", "5000"))
 EPOCHS = int(os.environ.get("LCZ_BENCH_FINETUNE_EPOCHS", "2"))
-BATCH = 32
-LEARNING_RATE = 1e-4
+BATCH = FINETUNE_BATCH  # as map-from-areas fine-tunes
+LEARNING_RATE = FINETUNE_LEARNING_RATE
 RF_TREES = 30
 MAX_RENDERINGS = 20
 WEIGHTS = REPO.parent / "shared" / "pretrained" / "sen2lcznet_32_weights.best.hdf5"

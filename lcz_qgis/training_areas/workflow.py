@@ -38,6 +38,9 @@ from .bootstrap import N_SPLITS, BootstrapResult, run_bootstrap
 MODEL_TYPES = ("rf", "finetune")
 RF_TREES = 100
 FINETUNE_EPOCHS = 5
+# fine-tuning moves a trained network a little: a tenth of training's default learning rate
+FINETUNE_LEARNING_RATE = 1e-4
+FINETUNE_BATCH = 32
 
 
 @dataclass
@@ -252,6 +255,7 @@ def _finetune(req: MapRequest, train_file: Path, model_file: Path, seed: int, fe
     train_model(
         train_file, model_file, model_type=None, sensor=None, init_model=req.init_model,
         epochs=req.epochs, seed=seed, feedback=feedback,
+        learning_rate=FINETUNE_LEARNING_RATE, batch_size=FINETUNE_BATCH,
     )  # fmt: skip
 
 

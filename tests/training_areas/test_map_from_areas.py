@@ -372,3 +372,19 @@ def test_the_graphical_model_maps_a_product_from_training_areas(qgis_app, tmp_pa
     with rasterio.open(out) as m:
         assert m.res == (100.0, 100.0) and set(np.unique(m.read(1))) <= {0, 2, 11}
     assert "splits by polygon" in (tmp_path / "factsheet.html").read_text()
+
+
+@pytest.mark.tf
+def test_cancelling_a_finetuning_split_leaves_nothing(finetuned, city, tmp_path):
+    _, d, _ = finetuned
+    out = tmp_path / "out"
+    out.mkdir()
+    req = MapRequest(areas=str(city / "areas.gpkg"), sentinel2=str(city / "scene_s2.tif"),
+                     output=str(out / "lcz.tif"), model_type="finetune",
+                     init_model=str(d / "init.lczmodel"), n_splits=FT_SPLITS, epochs=2,
+                     factsheet=str(out / "f.html"), model_output=str(out / "m.lczmodel"))  # fmt: skip
+    fb = RecordingFeedback(cancel_at=40)  # inside the bootstrap: a split is training
+    with pytest.raises(Cancelled):
+        map_from_training_areas(req, fb)
+    assert 40 <= max(fb.percents) < 90
+    assert os.listdir(out) == []
