@@ -10,7 +10,10 @@ cluster and the workers' imports.
 
 Baselines: ``1 thread`` predicts with the forest's ``n_jobs=1`` and OpenMP/BLAS at 1
 thread, as each worker does (the speed-up is what the two worker processes add);
-``2 threads`` lets the one process use both cores (``n_jobs=2``, OpenMP/BLAS 2). The
+``2 threads`` lets the one process use both cores (``n_jobs=2``, OpenMP/BLAS 2);
+``side by side`` runs two such 1-thread processes at once, two rasters each, with no
+Dask at all: the speed-up two processes can give on this machine, the cluster's
+ceiling. The
 scheduling overhead is the wall time beyond the busiest worker's task time. ``CPU s
 per raster`` (the process's CPU seconds while it classifies one raster) tells what a
 task costs when other work shares the cores and the wall times say little.
@@ -79,6 +82,32 @@ def _baseline(rasters, model, out: Path, threads: int) -> dict:
         shutil.rmtree(out, ignore_errors=True)
 
 
+def _side_by_side(rasters, model, out: Path) -> list[dict]:
+    """Two plain processes at once (no Dask), each doing half the rasters at 1 thread:
+    the speed-up two processes can give on this machine, whatever runs them."""
+    import json
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    half = len(rasters) // 2
+    codes = []
+    for k, part in enumerate((rasters[:half], rasters[half:])):
+        sub = out / f"p{k}"
+        sub.mkdir()
+        codes.append(
+            f"import os\nos.environ['B'] = {json.dumps([part, model, str(sub)])!r}\n"
+            f"os.environ['B_THREADS'] = '1'\n" + _BASELINE
+        )
+    try:
+        os.environ["B_THREADS"] = "1"
+        with ThreadPoolExecutor(2) as pool:
+            return list(pool.map(run_python, codes))
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def _cluster(rasters, model, out: Path) -> dict:
     code = (
         "import json, time\n"
@@ -108,6 +137,7 @@ def run(workdir) -> list[dict]:
     one = _baseline(rasters, model, work / "many_seq", 1)
     res = _cluster(rasters, model, work / "many_out")
     two = _baseline(rasters, model, work / "many_seq", 2)
+    pair = _side_by_side(rasters, model, work / "many_pair")
     seconds = res["load"] + res["wall"]
     rows = []
     for name, b in (("1 process, 1 thread, 4 rasters in turn", one),
@@ -116,6 +146,14 @@ def run(workdir) -> list[dict]:
                      "model load": round(b["load"], 2),
                      "s per raster": round(sum(b["per"]) / len(b["per"]), 2),
                      "CPU s per raster": round(sum(b["cpu"]) / len(b["cpu"]), 2)})  # fmt: skip
+    per = [s for b in pair for s in b["per"]]
+    pair_s = max(b["seconds"] for b in pair)
+    rows.append({"run": "2 plain processes side by side (no Dask), 2 rasters each",
+                 "seconds": round(pair_s, 2),
+                 "model load": round(max(b["load"] for b in pair), 2),
+                 "s per raster": round(sum(per) / len(per), 2),
+                 "CPU s per raster": round(sum(c for b in pair for c in b["cpu"]) / len(per), 2),
+                 "speed-up vs 1 thread": round(one["seconds"] / pair_s, 2)})  # fmt: skip
     rows.append({
         "run": "LocalCluster 2 workers x 1 thread",
         "seconds": round(seconds, 2), "model load": round(res["load"], 2),
