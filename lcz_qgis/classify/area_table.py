@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.atomic import write_text_atomic
-from ..common.legend import LCZ_CLASSES
+from ..common.legend import LCZ_CLASSES, N_CLASSES
 
 COLUMNS = ("code", "lcz", "name", "cells", "area_km2", "percent")
 
@@ -21,7 +21,7 @@ COLUMNS = ("code", "lcz", "name", "cells", "area_km2", "percent")
 def area_rows(counts, cell_area_m2: float) -> list[dict]:
     """One row per LCZ class (all 17, in code order) from cell counts per value 0..17."""
     counts = np.asarray(counts, dtype=np.int64)
-    valid = int(counts[1:18].sum())
+    valid = int(counts[1 : N_CLASSES + 1].sum())
     rows = []
     for c in LCZ_CLASSES:
         n = int(counts[c.code])

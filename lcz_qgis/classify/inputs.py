@@ -16,7 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common.bands import DN_SCALE, DN_THRESHOLD, sensor_channels, value_limit
+from ..common.bands import (
+    DN_SCALE,
+    DN_THRESHOLD,
+    SEN1_CHANNELS,
+    BandItem,
+    band_items,
+    sensor_channels,
+    value_limit,
+)
+from ..common.enums import Scale, Sensor, codes
 from ..common.errors import LczError, first_line, param, tool
 from ..common.feedback import Feedback
 from ..raster.io import (
@@ -32,7 +41,7 @@ from ..raster.io import (
 )
 from .sliding_window import WINDOW
 
-SCALES = ("auto", "reflectance", "dn")
+SCALES = codes(Scale)
 
 
 @dataclass
@@ -42,7 +51,7 @@ class InputSource:
     ds: object
     info: RasterInfo
     bands: list  # 0-based raster bands to read, in model channel order
-    sensor: str  # "sen2" | "sen1"
+    sensor: str  # Sensor.SEN2 | Sensor.SEN1
     scale: float = 1.0
     keep: list = field(default_factory=list)  # datasets the VRT needs alive
     channels: list = field(default_factory=list)  # the So2Sat channels (0-based) they feed
@@ -52,9 +61,6 @@ class InputSource:
         """The largest usable magnitude of a value as read (``bands.value_limit``): a
         pixel with a band beyond it is nodata, like NaN."""
         return value_limit(self.sensor)
-
-
-_LABEL = {"sen2": "Sentinel-2", "sen1": "Sentinel-1"}
 
 
 # -- geometry: checks and on-the-fly warps ---------------------------------------------------
@@ -192,35 +198,102 @@ def _same_grid(a: RasterInfo, b: RasterInfo) -> bool:
 # -- band mapping ----------------------------------------------------------------------------
 
 
-def parse_band_map(spec, count: int, n_full: int, mine: list[int], what: str) -> list[int]:
-    """0-based raster bands feeding the model channels ``mine`` (indices into the sensor).
+def parse_band_map(
+    spec, count: int, sensor: str, mine: list[int], what: str, key: str = "BANDS"
+) -> list[int]:
+    """0-based raster bands feeding the model channels ``mine`` (0-based So2Sat channels).
 
-    ``spec``: 1-based raster band numbers, one per So2Sat channel of the sensor
-    (``n_full`` numbers, in So2Sat order) or one per channel the model uses.
+    ``spec`` is a BANDS value (``common.bands.BANDS_GRAMMAR``), read as Render reads it:
+
+    * numbers and ranges alone: the raster band of each So2Sat channel of the sensor, in
+      So2Sat order ('2,3,4,5,6,7,8,9,12,13', '1-10'), or of each channel the model uses;
+    * names: the raster's bands in that order ('B2,B3,B4,B8': band 1 is B2);
+    * NAME=NUMBER: channel NAME is raster band NUMBER ('B4=3,B8=7', any order).
+
+    Args:
+        spec: the value (a string, or a list of 1-based numbers).
+        count: the raster's band count.
+        sensor: ``Sensor.SEN2`` or ``Sensor.SEN1`` (whose channels the names are).
+        mine: the channels the model uses, 0-based into ``sensor_channels(sensor)``.
+        what: the raster, for messages ("Sentinel-2 raster").
+        key: the parameter, for messages (``BANDS``, ``BANDS_S1``).
+
+    Raises:
+        LczError: an entry outside the grammar, a band the raster lacks, a name that is
+            not a channel of the sensor or named twice, a channel the model uses left
+            out, or numbers alone of another count.
     """
-    if isinstance(spec, str):
-        parts = [p.strip() for p in spec.replace(";", ",").split(",") if p.strip()]
-        try:
-            nums = [int(p) for p in parts]
-        except ValueError:
-            raise LczError(
-                f"band mapping '{spec}' for the {what}: give raster band numbers, e.g. "
-                "'2,3,4,5,6,7,8,9,12,13'"
-            ) from None
-    else:
-        nums = [int(p) for p in spec]
-    bad = [n for n in nums if not 1 <= n <= count]
+    try:
+        items = band_items(spec)
+    except LczError as exc:
+        raise LczError(f"{param(key)} for the {what}: {exc.template}") from None
+    bad = [it.number for it in items if it.number is not None and not 1 <= it.number <= count]
     if bad:
         raise LczError(
-            f"band mapping for the {what} names band(s) {bad}, but the raster has {count} bands"
+            f"{param(key)} for the {what} names band(s) {bad}, but the raster has {count} "
+            f"bands (1-{count})"
         )
+    if all(it.name is None for it in items):
+        return _numbers_to_bands([it.number for it in items], sensor, mine, what, key)
+    by_channel = _named_bands(items, sensor, what, key)
+    if max(by_channel.values()) >= count:
+        raise LczError(
+            f"{param(key)} '{spec}' names {len(items)} bands in order, but the {what} has "
+            f"{count} bands; write NAME=NUMBER, e.g. 'B8=7'"
+        )
+    missing = [sensor_channels(sensor)[m] for m in mine if m not in by_channel]
+    if missing:
+        raise LczError(
+            f"{param(key)} '{spec}' does not name {', '.join(missing)}, which the model uses"
+        )
+    return [by_channel[m] for m in mine]
+
+
+def _numbers_to_bands(nums: list[int], sensor: str, mine: list[int], what: str, key: str):
+    n_full = len(sensor_channels(sensor))
     if len(nums) == n_full:
         return [nums[m] - 1 for m in mine]
     if len(nums) == len(mine):
         return [n - 1 for n in nums]
     raise LczError(
-        f"band mapping for the {what} has {len(nums)} numbers; give {n_full} (one per So2Sat "
-        f"channel) or {len(mine)} (one per channel the model uses)"
+        f"{param(key)} for the {what} has {len(nums)} numbers; give {n_full} (one per So2Sat "
+        f"channel) or {len(mine)} (one per channel the model uses), or name the channels, "
+        "e.g. 'B4=3,B8=7'"
+    )
+
+
+def _named_bands(items: list[BandItem], sensor: str, what: str, key: str) -> dict:
+    """{0-based So2Sat channel: 0-based raster band} of the named items: NAME=NUMBER, or
+    a name alone at position k is band k + 1."""
+    out: dict[int, int] = {}
+    for k, item in enumerate(items):
+        if item.name is None:
+            raise LczError(
+                f"{param(key)} entry '{item.number}' among names: write NAME=NUMBER "
+                f"(e.g. 'B8=7') for every entry, or numbers alone in So2Sat order"
+            )
+        c = _channel_index(item.name, sensor, what, key)
+        if c in out:
+            raise LczError(f"{param(key)} names {sensor_channels(sensor)[c]} twice")
+        out[c] = (k + 1 if item.number is None else item.number) - 1
+    return out
+
+
+def _channel_index(name: str, sensor: str, what: str, key: str) -> int:
+    """The 0-based So2Sat channel called ``name`` (any case; an ``S1_``/``S2_`` prefix as in
+    fusion models' band names; VH and VV for the Sentinel-1 intensities)."""
+    names = sensor_channels(sensor)
+    up = name.upper()
+    prefix = "S1_" if sensor == Sensor.SEN1 else "S2_"
+    up = up[len(prefix) :] if up.startswith(prefix) else up
+    aliases = {"VH": SEN1_CHANNELS[4], "VV": SEN1_CHANNELS[5]} if sensor == Sensor.SEN1 else {}
+    up = aliases.get(up, up).upper()
+    for i, n in enumerate(names):
+        if n.upper() == up:
+            return i
+    raise LczError(
+        f"{param(key)}: '{name}' is not a channel of the {what}; use {', '.join(names)}"
+        + (" (VH, VV: the intensities)" if aliases else "")
     )
 
 
@@ -229,9 +302,9 @@ def open_sources(
 ) -> list[InputSource]:
     """Which rasters and bands feed the model's channels, in the model's channel order."""
     sensor, want = model.sensor, model.bands
-    need = {"sen2": ["sen2"], "sen1": ["sen1"], "fusion": ["sen1", "sen2"]}[sensor]
-    paths = {"sen2": sentinel2, "sen1": sentinel1}
-    spec = {"sen2": bands, "sen1": bands_s1}
+    need = Sensor(sensor).inputs
+    paths = {Sensor.SEN2: sentinel2, Sensor.SEN1: sentinel1}
+    spec = {Sensor.SEN2: bands, Sensor.SEN1: bands_s1}
     mine_of, offset = {}, 0
     for s in need:
         n_full = len(sensor_channels(s))
@@ -244,7 +317,7 @@ def open_sources(
     for s, path in paths.items():
         if path and s not in mine_of:
             feedback.warning(
-                f"this {model.model_type} model uses no {_LABEL[s]} data: the {_LABEL[s]} "
+                f"this {model.model_type} model uses no {s.label} data: the {s.label} "
                 f"raster '{Path(str(path)).name}' is ignored"
             )
         if path and _looks_like_s2_product(str(path)):
@@ -256,15 +329,15 @@ def open_sources(
     for s in mine_of:
         if not paths[s]:
             raise LczError(
-                f"this {model.model_type} model uses {_LABEL[s]} data "
-                f"({', '.join(model.manifest['band_names'])}); give a {_LABEL[s]} raster"
+                f"this {model.model_type} model uses {s.label} data "
+                f"({', '.join(model.manifest['band_names'])}); give a {s.label} raster"
             )
     # the grid comes from Sentinel-2 when the model uses it; Sentinel-1 follows it
-    order = [s for s in ("sen2", "sen1") if s in mine_of]
+    order = [s for s in (Sensor.SEN2, Sensor.SEN1) if s in mine_of]
     opened, ref = {}, None
     for s in order:
         ds, info = open_raster(paths[s])
-        what = f"{_LABEL[s]} raster"
+        what = f"{s.label} raster"
         keep = [ds]
         if ref is None:
             ds, info = _prepare_geometry(ds, info, what, reproject, resample, feedback)
@@ -274,7 +347,7 @@ def open_sources(
             if info.width < WINDOW or info.height < WINDOW:
                 raise LczError(
                     f"{what} '{Path(info.path).name}' is {info.width} x {info.height} pixels, "
-                    "smaller than one 32 x 32 window"
+                    f"smaller than one {WINDOW} x {WINDOW} window"
                 )
             ref = info
         elif not _same_grid(info, ref):
@@ -282,8 +355,9 @@ def open_sources(
         keep.append(ds)
         n_full = len(sensor_channels(s))
         mine = mine_of[s]
+        key = "BANDS" if s == Sensor.SEN2 else "BANDS_S1"
         if spec[s]:
-            bands_idx = parse_band_map(spec[s], info.count, n_full, mine, what)
+            bands_idx = parse_band_map(spec[s], info.count, s, mine, what, key)
         elif info.count == n_full:
             bands_idx = mine
         elif info.count == len(mine):
@@ -293,10 +367,10 @@ def open_sources(
                 f"{what} '{Path(info.path).name}' has {info.count} bands; the model needs "
                 f"{len(mine)} ({', '.join(sensor_channels(s)[m] for m in mine)}), either alone "
                 f"in that order or within the full So2Sat {s} stack of {n_full}; or give a band "
-                f"mapping ({param('BANDS')})"
+                f"mapping ({param(key)})"
             )
         opened[s] = InputSource(ds, info, bands_idx, s, keep=keep, channels=list(mine))
-    return [opened[s] for s in ("sen1", "sen2") if s in opened]  # model channel order
+    return [opened[s] for s in Sensor.FUSION.inputs if s in opened]  # model channel order
 
 
 # -- scale ---------------------------------------------------------------------------------
@@ -344,7 +418,7 @@ def check_s1_scale(src: InputSource, feedback: Feedback) -> None:
 
 def detect_scale(src: InputSource, scale: str, feedback: Feedback) -> float:
     """Factor turning the Sentinel-2 raster into reflectance (1 or 1e-4); warns on mismatch."""
-    scale = (scale or "auto").lower()
+    scale = (scale or Scale.AUTO).lower()
     if scale not in SCALES:
         raise LczError(f"unknown scale '{scale}'; use one of {', '.join(SCALES)}")
     vals = sample_values(src)
@@ -355,14 +429,14 @@ def detect_scale(src: InputSource, scale: str, feedback: Feedback) -> float:
         looks_dn = bool(p99 > DN_THRESHOLD)
         rng = f"values {p1:.4g} to {p99:.4g} (1st-99th percentile), median {p50:.4g}"
     name = Path(src.info.path).name
-    if scale == "dn":
+    if scale == Scale.DN:
         if looks_dn is False:
             feedback.warning(
                 f"{param('SCALE')} is 'dn' but the Sentinel-2 raster '{name}' looks like "
                 f"reflectance ({rng}); dividing by 10000 anyway"
             )
         return DN_SCALE
-    if scale == "reflectance":
+    if scale == Scale.REFLECTANCE:
         if looks_dn:
             feedback.warning(
                 f"the Sentinel-2 raster '{name}' looks DN-scaled ({rng}) but {param('SCALE')} "

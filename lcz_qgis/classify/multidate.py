@@ -27,6 +27,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..common.atomic import staged_outputs
+from ..common.enums import Filter, Format, Scale, Sensor
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
@@ -157,7 +158,9 @@ def _open_date(path, ref: InputSource, k: int, feedback) -> InputSource:
     if not _same_grid(info, ref.info):
         ds, info = _onto_grid(ds, info, ref.info, what, feedback)
         keep.append(ds)
-    return InputSource(ds, info, list(ref.bands), "sen2", keep=keep, channels=list(ref.channels))
+    return InputSource(
+        ds, info, list(ref.bands), Sensor.SEN2, keep=keep, channels=list(ref.channels)
+    )
 
 
 def open_dates(model, sentinel2, dates, bands, reproject, resample, feedback) -> list:
@@ -178,7 +181,7 @@ def open_dates(model, sentinel2, dates, bands, reproject, resample, feedback) ->
         LczError: not a Sentinel-2 model, no first date, too many dates, a date without
             overlap with the first or with other bands.
     """
-    if model.sensor != "sen2":
+    if model.sensor != Sensor.SEN2:
         raise LczError(
             f"multi-date classification takes Sentinel-2 models; this {model.model_type} "
             f"model takes {model.sensor} data"
@@ -226,15 +229,15 @@ def classify_dates(
     feedback: Feedback | None = None,
     *,
     bands=None,
-    scale: str = "auto",
+    scale: str = Scale.AUTO,
     resolution: float | None = None,
     mask=None,
     extent=None,
     extent_crs: str | None = None,
-    filter: str = "none",  # noqa: A002 - the Processing parameter's name
-    confidence_format: str = "float",
+    filter: str = Filter.NONE,  # noqa: A002 - the Processing parameter's name
+    confidence_format: str = Format.FLOAT,
     probabilities=None,
-    probabilities_format: str = "float",
+    probabilities_format: str = Format.FLOAT,
     second_class=None,
     margin=None,
     agreement=None,

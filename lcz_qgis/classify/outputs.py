@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..common.enums import Format, codes
 from ..common.legend import LCZ_CLASSES, N_CLASSES, qml_paletted
 from ..raster.io import (
     GTIFF_OPTIONS,
@@ -29,7 +30,7 @@ from ..raster.io import (
 )
 from ..styling.styles import RampStop, qml_date_count, qml_pseudocolor
 
-FORMATS = ("float", "byte")
+FORMATS = codes(Format)
 BYTE_NODATA = 255
 FLOAT_NODATA = -1.0
 LCZ_RASTERS = ("OUTPUT", "SECOND_CLASS")  # byte codes 1-17 with the LCZ legend
@@ -60,9 +61,9 @@ class OutputRequest:
 
     output: object
     confidence: object = None
-    confidence_format: str = "float"
+    confidence_format: str = Format.FLOAT
     probabilities: object = None
-    probabilities_format: str = "float"
+    probabilities_format: str = Format.FLOAT
     area_table: object = None
     map_image: object = None
     map_title: str | None = None
@@ -94,7 +95,7 @@ class OutputRequest:
     @property
     def formats(self) -> dict:
         """The format (``float``/``byte``) of each raster output by parameter name."""
-        fmts = {k: "byte" for k in self.rasters}
+        fmts = {k: Format.BYTE for k in self.rasters}
         fmts.update({k: self.confidence_format for k in SCALARS})
         fmts["PROBABILITIES"] = self.probabilities_format
         return fmts
@@ -118,7 +119,7 @@ def _layout(key: str, fmt: str) -> tuple:
         return 1, "uint8", 0, ["LCZ" if key == "OUTPUT" else "LCZ runner-up (second class)"]
     if key == "DATE_COUNT":
         return 1, "uint8", None, ["Dates with a valid window"]
-    byte = fmt == "byte"
+    byte = fmt == Format.BYTE
     dtype, nodata = ("uint8", BYTE_NODATA) if byte else ("float32", FLOAT_NODATA)
     if key == "PROBABILITIES":
         unit = " (%)" if byte else ""
@@ -132,7 +133,7 @@ def _scalar(values: np.ndarray, valid: np.ndarray, fmt: str) -> np.ndarray:
     float32 (-1 outside ``valid``); ``values`` may have a trailing band axis."""
     if values.ndim > valid.ndim:
         valid = valid[..., None]
-    if fmt == "byte":
+    if fmt == Format.BYTE:
         return np.where(valid, np.rint(np.clip(values, 0, 1) * 100), BYTE_NODATA).astype(np.uint8)
     return np.where(valid, values, FLOAT_NODATA).astype(np.float32)
 
@@ -276,7 +277,7 @@ def raster_qml(key: str, fmt: str, n_dates: int = 1) -> str:
         return qml_paletted()
     if key == "DATE_COUNT":
         return qml_date_count(n_dates)
-    maximum = 100 if fmt == "byte" else 1
+    maximum = 100 if fmt == Format.BYTE else 1
     if key == "PROBABILITIES":
         return probabilities_qml(maximum)
     return confidence_qml(maximum)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.atomic import StagedOutputs, check_distinct_paths, check_output_path, staged_outputs
+from ..common.enums import Filter, Format, Scale, Sensor
 from ..common.errors import LczError
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
@@ -82,7 +83,7 @@ class ClassifyResult:
     grid: object
     windows_total: int = 0
     windows_valid: int = 0
-    counts: list = field(default_factory=lambda: [0] * 18)  # cells per value 0..17
+    counts: list = field(default_factory=lambda: [0] * (N_CLASSES + 1))  # cells per value 0..17
     seconds: float = 0.0
     stride: int = DEFAULT_STRIDE
     cell_area_m2: float = 0.0
@@ -104,7 +105,7 @@ class _BlockPlan:
     crs_wkt: str
     rows_per_block: int
     batch_size: int
-    method: str  # the post-filter, "none" for none
+    method: str  # the post-filter, Filter.NONE for none
     cell_mask: CellMask
     extra_bands: int = 0  # per-date classes a multi-date run keeps beside the probabilities
 
@@ -176,13 +177,13 @@ def _expect_outputs(staging, grid, method, request: OutputRequest, extra_bands=0
         if not path:
             continue
         if key in bands:
-            size = 4 if formats[key] == "float" else 1
+            size = 4 if formats[key] == Format.FLOAT else 1
             staging.expect(path, cells * bands[key] * size)
         elif key == "AREA_TABLE":
             staging.expect(path, 4096)
         elif key == "MAP_IMAGE":
             staging.expect(path, MAP_IMAGE_BYTES)
-    if method != "none":
+    if method != Filter.NONE:
         temp = cells * (N_CLASSES + extra_bands) * 4
         staging.expect(request.output, temp, surely=temp)
 
@@ -228,7 +229,7 @@ def _check_request(model, request: OutputRequest, inputs: dict, filter_name, bat
 
 def _reference_info(sources):
     """The raster whose grid the map follows: the Sentinel-2 input, else the first."""
-    return next((s for s in sources if s.sensor == "sen2"), sources[0]).info
+    return next((s for s in sources if s.sensor == Sensor.SEN2), sources[0]).info
 
 
 def _plan_space(grid, method: str, request: OutputRequest, extra_bands=0) -> StagedOutputs:
@@ -262,7 +263,7 @@ def _set_scales(sources, scale: str, feedback) -> None:
         feedback: warnings about a scale that looks wrong go here.
     """
     for src in sources:
-        if src.sensor == "sen2":
+        if src.sensor == Sensor.SEN2:
             src.scale = detect_scale(src, scale, feedback)
         else:
             check_s1_scale(src, feedback)
@@ -301,13 +302,13 @@ def _new_result(model, output, grid, sources) -> ClassifyResult:
     result.windows_total = grid.valid_rows * grid.valid_cols
     model.prepare_many(result.windows_total)
     result.cell_area_m2 = abs(grid.geotransform[1] * grid.geotransform[5])
-    result.scale_factor = next((s.scale for s in sources if s.sensor == "sen2"), 1.0)
+    result.scale_factor = next((s.scale for s in sources if s.sensor == Sensor.SEN2), 1.0)
     return result
 
 
 def _pass1_feedback(plan: _BlockPlan, feedback):
     """Pass 1's feedback: all of it without a post-filter, else 0-90 %."""
-    return feedback if plan.method == "none" else feedback.scaled(0, 90)
+    return feedback if plan.method == Filter.NONE else feedback.scaled(0, 90)
 
 
 def _write_rasters(st, model, sources, plan: _BlockPlan, request, result, feedback) -> None:
@@ -359,7 +360,7 @@ def _write_blocks(st, blocks, plan: _BlockPlan, request, result, feedback) -> No
         blocks.close()
         raise
     try:
-        if plan.method == "none":
+        if plan.method == Filter.NONE:
             for r0, proba, valid, *extra in blocks:
                 codes, conf = _argmax_block(proba, valid)
                 writers.write(r0, codes, conf, proba, valid, *extra)
@@ -459,7 +460,7 @@ def _write_area_and_image(st, request, model, plan: _BlockPlan, result) -> None:
             st.temp(request.map_image),
             title=request.map_title or "Local Climate Zones",
             subtitle=f"{model.model_type} model ({model.sensor}), {plan.cell_m:g} m cells"
-            + (f", {method} filter" if method != "none" else ""),
+            + (f", {method} filter" if method != Filter.NONE else ""),
         )
         result.outputs["MAP_IMAGE"] = Path(request.map_image)
 
@@ -503,15 +504,15 @@ def classify_raster(
     *,
     bands=None,
     bands_s1=None,
-    scale: str = "auto",
+    scale: str = Scale.AUTO,
     resolution: float | None = None,
     mask=None,
     extent=None,
     extent_crs: str | None = None,
-    filter: str = "none",  # noqa: A002 - the Processing parameter's name
-    confidence_format: str = "float",
+    filter: str = Filter.NONE,  # noqa: A002 - the Processing parameter's name
+    confidence_format: str = Format.FLOAT,
     probabilities=None,
-    probabilities_format: str = "float",
+    probabilities_format: str = Format.FLOAT,
     area_table=None,
     map_image=None,
     map_title: str | None = None,
@@ -527,7 +528,9 @@ def classify_raster(
     with nodata 255), ``probabilities`` (17 bands, same formats), ``area_table`` (CSV),
     ``map_image`` (PNG), ``second_class`` (the runner-up class, coded and styled like
     the map) and ``margin`` (highest minus second highest probability, in the
-    confidence's format; ``outputs`` says how ties and filters count). ``bands``/``bands_s1`` map raster bands to So2Sat channels;
+    confidence's format; ``outputs`` says how ties and filters count). ``bands``/``bands_s1``
+    map raster bands to So2Sat channels in the BANDS grammar (``inputs.parse_band_map``:
+    numbers in So2Sat order, names in the raster's order, or NAME=NUMBER);
     ``scale`` is auto|reflectance|dn; ``resolution`` (m) overrides ``stride``; ``mask``
     (polygon vector file) and ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``, by
     default the CRS of the grid the model reads, after any REPROJECT warp) set

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..common.enums import Filter, codes
 from ..common.errors import LczError
 from ..common.legend import N_CLASSES
 
-FILTERS = ("none", "majority", "gaussian")
+FILTERS = codes(Filter)
 
 # LCZ code -> (sigma, radius) in metres (Demuzere et al. 2020; LCZ 7: project decision)
 GAUSSIAN_KERNELS_M = {
@@ -57,7 +58,7 @@ def check_filter(name: str) -> str:
     Raises:
         LczError: the name is not one of ``FILTERS``.
     """
-    name = (name or "none").lower()
+    name = (name or Filter.NONE).lower()
     if name not in FILTERS:
         raise LczError(f"unknown filter '{name}'; use one of {', '.join(FILTERS)}")
     return name
@@ -66,9 +67,9 @@ def check_filter(name: str) -> str:
 def halo_cells(name: str, cell_size_m: float) -> int:
     """Output cells of context each side that the filter needs."""
     name = check_filter(name)
-    if name == "none":
+    if name == Filter.NONE:
         return 0
-    if name == "majority":
+    if name == Filter.MAJORITY:
         return 1
     return max(_radius_cells(r, cell_size_m) for _, r in GAUSSIAN_KERNELS_M.values())
 
@@ -105,10 +106,10 @@ def filter_block(
     """
     name = check_filter(name)
     proba = np.asarray(proba, dtype=np.float32)
-    if name == "gaussian":
+    if name == Filter.GAUSSIAN:
         proba = _gaussian(proba, valid, cell_size_m)
     codes = np.where(valid, np.argmax(proba, axis=-1) + 1, 0).astype(np.uint8)
-    if name == "majority":
+    if name == Filter.MAJORITY:
         codes = _majority(codes, valid)
     idx = np.maximum(codes.astype(np.intp) - 1, 0)
     conf = np.take_along_axis(proba, idx[..., None], axis=-1)[..., 0]

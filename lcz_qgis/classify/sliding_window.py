@@ -61,7 +61,9 @@ def output_grid(width: int, height: int, geotransform, stride: int) -> OutputGri
     if not 1 <= stride <= WINDOW:
         raise LczError(f"stride must be between 1 and {WINDOW} pixels; got {stride}")
     if width < WINDOW or height < WINDOW:
-        raise LczError(f"the raster ({width} x {height}) is smaller than one 32 x 32 window")
+        raise LczError(
+            f"the raster ({width} x {height}) is smaller than one {WINDOW} x {WINDOW} window"
+        )
     x0, px, rx, y0, ry, py = geotransform
     offset = HALF - stride / 2.0  # input pixels from the corner to the first cell's edge
     gt = (x0 + offset * px, stride * px, rx, y0 + offset * py, ry, stride * py)

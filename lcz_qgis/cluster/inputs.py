@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..classify.postfilter import halo_cells
 from ..classify.sliding_window import WINDOW, output_grid
+from ..common.enums import Sensor
 from ..common.errors import LczError, param
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
@@ -262,7 +263,7 @@ def _safe_name(text: str) -> str:
 
 def _raster_roles(files: list[str], sensor: str) -> tuple[str | None, str | None]:
     """(Sentinel-2, Sentinel-1) of one input line for a model of ``sensor``."""
-    if sensor == "fusion":
+    if sensor == Sensor.FUSION:
         if len(files) != 2:
             raise LczError(
                 f"{param('INPUTS')}: a fusion model needs two rasters per line (S2,S1); "
@@ -271,7 +272,7 @@ def _raster_roles(files: list[str], sensor: str) -> tuple[str | None, str | None
         return files[0], files[1]
     if len(files) != 1:
         raise LczError(f"{param('INPUTS')}: one raster per line for a {sensor} model; got {files}")
-    return (files[0], None) if sensor == "sen2" else (None, files[0])
+    return (files[0], None) if sensor == Sensor.SEN2 else (None, files[0])
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,9 @@ def _raster_tasks(head, roles, box, base, plan: TilePlan, grid: _CrsGrid) -> lis
     gt = head.geotransform
     w, h = head.width - p, head.height - q
     if w < WINDOW or h < WINDOW:
-        raise LczError(f"{param('INPUTS')}: '{head.path}' is smaller than one 32 x 32 window")
+        raise LczError(
+            f"{param('INPUTS')}: '{head.path}' is smaller than one {WINDOW} x {WINDOW} window"
+        )
     shifted = (gt[0] + p * gt[1], gt[1], 0.0, gt[3] + q * gt[5], 0.0, gt[5])
     g = output_grid(w, h, shifted, s)
     whole = output_grid(head.width, head.height, gt, s)

@@ -24,15 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..common.atomic import DiskFull, free_bytes
+from ..common.enums import Filter, Scale
 from ..common.errors import Cancelled, LczError, param
 from ..common.feedback import Feedback
+from ..common.legend import N_CLASSES
 from .inputs import TaskSpec
 
 LOCK_NAME = ".lcz-classify-many.lock"
 CONNECT_TIMEOUT_S = 10
 DEFAULT_RETRIES = 2
 TILE_BYTES_PER_CELL = 1  # uint8 map, before compression: an upper bound per task
-FILTER_BYTES_PER_CELL = 17 * 4  # the post-filter's temporary probabilities
+FILTER_BYTES_PER_CELL = N_CLASSES * 4  # the post-filter's temporary probabilities
 
 
 # -- the lock ---------------------------------------------------------------------------------
@@ -312,7 +314,7 @@ def check_space(folder: Path, tasks: list[TaskSpec], filter_name: str) -> None:
         return
     cells = [t.cells[2] * t.cells[3] for t in tasks]
     need = sum(cells) * TILE_BYTES_PER_CELL
-    if filter_name != "none":
+    if filter_name != Filter.NONE:
         need += max(cells) * FILTER_BYTES_PER_CELL * 2  # two tasks at once, say
     free = free_bytes(folder)
     if free is not None and free < need:
@@ -339,8 +341,8 @@ class ManyOptions:
 
     stride: int = 10
     batch_size: int = 256
-    scale: str = "auto"
-    filter: str = "none"
+    scale: str = Scale.AUTO
+    filter: str = Filter.NONE
     bands: str | None = None
     bands_s1: str | None = None
     tile_size: int = 0

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.atomic import staged_outputs, write_text_atomic
+from ..common.enums import Filter, Scale, Sensor
 from ..common.errors import LczError
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
@@ -56,8 +57,8 @@ class JobConfig:
     output_folder: str
     stride: int = 10
     batch_size: int = 256
-    scale: str = "auto"
-    filter: str = "none"
+    scale: str = Scale.AUTO
+    filter: str = Filter.NONE
     bands: str | None = None
     bands_s1: str | None = None
     threads: int = 1
@@ -264,14 +265,14 @@ def _window_vrt(path: str, window: tuple) -> str:
 
 def _scale_of(model, job: JobConfig, task: TaskSpec) -> str:
     """The Sentinel-2 scale a window must use: that detected on the whole raster."""
-    if job.scale != "auto" or not task.sentinel2:
+    if job.scale != Scale.AUTO or not task.sentinel2:
         return job.scale
     from ..classify.inputs import detect_scale, open_sources
 
     sources = open_sources(model, task.sentinel2, task.sentinel1, job.bands, job.bands_s1,
                            False, False, Feedback())  # fmt: skip
-    src = next(s for s in sources if s.sensor == "sen2")
-    return "reflectance" if detect_scale(src, "auto", Feedback()) == 1.0 else "dn"
+    src = next(s for s in sources if s.sensor == Sensor.SEN2)
+    return Scale.REFLECTANCE if detect_scale(src, Scale.AUTO, Feedback()) == 1.0 else Scale.DN
 
 
 def _windowed_inputs(task: TaskSpec) -> tuple[str | None, str | None, list[str]]:

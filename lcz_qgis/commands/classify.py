@@ -14,7 +14,10 @@ from ..classify.pipeline import DEFAULT_BATCH, DEFAULT_STRIDE, classify_raster
 from ..classify.postfilter import FILTERS
 from ..classify.sliding_window import WINDOW
 from ..common.atomic import check_distinct_paths
+from ..common.bands import BANDS_GRAMMAR, SEN2_BANDS
+from ..common.enums import Filter, Format, Scale
 from ..common.errors import LczError, param
+from ..common.legend import N_CLASSES
 from ..models.modelfile import load_model
 from .spec import (
     BOOL,
@@ -35,16 +38,27 @@ from .spec import (
 )
 
 SCALE_LABELS = {
-    "auto": "Auto-detect (DN or reflectance)",
-    "reflectance": "Reflectance (0-1)",
-    "dn": "DN (divided by 10000)",
+    Scale.AUTO: "Auto-detect (DN or reflectance)",
+    Scale.REFLECTANCE: "Reflectance (0-1)",
+    Scale.DN: "DN (divided by 10000)",
 }
 FILTER_LABELS = {
-    "none": "None",
-    "majority": "Majority (3 x 3)",
-    "gaussian": "Gaussian (as the LCZ Generator)",
+    Filter.NONE: "None",
+    Filter.MAJORITY: "Majority (3 x 3)",
+    Filter.GAUSSIAN: "Gaussian (as the LCZ Generator)",
 }
-FORMAT_LABELS = {"float": "Float 0-1 (nodata -1)", "byte": "Byte percent 0-100 (nodata 255)"}
+FORMAT_LABELS = {
+    Format.FLOAT: "Float 0-1 (nodata -1)",
+    Format.BYTE: "Byte percent 0-100 (nodata 255)",
+}
+# BANDS and BANDS_S1: the one BANDS grammar, read as raster bands (classify.inputs)
+BANDS_HELP = (
+    f"The band mapping of the Sentinel-2 raster, {BANDS_GRAMMAR}. Numbers alone: the "
+    f"raster bands of the So2Sat channels {','.join(SEN2_BANDS)} in that order (10 "
+    "numbers, e.g. '2,3,4,5,6,7,8,9,12,13' for a 13-band stack) or of the model's "
+    "channels; names alone: the raster's bands in that order (e.g. 'B2,B3,B4,B8'); "
+    "NAME=NUMBER in any order (e.g. 'B4=3,B8=7'). Empty = the raster is in So2Sat order."
+)
 INPUTS = ("SENTINEL2", "SENTINEL1")
 OUTPUTS = ("OUTPUT", "CONFIDENCE", "PROBABILITIES", "SECOND_CLASS", "MARGIN", "AREA_TABLE",
            "MAP_IMAGE")  # fmt: skip
@@ -131,14 +145,15 @@ COMMAND = Command(
     order=30,
     summary="classify rasters into an LCZ map with 32x32 sliding windows",
     help=(
-        "Runs a 32 x 32 sliding window over Sentinel-2 and/or Sentinel-1 rasters (10 m, "
+        f"Runs a {WINDOW} x {WINDOW} sliding window over Sentinel-2 and/or Sentinel-1 rasters (10 m, "
         "projected CRS, So2Sat band order and scale: Sentinel-2 reflectance = DN / 10000) "
         "and writes an LCZ map. Use <i>Prepare Sentinel-2</i> / <i>Prepare Sentinel-1</i> "
         "(lcz prepare-s2 / prepare-s1) to make such rasters from products.<br>"
         "<b>Sentinel-1</b>: fusion models need both rasters; a Sentinel-1 raster on another "
         "grid is resampled onto the Sentinel-2 grid on the fly (bilinear, no copy).<br>"
-        "<b>Band mapping</b>: raster band numbers feeding the So2Sat channels B2, B3, B4, "
-        "B5, B6, B7, B8, B8A, B11, B12 (e.g. '2,3,4,5,6,7,8,9,12,13' for a 13-band stack); "
+        "<b>Band mapping</b>: which raster band feeds each So2Sat "
+        "channel: numbers in So2Sat order ('2,3,4,5,6,7,8,9,12,13' for a 13-band stack), "
+        "names in the raster's order ('B2,B3,B4,B8') or NAME=NUMBER ('B4=3,B8=7'); "
         "empty = the raster is in So2Sat order.<br>"
         "<b>Scale</b>: auto detects DN (values in the thousands) from a sample of pixels, "
         "warns with the range found and divides by 10000; dn always divides by 10000.<br>"
@@ -150,8 +165,9 @@ COMMAND = Command(
         "<b>Filter</b>: majority = 3 x 3 majority; gaussian = the LCZ Generator's filter "
         "(Demuzere et al. 2020): each class's probability layer smoothed with a class-specific "
         "Gaussian kernel (sigma 25-250 m), then the most likely class.<br>"
-        "<b>Outputs</b>: the map (byte 1-17, nodata 0, colour table, .qml); optional "
-        "confidence (max probability, float 0-1 or byte percent), 17-band probabilities, the "
+        f"<b>Outputs</b>: the map (byte 1-{N_CLASSES}, nodata 0, colour table, .qml); optional "
+        f"confidence (max probability, float 0-1 or byte percent), {N_CLASSES}-band "
+        "probabilities, the "
         "second class (the most probable class other than the map's, styled like the map; "
         "ties go to the lower code, as for the map), the margin (highest minus second highest "
         "probability, in the confidence format; with the Gaussian filter both come from the "
@@ -175,16 +191,15 @@ COMMAND = Command(
         Param("SENTINEL1", RASTER, "Sentinel-1 raster (resampled onto the Sentinel-2 grid)",
               "The Sentinel-1 raster; resampled onto the Sentinel-2 grid if not aligned.",
               optional=True, cli_multiple=True),
-        Param("BANDS", STRING, "Sentinel-2 band mapping (raster band numbers)",
-              "The Sentinel-2 band mapping: the raster band numbers (1-based) feeding the "
-              "So2Sat channels B2,B3,B4,B5,B6,B7,B8,B8A,B11,B12 (10 numbers) or the model's "
-              "channels (empty = So2Sat order).", default="", optional=True),
-        Param("BANDS_S1", STRING, "Sentinel-1 band mapping (raster band numbers)",
-              "The Sentinel-1 band mapping, like the Sentinel-2 one.", default="",
+        Param("BANDS", STRING, "Sentinel-2 band mapping (band numbers or NAME=NUMBER)",
+              BANDS_HELP, default="", optional=True),
+        Param("BANDS_S1", STRING, "Sentinel-1 band mapping (band numbers or NAME=NUMBER)",
+              "The Sentinel-1 band mapping, like the Sentinel-2 one (names: the 8 So2Sat "
+              "channels, VH and VV for the intensities, e.g. 'VH=1,VV=2').", default="",
               optional=True),
         Param("SCALE", ENUM, "Sentinel-2 scale",
               "The Sentinel-2 scale: auto-detect, reflectance, or DN (divided by 10000).",
-              choices=_enum(SCALE_LABELS, SCALES), default="auto"),
+              choices=_enum(SCALE_LABELS, SCALES), default=Scale.AUTO.value),
         Param("STRIDE", INT, "Stride (input pixels; output pixel size)",
               "The window step in input pixels, which is the output pixel size (10: 100 m).",
               default=DEFAULT_STRIDE, minimum=1, maximum=WINDOW),
@@ -205,28 +220,28 @@ COMMAND = Command(
               optional=True, default="",
               front_end_only=(CLI, "in Processing the extent carries its CRS")),
         Param("FILTER", ENUM, "Post-classification filter", "The post-classification filter.",
-              choices=_enum(FILTER_LABELS, FILTERS), default="none"),
+              choices=_enum(FILTER_LABELS, FILTERS), default=Filter.NONE.value),
         Param("REPROJECT", BOOL, "Reproject geographic input to UTM (10 m) on the fly",
               "Warp geographic input to its UTM zone at 10 m, on the fly.", default=False),
         Param("RESAMPLE", BOOL, "Resample input to 10 m on the fly",
               "Resample input of another pixel size to 10 m, on the fly.", default=False),
         Param("CONFIDENCE_FORMAT", ENUM, "Confidence format",
               "The confidence raster's format: float 0-1 (nodata -1) or byte percent 0-100 "
-              "(nodata 255).", choices=_enum(FORMAT_LABELS, FORMATS), default="float"),
+              "(nodata 255).", choices=_enum(FORMAT_LABELS, FORMATS), default=Format.FLOAT.value),
         Param("PROBABILITIES_FORMAT", ENUM, "Probabilities format",
               "The probability raster's format, as for the confidence.",
-              choices=_enum(FORMAT_LABELS, FORMATS), default="float"),
+              choices=_enum(FORMAT_LABELS, FORMATS), default=Format.FLOAT.value),
         Param("OUTPUT", RASTER_DEST, "LCZ map", "The LCZ map GeoTIFF (one per input in the CLI).",
               keyword="", cli_multiple=True),
         Param("CONFIDENCE", RASTER_DEST, "Confidence (max probability)",
               "The confidence GeoTIFF (the winning class's probability).", optional=True,
               create_by_default=False, cli_multiple=True),
-        Param("PROBABILITIES", RASTER_DEST, "Class probabilities (17 bands)",
-              "The 17-band class probability GeoTIFF.", optional=True,
+        Param("PROBABILITIES", RASTER_DEST, f"Class probabilities ({N_CLASSES} bands)",
+              f"The {N_CLASSES}-band class probability GeoTIFF.", optional=True,
               create_by_default=False, cli_multiple=True),
         Param("SECOND_CLASS", RASTER_DEST, "Second class (runner-up LCZ)",
               "The runner-up LCZ GeoTIFF: the most probable class other than the map's "
-              "(1-17, nodata 0, styled like the map).", optional=True,
+              f"(1-{N_CLASSES}, nodata 0, styled like the map).", optional=True,
               create_by_default=False, cli_multiple=True),
         Param("MARGIN", RASTER_DEST, "Margin (top-1 minus top-2 probability)",
               "The margin GeoTIFF: the highest minus the second highest class probability, "

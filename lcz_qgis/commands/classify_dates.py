@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..classify.multidate import classify_dates
+from ..classify.sliding_window import WINDOW
 from ..common.atomic import check_distinct_paths
 from ..common.errors import LczError, param
 from ..models.modelfile import load_model
@@ -84,7 +85,8 @@ COMMAND = Command(
     help=(
         "Classifies several Sentinel-2 dates of the same place with one model, as Classify "
         "raster into LCZ map does for one, and fuses them: at each output cell the class "
-        "probabilities are the mean over the dates whose 32 x 32 window there is valid (free "
+        f"probabilities are the mean over the dates whose {WINDOW} x {WINDOW} window there "
+        "is valid (free "
         "of nodata, so clouds masked as nodata in one date are filled by the other dates), "
         "and the map takes the most probable class. A cell valid in no date is 0.<br>"
         "<b>Dates</b>: the first date (Sentinel-2 raster) sets the output grid; every other "

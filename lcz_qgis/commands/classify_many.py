@@ -11,7 +11,8 @@ from ..classify.inputs import SCALES
 from ..classify.pipeline import DEFAULT_BATCH, DEFAULT_STRIDE
 from ..classify.postfilter import FILTERS
 from ..classify.sliding_window import WINDOW
-from .classify import FILTER_LABELS, SCALE_LABELS, _enum
+from ..common.enums import Filter, Scale
+from .classify import BANDS_HELP, FILTER_LABELS, SCALE_LABELS, _enum
 from .spec import (
     BOOL,
     CLI,
@@ -109,15 +110,15 @@ COMMAND = Command(
               minimum=1, advanced=True),
         Param("SCALE", ENUM, "Sentinel-2 scale",
               "The Sentinel-2 scale: auto-detect, reflectance, or DN (divided by 10000).",
-              choices=_enum(SCALE_LABELS, SCALES), default="auto"),
+              choices=_enum(SCALE_LABELS, SCALES), default=Scale.AUTO.value),
         Param("FILTER", ENUM, "Post-classification filter", "The post-classification filter.",
-              choices=_enum(FILTER_LABELS, FILTERS), default="none"),
-        Param("BANDS", STRING, "Sentinel-2 band mapping (raster band numbers)",
-              "The Sentinel-2 band mapping, as for Classify raster (empty = So2Sat order).",
-              default="", optional=True, advanced=True),
-        Param("BANDS_S1", STRING, "Sentinel-1 band mapping (raster band numbers)",
-              "The Sentinel-1 band mapping, like the Sentinel-2 one.", default="",
-              optional=True, advanced=True),
+              choices=_enum(FILTER_LABELS, FILTERS), default=Filter.NONE.value),
+        Param("BANDS", STRING, "Sentinel-2 band mapping (band numbers or NAME=NUMBER)",
+              BANDS_HELP, default="", optional=True, advanced=True),
+        Param("BANDS_S1", STRING, "Sentinel-1 band mapping (band numbers or NAME=NUMBER)",
+              "The Sentinel-1 band mapping, like the Sentinel-2 one (names: the 8 So2Sat "
+              "channels, VH and VV for the intensities).", default="", optional=True,
+              advanced=True),
         Param("RETRIES", INT, "Retries of a failed task",
               "How many times a task that fails is tried again.", default=2, minimum=0,
               advanced=True),

@@ -39,6 +39,7 @@ from ..common.atomic import (
     write_text_atomic,
 )
 from ..common.bands import INVALID_VALUES, range_note
+from ..common.enums import Sensor
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
@@ -159,14 +160,14 @@ def _dataset_size(m, dataset: Path, feedback: Feedback) -> int:
 
     with So2SatFile(dataset) as f:
         if not f.has(m.sensor):
-            need = "sen1 and sen2" if m.sensor == "fusion" else m.sensor
+            need = " and ".join(Sensor.FUSION.inputs) if m.sensor == Sensor.FUSION else m.sensor
             raise LczError(
                 f"the model is a {m.sensor} model ({m.input_channels} channels) but "
                 f"'{dataset.name}' has no '{need}' data; evaluate it on a file with {need} "
                 f"patches (or give the right {param('SENSOR')} for a plain Keras model)"
             )
         n = f.n
-        if m.sensor in ("sen2", "fusion"):
+        if m.sensor in (Sensor.SEN2, Sensor.FUSION):
             from ..so2sat.file import check_sen2_scale
 
             check_sen2_scale(f, feedback)

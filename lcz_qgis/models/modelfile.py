@@ -119,7 +119,9 @@ class LczModel:
     def _check(self, patches: np.ndarray) -> np.ndarray:
         x = np.asarray(patches)
         if x.ndim != 4 or x.shape[1:3] != (PATCH_SIZE, PATCH_SIZE):
-            raise LczError(f"patches must have shape (N, 32, 32, C); got {x.shape}")
+            raise LczError(
+                f"patches must have shape (N, {PATCH_SIZE}, {PATCH_SIZE}, C); got {x.shape}"
+            )
         if x.shape[-1] != self.input_channels:
             raise LczError(
                 f"this {self.model_type} model takes {self.input_channels} channels "
@@ -143,7 +145,7 @@ class LczModel:
         argmax is unchanged)."""
         x = self._check(patches)
         if len(x) == 0:
-            return np.zeros((0, 17), np.float32)
+            return np.zeros((0, N_CLASSES), np.float32)
         x = preprocessing.apply(x, self.manifest.get("preprocessing", []))
         p = self._predict(x, batch_size).astype(np.float32, copy=False)
         t = self.temperature if calibrated else None
@@ -170,7 +172,7 @@ class SklearnModel(LczModel):
 
     def _predict(self, x, batch_size):
         p = self.estimator.predict_proba(x)
-        out = np.zeros((len(x), 17), np.float32)
+        out = np.zeros((len(x), N_CLASSES), np.float32)
         out[:, self.codes - 1] = p
         return out
 
@@ -432,7 +434,7 @@ def _check_keras_output(where: str, keras_model) -> None:
     if shape[-1] != N_CLASSES:
         raise LczError(
             f"{where} has a Keras model with {shape[-1]} outputs; an LCZ model outputs "
-            "the probabilities of the 17 LCZ classes"
+            f"the probabilities of the {N_CLASSES} LCZ classes"
         )
 
 
@@ -470,9 +472,15 @@ def _plain_keras(p: Path, keras_model, sensor: str | None) -> KerasModel:
     _check_keras_output(f"'{p.name}'", keras_model)
     shape = keras_model.input_shape
     if isinstance(shape, list):
-        raise LczError(f"'{p.name}' has several inputs; the plugin needs one (32,32,C) input")
+        raise LczError(
+            f"'{p.name}' has several inputs; the plugin needs one "
+            f"({PATCH_SIZE},{PATCH_SIZE},C) input"
+        )
     if tuple(shape[1:3]) != (PATCH_SIZE, PATCH_SIZE):
-        raise LczError(f"'{p.name}' takes inputs of shape {shape[1:]}, expected (32, 32, C)")
+        raise LczError(
+            f"'{p.name}' takes inputs of shape {shape[1:]}, expected "
+            f"({PATCH_SIZE}, {PATCH_SIZE}, C)"
+        )
     c = int(shape[-1])
     sensor = sensor or sensor_for_channel_count(c)
     n = len(sensor_channels(sensor))
@@ -622,7 +630,7 @@ def _check_model_input(manifest: dict, name: str, model_input: tuple, what: str)
     result has the shape the model takes (``model_input``, without the batch axis; None
     matches any size)."""
     n = len(manifest["bands"])
-    x = np.zeros((1, 32, 32, n), np.float32)
+    x = np.zeros((1, PATCH_SIZE, PATCH_SIZE, n), np.float32)
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -733,7 +741,7 @@ def _sklearn_model(manifest: dict, payload: bytes, p: Path) -> SklearnModel:
     if n_features is not None:
         _check_model_input(manifest, p.name, (int(n_features),), "the model")
     model = SklearnModel(manifest, est, p, codes)
-    x = np.zeros((1, 32, 32, model.input_channels), np.float32)
+    x = np.zeros((1, PATCH_SIZE, PATCH_SIZE, model.input_channels), np.float32)
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -25,6 +25,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..common.bands import PATCH_SIZE, SEN2_BANDS
+from ..common.enums import Sensor
 from ..common.errors import LczError, require
 from ..common.legend import N_CLASSES
 from ..sentinel import s1_scene_features as _s1
@@ -69,7 +70,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "citation": f"{CITATION_QIU_2020} Data: {CITATION_ZHU_2020}",
         "module": "lcz_qgis.models.sen2lcznet",
         "build": {"depth": 17, "dropout": 0.2, "fusion": True},
-        "sensor": "sen2",
+        "sensor": Sensor.SEN2,
         "channels": 10,
         "band_names": SEN2_BANDS,
         "input_shape": (PATCH_SIZE, PATCH_SIZE, 10),
@@ -96,7 +97,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "fd2c1228644c450a0d1ae18c864c58a31dbdbaf3/Modules/3_classification/model/"
         "S2_RESNET20_BS16_LR2e-4_IN32-32-10_PRO-52-0R12_2019-06-27.h5",
         **_SO2SAT_DEMO_PROVENANCE,
-        "sensor": "sen2",
+        "sensor": Sensor.SEN2,
         "channels": 10,
         "band_names": SEN2_BANDS,
         "input_shape": (PATCH_SIZE, PATCH_SIZE, 10),
@@ -119,7 +120,7 @@ PUBLISHED: dict[str, dict[str, Any]] = {
         "c68c865ac346e804b9cab8c9a5f58e42b161bd41/Modules/Classification/model/"
         "S1_RESNET20_BS32_LR1e-4_IN32-32-7_PRO52A-R10-GLOBAL_2019_06_22.h5",
         **_SO2SAT_DEMO_PROVENANCE,
-        "sensor": "sen1",
+        "sensor": Sensor.SEN1,
         "channels": 7,
         "band_names": SO2SAT_S1_FEATURES,
         "input_shape": (PATCH_SIZE, PATCH_SIZE, 7),

@@ -34,7 +34,8 @@ import numpy as np
 
 from .. import __version__
 from ..common.atomic import atomic_output, check_distinct_paths, check_output_path
-from ..common.bands import PATCH_SIZE
+from ..common.bands import PATCH_SIZE, sensor_channels
+from ..common.enums import Sensor
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
@@ -231,7 +232,7 @@ def pretrained_manifest(
 
     entry = pretrained.PUBLISHED[arch]
     sensor = entry["sensor"]
-    n_in = 10 if sensor == "sen2" else 8
+    n_in = len(sensor_channels(sensor))
     extra = {
         "name": entry["name"],
         "pretrained": True,
@@ -343,7 +344,7 @@ def with_scene_statistics(model, sentinel1, feedback: Optional[Feedback] = None)
 def _self_check_patches(sensor: str, n: int = 8) -> np.ndarray:
     """Fixed So2Sat-scale patches for the post-write check."""
     rng = np.random.default_rng(20200424)
-    if sensor == "sen2":
+    if sensor == Sensor.SEN2:
         return rng.uniform(0.0, 0.5, (n, PATCH_SIZE, PATCH_SIZE, 10)).astype(np.float32)
     return np.concatenate(
         [
@@ -387,7 +388,7 @@ def _check_output(output) -> Path:
 
 
 def _need_sentinel1(arch: Optional[str], sentinel1) -> None:
-    if arch is not None and pretrained.PUBLISHED[arch]["sensor"] == "sen1" and not sentinel1:
+    if arch is not None and pretrained.PUBLISHED[arch]["sensor"] == Sensor.SEN1 and not sentinel1:
         raise LczError(
             "the So2Sat Sentinel-1 ResNet-20 standardises its 7 features with the mean and "
             "standard deviation of the scene being classified (as the authors do); give the "
@@ -526,7 +527,7 @@ def _preprocessing_steps(entry: dict, sentinel1, feedback: Feedback) -> list:
     ``feedback`` gets progress 40-70 % while the scene statistics are computed.
     """
     steps = copy.deepcopy(entry["preprocessing"])
-    if entry["sensor"] == "sen1":
+    if entry["sensor"] == Sensor.SEN1:
         feedback.info(f"computing the Sentinel-1 feature statistics of '{Path(sentinel1).name}'")
         step = scene_statistics_step(sentinel1, feedback.scaled(40, 70))
         steps = [step if s.get("type") == "so2sat_s1_features" else s for s in steps]
@@ -583,7 +584,7 @@ def _import_file(path: Path, arch, out: Path, sentinel1, url, feedback: Feedback
     arch, detected = _resolve_architecture(path, layers, arch, feedback)
     _need_sentinel1(arch, sentinel1)
     entry = pretrained.PUBLISHED[arch]
-    if sentinel1 and entry["sensor"] != "sen1":
+    if sentinel1 and entry["sensor"] != Sensor.SEN1:
         feedback.warning(
             f"{param('SENTINEL1')} is ignored: {arch} takes Sentinel-2 only (no scene statistics)"
         )
