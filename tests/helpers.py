@@ -427,3 +427,107 @@ def points_in_rectangles(parts, xs, ys):
     for x0, y0, x1, y1 in parts:
         inside |= (xs > x0) & (xs < x1) & (ys > y0) & (ys < y1)
     return inside
+
+
+def expected_area_points(rasters, nodata, areas=None, x0=690000.0, y0=5340000.0, size=512):
+    """(x, y) -> (code, area name) of every window a training-area run must write, from
+    scratch: the 100 m grid points strictly inside each area's rectangles (an area of
+    300,000 m² or more: within 300 m of its centroid instead), those claimed by areas of
+    two classes left out, then those whose 32 x 32 window (10 m pixels from the
+    upper-left corner ``x0, y0``; ``size`` pixels square) leaves the raster or holds
+    ``nodata`` in any of ``rasters`` ((rows, cols, bands) arrays). A point in several
+    areas of one class goes to the first name in sorted order."""
+    import math
+
+    areas = SCENE_AREAS if areas is None else areas
+    g = np.arange(0, 100_000_000, 100.0)
+    xs = g[(g > x0 - 1000) & (g < x0 + 10 * size + 1000)]
+    ys = g[(g > y0 - 10 * size - 1000) & (g < y0 + 1000)]
+    gx, gy = np.meshgrid(xs, ys)
+    claims: dict = {}
+    for name, (code, parts, _) in areas.items():
+        if sum((b[2] - b[0]) * (b[3] - b[1]) for b in parts) >= 300_000:
+            (ax0, ay0, ax1, ay1) = parts[0]
+            d = np.hypot(gx - (ax0 + ax1) / 2, gy - (ay0 + ay1) / 2)
+            # the buffer is a polygon of 120 segments: no point may lie in the sliver
+            assert not ((d > 300 * math.cos(math.pi / 120) - 0.01) & (d < 300.01)).any()
+            inside = d < 300
+        else:
+            inside = points_in_rectangles(parts, gx, gy)
+        for x, y in zip(gx[inside], gy[inside]):
+            claims.setdefault((x, y), []).append((code, name))
+    out = {}
+    for (x, y), c in claims.items():
+        if len({code for code, _ in c}) > 1:  # areas of different classes: left out
+            continue
+        col0, row0 = int((x - x0) / 10) - 16, int((y0 - y) / 10) - 16
+        if col0 < 0 or row0 < 0 or col0 + 32 > size or row0 + 32 > size:
+            continue
+        win = np.s_[row0 : row0 + 32, col0 : col0 + 32]
+        if any((r[win] == nodata).any() for r in rasters):
+            continue
+        out[(x, y)] = min(c)
+    return out
+
+
+# -- generators first written for sentinel/test_composite_s2.py (zip, another CRS) ----------
+
+
+def zip_safe(safe: Path, dst: Path | None = None) -> Path:
+    """A ``.zip`` of a SAFE-like product as ESA serves it: the ``.SAFE`` folder at its root."""
+    import zipfile
+
+    safe = Path(safe)
+    dst = Path(dst) if dst else safe.with_suffix(".zip")
+    with zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as z:
+        for f in sorted(safe.rglob("*")):
+            if f.is_file():
+                z.write(f, f.relative_to(safe.parent).as_posix())
+    return dst
+
+
+def safe_in_crs(safe: Path, epsg: int, shift=(0.0, 0.0)) -> Path:
+    """Rewrite, in place, every band file of a SAFE-like product (``make_safe``) in
+    another CRS: each band is first moved by ``shift`` (metres east, north, in its own
+    CRS), then warped (nearest, so DN and SCL classes stay integers) onto a north-up grid
+    of ``epsg`` at its own resolution; pixels outside its footprint are DN 0 (nodata)."""
+    g = gdal()
+    drv_name, _ = s2_driver()
+    opts = ["QUALITY=100", "REVERSIBLE=YES"] if drv_name == "JP2OpenJPEG" else ["TILED=YES"]
+    for path in sorted((Path(safe) / "GRANULE").rglob("*_*m.*")):
+        src = g.Open(str(path))
+        arr, gt, wkt = src.ReadAsArray(), src.GetGeoTransform(), src.GetProjection()
+        src = None
+        mem = g.GetDriverByName("MEM").Create("", arr.shape[1], arr.shape[0], 1, g.GDT_UInt16)
+        mem.SetGeoTransform((gt[0] + shift[0], gt[1], 0.0, gt[3] + shift[1], 0.0, gt[5]))
+        mem.SetProjection(wkt)
+        mem.GetRasterBand(1).WriteArray(arr)
+        warped = g.Warp("", mem, format="MEM", dstSRS=f"EPSG:{epsg}", xRes=gt[1],
+                        yRes=-gt[5], targetAlignedPixels=True, resampleAlg="near",
+                        srcNodata=0, dstNodata=0)  # fmt: skip
+        warped.GetRasterBand(1).DeleteNoDataValue()
+        path.unlink()
+        g.GetDriverByName(drv_name).CreateCopy(str(path), warped, options=opts)
+    return Path(safe)
+
+
+# -- generators first written for cluster/test_classify_many_*.py ----------
+
+
+def write_crop(src, dst, col: int, row: int, width: int, height: int, epsg: int | None = None):
+    """Window (col, row, width, height) of the raster ``src`` as the GeoTIFF ``dst``, on the
+    same pixel grid; ``epsg`` declares another CRS for the same coordinates (a raster of
+    another UTM zone). Returns ``dst``."""
+    import rasterio
+    from rasterio.crs import CRS
+    from rasterio.windows import Window
+
+    win = Window(col, row, width, height)
+    with rasterio.open(src) as s:
+        prof = {**s.profile, "width": width, "height": height,
+                "transform": s.window_transform(win)}  # fmt: skip
+        if epsg:
+            prof["crs"] = CRS.from_epsg(epsg)
+        with rasterio.open(dst, "w", **prof) as d:
+            d.write(s.read(window=win))
+    return Path(dst)

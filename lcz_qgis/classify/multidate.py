@@ -63,6 +63,7 @@ from .pipeline import (
 from .sliding_window import output_grid
 
 MAX_DATES = 254  # the date count is a byte; 255 is kept free
+FEW_CELLS = 0.01  # a date valid at under this share of the cells classified: a note
 
 
 def fuse_block(probas: list, valids: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -136,6 +137,33 @@ def _fused_blocks(model, date_sources: list, plan: _BlockPlan, result, feedback)
         for g in gens:
             g.close()  # stops each date's reader thread
         result.date_windows_valid = [c.windows_valid for c in counters]
+
+
+def _warn_empty_dates(
+    paths: list, date_windows_valid: list, cells_classified: int, feedback: Feedback
+) -> None:
+    """Warn about each date that contributed nothing; note those that gave very little.
+
+    Args:
+        paths: every date's raster, the first date first.
+        date_windows_valid: per date, its valid windows (``result.date_windows_valid``).
+        cells_classified: the cells the fused map classifies (valid in some date).
+        feedback: a warning per date with no valid window (all nodata, e.g. all cloud, in
+            every window: it contributes nothing), a note per date valid at under
+            ``FEW_CELLS`` of the cells classified.
+    """
+    for k, (path, n) in enumerate(zip(paths, date_windows_valid), 1):
+        name = Path(str(path)).name
+        if n == 0:
+            feedback.warning(
+                f"date {k} '{name}' has no valid window (nodata, e.g. cloud masked as nodata, "
+                "in every window): it contributes nothing to the map or the date count"
+            )
+        elif n < FEW_CELLS * cells_classified:
+            feedback.info(
+                f"date {k} '{name}' is valid in {n} window(s), under {100 * FEW_CELLS:g}% of "
+                f"the {cells_classified} cells classified: it contributes little"
+            )
 
 
 def _open_date(path, ref: InputSource, k: int, feedback) -> InputSource:
@@ -255,7 +283,8 @@ def classify_dates(
     ``pipeline.classify_raster``, plus ``agreement`` (share of the dates seen that vote
     the map's class, in the confidence's format) and ``date_count`` (byte: dates with
     a valid window at the cell). ``result.date_windows_valid`` holds each date's valid
-    windows; ``result.windows_valid`` the cells classified.
+    windows; ``result.windows_valid`` the cells classified. A date with no valid window
+    (e.g. all cloud masked as nodata) contributes nothing: a warning names it.
     """
     feedback = feedback or Feedback()
     t0 = time.monotonic()
@@ -280,6 +309,9 @@ def classify_dates(
         _write_styles(st, request, result)
         _write_area_and_image(st, request, model, plan, result)
         feedback.check_cancelled()
+    _warn_empty_dates(
+        [sentinel2, *dates], result.date_windows_valid, result.windows_valid, feedback
+    )
     _warn_if_empty(result, plan.cell_mask, feedback)
     result.seconds = time.monotonic() - t0
     return result

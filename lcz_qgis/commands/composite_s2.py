@@ -52,8 +52,10 @@ COMMAND = Command(
         "<b>Method</b>: median, 25th, 50th or 75th percentile, interpolated linearly between "
         "the sorted valid values (numpy's default). A pixel with no valid date is nodata.<br>"
         "Outputs: the composite (float32 reflectance, B2 ... B12 in So2Sat order, nodata "
-        "-9999: Classify takes it as it is) and the number of valid dates per pixel. Streams "
-        "by blocks: memory grows with the number of dates, not with the raster size."
+        "-9999: Classify takes it as it is) and the number of valid dates per pixel, as a "
+        "raster of its own (byte, 0 = no valid date), not an 11th band: the models take the "
+        "10 So2Sat bands, so the composite stays a 10-band stack. Streams by blocks: memory "
+        "grows with the number of dates, not with the raster size."
     ),
     params=[
         Param("INPUT", FILE, "Sentinel-2 dates (products or prepared rasters)",
@@ -67,8 +69,10 @@ COMMAND = Command(
         Param("OUTPUT", RASTER_DEST, "Composite (So2Sat bands, 10 m)",
               "The composite GeoTIFF to write (float32 reflectance, 10 bands).", keyword=""),
         Param("COUNT", RASTER_DEST, "Valid dates per pixel",
-              "The GeoTIFF of the number of valid dates per pixel (default: the composite's "
-              "name with _count, beside it).", optional=True, keyword=""),
+              "The GeoTIFF of the number of valid dates per pixel (byte; a file of its own, "
+              "not a band of the composite, which keeps the 10 bands Classify reads; "
+              "default: the composite's name with _count, beside it).", optional=True,
+              keyword=""),
     ],
     run=_run,
     report=_report,

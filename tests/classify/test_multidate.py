@@ -117,6 +117,58 @@ def test_a_cloud_in_one_date_is_filled_by_the_others(fused, single):
     assert out["agreement"][25, 2] == -1 and out["second_class"][25, 2] == 0
 
 
+def test_an_all_cloudy_date_warns_and_contributes_nothing(rf, dates, fused, tmp_path):
+    res3, out3, fb3, _ = fused
+    arr = gdal().Open(str(dates[1])).ReadAsArray().transpose(1, 2, 0)
+    cloudy = write_raster(tmp_path / "all_cloud.tif", np.full_like(arr, S2_NODATA), gt=GT,
+                          nodata=S2_NODATA)  # fmt: skip
+    names = ("probabilities", "agreement", "date_count", "confidence")
+    paths = {n: tmp_path / f"{n}.tif" for n in names}
+    fb = RecordingFeedback()
+    res = classify_dates(rf, tmp_path / "map.tif", dates[0], [cloudy, *dates[1:]],
+                         stride=STRIDE, feedback=fb, **paths)  # fmt: skip
+    # the warning names the date (2nd) and its file; the three others get none
+    named = [w for w in fb.warnings if "all_cloud.tif" in w]
+    assert len(named) == 1 and "date 2" in named[0] and "contributes nothing" in named[0]
+    assert not any(d.name in w for d in dates for w in fb.warnings)
+    assert not any("all_cloud.tif" in m for m in fb3.warnings + fb3.messages)
+    assert res.date_windows_valid == [res3.date_windows_valid[0], 0, *res3.date_windows_valid[1:]]
+    # the map is the map of the other three dates alone; the count never counts it
+    np.testing.assert_array_equal(read(tmp_path / "map.tif")[1], out3["map"])
+    np.testing.assert_array_equal(read(paths["date_count"])[1], out3["date_count"])
+    assert read(paths["date_count"])[1].max() == 3
+    for n in ("probabilities", "agreement", "confidence"):
+        np.testing.assert_allclose(read(paths[n])[1], out3[n], atol=1e-6, err_msg=n)
+    assert res.windows_valid == res3.windows_valid
+
+
+def test_a_date_clear_at_few_cells_gets_a_note(rf, rf_model, dates, tmp_path, capsys):
+    arr = gdal().Open(str(dates[2])).ReadAsArray().transpose(1, 2, 0).copy()
+    arr[:200] = S2_NODATA  # clear only in rows/cols 200-263: a few windows
+    arr[264:] = S2_NODATA
+    arr[:, :200] = S2_NODATA
+    arr[:, 264:] = S2_NODATA
+    few = write_raster(tmp_path / "few.tif", arr, gt=GT, nodata=S2_NODATA)
+    fb = RecordingFeedback()
+    res = classify_dates(rf, tmp_path / "m.tif", dates[0], [few], stride=STRIDE, feedback=fb)
+    n = res.date_windows_valid[1]
+    assert 0 < n < 0.01 * res.windows_valid
+    notes = [m for m in fb.messages if "few.tif" in m and "contributes little" in m]
+    assert len(notes) == 1 and "date 2" in notes[0] and f"in {n} window" in notes[0]
+    assert not any("few.tif" in w for w in fb.warnings)
+    assert not any(dates[0].name in m and "contributes" in m for m in fb.messages)
+    # the CLI user sees the warning about a date that contributes nothing
+    empty = write_raster(tmp_path / "empty.tif", np.full_like(arr, S2_NODATA), gt=GT,
+                         nodata=S2_NODATA)  # fmt: skip
+    code = lcz_main(["classify-dates", "--model", str(rf_model), "--sentinel2", str(dates[0]),
+                     "--dates", str(empty), "--stride", str(STRIDE),
+                     "--output", str(tmp_path / "cli.tif")])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr()
+    assert "empty.tif" in printed.out + printed.err
+    assert "contributes nothing" in printed.out + printed.err
+
+
 def test_georeference_is_the_first_dates_grid_and_styles_are_written(rf, fused, dates, tmp_path):
     _, _, _, folder = fused
     classify_raster(rf, tmp_path / "one.tif", sentinel2=dates[0], stride=STRIDE)

@@ -10,13 +10,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import rasterio
-from helpers import make_safe_date
+from helpers import band_file, make_safe_date, safe_in_crs, zip_safe
 
 from lcz_qgis.common.bands import SEN2_BANDS
 from lcz_qgis.common.errors import Cancelled, LczError
 from lcz_qgis.common.feedback import RecordingFeedback
+from lcz_qgis.raster.io import gdal
 from lcz_qgis.sentinel.composite import composite_block, composite_sentinel2, sorting_network
-from lcz_qgis.sentinel.prepare_s2 import NODATA, prepare_sentinel2
+from lcz_qgis.sentinel.prepare_s2 import CLOUD_CLASSES, NODATA, SO2SAT_TO_ESA, prepare_sentinel2
 
 COMMON = (50, 50, 8)  # clouded in every date: no valid date there
 CLOUDS = [  # (row, col, size[, SCL class]) per date, 10 m pixels
@@ -191,6 +192,84 @@ def test_a_date_on_another_grid_is_warped_with_a_note(dates, tmp_path):
     ok = np.isfinite(w)
     np.testing.assert_allclose(g[ok], w[ok], rtol=1e-6, atol=1e-7)
     assert (count[0, :, :4] <= 1).all()  # b does not cover the first 4 columns
+
+
+def test_zipped_products_composite_like_the_unzipped_ones(dates, tmp_path):
+    _, safes, _ = dates
+    zips = [zip_safe(s, tmp_path / f"{s.stem}.zip") for s in safes[:2]]
+    assert not (tmp_path / safes[0].name).exists()  # the zips alone, no folder beside
+    fb = RecordingFeedback()
+    res = composite_sentinel2([zips[0], zips[1], safes[2]], tmp_path / "z.tif", feedback=fb)
+    composite_sentinel2(safes[:3], tmp_path / "u.tif")
+    zi, z = _read(tmp_path / "z.tif")
+    ui, u = _read(tmp_path / "u.tif")
+    np.testing.assert_array_equal(z, u)
+    np.testing.assert_array_equal(_read(tmp_path / "z_count.tif")[1],
+                                  _read(tmp_path / "u_count.tif")[1])  # fmt: skip
+    assert zi.transform == ui.transform and list(zi.descriptions) == list(SEN2_BANDS)
+    assert set(np.unique(_read(tmp_path / "z_count.tif")[1])) == {0, 1, 2, 3}
+    assert res.dates[:2] == [zp.name for zp in zips] and res.level == "L2A"
+    # each zip's own radiometry was read from the MTD file inside it
+    assert all(any(zp.name in m and "offsets [-1000.0]" in m for m in fb.messages) for zp in zips)
+
+
+def _warped_onto(safe: Path, ref: Path) -> np.ndarray:
+    """A product's reflectance warped by gdal.Warp onto the grid of the stack ``ref``
+    (bands bilinear, SCL nearest, as the composite says), NaN where not valid."""
+    g = gdal()
+    with rasterio.open(ref) as ds:
+        crs, bounds, (h, w) = ds.crs.to_wkt(), tuple(ds.bounds), ds.shape
+
+    def warp(band, alg):
+        out = g.Warp("", str(band_file(safe, band)), format="MEM", dstSRS=crs, width=w,
+                     height=h, outputBounds=bounds, resampleAlg=alg, srcNodata=0, dstNodata=0,
+                     outputType=g.GDT_Float32)  # fmt: skip
+        return out.ReadAsArray().astype(np.float64)
+
+    dn = np.stack([warp(SO2SAT_TO_ESA[b], "bilinear") for b in SEN2_BANDS])
+    valid = (dn != 0).all(axis=0) & ~np.isin(warp("SCL", "near"), CLOUD_CLASSES)
+    return np.where(valid[None], (dn - 1000) / 10000, np.nan)  # baseline 05.09: offset -1000
+
+
+def test_a_date_in_another_utm_zone_is_warped_onto_the_first_grid(dates, tmp_path):
+    root, safes, truth = dates
+    # the second date: a product of its own (seed 7, a cloud elsewhere) in UTM zone 33N,
+    # its footprint 200 m east and 100 m south of the first's: about 4.5 degrees rotated
+    other = make_safe_date(tmp_path, "20230805", [(40, 40, 16)], seed=7)
+    safe_in_crs(other, 32633, shift=(200.0, -100.0))
+    with rasterio.open(band_file(other, "B02")) as ds:
+        assert ds.crs.to_epsg() == 32633
+    fb = RecordingFeedback()
+    res = composite_sentinel2([safes[0], other], tmp_path / "c.tif", feedback=fb)
+    assert any(other.name in m and "warped onto the first date's grid" in m for m in fb.messages)
+    assert not any(safes[0].name in m and "warped" in m for m in fb.messages)
+    assert any(other.name in m and "the rest gets nothing from it" in m for m in fb.messages)
+    info, got = _read(tmp_path / "c.tif")
+    with rasterio.open(tmp_path / "c.tif") as ds:
+        assert ds.crs.to_epsg() == 32632 and ds.shape == (64, 64)  # the first date's grid
+    assert info.transform.to_gdal() == (690000.0, 10.0, 0.0, 5340000.0, 0.0, -10.0)
+    assert res.transform == info.transform.to_gdal()
+    _, count = _read(tmp_path / "c_count.tif")
+    first = truth[0]  # prepare-s2's stack of the first date
+    second = _warped_onto(other, root / "prepared_0.tif")
+    n_valid = np.isfinite(first[0]).astype(int) + np.isfinite(second[0])
+    np.testing.assert_array_equal(count[0], n_valid)
+    # the overlap: both dates in its middle, the first alone west and north of it, the
+    # second alone where the first is cloudy or DN 0
+    assert (count[0, 30:, 30:40] == 2).all() and (count[0, 20:, :15] <= 1).all()
+    assert (~np.isfinite(first[0]) & np.isfinite(second[0])).sum() > 20
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = np.nanmedian(np.stack([first, second]), axis=0)
+    ok = n_valid > 0
+    np.testing.assert_allclose(got[:, ok], want[:, ok], rtol=1e-6, atol=1e-6)
+    assert (got[:, ~ok] == NODATA).all()
+    # the second date does change the pixels both see (its own DN pattern)
+    both = n_valid == 2
+    assert np.abs(got[:, both] - first[:, both]).max() > 0.01
 
 
 def test_a_date_that_does_not_overlap_is_refused(dates, tmp_path):
