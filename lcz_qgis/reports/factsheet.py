@@ -102,7 +102,28 @@ def _calibration_section(result) -> str:
         "<h2>Confidence calibration</h2>"
         '<p class="note">The map\'s confidence is the calibrated probability of its class: '
         "the final model divides its log-probabilities by the temperature (stored in the "
-        "model file).</p>" + _kv_table(rows)
+        "model file).</p>" + _kv_table(rows) + _reliability_images(result)
+    )
+
+
+def _reliability_images(result) -> str:
+    """The reliability diagrams (before and after the temperature) of the held-out
+    patches of all splits; none when the result holds no reliability table."""
+    from .plots import reliability_png
+
+    tables = getattr(result, "reliability", None) or {}
+    out = []
+    for key, what in (("before", "before calibration"), ("after", "after calibration")):
+        table = tables.get(key)
+        if table and any(r["count"] for r in table):
+            png = reliability_png(table, title=f"Held-out polygons, {what}")
+            out.append(img_tag(png, f"reliability diagram, {what}"))
+    if not out:
+        return ""
+    return (
+        '<p class="note">Reliability diagrams of the held-out patches of all splits '
+        "(the calibrated one with each split's temperature fitted on the other splits): "
+        "bars below the diagonal mean over-confidence.</p>" + "".join(out)
     )
 
 

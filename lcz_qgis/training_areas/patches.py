@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common.bands import PATCH_SIZE, sensor_channels
+from ..common.bands import PATCH_SIZE, SEN2_BANDS, sensor_channels
+from ..common.enums import Sensor
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
@@ -127,10 +128,10 @@ def open_patch_sources(sentinel2, sentinel1=None, scale: str = "auto",
 
     feedback = feedback or Feedback()
     ds, info = open_raster(sentinel2)
-    src = PatchSources(InputSource(ds, info, list(range(10)), "sen2"))
+    src = PatchSources(InputSource(ds, info, list(range(len(SEN2_BANDS))), Sensor.SEN2))
     try:
         info.check_for_classification("Sentinel-2 raster")
-        if info.count != len(sensor_channels("sen2")):
+        if info.count != len(SEN2_BANDS):
             raise LczError(
                 f"{param('SENTINEL2')}: '{Path(info.path).name}' has {info.count} bands; "
                 "give the 10-band So2Sat-order stack (B2 B3 B4 B5 B6 B7 B8 B8A B11 B12) that "
@@ -153,7 +154,7 @@ def _open_s1(src: PatchSources, sentinel1, feedback) -> None:
     ds, info = open_raster(sentinel1)
     ref = src.info
     name = Path(info.path).name
-    src.s1 = InputSource(ds, info, [], "sen1")
+    src.s1 = InputSource(ds, info, [], Sensor.SEN1)
     same = (info.width, info.height) == (ref.width, ref.height) and np.allclose(
         info.geotransform, ref.geotransform, atol=1e-6
     )
@@ -165,7 +166,7 @@ def _open_s1(src: PatchSources, sentinel1, feedback) -> None:
             "transform and size); make it with Prepare Sentinel-1 backscatter (lcz "
             "prepare-s1) on the Sentinel-2 raster"
         )
-    if info.count == len(sensor_channels("sen1")):
+    if info.count == len(sensor_channels(Sensor.SEN1)):
         src.s1_channels = list(range(info.count))
     elif info.count == len(S1_GRD_CHANNELS):
         src.s1_channels = list(S1_GRD_CHANNELS)
@@ -204,7 +205,7 @@ class _Writer:
 
         self.f = h5py.File(path, "w")
         self.n = 0
-        self.keys = ["sen2"] + (["sen1"] if has_s1 else [])
+        self.keys = [Sensor.SEN2] + ([Sensor.SEN1] if has_s1 else [])
         for key in self.keys:
             c = len(sensor_channels(key))
             self.f.create_dataset(key, (0, PATCH_SIZE, PATCH_SIZE, c), "f8",
@@ -295,14 +296,14 @@ def _tile_patches(sources: PatchSources, points: GridPoints, idx: np.ndarray):
     out = []
     for a in range(0, int(ok.sum()), BATCH):
         sel = np.flatnonzero(ok)[a : a + BATCH]
-        arrays = {"sen2": np.stack([s2[rr[k] : rr[k] + p, cc[k] : cc[k] + p] for k in sel])
+        arrays = {Sensor.SEN2: np.stack([s2[rr[k] : rr[k] + p, cc[k] : cc[k] + p] for k in sel])
                   .astype(np.float64) * sources.s2.scale}  # fmt: skip
         if s1 is not None:
-            one = np.zeros((sel.size, p, p, len(sensor_channels("sen1"))))
+            one = np.zeros((sel.size, p, p, len(sensor_channels(Sensor.SEN1))))
             one[..., sources.s1_channels] = np.stack(
                 [s1[rr[k] : rr[k] + p, cc[k] : cc[k] + p] for k in sel]
             )
-            arrays["sen1"] = one
+            arrays[Sensor.SEN1] = one
         out.append((idx[sel], arrays))
     return out, idx[~ok]
 

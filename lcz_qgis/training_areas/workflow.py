@@ -85,6 +85,8 @@ class MapResult:
     replaced: list = field(default_factory=list)
     classify: object = None
     seconds: dict = field(default_factory=dict)
+    # "before"/"after" calibration: the reliability tables of the held-out patches
+    reliability: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -259,32 +261,43 @@ def _finetune(req: MapRequest, train_file: Path, model_file: Path, seed: int, fe
     )  # fmt: skip
 
 
-def _calibrate(boot: BootstrapResult) -> tuple[float, float, float]:
+def _calibrate(boot: BootstrapResult) -> tuple[float, float, float, dict]:
     """Step 3: the temperature from the held-out probabilities of all splits, and the
     ECE (15 bins) before and after, each split's ECE-after measured with a temperature
     fitted on the *other* splits (so the after is not scored on its own fit).
 
     Returns:
-        (temperature, ECE before, ECE after).
+        (temperature, ECE before, ECE after, reliability tables): the ECEs are means over
+        the splits; the tables (``evaluation.metrics.calibration_table``, "before" and
+        "after") pool the held-out patches of all splits, for the reliability diagram.
     """
-    from ..evaluation.metrics import expected_calibration_error
+    from ..evaluation.metrics import (
+        calibration_bin_counts,
+        calibration_table,
+        expected_calibration_error,
+    )
     from ..models.calibration import apply_temperature, fit_temperature
 
     proba = np.concatenate([s.probabilities for s in boot.splits])
     ref = np.concatenate([s.reference for s in boot.splits])
     temperature = fit_temperature(proba, ref)
     before, after = [], []
+    bins = {"before": 0.0, "after": 0.0}
     for k, s in enumerate(boot.splits):
         others = [o for j, o in enumerate(boot.splits) if j != k]
         t = fit_temperature(
             np.concatenate([o.probabilities for o in others]),
             np.concatenate([o.reference for o in others]),
         )
-        cal = apply_temperature(s.probabilities, t)
+        top = {"before": s.probabilities.max(axis=1),
+               "after": apply_temperature(s.probabilities, t).max(axis=1)}  # fmt: skip
         correct = s.predicted == s.reference
-        before.append(expected_calibration_error(s.probabilities.max(axis=1), correct))
-        after.append(expected_calibration_error(cal.max(axis=1), correct))
-    return float(temperature), float(np.mean(before)), float(np.mean(after))
+        before.append(expected_calibration_error(top["before"], correct))
+        after.append(expected_calibration_error(top["after"], correct))
+        for key, conf in top.items():
+            bins[key] = bins[key] + calibration_bin_counts(conf, correct)
+    tables = {k: calibration_table(v) for k, v in bins.items()}
+    return float(temperature), float(np.mean(before)), float(np.mean(after)), tables
 
 
 def class_table(patches: _Patches, boot: BootstrapResult) -> list[dict]:
@@ -412,7 +425,7 @@ def map_from_training_areas(req: MapRequest, feedback: Feedback | None = None) -
         boot = _bootstrap(req, patches, features, folder, feedback.scaled(15, 70))
         times["bootstrap"] = time.monotonic() - t0 - times["patches"]
         _report_scores(boot, feedback)
-        temperature, ece_before, ece_after = _calibrate(boot)
+        temperature, ece_before, ece_after, reliability = _calibrate(boot)
         feedback.info(f"3/5 calibration: temperature {temperature:.3f}, ECE "
                       f"{ece_before:.3f} -> {ece_after:.3f} (held-out polygons)")  # fmt: skip
         feedback.info("4/5 final model on all polygons, then the map")
@@ -423,7 +436,7 @@ def map_from_training_areas(req: MapRequest, feedback: Feedback | None = None) -
             int(len(np.unique(patches.polygons))), class_table(patches, boot),
             list(patches.result.suspects), list(patches.result.quality.replaced),
         )  # fmt: skip
-        result.seconds = dict(times)
+        result.seconds, result.reliability = dict(times), reliability
         with staged_outputs(feedback) as st:
             result.classify = _classify(req, model, feedback.scaled(80, 98))
             _write_extras(st, req, result, model, patches)

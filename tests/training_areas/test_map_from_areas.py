@@ -16,13 +16,14 @@ import zipfile
 import numpy as np
 import pytest
 import rasterio
-from helpers import write_areas_file
+from helpers import expected_area_points, write_areas_file
 
 from lcz_qgis.cli import main
 from lcz_qgis.common.errors import Cancelled, LczError
 from lcz_qgis.common.feedback import RecordingFeedback
+from lcz_qgis.common.legend import lcz_class
 from lcz_qgis.evaluation.metrics import lcz_scores
-from lcz_qgis.sample_data import write_scene
+from lcz_qgis.sample_data import S2_NODATA, write_scene
 from lcz_qgis.training_areas.bootstrap import polygon_classes, polygon_splits, run_bootstrap
 from lcz_qgis.training_areas.workflow import MapRequest, map_from_training_areas
 
@@ -46,7 +47,7 @@ def made(city):
         areas=str(city / "areas.gpkg"), sentinel2=str(city / "scene_s2.tif"),
         output=str(out / "lcz.tif"), n_splits=SPLITS, trees=30, seed=3,
         confidence=str(out / "conf.tif"), area_table=str(out / "area.csv"),
-        factsheet=str(out / "factsheet.html"), model_output=str(out / "city.lczmodel"),
+        map_image=str(out / "map.png"), factsheet=str(out / "factsheet.html"), model_output=str(out / "city.lczmodel"),
         suspicious=str(out / "suspicious.gpkg"), predictions=str(out / "predictions.csv"),
     )  # fmt: skip
     return map_from_training_areas(req, fb), out, fb
@@ -116,14 +117,41 @@ def test_scores_equal_a_recount_from_the_saved_predictions(made):
         recount.append(s)
         total += np.asarray(s["confusion"])
         assert s["oa"] == pytest.approx(np.mean(ref == pred))
-    for key in ("oa", "oa_u", "oa_bu", "oa_w", "kappa"):
+    for key in ("oa", "oa_u", "oa_bu", "oa_w", "kappa", "macro_f1"):
         values = np.array([s[key] for s in recount])
-        got = res.bootstrap.summary[key]
-        finite = values[np.isfinite(values)]
-        assert got["mean"] == pytest.approx(finite.mean())
-        assert got["low"] == pytest.approx(np.percentile(finite, 2.5))
-        assert got["high"] == pytest.approx(np.percentile(finite, 97.5))
+        _assert_interval(res.bootstrap.summary[key], values[np.isfinite(values)])
     assert (res.bootstrap.confusion == total).all()  # summed over all splits, not the last
+    # per-class F1: over the splits that held the class out, as the class table shows it
+    held = {int(r["reference"]) for r in rows}
+    assert set(res.bootstrap.per_class_f1) == held
+    table = {c["code"]: c for c in res.class_table}
+    for code in held:
+        ks = [k for k in range(SPLITS) if any(int(r["reference"]) == code for r in by_split[k])]
+        f1 = np.array([recount[k]["per_class"][code - 1]["f1"] for k in ks])
+        assert f1 == pytest.approx([_f1(by_split[k], code) for k in ks])  # counted by hand
+        _assert_interval(res.bootstrap.per_class_f1[code], f1)
+        assert table[code]["f1_mean"] == pytest.approx(f1.mean())
+        assert table[code]["f1_low"] == pytest.approx(np.percentile(f1, 2.5))
+    # the macro F1 of a split is the mean F1 of the classes it held out
+    for k in range(SPLITS):
+        codes = {int(r["reference"]) for r in by_split[k]}
+        macro = np.mean([_f1(by_split[k], c) for c in codes])
+        assert res.bootstrap.splits[k].scores["macro_f1"] == pytest.approx(macro)
+
+
+def _f1(rows, code):
+    """A class's F1 counted by hand from prediction rows."""
+    tp = sum(int(r["reference"]) == code == int(r["predicted"]) for r in rows)
+    ref = sum(int(r["reference"]) == code for r in rows)
+    pred = sum(int(r["predicted"]) == code for r in rows)
+    return 2 * tp / (ref + pred) if ref + pred else 0.0
+
+
+def _assert_interval(got, values):
+    assert len(values) > 0
+    assert got["mean"] == pytest.approx(values.mean())
+    assert got["low"] == pytest.approx(np.percentile(values, 2.5))
+    assert got["high"] == pytest.approx(np.percentile(values, 97.5))
 
 
 def test_the_saved_predictions_never_put_one_polygon_on_both_sides(made):
@@ -176,6 +204,140 @@ def test_the_factsheet_shows_scores_classes_calibration_and_suspects(made):
     assert text.count("<img") >= 2  # boxplots and the confusion matrix
     assert res.suspects and (out / "suspicious.gpkg").is_file()
     assert any("300 m buffer" in w for w in fb.warnings)
+
+
+@pytest.fixture(scope="module")
+def want(city):
+    """(x, y) -> (code, area name) of every patch the city's areas must give, counted
+    from the areas and the raster's pixels (helpers.expected_area_points)."""
+    with rasterio.open(city / "scene_s2.tif") as s2:
+        pixels = np.moveaxis(s2.read(), 0, -1)
+    return expected_area_points([pixels], S2_NODATA)
+
+
+def test_the_final_model_is_trained_on_every_polygon_that_gives_patches(made, want):
+    res, out, _ = made
+    with zipfile.ZipFile(out / "city.lczmodel") as z:
+        training = json.loads(z.read("manifest.json"))["training"]
+    names = {name for _, name in want.values()}
+    # 25 areas: the tiny one, the one outside and the one in the nodata strip give none
+    assert len(names) == 22 and res.n_polygons == len(names)
+    assert training["n_polygons"] == len(names)
+    assert training["n_train"] == res.n_patches == len(want)
+    codes = np.array([code for code, _ in want.values()])
+    assert training["class_counts"] == np.bincount(codes, minlength=18)[1:].tolist()
+
+
+def _map(path):
+    with rasterio.open(path) as m:
+        return m.read(1), abs(m.res[0] * m.res[1])
+
+
+def test_the_area_table_is_a_recount_of_the_maps_cells(made):
+    _, out, _ = made
+    lcz, cell_m2 = _map(out / "lcz.tif")
+    assert cell_m2 == 10_000.0
+    counts = np.bincount(lcz.ravel(), minlength=18)
+    with open(out / "area.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["code"]) for r in rows] == list(range(1, 18))
+    for r in rows:
+        n = counts[int(r["code"])]
+        assert int(r["cells"]) == n
+        assert float(r["area_km2"]) == pytest.approx(n * cell_m2 / 1e6, abs=1e-6)
+        assert float(r["percent"]) == pytest.approx(100 * n / counts[1:].sum(), abs=1e-3)
+    assert sum(int(r["cells"]) for r in rows) == (lcz > 0).sum() > 1000
+
+
+def test_the_map_image_is_a_png_whose_legend_lists_the_classes_present(made):
+    from numpy.lib.stride_tricks import sliding_window_view
+    from PIL import Image
+
+    from lcz_qgis.common.legend import LCZ_CLASSES
+
+    _, out, _ = made
+    png = out / "map.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.size == (1500, 1080)  # 10 x 7.2 in at 150 dpi
+        rgb = np.asarray(im.convert("RGB"))
+    legend = rgb[:, int(0.69 * rgb.shape[1]) :]  # the legend's axes, right of the map
+    lcz, _ = _map(out / "lcz.tif")
+    present = set(np.unique(lcz[lcz > 0]).tolist())
+    swatches = set()
+    for c in LCZ_CLASSES:
+        solid = (legend == np.array(c.rgb, np.uint8)).all(axis=-1)
+        if sliding_window_view(solid, (6, 6)).all(axis=(-1, -2)).any():  # a filled swatch
+            swatches.add(c.code)
+    assert len(present) >= 4 and swatches == present
+
+
+def test_the_gaussian_filter_smooths_the_map(made, city, tmp_path):
+    """The same final model (seed and trees as ``made``) with FILTER gaussian: the same
+    cells mapped, some changed, and fewer class changes between neighbouring cells."""
+    _, out, _ = made
+    req = MapRequest(areas=str(city / "areas.gpkg"), sentinel2=str(city / "scene_s2.tif"),
+                     output=str(tmp_path / "g.tif"), n_splits=2, trees=30, seed=3,
+                     filter="gaussian")  # fmt: skip
+    map_from_training_areas(req, RecordingFeedback())
+    plain, _ = _map(out / "lcz.tif")
+    smooth, _ = _map(tmp_path / "g.tif")
+    assert ((plain == 0) == (smooth == 0)).all()
+    changed = (plain != smooth).mean()
+    assert 0.005 < changed < 0.5
+
+    def class_changes(m):
+        ok_h, ok_v = (m[:, 1:] > 0) & (m[:, :-1] > 0), (m[1:] > 0) & (m[:-1] > 0)
+        return ((m[:, 1:] != m[:, :-1]) & ok_h).sum() + ((m[1:] != m[:-1]) & ok_v).sum()
+
+    assert class_changes(smooth) < 0.8 * class_changes(plain)
+
+
+def _section(text, heading):
+    """The HTML of a factsheet section: from its <h2> to the next one."""
+    start = text.index(f"<h2>{heading}")
+    end = text.find("<h2>", start + 4)
+    return text[start : end if end > 0 else len(text)]
+
+
+def test_the_factsheet_shows_the_results_calibration_and_class_f1(made, want):
+    import base64
+    import re
+
+    res, out, _ = made
+    text = (out / "factsheet.html").read_text()
+    cal = _section(text, "Confidence calibration")
+    values = dict(re.findall(r'<th class="l">([^<]*)</th><td class="l">([^<]*)</td>', cal))
+    (before,) = [float(v) for k, v in values.items() if k.startswith("ECE before")]
+    (after,) = [float(v) for k, v in values.items() if k.startswith("ECE after")]
+    (temp,) = [float(v) for k, v in values.items() if k.startswith("Temperature")]
+    assert before == pytest.approx(res.ece_before, abs=5e-4) and before > 0
+    assert after == pytest.approx(res.ece_after, abs=5e-4)
+    assert temp == pytest.approx(res.temperature, abs=5e-4)
+    images = re.findall(
+        r'<img alt="(reliability diagram[^"]*)" src="data:image/png;base64,([^"]+)"', cal
+    )
+    assert [alt for alt, _ in images] == ["reliability diagram, before calibration",
+                                          "reliability diagram, after calibration"]  # fmt: skip
+    assert all(base64.b64decode(data)[:4] == b"\x89PNG" for _, data in images)
+    assert sum(r["count"] for r in res.reliability["before"]) == sum(
+        len(s.reference) for s in res.bootstrap.splits
+    )
+    # the class table: every class of the areas, its polygons and patches, its F1
+    rows = re.findall(r"</span> ([^<]+)</td><td class=\"l\">[^<]*</td><td>(\d+)</td>"
+                      r"<td>(\d+)</td><td>([^<]+)</td>", _section(text, "Classes"))  # fmt: skip
+    by_code = {}
+    for code, name in want.values():
+        by_code.setdefault(code, (set(), []))[0].add(name)
+        by_code[code][1].append(name)
+    letters = {lcz_class(c).letter: c for c in by_code}
+    assert sorted(r[0] for r in rows) == sorted(letters)
+    for letter, polygons, patches, f1 in rows:
+        code = letters[letter]
+        assert int(polygons) == len(by_code[code][0]) and int(patches) == len(by_code[code][1])
+        assert f1 == f"{res.bootstrap.per_class_f1[code]['mean']:.3f}"
+    polys = re.search(r"Polygons with patches</th><td class=\"l\">(\d+)<", text).group(1)
+    assert int(polys) == len({n for _, n in want.values()})
 
 
 @pytest.mark.parametrize("at", [10, 40, 90])  # patches, bootstrap, the map
@@ -326,6 +488,7 @@ def test_the_finetuning_factsheet_names_the_init_model(finetuned):
     text = (d / "factsheet.html").read_text()
     assert f"Accuracy ({FT_SPLITS} splits by polygon" in text
     assert "init.lczmodel fine-tuned, 2 epochs" in text
+    assert "<img" in _section(text, "Confidence calibration")  # the reliability diagrams
     assert f"{res.bootstrap.summary['oa']['mean']:.3f}" in text
     assert "Confidence calibration" in text
 

@@ -8,13 +8,11 @@ raster, the huge area's 300 m buffer as a distance test, nodata from the rasters
 
 from __future__ import annotations
 
-import math
-
 import h5py
 import numpy as np
 import pytest
 import rasterio
-from helpers import SCENE_AREAS, points_in_rectangles, write_areas_file, write_wudapt_kml
+from helpers import SCENE_AREAS, expected_area_points, write_areas_file, write_wudapt_kml
 from osgeo import ogr
 
 from lcz_qgis.cli import main
@@ -62,34 +60,7 @@ def run(scene):
 
 def expected_points(scene) -> dict:
     """(x, y) -> (code, area name) of every window the run must write, from scratch."""
-    g = np.arange(0, 100_000_000, 100.0)
-    xs = g[(g > X0 - 1000) & (g < X0 + 10 * SIZE + 1000)]
-    ys = g[(g > Y0 - 10 * SIZE - 1000) & (g < Y0 + 1000)]
-    gx, gy = np.meshgrid(xs, ys)
-    claims: dict = {}
-    for name, (code, parts, _) in SCENE_AREAS.items():
-        if name == "water_huge":  # replaced by a 300 m buffer around its centroid
-            (x0, y0, x1, y1) = parts[0]
-            d = np.hypot(gx - (x0 + x1) / 2, gy - (y0 + y1) / 2)
-            # the buffer is a polygon of 120 segments: no point may lie in the sliver
-            assert not ((d > 300 * math.cos(math.pi / 120) - 0.01) & (d < 300.01)).any()
-            inside = d < 300
-        else:
-            inside = points_in_rectangles(parts, gx, gy)
-        for x, y in zip(gx[inside], gy[inside]):
-            claims.setdefault((x, y), []).append((code, name))
-    out = {}
-    for (x, y), c in claims.items():
-        if len({code for code, _ in c}) > 1:  # areas of different classes: left out
-            continue
-        col0, row0 = int((x - X0) / 10) - 16, int((Y0 - y) / 10) - 16
-        if col0 < 0 or row0 < 0 or col0 + 32 > SIZE or row0 + 32 > SIZE:
-            continue
-        win = np.s_[row0 : row0 + 32, col0 : col0 + 32]
-        if (scene["s2"][win] == S2_NODATA).any() or (scene["s1"][win] == S2_NODATA).any():
-            continue
-        out[(x, y)] = min(c)
-    return out
+    return expected_area_points([scene["s2"], scene["s1"]], S2_NODATA, SCENE_AREAS, X0, Y0, SIZE)
 
 
 def test_patch_centres_labels_and_polygons_are_the_areas_grid_points(scene, run):
@@ -128,6 +99,34 @@ def test_patch_pixels_are_the_rasters_windows(scene, run):
             c0, r0 = int((tfw[k, 0] - X0) / 10), int((Y0 - tfw[k, 3]) / 10)
             np.testing.assert_array_equal(f["sen2"][k], scene["s2"][r0 : r0 + 32, c0 : c0 + 32])
             np.testing.assert_array_equal(f["sen1"][k], scene["s1"][r0 : r0 + 32, c0 : c0 + 32])
+
+
+def test_load_patches_with_the_geo_file_puts_each_patch_at_its_grid_point(scene, run, tmp_path):
+    """lcz patches on the generated file: each patch's GeoTIFF is centred on the grid
+    point it was cut at, in the raster's CRS, and holds that place's pixels."""
+    from lcz_qgis.patches.load import load_patches
+
+    d = scene["dir"]
+    want = expected_points(scene)
+    with h5py.File(d / "patches.h5") as f:
+        n = f["label"].shape[0]
+        codes, polygon = f["label"][:].argmax(1) + 1, f["polygon"][:]
+    picked = list(range(0, n, 23)) + [n - 1]
+    res = load_patches(d / "patches.h5", tmp_path / "p", geo=d / "patches_geo.h5",
+                       indices=picked, per_patch_files=True)  # fmt: skip
+    assert res.layout == "geo" and res.crs == [32632] and res.n_placed == len(picked)
+    assert sorted(res.indices.tolist()) == picked
+    centres = set()
+    for k in picked:
+        with rasterio.open(tmp_path / "p" / f"patches_sen2_{k:06d}.tif") as t:
+            assert t.crs.to_epsg() == 32632 and t.res == (10.0, 10.0) and t.shape == (32, 32)
+            x, y = t.transform * (16, 16)
+            pixels = np.moveaxis(t.read(), 0, -1)
+        assert want[(x, y)] == (codes[k], scene["names"][polygon[k] - 1])
+        c0, r0 = int((x - X0) / 10) - 16, int((Y0 - y) / 10) - 16
+        np.testing.assert_array_equal(pixels, scene["s2"][r0 : r0 + 32, c0 : c0 + 32])
+        centres.add((x, y))
+    assert len(centres) == len(picked)
 
 
 def test_each_quality_check_warns_and_lists_the_bad_areas(scene, run):
