@@ -55,7 +55,7 @@ from ..common.atomic import StagedOutputs, check_distinct_paths, check_output_pa
 from ..common.bands import SEN2_BANDS
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
-from ..raster.io import classifier_input_options, qml_path
+from ..raster.io import classifier_input_options, create_geotiff, qml_path
 from ..styling.styles import RampStop, qml_multiband, qml_pseudocolor
 from .prepare_s2 import CLOUD_CLASSES, NODATA, SO2SAT_TO_ESA, TARGET_RES, find_product
 
@@ -660,15 +660,14 @@ def _finish(dates, grid, output, count_output, method, n_empty, feedback) -> Com
     )  # fmt: skip
 
 
-def _creation_profile(grid: _Grid, count: int, dtype: str, nodata) -> dict:
-    """rasterio's profile for an output: the grid and ``prepare-s2``'s creation options."""
-    opts = dict(o.split("=", 1) for o in classifier_input_options(predictor=False))
-    return {
-        "driver": "GTiff", "width": grid.width, "height": grid.height, "count": count,
-        "dtype": dtype, "crs": grid.crs, "transform": grid.transform, "nodata": nodata,
-        **{k.lower(): v for k, v in opts.items()},
-        **{k: v for k, v in OUTPUT_OPTIONS.items() if opts.get("COMPRESS") == "ZSTD" or k != "zstd_level"},
-    }  # fmt: skip
+def _create(path, grid: _Grid, count: int, dtype: str, nodata, descriptions):
+    """An output GeoTIFF on the grid (``raster.io.create_geotiff``), with ``prepare-s2``'s
+    creation options."""
+    opts = classifier_input_options(predictor=False)
+    zstd = "COMPRESS=ZSTD" in opts
+    opts += [f"{k.upper()}={v}" for k, v in OUTPUT_OPTIONS.items() if zstd or k != "zstd_level"]
+    return create_geotiff(path, grid.width, grid.height, count, dtype, grid.transform.to_gdal(),
+                          grid.crs, nodata, opts, descriptions)  # fmt: skip
 
 
 def _tags(dates: list[_Date], method: str) -> dict:
@@ -697,7 +696,6 @@ def _styles(n_dates: int) -> tuple[str, str]:
 def _write_outputs(dates, grid, block, q, output, count_output, method, feedback) -> int:
     """Stream the composite and the count into staged temporaries; returns the number of
     pixels without a valid date."""
-    rio = _rio()
     staging = StagedOutputs()
     staging.expect(output, grid.width * grid.height * len(SEN2_BANDS) * 4)
     staging.expect(count_output, grid.width * grid.height)
@@ -705,14 +703,12 @@ def _write_outputs(dates, grid, block, q, output, count_output, method, feedback
     rgb, ramp = _styles(len(dates))
     with staged_outputs(feedback, staging) as st:
         with ExitStack() as files:
-            out = files.enter_context(rio.open(
-                st.temp(output), "w", **_creation_profile(grid, 10, "float32", NODATA)))  # fmt: skip
-            cnt = files.enter_context(
-                rio.open(st.temp(count_output), "w", **_creation_profile(grid, 1, "uint8", None))
+            out = files.enter_context(
+                _create(st.temp(output), grid, len(SEN2_BANDS), "float32", NODATA, SEN2_BANDS)
             )
-            for k, name in enumerate(SEN2_BANDS):
-                out.set_band_description(k + 1, name)
-            cnt.set_band_description(1, "valid dates")
+            cnt = files.enter_context(
+                _create(st.temp(count_output), grid, 1, "uint8", None, ["valid dates"])
+            )
             out.update_tags(**_tags(dates, method))
             n_empty = _stream(dates, grid, block, q, out, cnt, feedback)
         st.write_text(qml_path(output), rgb)

@@ -275,25 +275,15 @@ def write_features(src, path, feedback=None, block_rows: Optional[int] = None) -
         feedback: cancel.
         block_rows: rows per block.
     """
-    import rasterio
-    from rasterio.crs import CRS
-    from rasterio.transform import Affine
     from rasterio.windows import Window
 
+    from ..raster.io import closing_raster, create_geotiff
+
     info = src.info
-    profile = {
-        "driver": "GTiff",
-        "width": info.width,
-        "height": info.height,
-        "count": N_FEATURES,
-        "dtype": "float32",
-        "nodata": float("nan"),
-        "transform": Affine.from_gdal(*info.geotransform),
-        "crs": CRS.from_wkt(info.crs_wkt) if info.crs_wkt else None,
-        "interleave": "pixel",
-        **FEATURES_TIFF_OPTIONS,
-    }
-    with rasterio.open(path, "w", **profile) as dst:
+    options = ["INTERLEAVE=PIXEL", *(f"{k}={v}" for k, v in FEATURES_TIFF_OPTIONS.items())]
+    dst = create_geotiff(path, info.width, info.height, N_FEATURES, "float32",
+                         info.geotransform, info.crs_wkt, float("nan"), options)  # fmt: skip
+    with closing_raster(dst):
         for r0, r1, f in feature_blocks(src.ds, info, src.bands, src.limit, block_rows, feedback):
             dst.write(np.moveaxis(f, -1, 0), window=Window(0, r0, info.width, r1 - r0))
     return Path(path)

@@ -220,10 +220,14 @@ TESTS = Path(__file__).resolve().parents[1]
 NOT_A_PACKAGE = {"plugin", "package"}
 
 
-def test_test_folders_mirror_the_core_packages():
+def test_test_folders_mirror_the_core_packages_and_every_package_has_one():
     core_packages = {p.name for p in CORE.iterdir() if (p / "__init__.py").is_file()}
     folders = {p.name for p in TESTS.iterdir() if p.is_dir() and p.name != "__pycache__"}
     assert folders - NOT_A_PACKAGE <= core_packages, folders - NOT_A_PACKAGE - core_packages
+    # and the other way round: every core package has its tests
+    assert core_packages <= folders, (
+        f"core packages without tests/<name>/: {core_packages - folders}"
+    )
     assert not sorted(TESTS.glob("test_*.py")), "test modules belong in a package's folder"
     for folder in folders:
         assert sorted((TESTS / folder).glob("test_*.py")), f"tests/{folder} holds no tests"

@@ -141,8 +141,10 @@ def test_render_outputs_load_styled(qgis_app, files, tmp_path, product, renderer
     out = tmp_path / f"{product}.tif"
     res, layers = run_and_load("lcz:render", {"INPUT": src, "PRODUCT": product, "OUTPUT": str(out)})
     assert layers[out.name].renderer().type() == renderer
-    # named after the product and the input, not the output parameter ("Product")
-    assert layers[out.name].name() == f"{product.upper()} \u2013 {Path(src).stem}"
+    # named after the product's readable name and the input, not the output parameter
+    # ("Product") nor the product's code ("TRUECOLOR")
+    title = {"ndvi": "NDVI", "truecolor": "Sentinel-2 true colour"}[product]
+    assert layers[out.name].name() == f"{title} \u2013 {Path(src).stem}"
     layer = QgsRasterLayer(str(out), product)
     assert layer.isValid() and layer.renderer().type() == renderer
     assert layer.crs().authid() == f"EPSG:{files['epsg'][0]}"
