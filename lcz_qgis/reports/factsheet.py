@@ -143,7 +143,8 @@ def _areas_section(result, req) -> str:
 def _model_text(req) -> str:
     if req.model_type == "rf":
         return f"Random forest, {req.trees} trees"
-    return f"{Path(req.init_model).name} fine-tuned, {req.epochs} epochs, all layers trained"
+    epochs = f"{req.epochs} epoch" + ("" if req.epochs == 1 else "s")
+    return f"{Path(req.init_model).name} fine-tuned, {epochs}, all layers trained"
 
 
 def _suspects_section(result) -> str:
