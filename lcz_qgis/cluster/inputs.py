@@ -90,7 +90,11 @@ def read_header(path: str) -> RasterHeader:
             head = RasterHeader(
                 str(path), ds.width, ds.height, ds.transform.to_gdal(), ds.crs.to_wkt()
             )
-    except (rasterio.errors.RasterioError, AttributeError) as exc:
+    except (
+        rasterio.errors.RasterioError,
+        rasterio.errors.RasterioIOError,
+        AttributeError,
+    ) as exc:  # rasterio 1.3: RasterioIOError is an OSError only
         raise LczError(f"{param('INPUTS')}: cannot read raster '{path}': {exc}") from None
     if not head.crs:
         raise LczError(f"{param('INPUTS')}: raster '{path}' has no coordinate reference system")

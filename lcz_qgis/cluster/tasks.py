@@ -297,26 +297,45 @@ def _same_grid(a: str, b: str) -> bool:
 
 def _crop_tile(src_path: Path, crop: tuple, tile: Path) -> np.ndarray:
     """Write ``crop`` (col, row, cols, rows) of the LCZ map ``src_path`` to ``tile`` with
-    its colours and .qml (write-then-rename); returns the cells written."""
+    the LCZ colours, category names and .qml (``raster.io.create_geotiff``, with the
+    whole map's creation options; write-then-rename); returns the cells written.
+
+    Raises:
+        DiskFull: the disk filled up meanwhile (no tile, no temporary left).
+    """
     import rasterio
     from rasterio.windows import Window
 
-    from ..raster.io import qml_path, write_lcz_qml
+    from ..raster.io import (
+        GTIFF_OPTIONS,
+        close_raster,
+        create_geotiff,
+        gdal_writes,
+        name_lcz_categories,
+        qml_path,
+        style_lcz_band,
+        write_lcz_qml,
+    )
 
     win = Window(*crop)
     with rasterio.open(src_path) as src:
         data = src.read(1, window=win)
-        profile = src.profile
-        profile.update(width=crop[2], height=crop[3], transform=src.window_transform(win))
-        if crop[2] < 16 or crop[3] < 16:  # GeoTIFF tiles are multiples of 16
-            profile.update(tiled=False)
-            profile.pop("blockxsize", None), profile.pop("blockysize", None)
-        cmap = src.colormap(1)
-    with staged_outputs() as st:
-        with rasterio.open(st.temp(tile), "w", **profile) as dst:
-            dst.write(data, 1)
-            dst.write_colormap(1, cmap)
-            dst.set_band_description(1, "LCZ")
+        gt, crs, nodata = src.window_transform(win).to_gdal(), src.crs, src.nodata
+    options = GTIFF_OPTIONS
+    if crop[2] < 16 or crop[3] < 16:  # GeoTIFF tiles are multiples of 16: strips then
+        options = [o for o in GTIFF_OPTIONS if not o.startswith("TILED=")]
+    with staged_outputs() as st, gdal_writes():
+        tmp = st.temp(tile)
+        st.expect(tile, data.size, 0)
+        ds = create_geotiff(tmp, crop[2], crop[3], 1, "uint8", gt, crs, nodata, options)
+        try:
+            style_lcz_band(ds)
+            ds.write(data, 1)
+        except BaseException:
+            ds.close()
+            raise
+        close_raster(ds)
+        name_lcz_categories(tmp)
         write_lcz_qml(st.temp(qml_path(tile)))
     return data
 
@@ -343,11 +362,25 @@ def _classify(model, job: JobConfig, task: TaskSpec, tile: Path) -> tuple[list, 
         _unlink_vsimem(vrts)
     counts = res.counts
     if task.crop is not None:
-        cells = _crop_tile(out, task.crop, tile)
+        try:
+            cells = _crop_tile(out, task.crop, tile)
+        finally:  # the halo map goes, the crop written or not
+            for p in (out, out.with_suffix(".qml"), Path(str(out) + ".aux.xml")):
+                p.unlink(missing_ok=True)
         counts = np.bincount(cells.ravel(), minlength=N_CLASSES + 1).tolist()
-        for p in (out, out.with_suffix(".qml"), Path(str(out) + ".aux.xml")):
-            p.unlink(missing_ok=True)
     return counts, res.cell_area_m2
+
+
+def _disk_full_error(task: TaskSpec, exc: BaseException) -> LczError | None:
+    """A plain ``LczError`` naming the task for an exception that means the disk is full
+    (``DiskFull``, ENOSPC), else None. ``DiskFull`` itself does not survive the pickling
+    from a worker process to the client (its message would come back garbled)."""
+    from ..common.atomic import is_disk_full
+
+    if not is_disk_full(exc):
+        return None
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return LczError(f"task {task.name}: disk full on worker {socket.gethostname()}: {text}")
 
 
 def _unlink_vsimem(paths) -> None:
@@ -381,8 +414,21 @@ def run_task(task: TaskSpec, job: JobConfig) -> dict:
     model = worker_model(job)
     t1 = time.time()
     tile = tile_path(job.output_folder, task.name)
-    tile.parent.mkdir(parents=True, exist_ok=True)
-    counts, cell_area = _classify(model, job, task, tile)
+    try:
+        tile.parent.mkdir(parents=True, exist_ok=True)
+        counts, cell_area = _classify(model, job, task, tile)
+        return _write_record(job, task, tile, counts, cell_area, (t0, t1, cpu0))
+    except Exception as exc:
+        full = _disk_full_error(task, exc)
+        if full is None:
+            raise
+        raise full from None
+
+
+def _write_record(job: JobConfig, task: TaskSpec, tile: Path, counts, cell_area: float,
+                  times: tuple) -> dict:  # fmt: skip
+    """Write the success record of a task whose tile is in place; returns it."""
+    t0, t1, cpu0 = times
     record = {
         "name": task.name, "key": job.task_key(task), "tile": f"tiles/{tile.name}",
         "bytes": tile.stat().st_size, "counts": [int(c) for c in counts],

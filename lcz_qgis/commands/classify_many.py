@@ -110,7 +110,7 @@ COMMAND = Command(
               minimum=1, advanced=True),
         Param("SCALE", ENUM, "Sentinel-2 scale",
               "The Sentinel-2 scale: auto-detect, reflectance, or DN (divided by 10000).",
-              choices=_enum(SCALE_LABELS, SCALES), default=Scale.AUTO.value),
+              choices=_enum(SCALE_LABELS, SCALES), default=Scale.AUTO.value, advanced=True),
         Param("FILTER", ENUM, "Post-classification filter", "The post-classification filter.",
               choices=_enum(FILTER_LABELS, FILTERS), default=Filter.NONE.value),
         Param("BANDS", STRING, "Sentinel-2 band mapping (band numbers or NAME=NUMBER)",

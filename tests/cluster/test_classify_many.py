@@ -32,17 +32,6 @@ CROPS = {"north": (0, 0), "south": (0, 260), "east": (260, 0)}  # (col, row), 25
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    from distributed import LocalCluster
-
-    env = {"TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                     dashboard_address=":0", env=env, silence_logs=50)  # fmt: skip
-    yield c.scheduler_address
-    c.close()
-
-
-@pytest.fixture(scope="module")
 def rasters(sample_dir, tmp_path_factory) -> dict:
     """Three 250 x 250 px crops of the sample scene, on one 100 m grid, not overlapping."""
     d = tmp_path_factory.mktemp("many_inputs")
@@ -223,7 +212,9 @@ class _CancelAfterOne(Feedback):
         return self.cancel
 
 
-def test_a_run_resumes_after_a_killed_run(cluster, rasters, rf_model, tmp_path):
+def test_a_run_resumes_after_a_cancelled_run_and_takes_over_a_dead_run_s_lock(
+    cluster, rasters, rf_model, tmp_path
+):
     out = tmp_path / "resume"
     src = rasters["north"].parent / "list.txt"
     opts = _opts(cluster, tile_size=11)  # 27 tasks: only a few are in flight at a cancel
