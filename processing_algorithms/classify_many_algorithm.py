@@ -21,9 +21,10 @@ class ClassifyManyAlgorithm(SpecAlgorithm):
     COMMAND = COMMAND
 
     def post_process(self, values, outputs, objects, context, feedback):
-        mosaic = outputs.get("MOSAIC")
-        if not mosaic:
-            return
-        details = QgsProcessingContext.LayerDetails("LCZ mosaic", context.project(), "MOSAIC")
-        context.addLayerToLoadOnCompletion(mosaic, details)
-        style_output_on_load(context, mosaic, str(qml_path(mosaic)))
+        mosaics = {"": outputs["MOSAIC"]} if outputs.get("MOSAIC") else {}
+        mosaics.update(outputs.get("_mosaics") or {})  # one per CRS when there are several
+        for crs, mosaic in mosaics.items():
+            name = f"LCZ mosaic ({crs.replace('_', ':')})" if crs else "LCZ mosaic"
+            details = QgsProcessingContext.LayerDetails(name, context.project(), "MOSAIC")
+            context.addLayerToLoadOnCompletion(mosaic, details)
+            style_output_on_load(context, mosaic, str(qml_path(mosaic)))

@@ -47,6 +47,12 @@ def _run(values: dict, feedback) -> dict:
     for key in ("MOSAIC", "COG", "AREA_TABLE", "REPORT"):
         out[key] = str(folder / report.outputs[key]) if key in report.outputs else None
     out["FAILED"] = report.count("failed")
+    # rasters in several CRSs: one mosaic per CRS (MOSAIC_EPSG_32632, ...), none called MOSAIC
+    out["_mosaics"] = {
+        key[len("MOSAIC_") :]: str(folder / name)
+        for key, name in report.outputs.items()
+        if key.startswith("MOSAIC_")
+    }
     return out
 
 

@@ -227,3 +227,26 @@ def test_rasters_in_two_utm_zones_get_one_mosaic_each_and_one_area_table(
     assert [r["cells"] for r in read_area_csv(out / "area_table.csv")] == _counts(
         [nw, sw, east_map[0]]
     )
+
+
+def test_processing_loads_one_styled_mosaic_per_crs(qgis_app, four, rf_model, tmp_path):
+    import processing
+    from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
+
+    d = tmp_path / "in"
+    d.mkdir()
+    east = write_crop(four["ne"], d / "east33.tif", 0, 0, 200, 200, epsg=32633)
+    (d / "list.txt").write_text(f"{four['nw']}\n{east}\n")
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    res = processing.run("lcz:classifymany", {"INPUTS": str(d / "list.txt"),
+                         "MODEL": str(rf_model), "WORKERS": 1,
+                         "OUTPUT_FOLDER": str(tmp_path / "q")},
+                         context=context, feedback=QgsProcessingFeedback())  # fmt: skip
+    assert res["FAILED"] == 0 and "MOSAIC" not in res and "_mosaics" not in res
+    loads = context.layersToLoadOnCompletion()
+    names = {Path(p).name: details.name for p, details in loads.items()}
+    assert names == {"mosaic_EPSG_32632.vrt": "LCZ mosaic (EPSG:32632)",
+                     "mosaic_EPSG_32633.vrt": "LCZ mosaic (EPSG:32633)"}  # fmt: skip
+    for p in loads:
+        assert Path(p).with_suffix(".qml").is_file()
