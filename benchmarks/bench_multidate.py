@@ -11,6 +11,8 @@ confidence, agreement, date count), ``ratio_vs_d_dates`` = fused / (D x one date
 the same for the process's CPU seconds (all threads; less sensitive to other work on a
 shared machine than wall time), and the peak RSS of the child (fused runs hold one
 block per date). The machine may be shared with other work: compare the ratios.
+Environment: ``LCZ_BENCH_MODELS`` (e.g. ``rf``), ``LCZ_BENCH_MULTIDATE_DATES``
+(default ``2,3``), ``LCZ_BENCH_MULTIDATE_ROUNDS`` (default 3).
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from benchmarks.common import run_python
 
 TITLE = "Multi-date fusion (classify_dates vs D single-date runs)"
 SIZE = 1024  # pixels: a 10 km city at 10 m
-DATES = (2, 3)
-ROUNDS = 3
+DATES = tuple(int(d) for d in os.environ.get("LCZ_BENCH_MULTIDATE_DATES", "2,3").split(","))
+ROUNDS = int(os.environ.get("LCZ_BENCH_MULTIDATE_ROUNDS", "3"))
 BATCH = {"rf": 512, "mlp": 512}
 
 _CHILD = r"""
