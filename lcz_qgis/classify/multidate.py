@@ -20,6 +20,7 @@ the fused probabilities in the filter's temporary, so the agreement is with the 
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,7 +30,7 @@ import numpy as np
 from ..common.atomic import staged_outputs
 from ..common.enums import Filter, Format, Scale, Sensor
 from ..common.errors import LczError, param
-from ..common.feedback import Feedback
+from ..common.feedback import Feedback, RecordingFeedback
 from ..common.legend import N_CLASSES
 from ..raster.io import gdal_writes, open_raster
 from .cell_mask import CellMask
@@ -222,6 +223,24 @@ def open_dates(model, sentinel2, dates, bands, reproject, resample, feedback) ->
     return [first] + [[_open_date(p, first[0], k, feedback)] for k, p in enumerate(dates, 2)]
 
 
+def _detect_scales(date_sources: list, scale: str, feedback: Feedback) -> None:
+    """Each date's scale detection (a few small reads, decoded by GDAL without the GIL),
+    the dates side by side in threads, each on its own datasets; their warnings are
+    then reported in date order, as a sequential run would report them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    records = [RecordingFeedback() for _ in date_sources]
+    workers = max(1, min(len(date_sources), os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        done = pool.map(_set_scales, date_sources, [scale] * len(records), records)
+        list(done)  # re-raises the first date's error
+    for rec in records:
+        for message in rec.warnings:
+            feedback.warning(message)
+        for message in rec.messages:
+            feedback.info(message)
+
+
 def _plan(model, date_sources, method, request, options) -> tuple:
     """(grid, staging, plan) of a multi-date run: the first date's grid, blocks small
     enough for every date's block, the outputs' space checked."""
@@ -232,8 +251,7 @@ def _plan(model, date_sources, method, request, options) -> tuple:
     grid = output_grid(info.width, info.height, info.geotransform, int(stride))
     n = len(date_sources)
     staging = _plan_space(grid, method, request, extra_bands=n)
-    for srcs in date_sources:
-        _set_scales(srcs, options["scale"], options["feedback"])
+    _detect_scales(date_sources, options["scale"], options["feedback"])
     cell_mask = CellMask(
         grid, info.crs_wkt, options["mask"], options["extent"], options["extent_crs"]
     )

@@ -314,3 +314,21 @@ def test_processing_classify_dates_writes_and_loads_styled_outputs(
     assert layers["date_count.tif"].renderer().type() == "singlebandpseudocolor"
     np.testing.assert_array_equal(read(paths["OUTPUT"])[1], out["map"])
     np.testing.assert_array_equal(read(paths["DATE_COUNT"])[1], out["date_count"])
+
+
+def test_each_dates_scale_is_detected_and_reported_in_date_order(rf, dates, tmp_path):
+    """The dates' scale detections run side by side; each DN date is scaled on its own
+    and its warning comes in date order, naming its file."""
+    paths = []
+    for k, path in enumerate(dates, 1):
+        ds, arr = read(path)
+        arr = arr.transpose(1, 2, 0).astype(np.float32)
+        if k != 2:  # dates 1 and 3 as DN (x 10000), date 2 as reflectance
+            arr = np.where(arr == S2_NODATA, S2_NODATA, arr * 10000.0)
+        paths.append(write_raster(tmp_path / f"d{k}.tif", arr, gt=GT, nodata=S2_NODATA))
+    fb = RecordingFeedback()
+    classify_dates(rf, tmp_path / "dn.tif", paths[0], paths[1:], stride=STRIDE, feedback=fb)
+    dn = [w for w in fb.warnings if "looks DN-scaled" in w]
+    assert len(dn) == 2 and "'d1.tif'" in dn[0] and "'d3.tif'" in dn[1]
+    classify_dates(rf, tmp_path / "refl.tif", dates[0], dates[1:], stride=STRIDE)
+    assert np.array_equal(read(tmp_path / "dn.tif")[1], read(tmp_path / "refl.tif")[1])
