@@ -4,7 +4,9 @@ Inputs: a LIST file (one raster per line; ``S2,S1`` for a fusion model; ``#`` st
 comment; relative paths are relative to the list), a FOLDER (its ``*.tif``, ``*.tiff``
 and ``*.vrt``, sorted) or a tile index (a vector file, e.g. from ``gdaltindex``: one
 polygon per tile with a ``location`` field naming the raster; the tile is the raster's
-output cells whose centres lie inside the polygon's bounding box).
+output cells whose centres lie inside the polygon's bounding box in the raster's CRS: a
+polygon in another CRS is reprojected, its edges densified, before its box is taken; an
+index without a CRS is refused).
 
 Geometry (``classify.sliding_window``): output cell (i, j) of a raster comes from the
 32 x 32 window whose upper-left pixel is (i*stride, j*stride). A tile is a block of
@@ -31,6 +33,8 @@ from ..common.errors import LczError, param
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
 VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".fgb", ".sqlite")
 NAME_FIELDS = ("name", "tile", "tile_id", "id")  # a tile index field naming the tile
+# what OGR's GeoPackage driver reads for a layer written without a CRS (srs_id 0, -1)
+UNDEFINED_SRS = ("Undefined geographic SRS", "Undefined Cartesian SRS")
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,12 @@ def _folder(path: Path) -> list[tuple[list[str], None, str | None]]:
 
 
 def _tile_index(path: Path) -> list[tuple[list[str], tuple, str | None]]:
-    """(rasters, bounding box in the raster's CRS, tile name) per feature."""
+    """(rasters, tile box (see ``read_inputs``), tile name) per feature.
+
+    Raises:
+        LczError: not a vector file, no ``location`` field, no feature, or a polygon
+            without a coordinate reference system.
+    """
     from osgeo import ogr
 
     ds = ogr.Open(str(path))
@@ -144,10 +153,16 @@ def _tile_index(path: Path) -> list[tuple[list[str], tuple, str | None]]:
             rows.append((files, None, None))
             continue
         srs = geom.GetSpatialReference() or layer.GetSpatialRef()
+        if srs is None or srs.GetName() in UNDEFINED_SRS:
+            raise LczError(
+                f"{param('INPUTS')}: tile index '{path.name}' has no coordinate reference "
+                "system; assign the one its coordinates are in (ogr2ogr -a_srs EPSG:xxxx)"
+            )
         box = geom.GetEnvelope()  # (xmin, xmax, ymin, ymax)
-        wkt = srs.ExportToWkt() if srs is not None else ""
         name = str(feat.GetField(fields.index(name_field))) if name_field else None
-        rows.append((files, (box[0], box[2], box[1], box[3], wkt), name))
+        rows.append(
+            (files, (box[0], box[2], box[1], box[3], srs.ExportToWkt(), geom.ExportToWkt()), name)
+        )
     if not rows:
         raise LczError(f"{param('INPUTS')}: tile index '{path.name}' has no feature")
     return rows
@@ -160,11 +175,12 @@ def read_inputs(inputs) -> list[tuple[list[str], tuple | None, str | None]]:
         inputs: one path or several (any mix of the three kinds; a raster is taken as is).
 
     Returns:
-        (raster paths, (xmin, ymin, xmax, ymax, crs wkt) or None, tile name or None) per
-        raster or tile, in input order.
+        (raster paths, tile box or None, tile name or None) per raster or tile, in input
+        order; a tile box is (xmin, ymin, xmax, ymax, crs wkt, polygon wkt) in the
+        index's CRS (``_box_in`` takes it into the raster's).
 
     Raises:
-        LczError: an input does not exist or holds no raster.
+        LczError: an input does not exist or holds no raster, or a tile index has no CRS.
     """
     out = []
     for item in [inputs] if isinstance(inputs, (str, Path)) else list(inputs):
@@ -198,13 +214,19 @@ class _CrsGrid:
     cell_y: float
 
 
-def _box_in(box: tuple, crs_wkt: str) -> tuple:
-    """A tile box (xmin, ymin, xmax, ymax, wkt) in the raster's CRS."""
-    from osgeo import osr
+def _box_in(box: tuple, crs_wkt: str, tile: str = "") -> tuple:
+    """A tile box (xmin, ymin, xmax, ymax, wkt, polygon wkt) in the raster's CRS.
 
-    x0, y0, x1, y1, wkt = box
-    if not wkt:
-        return x0, y0, x1, y1
+    In another CRS, the polygon (its edges densified to 64 points a side) is reprojected
+    into the raster's and its bounding box taken there: the box of the index's CRS,
+    reprojected, would be larger (a UTM rectangle is a rotated quad in EPSG:4326).
+
+    Raises:
+        LczError: the polygon cannot be reprojected into the raster's CRS.
+    """
+    from osgeo import ogr, osr
+
+    x0, y0, x1, y1, wkt, polygon = box
     src, dst = osr.SpatialReference(), osr.SpatialReference()
     src.ImportFromWkt(wkt)
     dst.ImportFromWkt(crs_wkt)
@@ -212,7 +234,19 @@ def _box_in(box: tuple, crs_wkt: str) -> tuple:
         return x0, y0, x1, y1
     for srs in (src, dst):
         srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    return tuple(osr.CoordinateTransformation(src, dst).TransformBounds(x0, y0, x1, y1, 21))
+    geom = ogr.CreateGeometryFromWkt(polygon)
+    geom.Segmentize(max(x1 - x0, y1 - y0) / 64.0 or 1.0)
+    try:
+        failed = geom.Transform(osr.CoordinateTransformation(src, dst)) != 0
+    except RuntimeError:  # osgeo exceptions enabled
+        failed = True
+    if failed:
+        raise LczError(
+            f"{param('INPUTS')}: tile '{tile}' of the tile index cannot be reprojected into "
+            "its raster's CRS"
+        )
+    e = geom.GetEnvelope()  # (xmin, xmax, ymin, ymax)
+    return e[0], e[2], e[1], e[3]
 
 
 def _offset_on(grid: _CrsGrid, head: RasterHeader, stride: int) -> tuple[int, int]:
@@ -305,7 +339,7 @@ def _raster_tasks(head, roles, box, base, plan: TilePlan, grid: _CrsGrid) -> lis
     row_base = int(round((g.geotransform[3] - grid.y0) / grid.cell_y))
     c0, c1, r0, r1 = 0, g.cols, 0, g.rows
     if box is not None:
-        x0, y0, x1, y1 = _box_in(box, head.crs)
+        x0, y0, x1, y1 = _box_in(box, head.crs, base)
         c0, c1 = _cell_span(x0, x1, g.geotransform[0], g.geotransform[1], g.cols)
         r0, r1 = _cell_span(y0, y1, g.geotransform[3], g.geotransform[5], g.rows)
         if c1 <= c0 or r1 <= r0:

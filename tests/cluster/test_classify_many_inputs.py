@@ -96,21 +96,36 @@ BOXES = {"a": (690200.0, 5337000.0, 692600.0, 5339950.0),
          "c": (691000.0, 5335300.0, 693500.0, 5337520.0)}  # fmt: skip
 
 
-def _write_tile_index(path: Path, raster: Path) -> Path:
+def _ring(x0, y0, x1, y1, epsg: int) -> list[tuple[float, float]]:
+    """The rectangle's corners (EPSG:32632) in ``epsg``: a quad there, not a rectangle."""
+    from rasterio.warp import transform
+
+    xs, ys = [x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0]
+    if epsg != 32632:
+        xs, ys = transform("EPSG:32632", f"EPSG:{epsg}", xs, ys)
+    return list(zip(xs, ys))
+
+
+def _write_tile_index(path: Path, raster: Path, epsg: int | None = 32632) -> Path:
+    """BOXES as a tile index (GPKG, or .shp), its polygons in ``epsg`` (None: no CRS;
+    EPSG:32632 coordinates)."""
     from osgeo import ogr, osr
 
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32632)
-    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    srs = None
+    if epsg:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+    driver = "ESRI Shapefile" if path.suffix == ".shp" else "GPKG"
+    ds = ogr.GetDriverByName(driver).CreateDataSource(str(path))
     layer = ds.CreateLayer("tiles", srs, ogr.wkbPolygon)
     for field in ("location", "name"):
         layer.CreateField(ogr.FieldDefn(field, ogr.OFTString))
-    for i, (name, (x0, y0, x1, y1)) in enumerate(BOXES.items()):
+    for i, (name, box) in enumerate(BOXES.items()):
         feat = ogr.Feature(layer.GetLayerDefn())
         # gdaltindex writes the path as given: absolute, or relative to the index
         feat.SetField("location", os.path.relpath(raster, path.parent) if i else str(raster))
         feat.SetField("name", f"tile {name}")
-        ring = f"{x0} {y0}, {x1} {y0}, {x1} {y1}, {x0} {y1}, {x0} {y0}"
+        ring = ", ".join(f"{x!r} {y!r}" for x, y in _ring(*box, epsg or 32632))
         feat.SetGeometry(ogr.CreateGeometryFromWkt(f"POLYGON (({ring}))"))
         layer.CreateFeature(feat)
     ds = None
@@ -124,6 +139,19 @@ def _inside(whole_transform, shape, box) -> np.ndarray:
     ys = t.f + t.e * (np.arange(shape[0]) + 0.5)
     x0, y0, x1, y1 = box
     return ((ys >= y0) & (ys <= y1))[:, None] & ((xs >= x0) & (xs <= x1))[None, :]
+
+
+def _assert_tile_is_window(out: Path, name: str, whole, box) -> np.ndarray:
+    """Tile ``name`` is the whole map's cells whose centres lie in ``box``; returns them."""
+    w, tw, crs = whole
+    tile, tt, tcrs = _read(tile_path(out, name))
+    inside = _inside(tw, w.shape, box)
+    rows, cols = np.nonzero(inside.any(axis=1))[0], np.nonzero(inside.any(axis=0))[0]
+    assert tcrs == crs and (tt.a, tt.e) == (tw.a, tw.e)
+    assert (tt.c, tt.f) == (tw.c + cols[0] * tw.a, tw.f + rows[0] * tw.e), name
+    assert tile.shape == (len(rows), len(cols)), name
+    assert np.array_equal(tile, w[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]), name
+    return inside
 
 
 def test_each_tile_of_a_tile_index_is_its_window_of_the_whole_raster_map(
@@ -141,14 +169,7 @@ def test_each_tile_of_a_tile_index_is_its_window_of_the_whole_raster_map(
     assert rep.count("done") == 3
     union = np.zeros(w.shape, bool)
     for name, box in BOXES.items():
-        tile, tt, tcrs = _read(tile_path(out, f"tile_{name}"))
-        inside = _inside(tw, w.shape, box)
-        rows, cols = np.nonzero(inside.any(axis=1))[0], np.nonzero(inside.any(axis=0))[0]
-        assert tcrs == crs and (tt.a, tt.e) == (tw.a, tw.e)
-        assert (tt.c, tt.f) == (tw.c + cols[0] * tw.a, tw.f + rows[0] * tw.e), name
-        assert tile.shape == (len(rows), len(cols)), name
-        assert np.array_equal(tile, w[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]), name
-        union |= inside
+        union |= _assert_tile_is_window(out, f"tile_{name}", (w, tw, crs), box)
     # a tile cut out of its halo map is styled as classify's map: colours, names, .qml
     with rasterio.open(tile_path(out, "tile_c")) as t, rasterio.open(whole.output) as r:
         assert t.colormap(1) == r.colormap(1) and t.descriptions == r.descriptions == ("LCZ",)
@@ -170,6 +191,62 @@ def test_each_tile_of_a_tile_index_is_its_window_of_the_whole_raster_map(
     # tiles a and c overlap: the area table counts the mosaic's cells, each once
     assert rep.area_from == "mosaic"
     assert [r["cells"] for r in read_area_csv(out / "area_table.csv")] == _counts([w[union]])
+
+
+def _reprojected_box(ring, epsg: int, points: int = 500) -> tuple:
+    """The EPSG:32632 bounding box of a polygon of ``epsg`` (each edge: ``points`` points)."""
+    from rasterio.warp import transform
+
+    t = np.linspace(0.0, 1.0, points)
+    xs = np.concatenate([a[0] + t * (b[0] - a[0]) for a, b in zip(ring, ring[1:])])
+    ys = np.concatenate([a[1] + t * (b[1] - a[1]) for a, b in zip(ring, ring[1:])])
+    ux, uy = transform(f"EPSG:{epsg}", "EPSG:32632", xs.tolist(), ys.tolist())
+    return min(ux), min(uy), max(ux), max(uy)
+
+
+def test_tiles_of_an_index_in_another_crs_are_their_polygons_boxes_in_the_raster_s_crs(
+    cluster, sample_dir, rf_model, tmp_path
+):
+    scene = sample_dir / "scene_s2.tif"
+    whole = classify_raster(load_model(rf_model), tmp_path / "whole.tif", scene,
+                            filter="gaussian")  # fmt: skip
+    w, tw, crs = _read(whole.output)
+    (tmp_path / "index").mkdir()
+    index = _write_tile_index(tmp_path / "index" / "tiles.gpkg", scene, epsg=4326)
+    out = tmp_path / "out"
+    rep = classify_many(index, rf_model, out, ManyOptions(scheduler=cluster, filter="gaussian"))
+    assert [t["name"] for t in rep.tasks] == ["tile_a", "tile_b", "tile_c"]
+    assert rep.count("done") == 3
+    wider = []
+    for name, box in BOXES.items():
+        ring = _ring(*box, 4326)  # a rotated quad in EPSG:4326 (about 1.9 degrees here)
+        expected = _reprojected_box(ring, 4326)
+        assert np.allclose(expected, box, atol=1.0), name  # round trip: the UTM rectangle
+        _assert_tile_is_window(out, f"tile_{name}", (w, tw, crs), expected)
+        # the EPSG:4326 box of the quad, reprojected, is ~80-100 m wider each side
+        lon, lat = zip(*ring)
+        naive = _reprojected_box([(min(lon), min(lat)), (max(lon), min(lat)),
+                                  (max(lon), max(lat)), (min(lon), max(lat)),
+                                  (min(lon), min(lat))], 4326)  # fmt: skip
+        wider.append(_inside(tw, w.shape, naive).sum() > _inside(tw, w.shape, expected).sum())
+    assert all(wider)  # so this test tells the two apart
+    # EPSG:3857: the same cells, planned
+    (tmp_path / "i3857").mkdir()
+    index = _write_tile_index(tmp_path / "i3857" / "tiles.gpkg", scene, epsg=3857)
+    tasks, _ = plan_run(index, rf_model, tmp_path / "o", ManyOptions(filter="gaussian"))
+    for task, (name, box) in zip(tasks, BOXES.items()):
+        inside = _inside(tw, w.shape, _reprojected_box(_ring(*box, 3857), 3857))
+        rows, cols = np.nonzero(inside.any(axis=1))[0], np.nonzero(inside.any(axis=0))[0]
+        assert (task.name, task.cells) == (f"tile_{name}", (cols[0], rows[0], len(cols),
+                                                             len(rows))), name  # fmt: skip
+
+
+@pytest.mark.parametrize("file", ["tiles.gpkg", "tiles.shp"])  # GPKG: "Undefined ... SRS"
+def test_a_tile_index_without_a_crs_is_refused(sample_dir, rf_model, tmp_path, file):
+    index = _write_tile_index(tmp_path / file, sample_dir / "scene_s2.tif", epsg=None)
+    assert not index.with_suffix(".prj").exists()
+    with pytest.raises(LczError, match=rf"inputs: tile index '{file}' has no coordinate ref"):
+        plan_run(index, rf_model, tmp_path / "o", ManyOptions())
 
 
 def test_a_tile_index_without_a_location_field_is_refused(sample_dir, rf_model, tmp_path):
