@@ -88,7 +88,7 @@ def run(folder: Path, seed: int = 42) -> dict:
     print("2/4 training a random forest (rf, Sentinel-2, patch statistics) ...", flush=True)
     model_path = folder / "rf_sen2.lczmodel"
     trained = train_model(
-        data / "train.h5", model_path, model_type="rf", sensor="sen2", seed=seed, feedback=fb
+        data / "train.h5", model_path, model_type="rf", sensor=Sensor.SEN2, seed=seed, feedback=fb
     )
     print("3/4 classifying the sample city with 32x32 windows, stride 10 (100 m) ...", flush=True)
     model = load_model(model_path)

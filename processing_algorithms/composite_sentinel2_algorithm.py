@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from qgis.core import QgsProcessing, QgsProcessingParameterMultipleLayers
 
-from ..lcz_qgis.commands.composite_s2 import COMMAND
+from ..lcz_qgis.commands.composite_s2 import COMMAND, METHOD_LABELS
 from .base import name_output_on_load, style_output_on_load
 from .spec_algorithm import SpecAlgorithm, parameter_definition
 
@@ -36,6 +36,10 @@ class CompositeSentinel2Algorithm(SpecAlgorithm):
     def post_process(self, values, outputs, objects, context, feedback):
         res = outputs["_result"]
         style_output_on_load(context, outputs["OUTPUT"], str(res.qml))
-        name_output_on_load(context, outputs["OUTPUT"], f"Sentinel-2 {res.method} composite")
+        name_output_on_load(
+            context,
+            outputs["OUTPUT"],
+            f"Sentinel-2 composite ({METHOD_LABELS[res.method].lower()})",
+        )
         if values.get("COUNT"):
             style_output_on_load(context, values["COUNT"], str(res.count_qml))

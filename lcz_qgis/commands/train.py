@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..common.enums import Sensor
 from ..common.errors import LczError, param
 from ..models import MODEL_TYPES, framework
 from ..training.keras_model import DEFAULT_LEARNING_RATE, DEFAULT_SCHEDULE, SCHEDULES
@@ -168,7 +169,7 @@ COMMAND = Command(
         Param("MODEL_TYPE", ENUM, "Model type", "The model to train.",
               choices=tuple((m, MODEL_LABELS[m]) for m in MODEL_TYPES), default="rf"),
         Param("SENSOR", ENUM, "Sensor", "The images to train on.", choices=SENSORS,
-              default="sen2"),
+              default=Sensor.SEN2.value),
         Param("BANDS", STRING, "Bands (subset; empty = all)",
               "A band subset, e.g. '5,6' or 'B2,B3,B4,B8' (empty = all).", default="",
               optional=True),

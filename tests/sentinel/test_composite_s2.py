@@ -359,3 +359,16 @@ def test_processing_run_writes_the_composite_and_the_count(dates, run_alg, tmp_p
     _, n = _read(count)
     assert (n[0] == np.isfinite(truth[:3, 0]).sum(axis=0)).all()
     assert (out.with_suffix(".qml")).exists()
+
+
+@pytest.mark.qgis
+def test_processing_names_the_composite_layer_by_its_statistic(dates, qgis_app, tmp_path):
+    from helpers import run_and_load
+
+    root, safes, truth = dates
+    out = tmp_path / "p25.tif"
+    _, layers = run_and_load(
+        "lcz:compositesentinel2",
+        {"INPUT": [str(s) for s in safes[:2]], "METHOD": 1, "OUTPUT": str(out)},
+    )
+    assert layers["p25.tif"].name() == "Sentinel-2 composite (percentile 25)"
