@@ -154,32 +154,41 @@ def _assert_tile_is_window(out: Path, name: str, whole, box) -> np.ndarray:
     return inside
 
 
-def test_each_tile_of_a_tile_index_is_its_window_of_the_whole_raster_map(
-    cluster, sample_dir, rf_model, tmp_path
-):
+def _run_index(cluster, sample_dir, rf_model, tmp_path, epsg: int):
+    """The sample scene's map (Gaussian filter) and a classify-many run of BOXES as a tile
+    index in ``epsg``: (scene, map, its transform, its CRS, output folder, report)."""
     scene = sample_dir / "scene_s2.tif"
     whole = classify_raster(load_model(rf_model), tmp_path / "whole.tif", scene,
                             filter="gaussian")  # fmt: skip
     w, tw, crs = _read(whole.output)
     (tmp_path / "index").mkdir()
-    index = _write_tile_index(tmp_path / "index" / "tiles.gpkg", scene)
+    index = _write_tile_index(tmp_path / "index" / "tiles.gpkg", scene, epsg=epsg)
     out = tmp_path / "out"
     rep = classify_many(index, rf_model, out, ManyOptions(scheduler=cluster, filter="gaussian"))
     assert [t["name"] for t in rep.tasks] == ["tile_a", "tile_b", "tile_c"]
     assert rep.count("done") == 3
+    return scene, w, tw, crs, out, rep
+
+
+def test_each_tile_of_a_tile_index_is_its_window_of_the_whole_raster_map(
+    cluster, sample_dir, rf_model, tmp_path
+):
+    scene, w, tw, crs, out, rep = _run_index(cluster, sample_dir, rf_model, tmp_path, 32632)
     union = np.zeros(w.shape, bool)
     for name, box in BOXES.items():
         union |= _assert_tile_is_window(out, f"tile_{name}", (w, tw, crs), box)
     # a tile cut out of its halo map is styled as classify's map: colours, names, .qml
-    with rasterio.open(tile_path(out, "tile_c")) as t, rasterio.open(whole.output) as r:
+    with rasterio.open(tile_path(out, "tile_c")) as t, rasterio.open(tmp_path / "whole.tif") as r:
         assert t.colormap(1) == r.colormap(1) and t.descriptions == r.descriptions == ("LCZ",)
 
     def names(path):  # the category names GDAL keeps in the .aux.xml
         text = Path(f"{path}.aux.xml").read_text()
         return text[text.index("<CategoryNames>") : text.index("</CategoryNames>")]
 
-    assert names(tile_path(out, "tile_c")) == names(whole.output)
-    assert "LCZ G: Water" in names(whole.output) and (out / "tiles" / "tile_c.qml").exists()
+    assert names(tile_path(out, "tile_c")) == names(tmp_path / "whole.tif")
+    assert (
+        "LCZ G: Water" in names(tmp_path / "whole.tif") and (out / "tiles" / "tile_c.qml").exists()
+    )
     # the mosaic covers the three tiles, cell for cell, and nothing else
     m, tm, _ = _read(out / "mosaic.vrt")
     r0, c0 = int(round((tm.f - tw.f) / tw.e)), int(round((tm.c - tw.c) / tw.a))
@@ -207,16 +216,7 @@ def _reprojected_box(ring, epsg: int, points: int = 500) -> tuple:
 def test_tiles_of_an_index_in_another_crs_are_their_polygons_boxes_in_the_raster_s_crs(
     cluster, sample_dir, rf_model, tmp_path
 ):
-    scene = sample_dir / "scene_s2.tif"
-    whole = classify_raster(load_model(rf_model), tmp_path / "whole.tif", scene,
-                            filter="gaussian")  # fmt: skip
-    w, tw, crs = _read(whole.output)
-    (tmp_path / "index").mkdir()
-    index = _write_tile_index(tmp_path / "index" / "tiles.gpkg", scene, epsg=4326)
-    out = tmp_path / "out"
-    rep = classify_many(index, rf_model, out, ManyOptions(scheduler=cluster, filter="gaussian"))
-    assert [t["name"] for t in rep.tasks] == ["tile_a", "tile_b", "tile_c"]
-    assert rep.count("done") == 3
+    scene, w, tw, crs, out, rep = _run_index(cluster, sample_dir, rf_model, tmp_path, 4326)
     wider = []
     for name, box in BOXES.items():
         ring = _ring(*box, 4326)  # a rotated quad in EPSG:4326 (about 1.9 degrees here)
