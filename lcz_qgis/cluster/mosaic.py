@@ -58,14 +58,10 @@ def build_vrt(folder: Path, records: list[dict], name: str) -> Path:
 
 def build_cog(vrt: Path, target: Path) -> Path:
     """A Cloud Optimized GeoTIFF of the mosaic ``vrt`` (nearest overviews), styled."""
-    from ..raster.io import gdal, gdal_writes, write_lcz_qml
+    from ..raster.io import copy_as_cog, gdal_writes, write_lcz_qml
 
-    g = gdal()
     with atomic_output(target) as tmp, gdal_writes():
-        ds = g.Translate(str(tmp), str(vrt), format="COG", creationOptions=COG_OPTIONS)
-        if ds is None:
-            raise OSError(f"gdal.Translate could not write {target}")
-        ds = None
+        copy_as_cog(vrt, tmp, COG_OPTIONS)
     write_lcz_qml(target)
     return target
 

@@ -3,7 +3,8 @@
 Rasters are rasterio datasets: ``open_raster`` gives one (with its ``RasterInfo``),
 reads are windows (``read_bands``, ``read_window``), on-the-fly reprojection and
 resampling are ``rasterio.vrt.WarpedVRT``s, and ``create_geotiff`` is the one place a
-GeoTIFF is created (``rasterio.open(..., "w")``). rasterio must be the build on the
+GeoTIFF is created (``rasterio.open(..., "w")``), ``copy_as_cog`` the one place a COG is
+(a GDAL translation of a mosaic VRT). rasterio must be the build on the
 same libgdal as QGIS (Debian's or OSGeo4W's ``python3-rasterio``, conda-forge's
 ``rasterio`` in QGIS's environment), never pip's wheel, which bundles a second libgdal
 (tests/raster/test_one_gdal.py checks the process maps one).
@@ -513,6 +514,25 @@ def create_geotiff(
     for i, text in enumerate(descriptions or ()):
         ds.set_band_description(i + 1, str(text))
     return ds
+
+
+def copy_as_cog(source, path, options) -> None:
+    """Write ``source`` (any raster GDAL reads, e.g. a VRT mosaic) as a Cloud Optimized
+    GeoTIFF ``path``: the COG writer beside ``create_geotiff``, the other place the
+    project creates a GeoTIFF. Call it inside ``gdal_writes`` so a failed write raises.
+
+    Args:
+        source: the raster to copy.
+        path: the COG to write (a temporary of the caller's).
+        options: the COG creation options ``"KEY=VALUE"``.
+
+    Raises:
+        OSError: GDAL could not write it.
+    """
+    ds = gdal().Translate(str(path), str(source), format="COG", creationOptions=list(options))
+    if ds is None:
+        raise OSError(f"GDAL could not write the COG {path}")
+    ds = None
 
 
 def close_raster(ds) -> None:

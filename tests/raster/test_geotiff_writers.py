@@ -6,7 +6,8 @@ so the checks on a write (``close_raster``'s GDAL failures, the options, the
 georeferencing) live once. The check reads each core module's syntax tree: a call of
 ``.open`` on rasterio (however it is named: ``rasterio``, an alias, ``rio``, a ``_rio()``
 helper) or of a name imported from rasterio, with the mode ``"w"`` or ``"w+"`` given
-by position or keyword, and GDAL's ``Create``/``CreateCopy``.
+by position or keyword, GDAL's ``Create``/``CreateCopy``, and ``Translate``/``Warp``
+into anything but a VRT (``raster.io.copy_as_cog`` writes the COGs).
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ def raster_writes(source: str) -> list[tuple[int, str]]:
         if isinstance(f, ast.Attribute) and f.attr in ("Create", "CreateCopy"):
             found.append((node.lineno, ast.unparse(f)))
             continue
+        if isinstance(f, ast.Attribute) and f.attr in ("Translate", "Warp"):
+            fmt = next((k.value for k in node.keywords if k.arg == "format"), None)
+            if not (isinstance(fmt, ast.Constant) and str(fmt.value).upper() == "VRT"):
+                found.append((node.lineno, ast.unparse(f)))  # a copy into a raster file
+            continue
         if isinstance(f, ast.Attribute) and f.attr == "open":
             receiver = ast.unparse(f.value)
             is_rio = receiver in aliases or bool(_RIO.search(receiver))
@@ -99,6 +105,9 @@ def test_the_check_finds_every_spelling_of_a_raster_write():
         "    _rio().open(p, 'w', driver='GTiff')\n"  # 10
         "    rio.open(p, m)\n"  # 11: a mode that is not a literal counts
         "    g.GetDriverByName('GTiff').Create(p, 1, 1)\n"  # 12
+        "    g.Translate(p, 'a.vrt', format='COG')\n"  # 13
+        "    g.Warp(p, 'a.tif')\n"  # 14: GTiff by default
+        "    g.Translate(p, 'a.tif', format='VRT', srcWin=[0, 0, 1, 1])\n"  # a VRT: not counted
         "    rasterio.open(p)\n"  # reading
         "    rasterio.open(p, 'r')\n"
         "    open(p, 'w')\n"  # a text file
@@ -106,4 +115,4 @@ def test_the_check_finds_every_spelling_of_a_raster_write():
         "    tarfile.open(p, 'w')\n"
         "    zipfile.ZipFile(p).open('x', 'w')\n"
     )
-    assert [line for line, _ in raster_writes(src)] == [7, 8, 9, 10, 11, 12]
+    assert [line for line, _ in raster_writes(src)] == [7, 8, 9, 10, 11, 12, 13, 14]
