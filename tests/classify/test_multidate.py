@@ -332,3 +332,39 @@ def test_each_dates_scale_is_detected_and_reported_in_date_order(rf, dates, tmp_
     assert len(dn) == 2 and "'d1.tif'" in dn[0] and "'d3.tif'" in dn[1]
     classify_dates(rf, tmp_path / "refl.tif", dates[0], dates[1:], stride=STRIDE)
     assert np.array_equal(read(tmp_path / "dn.tif")[1], read(tmp_path / "refl.tif")[1])
+
+
+def test_safe_products_prepared_then_fused_fill_each_others_clouds(rf, tmp_path):
+    """The user's path: two SAFE-like L2A dates with SCL clouds at different places,
+    each prepared (clouds -> nodata), then fused: a cell cloudy in one date is classified
+    from the other, as that date alone classifies it."""
+    from helpers import make_safe_date
+
+    from lcz_qgis.sentinel.prepare_s2 import prepare_sentinel2
+
+    stride, size = 16, 128
+    clouds = {"20230601": [(0, 0, 48)], "20230801": [(64, 64, 64, 8)]}  # cloud 9, cloud 8
+    prepared = []
+    for k, (date, cloud) in enumerate(clouds.items()):
+        safe = make_safe_date(tmp_path / "safe", date, clouds=cloud, seed=k, size10=size)
+        prepared.append(tmp_path / f"{date}.tif")
+        prepare_sentinel2(safe, prepared[-1])
+    singles = []
+    for k, path in enumerate(prepared):
+        classify_raster(rf, tmp_path / f"one{k}.tif", sentinel2=path, stride=stride)
+        singles.append(read(tmp_path / f"one{k}.tif")[1])
+    classify_dates(rf, tmp_path / "fused.tif", prepared[0], prepared[1:], stride=stride,
+                   date_count=tmp_path / "n.tif", agreement=tmp_path / "a.tif")  # fmt: skip
+    fused, count = read(tmp_path / "fused.tif")[1], read(tmp_path / "n.tif")[1]
+    i = np.arange(fused.shape[0])[:, None] * stride  # each cell's window: pixels i .. i + 31
+    j = np.arange(fused.shape[1])[None, :] * stride
+    corner = (i < 8) & (j < 16)  # both products' DN-0 corner (make_safe): in no date
+    cloudy1 = (i < 48) & (j < 48) & ~corner  # the window touches date 1's cloud
+    cloudy2 = (i + 32 > 64) & (j + 32 > 64)  # ... date 2's
+    assert cloudy1.any() and cloudy2.any() and not (cloudy1 & cloudy2).any()
+    assert (singles[0][cloudy1] == 0).all() and (singles[1][cloudy2] == 0).all()
+    assert (count == 2 - cloudy1 - cloudy2 - 2 * corner).all()
+    assert (fused[corner] == 0).all() and (fused[~corner] > 0).all()
+    assert np.array_equal(fused[cloudy1], singles[1][cloudy1])
+    assert np.array_equal(fused[cloudy2], singles[0][cloudy2])
+    assert (read(tmp_path / "a.tif")[1][cloudy1 | cloudy2] == 1.0).all()
