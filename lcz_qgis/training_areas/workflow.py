@@ -133,28 +133,18 @@ def check_request(req: MapRequest) -> None:
 
 
 def _check_init_model(path) -> None:
-    """The model to fine-tune exists and, when its manifest says so, is a Keras network on
-    Sentinel-2 (the training areas' patches are Sentinel-2 only): refused before the
-    patches are cut rather than at the first split."""
+    """The model to fine-tune, checked as fine-tuning checks it (``finetune.open_init_model``:
+    it exists, is a Keras network, loads safely) and a Sentinel-2 one (the training areas'
+    patches are Sentinel-2 only): refused before the patches are cut, not at the first
+    split."""
     from ..common.errors import param
-    from ..models.modelfile import read_manifest
+    from ..training.finetune import open_init_model
 
-    p = Path(path)
-    what = f"{param('INIT_MODEL')} '{p.name}'"
-    if not p.is_file():
-        raise LczError(f"{param('INIT_MODEL')} '{path}' does not exist")
-    if p.suffix.lower() != ".lczmodel":
-        return  # a plain Keras file: checked when it is loaded
-    manifest = read_manifest(p)
-    if manifest.get("framework") != "keras":
+    init = open_init_model(path)
+    if init.sensor != Sensor.SEN2:
         raise LczError(
-            f"{what} is a {manifest.get('model_type', 'non-Keras')} model: fine-tuning needs "
-            f"a Keras network; use {param('MODEL_TYPE')} rf to train a random forest"
-        )
-    if manifest.get("sensor") != Sensor.SEN2:
-        raise LczError(
-            f"{what} takes {manifest.get('sensor')} patches; the training areas give "
-            "Sentinel-2 patches only: give a Sentinel-2 model"
+            f"{param('INIT_MODEL')} '{Path(path).name}' takes {init.sensor} patches; the "
+            "training areas give Sentinel-2 patches only: give a Sentinel-2 model"
         )
 
 
