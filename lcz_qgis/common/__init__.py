@@ -7,6 +7,7 @@ Public names (imported on first use, so importing the package stays cheap):
 - ``bands``: DN_SCALE, DN_THRESHOLD, INVALID_VALUES, PATCH_SIZE, SEN1_CHANNELS, SEN1_VALUE_LIMIT, SEN2_BANDS, SEN2_VALUE_LIMIT, SENSORS, channel_limits, parse_bands, patches_in_range, range_note, sensor_channels, sensor_for_channel_count, value_limit
 - ``enums``: Filter, Format, Scale, Sensor, StrEnum, codes
 - ``errors``: Cancelled, LczError, MissingDependency, check_seed, first_line, require
+- ``input_files``: check_input_file, is_virtual
 - ``feedback``: ConsoleFeedback, Feedback, RecordingFeedback
 - ``lazy``: lazy_exports
 - ``legend``: CODES, LCZ_CLASSES, N_CLASSES, category_names, gdal_color_entries, lcz_class, matplotlib_cmap, normalize_codes, qml_paletted
@@ -67,6 +68,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "check_seed": "errors",
         "first_line": "errors",
         "require": "errors",
+        "check_input_file": "input_files",
+        "is_virtual": "input_files",
         "ConsoleFeedback": "feedback",
         "Feedback": "feedback",
         "RecordingFeedback": "feedback",
