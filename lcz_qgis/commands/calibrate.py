@@ -3,6 +3,9 @@ calibrated copy of the model file."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from ..common.errors import LczError, param
 from ..evaluation.evaluate import DEFAULT_BATCH, calibrate_to_file, json_text
 from .choices import SENSORS
 from .spec import ENUM, FILE, FILE_DEST, INT, OUT_NUMBER, Command, Output, Param
@@ -15,7 +18,22 @@ NUMBERS = {
 }
 
 
+def check_model_name(output) -> None:
+    """Refuse an output whose name does not say what is written: an ``.lczmodel`` (a zip
+    of the model and its manifest), never a ``.h5`` or ``.keras`` name.
+
+    Raises:
+        LczError: naming OUTPUT.
+    """
+    if Path(str(output)).suffix.lower() != ".lczmodel":
+        raise LczError(
+            f"{param('OUTPUT')}: the calibrated model is written as an .lczmodel file (a zip "
+            f"of the model and its manifest); give a .lczmodel name, not '{Path(str(output)).name}'"
+        )
+
+
 def _run(values: dict, feedback) -> dict:
+    check_model_name(values["OUTPUT"])
     result = calibrate_to_file(
         values["MODEL"], values["DATASET"], values["OUTPUT"], feedback=feedback,
         **COMMAND.kwargs(values, "BATCH_SIZE", "SENSOR"),

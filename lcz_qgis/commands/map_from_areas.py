@@ -9,6 +9,9 @@ from ..classify.postfilter import FILTERS
 from ..training_areas.bootstrap import N_SPLITS
 from ..training_areas.workflow import (
     FINETUNE_EPOCHS,
+    MAX_EPOCHS,
+    MAX_SPLITS,
+    MAX_TREES,
     RF_TREES,
     MapRequest,
     map_from_training_areas,
@@ -46,7 +49,7 @@ def _run(values: dict, feedback) -> dict:
         resolution=values["RESOLUTION"], filter=values["FILTER"],
         **{k.lower(): values[k] or None for k in OPTIONAL_OUTPUTS},
     )  # fmt: skip
-    res = map_from_training_areas(req, feedback)
+    res = map_from_training_areas(req, feedback)  # checks every option before step 1
     out = {"OUTPUT": str(res.output), "_result": res}
     out |= {k: values[k] or None for k in OPTIONAL_OUTPUTS}
     s = res.bootstrap.summary
@@ -113,18 +116,19 @@ COMMAND = Command(
               keyword="", file_filter="LCZ models (*.lczmodel *.keras *.h5)"),
         Param("SPLITS", INT, "Bootstrap splits",
               "How many 70/30 splits by polygon train and score a model.", default=N_SPLITS,
-              minimum=2, maximum=1000, advanced=True, keyword=""),
+              minimum=2, maximum=MAX_SPLITS, advanced=True, keyword=""),
         Param("TREES", INT, "Random forest trees",
               "The number of trees of each random forest.", default=RF_TREES, minimum=1,
-              maximum=2000, advanced=True, keyword=""),
+              maximum=MAX_TREES, advanced=True, keyword=""),
         Param("EPOCHS", INT, "Fine-tuning epochs",
               "The epochs of each fine-tuning.", default=FINETUNE_EPOCHS, minimum=1,
-              advanced=True, keyword=""),
+              maximum=MAX_EPOCHS, advanced=True, keyword=""),
         Param("SEED", INT, "Random seed", "The seed of the splits and the models.", default=0,
               minimum=0, advanced=True, keyword=""),
         Param("RESOLUTION", FLOAT, "Map resolution in metres",
-              "The map's pixel size in metres, a multiple of 10 (100 as the LCZ Generator).",
-              default=100.0, minimum=10.0, keyword=""),
+              "The map's pixel size in metres, a multiple of 10 from 10 to 320 (one 32 x 32 "
+              "window; 100 as the LCZ Generator).", default=100.0, minimum=10.0,
+              maximum=320.0, keyword=""),
         Param("FILTER", ENUM, "Post-classification filter", "The post-classification filter.",
               choices=tuple((c, FILTER_LABELS[c]) for c in FILTERS), default="none",
               keyword=""),

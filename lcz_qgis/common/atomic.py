@@ -3,10 +3,12 @@
 ``staged_outputs``, ``replace_together``); the checks made before anything is written;
 a full disk as one clear error (``DiskFull``); SIGTERM handled like Ctrl-C.
 
-Every temporary file is named ``<output name>.lcz-partial-<random><extension>`` beside
-its output (``map.tif.lcz-partial-k3x9_a.tif``), so a user who finds one after a crash
-knows it may be deleted; a later run writing the same output removes such leftovers
-(older than its start) before it writes.
+Every temporary file is named ``<output name>.lcz-partial-<pid>.<host>-<random><extension>``
+beside its output (``map.tif.lcz-partial-4711.3fa2c1-k3x9_a.tif``: the writer's process
+id and a tag of its host), so a user who finds one after a crash knows it may be
+deleted. A later run writing the same output removes such leftovers before it writes,
+but only those whose writer is gone (``is_stale_partial``): another run writing the same
+output at the same time keeps its temporaries.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import glob
+import hashlib
 import math
 import os
+import re
 import shutil
 import signal
+import socket
 import stat
 import sys
 import tempfile
@@ -142,29 +147,83 @@ def check_distinct_paths(inputs: dict, outputs: dict, sidecar: str | None = None
 # -- temporary files, stale leftovers, full disks -------------------------------------
 
 
+# a temporary whose writer cannot be checked (another host, or no process check on this
+# system) is stale once it has not been written for this long
+STALE_AGE = 24 * 3600.0
+# the writer's tag in a temporary's name: <pid>.<host tag>-
+_WRITER = re.compile(r"^(\d{1,10})\.([0-9a-f]{6})-")
+
+
+def host_tag() -> str:
+    """Six hex digits naming this host in temporary names (a hash of its host name)."""
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
+
+
 def partial_path(target: str | os.PathLike) -> Path:
-    """A new, unused temporary name beside ``target``: ``<name>.lcz-partial-<random><ext>``
-    (the extension kept for writers that pick a format from it). Nothing is created."""
+    """A new, unused temporary name beside ``target``:
+    ``<name>.lcz-partial-<pid>.<host>-<random><ext>`` (this process's id and host tag,
+    so other runs can tell whether its writer is alive; the extension kept for writers
+    that pick a format from it). Nothing is created."""
     target = Path(target)
     fd, tmp = tempfile.mkstemp(
-        prefix=f"{target.name}{PARTIAL}", suffix=target.suffix, dir=target.parent
+        prefix=f"{target.name}{PARTIAL}{os.getpid()}.{host_tag()}-",
+        suffix=target.suffix,
+        dir=target.parent,
     )
     os.close(fd)
     os.unlink(tmp)  # writers (GDAL, zipfile) create it themselves
     return Path(tmp)
 
 
+def pid_alive(pid: int) -> bool | None:
+    """Whether process ``pid`` of this host is alive; None where it cannot be checked
+    (Windows: ``os.kill`` would end the process)."""
+    if os.name == "nt" or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except OSError:
+        return None
+    return True
+
+
+def is_stale_partial(path: str | os.PathLike, mtime: float, before: float) -> bool:
+    """Whether the temporary ``path`` (last modified at ``mtime``) was left by a writer
+    that is gone, so a run started at ``before`` may remove it:
+
+    * named by a process of this host: that process is no longer alive;
+    * named by another host's process, or one that cannot be checked: not written for
+      ``STALE_AGE`` (a day);
+    * an older name without its writer (earlier versions): modified before ``before``.
+    """
+    if mtime >= before:
+        return False
+    rest = Path(path).name.split(PARTIAL, 1)[-1]
+    m = _WRITER.match(rest)
+    if m is None:
+        return True
+    alive = pid_alive(int(m.group(1))) if m.group(2) == host_tag() else None
+    if alive is None:
+        return mtime < before - STALE_AGE
+    return not alive
+
+
 def remove_stale_partials(target: str | os.PathLike, before: float) -> list[Path]:
-    """Remove the temporary files a killed earlier run left for the output ``target``
-    (``<name>.lcz-partial*``, plain files last modified before ``before``, a
-    ``time.time()``); only those of this output name. Returns the files removed."""
+    """Remove the temporary files killed earlier runs left for the output ``target``
+    (``<name>.lcz-partial*`` plain files, ``is_stale_partial`` at ``before``, a
+    ``time.time()``): only those of this output name, never those of a run still
+    writing. Returns the files removed."""
     target = Path(target)
     removed = []
     with contextlib.suppress(OSError):
         for p in target.parent.glob(glob.escape(target.name) + PARTIAL + "*"):
             try:
                 st = p.lstat()
-                if stat.S_ISREG(st.st_mode) and st.st_mtime < before:
+                if stat.S_ISREG(st.st_mode) and is_stale_partial(p, st.st_mtime, before):
                     p.unlink()
                     removed.append(p)
             except OSError:
@@ -359,6 +418,14 @@ class StagedOutputs:
         into.append((tmp, target))
         self.last = target
         return tmp
+
+    def adopt(self, tmp: str | os.PathLike, target: str | os.PathLike) -> None:
+        """Stage the file another writer makes at ``tmp`` (a ``*.lcz-partial-*`` name
+        beside ``target``, e.g. the style a writer puts next to a staged raster) for
+        ``target``: moved onto it by ``commit``, removed by ``discard``."""
+        if PARTIAL not in Path(tmp).name or Path(tmp).parent != Path(target).parent:
+            raise ValueError(f"'{tmp}' is not a temporary name beside '{target}'")
+        self.pairs.append((Path(tmp), Path(target)))
 
     def drop(self, scratch: Path) -> None:
         """Remove a working file now (and its .aux.xml), freeing its space."""

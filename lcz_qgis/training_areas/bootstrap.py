@@ -86,6 +86,19 @@ def polygon_classes(polygons: np.ndarray, codes: np.ndarray) -> dict[int, int]:
     return out
 
 
+def _one_class_message(by_class: dict[int, list[int]]) -> str:
+    """Why a bootstrap of these classes (code -> polygon ids with patches) says nothing."""
+    from ..common.legend import lcz_class
+
+    have = ", ".join(f"LCZ {lcz_class(c).letter}: {len(ids)} polygon(s)"
+                     for c, ids in sorted(by_class.items()))  # fmt: skip
+    return (
+        f"the training areas that give patches hold {have}: an accuracy needs at least two "
+        "LCZ classes with two or more training areas each (with one class, OA is 1 and "
+        "kappa is undefined whatever the map); add training areas of other classes"
+    )
+
+
 def polygon_splits(
     classes: dict[int, int], n_splits: int = N_SPLITS, test_share: float = TEST_SHARE, seed: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -97,18 +110,23 @@ def polygon_splits(
     arguments give the same splits.
 
     Raises:
-        LczError: fewer than two polygons, or no class with two polygons.
+        LczError: fewer than two polygons, no class with two polygons, or fewer than two
+            classes with two polygons (with one class held out, OA is 1 and kappa is
+            undefined whatever the model does).
     """
     if not 0 < test_share < 1:
         raise LczError(f"the held-out share must be between 0 and 1; got {test_share}")
     by_class: dict[int, list[int]] = {}
     for pid, code in sorted(classes.items()):
         by_class.setdefault(code, []).append(pid)
-    if not any(len(ids) >= 2 for ids in by_class.values()):
+    scored = [code for code, ids in by_class.items() if len(ids) >= 2]
+    if not scored:
         raise LczError(
             "no class has two training areas: a split by polygon needs at least two "
             "polygons of a class to hold one out"
         )
+    if len(scored) < 2:
+        raise LczError(_one_class_message(by_class))
     rng = np.random.default_rng(seed)
     splits = []
     for _ in range(n_splits):

@@ -21,7 +21,8 @@ window origins (each read with its 31-pixel halo), in raster-row order, and patc
 are written in batches, so memory stays flat whatever the raster size; GDAL's block
 cache is trimmed to ``CACHE_BYTES``. All outputs are staged and moved into place
 together at the end (``common.atomic.staged_outputs``): a failure or a cancel leaves
-nothing.
+nothing. Within map-from-areas the suspicious layer is staged with that run's outputs
+(``staging``), so it too is replaced only when the whole run succeeds.
 """
 
 from __future__ import annotations
@@ -372,8 +373,8 @@ def _areas_of(areas, info, field, feedback) -> list:
 
 
 def training_area_patches(areas, sentinel2, output, sentinel1=None, field: str | None = None,
-                          scale: str = "auto", suspicious=None,
-                          feedback: Feedback | None = None) -> TrainingPatchesResult:  # fmt: skip
+                          scale: str = "auto", suspicious=None, feedback: Feedback | None = None,
+                          staging=None) -> TrainingPatchesResult:  # fmt: skip
     """Training areas -> a So2Sat-format file of their patches (module docstring).
 
     Args:
@@ -386,6 +387,9 @@ def training_area_patches(areas, sentinel2, output, sentinel1=None, field: str |
         scale: the Sentinel-2 scale: "auto", "reflectance" or "dn".
         suspicious: optional GeoPackage of the suspicious training areas (+ ``.qml``).
         feedback: warnings (every quality check), progress, cancel.
+        staging: the ``common.atomic.StagedOutputs`` of a larger run (map-from-areas):
+            the suspicious layer and its style are staged there, to be moved into place
+            with that run's other outputs (or discarded with them), not here.
 
     Returns:
         ``TrainingPatchesResult``.
@@ -394,6 +398,7 @@ def training_area_patches(areas, sentinel2, output, sentinel1=None, field: str |
         LczError: bad areas or rasters, or no window to write.
     """
     from ..common.atomic import staged_outputs
+    from ..common.input_files import check_input_file
     from ..raster.io import qml_path, rio
     from .quality import write_suspicious_layer
 
@@ -403,6 +408,7 @@ def training_area_patches(areas, sentinel2, output, sentinel1=None, field: str |
     inputs = {"SENTINEL2": sentinel2, "SENTINEL1": sentinel1}
     if not isinstance(areas, (list, tuple)):
         inputs["AREAS"] = str(areas).split("|")[0]
+        check_input_file(inputs["AREAS"], f"{param('AREAS')}: training areas", folder_ok=True)
     _check_outputs(output, geo, suspicious, inputs)
     sources = open_patch_sources(sentinel2, sentinel1, scale, feedback)
     try:
@@ -425,8 +431,9 @@ def training_area_patches(areas, sentinel2, output, sentinel1=None, field: str |
                 if rows.size == 0:
                     raise LczError(_no_patch_message(len(points), bad.size))
                 if suspicious:
-                    write_suspicious_layer(st.temp(suspicious), suspects, info.crs_wkt)
-                    st.write_text(qml_path(suspicious), suspicious_qml())
+                    layers = staging if staging is not None else st
+                    write_suspicious_layer(layers.temp(suspicious), suspects, info.crs_wkt)
+                    layers.write_text(qml_path(suspicious), suspicious_qml())
     finally:
         sources.close()
     feedback.progress(100)

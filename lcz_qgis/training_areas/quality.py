@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common.errors import LczError, first_line
 from ..common.feedback import Feedback
 from ..common.legend import lcz_class
 from .grid import points_in
@@ -295,7 +296,29 @@ def write_suspicious_layer(path, suspects: list, crs_wkt: str) -> Path:
     o = osr()
     srs = o.SpatialReference()
     srs.ImportFromWkt(crs_wkt)
-    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    try:
+        _write_suspects(ogr, ogr.GetDriverByName("GPKG").CreateDataSource(str(path)), srs,
+                        suspects)  # fmt: skip
+    except RuntimeError as exc:
+        raise _write_error(path, exc) from None
+    return Path(path)
+
+
+def _write_error(path, exc: RuntimeError) -> LczError:
+    """What OGR's failure writing the layer at ``path`` means: ``DiskFull`` when the
+    disk is (almost) full (OGR often says nothing then), else one line naming it."""
+    from ..common.atomic import LOW_SPACE, DiskFull, free_bytes, is_disk_full, output_name
+
+    free = free_bytes(path)
+    if is_disk_full(exc) or (free is not None and free < LOW_SPACE):
+        return DiskFull(output_name(path), Path(path).stat().st_size if Path(path).is_file() else 0,
+                        more_than=True)  # fmt: skip
+    return LczError(f"cannot write the suspicious training areas {output_name(path)} "
+                    f"({first_line(exc, 'OGR gives no reason')})")  # fmt: skip
+
+
+def _write_suspects(ogr, ds, srs, suspects: list) -> None:
+    """The suspicious-areas layer of ``write_suspicious_layer`` in the new dataset ``ds``."""
     try:
         lyr = ds.CreateLayer(LAYER_NAME, srs, ogr.wkbMultiPolygon, ["GEOMETRY_NAME=geom"])
         for name, kind in (("polygon_id", ogr.OFTInteger64), ("lcz", ogr.OFTInteger),
@@ -315,6 +338,6 @@ def write_suspicious_layer(path, suspects: list, crs_wkt: str) -> Path:
                 f.SetField(k, v)
             lyr.CreateFeature(f)
         lyr.CommitTransaction()
+        ds.FlushCache()  # GDAL < 3.8 reports a failed write here, not when ds is closed
     finally:
         ds = None
-    return Path(path)

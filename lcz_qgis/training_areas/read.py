@@ -11,21 +11,32 @@ Two kinds of input, both read with OGR (``raster.io.open_vector``):
   ("LCZ 1", "LCZ A" too). OGR's KML drivers show each Folder as a layer; the class is
   the folder's name, unless the placemarks carry an LCZ field.
 
-Polygons in any CRS are reprojected to the raster's CRS; multi-part polygons stay one
-training area; 3-D coordinates are flattened to 2-D; curves are linearised; invalid
-rings are repaired (``MakeValid``); other geometries in a layer of polygons (points,
-lines) are skipped with a warning. Each area gets an ``id``: its position in reading
-order, from 1 (unique across a KML's folders); ``fid`` and ``layer`` say where it came
-from.
+Polygons in any CRS are reprojected to the raster's CRS (a layer without one, or with
+GeoPackage's "Undefined ... SRS", is taken as in the raster's CRS, with a warning);
+multi-part polygons stay one training area; 3-D coordinates are flattened to 2-D; curves
+are linearised; invalid rings are repaired (``MakeValid``). Other geometries in a layer
+of polygons (points, lines) and single unusable features (coordinates that are not
+finite or beyond ``MAX_COORDINATE``, a geometry OGR cannot repair or reproject) are
+skipped, each named in a warning; when no polygon is left the file is refused. A code
+that is not exactly one LCZ (``parse_lcz_code``: "3/4", "2,5", "3.5") refuses the file,
+naming the features. A file OGR cannot read (a damaged shapefile, a VRT whose source is
+missing, a KMZ that would inflate beyond ``MAX_KML_BYTES``) is refused as one
+``LczError`` naming the file, layer and feature (``_ogr_failures``). Each area gets an
+``id``: its position in reading order, from 1 (unique across a KML's folders); ``fid``
+and ``layer`` say where it came from.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..common.errors import LczError, param
+import numpy as np
+
+from ..common.errors import LczError, first_line, param
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES, lcz_class
 
@@ -34,7 +45,19 @@ FIELD_NAMES = ("lcz", "lcz_class", "lcz_code", "lczclass", "lcz_type", "class", 
                "classid", "code")  # fmt: skip
 KML_SUFFIXES = (".kml", ".kmz")
 LETTERS = "ABCDEFG"  # LCZ A-G = 11-17
-_CODE_TEXT = re.compile(r"^(?:lcz[\s_\-]*)?([0-9]{1,3}|[a-g])(?:\.0+)?(?:\b|_|\s|$)", re.I)
+# a text code: an optional "LCZ" prefix, one code (a number, ".0" allowed, or a letter),
+# then nothing or a name after a separator ("A - dense trees", "LCZ 3 compact mid-rise")
+_CODE_TEXT = re.compile(r"^(?:lcz[\s_\-]*)?([0-9]{1,3}|[a-g])(?:\.0+)?(?:[\s_\-:(]+(.*))?$", re.I)
+# the name after a code: letters and word separators only, no other code in it
+_NAME_TEXT = re.compile(r"^[^\W\d_]+(?:[\s_\-'()/&,]+[^\W\d_]+)*[\s)]*$")
+_CODE_WORD = re.compile(r"^(?:[a-g]|lcz)$", re.I)
+# coordinates beyond this (in the layer's or the raster's units) are no place on Earth
+MAX_COORDINATE = 1e8
+# a KMZ member (doc.kml) inflating beyond this, or more than KML_RATIO times, is refused
+MAX_KML_BYTES = 256 * 2**20
+KML_RATIO = 200
+# what OGR's GeoPackage driver reads for a layer written without a CRS (srs_id 0, -1)
+UNDEFINED_SRS = ("Undefined geographic SRS", "Undefined Cartesian SRS")
 
 
 @dataclass
@@ -61,10 +84,13 @@ class TrainingArea:
 
 
 def parse_lcz_code(value) -> int | None:
-    """The LCZ code (1-17) of a field value or folder name, None when it is none.
+    """The LCZ code (1-17) of a field value or folder name, None when it is not exactly
+    one LCZ code.
 
     Accepts 1-17, 101-107 (LCZ A-G), the letters A-G, integral floats (``3.0``) and
-    texts such as "3", "LCZ 3", "lcz_A", "A - dense trees".
+    texts such as "3", " 3 ", "LCZ 3", "lcz_A", "A - dense trees" (one code, then at
+    most a name). Refused (None): a fraction ("3.5", 3.7), mixed or several codes
+    ("3/4", "2,5", "A+B", "3 or A"), a code glued to more ("g.5", "3a").
     """
     if value is None:
         return None
@@ -76,7 +102,7 @@ def parse_lcz_code(value) -> int | None:
         n = int(value)
     else:
         m = _CODE_TEXT.match(str(value).strip())
-        if not m:
+        if not m or not _only_a_name(m.group(2)):
             return None
         tok = m.group(1)
         if not tok.isdigit():
@@ -89,6 +115,16 @@ def parse_lcz_code(value) -> int | None:
     return None
 
 
+def _only_a_name(rest: str | None) -> bool:
+    """Whether the text after a code is nothing or a class name (words without digits,
+    none of them a code letter or "LCZ")."""
+    if not rest:
+        return True
+    if not _NAME_TEXT.match(rest):
+        return False
+    return not any(_CODE_WORD.match(w) for w in re.split(r"[\s_\-'()/&,]+", rest) if w)
+
+
 def _ogr():
     from osgeo import ogr
 
@@ -97,18 +133,79 @@ def _ogr():
 
 
 def _open(path):
+    """The OGR dataset of ``path`` (``file|layername=X`` allowed) and the file's Path;
+    a named pipe, a device or a zip bomb is refused before OGR opens it."""
+    from ..common.input_files import check_input_file
     from ..raster.io import open_vector
 
     p = Path(str(path).split("|")[0])
-    if not p.exists():
-        raise LczError(f"{param('AREAS')}: training areas '{p}' do not exist")
+    check_input_file(p, f"{param('AREAS')}: training areas", folder_ok=True)
+    if p.suffix.lower() == ".kmz":
+        _check_kmz(p)
     try:
         ds = open_vector(p)
     except RuntimeError as exc:
-        raise LczError(f"{param('AREAS')}: cannot open '{p.name}' as a vector: {exc}") from None
+        raise LczError(
+            f"{param('AREAS')}: cannot open '{p.name}' as a vector: {first_line(exc)}"
+        ) from None
     if ds is None or ds.GetLayerCount() == 0:
         raise LczError(f"{param('AREAS')}: '{p.name}' holds no vector layer")
     return ds, p
+
+
+def _check_kmz(p: Path) -> None:
+    """Refuse a KMZ whose members declare more than ``MAX_KML_BYTES`` in all, or inflate
+    more than ``KML_RATIO`` times (a zip bomb), before OGR inflates them (it reads no more
+    than a member declares). A KMZ that is no zip is left to OGR."""
+    try:
+        with zipfile.ZipFile(p) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return
+    total = 0
+    for info in infos:
+        size, packed = int(info.file_size), max(int(info.compress_size), 1)
+        total += size
+        if total > MAX_KML_BYTES or (size > 2**20 and size > KML_RATIO * packed):
+            raise LczError(
+                f"{param('AREAS')}: '{p.name}': member '{info.filename[:80]}' inflates to "
+                f"{size / 2**20:.0f} MB from {packed / 2**20:.1f} MB; a KMZ of training areas "
+                f"holds far less (at most {MAX_KML_BYTES >> 20} MB, {KML_RATIO}:1): refusing it"
+            )
+
+
+@contextlib.contextmanager
+def _ogr_failures(p: Path):
+    """Turn what OGR raises while a file is read (a VRT whose source is missing, a layer
+    it cannot describe) into one LczError naming the file."""
+    try:
+        yield
+    except RuntimeError as exc:
+        raise LczError(
+            f"{param('AREAS')}: cannot read the training areas '{p.name}' "
+            f"({first_line(exc, 'OGR gives no reason')})"
+        ) from None
+
+
+def _features(layer, p: Path):
+    """The layer's features, in order; a read failure (a damaged or cut-short file)
+    raises LczError naming the file, the layer and the last feature read."""
+    layer.ResetReading()
+    last = None
+    while True:
+        try:
+            feat = layer.GetNextFeature()
+        except RuntimeError as exc:
+            after = f"after feature {last}" if last is not None else "at its first feature"
+            raise LczError(
+                f"{param('AREAS')}: cannot read '{p.name}': layer '{layer.GetName()}' fails "
+                f"{after} ({first_line(exc, 'OGR gives no reason')}); the file is damaged "
+                "or incomplete (a shapefile needs its .shp, .shx and .dbf whole)"
+            ) from None
+        if feat is None:
+            return
+        last = feat.GetFID()
+        yield feat
 
 
 def detect_field(layer, field: str | None) -> str | None:
@@ -131,11 +228,25 @@ def detect_field(layer, field: str | None) -> str | None:
     return next((lower[n] for n in FIELD_NAMES if n in lower), None)
 
 
+def layer_srs(layer):
+    """The layer's CRS; None when it has none: no CRS, GeoPackage's "Undefined
+    geographic/Cartesian SRS" (a layer saved without one) or a local engineering CRS."""
+    srs = layer.GetSpatialRef()
+    if srs is None or srs.GetName() in UNDEFINED_SRS or srs.IsLocal():
+        return None
+    return srs
+
+
 def _transform(layer, crs_wkt: str):
+    """The transformation from the layer's CRS to ``crs_wkt``, None when none is needed.
+
+    Raises:
+        LczError: the layer's CRS cannot be transformed to the raster's.
+    """
     from ..raster.io import osr
 
     o = osr()
-    srs = layer.GetSpatialRef()
+    srs = layer_srs(layer)
     if srs is None or not crs_wkt:
         return None
     dst = o.SpatialReference()
@@ -145,7 +256,31 @@ def _transform(layer, crs_wkt: str):
         return None
     srs = srs.Clone()
     srs.SetAxisMappingStrategy(o.OAMS_TRADITIONAL_GIS_ORDER)
-    return o.CoordinateTransformation(srs, dst)
+    try:
+        ct = o.CoordinateTransformation(srs, dst)
+    except RuntimeError as exc:
+        ct, why = None, first_line(exc)
+    else:
+        why = "no transformation"
+    if ct is None:
+        raise LczError(
+            f"{param('AREAS')}: layer '{layer.GetName()}' is in {srs.GetName()!r}, which cannot "
+            f"be reprojected to the raster's CRS ({why})"
+        )
+    return ct
+
+
+def coordinate_problem(geom) -> str | None:
+    """Why the polygons of ``geom`` are no place on Earth (coordinates that are not
+    finite, or beyond ``MAX_COORDINATE``), None when their coordinates are usable."""
+    for poly in _polygons(geom):
+        for i in range(poly.GetGeometryCount()):
+            xy = np.asarray(poly.GetGeometryRef(i).GetPoints() or [], np.float64)
+            if not np.isfinite(xy).all():
+                return "coordinates that are not finite (inf or NaN)"
+            if xy.size and np.abs(xy).max() > MAX_COORDINATE:
+                return f"coordinates beyond {MAX_COORDINATE:.0e}"
+    return None
 
 
 def _polygons(g):
@@ -172,7 +307,12 @@ def _join(polys):
 def polygon_part(geom):
     """The polygonal part of an OGR geometry as a 2-D polygon or multi-polygon, None
     when it has none: curves linearised, collections searched, invalid rings repaired
-    (``MakeValid``)."""
+    (``MakeValid``).
+
+    Raises:
+        LczError: coordinates that are no place (``coordinate_problem``: the reason).
+        RuntimeError: OGR (GEOS) cannot handle the geometry.
+    """
     if geom is None or geom.IsEmpty():
         return None
     g = geom.Clone()
@@ -183,6 +323,9 @@ def polygon_part(geom):
     if not polys:
         return None
     out = _join(polys)
+    why = coordinate_problem(out)
+    if why:  # GEOS (MakeValid) fails on them
+        raise LczError(why)
     if not out.IsValid():
         fixed = out.MakeValid()
         fixed.FlattenTo2D()
@@ -211,22 +354,45 @@ def _class_source(layer, field, is_kml, feedback) -> tuple[str | None, int | Non
     return fname, None
 
 
-def _read_layer(layer, field, crs_wkt, is_kml, out, feedback) -> bool:
-    """Append the layer's areas to ``out["areas"]``; collect skipped geometries and bad
-    codes. False: the layer gives no class (a KML folder that is no class)."""
+def _feature_geometry(feat, ct) -> tuple[object | None, str | None]:
+    """(the feature's polygonal part in the raster's CRS, None), (None, None) when it has
+    no polygon, or (None, why it is unusable): coordinates that are no place, or a
+    geometry OGR cannot repair or reproject."""
+    try:
+        geom = polygon_part(feat.GetGeometryRef())
+        if geom is None:
+            return None, None
+        if ct is not None:
+            geom.Transform(ct)
+            why = coordinate_problem(geom)
+            if why:
+                return None, f"{why} once reprojected"
+    except LczError as exc:
+        return None, str(exc)
+    except RuntimeError as exc:
+        return None, f"OGR cannot use its geometry: {first_line(exc, 'no reason given')}"
+    return geom, None
+
+
+def _read_layer(layer, field, crs_wkt, is_kml, out, feedback, p: Path) -> bool:
+    """Append the layer's areas to ``out["areas"]``; collect skipped geometries (not
+    polygons: ``skipped``; unusable: ``broken``) and bad codes. False: the layer gives no
+    class (a KML folder that is no class)."""
     name = layer.GetName()
     fname, folder_code = _class_source(layer, field, is_kml, feedback)
     if fname is None and folder_code is None:
         return False
     ct = _transform(layer, crs_wkt)
-    if layer.GetSpatialRef() is None and layer.GetFeatureCount():
+    if layer_srs(layer) is None and layer.GetFeatureCount():
         feedback.warning(
             f"layer '{name}' has no CRS: its coordinates are taken as the raster's CRS"
         )
     areas = out["areas"]
-    layer.ResetReading()
-    for feat in layer:
-        geom = polygon_part(feat.GetGeometryRef())
+    for feat in _features(layer, p):
+        geom, why = _feature_geometry(feat, ct)
+        if why is not None:
+            out["broken"].append((name, feat.GetFID(), why))
+            continue
         if geom is None:
             out["skipped"].append((name, feat.GetFID()))
             continue
@@ -237,8 +403,6 @@ def _read_layer(layer, field, crs_wkt, is_kml, out, feedback) -> bool:
             if code is None:
                 out["bad"].append((name, feat.GetFID(), raw))
                 continue
-        if ct is not None:
-            geom.Transform(ct)
         areas.append(TrainingArea(len(areas) + 1, code, geom, feat.GetFID(), name))
     layer.ResetReading()
     return True
@@ -254,31 +418,48 @@ def read_training_areas(path, crs_wkt: str, field: str | None = None,
         crs_wkt: the raster's CRS (WKT); the polygons are reprojected to it.
         field: the LCZ field; None: the first of ``FIELD_NAMES`` the layer has (and,
             for a KML, the folder names).
-        feedback: warnings (skipped geometries).
+        feedback: warnings (skipped geometries, unusable features, no CRS).
 
     Returns:
         The areas, ``id`` 1.. in reading order.
 
     Raises:
-        LczError: no LCZ field (nor class folders), a code outside 1-17 / 101-107 / A-G,
-            an empty layer, or no polygon at all.
+        LczError: not a regular file, no LCZ field (nor class folders), a code that is
+            not exactly one LCZ, an empty layer, no usable polygon at all, or a file OGR
+            cannot read (naming the file, layer and feature).
     """
     feedback = feedback or Feedback()
     ds, p = _open(path)
-    is_kml = p.suffix.lower() in KML_SUFFIXES or ds.GetDriver().GetName() in ("KML", "LIBKML")
-    layers = _layers(ds, str(path), is_kml, feedback)
-    out: dict = {"areas": [], "skipped": [], "bad": []}
-    used = [lyr.GetName() for lyr in layers if _read_layer(lyr, field, crs_wkt, is_kml, out,
-                                                           feedback)]  # fmt: skip
-    areas, skipped = out["areas"], out["skipped"]
-    _check_read(p, ds, areas, skipped, out["bad"], used, is_kml)
+    out: dict = {"areas": [], "skipped": [], "broken": [], "bad": []}
+    with _ogr_failures(p):
+        is_kml = p.suffix.lower() in KML_SUFFIXES or ds.GetDriver().GetName() in ("KML", "LIBKML")
+        layers = _layers(ds, str(path), is_kml, feedback)
+        used = [lyr.GetName() for lyr in layers
+                if _read_layer(lyr, field, crs_wkt, is_kml, out, feedback, p)]  # fmt: skip
+        _check_read(p, ds, out, used, is_kml)
+    _warn_skipped(p, out, feedback)
+    return out["areas"]
+
+
+def _where(rows, n: int = 5) -> str:
+    """The first ``n`` (layer, fid[, why]) rows as "feature 3 of 'x': why; ..."."""
+    parts = [f"feature {r[1]} of '{r[0]}'" + (f": {r[2]}" if len(r) > 2 else "") for r in rows[:n]]
+    return "; ".join(parts) + ("; ..." if len(rows) > n else "")
+
+
+def _warn_skipped(p: Path, out: dict, feedback) -> None:
+    """One warning per kind of skipped feature, naming the first five."""
+    skipped, broken = out["skipped"], out["broken"]
     if skipped:
-        where = ", ".join(f"feature {fid} of '{lyr}'" for lyr, fid in skipped[:5])
         feedback.warning(
             f"{len(skipped)} feature(s) of '{p.name}' are not polygons and were skipped "
-            f"({where}{', ...' if len(skipped) > 5 else ''})"
+            f"({_where(skipped)})"
         )
-    return areas
+    if broken:
+        feedback.warning(
+            f"{len(broken)} feature(s) of '{p.name}' have unusable geometries and were "
+            f"skipped ({_where(broken)}); fix them to use them"
+        )
 
 
 def _layers(ds, path: str, is_kml: bool, feedback) -> list:
@@ -326,13 +507,15 @@ def _no_field(layer) -> None:
     )
 
 
-def _check_read(p: Path, ds, areas, skipped, bad, used, is_kml) -> None:
-    """Refuse bad codes, a KML without class folders, no polygon at all."""
+def _check_read(p: Path, ds, out: dict, used, is_kml) -> None:
+    """Refuse bad codes, a KML without class folders, no usable polygon at all."""
+    bad, areas = out["bad"], out["areas"]
     if bad:
         where = "; ".join(f"feature {fid} of '{lyr}': {raw!r}" for lyr, fid, raw in bad[:5])
         raise LczError(
             f"{len(bad)} training area(s) of '{p.name}' have no valid LCZ code ({where}"
-            f"{'; ...' if len(bad) > 5 else ''}); use 1-17, 101-107 or the letters A-G"
+            f"{'; ...' if len(bad) > 5 else ''}); give each polygon exactly one code: 1-17, "
+            "101-107 or a letter A-G (a mixed label such as '3/4' is no class)"
         )
     if is_kml and not used:
         names = [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())]
@@ -341,5 +524,10 @@ def _check_read(p: Path, ds, areas, skipped, bad, used, is_kml) -> None:
             "WUDAPT template holds one Folder per LCZ, named 1-10, A-G (or 11-17, 101-107)"
         )
     if not areas:
-        what = "holds no feature" if not skipped else "holds no polygon (only points or lines)"
+        if out["broken"]:
+            what = f"holds no usable polygon ({_where(out['broken'])})"
+        elif out["skipped"]:
+            what = "holds no polygon (only points or lines)"
+        else:
+            what = "holds no feature"
         raise LczError(f"{param('AREAS')}: '{p.name}' {what}; give polygons of known LCZ")

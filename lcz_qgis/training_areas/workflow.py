@@ -15,9 +15,12 @@ Steps (``map_from_training_areas``):
 5. the factsheet (``reports.factsheet``) shows the scores, the class table, the training
    areas and the suspicious ones.
 
-Nothing is left behind on error or cancel: the patches live in a temporary folder, the
-map's outputs are staged by ``classify_raster``, and the model file and factsheet are
-written to temporaries and renamed at the end.
+Every option is checked before step 1 (``check_request``: the CLI, Processing and the
+API get the same checks). Nothing is left behind on error or cancel, and no earlier
+output is touched: the patches live in a temporary folder, and every output of the run
+(the suspicious layer of step 1, the map and its companions of step 4, the model file,
+factsheet and predictions of step 5) is written to a temporary beside it and all are
+moved into place together when the whole run succeeded (``common.atomic.staged_outputs``).
 """
 
 from __future__ import annotations
@@ -37,7 +40,10 @@ from .bootstrap import N_SPLITS, BootstrapResult, run_bootstrap
 
 MODEL_TYPES = ("rf", "finetune")
 RF_TREES = 100
+MAX_TREES = 2000
 FINETUNE_EPOCHS = 5
+MAX_EPOCHS = 1000
+MAX_SPLITS = 1000
 # fine-tuning moves a trained network a little: a tenth of training's default learning rate
 FINETUNE_LEARNING_RATE = 1e-4
 FINETUNE_BATCH = 32
@@ -98,31 +104,31 @@ class _Patches:
 
 
 def check_request(req: MapRequest) -> None:
-    """Refuse a bad request before any work: model type, initial model, splits, outputs.
+    """Refuse a bad request before any work (step 1 included): every option, the input
+    files, the initial model and the outputs. The one check the CLI, Processing and the
+    API share.
 
     Raises:
         LczError: with the parameter's name.
     """
     from ..common.atomic import check_distinct_paths, check_output_path
     from ..common.errors import param
+    from ..common.input_files import check_input_file
 
-    if req.model_type not in MODEL_TYPES:
-        raise LczError(f"{param('MODEL_TYPE')} must be one of {', '.join(MODEL_TYPES)}")
+    _check_options(req)
     if req.model_type == "finetune" and not req.init_model:
         raise LczError(f"fine-tuning needs {param('INIT_MODEL')}: the model to start from")
-    if req.model_type == "finetune":
-        _check_init_model(req.init_model)
-    if not 2 <= int(req.n_splits) <= 1000:
-        raise LczError(f"{param('SPLITS')} must be from 2 to 1000; got {req.n_splits}")
-    if not Path(req.sentinel2).exists():
-        raise LczError(f"{param('SENTINEL2')} raster '{req.sentinel2}' does not exist")
+    if not isinstance(req.areas, (list, tuple)):
+        check_input_file(str(req.areas).split("|")[0], f"{param('AREAS')}: training areas",
+                         folder_ok=True)  # fmt: skip
+    check_input_file(req.sentinel2, f"{param('SENTINEL2')} raster")
+    _check_resolution(req)
     outputs = {
         param(k): getattr(req, k.lower())
-        for k in ("OUTPUT", "CONFIDENCE", "AREA_TABLE", "MAP_IMAGE", "FACTSHEET")
-    }
-    outputs[param("MODEL_OUTPUT")] = req.model_output
-    outputs[param("SUSPICIOUS")] = req.suspicious
-    outputs[param("PREDICTIONS")] = req.predictions
+        for k in ("OUTPUT", "CONFIDENCE", "AREA_TABLE", "MAP_IMAGE", "FACTSHEET",
+                  "MODEL_OUTPUT", "SUSPICIOUS", "PREDICTIONS")
+    }  # fmt: skip
+    _check_suffixes(req)
     for path in outputs.values():
         if path:
             check_output_path(path)
@@ -130,6 +136,79 @@ def check_request(req: MapRequest) -> None:
     if not isinstance(req.areas, (list, tuple)):
         inputs[param("AREAS")] = str(req.areas).split("|")[0]
     check_distinct_paths(inputs, outputs)
+    if req.model_type == "finetune":
+        _check_init_model(req.init_model)
+
+
+def _whole(value, key: str, low: int, high: int) -> int:
+    """``value`` as an int when it is a whole number ``low``..``high``, else LczError
+    naming the parameter ``key``."""
+    from ..common.errors import param
+
+    try:
+        n = int(value)
+        whole = n == value and not isinstance(value, bool)
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or not low <= n <= high:
+        raise LczError(f"{param(key)} must be a whole number from {low} to {high}; got {value}")
+    return n
+
+
+def _check_options(req: MapRequest) -> None:
+    """The choices and numbers of a request: model type, scale, filter, splits, trees,
+    epochs and seed (each split's model takes seed + its index)."""
+    from ..classify.inputs import SCALES
+    from ..classify.postfilter import FILTERS
+    from ..common.errors import MAX_SEED, param
+
+    choices = (("MODEL_TYPE", req.model_type, MODEL_TYPES), ("SCALE", req.scale, SCALES),
+               ("FILTER", req.filter, FILTERS))  # fmt: skip
+    for key, value, allowed in choices:
+        if value not in allowed:
+            raise LczError(f"{param(key)} must be one of {', '.join(allowed)}; got {value!r}")
+    splits = _whole(req.n_splits, "SPLITS", 2, MAX_SPLITS)
+    _whole(req.trees, "TREES", 1, MAX_TREES)
+    _whole(req.epochs, "EPOCHS", 1, MAX_EPOCHS)
+    _whole(req.seed, "SEED", 0, MAX_SEED - splits)
+
+
+def _check_resolution(req: MapRequest) -> None:
+    """The map's resolution: a whole multiple of the Sentinel-2 raster's pixel size that
+    is one window (32 pixels) at most, as ``classify_raster`` will need it."""
+    from ..classify.pipeline import stride_for
+    from ..classify.sliding_window import WINDOW
+    from ..common.errors import param
+    from ..raster.io import open_raster
+
+    if req.resolution is None:
+        return
+    ds, info = open_raster(req.sentinel2)
+    ds.close()
+    pixel = abs(float(info.pixel_size[0]))
+    try:
+        value = float(req.resolution)
+        stride = stride_for(value, pixel)
+    except (TypeError, ValueError, LczError):
+        stride = 0
+    if not 1 <= stride <= WINDOW:
+        raise LczError(
+            f"{param('RESOLUTION')} must be a multiple of the raster's {pixel:g} m pixels "
+            f"from {pixel:g} to {WINDOW * pixel:g} m (100 as the LCZ Generator); got "
+            f"{req.resolution}"
+        )
+
+
+def _check_suffixes(req: MapRequest) -> None:
+    """Outputs whose format the name must say: the model file, the suspicious layer."""
+    from ..common.errors import param
+
+    if req.model_output and Path(req.model_output).suffix.lower() != ".lczmodel":
+        raise LczError(f"{param('MODEL_OUTPUT')}: the model is written as an .lczmodel file "
+                       f"(a zip); give a .lczmodel name, not '{Path(req.model_output).name}'")  # fmt: skip
+    if req.suspicious and Path(req.suspicious).suffix.lower() != ".gpkg":
+        raise LczError(f"{param('SUSPICIOUS')}: the suspicious areas are written as a "
+                       "GeoPackage: give a .gpkg name")  # fmt: skip
 
 
 def _check_init_model(path) -> None:
@@ -151,8 +230,9 @@ def _check_init_model(path) -> None:
 READ_ROWS = 2048  # patches read (and turned into features) at a time
 
 
-def _make_patches(req: MapRequest, folder: Path, feedback: Feedback) -> _Patches:
-    """Step 1: the training areas' patches (in ``folder``), read back by chunks.
+def _make_patches(req: MapRequest, folder: Path, staging, feedback: Feedback) -> _Patches:
+    """Step 1: the training areas' patches (in ``folder``), read back by chunks; the
+    suspicious layer is staged in ``staging`` with the run's other outputs.
 
     A random forest needs only the patch features, so the pixels are not kept for it
     (20,000 patches are 820 MB of float32 pixels); fine-tuning keeps them, in float32.
@@ -163,7 +243,7 @@ def _make_patches(req: MapRequest, folder: Path, feedback: Feedback) -> _Patches
     path = folder / "training_patches.h5"
     res = training_area_patches(
         req.areas, req.sentinel2, path, field=req.field, scale=req.scale,
-        suspicious=req.suspicious, feedback=feedback,
+        suspicious=req.suspicious, feedback=feedback, staging=staging,
     )  # fmt: skip
     chunks = []
     with So2SatFile(path) as f:
@@ -368,17 +448,33 @@ def _areas_record(req: MapRequest, patches: _Patches, boot: BootstrapResult) -> 
     }  # fmt: skip
 
 
-def _classify(req: MapRequest, model_path: Path, feedback: Feedback):
-    """Step 4b: the map, as ``lcz classify`` makes it (its outputs staged there)."""
+# the map's outputs: MapRequest attribute -> ClassifyResult.outputs key
+_MAP_OUTPUTS = {"output": "OUTPUT", "confidence": "CONFIDENCE", "area_table": "AREA_TABLE",
+                "map_image": "MAP_IMAGE"}  # fmt: skip
+
+
+def _classify(req: MapRequest, model_path: Path, st, feedback: Feedback):
+    """Step 4b: the map, as ``lcz classify`` makes it, written to temporaries of the
+    run's staging ``st`` (with the rasters' styles), so it is moved into place with the
+    run's other outputs; the result names the real outputs."""
     from ..classify.pipeline import classify_raster
     from ..models.modelfile import load_model
+    from ..raster.io import qml_path
 
-    return classify_raster(
-        load_model(model_path), req.output, sentinel2=req.sentinel2,
-        confidence=req.confidence, feedback=feedback, scale=req.scale,
-        resolution=req.resolution, filter=req.filter, area_table=req.area_table,
-        map_image=req.map_image, map_title="LCZ map from training areas",
+    final = {k: getattr(req, k) for k in _MAP_OUTPUTS if getattr(req, k)}
+    temp = {k: st.temp(v) for k, v in final.items()}
+    for k in ("output", "confidence"):
+        if k in temp:  # classify_raster writes each raster's style beside it
+            st.adopt(qml_path(temp[k]), qml_path(final[k]))
+    result = classify_raster(
+        load_model(model_path), temp["output"], sentinel2=req.sentinel2,
+        confidence=temp.get("confidence"), feedback=feedback, scale=req.scale,
+        resolution=req.resolution, filter=req.filter, area_table=temp.get("area_table"),
+        map_image=temp.get("map_image"), map_title="LCZ map from training areas",
     )  # fmt: skip
+    result.output = Path(req.output)
+    result.outputs = {_MAP_OUTPUTS[k]: Path(v) for k, v in final.items()}
+    return result
 
 
 def _bootstrap(req: MapRequest, patches: _Patches, features, folder: Path, feedback):
@@ -397,41 +493,51 @@ def map_from_training_areas(req: MapRequest, feedback: Feedback | None = None) -
     factsheet (module docstring for the steps).
 
     Raises:
-        LczError: bad input (areas, raster, parameters), before anything is written.
+        LczError: bad input (areas, raster, parameters), before anything is written; a
+            failure at any later step leaves every earlier output as it was.
         Cancelled: the user cancelled; nothing is left behind.
     """
     from ..common.atomic import staged_outputs
 
     feedback = feedback or Feedback()
     check_request(req)
-    times, t0 = {}, time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="lcz-areas-", dir=Path(req.output).parent) as tmp:
-        folder = Path(tmp)
-        feedback.info("1/5 training areas -> patches")
-        patches = _make_patches(req, folder, feedback.scaled(0, 15))
-        features = patches.x if req.model_type == "rf" else None
-        times["patches"] = time.monotonic() - t0
-        feedback.info(f"2/5 bootstrap of {req.n_splits} splits by polygon ({req.model_type})")
-        boot = _bootstrap(req, patches, features, folder, feedback.scaled(15, 70))
-        times["bootstrap"] = time.monotonic() - t0 - times["patches"]
-        _report_scores(boot, feedback)
-        temperature, ece_before, ece_after, reliability = _calibrate(boot)
-        feedback.info(f"3/5 calibration: temperature {temperature:.3f}, ECE "
-                      f"{ece_before:.3f} -> {ece_after:.3f} (held-out polygons)")  # fmt: skip
-        feedback.info("4/5 final model on all polygons, then the map")
-        model = _final_model(req, patches, features, folder, temperature, boot,
-                             feedback.scaled(70, 80))  # fmt: skip
-        result = MapResult(
-            Path(req.output), boot, temperature, ece_before, ece_after, len(patches.codes),
-            int(len(np.unique(patches.polygons))), class_table(patches, boot),
-            list(patches.result.suspects), list(patches.result.quality.replaced),
-        )  # fmt: skip
-        result.seconds, result.reliability = dict(times), reliability
-        with staged_outputs(feedback) as st:
-            result.classify = _classify(req, model, feedback.scaled(80, 98))
-            _write_extras(st, req, result, model, patches)
-        result.seconds = times | {"total": time.monotonic() - t0}
+    t0 = time.monotonic()
+    # every output, step 1's suspicious layer included, is staged and moved into place
+    # together once the whole run succeeded (the working folder is removed first)
+    with staged_outputs(feedback) as st:
+        with tempfile.TemporaryDirectory(prefix="lcz-areas-", dir=Path(req.output).parent) as tmp:
+            result = _steps(req, st, Path(tmp), feedback)
+        feedback.check_cancelled()
+    result.seconds["total"] = time.monotonic() - t0
     feedback.progress(100)
+    return result
+
+
+def _steps(req: MapRequest, st, folder: Path, feedback: Feedback) -> MapResult:
+    """Steps 1-5 with the run's staging ``st`` and working folder ``folder``."""
+    times, t0 = {}, time.monotonic()
+    feedback.info("1/5 training areas -> patches")
+    patches = _make_patches(req, folder, st, feedback.scaled(0, 15))
+    features = patches.x if req.model_type == "rf" else None
+    times["patches"] = time.monotonic() - t0
+    feedback.info(f"2/5 bootstrap of {req.n_splits} splits by polygon ({req.model_type})")
+    boot = _bootstrap(req, patches, features, folder, feedback.scaled(15, 70))
+    times["bootstrap"] = time.monotonic() - t0 - times["patches"]
+    _report_scores(boot, feedback)
+    temperature, ece_before, ece_after, reliability = _calibrate(boot)
+    feedback.info(f"3/5 calibration: temperature {temperature:.3f}, ECE "
+                  f"{ece_before:.3f} -> {ece_after:.3f} (held-out polygons)")  # fmt: skip
+    feedback.info("4/5 final model on all polygons, then the map")
+    model = _final_model(req, patches, features, folder, temperature, boot,
+                         feedback.scaled(70, 80))  # fmt: skip
+    result = MapResult(
+        Path(req.output), boot, temperature, ece_before, ece_after, len(patches.codes),
+        int(len(np.unique(patches.polygons))), class_table(patches, boot),
+        list(patches.result.suspects), list(patches.result.quality.replaced),
+    )  # fmt: skip
+    result.seconds, result.reliability = dict(times), reliability
+    result.classify = _classify(req, model, st, feedback.scaled(80, 98))
+    _write_extras(st, req, result, model, patches)
     return result
 
 
