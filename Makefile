@@ -1,6 +1,6 @@
 # LCZ mapping plugin: the two commands a new user needs are `make demo` and `make test`.
 SHELL := /bin/bash
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
 export QT_QPA_PLATFORM ?= offscreen
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -9,7 +9,7 @@ PLUGIN_FILES := __init__.py plugin.py metadata.txt LICENSE README.md CHANGELOG.m
 	lcz_qgis processing_algorithms resources docs
 QGIS_PROFILE_DIR ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 
-.PHONY: setup demo test lint format deploy package bench clean
+.PHONY: setup demo test lint qt6-check format deploy package bench clean test-trixie trixie-root
 
 setup:
 	@bash scripts/setup.sh
@@ -20,6 +20,22 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	@$(MAKE) --no-print-directory qt6-check
+
+# QGIS's pyqt5_to_pyqt6 check (pip: qgis-pyqt5to6, Python 3.12+, with PyQt6 and
+# PyQt6-QScintilla) over the shipped code, on a copy (it rewrites files): it must change
+# and report nothing. Skipped when the tool is not installed.
+PYQT5TO6 ?= $(firstword $(wildcard $(VENV)/bin/pyqt5to6) $(shell command -v pyqt5to6 2>/dev/null))
+qt6-check:
+	@if [ -z "$(PYQT5TO6)" ]; then echo "qt6-check: pyqt5to6 not installed, skipped"; exit 0; fi; \
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	cp -r __init__.py plugin.py processing_algorithms lcz_qgis "$$tmp"/ && \
+	find "$$tmp" -name __pycache__ -prune -exec rm -rf {} + && cp -r "$$tmp" "$$tmp.orig" && \
+	trap 'rm -rf "$$tmp" "$$tmp.orig"' EXIT && \
+	out=$$(cd "$$tmp" && "$(PYQT5TO6)" . 2>&1 | grep -v 'not available for introspection'); \
+	if [ -n "$$out" ] || ! diff -r "$$tmp.orig" "$$tmp" >/dev/null; then \
+	  echo "$$out"; diff -ru "$$tmp.orig" "$$tmp"; echo "qt6-check: pyqt5to6 wants changes (above)"; exit 1; fi; \
+	echo "qt6-check: pyqt5to6 reports nothing"
 
 format: setup
 	$(VENV)/bin/ruff format .
@@ -27,6 +43,14 @@ format: setup
 
 test: setup lint
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
+
+# The suite in a Debian 13 root (QGIS 3.40 LTR, Python 3.13, numpy 2), built once with
+# debootstrap under /var/cache (needs root); see scripts/test_trixie.sh.
+test-trixie:
+	@bash scripts/test_trixie.sh test
+
+trixie-root:
+	@bash scripts/trixie_root.sh
 
 bench: setup
 	$(PY) scripts/bench.py

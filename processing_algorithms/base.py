@@ -23,18 +23,18 @@ import re
 
 from qgis.core import (
     QgsProcessingAlgorithm,
+    QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
     QgsProcessingOutputRasterLayer,
     QgsProcessingOutputVectorLayer,
-    QgsProcessingParameterDefinition,
-    QgsProcessingUtils,
 )
 from qgis.PyQt.QtCore import QUrl
 from qgis.PyQt.QtGui import QIcon
 
 from ..lcz_qgis.common.errors import Cancelled, LczError, MissingDependency
 from ..lcz_qgis.common.feedback import Feedback
+from . import qgis_compat
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
 # toolbox groups: (id, name); graphical models name theirs in the .model3 (model_group)
@@ -122,11 +122,18 @@ def style_output_on_load(context, output_value: str, qml_path: str) -> None:
         context.layerToLoadOnCompletionDetails(output_value).setPostProcessor(proc)
 
 
+def layer_details(name: str, context, output_name: str):
+    """``LayerDetails`` that load a layer called ``name`` for the output ``output_name``
+    (the name kept on QGIS 3.40+ too, see ``qgis_compat.name_layer``)."""
+    details = QgsProcessingContext.LayerDetails(name, context.project(), output_name)
+    return qgis_compat.name_layer(details, name)
+
+
 def name_output_on_load(context, output_value: str, name: str) -> None:
     """Give the layer loaded from ``output_value`` a name that says what it shows and of
     what (batch runs would otherwise add several layers called "Product")."""
     if context.willLoadLayerOnCompletion(output_value):
-        context.layerToLoadOnCompletionDetails(output_value).name = name
+        qgis_compat.name_layer(context.layerToLoadOnCompletionDetails(output_value), name)
 
 
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "cf.", "vs.", "approx.", "al.", "Fig.", "No.")
@@ -221,24 +228,23 @@ def _not_written(value) -> bool:
 def _layer_hint(alg, details, path: str):
     """The layer type (raster/vector) of an output loaded on completion: from the output
     it belongs to (its parameter or output definition), else from the file extension."""
-    hint = QgsProcessingUtils.LayerHint
     name = details.outputName
     param = alg.parameterDefinition(name) if name else None
     if param is not None and param.type() in _RASTER_PARAMETERS:
-        return hint.Raster
+        return qgis_compat.LAYER_HINT_RASTER
     if param is not None and param.type() in _VECTOR_PARAMETERS:
-        return hint.Vector
+        return qgis_compat.LAYER_HINT_VECTOR
     output = alg.outputDefinition(name) if name else None
     if isinstance(output, QgsProcessingOutputRasterLayer):
-        return hint.Raster
+        return qgis_compat.LAYER_HINT_RASTER
     if isinstance(output, QgsProcessingOutputVectorLayer):
-        return hint.Vector
+        return qgis_compat.LAYER_HINT_VECTOR
     ext = os.path.splitext(_file_part(path) or path)[1].lower()
     if ext in _RASTER_EXTENSIONS:
-        return hint.Raster
+        return qgis_compat.LAYER_HINT_RASTER
     if ext in _VECTOR_EXTENSIONS:
-        return hint.Vector
-    return hint.UnknownType
+        return qgis_compat.LAYER_HINT_VECTOR
+    return qgis_compat.LAYER_HINT_UNKNOWN
 
 
 def tidy_outputs(alg, results: dict, context, registered_before) -> dict:
@@ -274,7 +280,7 @@ def tidy_outputs(alg, results: dict, context, registered_before) -> dict:
         if key in stale:
             continue
         details = context.layerToLoadOnCompletionDetails(key)
-        if details.layerTypeHint == QgsProcessingUtils.LayerHint.UnknownType:
+        if details.layerTypeHint == qgis_compat.LAYER_HINT_UNKNOWN:
             details.layerTypeHint = _layer_hint(alg, details, key)
     return kept
 
@@ -327,7 +333,7 @@ class LczAlgorithm(QgsProcessingAlgorithm):
     def add_advanced(self, *params) -> None:
         """Add ``params`` under the dialog's "Advanced Parameters" (collapsed by default)."""
         for p in params:
-            p.setFlags(p.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            p.setFlags(p.flags() | qgis_compat.FLAG_ADVANCED)
             self.addParameter(p)
 
     def createInstance(self):  # noqa: N802 - QGIS API

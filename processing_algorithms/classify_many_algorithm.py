@@ -9,11 +9,9 @@ and named.
 
 from __future__ import annotations
 
-from qgis.core import QgsProcessingContext
-
 from ..lcz_qgis.commands.classify_many import COMMAND
 from ..lcz_qgis.raster.io import qml_path
-from .base import style_output_on_load
+from .base import layer_details, style_output_on_load
 from .spec_algorithm import SpecAlgorithm
 
 
@@ -25,6 +23,6 @@ class ClassifyManyAlgorithm(SpecAlgorithm):
         mosaics.update(outputs.get("_mosaics") or {})  # one per CRS when there are several
         for crs, mosaic in mosaics.items():
             name = f"LCZ mosaic ({crs.replace('_', ':')})" if crs else "LCZ mosaic"
-            details = QgsProcessingContext.LayerDetails(name, context.project(), "MOSAIC")
+            details = layer_details(name, context, "MOSAIC")
             context.addLayerToLoadOnCompletion(mosaic, details)
             style_output_on_load(context, mosaic, str(qml_path(mosaic)))

@@ -7,10 +7,9 @@ runs, so it works in the batch dialog.
 
 from __future__ import annotations
 
-from qgis.core import QgsCoordinateReferenceSystem
-
 from ..lcz_qgis.commands.classify import COMMAND
 from ..lcz_qgis.raster.io import qml_path
+from . import qgis_compat
 from .base import name_output_on_load, style_output_on_load
 from .spec_algorithm import SpecAlgorithm
 
@@ -39,7 +38,7 @@ class ClassifyRasterAlgorithm(SpecAlgorithm):
             crs = ref.crs() if ref is not None else None
         if crs is None:
             return values
-        wkt = crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)
+        wkt = crs.toWkt(qgis_compat.WKT_PREFERRED_GDAL)
         return {**values, "EXTENT_CRS": wkt}
 
     def post_process(self, values, outputs, objects, context, feedback):

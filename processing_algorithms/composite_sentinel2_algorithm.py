@@ -7,9 +7,10 @@ the composite is styled as true colour, the count with its ramp.
 
 from __future__ import annotations
 
-from qgis.core import QgsProcessing, QgsProcessingParameterMultipleLayers
+from qgis.core import QgsProcessingParameterMultipleLayers
 
 from ..lcz_qgis.commands.composite_s2 import COMMAND, METHOD_LABELS
+from . import qgis_compat
 from .base import name_output_on_load, style_output_on_load
 from .spec_algorithm import SpecAlgorithm, parameter_definition
 
@@ -21,7 +22,7 @@ class CompositeSentinel2Algorithm(SpecAlgorithm):
         for p in self.qgis_params():
             if p.key == "INPUT":
                 d = QgsProcessingParameterMultipleLayers(
-                    p.key, p.label, QgsProcessing.TypeFile, None, p.optional
+                    p.key, p.label, qgis_compat.SOURCE_FILE, None, p.optional
                 )
                 d.setHelp(p.help)
             else:

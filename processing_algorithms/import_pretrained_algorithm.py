@@ -23,6 +23,7 @@ from ..lcz_qgis.models.pretrained_import import (
     offline_message,
     server_error_message,
 )
+from . import qgis_compat
 from .spec_algorithm import SpecAlgorithm
 
 # QNetworkReply errors below this are connection-level (refused, host not found,
@@ -43,13 +44,13 @@ def qgis_fetch(url: str, dest: Path, feedback) -> None:
     feedback.info("downloading with QGIS's network settings (proxy, SSL)")
     code = request.get(QNetworkRequest(QUrl(url)), True, qgis_feedback)
     feedback.check_cancelled()
-    if code != QgsBlockingNetworkRequest.NoError:
+    if code != qgis_compat.NETWORK_NO_ERROR:
         reply = request.reply()
         net_error = int(reply.error()) if reply is not None else -1
         message = request.errorMessage() or "unknown network error"
         if urlparse(url).scheme.lower() == "file":
             raise LczError(f"cannot read {url}: {message}")
-        if code == QgsBlockingNetworkRequest.TimeoutError or 0 < net_error < 100:
+        if code == qgis_compat.NETWORK_TIMEOUT or 0 < net_error < 100:
             raise LczError(offline_message(url, message))
         if net_error in _PROXY_ERRORS:
             raise LczError(

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 
-from qgis.core import QgsProcessingContext
-
 from ..lcz_qgis.commands.patches import COMMAND
-from .base import style_output_on_load
+from .base import layer_details, style_output_on_load
 from .spec_algorithm import SpecAlgorithm
 
 MAX_LOADED_FILES = 50  # per-patch files added to the project at most
@@ -25,9 +23,7 @@ class LoadPatchesAlgorithm(SpecAlgorithm):
         if len(rasters) <= MAX_LOADED_FILES:
             for path in rasters:
                 name = os.path.splitext(os.path.basename(path))[0]
-                context.addLayerToLoadOnCompletion(
-                    path, QgsProcessingContext.LayerDetails(name, context.project(), "RASTERS")
-                )
+                context.addLayerToLoadOnCompletion(path, layer_details(name, context, "RASTERS"))
                 style_output_on_load(context, path, os.path.splitext(path)[0] + ".qml")
         else:
             feedback.info(

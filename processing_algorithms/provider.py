@@ -16,7 +16,6 @@ import pkgutil
 import traceback
 
 from qgis.core import (
-    Qgis,
     QgsMessageLog,
     QgsProcessingException,
     QgsProcessingModelAlgorithm,
@@ -25,6 +24,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QIcon
 
+from . import qgis_compat
 from .base import (
     CANCELLED,
     ICON_PATH,
@@ -58,7 +58,7 @@ def algorithm_classes() -> list[type]:
             QgsMessageLog.logMessage(
                 f"could not load {info.name}:\n{traceback.format_exc()}",
                 "LCZ mapping",
-                Qgis.Critical,
+                qgis_compat.MESSAGE_CRITICAL,
             )
             continue
         for _, obj in inspect.getmembers(module, inspect.isclass):
@@ -182,7 +182,9 @@ class LczModelAlgorithm(QgsProcessingModelAlgorithm):
         for key, value in written.items():
             if isinstance(value, str) and context.willLoadLayerOnCompletion(value):
                 title = key.split(":", 1)[-1]
-                context.layerToLoadOnCompletionDetails(value).name = f"{title} \u2013 {label}"
+                qgis_compat.name_layer(
+                    context.layerToLoadOnCompletionDetails(value), f"{title} \u2013 {label}"
+                )
 
 
 class LczProvider(QgsProcessingProvider):

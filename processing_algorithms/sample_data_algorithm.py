@@ -6,10 +6,8 @@ city's layers are added to the project, styled and named.
 
 from __future__ import annotations
 
-from qgis.core import QgsProcessingContext
-
 from ..lcz_qgis.commands.sample_data import COMMAND
-from .base import style_output_on_load
+from .base import layer_details, style_output_on_load
 from .spec_algorithm import SpecAlgorithm
 
 # output key -> name of the layer added to the project
@@ -25,7 +23,5 @@ class SampleDataAlgorithm(SpecAlgorithm):
     def post_process(self, values, outputs, objects, context, feedback):
         for key, title in LOADED.items():
             path = outputs[key]
-            context.addLayerToLoadOnCompletion(
-                path, QgsProcessingContext.LayerDetails(title, context.project(), key)
-            )
+            context.addLayerToLoadOnCompletion(path, layer_details(title, context, key))
             style_output_on_load(context, path, path[:-4] + ".qml")

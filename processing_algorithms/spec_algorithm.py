@@ -15,7 +15,6 @@ the index (what the dialog and ``qgis_process ... MODEL_TYPE=0`` give) or the co
 from __future__ import annotations
 
 from qgis.core import (
-    QgsProcessing,
     QgsProcessingOutputBoolean,
     QgsProcessingOutputFile,
     QgsProcessingOutputMultipleLayers,
@@ -41,6 +40,7 @@ from qgis.core import (
 
 from ..lcz_qgis.commands import spec
 from ..lcz_qgis.common.errors import LczError, param
+from . import qgis_compat
 from .base import LczAlgorithm
 
 VECTOR_FORMATS = ["gpkg", "shp", "geojson"]  # what the core reads; others are converted
@@ -70,9 +70,7 @@ def parameter_definition(p: spec.Param) -> QgsProcessingParameterDefinition:
     k = p.kind
     if k in (spec.FILE, spec.FOLDER):
         behavior = (
-            QgsProcessingParameterFile.Folder
-            if k == spec.FOLDER
-            else QgsProcessingParameterFile.File
+            qgis_compat.FILE_BEHAVIOR_FOLDER if k == spec.FOLDER else qgis_compat.FILE_BEHAVIOR_FILE
         )
         d = QgsProcessingParameterFile(
             key, label, behavior, "", p.default, opt, fileFilter=p.file_filter
@@ -81,14 +79,12 @@ def parameter_definition(p: spec.Param) -> QgsProcessingParameterDefinition:
         d = QgsProcessingParameterRasterLayer(key, label, p.default, opt)
     elif k == spec.VECTOR:
         d = QgsProcessingParameterFeatureSource(
-            key, label, [QgsProcessing.TypeVectorPolygon], p.default, opt
+            key, label, [qgis_compat.SOURCE_VECTOR_POLYGON], p.default, opt
         )
     elif k == spec.MULTI_RASTER:
-        d = QgsProcessingParameterMultipleLayers(key, label, QgsProcessing.TypeRaster, None, opt)
+        d = QgsProcessingParameterMultipleLayers(key, label, qgis_compat.SOURCE_RASTER, None, opt)
     elif k in (spec.INT, spec.FLOAT):
-        kind = QgsProcessingParameterNumber.Integer
-        if k == spec.FLOAT:
-            kind = QgsProcessingParameterNumber.Double
+        kind = qgis_compat.NUMBER_DOUBLE if k == spec.FLOAT else qgis_compat.NUMBER_INTEGER
         d = QgsProcessingParameterNumber(key, label, kind, p.default, opt, **_number_range(p))
     elif k == spec.BOOL:
         d = QgsProcessingParameterBoolean(key, label, bool(p.default), opt)
@@ -109,7 +105,7 @@ def parameter_definition(p: spec.Param) -> QgsProcessingParameterDefinition:
         d = QgsProcessingParameterRasterDestination(key, label, None, opt, p.create_by_default)
     elif k == spec.VECTOR_DEST:
         d = QgsProcessingParameterVectorDestination(
-            key, label, QgsProcessing.TypeVectorPolygon, None, opt, p.create_by_default
+            key, label, qgis_compat.SOURCE_VECTOR_POLYGON, None, opt, p.create_by_default
         )
     elif k == spec.FOLDER_DEST:
         d = QgsProcessingParameterFolderDestination(key, label, None, opt, p.create_by_default)
@@ -117,7 +113,7 @@ def parameter_definition(p: spec.Param) -> QgsProcessingParameterDefinition:
         raise ValueError(k)
     d.setHelp(p.help)
     if p.advanced:
-        d.setFlags(d.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        d.setFlags(d.flags() | qgis_compat.FLAG_ADVANCED)
     return d
 
 

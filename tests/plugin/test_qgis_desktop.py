@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+from inspect import signature
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,13 @@ def run_batch_row(alg_id: str, values: dict):
     results, ok = alg.run(params, context, feedback)
     assert ok, feedback.errors
     registered = dict(context.layersToLoadOnCompletion())
-    loaded_ok = handleAlgorithmResults(alg, context, feedback, False, params)
+    # QGIS 3.22: (alg, context, feedback, showResults, parameters); 3.40 dropped showResults
+    extra = (
+        {"showResults": False}
+        if "showResults" in signature(handleAlgorithmResults).parameters
+        else {}
+    )
+    loaded_ok = handleAlgorithmResults(alg, context, feedback=feedback, parameters=params, **extra)
     layers = {Path(lyr.source().split("|")[0]).name: lyr for lyr in project.mapLayers().values()}
     assert loaded_ok == (not feedback.errors)
     return results, registered, feedback.errors, layers
