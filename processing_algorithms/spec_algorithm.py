@@ -140,6 +140,17 @@ def _empty(value) -> bool:
     return value is None or value == ""
 
 
+def _number(value):
+    """A parameter's raw value as a float when it is a plain number or numeric text, else
+    None (a layer, an expression, an empty value: QGIS checks those itself)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
 class SpecAlgorithm(LczAlgorithm):
     """An algorithm whose parameters, help and core call are its ``COMMAND``'s."""
 
@@ -171,6 +182,12 @@ class SpecAlgorithm(LczAlgorithm):
                 code = enum_code(p, checked[p.key])
                 if code is not None:
                     checked[p.key] = p.codes.index(code)
+        try:  # QGIS's own number check lets NaN through: the CLI's rule, one place
+            self.COMMAND.check_ranges(
+                {p.key: _number(checked.get(p.key)) for p in self.qgis_params()}
+            )
+        except LczError as exc:
+            return False, exc.message(self.message_names)
         return super().checkParameterValues(checked, context)
 
     # -- resolving ---------------------------------------------------------------------

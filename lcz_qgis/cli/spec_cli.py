@@ -2,8 +2,9 @@
 
 Each ``Param`` gets one flag, derived from its key (``OUTPUT_CSV`` -> ``--output-csv``),
 plus its former names (``cli_aliases``); default, choices and help come from the
-declaration. ``run_command`` resolves the parsed values by key, calls ``Command.run`` and
-prints the command's report on stdout.
+declaration; numbers outside their declared range are refused before any work
+(``Command.check_ranges``). ``run_command`` resolves the parsed values by key, calls
+``Command.run`` and prints the command's report on stdout.
 """
 
 from __future__ import annotations
@@ -164,7 +165,13 @@ def parse_extent(text, flag: str = "--extent"):
 def cli_values(command: spec.Command, args: argparse.Namespace) -> dict:
     """The parsed arguments by parameter key, as ``Command.run`` takes them, and under
     ``"_given"`` the keys whose flags were typed (a command may refuse options that do not
-    apply, e.g. ``--epochs`` for a random forest)."""
+    apply, e.g. ``--epochs`` for a random forest).
+
+    Raises:
+        LczError: a number outside its declared range, NaN or infinite
+            (``Command.check_ranges``, as Processing's minimum and maximum): one line
+            naming the flag and the range, before any work.
+    """
     values, typed = {}, set()
     for p in command.params:
         if not p.in_cli:
@@ -184,6 +191,7 @@ def cli_values(command: spec.Command, args: argparse.Namespace) -> dict:
                 raise LczError(f"{p.flag} {value} and {target.flag} {values[target.key]} disagree")
             values[target.key] = value
             typed.add(target.key)
+    command.check_ranges(values)
     values["_given"] = typed
     return values
 

@@ -13,10 +13,13 @@ returns the outputs by key.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from ..common.errors import LczError, param
 
 # parameter kinds
 FILE = "file"  # an existing file
@@ -71,7 +74,8 @@ class Param:
         keyword: the core function's keyword (default: the key in lower case; ``""``: not
             passed by ``Command.kwargs``, the command's ``run`` maps it itself).
         file_filter: the file dialog filter, e.g. ``"HDF5 files (*.h5 *.hdf5)"``.
-        minimum, maximum: a number's range (checked by the dialog; the core checks again).
+        minimum, maximum: a number's range, inclusive (checked by the dialog and by the
+            CLI, ``Command.check_ranges``, before any work; the core checks again).
         create_by_default: an optional destination is offered (and created) by default.
         cli_multiple: the CLI takes several values (``nargs="+"``); ``run`` always gets a
             list (Processing's single value becomes a list of one).
@@ -151,6 +155,37 @@ class Param:
     def is_destination(self) -> bool:
         """Whether the parameter names an output (a file, raster, vector or folder destination)."""
         return self.kind in DESTINATIONS
+
+    def range_text(self) -> str:
+        """The declared range in words: "1 to 32", "at least 0", "any"; whole numbers for
+        an ``INT``."""
+        lo, hi = self.minimum, self.maximum
+        what = "a whole number" if self.kind == INT else "a number"
+        if lo is not None and hi is not None:
+            return f"{what} from {_shown_number(lo)} to {_shown_number(hi)}"
+        if lo is not None:
+            return f"{what} of at least {_shown_number(lo)}"
+        if hi is not None:
+            return f"{what} of at most {_shown_number(hi)}"
+        return what if self.kind == INT else "a finite number"
+
+    def range_problem(self, value) -> str | None:
+        """What is wrong with the number ``value`` for this ``INT`` or ``FLOAT`` parameter
+        (NaN or infinite, or outside ``minimum`` .. ``maximum``), or None when it is
+        acceptable, not a number parameter or None (an empty optional value)."""
+        if self.kind not in (INT, FLOAT) or value is None or isinstance(value, bool):
+            return None
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            return f"is not a number; give {self.range_text()}"
+        if not math.isfinite(number):
+            return f"is not a finite number; give {self.range_text()}"
+        if (self.minimum is not None and number < self.minimum) or (
+            self.maximum is not None and number > self.maximum
+        ):
+            return f"is out of range; give {self.range_text()}"
+        return None
 
     def normalise(self, value):
         """The value ``run`` gets: ``None`` for an empty path or string, a list for a
@@ -255,6 +290,20 @@ class Command:
 
         return names
 
+    def check_ranges(self, values: dict) -> None:
+        """Refuse a number outside its parameter's declared range (and NaN or infinity),
+        before any work.
+
+        Raises:
+            LczError: one line naming the parameter (``errors.param``: the CLI shows its
+                flag), the value and the allowed range.
+        """
+        for p in self.params:
+            problem = p.range_problem(values.get(p.key))
+            if problem:
+                shown = _shown_number(values[p.key])
+                raise LczError(f"{param(p.key, p.core_keyword or None)} {shown} {problem}")
+
     def kwargs(self, values: dict, *keys: str) -> dict:
         """Core keyword arguments from ``values``: every param with a core keyword, or only
         those named in ``keys``."""
@@ -276,6 +325,19 @@ class Command:
     def execute(self, values: dict, feedback) -> dict:
         """``run`` with ``execute_values(values)``."""
         return self.run(self.execute_values(values), feedback)
+
+
+def _shown_number(value) -> str:
+    """A number as a user types it: 1, 0.5, 1e-09, nan (whole floats without ".0")."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return repr(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if math.isfinite(number) and number.is_integer() and abs(number) < 1e15:
+        return str(int(number))
+    return f"{number:g}"
 
 
 def plain_text(help_html: str) -> list[str]:

@@ -14,9 +14,12 @@ Inputs: two or more Sentinel-2 products (``.SAFE`` folder, its ``MTD_MSIL*.xml``
   -1000 since processing baseline 04.00, 0 before), so dates of different baselines are
   on one scale. The 20 m bands are resampled bilinearly onto the 10 m grid. Stacks are
   already reflectance.
-* **Validity** of a date at a pixel: no band is DN 0 or non-finite and the SCL class is
-  not 3 (cloud shadow), 8, 9 (cloud) or 10 (cirrus); for a stack: no band is its nodata
-  (clouds were masked by ``prepare-s2``). L1C products have no SCL: they are used
+* **Validity** of a date at a pixel: every band is finite and within the physical range
+  (``common.bands``: |reflectance| <= 1e5), by ``raster.io.pixel_validity``, the rule
+  ``classify`` applies, so an undeclared float nodata (3e38, -3.4e38 = the float32
+  minimum) is not valid; for a product no band is DN 0 and the SCL class is not 3 (cloud
+  shadow), 8, 9 (cloud) or 10 (cirrus); for a stack no band is its nodata (clouds were
+  masked by ``prepare-s2``). L1C products have no SCL: they are used
   unmasked (a warning). L1C (top of atmosphere) and L2A (surface) products are not mixed.
 * **Statistic** per pixel and band over the valid dates only: ``median`` (= ``p50``) or a
   percentile ``pNN``, interpolated like numpy's default (``method="linear"``, Hyndman &
@@ -52,10 +55,10 @@ from pathlib import Path
 import numpy as np
 
 from ..common.atomic import StagedOutputs, check_distinct_paths, check_output_path, staged_outputs
-from ..common.bands import SEN2_BANDS
+from ..common.bands import SEN2_BANDS, SEN2_VALUE_LIMIT
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
-from ..raster.io import classifier_input_options, create_geotiff, qml_path
+from ..raster.io import classifier_input_options, create_geotiff, pixel_validity, qml_path
 from ..styling.styles import RampStop, qml_multiband, qml_pseudocolor
 from .prepare_s2 import CLOUD_CLASSES, NODATA, SO2SAT_TO_ESA, TARGET_RES, find_product
 
@@ -505,26 +508,31 @@ def _open_date(stack: ExitStack, d: _Date, grid: _Grid, feedback: Feedback) -> N
 
 
 def _read_date(d: _Date, window, out: np.ndarray) -> np.ndarray:
-    """Read a date's 10 bands in ``window`` into ``out`` (reflectance); returns validity."""
+    """Read a date's 10 bands in ``window`` into ``out`` (reflectance); returns validity:
+    ``raster.io.pixel_validity``, the rule ``classify`` applies (every band finite, within
+    ``bands.SEN2_VALUE_LIMIT`` and not the stack's nodata), and for a product no band DN 0
+    and no cloud in SCL."""
     if d.kind == "stack":
         d.stack.read(window=window, out=out)
-        nodata = d.stack_nodata
-        if nodata is not None and nodata < -1:  # below any reflectance (prepare-s2: -9999)
-            with np.errstate(invalid="ignore"):
-                return out.min(axis=0) > np.float32(nodata)  # one pass; NaN is not valid
-        bad = ~np.isfinite(out).all(axis=0)
-        if nodata is not None:
-            bad |= (out == np.float32(nodata)).any(axis=0)
-        return ~bad
+        return _valid_values(out, d.stack_nodata)
     bad = np.zeros(out.shape[1:], bool)
     for k, v in enumerate(d.bands):
         v.read(1, window=window, out=out[k])
-        bad |= (out[k] == 0) | ~np.isfinite(out[k])
+        bad |= out[k] == 0
         out[k] += d.add[k]
         out[k] /= np.float32(d.q)
     if d.scl is not None:
         bad |= np.isin(d.scl.read(1, window=window), CLOUD_CLASSES)
-    return ~bad
+    valid = _valid_values(out, None)
+    valid &= ~bad
+    return valid
+
+
+def _valid_values(out: np.ndarray, nodata) -> np.ndarray:
+    """(rows, cols) validity of the bands ``out`` (bands, rows, cols) by
+    ``raster.io.pixel_validity``: an undeclared float nodata (3e38, -3.4e38), NaN, inf or
+    ``nodata`` in any band makes the pixel not valid."""
+    return pixel_validity(out.transpose(1, 2, 0), [nodata] * out.shape[0], SEN2_VALUE_LIMIT)
 
 
 def _read_into(d: _Date, window, values: np.ndarray, valid: np.ndarray) -> None:

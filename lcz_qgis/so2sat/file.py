@@ -10,7 +10,8 @@ HDF5 safety (every command opens So2Sat and geolocation files through here):
 external links, soft links that do not resolve, objects in other files, virtual
 datasets, external raw storage, non-numeric values (strings, complex, compound,
 variable-length, booleans) and datasets that declare more data than the file holds
-(``check_storage``); no file may declare more than ``MAX_ROWS`` rows, checked before
+(``check_storage``), and patches or labels of a value type they cannot hold
+(``DATASET_DTYPES``); no file may declare more than ``MAX_ROWS`` rows, checked before
 anything is allocated per row; ``h5_errors`` turns errors met while reading into one
 ``LczError`` naming the file and dataset.
 """
@@ -38,6 +39,18 @@ MAX_ROWS = 20_000_000
 # What h5py raises for damaged files and failed reads (ValueError, TypeError: a damaged
 # datatype message, a type numpy has no equivalent of).
 H5_READ_ERRORS = (OSError, KeyError, RuntimeError, ValueError, TypeError)
+# The value types each So2Sat dataset may hold (``checked_dataset``). Patches: float64
+# (the published files) or float32 (half the size, what every reader converts to). Not
+# integers: int8 cannot hold reflectance (-128..127) and any integer type rounds it to
+# 0 or 1 (a DN-scaled integer file is refused too, where float DN only gets a warning);
+# not float16: its largest value, 65504, is below the 16-bit DN range and Sentinel-1
+# intensities under 6e-5 (-42 dB) keep only a few bits. Labels are one-hot 0/1, exact in
+# any float or integer type.
+IMAGE_DTYPES = ("float64", "float32")
+LABEL_DTYPES = (
+    IMAGE_DTYPES + ("float16",) + tuple(f"{s}int{b}" for s in ("", "u") for b in (8, 16, 32, 64))
+)
+DATASET_DTYPES = {Sensor.SEN1: IMAGE_DTYPES, Sensor.SEN2: IMAGE_DTYPES, "label": LABEL_DTYPES}
 
 
 def _h5_reason(exc: BaseException) -> str:
@@ -58,9 +71,14 @@ def h5_errors(path, key: str, action: str = "read"):
     except LczError:
         raise
     except H5_READ_ERRORS as exc:
+        reason = _h5_reason(exc)
+        if "invalid dataset size" in reason:  # HDF5 1.14 checks the size on opening
+            raise LczError(
+                f"'{Path(path).name}' is damaged or truncated: '{key}' declares more data "
+                f"than the file holds ({reason})"
+            ) from None
         raise LczError(
-            f"'{Path(path).name}' is damaged or incomplete: cannot {action} '{key}' "
-            f"({_h5_reason(exc)})"
+            f"'{Path(path).name}' is damaged or incomplete: cannot {action} '{key}' ({reason})"
         ) from None
 
 
@@ -180,8 +198,33 @@ def checked_dataset(h5, path, key: str, numeric: bool = True):
                     f"'{name}': dataset '{key}' holds {problem}, expected real numbers "
                     "(float or integer)"
                 )
+            check_dtype(obj, path, key)
         check_storage(obj, path)
     return obj
+
+
+def check_dtype(ds, path, key: str) -> None:
+    """``LczError`` naming the file, dataset and type when the So2Sat dataset ``key``
+    (sen1, sen2, label) holds a value type it cannot hold (``DATASET_DTYPES``); other
+    datasets pass."""
+    allowed = DATASET_DTYPES.get(key)
+    dt = np.dtype(ds.dtype)
+    if allowed is None or dt.name in allowed:
+        return
+    if key == "label":
+        need = "float64, float32, float16 or integers (one-hot 0/1)"
+    else:
+        need = "float64 (as published) or float32"
+        if dt.kind in "iu":
+            info = np.iinfo(dt)
+            need += (
+                f": integers cannot hold reflectance or backscatter ({dt.name}: "
+                f"{info.min} to {info.max})"
+            )
+        elif dt.name == "float16":
+            need += ": float16 cannot hold DN above 65504 nor small Sentinel-1 intensities"
+        need += f"; convert '{key}' to float32"
+    raise LczError(f"'{Path(path).name}': dataset '{key}' holds {dt.name} values; expected {need}")
 
 
 def check_storage(ds, path) -> None:

@@ -168,8 +168,19 @@ def test_summary_refuses_to_overwrite_its_input_or_share_outputs(data, tmp_path,
 def test_negative_seed_is_a_clear_error(data, tmp_path, capsys, argv):
     argv = [a.format(train=data / "train.h5", tmp=tmp_path) for a in argv]
     rc, _, err = _run(capsys, *argv)
-    assert rc == 2
-    _one_line_error(err, "random seed", "-")
+    assert rc == 2  # the CLI refuses it by the declared range, before any work
+    _one_line_error(err, f"--seed {argv[-1]} is out of range; give a whole number of at least 0")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_negative_seed_is_refused_by_the_core_too(data, tmp_path):
+    from lcz_qgis.so2sat.summary import summarize
+    from lcz_qgis.training.train import train_model
+
+    with pytest.raises(LczError, match="random seed must be a whole number from 0"):
+        summarize(data / "train.h5", seed=-1)
+    with pytest.raises(LczError, match="random seed must be a whole number from 0"):
+        train_model(data / "train.h5", tmp_path / "m.lczmodel", seed=-3)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -179,7 +190,12 @@ def test_negative_max_samples_is_a_clear_error(data, tmp_path, capsys):
         capsys, "train", "--train", data / "train.h5", "--output", out, "--max-samples", "-5"
     )
     assert rc == 2
-    _one_line_error(err, "maximum number of training patches", "-5")
+    _one_line_error(err, "--max-samples -5 is out of range; give a whole number of at least 0")
+    assert not out.exists()
+    from lcz_qgis.training.train import train_model
+
+    with pytest.raises(LczError, match="maximum number of training patches.*-5"):
+        train_model(data / "train.h5", out, max_samples=-5)  # the core checks again
     assert not out.exists()
 
 
@@ -197,7 +213,12 @@ def test_sample_data_huge_size_is_a_clear_error(tmp_path, capsys):
         capsys, "sample-data", "--output-folder", tmp_path, "--train-size", "1000000000000"
     )
     assert rc == 2
-    _one_line_error(err, "at most", "patches")
+    _one_line_error(err, "--train-size 1000000000000 is out of range", "from 340 to 1000000")
+    assert list(tmp_path.iterdir()) == []
+    from lcz_qgis.sample_data import write_sample_data
+
+    with pytest.raises(LczError, match="at most .*patches"):  # the core checks again
+        write_sample_data(tmp_path, n_train=10**12)
     assert list(tmp_path.iterdir()) == []
 
 

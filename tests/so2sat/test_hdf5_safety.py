@@ -99,6 +99,31 @@ def complex_sen2(f, d):
     f["sen2"] = np.zeros((N, 32, 32, 10), np.complex128)
 
 
+def int8_sen2(f, d):  # reflectance * 100 squeezed into int8: silently wrong before
+    _images(f, skip=("sen2",))
+    f["sen2"] = np.full((N, 32, 32, 10), 12, np.int8)
+
+
+def int8_sen1(f, d):
+    _images(f, skip=("sen1",))
+    f["sen1"] = np.ones((N, 32, 32, 8), np.int8)
+
+
+def uint16_sen2(f, d):  # DN in uint16: integers too
+    _images(f, skip=("sen2",))
+    f["sen2"] = np.full((N, 32, 32, 10), 1200, np.uint16)
+
+
+def float16_sen2(f, d):
+    _images(f, skip=("sen2",))
+    f["sen2"] = np.full((N, 32, 32, 10), 0.12, np.float16)
+
+
+def float128_labels(f, d):
+    _images(f, skip=("label",))
+    f["label"] = np.eye(17, dtype=np.longdouble)[np.arange(N) % 17]
+
+
 def billion_rows(f, d):  # declared, never written: reads would be fill values
     f.create_dataset("sen1", (BILLION, 32, 32, 8), "f8")
     f.create_dataset("sen2", (BILLION, 32, 32, 10), "f8")
@@ -153,6 +178,15 @@ CRAFTED = {
     compound_labels: ["'label' holds compound records"],
     bool_labels: ["'label' holds booleans"],
     complex_sen2: ["'sen2' holds complex numbers"],
+    int8_sen2: ["dataset 'sen2' holds int8 values", "float32", "-128 to 127"],
+    int8_sen1: ["dataset 'sen1' holds int8 values", "float32", "-128 to 127"],
+    uint16_sen2: ["dataset 'sen2' holds uint16 values", "float64 (as published) or float32"],
+    float16_sen2: [
+        "dataset 'sen2' holds float16 values",
+        "above 65504",
+        "convert 'sen2' to float32",
+    ],
+    float128_labels: ["dataset 'label' holds float128 values", "one-hot"],
     billion_rows: ["'sen1' declares 1,000,000,000 rows but holds no data"],
     billion_rows_resized: ["'sen2' declares 1,000,000,000 rows but holds data for at most 6"],
     billion_labels: ["'label' declares 1,000,000,000 rows but holds no data"],
@@ -225,6 +259,8 @@ def truncated_with_patched_eof(d):
     os.truncate(p, size)
     _overwrite(p, 40, struct.pack("<Q", size))  # superblock v0: end-of-file address
     h5py.File(p, "r").close()
+    if h5py.version.hdf5_version_tuple >= (1, 14):  # HDF5 refuses to open such a dataset
+        return p, ["'cut.h5' is damaged or truncated: 'sen2' declares more data than the file"]
     return p, ["'cut.h5' is damaged or truncated: 'sen2' declares 6 rows", "has only"]
 
 
@@ -306,6 +342,48 @@ def test_legit_links_and_integer_labels_still_work(tmp_path):
     with So2SatFile(path) as f:
         assert f.labels().tolist() == [17, 1, 5, 5, 10, 3]
         assert f.read("sen2", [5]).shape == (1, 32, 32, 10)
+
+
+@pytest.mark.parametrize("dtype", ["float32", ">f8", "float64"])
+def test_float32_and_float64_patches_and_labels_are_read_alike(tmp_path, dtype):
+    path = tmp_path / "floats.h5"
+    rng = np.random.default_rng(3)
+    s2 = (rng.random((N, 32, 32, 10)) * 0.3).astype(np.float32)
+    with h5py.File(path, "w") as f:
+        f["sen1"] = rng.random((N, 32, 32, 8)).astype(dtype)
+        f["sen2"] = s2.astype(dtype)
+        f["label"] = np.eye(17, dtype=dtype)[np.arange(N) % 17]
+    with So2SatFile(path) as f:
+        assert f.read("sen2", [2, 4]).tobytes() == s2[[2, 4]].tobytes()
+        assert f.labels().tolist() == list(range(1, N + 1))
+
+
+def test_int8_patches_are_refused_by_every_api_and_nothing_is_written(tmp_path, rf_file):
+    from lcz_qgis.evaluation.evaluate import evaluate_model
+    from lcz_qgis.patches.load import load_patches
+    from lcz_qgis.so2sat.summary import dataset_summary
+    from lcz_qgis.training.train import train_model
+
+    path = _craft(tmp_path, int8_sen2)
+    earlier = {tmp_path / "s.html": b"<p>earlier</p>", tmp_path / "m.lczmodel": b"PK earlier"}
+    for p, data in earlier.items():
+        p.write_bytes(data)
+    out = tmp_path / "out"
+    calls = {
+        "summary": lambda: dataset_summary(path, tmp_path / "s.html", tmp_path / "s.png"),
+        "train": lambda: train_model(path, tmp_path / "m.lczmodel"),
+        "evaluate": lambda: evaluate_model(rf_file, path),
+        "patches": lambda: load_patches(path, out),
+    }
+    for what, call in calls.items():
+        with pytest.raises(LczError) as err:
+            call()
+        msg = str(err.value)
+        assert msg.startswith("'int8_sen2.h5': dataset 'sen2' holds int8 values"), (what, msg)
+        assert "\n" not in msg
+    assert not out.exists() and not (tmp_path / "s.png").exists()
+    assert {p: p.read_bytes() for p in earlier} == earlier
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["int8_sen2.h5", "m.lczmodel", "s.html"]
 
 
 def test_fast_raw_reads_only_for_plain_contiguous_data(tmp_path):
