@@ -1,0 +1,53 @@
+"""After the map: what users do with an LCZ map (any LCZ map, not only the plugin's).
+
+Public names (imported on first use, so importing the package stays cheap):
+- ``read_map``: LczMap, STRIP_ROWS, code_counts, iter_strips, open_lcz_map, raw_values, read_codes
+- ``cell_area``: row_areas
+- ``class_groups``: BUILT_CODES, IMPERVIOUS_CODES, IMPERVIOUS_TEXT, PERVIOUS_FRACTION
+- ``zones``: Zone, ZoneLayer, read_zones
+- ``zonal_stats``: ZoneCounts, count_zone, open_confidence, zone_window
+- ``zone_fields``: stat_fields, stat_values
+- ``zone_output``: table_text, write_zone_layer
+- ``zone_style``: qml_majority_zones
+- ``zonal``: zonal_statistics
+- ``common_grid``: common_grid, on_grid_of
+- ``compare``: agreement_qml, compare_maps, cross_table_text
+"""
+
+from ..common.lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "LczMap": "read_map",
+        "STRIP_ROWS": "read_map",
+        "code_counts": "read_map",
+        "iter_strips": "read_map",
+        "open_lcz_map": "read_map",
+        "raw_values": "read_map",
+        "read_codes": "read_map",
+        "row_areas": "cell_area",
+        "BUILT_CODES": "class_groups",
+        "IMPERVIOUS_CODES": "class_groups",
+        "IMPERVIOUS_TEXT": "class_groups",
+        "PERVIOUS_FRACTION": "class_groups",
+        "Zone": "zones",
+        "ZoneLayer": "zones",
+        "read_zones": "zones",
+        "ZoneCounts": "zonal_stats",
+        "count_zone": "zonal_stats",
+        "open_confidence": "zonal_stats",
+        "zone_window": "zonal_stats",
+        "stat_fields": "zone_fields",
+        "stat_values": "zone_fields",
+        "table_text": "zone_output",
+        "write_zone_layer": "zone_output",
+        "qml_majority_zones": "zone_style",
+        "zonal_statistics": "zonal",
+        "common_grid": "common_grid",
+        "on_grid_of": "common_grid",
+        "agreement_qml": "compare",
+        "compare_maps": "compare",
+        "cross_table_text": "compare",
+    },
+)

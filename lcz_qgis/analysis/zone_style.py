@@ -1,0 +1,44 @@
+"""The zone layer's QGIS style: each polygon filled with its majority LCZ's colour."""
+
+from __future__ import annotations
+
+from ..common.legend import LCZ_CLASSES
+from ..styling.qml import vector_style, xml_attr
+
+FIELD = "majority"
+
+
+def _symbol(name: str, rgb: tuple[int, int, int]) -> str:
+    """A filled polygon symbol in ``rgb`` with a thin dark grey border."""
+    color = ",".join(map(str, rgb)) + ",255"
+    return f"""        <symbol type="fill" name="{name}" alpha="1" clip_to_extent="1" force_rhr="0">
+          <layer class="SimpleFill" enabled="1" locked="0" pass="0">
+            <Option type="Map">
+              <Option type="QString" name="color" value="{color}"/>
+              <Option type="QString" name="outline_color" value="50,50,50,255"/>
+              <Option type="QString" name="outline_style" value="solid"/>
+              <Option type="QString" name="outline_width" value="0.26"/>
+              <Option type="QString" name="outline_width_unit" value="MM"/>
+              <Option type="QString" name="style" value="solid"/>
+            </Option>
+          </layer>
+        </symbol>"""
+
+
+def qml_majority_zones(field: str = FIELD) -> str:
+    """A categorized style on ``field`` (the majority LCZ code) in the legend's colours."""
+    cats = "\n".join(
+        f'        <category render="true" value="{c.code}" symbol="{i}" '
+        f'label="{xml_attr(c.label)}" type="integer"/>'
+        for i, c in enumerate(LCZ_CLASSES)
+    )
+    symbols = "\n".join(_symbol(str(i), c.rgb) for i, c in enumerate(LCZ_CLASSES))
+    renderer = f"""  <renderer-v2 type="categorizedSymbol" attr="{field}" symbollevels="0" enableorderby="0" forceraster="0" referencescale="-1">
+    <categories>
+{cats}
+    </categories>
+    <symbols>
+{symbols}
+    </symbols>
+  </renderer-v2>"""
+    return vector_style(renderer)
