@@ -21,6 +21,7 @@ by a fraction of a pixel is refused).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from ..classify.postfilter import halo_cells
 from ..classify.sliding_window import WINDOW, output_grid
 from ..common.enums import Sensor
 from ..common.errors import LczError, param
+from ..common.input_files import check_input_file
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt")
 VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".fgb", ".sqlite")
@@ -87,8 +89,7 @@ def read_header(path: str) -> RasterHeader:
     """
     import rasterio
 
-    if not Path(path).exists() and not str(path).startswith("/vsi"):
-        raise LczError(f"{param('INPUTS')}: raster '{path}' does not exist")
+    check_input_file(path, f"{param('INPUTS')}: raster")
     try:
         with rasterio.open(path) as ds:
             head = RasterHeader(
@@ -121,6 +122,14 @@ def _list_file(path: Path) -> list[tuple[list[str], None, str | None]]:
 def _folder(path: Path) -> list[tuple[list[str], None, str | None]]:
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
     return [([str(p.resolve())], None, None) for p in files if p.is_file()]
+
+
+def _finite(geom) -> bool:
+    """Whether every vertex of an OGR geometry (its parts and rings too) is finite."""
+    n = geom.GetGeometryCount()
+    if n:
+        return all(_finite(geom.GetGeometryRef(i)) for i in range(n))
+    return all(math.isfinite(v) for point in geom.GetPoints() or [] for v in point)
 
 
 def _tile_index(path: Path) -> list[tuple[list[str], tuple, str | None]]:
@@ -160,6 +169,12 @@ def _tile_index(path: Path) -> list[tuple[list[str], tuple, str | None]]:
             )
         box = geom.GetEnvelope()  # (xmin, xmax, ymin, ymax)
         name = str(feat.GetField(fields.index(name_field))) if name_field else None
+        if not (all(math.isfinite(v) for v in box) and _finite(geom)):
+            raise LczError(
+                f"{param('INPUTS')}: tile index '{path.name}': the polygon of feature "
+                f"{feat.GetFID()}{f' ({name})' if name else ''} has NaN or infinite "
+                "coordinates; fix or delete it"
+            )
         rows.append(
             (files, (box[0], box[2], box[1], box[3], srs.ExportToWkt(), geom.ExportToWkt()), name)
         )
@@ -185,8 +200,7 @@ def read_inputs(inputs) -> list[tuple[list[str], tuple | None, str | None]]:
     out = []
     for item in [inputs] if isinstance(inputs, (str, Path)) else list(inputs):
         p = Path(item)
-        if not p.exists():
-            raise LczError(f"{param('INPUTS')}: '{p}' does not exist")
+        check_input_file(p, param("INPUTS"), folder_ok=True)
         if p.is_dir():
             rows = _folder(p)
         elif p.suffix.lower() in RASTER_SUFFIXES:
@@ -278,8 +292,6 @@ def _offset_on(grid: _CrsGrid, head: RasterHeader, stride: int) -> tuple[int, in
 
 def _cell_span(lo: float, hi: float, origin: float, cell: float, n: int) -> tuple[int, int]:
     """Cells [c0, c1) of an axis whose centres lie in [lo, hi] (``cell`` may be < 0)."""
-    import math
-
     a, b = (lo - origin) / cell - 0.5, (hi - origin) / cell - 0.5
     a, b = min(a, b), max(a, b)
     return max(0, math.ceil(a - 1e-9)), min(n, math.floor(b + 1e-9) + 1)

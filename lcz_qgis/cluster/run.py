@@ -7,7 +7,7 @@ at a time (so cancel stops submission at once and a 1,000-city run does not floo
 scheduler), each with ``retries``: a task that raises is retried, one whose worker died
 is rescheduled by the scheduler (``distributed.scheduler.allowed-failures`` times). A
 task that still fails is reported by name and the others finish. Finished tasks
-(``tasks.finished_record``) are skipped, so a re-run resumes. A lock file keeps a second
+(``records.finished_record``: checked against their tiles) are skipped, so a re-run resumes. A lock file keeps a second
 run out of the output folder while the first is alive.
 """
 
@@ -16,22 +16,23 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..classify.sliding_window import WINDOW
 from ..common.atomic import DiskFull, free_bytes
 from ..common.enums import Filter, Scale
 from ..common.errors import Cancelled, LczError, param
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
+from ..models.model import DEFAULT_BATCH
+from .client import CONNECT_TIMEOUT_S, close_quietly, start_client
 from .inputs import TaskSpec
 
 LOCK_NAME = ".lcz-classify-many.lock"
-CONNECT_TIMEOUT_S = 10
 DEFAULT_RETRIES = 2
 TILE_BYTES_PER_CELL = 1  # uint8 map, before compression: an upper bound per task
 FILTER_BYTES_PER_CELL = N_CLASSES * 4  # the post-filter's temporary probabilities
@@ -64,16 +65,40 @@ class RunLock:
         self.took_over: dict | None = None
 
     def _holder(self) -> dict | None:
+        """The lock's note (host, pid, started, token), None when it cannot be read or
+        is not a note this class wrote (a damaged or edited lock file)."""
         try:
-            return json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            held = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
             return None
+        ok = (isinstance(held, dict) and isinstance(held.get("host"), str)
+              and type(held.get("pid")) is int and 0 < held["pid"] < 2**31
+              and type(held.get("started", 0)) in (int, float))  # fmt: skip
+        return held if ok else None
+
+    def _refusal(self, held: dict | None) -> LczError:
+        where = f"{param('OUTPUT_FOLDER')} '{self.path.parent}'"
+        if held is None:
+            return LczError(
+                f"{where} has a damaged lock file {self.path} (not a classify-many lock "
+                "note); if no classify-many run is using that folder, delete it"
+            )
+        try:
+            since = time.strftime("%Y-%m-%d %H:%M", time.localtime(held.get("started", 0)))
+        except (OverflowError, OSError, ValueError):
+            since = "?"
+        return LczError(
+            f"{where} is in use by another classify-many run (pid {held['pid']} on "
+            f"{held['host'][:80]}, since {since}); wait for it, or delete {self.path} if "
+            "that run is gone"
+        )
 
     def acquire(self) -> None:
         """Take the lock.
 
         Raises:
-            LczError: another run holds it (it is named, with how to clear a stale one).
+            LczError: another run holds it (it is named, with how to clear a stale one),
+                or the lock file is damaged (how to clear it).
         """
         note = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(),
                 "token": self.token}  # fmt: skip
@@ -81,18 +106,14 @@ class RunLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                held = self._holder() or {}
-                dead = held.get("host") == socket.gethostname() and not _pid_alive(
-                    int(held.get("pid", 0) or 0)
+                held = self._holder()
+                dead = (
+                    held is not None
+                    and held["host"] == socket.gethostname()
+                    and (not _pid_alive(held["pid"]))
                 )
                 if not dead:
-                    since = time.strftime("%Y-%m-%d %H:%M", time.localtime(held.get("started", 0)))
-                    raise LczError(
-                        f"{param('OUTPUT_FOLDER')} '{self.path.parent}' is in use by another "
-                        f"classify-many run (pid {held.get('pid', '?')} on "
-                        f"{held.get('host', '?')}, since {since}); wait for it, or delete "
-                        f"{self.path} if that run is gone"
-                    ) from None
+                    raise self._refusal(held) from None
                 self.took_over = held
                 self.path.unlink(missing_ok=True)
                 continue
@@ -105,85 +126,6 @@ class RunLock:
         """Remove the lock if it is still this run's."""
         if (self._holder() or {}).get("token") == self.token:
             self.path.unlink(missing_ok=True)
-
-
-# -- the client ---------------------------------------------------------------------------------
-
-
-def _python_for_workers() -> str:
-    """A Python interpreter for spawned workers (inside QGIS, sys.executable is QGIS)."""
-    exe = Path(sys.executable)
-    if exe.name.startswith("python"):
-        return str(exe)
-    for cand in (Path(sys.prefix) / "bin" / "python3", Path("/usr/bin/python3")):
-        if cand.exists():
-            return str(cand)
-    return str(exe)
-
-
-def _drop_dask_leftover(var: str) -> None:
-    """Remove ``var`` from this process's environment when it holds Dask's default: an
-    earlier cluster's nanny put it there, and the workers would inherit it."""
-    import dask
-
-    default = dask.config.get(f"distributed.nanny.pre-spawn-environ.{var}", None)
-    if default is not None and os.environ.get(var) == str(default):
-        del os.environ[var]
-
-
-def start_client(scheduler: str, workers: int, threads: int, timeout: float = CONNECT_TIMEOUT_S):
-    """A Dask client: on a new LocalCluster (``local``) or connected to ``scheduler``.
-
-    Args:
-        scheduler: ``local`` or a scheduler address (``tcp://host:8786``).
-        workers: worker processes of a LocalCluster.
-        threads: threads per task (TensorFlow, OpenMP), set in the workers' environment.
-        timeout: seconds to reach a remote scheduler.
-
-    Returns:
-        (client, cluster or None); close both at the end.
-
-    Raises:
-        LczError: the scheduler cannot be reached within ``timeout`` seconds.
-    """
-    from distributed import Client, LocalCluster
-
-    if scheduler == "local":
-        import multiprocessing.spawn
-
-        import dask
-
-        from .tasks import thread_environment
-
-        multiprocessing.spawn.set_executable(_python_for_workers())
-        env = {**thread_environment(threads), "TF_CPP_MIN_LOG_LEVEL": "2",
-               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # fmt: skip
-        # set before each worker process starts (BLAS reads them when numpy loads; the
-        # nanny also sets them here, as Dask does its own), and glibc's own malloc tuning:
-        # Dask's MALLOC_TRIM_THRESHOLD_ makes every large numpy temporary of a task a
-        # fresh mmap (tasks about 1.3x slower, measured)
-        blas = {k: v for k, v in env.items() if k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                      "MKL_NUM_THREADS")}  # fmt: skip
-        spawn = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **blas,
-                 "MALLOC_TRIM_THRESHOLD_": None}  # fmt: skip
-        _drop_dask_leftover("MALLOC_TRIM_THRESHOLD_")
-        # and no statistical profiler sampling every task's stack each 10 ms (about 10 %)
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn,
-                              "distributed.worker.profile.enabled": False}):  # fmt: skip
-            cluster = LocalCluster(
-                n_workers=max(1, int(workers)), threads_per_worker=1, processes=True,
-                dashboard_address=":0", env=env, silence_logs=40,
-            )  # fmt: skip
-        return Client(cluster, set_as_default=False), cluster
-    try:
-        client = Client(scheduler, timeout=f"{timeout}s", set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise LczError(
-            f"cannot reach the Dask scheduler at {param('SCHEDULER')} '{scheduler}' within "
-            f"{timeout:g} s ({str(exc).splitlines()[0][:160]}); start it, or check the "
-            "address (tcp://host:8786)"
-        ) from None
-    return client, None
 
 
 # -- submission -------------------------------------------------------------------------------
@@ -336,11 +278,12 @@ class ManyOptions:
         threads: TensorFlow / OpenMP / scikit-learn threads per task.
         retries: retries of a task that raises.
         cog: also write a COG of each mosaic.
-        connect_timeout: seconds to reach a remote scheduler.
+        connect_timeout: seconds to reach a remote scheduler (connection, then handshake).
+        dashboard: a local cluster serves Dask's dashboard on 127.0.0.1 (default: none).
     """
 
     stride: int = 10
-    batch_size: int = 256
+    batch_size: int = DEFAULT_BATCH
     scale: str = Scale.AUTO
     filter: str = Filter.NONE
     bands: str | None = None
@@ -352,19 +295,50 @@ class ManyOptions:
     retries: int = DEFAULT_RETRIES
     cog: bool = False
     connect_timeout: float = CONNECT_TIMEOUT_S
+    dashboard: bool = False
+
+
+# (key, field, least value, largest value) of the numeric options
+_RANGES = (("STRIDE", "stride", 1, WINDOW), ("BATCH_SIZE", "batch_size", 1, None),
+           ("TILE_SIZE", "tile_size", 0, None), ("WORKERS", "workers", 1, None),
+           ("THREADS", "threads", 1, None), ("RETRIES", "retries", 0, None))  # fmt: skip
+
+
+def check_options(options: ManyOptions) -> None:
+    """Refuse options out of range before anything is read, locked or started (the
+    workers would otherwise refuse them task after task, each retry dumping the error).
+
+    Raises:
+        LczError: a number option that is not a whole number in its range, a connect
+            timeout that is not a positive number of seconds.
+    """
+    for key, name, lo, hi in _RANGES:
+        value = getattr(options, name)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < lo
+            or (hi is not None and value > hi)
+        ):
+            limit = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
+            raise LczError(f"{param(key, name)} must be a whole number {limit}; got {value!r}")
+    t = options.connect_timeout
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < 1e6:
+        raise LczError(f"connect_timeout must be a positive number of seconds; got {t!r}")
 
 
 def model_sensor(model) -> str:
-    """The sensor of a model file, from its manifest (a plain Keras file is loaded)."""
-    from ..models.modelfile import check_manifest, load_model, read_manifest
+    """The sensor of a model file, loaded here once with every check of
+    ``models.modelfile.load_model`` (``models.safety``: nothing in it runs), so a
+    damaged or hostile model is refused before any worker starts.
 
-    p = Path(model)
-    if not p.exists():
-        raise LczError(f"{param('MODEL')}: model file '{p}' does not exist")
-    if p.suffix.lower() == ".lczmodel":
-        manifest = read_manifest(p)
-        check_manifest(manifest, p.name)
-        return manifest["sensor"]
+    Raises:
+        LczError: the model is missing, not a regular file, damaged or refused.
+    """
+    from .. import load_model
+    from ..common.input_files import check_input_file
+
+    p = check_input_file(model, f"{param('MODEL')}: model file")
     return load_model(p).sensor
 
 
@@ -378,9 +352,8 @@ def plan_run(inputs, model, output_folder, options: ManyOptions) -> tuple[list[T
     from .inputs import TilePlan, halo_for, plan_tasks
     from .tasks import JobConfig, file_sha256
 
+    check_options(options)
     method = check_filter(options.filter)
-    if options.tile_size < 0:
-        raise LczError(f"{param('TILE_SIZE')} must be 0 or more; got {options.tile_size}")
     folder = Path(output_folder).resolve()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -418,32 +391,33 @@ def execute(tasks: list[TaskSpec], job, options: ManyOptions, feedback: Feedback
     if lock.took_over:
         feedback.info(f"took over the lock of a run that is gone (pid {lock.took_over.get('pid')})")
     try:
-        outcome, todo = _split_finished(tasks, job)
+        outcome, todo = _split_finished(tasks, job, feedback)
         check_space(folder, todo, job.filter)
         report = RunReport(folder, options.scheduler, 0)
         if todo:
             client, cluster = start_client(options.scheduler, options.workers, options.threads,
-                                           options.connect_timeout)  # fmt: skip
+                                           options.connect_timeout, options.dashboard,
+                                           feedback)  # fmt: skip
             try:
+                if cluster is not None and options.dashboard:
+                    feedback.info(f"Dask dashboard (this machine only): {cluster.dashboard_link}")
                 report.workers = len(client.scheduler_info()["workers"])
                 warm = warm_workers(client, job, feedback)
                 report.import_s, report.load_s = warm["import_s"], warm["load_s"]
                 submit_all(client, todo, job, options.retries, outcome, feedback, len(tasks))
             finally:
-                client.close()
-                if cluster is not None:
-                    cluster.close()
+                close_quietly(client, cluster)
         return _finish(report, tasks, job, outcome, options, feedback)
     finally:
         lock.release()
 
 
-def _split_finished(tasks, job) -> tuple[Outcome, list[TaskSpec]]:
-    from .tasks import finished_record
+def _split_finished(tasks, job, feedback: Feedback) -> tuple[Outcome, list[TaskSpec]]:
+    from .records import finished_record
 
     outcome, todo = Outcome(), []
     for t in tasks:
-        rec = finished_record(job, t)
+        rec = finished_record(job, t, feedback)
         if rec is None:
             todo.append(t)
         else:

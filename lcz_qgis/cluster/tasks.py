@@ -18,6 +18,7 @@ mode as a whole-raster run of that raster would; ties go to the lowest class (ar
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import socket
@@ -33,6 +34,7 @@ from ..common.enums import Filter, Scale, Sensor
 from ..common.errors import LczError
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
+from ..models.model import DEFAULT_BATCH
 from .inputs import TaskSpec
 
 WORK = ".lcz-work"  # the run's scratch folder inside the output folder
@@ -56,7 +58,7 @@ class JobConfig:
     model_sha256: str
     output_folder: str
     stride: int = 10
-    batch_size: int = 256
+    batch_size: int = DEFAULT_BATCH
     scale: str = Scale.AUTO
     filter: str = Filter.NONE
     bands: str | None = None
@@ -95,23 +97,6 @@ def record_path(folder, name: str) -> Path:
 def attempts_dir(folder, name: str) -> Path:
     """The folder where each attempt of task ``name`` leaves a note (pid, host, start)."""
     return Path(folder) / WORK / "attempts" / name
-
-
-def finished_record(job: JobConfig, task: TaskSpec) -> dict | None:
-    """The task's success record when the task is finished with the run's settings.
-
-    Returns:
-        The record, or None when there is none, it is unreadable, its key differs (other
-        settings or model), or the tile it names is missing or of another size.
-    """
-    try:
-        rec = json.loads(record_path(job.output_folder, task.name).read_text(encoding="utf-8"))
-        tile = tile_path(job.output_folder, task.name)
-        if rec.get("key") == job.task_key(task) and tile.stat().st_size == rec.get("bytes"):
-            return rec
-    except (OSError, ValueError, AttributeError):
-        pass
-    return None
 
 
 def attempts_since(folder, name: str, since: float) -> list[dict]:
@@ -157,13 +142,14 @@ def limit_threads(threads: int) -> None:
         os.environ.setdefault(var, value)
 
 
-def _framework(path: str) -> str:
-    """``sklearn`` or ``keras``: what the model file needs imported."""
+def _framework(path: str):
+    """The ``Framework`` whose engine runs the model file ``path`` (what a worker imports)."""
+    from ..common.enums import Framework
+    from ..models.engines import plain_framework
     from ..models.modelfile import read_manifest
 
-    if Path(path).suffix.lower() != ".lczmodel":
-        return "keras"
-    return read_manifest(path).get("framework", "sklearn")
+    plain = plain_framework(Path(path).suffix)
+    return plain or Framework(read_manifest(path).get("framework", Framework.SKLEARN))
 
 
 def warm_worker(job: JobConfig) -> dict:
@@ -177,11 +163,10 @@ def warm_worker(job: JobConfig) -> dict:
     """
     t0 = time.time()
     limit_threads(job.threads)
-    if _framework(job.model) == "keras":
-        import tensorflow  # noqa: F401
-    else:
-        import sklearn.ensemble  # noqa: F401
-        import skops.io  # noqa: F401
+    from ..models.engines import engine_class
+
+    for name in engine_class(_framework(job.model)).imports:
+        importlib.import_module(name)
     import rasterio  # noqa: F401 - with GDAL's bindings: what a first task would import
 
     from ..classify import pipeline  # noqa: F401
@@ -200,51 +185,13 @@ def worker_model(job: JobConfig):
     key = (job.model, job.model_sha256, job.threads)
     if key not in _MODELS:
         limit_threads(job.threads)
-        from ..models.modelfile import KerasModel, SklearnModel, load_model
+        from ..models.modelfile import load_model
 
         model = load_model(job.model)
-        if isinstance(model, SklearnModel) and hasattr(model.estimator, "n_jobs"):
-            model.estimator.n_jobs = job.threads
-        if isinstance(model, KerasModel):
-            _deterministic_tensorflow(job.threads)
+        model.configure(job.threads, deterministic=True)
         _MODELS.clear()
         _MODELS[key] = model
     return _MODELS[key]
-
-
-def _deterministic_tensorflow(threads: int) -> None:
-    import tensorflow as tf
-
-    tf.config.experimental.enable_op_determinism()
-    try:  # the environment already says so; this holds where TF started before it was set
-        tf.config.threading.set_intra_op_parallelism_threads(max(1, int(threads)))
-        tf.config.threading.set_inter_op_parallelism_threads(max(1, int(threads)))
-    except RuntimeError:  # TensorFlow's runtime has started: its pools are fixed
-        pass
-
-
-class FixedBatchModel:
-    """A model whose every prediction call gets exactly ``batch_size`` windows (padded),
-    so a window's probabilities do not depend on how many windows share its batch."""
-
-    def __init__(self, model, batch_size: int):
-        """Wrap ``model`` (an ``LczModel``) for batches of ``batch_size``."""
-        self.model, self.batch_size = model, int(batch_size)
-
-    def __getattr__(self, name):
-        """Everything but ``predict_proba`` is the wrapped model's."""
-        return getattr(self.model, name)
-
-    def predict_proba(self, patches: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """(N, 17) probabilities, predicted in padded batches of ``self.batch_size``."""
-        b = self.batch_size
-        out = np.zeros((len(patches), N_CLASSES), np.float32)
-        for i in range(0, len(patches), b):
-            chunk = patches[i : i + b]
-            pad = np.zeros((b, *chunk.shape[1:]), chunk.dtype)
-            pad[: len(chunk)] = chunk
-            out[i : i + len(chunk)] = self.model.predict_proba(pad, b)[: len(chunk)]
-        return out
 
 
 # -- one task ----------------------------------------------------------------------------------
@@ -343,13 +290,11 @@ def _crop_tile(src_path: Path, crop: tuple, tile: Path) -> np.ndarray:
 def _classify(model, job: JobConfig, task: TaskSpec, tile: Path) -> tuple[list, float]:
     """Classify the task's raster or window into ``tile``; (counts 0..17, cell area)."""
     from ..classify.pipeline import classify_raster
-    from ..models.modelfile import KerasModel
 
     scale = _scale_of(model, job, task) if task.window else job.scale
     if task.window is not None:
         model.prepare_many(task.raster_windows)  # eager or graph, as for the whole raster
-        if isinstance(model, KerasModel):
-            model = FixedBatchModel(model, job.batch_size)
+        model = model.fixed_batch(job.batch_size)
     s2, s1, vrts = _windowed_inputs(task)
     out = tile if task.crop is None else Path(job.output_folder, WORK, "halo", tile.name)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ def cluster():
 
     env = {"TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                     dashboard_address=":0", env=env, silence_logs=50)  # fmt: skip
+                     dashboard_address=None, env=env, silence_logs=50)  # fmt: skip
     yield c.scheduler_address
     c.close()
 

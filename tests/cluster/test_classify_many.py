@@ -139,7 +139,7 @@ def test_a_keras_model_s_tiles_mosaic_to_the_whole_raster_map(cluster, sample_di
 
 
 def test_a_local_cluster_caps_each_worker_s_threads_before_it_starts(tmp_path):
-    from lcz_qgis.cluster.run import start_client
+    from lcz_qgis.cluster.client import start_client
 
     os.environ["MALLOC_TRIM_THRESHOLD_"] = "65536"  # as an earlier Dask cluster leaves it
     client, cluster = start_client("local", 1, 1)
