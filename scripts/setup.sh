@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Idempotent set-up: Debian packages (QGIS, GDAL, scientific Python) when missing,
-# then .venv on Debian's /usr/bin/python3 with the pinned pip packages and the core
-# installed in editable mode (so `.venv/bin/lcz` exists). A second run with nothing
-# changed only checks a stamp and returns.
+# then .venv on Debian's /usr/bin/python3 with the pinned pip packages of this platform
+# (constraints/*.txt, picked from the Python and numpy found: TensorFlow with Keras 3 on
+# every platform) and the core installed in editable mode (so `.venv/bin/lcz` exists). A
+# second run with nothing changed only checks a stamp and returns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,11 +23,24 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PY=/usr/bin/python3
+# Which pinned set: from the Python and numpy Debian gives (constraints/README.md).
+read -r PY_VERSION NUMPY_MAJOR < <("$PY" -c 'import sys, numpy; print("%d.%d" % sys.version_info[:2], numpy.__version__.split(".")[0])')
+case "$PY_VERSION/$NUMPY_MAJOR" in
+  3.11/1) CONSTRAINTS=constraints/debian12-py311.txt ;;
+  3.12/2 | 3.13/2) CONSTRAINTS=constraints/py312-313-numpy2.txt ;;
+  *)
+    echo "setup: no pinned package set for Python $PY_VERSION with numpy $NUMPY_MAJOR.x;" \
+      "tested: Python 3.11 with numpy 1 (Debian 12), Python 3.12-3.13 with numpy 2 (Debian 13);" \
+      "see constraints/README.md" >&2
+    exit 1
+    ;;
+esac
 STAMP=.venv/.setup-stamp
-want=$(cat constraints.txt requirements.txt pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+want=$(cat "$CONSTRAINTS" requirements.txt pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x .venv/bin/lcz ]; then
   exit 0
 fi
+echo "setup: Python $PY_VERSION, numpy $NUMPY_MAJOR.x: pins from $CONSTRAINTS"
 
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv on $PY (with Debian's site-packages, so QGIS and GDAL are visible)"
@@ -34,21 +48,46 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # One HDF5 library per process: GDAL (inside QGIS) links Debian's libhdf5, and pip's h5py
 # wheel bundles another; with both loaded, h5py fails inside qgis_process ("Not a
-# datatype", cf. qgis/QGIS#29878). So .venv uses Debian's python3-h5py, built on the same
-# libhdf5 as GDAL. Debian registers it under another distribution name, so a
-# metadata-only record tells pip that h5py (needed by TensorFlow) is present.
+# datatype", cf. qgis/QGIS#29878). So .venv's h5py is always built on Debian's libhdf5:
+# Debian's python3-h5py when it is the version the constraints pin (registered for pip
+# under its own name by a metadata-only record, since Debian uses another distribution
+# name), else h5py built from source against Debian's libhdf5 (libhdf5-dev), never the wheel.
 SITE=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-H5_VERSION=$(/usr/bin/python3 -c 'import h5py; print(h5py.__version__)')
-if ls "$SITE"/h5py-*.dist-info/INSTALLER >/dev/null 2>&1 && ! grep -qx lcz-setup "$SITE"/h5py-*.dist-info/INSTALLER; then
-  echo "setup: removing pip's h5py wheel (it bundles a second HDF5 library)"
-  .venv/bin/pip uninstall -q -y h5py
+H5_DEBIAN=$("$PY" -c 'import h5py; print(h5py.__version__)')
+H5_PIN=$(sed -n 's/^h5py==//p' "$CONSTRAINTS")
+h5py_installer() { cat "$SITE"/h5py-*.dist-info/INSTALLER 2>/dev/null || true; }
+if [ "$H5_DEBIAN" = "$H5_PIN" ]; then
+  if [ -n "$(h5py_installer)" ] && [ "$(h5py_installer)" != lcz-setup ]; then
+    echo "setup: removing the h5py pip installed (Debian's python3-h5py $H5_DEBIAN is used)"
+    .venv/bin/pip uninstall -q -y h5py
+  fi
+  rm -rf "$SITE"/h5py-*.dist-info
+  mkdir -p "$SITE/h5py-$H5_DEBIAN.dist-info"
+  printf 'Metadata-Version: 2.1\nName: h5py\nVersion: %s\nSummary: Debian python3-h5py on the system HDF5 (the one GDAL and QGIS load), registered for pip by lcz setup\n' \
+    "$H5_DEBIAN" > "$SITE/h5py-$H5_DEBIAN.dist-info/METADATA"
+  echo lcz-setup > "$SITE/h5py-$H5_DEBIAN.dist-info/INSTALLER"
+  : > "$SITE/h5py-$H5_DEBIAN.dist-info/RECORD"
+else
+  [ "$(h5py_installer)" = lcz-setup ] && rm -rf "$SITE"/h5py-*.dist-info
+  if [ "$(.venv/bin/python -c 'import h5py; print(h5py.__version__)' 2>/dev/null)" != "$H5_PIN" ] ||
+    [ -d "$SITE/h5py.libs" ]; then
+    build=()
+    for p in libhdf5-dev python3-dev gcc; do
+      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || build+=("$p")
+    done
+    if [ ${#build[@]} -gt 0 ]; then
+      echo "setup: installing what building h5py needs: ${build[*]}"
+      SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+      $SUDO apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${build[@]}" >/dev/null
+    fi
+    echo "setup: building h5py $H5_PIN against Debian's libhdf5 (Debian's python3-h5py is" \
+      "$H5_DEBIAN; about two minutes)"
+    .venv/bin/pip uninstall -q -y h5py 2>/dev/null || true
+    HDF5_DIR="/usr/lib/$(gcc -print-multiarch)/hdf5/serial" \
+      .venv/bin/pip install -q --disable-pip-version-check --no-binary=h5py -c "$CONSTRAINTS" "h5py==$H5_PIN"
+  fi
 fi
-rm -rf "$SITE"/h5py-*.dist-info
-mkdir -p "$SITE/h5py-$H5_VERSION.dist-info"
-printf 'Metadata-Version: 2.1\nName: h5py\nVersion: %s\nSummary: Debian python3-h5py on the system HDF5 (the one GDAL and QGIS load), registered for pip by lcz setup\n' \
-  "$H5_VERSION" > "$SITE/h5py-$H5_VERSION.dist-info/METADATA"
-echo lcz-setup > "$SITE/h5py-$H5_VERSION.dist-info/INSTALLER"
-: > "$SITE/h5py-$H5_VERSION.dist-info/RECORD"
 # One GDAL library per process, likewise: pip's rasterio wheel bundles its own libgdal (and
 # its newest release, with affine 3, fails on Debian's Python 3.11.2). .venv uses Debian's
 # python3-rasterio, linked to the libgdal that QGIS loads; nothing asks pip for rasterio or
@@ -61,13 +100,24 @@ for dist in rasterio affine; do
 done
 
 echo "setup: installing pinned Python packages into .venv"
-.venv/bin/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
+.venv/bin/pip install -q --disable-pip-version-check --no-binary=h5py -r requirements.txt -c "$CONSTRAINTS"
 .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 .venv/bin/pip check
 .venv/bin/python -c "import lcz_qgis, qgis.core, osgeo.gdal, tensorflow, sklearn, skops, dask, distributed" 2>/dev/null \
   || { echo "setup: the environment does not import; see the messages above" >&2; exit 1; }
-.venv/bin/python -c "import h5py, sys; sys.exit(h5py.__file__.startswith('/usr/lib/python3/'))" \
-  && { echo "setup: .venv's h5py is not Debian's (see above)" >&2; exit 1; }
+.venv/bin/python - <<'PYCHECK' || exit 1
+import glob, os, subprocess, sys
+import h5py
+# h5py on Debian's libhdf5: Debian's python3-h5py, or the source build (no bundled libs)
+home = os.path.dirname(h5py.__file__)
+if os.path.isdir(home + ".libs") or glob.glob(os.path.join(home, "*.libs")):
+    sys.exit(f"setup: .venv's h5py ({home}) is pip's wheel with its own HDF5 library (see above)")
+ext = glob.glob(os.path.join(home, "**", "defs*.so"), recursive=True)  # Debian: h5py/_debian_h5py_serial/
+libs = subprocess.run(["ldd", *ext[:1]], capture_output=True, text=True).stdout if ext else ""
+hdf5 = [line.split("=>")[-1].split()[0] for line in libs.splitlines() if "libhdf5" in line]
+if not hdf5 or not all(p.startswith(("/usr/lib/", "/lib/")) for p in hdf5):
+    sys.exit(f"setup: .venv's h5py ({home}) does not link Debian's libhdf5 ({hdf5 or 'none found'})")
+PYCHECK
 .venv/bin/python - <<'PYCHECK' || exit 1
 import sys
 try:

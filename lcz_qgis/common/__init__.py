@@ -1,13 +1,14 @@
 """What every part of the core shares: errors, feedback (progress/cancel), write-then-rename outputs, the So2Sat band definitions and the LCZ legend.
 
 Public names (imported on first use, so importing the package stays cheap):
-- ``aligned_arrays``: ALIGN, aligned_empty, is_aligned, shared_tensor
+- ``aligned_arrays``: ALIGN, aligned_empty, dlpack_ready, is_aligned
 - ``atomic``: DiskFull, PARTIAL, StagedOutputs, Terminated, atomic_output, check_distinct_paths, check_output_path, hold_interrupt, output_name, quiet_close, replace_together, same_file, staged_outputs, swap_in, terminate_like_interrupt, write_text_atomic
 - ``background``: Prefetcher, in_reader_thread
 - ``bands``: DN_SCALE, DN_THRESHOLD, INVALID_VALUES, PATCH_SIZE, SEN1_CHANNELS, SEN1_VALUE_LIMIT, SEN2_BANDS, SEN2_VALUE_LIMIT, SENSORS, channel_limits, parse_bands, patches_in_range, range_note, sensor_channels, sensor_for_channel_count, value_limit
-- ``enums``: Filter, Format, Scale, Sensor, StrEnum, codes
+- ``enums``: Filter, Format, Framework, Scale, Sensor, StrEnum, codes
 - ``errors``: Cancelled, LczError, MissingDependency, check_seed, first_line, require
 - ``input_files``: check_input_file, is_virtual
+- ``python_exe``: Interpreter, candidates, check_python, find_python
 - ``feedback``: ConsoleFeedback, Feedback, RecordingFeedback
 - ``lazy``: lazy_exports
 - ``legend``: CODES, LCZ_CLASSES, N_CLASSES, category_names, gdal_color_entries, lcz_class, matplotlib_cmap, normalize_codes, qml_paletted
@@ -21,7 +22,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "ALIGN": "aligned_arrays",
         "aligned_empty": "aligned_arrays",
         "is_aligned": "aligned_arrays",
-        "shared_tensor": "aligned_arrays",
+        "dlpack_ready": "aligned_arrays",
         "DiskFull": "atomic",
         "PARTIAL": "atomic",
         "StagedOutputs": "atomic",
@@ -39,6 +40,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "terminate_like_interrupt": "atomic",
         "write_text_atomic": "atomic",
         "Filter": "enums",
+        "Framework": "enums",
         "Format": "enums",
         "Scale": "enums",
         "Sensor": "enums",
@@ -70,6 +72,10 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "require": "errors",
         "check_input_file": "input_files",
         "is_virtual": "input_files",
+        "Interpreter": "python_exe",
+        "candidates": "python_exe",
+        "check_python": "python_exe",
+        "find_python": "python_exe",
         "ConsoleFeedback": "feedback",
         "Feedback": "feedback",
         "RecordingFeedback": "feedback",

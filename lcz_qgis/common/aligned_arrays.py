@@ -5,7 +5,8 @@ the tensor could otherwise share memory with the array. For a batch of 512 windo
 copy (20 MB) is 40 % of an MLP's prediction time. A float32 array whose data starts on a
 64-byte boundary can instead be handed over through DLPack, sharing memory; an unaligned
 one must not be (TensorFlow aborts the process), and numpy's large allocations start 16
-bytes past a page boundary. ``aligned_empty`` makes arrays that qualify.
+bytes past a page boundary. ``aligned_empty`` makes arrays that qualify; ``dlpack_ready``
+tells one that does.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ def is_aligned(a: np.ndarray) -> bool:
     return a.flags.c_contiguous and a.ctypes.data % ALIGN == 0
 
 
-def shared_tensor(tf, a: np.ndarray):
-    """A float32 TensorFlow tensor sharing ``a``'s memory when ``a`` is an aligned,
-    contiguous float32 array; otherwise ``a`` itself (TensorFlow will copy it). The
-    caller must not change ``a`` while the tensor is in use."""
-    if a.dtype == np.float32 and a.size and is_aligned(a):
-        return tf.experimental.dlpack.from_dlpack(a.__dlpack__())
-    return a
+def dlpack_ready(a: np.ndarray) -> bool:
+    """Whether ``a`` can be handed to a framework through DLPack, sharing its memory: a
+    non-empty float32 array, C-contiguous and ``ALIGN``-aligned
+    (``models.engines.keras`` does so for TensorFlow)."""
+    return a.dtype == np.float32 and a.size > 0 and is_aligned(a)
+
+
+# removed once common/__init__ no longer lists it (it moved to models.engines.keras)

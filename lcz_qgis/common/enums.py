@@ -1,5 +1,5 @@
 """The domain's small vocabularies as string enums: sensors, input scales, output formats,
-post-classification filters.
+post-classification filters, model frameworks.
 
 Each member *is* its string (``Sensor.SEN2 == "sen2"``), so manifests, HDF5 keys, CLI
 values and saved Processing models keep the codes they always had; code compares and
@@ -47,7 +47,10 @@ SENSOR_LABELS = {
 
 
 class Scale(StrEnum):
-    """How a Sentinel-2 raster's values are given: detected, reflectance 0-1, or DN."""
+    """How a Sentinel-2 raster's values are given: detected, reflectance 0-1, or DN.
+
+    SCALE also takes the factor itself (0.001 for reflectance x 1000), which is not a
+    member: ``classify.inputs.parse_scale`` reads both."""
 
     AUTO = "auto"
     REFLECTANCE = "reflectance"
@@ -67,6 +70,14 @@ class Filter(StrEnum):
     NONE = "none"
     MAJORITY = "majority"
     GAUSSIAN = "gaussian"
+
+
+class Framework(StrEnum):
+    """What runs a model (a manifest's ``framework``): scikit-learn, Keras, ONNX Runtime."""
+
+    SKLEARN = "sklearn"
+    KERAS = "keras"
+    ONNX = "onnx"
 
 
 def codes(enum: type[StrEnum]) -> tuple[str, ...]:

@@ -1,8 +1,10 @@
-"""Scores the LCZ community uses, and evaluation of a model on a file.
+"""Scores the LCZ community uses, evaluation of a model on a file, and its calibration.
 
 Public names (imported on first use, so importing the package stays cheap):
-- ``evaluate``: ConfusionAccumulator, DEFAULT_BATCH, calibrate_to_file, evaluate_model, evaluate_to_files, held_out_probabilities, json_text, overall, scores_csv_text, write_confusion_png, write_outputs
+- ``calibrate``: calibrate_to_file, held_out_probabilities
+- ``evaluate``: ConfusionAccumulator, DEFAULT_BATCH, evaluate_model, evaluate_to_files, json_text, overall, scores_csv_text, write_confusion_png, write_outputs
 - ``metrics``: DEFAULT_ECE_BINS, OA_W_WEIGHTS, calibration_bin_counts, calibration_table, confusion_matrix, ece_from_bins, expected_calibration_error, lcz_scores, scores_from_confusion
+- ``predictions``: Predictions, iter_predictions
 """
 
 from ..common.lazy import lazy_exports
@@ -12,8 +14,10 @@ __getattr__, __dir__, __all__ = lazy_exports(
     {
         "ConfusionAccumulator": "evaluate",
         "DEFAULT_BATCH": "evaluate",
-        "calibrate_to_file": "evaluate",
-        "held_out_probabilities": "evaluate",
+        "calibrate_to_file": "calibrate",
+        "held_out_probabilities": "calibrate",
+        "Predictions": "predictions",
+        "iter_predictions": "predictions",
         "evaluate_model": "evaluate",
         "evaluate_to_files": "evaluate",
         "json_text": "evaluate",

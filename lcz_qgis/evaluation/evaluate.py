@@ -2,11 +2,12 @@
 
 ``evaluate_model`` reads the model's sensor and bands from its manifest (or infers them
 from a plain Keras file's channel count, with an optional ``sensor`` override), streams
-the dataset in file order (``so2sat.batches.SequentialBatches``), predicts with the
-model's own preprocessing (``LczModel.predict_proba``) and accumulates a confusion
-matrix, so memory does not grow with the dataset. Patches holding NaN or inf, or values
-beyond the sensor's physical range (``bands.patches_in_range``), are skipped, counted and
-reported (``n_skipped``), never scored as a class; a file with none left is an error.
+the dataset's probabilities (``predictions.iter_predictions``: file order, the model's
+own preprocessing) and accumulates a confusion matrix, so memory does not grow with the
+dataset. Patches holding NaN or inf, or values beyond the sensor's physical range
+(``bands.patches_in_range``), are skipped, counted and reported (``n_skipped``), never
+scored as a class; a file with none left is an error. Temperature scaling is
+:mod:`.calibrate`.
 
 Writers: JSON (everything; ``confusion`` has rows = reference and columns = predicted,
 labelled by ``confusion_axes``, ``confusion_labels`` and ``confusion_codes``), CSV
@@ -36,13 +37,14 @@ from ..common.atomic import (
     check_distinct_paths,
     check_output_path,
     staged_outputs,
-    write_text_atomic,
 )
-from ..common.bands import INVALID_VALUES, range_note
-from ..common.enums import Sensor
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
+from ..models.model import DEFAULT_BATCH
+
+# removed once commands/calibrate imports it from evaluation.calibrate
+from .calibrate import calibrate_to_file, held_out_probabilities  # noqa: F401
 from .metrics import (
     DEFAULT_ECE_BINS,
     calibration_bin_counts,
@@ -51,6 +53,7 @@ from .metrics import (
     ece_from_bins,
     scores_from_confusion,
 )
+from .predictions import iter_predictions, open_model
 
 OVERALL_KEYS = ("oa", "kappa", "macro_f1", "weighted_f1", "oa_u", "oa_bu", "oa_w", "ece")
 OVERALL_NAMES = {
@@ -63,7 +66,6 @@ OVERALL_NAMES = {
     "oa_w": "OA_w (LCZ-weighted)",
     "ece": f"ECE (expected calibration error, {DEFAULT_ECE_BINS} bins)",
 }
-DEFAULT_BATCH = 256
 # The first nine columns are the original ones; ua (user's accuracy) and pa (producer's
 # accuracy) repeat precision and recall under the LCZ community's names.
 CSV_COLUMNS = (
@@ -135,55 +137,16 @@ class ConfusionAccumulator:
         return s
 
 
-def _load(model, sensor):
-    from ..models.modelfile import LczModel, load_model
-
-    if isinstance(model, LczModel):
-        if sensor and sensor != model.sensor:
-            raise LczError(
-                f"the model is a {model.sensor} model; it cannot be evaluated as {sensor}"
-            )
-        return model
-    m = load_model(model, sensor=sensor or None)
-    if sensor and m.sensor != sensor:
-        raise LczError(
-            f"'{Path(model).name}' is a {m.sensor} model (its manifest says so); the sensor "
-            f"override '{sensor}' applies only to plain .keras/.h5 files without a manifest"
-        )
-    return m
-
-
-def _dataset_size(m, dataset: Path, feedback: Feedback) -> int:
-    """The patch count of ``dataset`` after checking it holds the model's sensor (and
-    warning about DN-scaled Sentinel-2)."""
-    from ..so2sat.file import So2SatFile
-
-    with So2SatFile(dataset) as f:
-        if not f.has(m.sensor):
-            need = " and ".join(Sensor.FUSION.inputs) if m.sensor == Sensor.FUSION else m.sensor
-            raise LczError(
-                f"the model is a {m.sensor} model ({m.input_channels} channels) but "
-                f"'{dataset.name}' has no '{need}' data; evaluate it on a file with {need} "
-                f"patches (or give the right {param('SENSOR')} for a plain Keras model)"
-            )
-        n = f.n
-        if m.sensor in (Sensor.SEN2, Sensor.FUSION):
-            from ..so2sat.file import check_sen2_scale
-
-            check_sen2_scale(f, feedback)
-    if n == 0:
-        raise LczError(f"'{dataset.name}' holds no patches")
-    return n
-
-
 def evaluate_model(
     model,
     dataset,
     feedback: Feedback | None = None,
     batch_size: int = DEFAULT_BATCH,
     sensor: str | None = None,
+    runtime: str = "auto",
 ) -> dict:
-    """Scores of ``model`` (a path or a loaded ``LczModel``) on the labelled ``dataset``.
+    """Scores of ``model`` (a path or a loaded ``LczModel``, run by ``runtime``) on the
+    labelled ``dataset``.
 
     Returns ``metrics.lcz_scores`` keys (oa, kappa, macro_f1, weighted_f1, oa_u, oa_bu,
     oa_w, n, per_class, confusion and its labels) plus loss, ece, ece_bins,
@@ -191,39 +154,23 @@ def evaluate_model(
     temperature (the model's calibration, or None), seconds.
     """
     from ..models.modelfile import manifest_summary
-    from ..so2sat.batches import SequentialBatches
 
     feedback = feedback or Feedback()
     if batch_size < 1:
         raise LczError(f"batch size must be at least 1, got {batch_size}")
     t0 = time.monotonic()
-    m = _load(model, sensor)
+    m = open_model(model, sensor, runtime)
     dataset = Path(dataset)
-    n = _dataset_size(m, dataset, feedback)
-    feedback.info(f"evaluating a {manifest_summary(m.manifest)} on {n} patches of {dataset.name}")
-    m.prepare_many(n)
-    batches = SequentialBatches(dataset, m.sensor, m.bands, batch_size=batch_size, reuse=True)
+    stream = iter_predictions(m, dataset, feedback, batch_size)
+    feedback.info(
+        f"evaluating a {manifest_summary(m.manifest)} on {stream.n} patches of {dataset.name}"
+    )
     acc = ConfusionAccumulator()
-    done = 0
-    for x, codes, rows in batches:
-        feedback.check_cancelled()
-        if len(x):
-            acc.add(codes, m.predict_proba(x, batch_size=batch_size))
-        done += len(rows)
-        feedback.progress(100.0 * (done + batches.n_skipped) / n)
-    note = f"{INVALID_VALUES} ({range_note(m.sensor)})"
-    if batches.n_skipped and acc.n == 0:
-        raise LczError(
-            f"all {batches.n_skipped} patches of '{dataset.name}' hold {note}: there is "
-            "nothing to score"
-        )
-    if batches.n_skipped:
-        feedback.warning(
-            f"skipped {batches.n_skipped} of {n} patches holding {note}; they are not scored"
-        )
+    for proba, codes in stream:
+        acc.add(codes, proba)
     scores = acc.scores()
     scores.update(
-        n_skipped=int(batches.n_skipped),
+        n_skipped=stream.n_skipped,
         model=str(getattr(m, "path", None) or ""),
         model_type=m.model_type,
         dataset=str(dataset),
@@ -269,15 +216,6 @@ def json_text(value) -> str:
     return json.dumps(json_safe(value), indent=1, allow_nan=False)
 
 
-def write_scores_json(scores: dict, path) -> Path:
-    """Write ``scores`` to ``path`` as JSON (non-finite numbers as null), atomically.
-
-    Raises:
-        LczError: the output folder is missing or not writable, or the disk is full.
-    """
-    return write_text_atomic(check_output_path(path), json_text(scores))
-
-
 def scores_csv_text(scores: dict) -> str:
     """Per-class rows (kind=class), then one row per overall score (kind=overall).
 
@@ -311,15 +249,6 @@ def scores_csv_text(scores: dict) -> str:
     return buf.getvalue()
 
 
-def write_scores_csv(scores: dict, path) -> Path:
-    """Write ``scores`` to ``path`` as CSV (``scores_csv_text``), atomically.
-
-    Raises:
-        LczError: the output folder is missing or not writable, or the disk is full.
-    """
-    return write_text_atomic(check_output_path(path), scores_csv_text(scores))
-
-
 def write_confusion_png(scores: dict, path, title: str = "") -> Path:
     """Write the confusion-matrix plot of ``scores`` to ``path`` (PNG), atomically.
 
@@ -334,17 +263,6 @@ def write_confusion_png(scores: dict, path, title: str = "") -> Path:
     with atomic_output(path) as tmp:
         tmp.write_bytes(png)
     return Path(path)
-
-
-def write_evaluation_report(scores: dict, path) -> Path:
-    """Write the self-contained HTML report of ``scores`` to ``path``, atomically.
-
-    Raises:
-        LczError: the output folder is missing or not writable, or the disk is full.
-    """
-    from ..reports.html import evaluation_report_html
-
-    return write_text_atomic(check_output_path(path), evaluation_report_html(scores))
 
 
 def write_outputs(
@@ -398,6 +316,7 @@ def evaluate_to_files(
     feedback: Feedback | None = None,
     batch_size: int = DEFAULT_BATCH,
     sensor: str | None = None,
+    runtime: str = "auto",
 ) -> tuple[dict, dict]:
     """``evaluate_model`` and write the given outputs (``lcz evaluate``, lcz:evaluatemodel).
 
@@ -416,7 +335,9 @@ def evaluate_to_files(
     }
     check_distinct_paths({"MODEL": model_path, "DATASET": dataset}, outputs)
     check_outputs(*outputs.values())
-    scores = evaluate_model(model, dataset, feedback, batch_size=batch_size, sensor=sensor)
+    scores = evaluate_model(
+        model, dataset, feedback, batch_size=batch_size, sensor=sensor, runtime=runtime
+    )
     feedback.check_cancelled()
     written = write_outputs(
         scores,
@@ -427,94 +348,3 @@ def evaluate_to_files(
         feedback=feedback,
     )
     return scores, written
-
-
-# -- temperature scaling (lcz calibrate) -------------------------------------------------
-
-
-def held_out_probabilities(m, dataset, feedback: Feedback, batch_size: int = DEFAULT_BATCH):
-    """The uncalibrated probabilities (N, 17) float32 and reference codes (N,) of the
-    patches of ``dataset`` a loaded model ``m`` can score (NaN/inf and out-of-range
-    patches skipped), streamed in file order; and the count skipped.
-
-    Memory: 68 bytes per patch (the probabilities temperature scaling is fitted on).
-    """
-    from ..so2sat.batches import SequentialBatches
-
-    dataset = Path(dataset)
-    n = _dataset_size(m, dataset, feedback)
-    m.prepare_many(n)
-    batches = SequentialBatches(dataset, m.sensor, m.bands, batch_size=batch_size, reuse=True)
-    probs, codes, done = [], [], 0
-    for x, c, rows in batches:
-        feedback.check_cancelled()
-        if len(x):
-            probs.append(m.predict_proba(x, batch_size=batch_size, calibrated=False))
-            codes.append(np.asarray(c, np.int64))
-        done += len(rows)
-        feedback.progress(100.0 * (done + batches.n_skipped) / n)
-    if not probs:
-        raise LczError(
-            f"all {batches.n_skipped} patches of '{dataset.name}' hold {INVALID_VALUES} "
-            f"({range_note(m.sensor)}): there is nothing to calibrate on"
-        )
-    if batches.n_skipped:
-        feedback.warning(
-            f"skipped {batches.n_skipped} of {n} patches holding {INVALID_VALUES} "
-            f"({range_note(m.sensor)})"
-        )
-    return np.concatenate(probs), np.concatenate(codes), int(batches.n_skipped)
-
-
-def _ece(p: np.ndarray, codes: np.ndarray) -> float:
-    from .metrics import expected_calibration_error
-
-    pred = np.argmax(p, axis=1)
-    return expected_calibration_error(p[np.arange(len(p)), pred], pred + 1 == codes)
-
-
-def calibrate_to_file(
-    model, dataset, output, feedback: Feedback | None = None, batch_size: int = DEFAULT_BATCH,
-    sensor: str | None = None,
-) -> dict:  # fmt: skip
-    """Fit a temperature on the held-out ``dataset`` and write the calibrated model file
-    ``output`` (``lcz calibrate``, lcz:calibratemodel).
-
-    The model's own calibration, if any, is ignored while fitting (the new temperature
-    replaces it). ``output`` is written atomically and must differ from the model and
-    the dataset: the input model is never modified.
-
-    Returns:
-        output, temperature, n, n_skipped, fitted_on, ece_before, ece_after,
-        nll_before, nll_after and oa (unchanged by the temperature).
-    """
-    from ..models.calibration import apply_temperature, calibration_entry, fit_temperature, nll
-    from ..models.modelfile import LczModel, save_with_manifest
-
-    feedback = feedback or Feedback()
-    model_path = getattr(model, "path", None) if isinstance(model, LczModel) else model
-    check_distinct_paths({"MODEL": model_path, "DATASET": dataset}, {"OUTPUT": output})
-    check_output_path(output)
-    if batch_size < 1:
-        raise LczError(f"batch size must be at least 1, got {batch_size}")
-    m = _load(model, sensor)
-    dataset = Path(dataset)
-    feedback.info(f"predicting the held-out patches of {dataset.name}")
-    p, codes, skipped = held_out_probabilities(m, dataset, feedback.scaled(0, 90), batch_size)
-    t = fit_temperature(p, codes)
-    q = apply_temperature(p, t)
-    result = {
-        "output": str(output), "temperature": t, "n": int(len(codes)), "n_skipped": skipped,
-        "fitted_on": dataset.name, "ece_before": _ece(p, codes), "ece_after": _ece(q, codes),
-        "nll_before": nll(p, codes), "nll_after": nll(p, codes, t),
-        "oa": float(np.mean(np.argmax(p, axis=1) + 1 == codes)),
-    }  # fmt: skip
-    feedback.info(
-        f"temperature {t:.4f} on {len(codes)} patches: ECE {result['ece_before']:.4f} -> "
-        f"{result['ece_after']:.4f}, NLL {result['nll_before']:.4f} -> {result['nll_after']:.4f}"
-    )
-    manifest = {**m.manifest, "calibration": calibration_entry(t, dataset.name, len(codes))}
-    feedback.check_cancelled()
-    save_with_manifest(output, m, manifest)
-    feedback.progress(100)
-    return result

@@ -4,8 +4,9 @@
 its module and framework. Keras modules expose ``build(input_shape, n_classes=17, ...)``;
 ``rf`` exposes ``train(...)``.
 
-Beside the definitions: ``modelfile`` (``.lczmodel`` files, ``load_model``), ``safety``
-(what a model file may contain), ``preprocessing`` and ``features`` (what a manifest
+Beside the definitions: ``model`` (``LczModel``, the one predict path), ``engines``
+(what runs a network, one module per framework: ``sklearn``, ``keras``), ``modelfile``
+(the ``.lczmodel`` format, ``load_model``), ``safety`` (what a model file may contain), ``preprocessing`` and ``features`` (what a manifest
 names), ``flops``, and the So2Sat authors' published models (``pretrained``,
 ``pretrained_import``).
 """
@@ -14,23 +15,34 @@ from __future__ import annotations
 
 import importlib
 
+from ..common.enums import Framework
 from ..common.errors import LczError
 
 __all__ = ["MODEL_TYPES", "framework", "model_module", "register_custom_layers"]
 
 # model type -> (module, framework, one-line description)
-MODEL_TYPES: dict[str, tuple[str, str, str]] = {
-    "rf": ("rf", "sklearn", "random forest on per-patch features (scikit-learn)"),
-    "mlp": ("mlp", "keras", "the seed notebook's simple MLP (Dense 128)"),
-    "mlp_diy": ("mlp", "keras", "the seed notebook's DIY MLP (Dense 64 -> 32)"),
-    "resnet50": ("resnet50", "keras", "the seed notebook's ResNet50"),
-    "fusion": ("fusion", "keras", "ResNet50 on stacked S1+S2 (18 channels), as in the notebook"),
-    "fusion_late": ("fusion", "keras", "two-branch late-fusion CNN for S1+S2"),
-    "sen2lcznet": ("sen2lcznet", "keras", "Sen2LCZ-Net, the efficient multi-level-fusion CNN"),
+MODEL_TYPES: dict[str, tuple[str, Framework, str]] = {
+    "rf": ("rf", Framework.SKLEARN, "random forest on per-patch features (scikit-learn)"),
+    "mlp": ("mlp", Framework.KERAS, "the seed notebook's simple MLP (Dense 128)"),
+    "mlp_diy": ("mlp", Framework.KERAS, "the seed notebook's DIY MLP (Dense 64 -> 32)"),
+    "resnet50": ("resnet50", Framework.KERAS, "the seed notebook's ResNet50"),
+    "fusion": (
+        "fusion",
+        Framework.KERAS,
+        "ResNet50 on stacked S1+S2 (18 channels), as in the notebook",
+    ),
+    "fusion_late": ("fusion", Framework.KERAS, "two-branch late-fusion CNN for S1+S2"),
+    "sen2lcznet": (
+        "sen2lcznet",
+        Framework.KERAS,
+        "Sen2LCZ-Net, the efficient multi-level-fusion CNN",
+    ),
 }
 
-# modules that define custom Keras layers; imported before any Keras model is loaded
-_CUSTOM_LAYER_MODULES = ("fusion",)
+# modules that define custom Keras layers, and the function of each that makes and
+# registers them (a module without it registers them on import); run before any Keras
+# model is loaded
+_CUSTOM_LAYER_MODULES = {"fusion": "channel_slice_class"}
 
 
 def model_module(model_type: str):
@@ -48,8 +60,8 @@ def model_module(model_type: str):
     return importlib.import_module(f".{module}", __name__)
 
 
-def framework(model_type: str) -> str:
-    """The framework of ``model_type``: ``"keras"`` or ``"sklearn"``.
+def framework(model_type: str) -> Framework:
+    """The framework of ``model_type``: ``Framework.KERAS`` or ``Framework.SKLEARN``.
 
     Raises:
         LczError: an unknown model type.
@@ -62,11 +74,13 @@ def framework(model_type: str) -> str:
 def register_custom_layers() -> None:
     """Register the custom Keras layers (``ChannelSlice``) so saved models load.
 
-    Imports the modules that define them; one that cannot be imported (no TensorFlow) is
-    skipped.
+    Imports the modules that define them and calls their registering function; one
+    that cannot (no TensorFlow) is skipped.
     """
-    for name in _CUSTOM_LAYER_MODULES:
+    for name, maker in _CUSTOM_LAYER_MODULES.items():
         try:
-            importlib.import_module(f".{name}", __name__)
+            make = getattr(importlib.import_module(f".{name}", __name__), maker, None)
+            if make is not None:
+                make()
         except ImportError:
             pass

@@ -25,22 +25,26 @@ def _prod(values) -> int:
     return int(math.prod(int(v) for v in values))
 
 
+def _nodes(layer) -> list:
+    """The calls (nodes) of ``layer``: Keras 3's ``_inbound_nodes`` (Keras 2 had them
+    public as ``inbound_nodes`` too)."""
+    return list(getattr(layer, "_inbound_nodes", None) or getattr(layer, "inbound_nodes", []))
+
+
+def _first_tensor(tensors):
+    while isinstance(tensors, (list, tuple)):
+        tensors = tensors[0]
+    return tensors
+
+
 def _shapes(layer, attr: str) -> list[tuple]:
-    """Input or output shapes (``attr``: "input"/"output") of every call of ``layer``."""
-    nodes = getattr(layer, "inbound_nodes", None) or getattr(layer, "_inbound_nodes", [])
-    getter = getattr(layer, f"get_{attr}_at", None)
-    shapes = []
-    if getter is not None and len(nodes) > 1:
-        for i in range(len(nodes)):
-            tensor = getter(i)
-            if isinstance(tensor, (list, tuple)):
-                tensor = tensor[0]
-            shapes.append(tuple(tensor.shape))
-        return shapes
-    tensor = getattr(layer, attr)
-    if isinstance(tensor, (list, tuple)):
-        tensor = tensor[0]
-    return [tuple(tensor.shape)]
+    """Input or output shapes (``attr``: "input"/"output") of every call of ``layer``
+    (of the first tensor of each call), read from its nodes."""
+    nodes = _nodes(layer)
+    if len(nodes) > 1:
+        key = "input_tensors" if attr == "input" else "outputs"
+        return [tuple(_first_tensor(getattr(node, key)).shape) for node in nodes]
+    return [tuple(_first_tensor(getattr(layer, attr)).shape)]
 
 
 def _positions(shape: tuple, channels_last: bool) -> int:
@@ -50,11 +54,11 @@ def _positions(shape: tuple, channels_last: bool) -> int:
 
 
 def _layer_flops(layer) -> int:
-    from tensorflow import keras
+    import keras
 
     layers = keras.layers
     if isinstance(layer, keras.Model):
-        calls = max(1, len(getattr(layer, "inbound_nodes", None) or []))
+        calls = max(1, len(_nodes(layer)))
         return count_flops(layer) * calls
     if isinstance(layer, layers.Dense):
         return sum(
@@ -91,7 +95,9 @@ def _layer_flops(layer) -> int:
             total += 2 * pos * (k * c_in * mult + c_in * mult * int(layer.filters))
         return total
     if isinstance(layer, depthwise):
-        kernel = layer.depthwise_kernel.shape
+        # Keras 3 names a DepthwiseConv's kernel ``kernel``; Keras 2 ``depthwise_kernel``
+        kernel = getattr(layer, "depthwise_kernel", None)
+        kernel = (layer.kernel if kernel is None else kernel).shape
         return sum(
             2 * _prod(kernel) * _positions(s, channels_last) for s in _shapes(layer, "output")
         )

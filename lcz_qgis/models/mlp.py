@@ -23,7 +23,7 @@ def build(
     dropout: float = 0.2,
 ):
     """Build the MLP as a Keras functional model with a softmax over ``n_classes``."""
-    from tensorflow import keras
+    import keras
 
     if variant not in _HIDDEN:
         raise ValueError(f"unknown MLP variant '{variant}'; use one of {', '.join(VARIANTS)}")

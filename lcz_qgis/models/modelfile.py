@@ -1,11 +1,11 @@
-"""Model files: ``.lczmodel`` (a zip of ``manifest.json`` plus the model) and plain Keras files.
+"""Model files: ``.lczmodel`` (a zip of ``manifest.json`` plus the model member) and the
+plain files an engine reads (a notebook's ``.keras``, a legacy ``.h5``).
 
-Loading never executes code from the file (docs/security.md): before skops or Keras
-reads anything, :mod:`lcz_qgis.models.safety` checks every zip member's size, every type
-in a skops model against the exact types a random forest needs, and every object of a
-Keras config against an allow-list of layers (Lambda layers and Python code refused);
-Keras models are then built in safe mode. After loading, a forest's classes must be the
-LCZ codes its manifest declares and a Keras model must output the 17 classes.
+This module is the file format only: the manifest (``new_manifest``, ``read_manifest``,
+``check_manifest``), writing the zip, and ``load_model``, which checks the manifest and
+hands the model member to the engine of its framework (:mod:`.engines`; loading never
+executes code from the file: docs/security.md). The result is an ``LczModel``
+(:mod:`.model`).
 
 The manifest records the format version, model type, sensor, band list, preprocessing,
 class codes, training data summary and scores, and library versions.
@@ -16,24 +16,31 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import platform
-import tempfile
-import warnings
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
-from ..common.aligned_arrays import shared_tensor
 from ..common.atomic import atomic_output
 from ..common.bands import PATCH_SIZE, SENSORS, sensor_channels, sensor_for_channel_count
-from ..common.errors import LczError, first_line, require
+from ..common.enums import Framework
+from ..common.errors import LczError, MissingDependency, first_line, param
 from ..common.legend import CODES, N_CLASSES
-from . import calibration, preprocessing, safety
+from . import onnx_export, onnx_safety, safety
+from .engines import ZIP_DAMAGE, engine_class, installed, plain_framework
+from .model import DEFAULT_BATCH, REDO, RUNTIMES, LczModel
+from .onnx_safety import has_graph
+
+__all__ = [
+    "DEFAULT_BATCH", "FORMAT", "FORMAT_VERSION", "RUNTIMES", "LczModel", "check_manifest", "library_versions",
+    "load_model", "manifest_summary", "model_file_filter", "new_manifest", "read_manifest",
+    "save_keras_model", "save_network", "save_sklearn_model", "save_with_manifest",
+]  # fmt: skip
 
 FORMAT = "lczmodel"
 FORMAT_VERSION = 1
+SUFFIX = ".lczmodel"
 SO2SAT_SCALING = (
     "So2Sat LCZ42 scale: Sentinel-2 reflectance (DN / 10000, So2Sat band order), "
     "Sentinel-1 linear backscatter in So2Sat's channel meanings"
@@ -81,427 +88,99 @@ def new_manifest(model_type: str, framework: str, sensor: str, bands: list[int],
     return m
 
 
-# Keras calls predicting at least this many patches run as a traced graph function
-GRAPH_MIN_PATCHES = 4096
-
-
-class LczModel:
-    """A loaded model: ``manifest`` and ``predict_proba(patches) -> (N,17)``."""
-
-    def __init__(self, manifest: dict, path: Path | None = None):
-        self.manifest = manifest
-        self.path = path
-
-    def prepare_many(self, n: int) -> None:
-        """Announce ``predict_proba`` calls on about ``n`` patches in all (classification,
-        evaluation), so the model can get ready for throughput."""
-
-    @property
-    def sensor(self) -> str:
-        """The sensor the model takes (``sen2``, ``sen1``, ``fusion``)."""
-        return self.manifest["sensor"]
-
-    @property
-    def bands(self) -> list[int]:
-        """The sensor channels the model takes, as indices."""
-        return list(self.manifest["bands"])
-
-    @property
-    def model_type(self) -> str:
-        """The model type of the manifest (``rf``, ``mlp``, ...)."""
-        return self.manifest["model_type"]
-
-    @property
-    def input_channels(self) -> int:
-        """How many channels a patch given to ``predict_proba`` has."""
-        return int(self.manifest["input_channels"])
-
-    def _check(self, patches: np.ndarray) -> np.ndarray:
-        x = np.asarray(patches)
-        if x.ndim != 4 or x.shape[1:3] != (PATCH_SIZE, PATCH_SIZE):
-            raise LczError(
-                f"patches must have shape (N, {PATCH_SIZE}, {PATCH_SIZE}, C); got {x.shape}"
-            )
-        if x.shape[-1] != self.input_channels:
-            raise LczError(
-                f"this {self.model_type} model takes {self.input_channels} channels "
-                f"({', '.join(self.manifest['band_names'])}); the patches have {x.shape[-1]}"
-            )
-        return x.astype(np.float32, copy=False)
-
-    @property
-    def temperature(self) -> float | None:
-        """The temperature of the manifest's ``calibration`` (temperature scaling), or None
-        for an uncalibrated model."""
-        entry = self.manifest.get("calibration")
-        return float(entry["temperature"]) if entry else None
-
-    def predict_proba(
-        self, patches: np.ndarray, batch_size: int = 256, calibrated: bool = True
-    ) -> np.ndarray:
-        """Probabilities (N, 17) of the LCZ codes 1..17 for patches (N, 32, 32, C) in So2Sat
-        scale, after the manifest's preprocessing; with a ``calibration`` in the manifest
-        (and ``calibrated``), temperature-scaled (``calibration.apply_temperature``: the
-        argmax is unchanged)."""
-        x = self._check(patches)
-        if len(x) == 0:
-            return np.zeros((0, N_CLASSES), np.float32)
-        x = preprocessing.apply(x, self.manifest.get("preprocessing", []))
-        p = self._predict(x, batch_size).astype(np.float32, copy=False)
-        t = self.temperature if calibrated else None
-        return p if t is None else calibration.apply_temperature(p, t)
-
-    def predict(self, patches: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """LCZ codes 1..17 (uint8)."""
-        return (np.argmax(self.predict_proba(patches, batch_size), axis=1) + 1).astype(np.uint8)
-
-    def _predict(self, x: np.ndarray, batch_size: int) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
-
-
-class SklearnModel(LczModel):
-    """A scikit-learn classifier; ``codes`` are the LCZ codes (1..17) of its
-    ``classes_``, in order (by default the classes themselves)."""
-
-    def __init__(self, manifest, estimator, path=None, codes=None):
-        super().__init__(manifest, path)
-        self.estimator = estimator
-        if codes is None:
-            codes = np.asarray(estimator.classes_, dtype=int)
-        self.codes = np.asarray(codes, dtype=int)
-
-    def _predict(self, x, batch_size):
-        p = self.estimator.predict_proba(x)
-        out = np.zeros((len(x), N_CLASSES), np.float32)
-        out[:, self.codes - 1] = p
-        return out
-
-
-class KerasModel(LczModel):
-    """A Keras model. When at least ``GRAPH_MIN_PATCHES`` patches are announced
-    (``prepare_many``) or given in one call, batches run through a traced graph function
-    rather than eager calls: 1.2x (MLP) to 1.7x (Sen2LCZ-Net) faster on 2 cores, after a one-off
-    trace (0.1 s for the MLP, 2 s for ResNet50). Small one-off calls stay eager."""
-
-    def __init__(self, manifest, keras_model, path=None):
-        super().__init__(manifest, path)
-        self.keras_model = keras_model
-        self._many = False
-        self._graph = None
-
-    def prepare_many(self, n: int) -> None:
-        self._many = self._many or n >= GRAPH_MIN_PATCHES
-
-    def _graph_function(self, x: np.ndarray):
-        if self._graph is None:
-            import tensorflow as tf
-
-            model = self.keras_model
-            self._graph = tf.function(
-                lambda t: model(t, training=False),
-                input_signature=[tf.TensorSpec((None, *x.shape[1:]), tf.as_dtype(x.dtype))],
-            )
-        return self._graph
-
-    def _predict(self, x, batch_size):
-        import tensorflow as tf
-
-        x = x.astype(np.float32, copy=False)
-        if self._many or len(x) >= GRAPH_MIN_PATCHES:
-            call = self._graph_function(x)
-        else:
-            model = self.keras_model
-
-            def call(b):
-                return model(b, training=False)
-
-        out = []
-        for start in range(0, len(x), batch_size):
-            # aligned batches (classification's windows) go to TensorFlow without a copy
-            batch = shared_tensor(tf, x[start : start + batch_size])
-            out.append(np.asarray(call(batch)))
-        p = np.concatenate(out)
-        if p.shape[1] != N_CLASSES:
-            raise LczError(f"the Keras model outputs {p.shape[1]} classes, expected {N_CLASSES}")
-        return p
-
-
 # -- writing ----------------------------------------------------------------------------
 
 
-def _write_zip(path, manifest: dict, member: str, payload: bytes) -> Path:
+# members that are zips themselves (a .keras file of float weights) or mostly float
+# weights (a network's ONNX graph): deflating them saves little and costs ~5 s for a
+# ResNet50; a forest's ONNX graph (node tables) deflates well
+_STORED_MEMBERS = (".keras",)
+
+
+def _write_zip(path, manifest: dict, members: dict[str, bytes]) -> Path:
+    stored = {n for n in members if n.endswith(_STORED_MEMBERS)}
+    if manifest.get("framework") == Framework.KERAS:
+        stored.add(onnx_safety.MEMBER)
     with atomic_output(path) as tmp:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
             z.writestr("manifest.json", json.dumps(manifest, indent=2))
-            # a .keras member is itself a zip of float weights: deflating it again saves
-            # little and costs ~5 s for a ResNet50
-            kind = zipfile.ZIP_STORED if member.endswith(".keras") else zipfile.ZIP_DEFLATED
-            z.writestr(member, payload, compress_type=kind)
+            for member, payload in members.items():
+                kind = zipfile.ZIP_STORED if member in stored else zipfile.ZIP_DEFLATED
+                z.writestr(member, payload, compress_type=kind)
     return Path(path)
+
+
+def save_network(path, framework, network, manifest: dict) -> Path:
+    """Write ``network`` (the framework's own model object) and its ``manifest`` to the
+    ``.lczmodel`` ``path`` (atomically), as the member of ``framework``'s engine, with
+    its ONNX graph when the converters are installed (:mod:`.onnx_export`: the
+    manifest's ``onnx`` entry records the graph and its agreement, or why there is none)."""
+    engine = engine_class(framework)
+    payload = engine.dumps(network)
+    manifest = {**manifest, "framework": engine.framework, "model_member": engine.member}
+    graph, entry = onnx_export.graph_entry(engine.framework, network, manifest, payload)
+    manifest["onnx"] = entry
+    members = {engine.member: payload}
+    if graph is not None:
+        members[onnx_safety.MEMBER] = graph
+    return _write_zip(path, manifest, members)
 
 
 def save_sklearn_model(path, estimator, manifest: dict) -> Path:
     """Write a scikit-learn model (skops) and its manifest to the ``.lczmodel`` ``path``."""
-    sio = require("skops.io", "skops", "Saving a scikit-learn model")
-    manifest = {**manifest, "framework": "sklearn", "model_member": "model.skops"}
-    return _write_zip(path, manifest, "model.skops", sio.dumps(estimator))
+    return save_network(path, Framework.SKLEARN, estimator, manifest)
 
 
 def save_keras_model(path, keras_model, manifest: dict) -> Path:
     """Write a Keras model (``.keras``) and its manifest to the ``.lczmodel`` ``path``."""
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "model.keras"
-        keras_model.save(p)
-        payload = p.read_bytes()
-    manifest = {**manifest, "framework": "keras", "model_member": "model.keras"}
-    return _write_zip(path, manifest, "model.keras", payload)
+    return save_network(path, Framework.KERAS, keras_model, manifest)
 
 
 def save_with_manifest(path, model: LczModel, manifest: dict) -> Path:
     """Write ``model`` with a new ``manifest`` to the ``.lczmodel`` ``path`` (atomically).
 
     A model read from an ``.lczmodel`` keeps its model member byte for byte (read back
-    with the size caps of :mod:`.safety`); a plain Keras file's network is saved as
-    ``model.keras``.
+    with its engine's size cap, :mod:`.safety`), and its ONNX graph with its ``onnx``
+    entry when the new manifest keeps its bands and preprocessing; a file without a
+    graph (or whose inputs change) gets one now where the converters are. A plain
+    file's network is saved as its engine's member (``model.keras``), with a graph.
     """
     src = model.path
-    if src is not None and Path(src).suffix.lower() == ".lczmodel":
-        member = model.manifest["model_member"]
-        cap = safety.MAX_FOREST_BYTES if member.endswith(".skops") else safety.MAX_MODEL_BYTES
-        try:
-            with zipfile.ZipFile(src) as z:
-                payload = safety.read_member(z, member, cap, f"'{Path(src).name}'")
-        except (KeyError, zipfile.BadZipFile, OSError, *_ZIP_DAMAGE) as exc:
-            raise LczError(f"cannot read '{Path(src).name}' again ({first_line(exc)})") from None
-        return _write_zip(path, manifest, member, bytes(payload))
-    if isinstance(model, KerasModel):
-        return save_keras_model(path, model.keras_model, manifest)
-    return save_sklearn_model(path, model.estimator, manifest)
+    if src is None or Path(src).suffix.lower() != SUFFIX:
+        return save_network(path, model.framework, model.network, manifest)
+    old = model.manifest
+    framework = engine_class(old["framework"])
+    members = {old["model_member"]: _read_member(src, old["model_member"], framework.member_bytes)}
+    manifest = {**manifest, "framework": old["framework"], "model_member": old["model_member"]}
+    same_inputs = all(manifest.get(k) == old.get(k) for k in ("bands", "preprocessing"))
+    if has_graph(old) and same_inputs and _has_member(src, onnx_safety.MEMBER):
+        members[onnx_safety.MEMBER] = _read_member(
+            src, onnx_safety.MEMBER, onnx_safety.MAX_GRAPH_BYTES
+        )
+        manifest["onnx"] = old["onnx"]
+    else:
+        member = members[old["model_member"]]
+        graph, manifest["onnx"] = onnx_export.graph_entry(
+            framework.framework, model.network, manifest, member
+        )
+        if graph is not None:
+            members[onnx_safety.MEMBER] = graph
+    return _write_zip(path, manifest, members)
+
+
+def _read_member(src, member: str, cap: int) -> bytes:
+    """The bytes of ``member`` of the ``.lczmodel`` ``src``, at most ``cap`` of them."""
+    where = f"'{Path(src).name}'"
+    try:
+        with zipfile.ZipFile(src) as z:
+            return bytes(safety.read_member(z, member, cap, where))
+    except (KeyError, zipfile.BadZipFile, OSError, *ZIP_DAMAGE) as exc:
+        raise LczError(
+            f"{where} is damaged: cannot read '{member[:40]}' ({first_line(exc)}); {REDO}"
+        ) from None
 
 
 # -- reading ----------------------------------------------------------------------------
-
-
-def _load_skops(payload: bytes, where: str):
-    """The estimator in a skops file, after :func:`safety.check_skops` has checked every
-    type in it (skops is given exactly those types as trusted)."""
-    trusted = safety.check_skops(payload, where)
-    sio = require("skops.io", "skops", "Loading a scikit-learn model")
-    est = sio.loads(payload, trusted=trusted)
-    kind = f"{type(est).__module__}.{type(est).__name__}"
-    if kind not in safety.SKOPS_ESTIMATORS:
-        raise LczError(f"{where}: the scikit-learn model is a {kind}, not a random forest")
-    return est
-
-
-def _import_keras():
-    tf = require("tensorflow", "tensorflow-cpu", "Keras models")
-    # custom layers used by the project's models register themselves on import
-    from . import register_custom_layers
-
-    register_custom_layers()
-    return tf.keras
-
-
-def _project_layers(keras) -> dict:
-    """The plugin's registered layers by registered name (``safety.PROJECT_LAYERS``)."""
-    found = {n: keras.saving.get_registered_object(n) for n in safety.PROJECT_LAYERS}
-    missing = [n for n, obj in found.items() if obj is None]
-    if missing:
-        raise LczError(f"the plugin's Keras layers {', '.join(missing)} are not registered")
-    return found
-
-
-def _keras_failure(where: str, exc: BaseException) -> LczError:
-    return LczError(f"cannot load Keras model {where}: {first_line(exc)}")
-
-
-def _keras_zip_parts(z: zipfile.ZipFile, weights: Path, where: str) -> dict:
-    """The checked config of a ``.keras`` zip; its weights copied to ``weights``."""
-    try:
-        if not {"config.json", "model.weights.h5"} <= set(z.namelist()):
-            raise LczError(
-                f"{where} is not a Keras .keras model file (it needs config.json and "
-                "model.weights.h5)"
-            )
-        # every size first: a bomb fails before any part is read
-        safety.check_member(z.getinfo("config.json"), safety.MAX_CONFIG_BYTES, where)
-        safety.check_member(z.getinfo("model.weights.h5"), safety.MAX_MODEL_BYTES, where)
-        text = safety.read_member(z, "config.json", safety.MAX_CONFIG_BYTES, where)
-        config = safety.parse_keras_config(text, where)
-        with open(weights, "wb") as out:
-            safety.copy_member(z, "model.weights.h5", out, safety.MAX_MODEL_BYTES, where)
-    except (OSError, zipfile.BadZipFile, KeyError, *_ZIP_DAMAGE) as exc:
-        raise LczError(f"{where} is not a readable Keras model file ({first_line(exc)})") from None
-    _check_h5_weights(weights, where)
-    return config
-
-
-def _load_keras_file(p: Path, where: str | None = None):
-    """A ``.keras`` zip: its config checked by :mod:`.safety`, built in safe mode, then
-    its weights loaded (from an extracted file: h5py reading them through Python's zip
-    reader takes 15-20 s for a ResNet50)."""
-    where = where or f"'{p.name}'"
-    try:
-        z = zipfile.ZipFile(p)
-    except (OSError, zipfile.BadZipFile, *_ZIP_DAMAGE) as exc:
-        raise LczError(f"{where} is not a readable Keras model file ({first_line(exc)})") from None
-    with z, tempfile.TemporaryDirectory() as d:
-        weights = Path(d) / "model.weights.h5"
-        config = _keras_zip_parts(z, weights, where)
-        keras = _import_keras()
-        _project_layers(keras)
-        from keras.src.saving import serialization_lib
-
-        try:
-            with serialization_lib.SafeModeScope(True):
-                model = serialization_lib.deserialize_keras_object(config, safe_mode=True)
-            model.load_weights(str(weights))
-        except LczError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any Keras failure is a bad file for the user
-            raise _keras_failure(where, exc) from None
-    return model
-
-
-def _check_h5_weights(path: Path, where: str) -> None:
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            safety.check_h5_sizes(f, safety.MAX_MODEL_BYTES, where)
-    except OSError as exc:
-        raise LczError(f"{where}: its weights are not a readable HDF5 file ({exc})") from None
-
-
-def _legacy_config(f, where: str) -> dict:
-    """The checked ``model_config`` of an open legacy Keras ``.h5`` file."""
-    if "model_config" not in f.attrs:
-        if "layer_names" in f.attrs:
-            raise LczError(
-                f"{where} holds weights only, not a full Keras model; import it "
-                "with `lcz import-pretrained` (lcz:importpretrained)"
-            )
-        raise LczError(f"{where} is an HDF5 file but not a Keras model")
-    size = f.attrs.get_id("model_config").get_storage_size()
-    if size > safety.MAX_CONFIG_BYTES:
-        raise LczError(f"{where}: its Keras model config is {size} bytes; refusing it")
-    text = f.attrs["model_config"]
-    if not isinstance(text, (str, bytes)):
-        raise LczError(f"{where}: its Keras model config is not text")
-    config = safety.parse_keras_config(text, where)
-    if "model_weights" not in f:
-        raise LczError(f"{where} is a Keras model config without weights")
-    safety.check_h5_sizes(f["model_weights"], safety.MAX_MODEL_BYTES, where)
-    return config
-
-
-def _load_legacy_h5(p: Path):
-    """A legacy Keras ``.h5`` model: its ``model_config`` checked by :mod:`.safety`, the
-    model built from the checked config, then its weights read."""
-    import h5py
-
-    where = f"'{p.name}'"
-    try:
-        with h5py.File(p, "r") as f:
-            config = _legacy_config(f, where)
-            custom = _project_layers(_import_keras())
-            from keras.src.saving import serialization_lib
-            from keras.src.saving.legacy import model_config as legacy_config
-            from keras.src.saving.legacy.hdf5_format import load_weights_from_hdf5_group
-            from keras.src.saving.legacy.saved_model import json_utils
-
-            try:
-                # the checked config, re-encoded: Keras reads exactly what was checked;
-                # safe mode stays on as a second line (Keras then refuses Lambda code)
-                with serialization_lib.SafeModeScope(True):
-                    model = legacy_config.model_from_config(
-                        json_utils.decode(json.dumps(config)), custom_objects=custom
-                    )
-                load_weights_from_hdf5_group(f["model_weights"], model)
-            except Exception as exc:  # noqa: BLE001 - any Keras failure is a bad file
-                raise _keras_failure(where, exc) from None
-    except OSError as exc:
-        raise LczError(f"cannot read '{p.name}' as a Keras .h5 model: {exc}") from None
-    return model
-
-
-def _check_keras_output(where: str, keras_model) -> None:
-    """A Keras model must have one output of 17 classes (the LCZ codes 1..17)."""
-    shape = keras_model.output_shape
-    if isinstance(shape, list) or not shape:
-        raise LczError(f"{where} has a Keras model with several outputs; it needs one")
-    if shape[-1] != N_CLASSES:
-        raise LczError(
-            f"{where} has a Keras model with {shape[-1]} outputs; an LCZ model outputs "
-            f"the probabilities of the {N_CLASSES} LCZ classes"
-        )
-
-
-def _codes_text(values) -> str:
-    v = sorted({int(x) for x in values})
-    if len(v) > 2 and v == list(range(v[0], v[-1] + 1)):
-        return f"{v[0]}..{v[-1]}"
-    return ", ".join(map(str, v[:20])) + (" ..." if len(v) > 20 else "")
-
-
-def _sklearn_codes(est, manifest: dict, where: str) -> np.ndarray:
-    """The LCZ codes of a forest's ``classes_``: they must be classes the manifest
-    declares (codes 1..17; classes 0..16 when it declares 0-based labels, codes = class
-    + 1)."""
-    arr = np.asarray(getattr(est, "classes_", []))
-    if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind not in "iuf":
-        raise LczError(f"{where}: the random forest's classes are not LCZ codes; {_REDO}")
-    if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
-        raise LczError(f"{where}: the random forest's classes are not whole numbers; {_REDO}")
-    declared = [int(c) for c in manifest.get("classes", CODES)]
-    offset = 1 if 0 in declared else 0
-    found = arr.astype(int)
-    undeclared = sorted(set(found.tolist()) - set(declared))
-    if undeclared:
-        hint = " (trained on 0-based labels? LCZ codes run 1..17)" if found.min() == 0 else ""
-        raise LczError(
-            f"{where}: the random forest predicts classes {_codes_text(found)} but its "
-            f"manifest declares {_codes_text(declared)}: {_codes_text(undeclared)} are not "
-            f"LCZ codes of this model{hint}; {_REDO}"
-        )
-    return found + offset
-
-
-def _plain_keras(p: Path, keras_model, sensor: str | None) -> KerasModel:
-    _check_keras_output(f"'{p.name}'", keras_model)
-    shape = keras_model.input_shape
-    if isinstance(shape, list):
-        raise LczError(
-            f"'{p.name}' has several inputs; the plugin needs one "
-            f"({PATCH_SIZE},{PATCH_SIZE},C) input"
-        )
-    if tuple(shape[1:3]) != (PATCH_SIZE, PATCH_SIZE):
-        raise LczError(
-            f"'{p.name}' takes inputs of shape {shape[1:]}, expected "
-            f"({PATCH_SIZE}, {PATCH_SIZE}, C)"
-        )
-    c = int(shape[-1])
-    sensor = sensor or sensor_for_channel_count(c)
-    n = len(sensor_channels(sensor))
-    if c != n:
-        raise LczError(f"a {sensor} model needs {n} input channels; '{p.name}' takes {c}")
-    manifest = new_manifest(
-        "keras",
-        "keras",
-        sensor,
-        list(range(n)),
-        source_file=p.name,
-        scaling_assumed=True,
-        notes="plain Keras file without a manifest: So2Sat scaling is assumed, no normalisation",
-    )
-    return KerasModel(manifest, keras_model, p)
-
-
-# what reading a damaged zip member raises besides BadZipFile (e.g. 'Bad CRC-32') and
-# OSError: corrupted deflate data, a cut-off member, an unknown compression method
-_ZIP_DAMAGE = (zlib.error, EOFError, NotImplementedError)
-_REDO = "re-export or re-train the model"
 
 
 def read_manifest(path) -> dict:
@@ -511,16 +190,16 @@ def read_manifest(path) -> dict:
         with zipfile.ZipFile(p) as z:
             text = safety.read_member(z, "manifest.json", safety.MAX_MANIFEST_BYTES, f"'{p.name}'")
         manifest = json.loads(text)
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError, *_ZIP_DAMAGE) as exc:
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError, *ZIP_DAMAGE) as exc:
         raise LczError(f"'{p.name}' is not a valid .lczmodel file ({first_line(exc)})") from None
     except UnicodeDecodeError:
         raise LczError(
-            f"'{p.name}' is damaged: its manifest is not readable text; {_REDO}"
+            f"'{p.name}' is damaged: its manifest is not readable text; {REDO}"
         ) from None
     except RecursionError:
         raise LczError(f"'{p.name}' is damaged: its manifest is nested too deeply") from None
     if not isinstance(manifest, dict):
-        raise LczError(f"'{p.name}' is damaged: its manifest is not a JSON object; {_REDO}")
+        raise LczError(f"'{p.name}' is damaged: its manifest is not a JSON object; {REDO}")
     return manifest
 
 
@@ -541,7 +220,7 @@ def check_manifest(manifest: dict, name: str) -> None:
     or its sensor, bands, band names and channel count do not agree."""
 
     def bad(what: str) -> LczError:
-        return LczError(f"'{name}' has a damaged or edited manifest: {what}; {_REDO}")
+        return LczError(f"'{name}' has a damaged or edited manifest: {what}; {REDO}")
 
     if not isinstance(manifest, dict):
         raise bad("it is not a JSON object")
@@ -588,6 +267,8 @@ def check_manifest(manifest: dict, name: str) -> None:
                 raise bad(f"preprocessing step {i} ('{step['type'][:40]}') has {what} in '{key}'")
     if manifest.get("calibration") is not None:
         safety.check_calibration(manifest["calibration"], f"'{name}'")
+    if has_graph(manifest):
+        onnx_safety.check_entry(manifest["onnx"], f"'{name}'")
     classes = manifest.get("classes", list(CODES))
     if not _lcz_classes(classes):
         raise bad(
@@ -625,134 +306,127 @@ def _bad_numbers(value, std: bool) -> str | None:
     return None
 
 
-def _check_model_input(manifest: dict, name: str, model_input: tuple, what: str) -> None:
-    """Run the manifest's preprocessing on one blank patch of its bands and check the
-    result has the shape the model takes (``model_input``, without the batch axis; None
-    matches any size)."""
-    n = len(manifest["bands"])
-    x = np.zeros((1, PATCH_SIZE, PATCH_SIZE, n), np.float32)
-    try:
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            got = tuple(preprocessing.apply(x, manifest.get("preprocessing", [])).shape[1:])
-    except Exception as exc:  # noqa: BLE001 - any failure means the manifest does not fit
+def load_model(path, sensor: str | None = None, runtime: str = "auto") -> LczModel:
+    """Load an ``.lczmodel``, or a plain file an engine reads (``.keras``, ``.h5``),
+    checked so that nothing in it runs (docs/security.md). ``sensor``: for a plain file,
+    the sensor (default: from its channel count). ``runtime`` (``RUNTIMES``): ``auto``
+    runs the file's ONNX graph on ONNX Runtime when onnxruntime is installed and the
+    file has one, otherwise its framework; ``onnx`` requires the graph and onnxruntime;
+    ``tensorflow`` runs the model's own framework (TensorFlow/Keras, scikit-learn for a
+    forest). Raises LczError for a damaged, edited or hostile file, or a runtime the
+    file or the installed packages cannot give."""
+    if runtime not in RUNTIMES:
         raise LczError(
-            f"'{name}' has a damaged or edited manifest: its preprocessing fails on its "
-            f"{n} {manifest['sensor']} bands ({first_line(exc)}); {_REDO}"
-        ) from None
-    want = tuple(model_input)
-    fits = len(got) == len(want) and all(w is None or w == g for g, w in zip(got, want))
-    if not fits:
-        shown = "x".join("?" if w is None else str(w) for w in want)
-        raise LczError(
-            f"'{name}' does not fit together: its manifest's {n} {manifest['sensor']} bands "
-            f"give {'x'.join(map(str, got))} inputs but {what} takes {shown}; {_REDO}"
+            f"{param('RUNTIME', 'runtime')} is '{str(runtime)[:40]}'; use one of "
+            f"{', '.join(RUNTIMES)}"
         )
-
-
-def load_model(path, sensor: str | None = None) -> LczModel:
-    """Load an ``.lczmodel``, ``.keras`` or ``.h5`` model file, checked so that nothing in
-    it runs (docs/security.md). ``sensor``: for a plain Keras file, the sensor (default:
-    from its channel count). Raises LczError for a damaged, edited or hostile file."""
     p = Path(path)
     if not p.exists():
         raise LczError(f"model file '{p}' does not exist")
-    suffix = p.suffix.lower()
-    if suffix == ".keras":
-        return _plain_keras(p, _load_keras_file(p), sensor)
-    if suffix in (".h5", ".hdf5"):
-        return _plain_keras(p, _load_legacy_h5(p), sensor)
+    where = f"'{p.name}'"
+    plain = plain_framework(p.suffix)
+    if plain is not None:
+        if runtime == "onnx":
+            raise LczError(f"{where} is a plain {p.suffix} file without an ONNX graph; {UPGRADE}")
+        return _plain_model(p, engine_class(plain).load(p, None, where), sensor)
     manifest = read_manifest(p)
     if manifest.get("format") != FORMAT:
-        raise LczError(f"'{p.name}' is not an LCZ model file (no lczmodel manifest)")
+        raise LczError(f"{where} is not an LCZ model file (no lczmodel manifest)")
     version = manifest.get("format_version", 0)
     # a newer plugin may add sensors or keys: say so before judging the manifest
     if isinstance(version, int) and version > FORMAT_VERSION:
         raise LczError(
-            f"'{p.name}' was written by a newer plugin (format {version}); update the plugin"
+            f"{where} was written by a newer plugin (format {version}); update the plugin"
         )
     check_manifest(manifest, p.name)
-    framework = manifest["framework"]
-    if framework not in ("sklearn", "keras"):
-        raise LczError(f"'{p.name}': unknown framework '{framework[:40]}'")
+    engine = engine_class(manifest["framework"], where)
     member = manifest["model_member"]
-    where = f"'{p.name}'"
+
+    def framework_engine():
+        try:
+            return engine.load(_read_member(p, member, engine.member_bytes), manifest, where)
+        except ImportError as exc:  # a framework module missing deep in the engine
+            top = (exc.name or "").split(".")[0]
+            purpose = f"Running {where} on {engine.label}"
+            raise MissingDependency(PACKAGES.get(top, top or engine.label), purpose) from None
+
+    if not _use_onnx(p, manifest, runtime, where):
+        return LczModel(manifest, framework_engine(), p)
+    onnx = engine_class(Framework.ONNX, where)
+    graph = _read_member(p, onnx.member, onnx.member_bytes)
+    return LczModel(manifest, onnx.load(graph, manifest, where), p, framework_engine)
+
+
+# the pip package of a framework's top-level module, where the names differ
+PACKAGES = {"sklearn": "scikit-learn", "tensorflow": "tensorflow-cpu", "skops": "skops"}
+UPGRADE = "`lcz upgrade-model` adds one (or choose the tensorflow runtime)"
+
+
+def _use_onnx(p: Path, manifest: dict, runtime: str, where: str) -> bool:
+    """Whether the checked manifest's model of the file ``p`` runs on ONNX Runtime for
+    ``runtime``. ``auto`` runs a file whose graph member is gone (a tool that rewrote
+    the zip) on its framework, with that framework's own checks.
+
+    ``auto`` keeps a random forest on scikit-learn where scikit-learn and skops are
+    installed: a forest's votes often tie exactly (two classes with the same share of
+    trees), and ONNX Runtime's float32 sums break such ties differently from
+    scikit-learn's, so the map would change at those cells. Without them, the forest
+    runs on ONNX Runtime (probabilities within 1e-5; ties may fall the other way)."""
+    if runtime == "tensorflow":
+        return False
+    graph = has_graph(manifest)
+    if runtime == "onnx":
+        if not graph:
+            raise LczError(f"{where} has no ONNX graph; {UPGRADE}")
+        return True  # the engine asks for onnxruntime; a missing member is damage
+    if manifest.get("framework") == Framework.SKLEARN and all(
+        onnx_export.importable(m) for m in ("sklearn", "skops")
+    ):
+        return False
+    return graph and onnx_export.importable("onnxruntime") and _has_member(p, onnx_safety.MEMBER)
+
+
+def _has_member(p: Path, member: str) -> bool:
     try:
         with zipfile.ZipFile(p) as z:
-            cap = safety.MAX_FOREST_BYTES if framework == "sklearn" else safety.MAX_MODEL_BYTES
-            payload = safety.read_member(z, member, cap, where)
-    except (KeyError, zipfile.BadZipFile, OSError, *_ZIP_DAMAGE) as exc:
+            return member in z.namelist()
+    except (zipfile.BadZipFile, OSError, *ZIP_DAMAGE):
+        return False
+
+
+def _plain_model(p: Path, engine, sensor: str | None) -> LczModel:
+    """The model of a plain file (no manifest): one (32, 32, C) input whose channel
+    count fits ``sensor`` (default: the sensor with C channels); So2Sat scaling assumed."""
+    shape = tuple(engine.input_shape)
+    if shape[:2] != (PATCH_SIZE, PATCH_SIZE):
         raise LczError(
-            f"'{p.name}' is damaged: cannot read '{member}' ({first_line(exc)}); {_REDO}"
-        ) from None
-    if framework == "sklearn":
-        return _sklearn_model(manifest, payload, p)
-    with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d) / "model.keras"
-        tmp.write_bytes(payload)
-        del payload
-        km = _load_keras_file(tmp, f"'{p.name}' (its {member[:40]})")
-    shape = km.input_shape
-    if isinstance(shape, list):
-        raise LczError(f"'{p.name}' has a Keras model with several inputs; it needs one")
-    _check_keras_output(where, km)
-    _check_model_input(manifest, p.name, tuple(shape[1:]), "the Keras model")
-    return KerasModel(manifest, km, p)
+            f"'{p.name}' takes inputs of shape {shape}, expected ({PATCH_SIZE}, {PATCH_SIZE}, C)"
+        )
+    c = int(shape[-1])
+    sensor = sensor or sensor_for_channel_count(c)
+    n = len(sensor_channels(sensor))
+    if c != n:
+        raise LczError(f"a {sensor} model needs {n} input channels; '{p.name}' takes {c}")
+    manifest = new_manifest(
+        engine.framework.value,
+        engine.framework,
+        sensor,
+        list(range(n)),
+        source_file=p.name,
+        scaling_assumed=True,
+        notes=f"plain {engine.label} file without a manifest: So2Sat scaling is assumed, "
+        "no normalisation",
+    )
+    return LczModel(manifest, engine, p)
 
 
-def _check_trees(est, where: str) -> None:
-    """Every tree of a loaded forest must be well formed before anything predicts with
-    it: scikit-learn walks the node arrays in C without bound checks, so a child index
-    out of range or pointing back (a loop), or a feature out of range, would read out of
-    memory or never end."""
-    from sklearn.tree._tree import Tree
-
-    trees = est.estimators_ if hasattr(est, "estimators_") else [est]
-    n_features = getattr(est, "n_features_in_", None)
-    if not isinstance(trees, list) or not trees or not isinstance(n_features, int):
-        raise LczError(f"{where}: the random forest was never trained; {_REDO}")
-    for k, tree in enumerate(trees):
-        t = getattr(tree, "tree_", None)
-        if not isinstance(t, Tree) or t.n_features != n_features or t.n_outputs != 1:
-            raise LczError(f"{where} is damaged: tree {k} does not fit the forest; {_REDO}")
-        n = int(t.node_count)
-        left, right, feature = t.children_left, t.children_right, t.feature
-        index = np.arange(n)
-        leaf = (left == -1) & (right == -1)
-        inner = (left > index) & (left < n) & (right > index) & (right < n)
-        inner &= (feature >= 0) & (feature < n_features)
-        if n < 1 or not np.all(leaf | inner) or t.value.shape[:2] != (n, 1):
-            raise LczError(f"{where} is damaged: tree {k} has nodes out of range; {_REDO}")
-
-
-def _sklearn_model(manifest: dict, payload: bytes, p: Path) -> SklearnModel:
-    """The random forest of an ``.lczmodel``: types checked, classes mapped to LCZ codes,
-    inputs fitting the manifest, one blank patch predicted."""
-    where = f"'{p.name}'"
-    try:
-        est = _load_skops(payload, where)
-    except LczError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any skops failure is a damaged file
-        raise LczError(f"'{p.name}' is damaged: {first_line(exc)}; {_REDO}") from None
-    codes = _sklearn_codes(est, manifest, where)
-    _check_trees(est, where)
-    n_features = getattr(est, "n_features_in_", None)
-    if n_features is not None:
-        _check_model_input(manifest, p.name, (int(n_features),), "the model")
-    model = SklearnModel(manifest, est, p, codes)
-    x = np.zeros((1, PATCH_SIZE, PATCH_SIZE, model.input_channels), np.float32)
-    try:
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = model.predict_proba(x)
-    except Exception as exc:  # noqa: BLE001 - any failure means the forest is damaged
-        raise LczError(
-            f"{where} is damaged: its random forest fails ({first_line(exc)}); {_REDO}"
-        ) from None
-    if out.shape != (1, N_CLASSES):
-        raise LczError(f"{where} is damaged: its random forest gives {out.shape[1:]} outputs")
-    return model
+def model_file_filter(label: str = "LCZ models") -> str:
+    """The file dialog filter of model files: ``.lczmodel`` and every extension an
+    installed engine reads, e.g. ``"LCZ models (*.lczmodel *.keras *.h5 *.hdf5)"``."""
+    patterns = [f"*{SUFFIX}"] + [
+        f"*{ext}" for framework in installed() for ext in engine_class(framework).extensions
+    ]
+    return f"{label} ({' '.join(patterns)})"
 
 
 def manifest_summary(manifest: dict) -> str:

@@ -83,10 +83,3 @@ def apply(x: np.ndarray, steps: list[dict]) -> np.ndarray:
         params = {k: v for k, v in step.items() if k != "type"}
         x = step_function(step["type"])(x, **params)
     return x
-
-
-def channel_stats(sums: np.ndarray, sq_sums: np.ndarray, count: int) -> tuple[list, list]:
-    """Mean and std per channel from streamed sums (float64)."""
-    mean = sums / max(count, 1)
-    var = np.maximum(sq_sums / max(count, 1) - mean**2, 0.0)
-    return mean.tolist(), np.sqrt(var).tolist()

@@ -141,7 +141,6 @@ PUBLISHED: dict[str, dict[str, Any]] = {
     },
 }
 
-_BN_KEYS = ("gamma", "beta", "moving_mean", "moving_variance")
 
 # the permission notice of the MIT licence both source repositories use; it travels with
 # every model file built from their weights, after the entry's "copyright" line

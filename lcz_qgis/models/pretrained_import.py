@@ -35,7 +35,7 @@ import numpy as np
 from .. import __version__
 from ..common.atomic import atomic_output, check_distinct_paths, check_output_path
 from ..common.bands import PATCH_SIZE, sensor_channels
-from ..common.enums import Sensor
+from ..common.enums import Framework, Sensor
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
@@ -288,7 +288,7 @@ def pretrained_manifest(
             "the imported file's sha256 differs from the published file's: not the authors' "
             "exact weights; the licence, citations and score above describe the published file"
         )
-    return new_manifest(arch, "keras", sensor, list(range(n_in)), **extra)
+    return new_manifest(arch, Framework.KERAS, sensor, list(range(n_in)), **extra)
 
 
 def _s1_step(stats: dict) -> dict:
@@ -357,15 +357,16 @@ def _self_check_patches(sensor: str, n: int = 8) -> np.ndarray:
 
 
 def _check_saved(path: Path, keras_model, manifest: dict) -> float:
-    """Load the written file and compare its probabilities with the network's."""
-    from . import preprocessing
+    """Load the written file and compare its probabilities with the network's (both
+    through ``LczModel.predict_proba``, the network in memory through its engine)."""
+    from .engines import engine_class
+    from .model import LczModel
     from .modelfile import load_model
 
     loaded = load_model(path)
     x = _self_check_patches(manifest["sensor"])
-    want = np.asarray(
-        keras_model(preprocessing.apply(x, manifest["preprocessing"]), training=False)
-    )
+    in_memory = LczModel(manifest, engine_class(Framework.KERAS)(keras_model))
+    want = in_memory.predict_proba(x)
     got = loaded.predict_proba(x)
     diff = float(np.max(np.abs(got - want)))
     if not diff <= SELF_CHECK_TOLERANCE:

@@ -74,7 +74,7 @@ def _bottleneck(keras, x, kernel_size: int, filters, stage: int, block: str, str
 
 def build(input_shape: Sequence[int], n_classes: int = N_CLASSES, name: str = "ResNet50"):
     """Build the notebook's ResNet50 (functional Keras model, softmax output)."""
-    from tensorflow import keras
+    import keras
 
     inputs = keras.Input(shape=tuple(input_shape), name="patch")
     x = keras.layers.ZeroPadding2D(padding=(3, 3))(inputs)

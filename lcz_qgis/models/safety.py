@@ -19,7 +19,12 @@ the allow-lists and the checks that :mod:`lcz_qgis.models.modelfile` runs on a f
   every object in it, at any depth (nested models, wrappers, initializers), must be an
   allowed class (:data:`KERAS_LAYERS`, :data:`KERAS_MODELS`, :data:`KERAS_OBJECTS` or
   the plugin's own :data:`PROJECT_LAYERS`) from an allowed module; Lambda layers,
-  serialized functions and Python code are refused.
+  serialized functions and Python code are refused. Keras 3 configs (its model modules,
+  a ``DTypePolicy`` per layer) and Keras 2 configs are held to the same rules;
+- Keras graphs: every layer call of a functional model (Keras 3's ``__keras_tensor__``
+  objects, Keras 2's ``[layer, node, tensor]`` lists), its inputs and outputs must take
+  an existing output of a call its own layers made, without loops
+  (:func:`check_keras_graph`); a ``__keras_tensor__`` holds exactly what Keras writes.
 
 Plain Python, json, zipfile and h5py only: no TensorFlow, skops or scikit-learn import.
 """
@@ -416,6 +421,9 @@ KERAS_OBJECTS = frozenset(
         "MinMaxNorm",
         "RadialConstraint",
         "Policy",
+        # Keras 3: a dtype policy per layer
+        "DTypePolicy",
+        "FloatDTypePolicy",
         "__tuple__",
     }
 )
@@ -429,9 +437,15 @@ KERAS_MODULES = frozenset(
         "keras.regularizers",
         "keras.constraints",
         "keras.mixed_precision",
+        "keras.dtype_policies",
+        # Keras 2 model classes
         "keras.src.engine.functional",
         "keras.src.engine.sequential",
         "keras.src.engine.training",
+        # Keras 3 model classes
+        "keras.src.models.functional",
+        "keras.src.models.sequential",
+        "keras.src.models.model",
     }
 )
 ACTIVATIONS = frozenset(
@@ -571,11 +585,15 @@ def check_keras_config(config: Any, where: str) -> None:
     """Raise LczError unless every object in a parsed Keras model config (``.keras``
     ``config.json`` or a legacy ``.h5`` ``model_config``, without ``compile_config``) is
     allowed: walks every dict and list, whatever its key, so layers nested in models,
-    wrappers and any other config entry are all seen. The error names the layer path."""
+    wrappers and any other config entry are all seen. Then the graph of every model in it
+    (:func:`check_keras_graph`): Keras 3's ``__keras_tensor__`` objects are allowed only
+    there, as checked references. The error names the layer path."""
     if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
         raise LczError(f"{where}: the Keras model config is not a model")
     if config["class_name"] not in KERAS_MODELS:
         raise _refuse(where, [_what(config, None)], "is not a Keras model")
+    models: list[tuple[dict, list[str]]] = []
+    tensors: dict[int, list[str]] = {}  # id of each __keras_tensor__ -> its path
     # depth-first with an explicit stack: (item, path, key of the item in its parent)
     stack: list[tuple[Any, list[str], Any]] = [(config, [], None)]
     while stack:
@@ -585,9 +603,14 @@ def check_keras_config(config: Any, where: str) -> None:
             continue
         if not isinstance(item, dict):
             continue
+        if item.get("class_name") == KERAS_TENSOR:
+            tensors[id(item)] = path  # checked with its model's graph, below
+            continue
         if "class_name" in item:
             path = [*path, _what(item, key)]
             _check_object(item, path, where)
+            if item["class_name"] in KERAS_MODELS:
+                models.append((item, path))
         for k, v in item.items():
             if not isinstance(k, str):
                 continue
@@ -597,6 +620,197 @@ def check_keras_config(config: Any, where: str) -> None:
                 _check_named(k, v, path, where)
             elif isinstance(v, (dict, list)):
                 stack.append((v, path, k))
+    checked: set[int] = set()
+    for model, path in models:
+        checked |= check_keras_graph(model, path, where)
+    stray = [path for t, path in tensors.items() if t not in checked]
+    if stray:
+        raise _refuse(where, stray[0], "holds a Keras tensor outside its model's layer calls")
+
+
+# -- Keras graphs: which layer output each layer call takes ---------------------------
+#: what Keras 3 writes for a tensor passed to a layer call (``inbound_nodes``)
+KERAS_TENSOR = "__keras_tensor__"
+_TENSOR_KEYS = frozenset({"shape", "dtype", "keras_history"})
+_TENSOR_FLAGS = frozenset({"sparse", "ragged"})  # optional, true or false
+KERAS_DTYPES = frozenset(
+    {"float16", "bfloat16", "float32", "float64", "bool", "uint8", "int8", "int16", "int32"}
+    | {"int64", "uint16", "uint32", "uint64", "string"}
+)
+
+
+def _layer_name(layer: dict):
+    name = layer.get("name")
+    if name is None and isinstance(layer.get("config"), dict):
+        name = layer["config"].get("name")
+    return name
+
+
+def _output_count(layer: dict) -> int:
+    """How many outputs a layer has: a nested model's outputs, else one."""
+    config = layer.get("config")
+    outputs = config.get("output_layers") if isinstance(config, dict) else None
+    if layer.get("class_name") in KERAS_MODELS and isinstance(outputs, list) and outputs:
+        return 1 if isinstance(outputs[0], str) else len(outputs)
+    return 1
+
+
+def _graph_layers(layers: list, path: list[str], where: str) -> dict[str, tuple[int, int]]:
+    """Layer name -> (how many calls (nodes) it has, how many outputs)."""
+    known: dict[str, tuple[int, int]] = {}
+    for layer in layers:
+        name = _layer_name(layer) if isinstance(layer, dict) else None
+        if not isinstance(name, str) or name in known:
+            raise _refuse(where, path, f"has a layer without a name or named twice ({name!s:.60})")
+        nodes = layer.get("inbound_nodes", [])
+        if not isinstance(nodes, list):
+            raise _refuse(where, [*path, _what(layer, "layers")], "has inbound_nodes not a list")
+        # an input layer is called by nothing: its one node is its own tensor
+        calls = len(nodes) or int(layer.get("class_name") == "InputLayer")
+        known[name] = (calls, _output_count(layer))
+    return known
+
+
+def _index(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _tensor_history(obj: dict, path: list[str], where: str) -> list:
+    """The ``keras_history`` (layer name, node index, tensor index) of a Keras 3
+    ``__keras_tensor__``, after checking that it holds exactly a shape, a dtype and
+    that reference (and the optional sparse/ragged flags)."""
+    config = obj.get("config")
+    if set(obj) != {"class_name", "config"} or not isinstance(config, dict):
+        raise _refuse(where, path, "has a Keras tensor with entries Keras does not write")
+    if not (_TENSOR_KEYS <= set(config) <= _TENSOR_KEYS | _TENSOR_FLAGS):
+        raise _refuse(where, path, "has a Keras tensor with entries Keras does not write")
+    shape, history = config["shape"], config["keras_history"]
+    if not isinstance(shape, list) or not all(d is None or _index(d) for d in shape):
+        raise _refuse(where, path, "has a Keras tensor whose shape is not a list of sizes")
+    if config["dtype"] not in KERAS_DTYPES:
+        raise _refuse(where, path, f"has a Keras tensor of dtype {config['dtype']!s:.40}")
+    if any(not isinstance(config[k], bool) for k in _TENSOR_FLAGS & set(config)):
+        raise _refuse(where, path, "has a Keras tensor whose sparse/ragged is not true/false")
+    if not isinstance(history, list) or len(history) != 3:
+        raise _refuse(where, path, "has a Keras tensor without its layer, node and tensor")
+    return history
+
+
+def _call_refs(value, path: list[str], where: str, tensors: set[int]) -> list:
+    """The tensor references of a Keras 3 call's ``args`` or ``kwargs``: each tensor's
+    ``keras_history``; anything but plain JSON values, lists, ``__tuple__`` and tensors
+    is refused (``tensors`` collects the ids of the tensor objects checked)."""
+    refs, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict) and item.get("class_name") == KERAS_TENSOR:
+            refs.append(_tensor_history(item, path, where))
+            tensors.add(id(item))
+        elif isinstance(item, dict) and item.get("class_name") == "__tuple__":
+            config = item.get("config")
+            stack.append(config.get("value") if isinstance(config, dict) else config)
+        elif isinstance(item, dict) and "class_name" not in item:
+            stack.extend(item.values())
+        elif item is not None and not isinstance(item, (str, int, float, bool)):
+            raise _refuse(where, path, "calls its layer with an argument Keras does not write")
+    return refs
+
+
+def _node_refs(node, path: list[str], where: str, tensors: set[int]) -> list:
+    """The layer references one call (node) of a layer makes: Keras 3 writes
+    ``{"args": [...], "kwargs": {...}}`` with ``__keras_tensor__`` objects, Keras 2 a list
+    of ``[layer, node, tensor]`` or ``[layer, node, tensor, {kwargs}]`` whose kwargs are
+    plain JSON values (text, numbers, true/false, null)."""
+    if isinstance(node, dict):
+        if set(node) != {"args", "kwargs"} or not isinstance(node["kwargs"], dict):
+            raise _refuse(where, path, "has a layer call with entries Keras does not write")
+        return _call_refs([node["args"], node["kwargs"]], path, where, tensors)
+    if not isinstance(node, list):
+        raise _refuse(where, path, "has a layer call that Keras does not write")
+    refs = []
+    for entry in node:
+        kwargs = entry[3] if isinstance(entry, list) and len(entry) == 4 else {}
+        if not isinstance(entry, list) or len(entry) not in (3, 4) or not isinstance(kwargs, dict):
+            raise _refuse(where, path, "has a layer call that is not [layer, node, tensor]")
+        # Keras 2 would look up a nested [layer, node, tensor] in them, unchecked
+        if any(isinstance(v, (list, dict)) for v in kwargs.values()):
+            raise _refuse(where, path, "passes a nested value in a Keras 2 call's arguments")
+        refs.append(entry[:3])
+    return refs
+
+
+def _check_ref(ref, known: dict, path: list[str], where: str) -> tuple[str, int]:
+    """A reference ``[layer, node, tensor]`` must name a layer of the model, one of its
+    calls and one of its outputs; returns (layer, node)."""
+    if not isinstance(ref, list) or len(ref) != 3 or not isinstance(ref[0], str):
+        raise _refuse(where, path, "names a layer output that is not [layer, node, tensor]")
+    name, node, tensor = ref
+    if name not in known:
+        raise _refuse(where, path, f"takes the output of layer '{name[:60]}', which it lacks")
+    calls, outputs = known[name]
+    if not _index(node) or node >= calls:
+        raise _refuse(where, path, f"takes call {node!s:.20} of layer '{name[:60]}', not made")
+    if not _index(tensor) or tensor >= outputs:
+        raise _refuse(where, path, f"takes output {tensor!s:.20} of layer '{name[:60]}'")
+    return name, node
+
+
+def _io_refs(value) -> list:
+    """``input_layers`` / ``output_layers``: one reference (Keras 3, one tensor) or a list."""
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        return [value]
+    return value if isinstance(value, list) else [value]
+
+
+def _check_acyclic(edges: dict, path: list[str], where: str) -> None:
+    """No layer call may depend on itself: Keras would retry such a graph forever."""
+    state: dict = {}  # node -> 1 while on the current path, 2 when done
+    for start in edges:
+        stack = [(start, iter(edges[start]))]
+        state.setdefault(start, 1)
+        if state[start] == 2:
+            continue
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(child) == 1:
+                raise _refuse(where, path, f"has a layer call loop through '{child[0][:60]}'")
+            elif child not in state:
+                state[child] = 1
+                stack.append((child, iter(edges.get(child, ()))))
+
+
+def check_keras_graph(model: dict, path: list[str], where: str) -> set[int]:
+    """Raise LczError unless every layer call of a (Keras 2 or 3) model config takes
+    outputs of its own layers, calls that exist, and no loop; ``input_layers`` and
+    ``output_layers`` likewise. A model without a ``layers`` list (Sequential's are
+    called in order) has no graph to check.
+
+    Returns:
+        The ids of the ``__keras_tensor__`` objects checked in its calls.
+    """
+    config = model.get("config")
+    layers = config.get("layers") if isinstance(config, dict) else None
+    tensors: set[int] = set()
+    if not isinstance(layers, list):
+        return tensors
+    known = _graph_layers(layers, path, where)
+    edges: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    for layer in layers:
+        here = [*path, _what(layer, "layers")]
+        for i, node in enumerate(layer.get("inbound_nodes", [])):
+            refs = _node_refs(node, here, where, tensors)
+            edges[(_layer_name(layer), i)] = [_check_ref(r, known, here, where) for r in refs]
+    for key in ("input_layers", "output_layers"):
+        for ref in _io_refs(config.get(key, [])):
+            _check_ref(ref, known, [*path, key], where)
+    _check_acyclic(edges, path, where)
+    return tensors
 
 
 def parse_keras_config(text, where: str) -> dict:

@@ -24,16 +24,20 @@ independent implementation of the same layer graph.
 
 from __future__ import annotations
 
-from tensorflow import keras
-from tensorflow.keras import layers
+from typing import TYPE_CHECKING
 
 from ..common.bands import PATCH_SIZE
 from ..common.legend import N_CLASSES
+
+if TYPE_CHECKING:  # TensorFlow is imported when a network is built, not with this module
+    from tensorflow import keras
 
 ARCH_ID = "sen2lcznet"
 
 
 def _head(x, n_classes: int, name: str):
+    from tensorflow.keras import layers
+
     x = layers.GlobalAveragePooling2D(name=f"{name}_gap")(x)
     return layers.Dense(n_classes, activation="softmax", kernel_initializer="he_normal", name=name)(
         x
@@ -54,6 +58,9 @@ def build(
     the traversal order of layers with weights are those of the authors' model, so the
     published weights load by order (see :mod:`lcz_qgis.models.pretrained`).
     """
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
     per_block = (int(depth) - 1) // 4
     if per_block < 1:
         raise ValueError(f"depth must be at least 5 (4 blocks of >= 1 conv), got {depth}")

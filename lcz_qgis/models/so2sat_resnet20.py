@@ -23,16 +23,21 @@ This is an independent implementation of the same layer graph. Cite Zhu, X.X. et
 
 from __future__ import annotations
 
-from tensorflow import keras
-from tensorflow.keras import layers
+from typing import TYPE_CHECKING
 
 from ..common.bands import PATCH_SIZE
 from ..common.legend import N_CLASSES
+
+if TYPE_CHECKING:  # TensorFlow is imported when a network is built, not with this module
+    from tensorflow import keras
 
 DEPTH = 20
 
 
 def _conv(x, filters: int, kernel: int, strides: int, name: str):
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
     return layers.Conv2D(
         filters,
         kernel,
@@ -46,6 +51,8 @@ def _conv(x, filters: int, kernel: int, strides: int, name: str):
 
 def _unit(x, filters: int, kernel: int, strides: int, preact: bool, name: str):
     """(BN-ReLU-)Conv, the authors' ``resnet_layer(conv_first=False)``."""
+    from tensorflow.keras import layers
+
     if preact:
         x = layers.BatchNormalization(name=f"{name}_bn")(x)
         x = layers.Activation("relu", name=f"{name}_relu")(x)
@@ -57,6 +64,9 @@ def build(
     n_classes: int = N_CLASSES,
 ) -> keras.Model:
     """Build the So2Sat ResNet-20; output (N, n_classes) class probabilities."""
+    from tensorflow import keras
+    from tensorflow.keras import layers
+
     blocks_per_stage = (DEPTH - 2) // 9
     inputs = keras.Input(shape=tuple(input_shape), name="patches")
     x = _conv(inputs, 16, 3, 1, "stem_conv")

@@ -52,7 +52,7 @@ def _step_function(tf, model, optimizer):
     """One optimiser step on a batch ``(x, y, w)`` (a plain function); returns (sum of
     w * cross-entropy, number of correct predictions). Keras' ``sample_weight``
     semantics: the loss is sum(w * ce) / batch size."""
-    from tensorflow import keras
+    import keras
 
     def step(x, y, w):
         with tf.GradientTape() as tape:

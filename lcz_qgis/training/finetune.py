@@ -19,7 +19,7 @@ import numpy as np
 
 from ..common.atomic import check_output_path
 from ..common.bands import sensor_channels
-from ..common.enums import Sensor
+from ..common.enums import Framework, Sensor
 from ..common.errors import LczError, require
 from ..common.feedback import Feedback
 from ..so2sat.file import So2SatFile
@@ -103,24 +103,25 @@ def open_init_model(path, sensor: str | None = None, bands: list[int] | None = N
             are not the model's.
     """
     from ..common.errors import param
-    from ..models.modelfile import SklearnModel, load_model, read_manifest
+    from ..models.modelfile import SUFFIX, load_model, read_manifest
 
     p = Path(path)
     what = f"{param('INIT_MODEL')} '{p.name}'"
     if not p.is_file():
         raise LczError(f"{what} does not exist")
-    if p.suffix.lower() == ".lczmodel" and read_manifest(p).get("framework") == "sklearn":
+    lczmodel = p.suffix.lower() == SUFFIX
+    if lczmodel and read_manifest(p).get("framework") == Framework.SKLEARN:
         raise LczError(
             f"{what} is a random forest: fine-tuning continues training a Keras network; "
             f"train a new forest ({param('MODEL_TYPE')} rf) on the new patches instead"
         )
     try:
-        m = load_model(p, sensor=sensor if p.suffix.lower() != ".lczmodel" else None)
+        m = load_model(p, sensor=None if lczmodel else sensor)
     except LczError as exc:
         raise LczError(f"cannot fine-tune {what}: {exc}") from None
-    if isinstance(m, SklearnModel):  # pragma: no cover - the manifest said so above
-        raise LczError(f"{what} is a random forest, not a Keras network")
-    init = InitModel(p, m.keras_model, m.manifest, _sha256(p))
+    if m.framework != Framework.KERAS:  # pragma: no cover - the manifest said so above
+        raise LczError(f"{what} is a {m.engine.label} model, not a Keras network")
+    init = InitModel(p, m.network, m.manifest, _sha256(p))
     check_init_inputs(init, sensor, bands)
     return init
 
@@ -229,7 +230,7 @@ def _finetune_manifest(
         "validation_scores_before": {k: float(before[k]) for k in _SCORE_KEYS if k in before},
     }  # fmt: skip
     m = {k: v for k, v in old.items() if k not in _STALE_KEYS}
-    fresh = new_manifest(init.model_type, "keras", init.sensor, init.bands)
+    fresh = new_manifest(init.model_type, Framework.KERAS, init.sensor, init.bands)
     m.update(
         created=fresh["created"], library_versions=library_versions(), fine_tuned=True,
         fine_tuned_from=source, training={**training, "freeze": req.freeze,

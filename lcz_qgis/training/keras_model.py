@@ -71,7 +71,7 @@ def build_model(model_type: str, n_channels: int, options: dict):
 
 def make_optimizer(learning_rate: float, schedule: str, total_steps: int):
     """Adam at ``learning_rate``, constant or decayed by ``schedule`` over ``total_steps``."""
-    from tensorflow import keras
+    import keras
 
     if schedule == "constant":
         lr = learning_rate
@@ -113,8 +113,13 @@ def head_layers(model) -> list:
     heads). Layers without weights (activations, pooling, averaging) are passed through."""
     import tensorflow as tf
 
+    def producer(tensor):
+        # the layer that made a symbolic tensor: Keras 3 names it ``operation``, Keras 2
+        # ``layer``; both keep it first in ``_keras_history``
+        return tensor._keras_history[0]
+
     heads, seen = [], set()
-    stack = [t._keras_history.layer for t in tf.nest.flatten(model.outputs)]
+    stack = [producer(t) for t in tf.nest.flatten(model.outputs)]
     while stack:
         layer = stack.pop()
         if id(layer) in seen:
@@ -124,7 +129,7 @@ def head_layers(model) -> list:
             heads.append(layer)
             continue
         for node in layer._inbound_nodes:
-            stack.extend(tf.nest.flatten(node.inbound_layers))
+            stack.extend(producer(t) for t in tf.nest.flatten(node.input_tensors))
     return heads
 
 

@@ -28,6 +28,7 @@ from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
 from ..evaluation.metrics import lcz_scores
 from ..models import MODEL_TYPES, framework
+from ..models.rf import DEFAULT_FEATURES
 from ..so2sat.file import So2SatFile
 from .splits import (
     VALIDATION_FRACTION,
@@ -150,7 +151,7 @@ def train_model(
         seed,
         max_samples,
         feedback,
-        features or "stats",
+        features or DEFAULT_FEATURES,
         report,
     )
 

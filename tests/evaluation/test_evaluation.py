@@ -9,6 +9,7 @@ import shutil
 import h5py
 import numpy as np
 import pytest
+from helpers import write_h5
 
 from lcz_qgis.common.errors import Cancelled, LczError
 from lcz_qgis.common.feedback import RecordingFeedback
@@ -22,17 +23,6 @@ from lcz_qgis.evaluation.evaluate import (
 from lcz_qgis.evaluation.metrics import lcz_scores
 from lcz_qgis.models.modelfile import load_model
 from lcz_qgis.so2sat.file import So2SatFile
-
-
-def write_h5(path, codes, sen2=None, sen1=None):
-    codes = np.asarray(codes)
-    with h5py.File(path, "w") as f:
-        if sen2 is not None:
-            f["sen2"] = sen2
-        if sen1 is not None:
-            f["sen1"] = sen1
-        f["label"] = np.eye(17)[codes - 1]
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -285,7 +285,7 @@ def _forest(small_rf, tmp_path, labels, classes=None):
     manifest, _, _ = _parts(small_rf)
     if classes is not None:
         manifest["classes"] = classes
-    n = load_model(small_rf).estimator.n_features_in_
+    n = load_model(small_rf).network.n_features_in_
     rng = np.random.default_rng(0)
     y = np.repeat(np.asarray(labels), 3)
     est = RandomForestClassifier(n_estimators=3, random_state=0).fit(
@@ -332,7 +332,7 @@ def test_forest_whose_tree_nodes_point_out_of_range_is_refused(small_rf, tmp_pat
     from lcz_qgis.models.modelfile import save_sklearn_model
 
     manifest, _, _ = _parts(small_rf)
-    est = load_model(small_rf).estimator
+    est = load_model(small_rf).network
     old = est.estimators_[0].tree_
     state = old.__getstate__()
     nodes = state["nodes"].copy()
@@ -494,9 +494,245 @@ def test_zip_bomb_manifest_fails_at_once(tmp_path):
     assert "'manifest.json' declares 64 MB uncompressed, over the 1 MB" in msg
 
 
+# -- Keras configs as plain JSON (no TensorFlow needed) ---------------------------------------
+def _k3_tensor(shape, layer, node=0, tensor=0):
+    return {
+        "class_name": "__keras_tensor__",
+        "config": {"shape": shape, "dtype": "float32", "keras_history": [layer, node, tensor]},
+    }
+
+
+def _k3_layer(module, cls, name, config, *calls, registered=None):
+    """A layer as Keras 3 writes it in a functional config: its DTypePolicy, and one
+    ``{"args": [...], "kwargs": {}}`` node per call."""
+    policy = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}}
+    return {
+        "module": module,
+        "class_name": cls,
+        "config": {"name": name, "trainable": True, "dtype": {**policy, "registered_name": None}}
+        | config,
+        "registered_name": registered,
+        "name": name,
+        "inbound_nodes": [{"args": [args], "kwargs": {}} for args in calls],
+    }
+
+
+def _k3_config() -> dict:
+    """What Keras 3.15 writes (``config.json``) for patch -> the plugin's ChannelSlice ->
+    Conv2D -> pooling -> Concatenate of the pooled features with themselves -> Dense."""
+    patch = {
+        "module": "keras.layers",
+        "class_name": "InputLayer",
+        "config": {"batch_shape": [None, 32, 32, 10], "dtype": "float32", "name": "patch"},
+        "registered_name": None,
+        "name": "patch",
+        "inbound_nodes": [],
+    }
+    glorot = {"module": "keras.initializers", "class_name": "GlorotUniform", "config": {}}
+    layers = [
+        patch,
+        _k3_layer(
+            "lcz_qgis.models.fusion", "ChannelSlice", "s", {"start": 0, "stop": 4},
+            _k3_tensor([None, 32, 32, 10], "patch"), registered="lcz>ChannelSlice",
+        ),
+        _k3_layer(
+            "keras.layers", "Conv2D", "c",
+            {"filters": 2, "kernel_size": [3, 3], "activation": "relu",
+             "kernel_initializer": {**glorot, "registered_name": None}},
+            _k3_tensor([None, 32, 32, 4], "s"),
+        ),
+        _k3_layer("keras.layers", "GlobalAveragePooling2D", "g", {},
+                  _k3_tensor([None, 30, 30, 2], "c")),
+        _k3_layer("keras.layers", "Concatenate", "cat", {"axis": -1},
+                  [_k3_tensor([None, 2], "g"), _k3_tensor([None, 2], "g")]),
+        _k3_layer("keras.layers", "Dense", "dense", {"units": 17, "activation": "softmax"},
+                  _k3_tensor([None, 4], "cat")),
+    ]  # fmt: skip
+    return {
+        "module": "keras.src.models.functional",
+        "class_name": "Functional",
+        "config": {
+            "name": "net",
+            "trainable": True,
+            "layers": layers,
+            "input_layers": ["patch", 0, 0],
+            "output_layers": ["dense", 0, 0],
+        },
+        "registered_name": "Functional",
+        "build_config": {"input_shape": [None, 32, 32, 10]},
+    }
+
+
+def _k2_config() -> dict:
+    """The same network as Keras 2 wrote it: ``[[[layer, node, tensor, {kwargs}]]]`` nodes."""
+    config = _k3_config()
+    config["module"] = "keras.src.engine.functional"
+    for layer in config["config"]["layers"]:
+        layer["config"]["dtype"] = "float32"
+        layer["inbound_nodes"] = [
+            [[t["config"]["keras_history"] + [{}] for t in _flat(node["args"])]]
+            for node in layer["inbound_nodes"]
+        ]
+        layer["inbound_nodes"] = [n[0] for n in layer["inbound_nodes"]]
+    config["config"]["input_layers"] = [["patch", 0, 0]]
+    config["config"]["output_layers"] = [["dense", 0, 0]]
+    return config
+
+
+def _flat(items):
+    out = []
+    for item in items:
+        out.extend(_flat(item) if isinstance(item, list) else [item])
+    return out
+
+
+def _layer(config, name):
+    return [la for la in config["config"]["layers"] if la["name"] == name][0]
+
+
+def _history(name, value):
+    def edit(config):
+        _layer(config, name)["inbound_nodes"][0]["args"][0]["config"]["keras_history"] = value
+
+    return edit
+
+
+def _tensor_config(key, value):
+    def edit(config):
+        _layer(config, "c")["inbound_nodes"][0]["args"][0]["config"][key] = value
+
+    return edit
+
+
+def _set(path, value):
+    def edit(config):
+        target = config
+        for key in path[:-1]:
+            target = _layer(config, key) if key in ("c", "dense", "s") else target[key]
+        target[path[-1]] = value
+
+    return edit
+
+
+def test_keras3_and_keras2_configs_of_the_same_net_pass_the_check():
+    for config in (_k3_config(), _k2_config()):
+        assert safety.parse_keras_config(json.dumps(config), "net")["class_name"] == "Functional"
+    # Sequential: its layers are called in order, without inbound_nodes
+    layers = [
+        {k: v for k, v in la.items() if k != "inbound_nodes"}
+        for la in _k3_config()["config"]["layers"]
+    ]
+    seq = {"module": "keras", "class_name": "Sequential", "registered_name": None,
+           "config": {"name": "seq", "layers": layers}}  # fmt: skip
+    safety.parse_keras_config(json.dumps(seq), "seq")
+
+
+_K3_CRAFTED = {
+    "unknown-layer": (_history("c", ["nope", 0, 0]), "layer 'nope', which it lacks"),
+    "call-not-made": (_history("c", ["s", 1, 0]), "takes call 1 of layer 's', not made"),
+    "output-not-there": (_history("c", ["s", 0, 1]), "takes output 1 of layer 's'"),
+    "index-as-text": (_history("c", ["s", "0", 0]), "takes call 0 of layer 's'"),
+    "negative-index": (_history("c", ["s", -1, 0]), "takes call -1 of layer 's'"),
+    "short-history": (_history("c", ["s", 0]), "without its layer, node and tensor"),
+    "loop": (_history("c", ["dense", 0, 0]), "has a layer call loop"),
+    "self-loop": (_history("c", ["c", 0, 0]), "has a layer call loop"),
+    "extra-tensor-entry": (_tensor_config("module", "os"), "entries Keras does not write"),
+    "object-dtype": (_tensor_config("dtype", "object"), "Keras tensor of dtype object"),
+    "shape-text": (_tensor_config("shape", ["x"]), "shape is not a list of sizes"),
+    "sparse-text": (_tensor_config("sparse", "yes"), "sparse/ragged is not true/false"),
+    "tensor-in-a-layer-config": (
+        _set(["c", "config", "kernel_initializer"], _k3_tensor([2], "s")),
+        "holds a Keras tensor outside its model's layer calls",
+    ),
+    "node-extra-key": (
+        _set(["c", "inbound_nodes", 0, "code"], "x"),
+        "a layer call with entries Keras does not write",
+    ),
+    "kwargs-object": (
+        _set(["c", "inbound_nodes", 0, "kwargs", "mask"], {"class_name": "Dense", "config": {}}),
+        "calls its layer with an argument Keras does not write",
+    ),
+    "input-unknown": (_set(["config", "input_layers"], ["nope", 0, 0]), "'nope', which it lacks"),
+    "output-call-not-made": (
+        _set(["config", "output_layers"], ["dense", 3, 0]),
+        "takes call 3 of layer 'dense'",
+    ),
+    "policy-module": (
+        _set(["c", "config", "dtype", "module"], "os"),
+        "names module 'os', which is not Keras",
+    ),
+    "policy-class": (
+        _set(["c", "config", "dtype", "class_name"], "function"),
+        "is not a Keras class the plugin allows",
+    ),
+    "model-module": (
+        _set(["module"], "evil.models.functional"),
+        "names module 'evil.models.functional'",
+    ),
+    "lambda": (_set(["c", "class_name"], "Lambda"), "is Python code"),
+}
+
+
+@pytest.mark.parametrize("edit, expected", _K3_CRAFTED.values(), ids=_K3_CRAFTED.keys())
+def test_crafted_keras3_configs_are_refused(edit, expected):
+    config = _k3_config()
+    edit(config)
+    with pytest.raises(LczError) as info:
+        safety.parse_keras_config(json.dumps(config), "'net.keras'")
+    msg = str(info.value)
+    assert expected in msg and msg.startswith("'net.keras': 'net' (Functional)"), msg
+    assert "before anything in it runs" in msg
+
+
+def _k2_node(name, value):
+    def edit(config):
+        _layer(config, name)["inbound_nodes"][0] = value
+
+    return edit
+
+
+_K2_CRAFTED = {
+    "unknown-layer": (_k2_node("c", [["nope", 0, 0, {}]]), "'nope', which it lacks"),
+    "call-not-made": (_k2_node("c", [["s", 2, 0, {}]]), "takes call 2 of layer 's'"),
+    "loop": (_k2_node("c", [["dense", 0, 0, {}]]), "has a layer call loop"),
+    "constant-value": (_k2_node("c", [["_CONSTANT_VALUE", -1, 0, {}]]), "which it lacks"),
+    "nested-kwargs": (
+        _k2_node("c", [["s", 0, 0, {"mask": ["dense", 5, 0]}]]),
+        "passes a nested value in a Keras 2 call's arguments",
+    ),
+    "not-a-list": (_k2_node("c", "s"), "a layer call that Keras does not write"),
+    "five-items": (_k2_node("c", [["s", 0, 0, {}, 1]]), "not [layer, node, tensor]"),
+}
+
+
+@pytest.mark.parametrize("edit, expected", _K2_CRAFTED.values(), ids=_K2_CRAFTED.keys())
+def test_crafted_keras2_graphs_are_refused_as_strictly(edit, expected):
+    config = _k2_config()
+    edit(config)
+    with pytest.raises(LczError, match="refusing to load the file") as info:
+        safety.parse_keras_config(json.dumps(config), "'net.h5'")
+    assert expected in str(info.value), str(info.value)
+
+
+def test_a_long_keras_graph_is_checked_quickly():
+    """A deep chain (and a loop at its end) is checked in linear time, without recursion."""
+    config = _k3_config()
+    layers = config["config"]["layers"]
+    for i in range(5000):
+        prev = "dense" if i == 0 else f"d{i - 1}"
+        layers.append(_k3_layer("keras.layers", "Dense", f"d{i}", {"units": 17},
+                                _k3_tensor([None, 17], prev)))  # fmt: skip
+    start = time.perf_counter()
+    safety.parse_keras_config(json.dumps(config), "long")
+    _history("c", ["d4999", 0, 0])(config)
+    with pytest.raises(LczError, match="loop"):
+        safety.parse_keras_config(json.dumps(config), "long")
+    assert time.perf_counter() - start < 10
+
+
 # -- Keras ----------------------------------------------------------------------------
 tf = pytest.importorskip("tensorflow")
-keras = tf.keras
+keras = pytest.importorskip("keras")
 
 
 def _evil(marker):

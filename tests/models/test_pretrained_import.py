@@ -94,7 +94,7 @@ def test_every_weight_tensor_assigned_and_saved(arch, imported, weights):
     layers = pretrained.read_weight_file(weights[arch])
     assert res.tensors == pretrained.n_tensors(layers) == (104 if arch == "sen2lcznet" else 122)
     # the model file, loaded back, holds exactly the file's tensors in the file's order
-    keras_model = lcz_qgis.load_model(res.path).keras_model
+    keras_model = lcz_qgis.load_model(res.path).network
     saved = [layer.get_weights() for layer in keras_model.layers if layer.weights]
     published = [arrays for _, arrays in layers if arrays]
     assert len(saved) == len(published)

@@ -35,7 +35,7 @@ def _sha(path) -> str:
 
 def _weights(path) -> dict:
     """Layer name -> its weight arrays, of a model file."""
-    km = load_model(path).keras_model
+    km = load_model(path).network
     return {layer.name: layer.get_weights() for layer in km.layers if layer.weights}
 
 
@@ -112,7 +112,7 @@ def test_freeze_all_but_head_trains_the_last_layer_only(data, tmp_path):
     t = res.manifest["training"]
     assert t["freeze"] == "all-but-head" and t["frozen_layers"] == ["dense_1"]
     # the file is saved trainable, so it can be fine-tuned again without freezing
-    assert all(layer.trainable for layer in load_model(out).keras_model.layers)
+    assert all(layer.trainable for layer in load_model(out).network.layers)
     again = finetune_keras(data / "new.h5", tmp_path / "again.lczmodel", out, epochs=1)
     src = again.manifest["fine_tuned_from"]
     assert src["file"] == "head.lczmodel" and src["fine_tuned_from"]["file"] == "base.lczmodel"
@@ -261,7 +261,7 @@ def test_imported_network_fine_tunes_on_its_own_inputs(arch, imported, data, tmp
     assert m["fine_tuned_from"]["validation_scores_before"]["loss"] == pytest.approx(
         s0["loss"], rel=1e-4
     )
-    km = before.keras_model
+    km = before.network
     old = {layer.name: layer.get_weights() for layer in km.layers if layer.weights}
     new = _weights(tmp_path / "ft.lczmodel")
     heads = {layer.name for layer in head_layers(km)}
