@@ -32,26 +32,32 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QUrl
 from qgis.PyQt.QtGui import QIcon
 
+from ..lcz_qgis.commands.spec import GROUPS
 from ..lcz_qgis.common.errors import Cancelled, LczError, MissingDependency
 from ..lcz_qgis.common.feedback import Feedback
 from . import qgis_compat
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
-# toolbox groups: (id, name); graphical models name theirs in the .model3 (model_group)
-DATA = ("data", "Data")
-VISUALISATION = ("visualisation", "Visualisation")
-MODELS = ("models", "Models")
-MAPPING = ("mapping", "Mapping")
+
+
+def toolbox_group(group_id: str) -> tuple[str, str]:
+    """A toolbox group as (id, name), from ``commands.spec.GROUPS`` (declared there once;
+    graphical models name theirs in the .model3, model_group)."""
+    return group_id, GROUPS[group_id]
+
+
+MAPPING = toolbox_group("mapping")  # the provider's and an algorithm's default group
 ICONS_DIR = os.path.join(PLUGIN_DIR, "resources", "icons")
 ICON_PATH = os.path.join(ICONS_DIR, "lcz.svg")  # the provider's (and the plugin's) icon
 DOCS_DIR = os.path.join(PLUGIN_DIR, "docs")
 README_PATH = os.path.join(PLUGIN_DIR, "README.md")
 # the page that documents a group, when several docs pages name an algorithm
 GROUP_DOCS = {
-    DATA[0]: "patches_and_products.md",
-    VISUALISATION[0]: "patches_and_products.md",
-    MODELS[0]: "training_and_evaluation.md",
-    MAPPING[0]: "classification.md",
+    "data": "patches_and_products.md",
+    "visualisation": "patches_and_products.md",
+    "models": "training_and_evaluation.md",
+    "mapping": "classification.md",
+    "analysis": "after_the_map.md",
 }
 CANCELLED = "Cancelled: no output was written."
 # the QGIS menus of the tools core messages name (lcz_qgis.common.errors.TOOLS)
@@ -329,12 +335,6 @@ class LczAlgorithm(QgsProcessingAlgorithm):
                 f"{cls.__name__} defines run(); implement execute(parameters, context, feedback) "
                 "instead: run() is QgsProcessingAlgorithm.run, which processing.run calls"
             )
-
-    def add_advanced(self, *params) -> None:
-        """Add ``params`` under the dialog's "Advanced Parameters" (collapsed by default)."""
-        for p in params:
-            p.setFlags(p.flags() | qgis_compat.FLAG_ADVANCED)
-            self.addParameter(p)
 
     def createInstance(self):  # noqa: N802 - QGIS API
         return type(self)()

@@ -41,7 +41,7 @@ from qgis.core import (
 from ..lcz_qgis.commands import spec
 from ..lcz_qgis.common.errors import LczError, param
 from . import qgis_compat
-from .base import LczAlgorithm
+from .base import LczAlgorithm, toolbox_group
 
 VECTOR_FORMATS = ["gpkg", "shp", "geojson"]  # what the core reads; others are converted
 
@@ -88,7 +88,7 @@ def parameter_definition(p: spec.Param) -> QgsProcessingParameterDefinition:
         d = QgsProcessingParameterNumber(key, label, kind, p.default, opt, **_number_range(p))
     elif k == spec.BOOL:
         d = QgsProcessingParameterBoolean(key, label, bool(p.default), opt)
-    elif k == spec.ENUM:
+    elif k in (spec.ENUM, spec.ENUM_NUMBER):
         default = p.codes.index(p.default) if p.default is not None else None
         d = QgsProcessingParameterEnum(key, label, p.labels, False, default, opt)
     elif k == spec.STRING:
@@ -136,6 +136,15 @@ def enum_code(p: spec.Param, value):
     return None
 
 
+def enum_number(p: spec.Param, value):
+    """An ``ENUM_NUMBER`` value given as a number (or numeric text) that is not one of its
+    codes, labels or indexes, as text (``"0.0001"``); ``None`` otherwise."""
+    if p.kind != spec.ENUM_NUMBER or enum_code(p, value) is not None:
+        return None
+    number = _number(value)
+    return None if number is None else repr(number)
+
+
 def _empty(value) -> bool:
     return value is None or value == ""
 
@@ -162,7 +171,7 @@ class SpecAlgorithm(LczAlgorithm):
         if c is not None:
             cls.NAME = c.algorithm
             cls.DISPLAY_NAME = c.display_name
-            cls.GROUP = (c.group, spec.GROUPS[c.group])
+            cls.GROUP = toolbox_group(c.group)
             cls.HELP = c.help
 
     def qgis_params(self) -> list[spec.Param]:
@@ -178,7 +187,9 @@ class SpecAlgorithm(LczAlgorithm):
         """Accept an enum's code (``rf``, ``sen2``) as well as its index."""
         checked = dict(parameters)
         for p in self.qgis_params():
-            if p.kind == spec.ENUM and isinstance(checked.get(p.key), str):
+            if enum_number(p, checked.get(p.key)) is not None:  # the core checks the number
+                checked[p.key] = p.codes.index(p.default)
+            elif p.kind in (spec.ENUM, spec.ENUM_NUMBER) and isinstance(checked.get(p.key), str):
                 code = enum_code(p, checked[p.key])
                 if code is not None:
                     checked[p.key] = p.codes.index(code)
@@ -233,9 +244,11 @@ class SpecAlgorithm(LczAlgorithm):
             return self.parameterAsDouble(parameters, key, context)
         if k == spec.BOOL:
             return self.parameterAsBoolean(parameters, key, context)
-        if k == spec.ENUM:
+        if k in (spec.ENUM, spec.ENUM_NUMBER):
             if _empty(raw):
                 return p.default
+            if enum_number(p, raw) is not None:
+                return enum_number(p, raw)
             code = enum_code(p, raw)
             if code is None:  # an expression or another variant: Processing resolves it
                 code = p.codes[self.parameterAsEnum(parameters, key, context)]
@@ -270,7 +283,8 @@ class SpecAlgorithm(LczAlgorithm):
     def execute(self, parameters, context, feedback):
         values, objects = self.resolve(parameters, context, feedback)
         values = self.prepare_values(values, objects, parameters, context, feedback)
-        outputs = self.COMMAND.execute(values, feedback)
+        # Processing cannot tell a value typed from a default: given=None
+        outputs = self.COMMAND.execute(values, feedback, given=None)
         if self.COMMAND.report is not None:
             for line in self.COMMAND.report(values, outputs).splitlines():
                 feedback.info(line)

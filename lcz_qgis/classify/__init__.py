@@ -5,9 +5,10 @@ Public names (imported on first use, so importing the package stays cheap):
 - ``cell_mask``: CellMask
 - ``inputs``: InputSource, SCALES
 - ``map_image``: render_map_png
-- ``multidate``: classify_dates, fuse_block
+- ``multidate``: classify_dates, classify_fused, fuse_block
+- ``options``: ClassifyOptions, DEFAULT_STRIDE, MAX_DATES
 - ``outputs``: FORMATS, OutputRequest, OutputWriters, date_agreement, runner_up
-- ``pipeline``: DEFAULT_BATCH, DEFAULT_STRIDE, classify_raster
+- ``pipeline``: classify, classify_raster
 - ``postfilter``: FILTERS, GAUSSIAN_KERNELS_M, filter_block, gaussian_kernel_1d, halo_cells
 - ``sliding_window``: WINDOW, gather, output_grid, window_validity, windows
 """
@@ -23,14 +24,17 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "SCALES": "inputs",
         "render_map_png": "map_image",
         "classify_dates": "multidate",
+        "classify_fused": "multidate",
         "fuse_block": "multidate",
         "FORMATS": "outputs",
         "OutputRequest": "outputs",
         "OutputWriters": "outputs",
         "date_agreement": "outputs",
         "runner_up": "outputs",
-        "DEFAULT_BATCH": "pipeline",
-        "DEFAULT_STRIDE": "pipeline",
+        "ClassifyOptions": "options",
+        "DEFAULT_STRIDE": "options",
+        "MAX_DATES": "options",
+        "classify": "pipeline",
         "classify_raster": "pipeline",
         "FILTERS": "postfilter",
         "GAUSSIAN_KERNELS_M": "postfilter",

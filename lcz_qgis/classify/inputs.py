@@ -6,7 +6,9 @@ band beyond the sensor's physical range (``bands.value_limit``) is nodata, like 
 Geometry checks (CRS, ~10 m pixels, north-up, at least one 32 x 32 window) with optional
 on-the-fly warps: REPROJECT to UTM, RESAMPLE to 10 m, Sentinel-1 onto the Sentinel-2
 grid, all as rasterio ``WarpedVRT``s on gdalwarp's output grid, never a full copy.
-Reads are rasterio windows. The scale (DN or reflectance) is guessed from a few small blocks of pixels, whatever the raster size.
+Reads are rasterio windows. The scale (DN or reflectance, or a given factor) is checked on a
+few small blocks of pixels, whatever the raster size: a factor that gives implausible
+reflectance (e.g. reflectance x 1000 read as DN) is warned about, naming the likely one.
 """
 
 from __future__ import annotations
@@ -416,41 +418,135 @@ def check_s1_scale(src: InputSource, feedback: Feedback) -> None:
     )
 
 
-def detect_scale(src: InputSource, scale: str, feedback: Feedback) -> float:
-    """Factor turning the Sentinel-2 raster into reflectance (1 or 1e-4); warns on mismatch."""
-    scale = (scale or Scale.AUTO).lower()
-    if scale not in SCALES:
-        raise LczError(f"unknown scale '{scale}'; use one of {', '.join(SCALES)}")
+def parse_scale(value) -> Scale | float:
+    """A SCALE value: a ``Scale`` code (``auto``, ``reflectance``, ``dn``) or the factor
+    turning the raster's values into reflectance, a number above 0 and at most 1 (0.0001
+    for DN, 0.001 for reflectance x 1000), given as a number or as text.
+
+    Raises:
+        LczError: anything else, naming SCALE and what it takes.
+    """
+    if value is None or value == "":
+        return Scale.AUTO
+    if isinstance(value, str) and value.strip().lower() in SCALES:
+        return Scale(value.strip().lower())
+    try:
+        factor = float(value)
+    except (TypeError, ValueError, OverflowError):
+        factor = float("nan")
+    if isinstance(value, bool) or not 0 < factor <= 1:  # NaN fails too
+        raise LczError(
+            f"{param('SCALE')} '{value}' is not one of {', '.join(SCALES)} nor a factor above 0 "
+            "and at most 1 (the factor turning the raster's values into reflectance: 0.0001 "
+            "for DN, 0.001 for reflectance x 1000)"
+        )
+    return factor
+
+
+VEG_NDVI = 0.4  # a pixel with a higher NDVI is vegetation (NDVI does not depend on the factor)
+VEG_NIR = (0.1, 0.8)  # the plausible median near-infrared reflectance of vegetation
+MIN_BRIGHT = 0.02  # the 99th percentile of any real scene is brighter than this reflectance
+B4, B8 = 2, 6  # the So2Sat channels of red and near-infrared
+
+
+def _power_of_ten(x: float) -> float:
+    return float(10.0 ** round(np.log10(x)))
+
+
+def implausible_reflectance(vals: np.ndarray, channels: list, factor: float):
+    """``(likely factor, evidence)`` when ``factor`` turns the sampled values ``vals``
+    (N, C) of So2Sat ``channels`` into implausible reflectance, else ``(None, "")``.
+
+    The evidence is vegetation when the sample has enough of it (NDVI above ``VEG_NDVI``,
+    which no factor changes): its median near-infrared reflectance must lie within
+    ``VEG_NIR``. Without vegetation, the 99th percentile must reach ``MIN_BRIGHT`` and the
+    median stay below 1.5. The likely factor is the power of ten that brings the
+    vegetation's near-infrared (or the 99th percentile) to about 0.3.
+    """
+    if vals.size == 0:
+        return None, ""
+    if B4 in channels and B8 in channels:
+        red, nir = vals[:, channels.index(B4)], vals[:, channels.index(B8)]
+        total = red + nir
+        ndvi = np.divide(nir - red, total, out=np.zeros_like(total), where=total > 0)
+        veg = (ndvi > VEG_NDVI) & (nir > 0)
+        if veg.sum() >= max(50, 0.01 * len(vals)):
+            med = float(np.median(nir[veg]))
+            if VEG_NIR[0] <= med * factor <= VEG_NIR[1]:
+                return None, ""
+            return _power_of_ten(0.3 / med), (
+                f"its vegetation (NDVI above {VEG_NDVI:g}, {veg.mean():.0%} of the sampled "
+                f"pixels) has a median near-infrared (B8) reflectance of {med * factor:.3g}, "
+                f"where {VEG_NIR[0]:g} to {VEG_NIR[1]:g} is expected"
+            )
+    p99, p50 = (float(v) for v in np.percentile(vals, [99, 50]))
+    if p99 <= 0 or (p99 * factor >= MIN_BRIGHT and p50 * factor <= 1.5):
+        return None, ""
+    return _power_of_ten(0.3 / p99), (
+        f"its brightest pixels (99th percentile) have a reflectance of {p99 * factor:.3g} "
+        f"and its median {p50 * factor:.3g}"
+    )
+
+
+def _factor_words(factor: float) -> str:
+    words = {1.0: "reflectance 0-1", 1e-3: "reflectance x 1000", 1e-4: "DN (reflectance x 10000)"}
+    return next((w for f, w in words.items() if np.isclose(factor, f)), f"values x {1 / factor:g}")
+
+
+def _scale_mismatch(choice, looks_dn, name: str, rng: str) -> str:
+    """The warning when the chosen scale contradicts the DN test (``""`` when none)."""
+    if choice == Scale.DN and looks_dn is False:
+        return (
+            f"{param('SCALE')} is 'dn' but the Sentinel-2 raster '{name}' looks like "
+            f"reflectance ({rng}); dividing by 10000 anyway"
+        )
+    if choice == Scale.REFLECTANCE and looks_dn:
+        return (
+            f"the Sentinel-2 raster '{name}' looks DN-scaled ({rng}) but {param('SCALE')} "
+            "is 'reflectance'; the model expects reflectance (DN / 10000), so predictions "
+            f"will be wrong. Set {param('SCALE')} to 'dn' or 'auto'."
+        )
+    if choice == Scale.AUTO and looks_dn:
+        return (
+            f"the Sentinel-2 raster '{name}' looks DN-scaled ({rng}); the model expects "
+            f"reflectance (DN / 10000), so the values are divided by 10000 ({param('SCALE')} "
+            "'auto'). For processing baseline 04.00+ products, prepare them with 'Prepare "
+            "Sentinel-2 product' (lcz prepare-s2) to apply the -1000 offset."
+        )
+    return ""
+
+
+def detect_scale(src: InputSource, scale, feedback: Feedback) -> float:
+    """The factor turning the Sentinel-2 raster into reflectance: ``scale``'s number, 1
+    (reflectance), 1e-4 (DN), or for ``auto`` 1e-4 when the 99th percentile of a sample
+    exceeds ``DN_THRESHOLD``, else 1. Warns when the chosen scale contradicts that test,
+    and when the reflectance it gives is implausible (``implausible_reflectance``),
+    naming the likely factor; the factor is used all the same."""
+    choice = parse_scale(scale)
     vals = sample_values(src)
-    looks_dn = None
-    rng = ""
+    looks_dn, rng = None, ""
     if vals.size:
         p1, p50, p99 = np.percentile(vals, [1, 50, 99])
         looks_dn = bool(p99 > DN_THRESHOLD)
         rng = f"values {p1:.4g} to {p99:.4g} (1st-99th percentile), median {p50:.4g}"
+    if isinstance(choice, float):
+        factor = choice
+    elif choice == Scale.AUTO:
+        factor = DN_SCALE if looks_dn else 1.0
+    else:
+        factor = DN_SCALE if choice == Scale.DN else 1.0
     name = Path(src.info.path).name
-    if scale == Scale.DN:
-        if looks_dn is False:
-            feedback.warning(
-                f"{param('SCALE')} is 'dn' but the Sentinel-2 raster '{name}' looks like "
-                f"reflectance ({rng}); dividing by 10000 anyway"
-            )
-        return DN_SCALE
-    if scale == Scale.REFLECTANCE:
-        if looks_dn:
-            feedback.warning(
-                f"the Sentinel-2 raster '{name}' looks DN-scaled ({rng}) but {param('SCALE')} "
-                "is 'reflectance'; the model expects reflectance (DN / 10000), so predictions "
-                f"will be wrong. Set {param('SCALE')} to 'dn' or 'auto'."
-            )
-        return 1.0
-    if looks_dn:
+    mismatch = _scale_mismatch(choice, looks_dn, name, rng)
+    likely, evidence = implausible_reflectance(vals, src.channels, factor)
+    explicit = choice in (Scale.DN, Scale.REFLECTANCE)  # their own warning says it all
+    if likely is not None and not np.isclose(likely, factor) and not (explicit and mismatch):
+        how = f"{param('SCALE')} '{choice}'" if isinstance(choice, str) else param("SCALE")
         feedback.warning(
-            f"the Sentinel-2 raster '{name}' looks DN-scaled ({rng}); the model expects "
-            f"reflectance (DN / 10000), so the values are divided by 10000 ({param('SCALE')} "
-            "'auto'). "
-            "For processing baseline 04.00+ products, prepare them with 'Prepare Sentinel-2 "
-            "product' (lcz prepare-s2) to apply the -1000 offset."
+            f"the Sentinel-2 raster '{name}' does not look like {_factor_words(factor)} "
+            f"({how} multiplies its values by {factor:g}; {rng}): {evidence}. It looks like "
+            f"{_factor_words(likely)}: set {param('SCALE')} to {likely:g}, or predictions "
+            "will be wrong."
         )
-        return DN_SCALE
-    return 1.0
+    elif mismatch:
+        feedback.warning(mismatch)
+    return factor

@@ -7,6 +7,7 @@ share of the mapped area.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,12 @@ def _nice_length(max_m: float) -> float:
 
 
 def render_map_png(
-    lcz_tif, png, title: str = "Local Climate Zones", subtitle: str = "", dpi: int = 150
+    lcz_tif,
+    png,
+    title: str = "Local Climate Zones",
+    subtitle: str = "",
+    dpi: int = 150,
+    warning: str = "",
 ) -> Path:
     """Draw the LCZ map ``lcz_tif`` as a PNG with legend, title, scale bar and north arrow.
 
@@ -37,6 +43,7 @@ def render_map_png(
         title: the title, top left.
         subtitle: a line under the title; none when empty.
         dpi: the image's resolution (the figure is 10 x 7.2 inches).
+        warning: a red line under the subtitle (e.g. a chance-level map); none when empty.
 
     Returns:
         The path of the PNG written.
@@ -62,6 +69,9 @@ def render_map_png(
     fig.suptitle(title, fontsize=15, x=0.04, ha="left", y=0.97)
     if subtitle:
         fig.text(0.04, 0.905, subtitle, fontsize=9, color="#444444")
+    if warning:
+        fig.text(0.04, 0.88, "\n".join(textwrap.wrap(warning, 120)), fontsize=8,
+                 color="#c00000", va="top", weight="bold")  # fmt: skip
     _draw_scale_bar(ax, extent)
     _draw_north_arrow(ax, extent)
     _draw_legend(fig, counts, cell_km2)

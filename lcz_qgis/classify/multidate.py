@@ -28,10 +28,11 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..common.atomic import staged_outputs
-from ..common.enums import Filter, Format, Scale, Sensor
+from ..common.enums import Sensor
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback, RecordingFeedback
 from ..common.legend import N_CLASSES
+from ..models.model import DEFAULT_BATCH
 from ..raster.io import gdal_writes, open_raster
 from .cell_mask import CellMask
 from .inputs import (
@@ -41,14 +42,11 @@ from .inputs import (
     _same_grid,
     open_sources,
 )
-from .outputs import OutputRequest
+from .options import DEFAULT_STRIDE, ClassifyOptions
 from .pipeline import (
-    DEFAULT_BATCH,
-    DEFAULT_STRIDE,
     PROBA_BLOCK_BYTES,
     ClassifyResult,
     _BlockPlan,
-    _check_request,
     _new_result,
     _pass1_feedback,
     _plan_space,
@@ -63,7 +61,6 @@ from .pipeline import (
 )
 from .sliding_window import output_grid
 
-MAX_DATES = 254  # the date count is a byte; 255 is kept free
 FEW_CELLS = 0.01  # a date valid at under this share of the cells classified: a note
 
 
@@ -207,18 +204,14 @@ def open_dates(model, sentinel2, dates, bands, reproject, resample, feedback) ->
         Per date, its list of ``InputSource`` (one each).
 
     Raises:
-        LczError: not a Sentinel-2 model, no first date, too many dates, a date without
-            overlap with the first or with other bands.
+        LczError: not a Sentinel-2 model, a date without overlap with the first or with
+            other bands (no first date and too many dates: ``ClassifyOptions.check``).
     """
     if model.sensor != Sensor.SEN2:
         raise LczError(
             f"multi-date classification takes Sentinel-2 models; this {model.model_type} "
             f"model takes {model.sensor} data"
         )
-    if not sentinel2:
-        raise LczError(f"give the first date as {param('SENTINEL2')}")
-    if len(dates) + 1 > MAX_DATES:
-        raise LczError(f"at most {MAX_DATES} dates; got {len(dates) + 1}")
     first = open_sources(model, sentinel2, None, bands, None, reproject, resample, feedback)
     return [first] + [[_open_date(p, first[0], k, feedback)] for k, p in enumerate(dates, 2)]
 
@@ -241,26 +234,22 @@ def _detect_scales(date_sources: list, scale: str, feedback: Feedback) -> None:
             feedback.info(message)
 
 
-def _plan(model, date_sources, method, request, options) -> tuple:
+def _plan(date_sources, o: ClassifyOptions, request, feedback) -> tuple:
     """(grid, staging, plan) of a multi-date run: the first date's grid, blocks small
     enough for every date's block, the outputs' space checked."""
     info = date_sources[0][0].info
-    stride = options["stride"]
-    if options["resolution"]:
-        stride = stride_for(options["resolution"], info.pixel_size[0])
+    stride = stride_for(o.resolution, info.pixel_size[0]) if o.resolution else o.stride
     grid = output_grid(info.width, info.height, info.geotransform, int(stride))
     n = len(date_sources)
-    staging = _plan_space(grid, method, request, extra_bands=n)
-    _detect_scales(date_sources, options["scale"], options["feedback"])
-    cell_mask = CellMask(
-        grid, info.crs_wkt, options["mask"], options["extent"], options["extent_crs"]
-    )
+    staging = _plan_space(grid, o.filter, request, extra_bands=n)
+    _detect_scales(date_sources, o.scale, feedback)
+    cell_mask = CellMask(grid, info.crs_wkt, o.mask, o.extent, o.extent_crs)
     flat = [s for srcs in date_sources for s in srcs]  # every date's input block fits
     rows = min(
         _rows_per_block(info, grid, flat),
         max(1, PROBA_BLOCK_BYTES // (grid.cols * N_CLASSES * 4 * (n + 1))),
     )
-    plan = _BlockPlan(grid, info.crs_wkt, rows, options["batch_size"], method, cell_mask, n)
+    plan = _BlockPlan(grid, info.crs_wkt, rows, o.batch_size, o.filter, cell_mask, n)
     return grid, staging, plan
 
 
@@ -273,53 +262,53 @@ def classify_dates(
     batch_size: int = DEFAULT_BATCH,
     confidence=None,
     feedback: Feedback | None = None,
-    *,
-    bands=None,
-    scale: str = Scale.AUTO,
-    resolution: float | None = None,
-    mask=None,
-    extent=None,
-    extent_crs: str | None = None,
-    filter: str = Filter.NONE,  # noqa: A002 - the Processing parameter's name
-    confidence_format: str = Format.FLOAT,
-    probabilities=None,
-    probabilities_format: str = Format.FLOAT,
-    second_class=None,
-    margin=None,
-    agreement=None,
-    date_count=None,
-    area_table=None,
-    map_image=None,
-    map_title: str | None = None,
-    reproject: bool = False,
-    resample: bool = False,
+    **options,
 ) -> ClassifyResult:
     """Write the LCZ map of several Sentinel-2 dates of one place, fused by the mean.
 
-    ``sentinel2`` is the first date (it sets the grid), ``dates`` the others (warped
-    onto its grid when on another one). The options and outputs are those of
-    ``pipeline.classify_raster``, plus ``agreement`` (share of the dates seen that vote
-    the map's class, in the confidence's format) and ``date_count`` (byte: dates with
-    a valid window at the cell). ``result.date_windows_valid`` holds each date's valid
-    windows; ``result.windows_valid`` the cells classified. A date with no valid window
-    (e.g. all cloud masked as nodata) contributes nothing: a warning names it.
+    The keyword form of ``classify_fused`` for Python callers: the arguments are the
+    fields of ``options.ClassifyOptions``. ``sentinel2`` is the first date (it sets the
+    grid), ``dates`` the others (warped onto its grid when on another one). The options
+    and outputs are those of ``pipeline.classify_raster`` (without Sentinel-1), plus
+    ``agreement`` (share of the dates seen that vote the map's class, in the
+    confidence's format) and ``date_count`` (byte: dates with a valid window at the
+    cell).
     """
+    refused = options.keys() & {"sentinel1", "bands_s1"}
+    if refused:
+        raise TypeError(f"classify_dates() got an unexpected keyword argument {min(refused)!r}")
+    request = ClassifyOptions(
+        output, sentinel2, dates=tuple(dates or ()), stride=stride, batch_size=batch_size,
+        confidence=confidence, **options,
+    )  # fmt: skip
+    return classify_fused(model, request, feedback)
+
+
+def classify_fused(model, options: ClassifyOptions, feedback: Feedback | None = None):
+    """Write the fused LCZ map and the other outputs ``options`` asks for (``options.dates``
+    not None); ``options`` is checked first (``check``: once).
+
+    Args:
+        model: a loaded Sentinel-2 model.
+        options: the request: ``sentinel2`` the first date, ``dates`` the others.
+        feedback: progress, messages and cancel.
+
+    Returns:
+        A ``ClassifyResult``: ``date_windows_valid`` holds each date's valid windows,
+        ``windows_valid`` the cells classified. A date with no valid window (e.g. all
+        cloud masked as nodata) contributes nothing: a warning names it.
+    """
+    if not options.multidate:
+        raise ValueError("one raster: use pipeline.classify")
     feedback = feedback or Feedback()
     t0 = time.monotonic()
-    dates = [d for d in (dates or []) if d]
-    request = OutputRequest(
-        output, confidence, confidence_format, probabilities, probabilities_format,
-        area_table, map_image, map_title, second_class, margin, agreement, date_count,
-        n_dates=len(dates) + 1,
-    )  # fmt: skip
-    inputs = {"SENTINEL2": sentinel2, "DATES": dates, "MASK": mask}
-    method = _check_request(model, request, inputs, filter, batch_size)
-    date_sources = open_dates(model, sentinel2, dates, bands, reproject, resample, feedback)
-    options = dict(stride=stride, resolution=resolution, scale=scale, mask=mask,
-                   extent=extent, extent_crs=extent_crs, batch_size=batch_size,
-                   feedback=feedback)  # fmt: skip
-    grid, staging, plan = _plan(model, date_sources, method, request, options)
-    result = _new_result(model, output, grid, date_sources[0])
+    o = options.check(model.path)
+    request = o.request()
+    date_sources = open_dates(
+        model, o.sentinel2, list(o.dates), o.bands, o.reproject, o.resample, feedback
+    )
+    grid, staging, plan = _plan(date_sources, o, request, feedback)
+    result = _new_result(model, o.output, grid, date_sources[0])
     model.prepare_many(result.windows_total * len(date_sources))
     with staged_outputs(feedback, staging) as st, gdal_writes():
         blocks = _fused_blocks(model, date_sources, plan, result, _pass1_feedback(plan, feedback))
@@ -328,7 +317,7 @@ def classify_dates(
         _write_area_and_image(st, request, model, plan, result)
         feedback.check_cancelled()
     _warn_empty_dates(
-        [sentinel2, *dates], result.date_windows_valid, result.windows_valid, feedback
+        [o.sentinel2, *o.dates], result.date_windows_valid, result.windows_valid, feedback
     )
     _warn_if_empty(result, plan.cell_mask, feedback)
     result.seconds = time.monotonic() - t0

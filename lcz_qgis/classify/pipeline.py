@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..common.atomic import StagedOutputs, check_distinct_paths, check_output_path, staged_outputs
-from ..common.enums import Filter, Format, Scale, Sensor
+from ..common.atomic import StagedOutputs, staged_outputs
+from ..common.enums import Filter, Format, Sensor
 from ..common.errors import LczError
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
+from ..models.model import DEFAULT_BATCH
 from ..raster.block_reader import in_reader_thread, window_batches
 from ..raster.io import (
-    check_tif_name,
     create_geotiff,
     gdal_writes,
     qml_path,
@@ -40,25 +40,24 @@ from ..raster.io import (
 from ..sentinel.s1_scene_features import scene_inputs
 from .cell_mask import CellMask
 from .inputs import check_s1_scale, detect_scale, open_sources
+from .options import DEFAULT_STRIDE, ClassifyOptions
 from .outputs import (
     FLOAT_NODATA,
-    FORMATS,
     LCZ_RASTERS,
     OutputRequest,
     OutputWriters,
     raster_qml,
 )
-from .postfilter import check_filter, filter_block, halo_cells
+from .postfilter import filter_block, halo_cells
 from .sliding_window import output_grid
 
-DEFAULT_STRIDE = 10
-DEFAULT_BATCH = 256
 BLOCK_BYTES = 64 * 2**20  # input bytes read per block
 PROBA_BLOCK_BYTES = 32 * 2**20  # probabilities held per block
 # the filter's temporary probabilities: uncompressed (floats compress little), so the
 # space it needs is known before the run starts
 PROBA_TEMP_OPTIONS = ["BIGTIFF=IF_NEEDED"]  # strips: written and read by rows
 MAP_IMAGE_BYTES = 10**6  # about (a 1500 x 1080 PNG), for the space estimate
+MULTIDATE_ONLY = {"dates", "agreement", "date_count"}  # classify_dates' keywords
 
 
 @dataclass
@@ -189,42 +188,6 @@ def _expect_outputs(staging, grid, method, request: OutputRequest, extra_bands=0
 
 
 # -- the steps of a run ----------------------------------------------------------------------
-
-
-def _check_request(model, request: OutputRequest, inputs: dict, filter_name, batch_size) -> str:
-    """Check the options and output paths before anything is opened.
-
-    Args:
-        model: the loaded model (its file must not be overwritten).
-        request: the outputs asked for.
-        inputs: the input files by parameter name (SENTINEL2, SENTINEL1, MASK).
-        filter_name: the post-filter asked for.
-        batch_size: the windows predicted at once.
-
-    Returns:
-        The post-filter's canonical name (``postfilter.check_filter``).
-
-    Raises:
-        LczError: an unknown filter or format, a batch size below 1, an output that
-            cannot be written, two outputs (or an output and an input, or two rasters'
-            .qml) on the same file, a raster output not named .tif/.tiff.
-    """
-    method = check_filter(filter_name)
-    for fmt in (request.confidence_format, request.probabilities_format):
-        if fmt not in FORMATS:
-            raise LczError(f"unknown output format '{fmt}'; use one of {', '.join(FORMATS)}")
-    if batch_size < 1:
-        raise LczError(f"batch size must be at least 1; got {batch_size}")
-    for p in request.files.values():
-        if p:
-            check_output_path(p)
-    rasters = request.rasters
-    check_distinct_paths({**inputs, "MODEL": model.path}, request.files)
-    check_distinct_paths({}, rasters, sidecar=".qml")  # each raster gets its own .qml
-    for key, p in rasters.items():
-        if p:
-            check_tif_name(p, key)
-    return method
 
 
 def _reference_info(sources):
@@ -501,63 +464,64 @@ def classify_raster(
     batch_size: int = DEFAULT_BATCH,
     confidence=None,
     feedback: Feedback | None = None,
-    *,
-    bands=None,
-    bands_s1=None,
-    scale: str = Scale.AUTO,
-    resolution: float | None = None,
-    mask=None,
-    extent=None,
-    extent_crs: str | None = None,
-    filter: str = Filter.NONE,  # noqa: A002 - the Processing parameter's name
-    confidence_format: str = Format.FLOAT,
-    probabilities=None,
-    probabilities_format: str = Format.FLOAT,
-    area_table=None,
-    map_image=None,
-    map_title: str | None = None,
-    reproject: bool = False,
-    resample: bool = False,
-    second_class=None,
-    margin=None,
+    **options,
 ) -> ClassifyResult:
     """Write an LCZ map (uint8, 1-17, nodata 0, colour table, .qml) of the input rasters.
 
-    ``model`` is a loaded model (``lcz_qgis.load_model``). Optional outputs:
-    ``confidence`` (winning class's probability, float32 with nodata -1, or byte percent
-    with nodata 255), ``probabilities`` (17 bands, same formats), ``area_table`` (CSV),
-    ``map_image`` (PNG), ``second_class`` (the runner-up class, coded and styled like
-    the map) and ``margin`` (highest minus second highest probability, in the
-    confidence's format; ``outputs`` says how ties and filters count). ``bands``/``bands_s1``
-    map raster bands to So2Sat channels in the BANDS grammar (``inputs.parse_band_map``:
-    numbers in So2Sat order, names in the raster's order, or NAME=NUMBER);
-    ``scale`` is auto|reflectance|dn; ``resolution`` (m) overrides ``stride``; ``mask``
-    (polygon vector file) and ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``, by
-    default the CRS of the grid the model reads, after any REPROJECT warp) set
-    the cells to classify; ``filter`` is none|majority|gaussian.
+    The keyword form of ``classify`` for Python callers: the arguments are the fields of
+    ``options.ClassifyOptions``. ``model`` is a loaded model (``lcz_qgis.load_model``).
+    Optional outputs: ``confidence`` (winning class's probability, float32 with nodata
+    -1, or byte percent with nodata 255), ``probabilities`` (17 bands, same formats),
+    ``area_table`` (CSV), ``map_image`` (PNG), ``second_class`` (the runner-up class,
+    coded and styled like the map) and ``margin`` (highest minus second highest
+    probability, in the confidence's format; ``outputs`` says how ties and filters
+    count). ``bands``/``bands_s1`` map raster bands to So2Sat channels in the BANDS
+    grammar (``inputs.parse_band_map``: numbers in So2Sat order, names in the raster's
+    order, or NAME=NUMBER); ``scale`` is auto|reflectance|dn; ``resolution`` (m)
+    overrides ``stride``; ``mask`` (polygon vector file) and ``extent`` (xmin, ymin,
+    xmax, ymax in ``extent_crs``, by default the CRS of the grid the model reads, after
+    any REPROJECT warp) set the cells to classify; ``filter`` is none|majority|gaussian.
     """
+    refused = options.keys() & MULTIDATE_ONLY
+    if refused:
+        raise TypeError(f"classify_raster() got an unexpected keyword argument {min(refused)!r}")
+    request = ClassifyOptions(
+        output, sentinel2, sentinel1, stride=stride, batch_size=batch_size,
+        confidence=confidence, **options,
+    )  # fmt: skip
+    return classify(model, request, feedback)
+
+
+def classify(model, options: ClassifyOptions, feedback: Feedback | None = None) -> ClassifyResult:
+    """Write the LCZ map and the other outputs ``options`` asks for, of one raster (or a
+    Sentinel-2 and a Sentinel-1 raster); ``options`` is checked first (``check``: once).
+
+    Args:
+        model: a loaded model (``lcz_qgis.load_model``).
+        options: the request (``ClassifyOptions`` without ``dates``).
+        feedback: progress, messages and cancel.
+
+    Returns:
+        What was written and counted (``ClassifyResult``).
+    """
+    if options.multidate:
+        raise ValueError("several dates: use multidate.classify_fused")
     feedback = feedback or Feedback()
     t0 = time.monotonic()
-    request = OutputRequest(
-        output, confidence, confidence_format, probabilities, probabilities_format,
-        area_table, map_image, map_title, second_class=second_class, margin=margin,
-    )  # fmt: skip
-    inputs = {"SENTINEL2": sentinel2, "SENTINEL1": sentinel1, "MASK": mask}
-    method = _check_request(model, request, inputs, filter, batch_size)
+    o = options.check(model.path)
+    request = o.request()
     sources = open_sources(
-        model, sentinel2, sentinel1, bands, bands_s1, reproject, resample, feedback
+        model, o.sentinel2, o.sentinel1, o.bands, o.bands_s1, o.reproject, o.resample, feedback
     )
     info = _reference_info(sources)
-    if resolution:
-        stride = stride_for(resolution, info.pixel_size[0])
+    stride = stride_for(o.resolution, info.pixel_size[0]) if o.resolution else o.stride
     grid = output_grid(info.width, info.height, info.geotransform, int(stride))
-    staging = _plan_space(grid, method, request)
-    _set_scales(sources, scale, feedback)
-    cell_mask = CellMask(grid, info.crs_wkt, mask, extent, extent_crs)
-    plan = _BlockPlan(
-        grid, info.crs_wkt, _rows_per_block(info, grid, sources), batch_size, method, cell_mask
-    )
-    result = _new_result(model, output, grid, sources)
+    staging = _plan_space(grid, o.filter, request)
+    _set_scales(sources, o.scale, feedback)
+    cell_mask = CellMask(grid, info.crs_wkt, o.mask, o.extent, o.extent_crs)
+    rows = _rows_per_block(info, grid, sources)
+    plan = _BlockPlan(grid, info.crs_wkt, rows, o.batch_size, o.filter, cell_mask)
+    result = _new_result(model, o.output, grid, sources)
     # every file of the run is staged and moved in together at the end (atomic.py)
     with staged_outputs(feedback, staging) as st, gdal_writes():
         # So2Sat S1 ResNet-20: its features computed on the whole scene (s1_scene_features)

@@ -42,10 +42,6 @@ class OutputGrid:
     stride: int
     geotransform: tuple
 
-    def window_origin(self, row: int, col: int) -> tuple[int, int]:
-        """Input (row, col) of the upper-left pixel of the cell's window."""
-        return row * self.stride, col * self.stride
-
 
 def output_grid(width: int, height: int, geotransform, stride: int) -> OutputGrid:
     """The output grid of a ``width`` x ``height`` pixel raster classified every ``stride`` pixels.

@@ -2,9 +2,7 @@
 
 The subcommands are built from the declarations in ``lcz_qgis/commands`` (see
 ``spec_cli.py``): flags are the Processing parameter names in lower case with dashes
-(``--model-type``, ``--sentinel2``). A module ``lcz_qgis/cli/cmd_*.py`` that defines
-``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args, feedback) -> int`` for a
-command not declared there is still found automatically.
+(``--model-type``, ``--sentinel2``).
 Bad input prints one line, ``lcz <command>: error: ...``, and exits 2; a parameter it
 names (``errors.param``) is shown as the command's flag (``--per-class``). Ctrl-C and
 SIGTERM (``kill``) cancel: temporary files are removed, earlier outputs kept, exit 130
@@ -15,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import errno
-import importlib
 import os
-import pkgutil
 import signal
 import sys
 import threading
@@ -33,20 +29,11 @@ from .spec_cli import add_subcommand
 __all__ = ["build_parser", "main"]
 
 
-def _commands() -> list:
-    mods = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if info.name.startswith("cmd_"):
-            mods.append(importlib.import_module(f".{info.name}", __name__))
-    return sorted(mods, key=lambda m: getattr(m, "ORDER", 50))
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``lcz`` argument parser, with one subcommand per command.
 
-    Subcommands come from the declarations in ``lcz_qgis/commands`` and from the
-    ``cli/cmd_*.py`` modules, sorted by their order then name; ``--version`` and
-    ``--quiet`` are global.
+    Subcommands come from the declarations in ``lcz_qgis/commands``, sorted by their
+    order then name; ``--version`` and ``--quiet`` are global.
     """
     parser = argparse.ArgumentParser(
         prog="lcz",
@@ -55,18 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lcz {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    declared = {c.name: c for c in all_commands()}  # built from lcz_qgis/commands
-    entries = [(c.order, c.name, c) for c in declared.values()]
-    entries += [(getattr(m, "ORDER", 50), m.NAME, m) for m in _commands() if m.NAME not in declared]
-    for _, name, entry in sorted(entries, key=lambda e: (e[0], e[1])):
-        if name in declared:
-            add_subcommand(sub, entry)
-            continue
-        p = sub.add_parser(
-            name, help=entry.HELP, description=getattr(entry, "DESCRIPTION", entry.HELP)
-        )
-        entry.add_arguments(p)
-        p.set_defaults(_run=entry.run, _name=name)
+    for command in sorted(all_commands(), key=lambda c: (c.order, c.name)):
+        add_subcommand(sub, command)
     return parser
 
 

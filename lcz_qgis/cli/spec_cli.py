@@ -71,65 +71,41 @@ class _FlagWithValue(argparse.Action):
         setattr(namespace, f"_{self.dest}_value", value)
 
 
-class _DefaultInt(int):
-    pass
-
-
-class _DefaultFloat(float):
-    pass
-
-
-class _DefaultStr(str):
-    pass
-
-
-_MARKS = {int: _DefaultInt, float: _DefaultFloat, str: _DefaultStr}
-
-
-def _marked(default):
-    """``default`` as an equal value that says it was not typed (see ``cli_values``)."""
-    mark = _MARKS.get(type(default))
-    return mark(default) if mark else default
-
-
-def _given(p: spec.Param, value) -> bool:
-    """Whether the user typed the flag (its value is not the marked default)."""
+def untyped_value(p: spec.Param):
+    """The value of a flag the user did not type: its default (False for a flag without
+    one; None for several values, which ``run`` gets as an empty list)."""
     if p.kind == spec.BOOL:
-        return bool(value) != bool(p.default)
-    if p.default is None or type(p.default) not in _MARKS:
-        return value not in (None, [])
-    return not isinstance(value, tuple(_MARKS.values()))
-
-
-def _unmarked(value):
-    for plain, mark in _MARKS.items():
-        if type(value) is mark:
-            return plain(value)
-    return value
+        return bool(p.default)
+    if p.kind == spec.MULTI_RASTER or p.cli_multiple:
+        return None
+    return p.default
 
 
 def add_command_arguments(parser: argparse.ArgumentParser, command: spec.Command) -> None:
-    """One argparse argument per CLI parameter of ``command``."""
+    """One argparse argument per CLI parameter of ``command``.
+
+    No argument has an argparse default (``argparse.SUPPRESS``): a flag is in the parsed
+    namespace only when the user typed it, which is how ``cli_values`` tells what was
+    typed; the declared default is filled in there."""
     for p in command.params:
         if not p.in_cli:
             continue
         flags = [p.flag, *p.cli_aliases]
-        kw: dict = {"dest": p.dest, "help": argument_help(p)}
+        kw: dict = {"dest": p.dest, "help": argument_help(p), "default": argparse.SUPPRESS}
         if p.metavar:
             kw["metavar"] = p.metavar
         if p.kind == spec.BOOL and p.cli_value_for:
             target = command.param(p.cli_value_for)
-            kw.update(action=_FlagWithValue, nargs="?", default=False, codes=target.codes)
+            kw.update(action=_FlagWithValue, nargs="?", codes=target.codes)
             kw.setdefault("metavar", target.key)
             parser.add_argument(*flags, **kw)
             continue
         if p.kind == spec.BOOL:
-            if p.default:
+            if p.default:  # --flag / --no-flag; the help says the default, as argparse did
                 kw["action"] = argparse.BooleanOptionalAction
-                kw["default"] = True
+                kw["help"] += " (default: True)"
             else:
                 kw["action"] = "store_true"
-                kw["default"] = bool(p.default)
             parser.add_argument(*flags, **kw)
             continue
         if p.kind == spec.INT:
@@ -140,9 +116,6 @@ def add_command_arguments(parser: argparse.ArgumentParser, command: spec.Command
             kw["choices"] = p.codes
         if p.kind == spec.MULTI_RASTER or p.cli_multiple:
             kw["nargs"] = "+"
-            kw["default"] = None
-        else:
-            kw["default"] = _marked(p.default)
         kw["required"] = not p.optional and p.default is None
         parser.add_argument(*flags, **kw)
 
@@ -162,10 +135,10 @@ def parse_extent(text, flag: str = "--extent"):
     return tuple(v)
 
 
-def cli_values(command: spec.Command, args: argparse.Namespace) -> dict:
-    """The parsed arguments by parameter key, as ``Command.run`` takes them, and under
-    ``"_given"`` the keys whose flags were typed (a command may refuse options that do not
-    apply, e.g. ``--epochs`` for a random forest).
+def cli_values(command: spec.Command, args: argparse.Namespace) -> tuple[dict, set]:
+    """The parsed arguments by parameter key, as ``Command.run`` takes them, and the keys
+    whose flags were typed (a command may refuse options that do not apply, e.g.
+    ``--epochs`` for a random forest).
 
     Raises:
         LczError: a number outside its declared range, NaN or infinite
@@ -176,10 +149,11 @@ def cli_values(command: spec.Command, args: argparse.Namespace) -> dict:
     for p in command.params:
         if not p.in_cli:
             continue
-        value = getattr(args, p.dest)
-        if _given(p, value):
+        if hasattr(args, p.dest):
+            value = getattr(args, p.dest)
             typed.add(p.key)
-        value = _unmarked(value)
+        else:
+            value = untyped_value(p)
         if p.kind == spec.EXTENT and not p.cli_multiple:
             value = parse_extent(value, p.flag)
         values[p.key] = value
@@ -192,14 +166,13 @@ def cli_values(command: spec.Command, args: argparse.Namespace) -> dict:
             values[target.key] = value
             typed.add(target.key)
     command.check_ranges(values)
-    values["_given"] = typed
-    return values
+    return values, typed
 
 
 def run_command(command: spec.Command, args: argparse.Namespace, feedback) -> int:
     """Run ``command`` with the parsed ``args``; print its report on stdout."""
-    values = cli_values(command, args)
-    outputs = command.execute(values, feedback)
+    values, typed = cli_values(command, args)
+    outputs = command.execute(values, feedback, typed)
     if command.report is None:
         return 0
     try:

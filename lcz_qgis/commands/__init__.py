@@ -17,7 +17,7 @@ from .spec import Command
 __all__ = ["MODULES", "all_commands", "command"]
 
 # modules of this package that are not commands (shared declarations)
-_NOT_COMMANDS = frozenset({"spec", "choices"})
+_NOT_COMMANDS = frozenset({"spec", "choices", "params"})
 
 # the modules declaring a COMMAND: every lcz subcommand and Processing algorithm. Found
 # by listing the package, so adding a command is adding its module.

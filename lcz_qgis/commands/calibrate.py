@@ -6,9 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..common.errors import LczError, param
-from ..evaluation.evaluate import DEFAULT_BATCH, calibrate_to_file, json_text
-from .choices import SENSORS
-from .spec import ENUM, FILE, FILE_DEST, INT, OUT_NUMBER, Command, Output, Param
+from ..evaluation.calibrate import calibrate_to_file
+from ..evaluation.evaluate import json_text
+from .params import (
+    PLAIN_MODEL_SENSOR,
+    batch_param,
+    dataset_param,
+    model_param,
+    runtime_param,
+    sensor_param,
+)
+from .spec import FILE_DEST, OUT_NUMBER, Command, Output, Param
 
 # number output -> (result key, label)
 NUMBERS = {
@@ -32,11 +40,11 @@ def check_model_name(output) -> None:
         )
 
 
-def _run(values: dict, feedback) -> dict:
+def _run(values: dict, feedback, given=None) -> dict:
     check_model_name(values["OUTPUT"])
     result = calibrate_to_file(
         values["MODEL"], values["DATASET"], values["OUTPUT"], feedback=feedback,
-        **COMMAND.kwargs(values, "BATCH_SIZE", "SENSOR"),
+        **COMMAND.kwargs(values, "BATCH_SIZE", "SENSOR", "RUNTIME"),
     )  # fmt: skip
     out = {key: float(result[k]) for key, (k, _) in NUMBERS.items()}
     return {**out, "OUTPUT": result["output"], "_result": result}
@@ -74,16 +82,12 @@ COMMAND = Command(
         "<i>Evaluate LCZ model</i> draws the reliability diagram."
     ),
     params=[
-        Param("MODEL", FILE, "Model file", "The model to calibrate (.lczmodel, .keras, .h5).",
-              file_filter="LCZ or Keras model (*.lczmodel *.keras *.h5 *.hdf5)"),
-        Param("DATASET", FILE, "Held-out labelled data (So2Sat HDF5)",
-              "Labelled So2Sat HDF5 patches the model was not trained on.",
-              file_filter="HDF5 (*.h5 *.hdf5)"),
-        Param("SENSOR", ENUM, "Sensor of a plain Keras model (empty = from its channel count)",
-              "The sensor of a plain Keras model (default: from its channel count).",
-              choices=SENSORS, optional=True, advanced=True),
-        Param("BATCH_SIZE", INT, "Batch size", "Patches per model call.",
-              default=DEFAULT_BATCH, minimum=1, advanced=True),
+        model_param(help="The model to calibrate (.lczmodel, .keras, .h5)."),
+        dataset_param("Held-out labelled data (So2Sat HDF5)",
+                      "Labelled So2Sat HDF5 patches the model was not trained on."),
+        sensor_param(**PLAIN_MODEL_SENSOR),
+        batch_param(),
+        runtime_param(),
         Param("OUTPUT", FILE_DEST, "Calibrated model file",
               "The calibrated model file to write (.lczmodel); not the input model.",
               file_filter="LCZ model (*.lczmodel)"),

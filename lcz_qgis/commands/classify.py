@@ -6,26 +6,24 @@ parameter: ``cli_multiple``); Processing takes one (its batch dialog runs severa
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..classify.inputs import SCALES
+from ..classify.options import DEFAULT_STRIDE, ClassifyOptions
 from ..classify.outputs import FORMATS
-from ..classify.pipeline import DEFAULT_BATCH, DEFAULT_STRIDE, classify_raster
+from ..classify.pipeline import classify
 from ..classify.postfilter import FILTERS
 from ..classify.sliding_window import WINDOW
 from ..common.atomic import check_distinct_paths
 from ..common.bands import BANDS_GRAMMAR, SEN2_BANDS
-from ..common.enums import Filter, Format, Scale
+from ..common.enums import Filter, Format
 from ..common.errors import LczError, param
 from ..common.legend import N_CLASSES
 from ..models.modelfile import load_model
+from .params import batch_param, model_param, runtime_param, scale_param
 from .spec import (
     BOOL,
     CLI,
     CRS,
     ENUM,
     EXTENT,
-    FILE,
     FILE_DEST,
     FLOAT,
     INT,
@@ -37,11 +35,6 @@ from .spec import (
     Param,
 )
 
-SCALE_LABELS = {
-    Scale.AUTO: "Auto-detect (DN or reflectance)",
-    Scale.REFLECTANCE: "Reflectance (0-1)",
-    Scale.DN: "DN (divided by 10000)",
-}
 FILTER_LABELS = {
     Filter.NONE: "None",
     Filter.MAJORITY: "Majority (3 x 3)",
@@ -63,56 +56,48 @@ INPUTS = ("SENTINEL2", "SENTINEL1")
 OUTPUTS = ("OUTPUT", "CONFIDENCE", "PROBABILITIES", "SECOND_CLASS", "MARGIN", "AREA_TABLE",
            "MAP_IMAGE")  # fmt: skip
 RASTERS = ("OUTPUT", "CONFIDENCE", "PROBABILITIES", "SECOND_CLASS", "MARGIN")  # each: a .qml
+# one value per run; RESOLUTION: 0 = use the stride; MODEL: loaded once
+PER_RUN = (*INPUTS, *OUTPUTS, "RESOLUTION", "MODEL")
 
 
-def _check_all_first(values: dict, name) -> None:
-    """Before the first map is written: every input exists, and no output of any run is
-    an input of any run or another output (a loop over cities must not overwrite the
-    next city's imagery, or its own results)."""
+def _requests(values: dict) -> list[ClassifyOptions]:
+    """One checked request per output, all before the first map is written: every
+    input exists, and no output of any run is an input of any run or another output (a
+    loop over cities must not overwrite the next city's imagery, or its own results)."""
     n = len(values["OUTPUT"])
     for key in INPUTS + OUTPUTS[1:]:
         if values[key] and len(values[key]) != n:
             raise LczError(
-                f"{name(key)} has {len(values[key])} values but {name('OUTPUT')} has {n}"
+                f"{param(key)} has {len(values[key])} values but {param('OUTPUT')} has {n}"
             )
-    if not values["SENTINEL2"] and not values["SENTINEL1"]:
-        raise LczError(f"give {name('SENTINEL2')} and/or {name('SENTINEL1')}")
-    for key in INPUTS:
-        for path in values[key]:
-            if not Path(path).exists() and not str(path).startswith("/vsi"):
-                raise LczError(f"{name(key)} raster '{path}' does not exist")
-    inputs = {name("MODEL"): values["MODEL"], name("MASK"): values["MASK"]}
-    inputs |= {name(k): values[k] for k in INPUTS}
-    outputs = {name(k): values[k] for k in OUTPUTS}
-    check_distinct_paths(inputs, outputs)
-    check_distinct_paths({}, {name(k): values[k] for k in RASTERS}, sidecar=".qml")
+    shared = COMMAND.kwargs(values, *(p.key for p in COMMAND.params if p.key not in PER_RUN))
+    requests = [
+        ClassifyOptions(
+            out, **{p.core_keyword: values[p.key][i] if values[p.key] else None
+                    for p in map(COMMAND.param, INPUTS + OUTPUTS[1:])},
+            resolution=values["RESOLUTION"] or None, **shared,
+        ).check(values["MODEL"])
+        for i, out in enumerate(values["OUTPUT"])
+    ]  # fmt: skip
+    if n > 1:  # across the runs too
+        inputs = {k: values[k] for k in ("MODEL", "MASK", *INPUTS)}
+        check_distinct_paths(inputs, {k: values[k] for k in OUTPUTS})
+        check_distinct_paths({}, {k: values[k] for k in RASTERS}, sidecar=".qml")
+    return requests
 
 
-def _run(values: dict, feedback) -> dict:
-    cli = "_given" in values
-    _check_all_first(values, param)  # each front end shows the parameters its way
-    model = load_model(values["MODEL"])
-    if not cli:  # the Processing log says which model ran; the CLI stays quiet
+def _run(values: dict, feedback, given=None) -> dict:
+    requests = _requests(values)
+    model = load_model(values["MODEL"], runtime=values["RUNTIME"])
+    if given is None:  # the Processing log says which model ran; the CLI stays quiet
         feedback.info(
             f"model: {model.model_type}, sensor {model.sensor}, {model.input_channels} channels"
         )
-    n = len(values["OUTPUT"])
-    per_input = INPUTS + OUTPUTS[1:]
-    shared = [p.key for p in COMMAND.params
-              if p.key not in (*per_input, "MODEL", "OUTPUT", "RESOLUTION")]  # fmt: skip
-    results = []
-    for i, out in enumerate(values["OUTPUT"]):
-        one = {k: values[k][i] if values[k] else None for k in per_input}
-        results.append(
-            classify_raster(
-                model,
-                out,
-                **COMMAND.kwargs(one, *per_input),
-                **COMMAND.kwargs(values, *shared),
-                resolution=values["RESOLUTION"] or None,
-                feedback=feedback.scaled(100 * i / n, 100 * (i + 1) / n),
-            )  # fmt: skip
-        )
+    n = len(requests)
+    results = [
+        classify(model, request, feedback.scaled(100 * i / n, 100 * (i + 1) / n))
+        for i, request in enumerate(requests)
+    ]
     outputs = {k: (v[0] if len(v) == 1 else v) if v else None
                for k, v in ((k, values[k]) for k in OUTPUTS)}  # fmt: skip
     outputs["_results"] = results
@@ -183,8 +168,7 @@ COMMAND = Command(
         "map: Classify dates (lcz classify-dates)."
     ),
     params=[
-        Param("MODEL", FILE, "Model file", "The model: a .lczmodel, .keras or .h5 file.",
-              keyword="", file_filter="LCZ models (*.lczmodel *.keras *.h5)"),
+        model_param(keyword=""),
         Param("SENTINEL2", RASTER, "Sentinel-2 raster (So2Sat band order)",
               "The Sentinel-2 raster, in So2Sat band order (one per output in the CLI).",
               optional=True, cli_multiple=True),
@@ -197,9 +181,7 @@ COMMAND = Command(
               "The Sentinel-1 band mapping, like the Sentinel-2 one (names: the 8 So2Sat "
               "channels, VH and VV for the intensities, e.g. 'VH=1,VV=2').", default="",
               optional=True, advanced=True),
-        Param("SCALE", ENUM, "Sentinel-2 scale",
-              "The Sentinel-2 scale: auto-detect, reflectance, or DN (divided by 10000).",
-              choices=_enum(SCALE_LABELS, SCALES), default=Scale.AUTO.value, advanced=True),
+        scale_param(),
         Param("STRIDE", INT, "Stride (input pixels; output pixel size)",
               "The window step in input pixels, which is the output pixel size (10: 100 m).",
               default=DEFAULT_STRIDE, minimum=1, maximum=WINDOW, advanced=True),
@@ -207,9 +189,9 @@ COMMAND = Command(
               "The output pixel size in metres, a multiple of the input pixel size; it "
               "overrides the stride (0 = use the stride).", default=0.0, minimum=0.0,
               optional=True),
-        Param("BATCH_SIZE", INT, "Batch size (windows per prediction)",
-              "Windows per model call; lower it if memory is short.", default=DEFAULT_BATCH,
-              minimum=1, advanced=True),
+        batch_param("Batch size (windows per prediction)",
+                    "Windows per model call; lower it if memory is short."),
+        runtime_param(keyword=""),
         Param("MASK", VECTOR, "Mask polygons (cells outside are 0)",
               "Polygons: the cells outside them are 0.", optional=True),
         Param("EXTENT", EXTENT, "Extent (cells outside are 0)",

@@ -11,12 +11,10 @@ apply here).
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
-from ..classify.multidate import classify_dates
+from ..classify.multidate import classify_fused
+from ..classify.options import ClassifyOptions
 from ..classify.sliding_window import WINDOW
-from ..common.atomic import check_distinct_paths
-from ..common.errors import LczError, param
 from ..models.modelfile import load_model
 from .classify import COMMAND as CLASSIFY
 from .spec import MULTI_RASTER, RASTER, RASTER_DEST, Command, Param
@@ -26,7 +24,6 @@ SHARED = ("MODEL", "BANDS", "SCALE", "STRIDE", "RESOLUTION", "BATCH_SIZE", "MASK
           "EXTENT_CRS", "FILTER")  # fmt: skip
 OUTPUTS = ("OUTPUT", "CONFIDENCE", "PROBABILITIES", "SECOND_CLASS", "MARGIN", "AGREEMENT",
            "DATE_COUNT", "AREA_TABLE", "MAP_IMAGE")  # fmt: skip
-RASTERS = OUTPUTS[:7]  # each gets a .qml
 
 
 def _shared(key: str, **changes) -> Param:
@@ -34,29 +31,16 @@ def _shared(key: str, **changes) -> Param:
     return replace(CLASSIFY.param(key), cli_multiple=False, **changes)
 
 
-def _check_inputs(values: dict) -> None:
-    """Every date exists; no output is an input or another output."""
-    if not values["SENTINEL2"]:
-        raise LczError(f"give the first date as {param('SENTINEL2')}")
-    for key in ("SENTINEL2", "DATES"):
-        paths = values[key] if key == "DATES" else [values[key]]
-        for path in paths:
-            if not Path(path).exists() and not str(path).startswith("/vsi"):
-                raise LczError(f"{param(key)} raster '{path}' does not exist")
-    inputs = {k: values[k] for k in ("MODEL", "MASK", "SENTINEL2", "DATES")}
-    check_distinct_paths(inputs, {k: values[k] for k in OUTPUTS})
-    check_distinct_paths({}, {k: values[k] for k in RASTERS}, sidecar=".qml")
-
-
-def _run(values: dict, feedback) -> dict:
-    _check_inputs(values)
-    model = load_model(values["MODEL"])
-    if "_given" not in values:  # the Processing log says which model ran
+def _run(values: dict, feedback, given=None) -> dict:
+    # every parameter but MODEL and OUTPUT is a keyword of the request (DATES: a list)
+    request = ClassifyOptions(values["OUTPUT"], **COMMAND.kwargs(values))
+    request = request.check(values["MODEL"])  # before the model is loaded
+    model = load_model(values["MODEL"], runtime=values["RUNTIME"])
+    if given is None:  # the Processing log says which model ran
         feedback.info(
             f"model: {model.model_type}, sensor {model.sensor}, {model.input_channels} channels"
         )
-    result = classify_dates(model, values["OUTPUT"], **COMMAND.kwargs(values),
-                            feedback=feedback)  # fmt: skip
+    result = classify_fused(model, request, feedback)
     outputs = {k: values[k] for k in OUTPUTS}
     outputs["_results"] = [result]
     return outputs
@@ -115,6 +99,7 @@ COMMAND = Command(
         _shared("REPROJECT", help="Warp a geographic first date to its UTM zone at 10 m, "
                 "on the fly (the other dates follow its grid)."),
         _shared("RESAMPLE"),
+        _shared("RUNTIME"),
         _shared("CONFIDENCE_FORMAT", help="The format of the confidence, margin and "
                 "agreement rasters: float 0-1 (nodata -1) or byte percent 0-100 (nodata 255)."),
         _shared("PROBABILITIES_FORMAT"),

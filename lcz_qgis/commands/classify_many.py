@@ -7,12 +7,12 @@ running scheduler. Dask is imported when the run starts, never when this module 
 
 from __future__ import annotations
 
-from ..classify.inputs import SCALES
-from ..classify.pipeline import DEFAULT_BATCH, DEFAULT_STRIDE
+from ..classify.options import DEFAULT_STRIDE
 from ..classify.postfilter import FILTERS
 from ..classify.sliding_window import WINDOW
-from ..common.enums import Filter, Scale
-from .classify import BANDS_HELP, FILTER_LABELS, SCALE_LABELS, _enum
+from ..common.enums import Filter
+from .classify import BANDS_HELP, FILTER_LABELS, _enum
+from .params import batch_param, model_param, scale_param
 from .spec import (
     BOOL,
     CLI,
@@ -30,7 +30,7 @@ from .spec import (
 )
 
 
-def _run(values: dict, feedback) -> dict:
+def _run(values: dict, feedback, given=None) -> dict:
     from ..cluster.run import ManyOptions, classify_many
 
     options = ManyOptions(
@@ -38,7 +38,7 @@ def _run(values: dict, feedback) -> dict:
         filter=values["FILTER"], bands=values["BANDS"], bands_s1=values["BANDS_S1"],
         tile_size=values["TILE_SIZE"], scheduler=values["SCHEDULER"] or "local",
         workers=values["WORKERS"], threads=values["THREADS"], retries=values["RETRIES"],
-        cog=bool(values["COG"]),
+        cog=bool(values["COG"]), dashboard=bool(values.get("DASHBOARD")),
     )  # fmt: skip
     report = classify_many(values["INPUTS"], values["MODEL"], values["OUTPUT_FOLDER"], options,
                            feedback)  # fmt: skip
@@ -94,12 +94,18 @@ COMMAND = Command(
               "(vector file with a 'location' field).", keyword="", cli_multiple=True,
               file_filter="Raster lists and tile indexes (*.txt *.csv *.gpkg *.shp *.geojson "
               "*.tif *.vrt);;All files (*)"),
-        Param("MODEL", FILE, "Model file", "The model: a .lczmodel, .keras or .h5 file.",
-              keyword="", file_filter="LCZ models (*.lczmodel *.keras *.h5)"),
+        model_param(keyword=""),
         Param("SCHEDULER", STRING, "Dask scheduler",
-              "Where the tasks run: 'local' starts a local cluster; an address such as "
-              "tcp://host:8786 connects to a running Dask scheduler.", default="local",
+              "Where the tasks run: 'local' starts a local cluster (on 127.0.0.1 only); an "
+              "address such as tcp://host:8786 connects to a running Dask scheduler, which "
+              "runs whatever code its clients send: connect only to one you trust "
+              "(docs/cluster.md).", default="local",
               front_end_only=(CLI, "Processing runs a local cluster")),
+        Param("DASHBOARD", BOOL, "Serve Dask's dashboard on this machine",
+              "Serve Dask's dashboard (task progress, workers) on 127.0.0.1 at a free port, "
+              "printed when the run starts; off by default. A local cluster listens on "
+              "127.0.0.1 only.", default=False, advanced=True,
+              front_end_only=(CLI, "Processing runs without a dashboard")),
         Param("WORKERS", INT, "Worker processes (local cluster)",
               "The worker processes of the local cluster, one task at a time each.",
               default=2, minimum=1),
@@ -111,12 +117,9 @@ COMMAND = Command(
         Param("STRIDE", INT, "Stride (input pixels; output pixel size)",
               "The window step in input pixels, which is the output pixel size (10: 100 m).",
               default=DEFAULT_STRIDE, minimum=1, maximum=WINDOW),
-        Param("BATCH_SIZE", INT, "Batch size (windows per prediction)",
-              "Windows per model call (fixed, for identical results).", default=DEFAULT_BATCH,
-              minimum=1, advanced=True),
-        Param("SCALE", ENUM, "Sentinel-2 scale",
-              "The Sentinel-2 scale: auto-detect, reflectance, or DN (divided by 10000).",
-              choices=_enum(SCALE_LABELS, SCALES), default=Scale.AUTO.value, advanced=True),
+        batch_param("Batch size (windows per prediction)",
+                    "Windows per model call (fixed, for identical results)."),
+        scale_param(),
         Param("FILTER", ENUM, "Post-classification filter", "The post-classification filter.",
               choices=_enum(FILTER_LABELS, FILTERS), default=Filter.NONE.value),
         Param("BANDS", STRING, "Sentinel-2 band mapping (band numbers or NAME=NUMBER)",

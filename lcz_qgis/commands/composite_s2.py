@@ -10,7 +10,7 @@ METHOD_LABELS = {"median": "Median", "p25": "Percentile 25", "p50": "Percentile 
                  "p75": "Percentile 75"}  # fmt: skip
 
 
-def _run(values: dict, feedback) -> dict:
+def _run(values: dict, feedback, given=None) -> dict:
     res = composite_sentinel2(
         values["INPUT"], values["OUTPUT"], method=values["METHOD"],
         count_output=values["COUNT"], feedback=feedback,

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from ..evaluation.evaluate import DEFAULT_BATCH, evaluate_to_files, json_text, overall
-from .choices import SENSORS
-from .spec import ENUM, FILE, FILE_DEST, INT, OUT_NUMBER, Command, Output, Param
+from ..evaluation.evaluate import evaluate_to_files, json_text, overall
+from .params import (
+    PLAIN_MODEL_SENSOR,
+    batch_param,
+    dataset_param,
+    model_param,
+    runtime_param,
+    sensor_param,
+)
+from .spec import FILE_DEST, OUT_NUMBER, Command, Output, Param
 
 # number output -> (scores key, label)
 NUMBERS = {
@@ -20,10 +27,10 @@ NUMBERS = {
 FILES = ("OUTPUT_JSON", "OUTPUT_CSV", "REPORT", "CONFUSION_PNG")
 
 
-def _run(values: dict, feedback) -> dict:
+def _run(values: dict, feedback, given=None) -> dict:
     scores, written = evaluate_to_files(
         values["MODEL"], values["DATASET"], **COMMAND.kwargs(values, *FILES, "BATCH_SIZE",
-                                                            "SENSOR"), feedback=feedback
+                                                            "SENSOR", "RUNTIME"), feedback=feedback
     )  # fmt: skip
     out = {key: float(scores[k]) for key, (k, _) in NUMBERS.items()}
     out |= {key: values[key] for key in FILES}
@@ -68,16 +75,12 @@ COMMAND = Command(
         "confusion matrix plot (PNG)."
     ),
     params=[
-        Param("MODEL", FILE, "Model file", "The model: a .lczmodel, .keras or .h5 file.",
-              file_filter="LCZ or Keras model (*.lczmodel *.keras *.h5 *.hdf5)"),
-        Param("DATASET", FILE, "Labelled dataset (So2Sat HDF5)",
-              "The labelled So2Sat HDF5 file to score on (e.g. testing.h5).",
-              file_filter="HDF5 (*.h5 *.hdf5)"),
-        Param("SENSOR", ENUM, "Sensor of a plain Keras model (empty = from its channel count)",
-              "The sensor of a plain Keras model (default: from its channel count, 8, 10 or "
-              "18).", choices=SENSORS, optional=True),
-        Param("BATCH_SIZE", INT, "Batch size", "Patches per model call.",
-              default=DEFAULT_BATCH, minimum=1, advanced=True),
+        model_param(),
+        dataset_param("Labelled dataset (So2Sat HDF5)",
+                      "The labelled So2Sat HDF5 file to score on (e.g. testing.h5)."),
+        sensor_param(**PLAIN_MODEL_SENSOR),
+        batch_param(),
+        runtime_param(),
         Param("OUTPUT_JSON", FILE_DEST, "Scores (JSON)",
               "All scores, per-class values and the confusion matrix (rows = reference, "
               "columns = predicted, labelled 1-10, A-G), as JSON.",

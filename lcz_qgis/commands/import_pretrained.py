@@ -32,7 +32,7 @@ def _published_list() -> str:
     return "<ul>" + "".join(rows) + "</ul>"
 
 
-def _run(values: dict, feedback) -> dict:
+def _run(values: dict, feedback, given=None) -> dict:
     # values["_fetch"]: how to download (Processing: QGIS's network manager); default urllib
     result = import_pretrained(
         **COMMAND.kwargs(values), fetch=values.get("_fetch"), feedback=feedback

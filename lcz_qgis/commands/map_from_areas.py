@@ -17,9 +17,9 @@ from ..training_areas.workflow import (
     map_from_training_areas,
 )
 from .classify import FILTER_LABELS
+from .params import model_param, seed_param
 from .spec import (
     ENUM,
-    FILE,
     FILE_DEST,
     FLOAT,
     INT,
@@ -40,7 +40,7 @@ OPTIONAL_OUTPUTS = ("CONFIDENCE", "AREA_TABLE", "MAP_IMAGE", "FACTSHEET", "MODEL
                     "SUSPICIOUS", "PREDICTIONS")  # fmt: skip
 
 
-def _run(values: dict, feedback) -> dict:
+def _run(values: dict, feedback, given=None) -> dict:
     req = MapRequest(
         areas=values["AREAS"], sentinel2=values["SENTINEL2"], output=values["OUTPUT"],
         model_type=values["MODEL_TYPE"], init_model=values["INIT_MODEL"] or None,
@@ -111,9 +111,9 @@ COMMAND = Command(
               "The classifier: a random forest, or a Keras model file fine-tuned on the "
               "city's patches.", choices=tuple(MODEL_TYPE_LABELS.items()), default="rf",
               keyword=""),
-        Param("INIT_MODEL", FILE, "Model to fine-tune (Keras .lczmodel)",
-              "The Keras model file to start from when fine-tuning.", optional=True,
-              keyword="", file_filter="LCZ models (*.lczmodel *.keras *.h5)"),
+        model_param("INIT_MODEL", "Model to fine-tune (Keras .lczmodel)",
+                    "The Keras model file to start from when fine-tuning.", optional=True,
+                    keyword=""),
         Param("SPLITS", INT, "Bootstrap splits",
               "How many 70/30 splits by polygon train and score a model.", default=N_SPLITS,
               minimum=2, maximum=MAX_SPLITS, advanced=True, keyword=""),
@@ -123,8 +123,7 @@ COMMAND = Command(
         Param("EPOCHS", INT, "Fine-tuning epochs",
               "The epochs of each fine-tuning.", default=FINETUNE_EPOCHS, minimum=1,
               maximum=MAX_EPOCHS, advanced=True, keyword=""),
-        Param("SEED", INT, "Random seed", "The seed of the splits and the models.", default=0,
-              minimum=0, advanced=True, keyword=""),
+        seed_param("The seed of the splits and the models.", advanced=True, keyword=""),
         Param("RESOLUTION", FLOAT, "Map resolution in metres",
               "The map's pixel size in metres, a multiple of 10 from 10 to 320 (one 32 x 32 "
               "window; 100 as the LCZ Generator).", default=100.0, minimum=10.0,

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from ..common.enums import Sensor
 from ..common.errors import LczError
 from ..common.legend import N_CLASSES
 from ..patches.load import load_patches
 from ..patches.selection import MAX_PATCHES
 from .choices import HDF5_FILTER, SENSORS
+from .params import seed_param, sensor_param
 from .spec import (
     BOOL,
-    ENUM,
     FILE,
     FOLDER_DEST,
     INT,
@@ -26,7 +25,7 @@ from .spec import (
 LISTED = 20  # the CLI report lists at most this many files
 
 
-def _run(values: dict, feedback) -> dict:
+def _run(values: dict, feedback, given=None) -> dict:
     outlines = values["OUTPUT_PATCHES"]
     if outlines and not str(outlines).lower().endswith(".gpkg"):
         raise LczError(
@@ -98,16 +97,14 @@ COMMAND = Command(
         Param("GEO", FILE, "Geolocation file (*_geo.h5)",
               "Its So2Sat geolocation file (*_geo.h5, 2025 or 2026 layout): the patches then "
               "land at their true place.", optional=True, file_filter=HDF5_FILTER),
-        Param("SENSOR", ENUM, "Sensor", "The images to write.", choices=SENSORS[:2],
-              default=Sensor.SEN2),
+        sensor_param(help="The images to write.", choices=SENSORS[:2]),
         Param("INDICES", STRING, "Patch indices (e.g. 0-9,15,20-25)",
               "The 0-based patch indices and ranges to write, e.g. '0-9,15,20-25'.",
               default="", optional=True),
         Param("PER_CLASS", INT, "Patches per class (0 = off)",
               "Write N random patches of each LCZ class (seeded); 0 = off.", default=0,
               minimum=0, maximum=MAX_PATCHES // N_CLASSES),
-        Param("SEED", INT, "Random seed", "The seed of the per-class selection.", default=0,
-              minimum=0),
+        seed_param("The seed of the per-class selection."),
         Param("PER_PATCH_FILES", BOOL, "One GeoTIFF per patch (instead of mosaics)",
               "Write one GeoTIFF per patch instead of mosaics.", default=False),
         Param("OUTPUT_FOLDER", FOLDER_DEST, "Output folder", "The folder for the GeoTIFFs.",

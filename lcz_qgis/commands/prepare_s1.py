@@ -14,7 +14,7 @@ SCALE_LABELS = {
 }
 
 
-def _run(values: dict, feedback) -> dict:
+def _run(values: dict, feedback, given=None) -> dict:
     res = prepare_sentinel1(
         values["VV"], values["VH"], values["REFERENCE"], values["OUTPUT"],
         **COMMAND.kwargs(values, "INPUT_SCALE", "WINDOW", "ENL"), feedback=feedback,

@@ -29,7 +29,7 @@ def sources(values: dict):
     return paths[0] if len(paths) == 1 else paths
 
 
-def _run(values: dict, feedback) -> dict:
+def _run(values: dict, feedback, given=None) -> dict:
     res = prepare_sentinel2(
         sources(values), values["OUTPUT"], **COMMAND.kwargs(values, "CLOUD_MASK", "EXTENT",
         "MASK", "RESAMPLING", "OFFSET"), feedback=feedback,

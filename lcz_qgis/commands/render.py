@@ -7,7 +7,7 @@ from ..products.render import render
 from .spec import ENUM, RASTER, RASTER_DEST, STRING, Command, Param
 
 
-def _run(values: dict, feedback) -> dict:
+def _run(values: dict, feedback, given=None) -> dict:
     r = render(
         values["INPUT"], values["PRODUCT"], values["OUTPUT"], bands=values["BANDS"],
         feedback=feedback,

@@ -10,6 +10,7 @@ from ..sample_data import (
     MIN_PER_CLASS,
     write_sample_data,
 )
+from .params import seed_param
 from .spec import FOLDER_DEST, INT, OUT_FILE, OUT_RASTER, Command, Output, Param
 
 _LEAST = f"at least {MIN_PATCHES}: {MIN_PER_CLASS} per class"
@@ -18,7 +19,7 @@ FILES = {"TRAIN": "train.h5", "TEST": "test.h5", "SCENE_S2": "scene_s2.tif",
          "SCENE_S1": "scene_s1.tif", "SCENE_TRUTH": "scene_truth.tif"}  # fmt: skip
 
 
-def _run(values: dict, feedback) -> dict:
+def _run(values: dict, feedback, given=None) -> dict:
     paths = write_sample_data(
         values["OUTPUT_FOLDER"],
         seed=values["SEED"],
@@ -54,8 +55,7 @@ COMMAND = Command(
     params=[
         Param("OUTPUT_FOLDER", FOLDER_DEST, "Output folder",
               "The folder to write into; it is made if its parent exists."),
-        Param("SEED", INT, "Random seed", "The seed everything is generated from.",
-              default=42, minimum=0),
+        seed_param("The seed everything is generated from.", default=42),
         Param("TRAIN_SIZE", INT, "Training patches",
               f"Patches in train.h5 (default {DEFAULT_TRAIN}; {_LEAST}).",
               default=DEFAULT_TRAIN, minimum=MIN_PATCHES, maximum=MAX_PATCHES),

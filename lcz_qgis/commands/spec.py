@@ -6,9 +6,10 @@ parameter has one key, one default, one help text and one list of choices. Plain
 no qgis import here.
 
 A parameter's CLI flag is derived from its key (``MODEL_TYPE`` -> ``--model-type``); its
-Processing parameter has the key as its name. ``Command.run`` takes the resolved values by
-key (paths as strings, enum codes, numbers, ``None`` for an empty optional value) and
-returns the outputs by key.
+Processing parameter has the key as its name. ``Command.run(values, feedback, given)``
+takes the resolved values by key (paths as strings, enum codes, numbers, ``None`` for an
+empty optional value) and the keys the user typed (``None`` where the front end cannot
+tell: Processing), and returns the outputs by key.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ INT = "int"
 FLOAT = "float"
 BOOL = "bool"
 ENUM = "enum"
+# an enum whose value may also be a number (SCALE: a code or a factor): the CLI takes text,
+# Processing shows the choices and also takes a number or numeric text from a script
+ENUM_NUMBER = "enum_or_number"
 STRING = "string"
 EXTENT = "extent"  # (xmin, ymin, xmax, ymax)
 CRS = "crs"  # a CRS as text (EPSG:4326, WKT)
@@ -38,8 +42,8 @@ FILE_DEST = "file_dest"
 RASTER_DEST = "raster_dest"
 VECTOR_DEST = "vector_dest"  # polygons, GeoPackage
 FOLDER_DEST = "folder_dest"
-KINDS = (FILE, FOLDER, RASTER, VECTOR, MULTI_RASTER, INT, FLOAT, BOOL, ENUM, STRING, EXTENT, CRS,
-         FILE_DEST, RASTER_DEST, VECTOR_DEST, FOLDER_DEST)  # fmt: skip
+KINDS = (FILE, FOLDER, RASTER, VECTOR, MULTI_RASTER, INT, FLOAT, BOOL, ENUM, ENUM_NUMBER, STRING,
+         EXTENT, CRS, FILE_DEST, RASTER_DEST, VECTOR_DEST, FOLDER_DEST)  # fmt: skip
 DESTINATIONS = (FILE_DEST, RASTER_DEST, VECTOR_DEST, FOLDER_DEST)
 # kinds whose empty value ("") means "not given" (None)
 _PATHLIKE = (FILE, FOLDER, RASTER, VECTOR, STRING, CRS, *DESTINATIONS)
@@ -50,7 +54,7 @@ OUT_NUMBER, OUT_STRING, OUT_BOOL, OUT_FILE, OUT_RASTER, OUT_LAYERS = (
 
 # toolbox groups: id -> name
 GROUPS = {"data": "Data", "visualisation": "Visualisation", "models": "Models",
-          "mapping": "Mapping"}  # fmt: skip
+          "mapping": "Mapping", "analysis": "Analysis"}  # fmt: skip
 # front ends, for Param.front_end_only
 CLI, QGIS = "cli", "qgis"
 
@@ -65,7 +69,7 @@ class Param:
         label: the short label of the Processing dialog.
         help: what it is, in whole sentences (the CLI ``--help`` text and the tooltip).
         default: the default value (an enum's default is its code).
-        choices: for ``ENUM``: ``(code, readable label)`` pairs; codes are what the CLI
+        choices: for ``ENUM`` (and ``ENUM_NUMBER``): ``(code, readable label)`` pairs; codes are what the CLI
             takes and what ``run`` gets; Processing shows the labels and takes the code
             or the index.
         optional: may be left empty (``None``); otherwise the CLI requires it unless it
@@ -108,9 +112,13 @@ class Param:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"{self.key}: unknown kind '{self.kind}'")
-        if self.kind == ENUM and not self.choices:
+        if self.kind in (ENUM, ENUM_NUMBER) and not self.choices:
             raise ValueError(f"{self.key}: an enum needs choices")
-        if self.kind == ENUM and self.default is not None and self.default not in self.codes:
+        if (
+            self.kind in (ENUM, ENUM_NUMBER)
+            and self.default is not None
+            and self.default not in self.codes
+        ):
             raise ValueError(f"{self.key}: default '{self.default}' is not one of its codes")
 
     @property
@@ -223,8 +231,10 @@ class Command:
         help: the full help, whole sentences; may hold ``<b>``, ``<i>`` and ``<br>``
             (the dialog shows it as HTML, the CLI as plain paragraphs).
         params: the parameters, in dialog order.
-        run: ``run(values, feedback) -> outputs``: values by param key, outputs by key
-            (the destination keys and the ``outputs``). A key starting with ``_`` is for
+        run: ``run(values, feedback, given=None) -> outputs``: values by param key;
+            ``given`` the keys the user typed (the CLI), None where the front end cannot
+            tell (Processing shows every parameter with its default); outputs by key (the
+            destination keys and the ``outputs``). A key starting with ``_`` is for
             ``report`` only (e.g. the core's result object).
         outputs: results that are not destinations.
         report: ``report(values, outputs) -> str``, the text the CLI prints (stdout) and
@@ -239,7 +249,7 @@ class Command:
     summary: str
     help: str
     params: list[Param]
-    run: Callable[[dict, Any], dict]
+    run: Callable[..., dict]
     outputs: list[Output] = field(default_factory=list)
     report: Callable[[dict, dict], str] | None = None
     order: int = 50
@@ -322,9 +332,10 @@ class Command:
             full[p.key] = p.normalise(values.get(p.key, p.default))
         return full
 
-    def execute(self, values: dict, feedback) -> dict:
-        """``run`` with ``execute_values(values)``."""
-        return self.run(self.execute_values(values), feedback)
+    def execute(self, values: dict, feedback, given: set | None = None) -> dict:
+        """``run`` with ``execute_values(values)`` and the keys the user typed (``given``;
+        None: the front end cannot tell)."""
+        return self.run(self.execute_values(values), feedback, given)
 
 
 def _shown_number(value) -> str:

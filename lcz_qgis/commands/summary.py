@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from ..so2sat.summary import DEFAULT_SAMPLE, dataset_summary
 from .choices import HDF5_FILTER
+from .params import seed_param
 from .spec import FILE, FILE_DEST, INT, OUT_NUMBER, Command, Output, Param
 
-SEED = Param("SEED", INT, "Random seed", "The seed of the random sample.", default=0, minimum=0)
+SEED = seed_param("The seed of the random sample.")
 
 
-def _run(values: dict, feedback) -> dict:
+def _run(values: dict, feedback, given=None) -> dict:
     s = dataset_summary(
         values["INPUT"], **COMMAND.kwargs(values, "OUTPUT_HTML", "OUTPUT_PNG", "SAMPLE_SIZE",
                                           "SEED"), feedback=feedback

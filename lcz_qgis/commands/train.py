@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from ..common.enums import Sensor
-from ..common.errors import LczError, param
+from ..common.enums import Framework
+from ..common.errors import LczError
 from ..models import MODEL_TYPES, framework
 from ..training.keras_model import DEFAULT_LEARNING_RATE, DEFAULT_SCHEDULE, SCHEDULES
 from ..training.keras_run import DEFAULT_BATCH_SIZE, DEFAULT_EARLY_STOPPING, DEFAULT_EPOCHS
 from ..training.train import train_model
-from .choices import SENSORS
+from .choices import HDF5_FILTER
+from .params import batch_param, model_param, seed_param, sensor_param
 from .spec import (
     BOOL,
     ENUM,
@@ -40,8 +41,6 @@ SCHEDULE_LABELS = {
 KERAS = ("EPOCHS", "BATCH_SIZE", "LEARNING_RATE", "SCHEDULE", "EARLY_STOPPING",
          "CLASS_WEIGHTS", "AUGMENT")  # fmt: skip
 RF = ("FEATURES",)
-HDF5 = "HDF5 files (*.h5 *.hdf5)"
-MODEL_FILES = "LCZ or Keras model (*.lczmodel *.keras *.h5 *.hdf5)"
 FREEZE_LABELS = {
     "none": "None: train every layer",
     "all-but-head": "All but the classification head",
@@ -52,39 +51,42 @@ def _flags(keys) -> str:
     return ", ".join(COMMAND.param(k).flag for k in keys)
 
 
-def _finetune_values(values: dict, typed: set) -> dict:
+def _finetune_values(values: dict, given: set | None) -> dict:
     """The keywords of a fine-tuning run: the init model decides the model type, sensor
-    and bands; the CLI passes those typed (checked against it), the dialog its SENSOR."""
-    if "FEATURES" in typed:
-        raise LczError(f"{_flags(['FEATURES'])} applies to rf models, not to fine-tuning")
-    cli = "_given" in values
+    and bands; the CLI passes those typed (checked against it), the dialog its SENSOR.
+    FEATURES typed in the CLI is passed, for the core to refuse."""
+    typed = given or set()
     return {
         "model_type": values["MODEL_TYPE"] if "MODEL_TYPE" in typed else None,
-        "sensor": values["SENSOR"] if (not cli or "SENSOR" in typed) else None,
+        "sensor": values["SENSOR"] if (given is None or "SENSOR" in typed) else None,
+        "features": values["FEATURES"] if "FEATURES" in typed else None,
         "init_model": values["INIT_MODEL"],
-        "freeze": values["FREEZE"],
         **COMMAND.kwargs(values, *KERAS),
     }
 
 
-def _run(values: dict, feedback) -> dict:
+def _new_model_values(values: dict, given: set | None) -> dict:
+    """The keywords of a new model: its model type, sensor and the options of its
+    framework. The CLI refuses options typed for the other framework; the dialog shows
+    them all."""
     model_type = values["MODEL_TYPE"]
-    typed = values.get("_given") or set()
+    is_keras = framework(model_type) == Framework.KERAS
+    wrong = [k for k in (RF if is_keras else KERAS) if k in (given or set())]
+    if wrong and is_keras:
+        raise LczError(f"{_flags(wrong)} applies to rf models only, not {model_type}")
+    if wrong:
+        raise LczError(f"{_flags(wrong)} apply to Keras models, not {model_type}")
+    return COMMAND.kwargs(values, "MODEL_TYPE", "SENSOR", *(KERAS if is_keras else RF))
+
+
+def _run(values: dict, feedback, given=None) -> dict:
     if values.get("INIT_MODEL"):
-        options = _finetune_values(values, typed)
+        options = _finetune_values(values, given)
     else:
-        if values.get("FREEZE") not in (None, "none"):
-            raise LczError(f"{param('FREEZE')} applies when fine-tuning an {param('INIT_MODEL')}")
-        is_keras = framework(model_type) == "keras"
-        # the CLI refuses options typed for the other framework; the dialog shows them all
-        wrong = [k for k in (RF if is_keras else KERAS) if k in typed]
-        if wrong and is_keras:
-            raise LczError(f"{_flags(wrong)} applies to rf models only, not {model_type}")
-        if wrong:
-            raise LczError(f"{_flags(wrong)} apply to Keras models, not {model_type}")
-        options = COMMAND.kwargs(values, "MODEL_TYPE", "SENSOR", *(KERAS if is_keras else RF))
+        options = _new_model_values(values, given)
     result = train_model(
-        **COMMAND.kwargs(values, "TRAIN", "OUTPUT", "BANDS", "VALIDATION", "SEED", "REPORT"),
+        **COMMAND.kwargs(values, "TRAIN", "OUTPUT", "BANDS", "VALIDATION", "SEED", "REPORT",
+                         "FREEZE"),
         max_samples=values["MAX_SAMPLES"] or None,
         feedback=feedback,
         **options,
@@ -162,14 +164,14 @@ COMMAND = Command(
     ),
     params=[
         Param("TRAIN", FILE, "Training data (So2Sat HDF5)",
-              "The So2Sat LCZ42 HDF5 file to train on (sen1/sen2/label).", file_filter=HDF5),
+              "The So2Sat LCZ42 HDF5 file to train on (sen1/sen2/label).",
+              file_filter=HDF5_FILTER),
         Param("VALIDATION", FILE, "Validation data (So2Sat HDF5)",
               "A validation HDF5 file (default: a seeded, stratified 10% split).",
-              optional=True, file_filter=HDF5),
+              optional=True, file_filter=HDF5_FILTER),
         Param("MODEL_TYPE", ENUM, "Model type", "The model to train.",
               choices=tuple((m, MODEL_LABELS[m]) for m in MODEL_TYPES), default="rf"),
-        Param("SENSOR", ENUM, "Sensor", "The images to train on.", choices=SENSORS,
-              default=Sensor.SEN2.value),
+        sensor_param(help="The images to train on."),
         Param("BANDS", STRING, "Bands (subset; empty = all)",
               "A band subset, e.g. '5,6' or 'B2,B3,B4,B8' (empty = all).", default="",
               optional=True),
@@ -180,12 +182,10 @@ COMMAND = Command(
               default="stats", advanced=True),
         Param("MAX_SAMPLES", INT, "Maximum training patches (0 = all)",
               "Use at most this many training patches; 0 = all.", default=0, minimum=0),
-        Param("SEED", INT, "Random seed", "The seed of the split, sampling and training.",
-              default=0, minimum=0),
+        seed_param("The seed of the split, sampling and training."),
         _keras("EPOCHS", INT, "Epochs (Keras)", "Passes over the training data (Keras).",
                DEFAULT_EPOCHS, minimum=1),
-        _keras("BATCH_SIZE", INT, "Batch size (Keras)", "Patches per batch (Keras).",
-               DEFAULT_BATCH_SIZE, minimum=1),
+        batch_param("Batch size (Keras)", "Patches per batch (Keras).", DEFAULT_BATCH_SIZE),
         _keras("LEARNING_RATE", FLOAT, "Learning rate (Keras, Adam)",
                "The Adam learning rate (Keras).", DEFAULT_LEARNING_RATE, minimum=1e-9),
         _keras("SCHEDULE", ENUM, "Learning-rate schedule (Keras)",
@@ -198,11 +198,11 @@ COMMAND = Command(
                "Weight the classes by inverse frequency, balanced (Keras).", False),
         _keras("AUGMENT", BOOL, "Augment with random flips and rotations (Keras)",
                "Random flips and 90-degree rotations of the training patches (Keras).", False),
-        Param("INIT_MODEL", FILE, "Fine-tune this model (Keras model file)",
-              "Start from this Keras model file (.lczmodel, .keras, .h5: one trained by "
-              "this plugin or an imported So2Sat model) and continue training it on the "
-              "training data; its model type, sensor, bands and preprocessing are kept.",
-              optional=True, file_filter=MODEL_FILES),
+        model_param("INIT_MODEL", "Fine-tune this model (Keras model file)",
+                    "Start from this Keras model file (.lczmodel, .keras, .h5: one trained by "
+                    "this plugin or an imported So2Sat model) and continue training it on the "
+                    "training data; its model type, sensor, bands and preprocessing are kept.",
+                    optional=True),
         Param("FREEZE", ENUM, "Layers to freeze when fine-tuning",
               "When fine-tuning: train every layer, or freeze all layers but the "
               "classification head.", choices=tuple(FREEZE_LABELS.items()), default="none",

@@ -3,12 +3,10 @@ patches (and the suspicious training areas)."""
 
 from __future__ import annotations
 
-from ..classify.inputs import SCALES
 from ..training_areas.patches import training_area_patches
 from .choices import HDF5_FILTER
-from .classify import SCALE_LABELS
+from .params import scale_param
 from .spec import (
-    ENUM,
     FILE,
     FILE_DEST,
     OUT_FILE,
@@ -26,7 +24,7 @@ AREAS_FILTER = (
 )
 
 
-def _run(values: dict, feedback) -> dict:
+def _run(values: dict, feedback, given=None) -> dict:
     r = training_area_patches(
         values["AREAS"], values["SENTINEL2"], values["OUTPUT"],
         **COMMAND.kwargs(values, "SENTINEL1", "FIELD", "SCALE", "SUSPICIOUS"), feedback=feedback,
@@ -107,10 +105,7 @@ COMMAND = Command(
         Param("SENTINEL1", RASTER, "Sentinel-1 raster (optional)",
               "A Sentinel-1 raster on the Sentinel-2 grid: the 8 So2Sat channels, or the 2 "
               "VH/VV intensity bands of Prepare Sentinel-1.", optional=True),
-        Param("SCALE", ENUM, "Sentinel-2 scale",
-              "Whether the Sentinel-2 raster holds reflectance or DN (divided by 10000); auto "
-              "detects it from a sample of pixels.",
-              choices=tuple((c, SCALE_LABELS[c]) for c in SCALES), default="auto"),
+        scale_param(advanced=False),
         Param("OUTPUT", FILE_DEST, "Patches (So2Sat HDF5)",
               "The So2Sat-format HDF5 file to write (.h5); its *_geo.h5 is written beside it.",
               keyword="", file_filter=HDF5_FILTER),

@@ -3,8 +3,6 @@ options and bad input (one line, no traceback), ``python -m lcz_qgis``."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import re
 import subprocess
 import sys
@@ -19,13 +17,7 @@ from lcz_qgis.commands import all_commands
 
 REPO = Path(__file__).resolve().parents[2]
 DECLARED = sorted(c.name for c in all_commands())
-# commands written as cli/cmd_*.py modules (none are left undeclared now, but they count)
-MODULES = sorted(
-    importlib.import_module(f"lcz_qgis.cli.{m.name}").NAME
-    for m in pkgutil.iter_modules(cli.__path__)
-    if m.name.startswith("cmd_")
-)
-COMMANDS = sorted(set(DECLARED) | set(MODULES))
+COMMANDS = DECLARED
 
 
 def lcz(*args: str) -> subprocess.CompletedProcess:
@@ -96,3 +88,22 @@ def test_bad_input_is_one_line_naming_the_flag(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("lcz classify: error: "), done.stderr
     assert "--sentinel2" in lines[0] and str(missing) in lines[0]
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_the_cli_tells_run_which_flags_were_typed():
+    from lcz_qgis.cli.spec_cli import cli_values
+    from lcz_qgis.commands import command
+
+    train = command("train")
+    argv = ["train", "--train", "t.h5", "--output", "m.lczmodel", "--epochs", "5", "--seed", "0"]
+    values, given = cli_values(train, cli.build_parser().parse_args(argv))
+    # a flag typed with its default value counts as typed; the others get their defaults
+    assert given == {"TRAIN", "OUTPUT", "EPOCHS", "SEED"}
+    assert values["EPOCHS"] == 5 and values["SEED"] == 0 and values["MODEL_TYPE"] == "rf"
+    assert values["AUGMENT"] is False and values["VALIDATION"] is None
+    prepare = command("prepare_s2")
+    argv = ["prepare-s2", "--input", "p.zip", "--output", "o.tif", "--no-cloud-mask"]
+    values, given = cli_values(prepare, cli.build_parser().parse_args(argv))
+    assert values["CLOUD_MASK"] is False and "CLOUD_MASK" in given
+    values, given = cli_values(prepare, cli.build_parser().parse_args(argv[:-1]))
+    assert values["CLOUD_MASK"] is True and "CLOUD_MASK" not in given

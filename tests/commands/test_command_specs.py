@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from lcz_qgis.cli import build_parser, main
+from lcz_qgis.cli.spec_cli import untyped_value
 from lcz_qgis.commands import all_commands, spec
 
 COMMANDS = all_commands()
@@ -70,13 +71,19 @@ def test_cli_has_one_flag_per_parameter_with_its_default_and_choices(command):
         assert a.option_strings[0] == p.flag == "--" + p.key.lower().replace("_", "-")
         assert set(a.option_strings) - {p.flag, f"--no-{p.flag[2:]}"} == set(p.cli_aliases)
         assert a.help and "%" not in a.help.replace("%%", "")
+        # no argparse default: a flag is in the namespace only when typed (Command.run's
+        # ``given``); cli_values fills in the declared default
+        assert a.default is argparse.SUPPRESS, p.key
         if p.kind == spec.BOOL:
-            assert a.default is bool(p.default)
+            assert untyped_value(p) is bool(p.default)
         elif p.kind == spec.MULTI_RASTER or p.cli_multiple:
-            assert a.nargs == "+" and a.default is None  # run gets []
+            assert a.nargs == "+" and untyped_value(p) is None  # run gets []
         else:
-            assert a.default == p.default, p.key
-        assert list(a.choices or []) == p.codes, p.key
+            assert untyped_value(p) == p.default, p.key
+        if p.kind == spec.ENUM_NUMBER:  # a code or a number: the core checks it
+            assert a.choices is None and all(c in a.metavar for c in p.codes[:3]), p.key
+        else:
+            assert list(a.choices or []) == p.codes, p.key
         assert a.required == (not p.optional and p.default is None), p.key
 
 
@@ -116,7 +123,7 @@ def test_algorithm_has_one_parameter_per_declaration(qgis_app, command):
         assert d.description() == p.label and d.help() == p.help
         assert bool(d.flags() & Def.FlagOptional) == p.optional, p.key
         assert bool(d.flags() & Def.FlagAdvanced) == p.advanced, p.key
-        if p.kind == spec.ENUM:
+        if p.kind in (spec.ENUM, spec.ENUM_NUMBER):
             assert d.options() == p.labels and not d.usesStaticStrings()
             default = None if d.defaultValue() is None else p.codes[int(d.defaultValue())]
             assert default == p.default, p.key
@@ -184,6 +191,23 @@ def _tiny_raster(path, bands: int = 1) -> str:
     return str(path)
 
 
+def _one_polygon(path) -> str:
+    """A GeoPackage holding one 100 m square in EPSG:32632."""
+    from osgeo import ogr, osr
+
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32632)
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = ds.CreateLayer("zones", srs, ogr.wkbPolygon)
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(ogr.CreateGeometryFromWkt(
+        "POLYGON ((690000 5339900, 690100 5339900, 690100 5340000, 690000 5340000, "
+        "690000 5339900))"))  # fmt: skip
+    layer.CreateFeature(feature)
+    ds = None
+    return str(path)
+
+
 def _required_values(command, tmp_path) -> dict:
     """A value for every parameter the CLI requires (files that exist, outputs in tmp)."""
     values = {}
@@ -206,6 +230,8 @@ def _required_values(command, tmp_path) -> dict:
             values[p.key] = str(target.with_suffix(".out"))
         elif p.kind == spec.FOLDER_DEST:
             values[p.key] = str(target)
+        elif p.kind == spec.VECTOR:
+            values[p.key] = _one_polygon(target.with_suffix(".gpkg"))
         else:
             pytest.fail(f"no test value for a required {p.kind} ({p.key})")
     return values
@@ -218,7 +244,7 @@ def test_cli_and_processing_pass_the_same_values_to_run(
 ):
     seen = []
 
-    def capture(values, feedback):
+    def capture(values, feedback, given=None):
         seen.append(dict(values))
         return {}
 
