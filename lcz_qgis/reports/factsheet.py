@@ -170,8 +170,14 @@ def factsheet_html(result, req) -> str:
         req: its ``MapRequest``.
     """
     times = result.seconds or {}
+    alarm = getattr(result, "alarm", "")
     body = (
-        _scores_section(result)
+        (
+            f'<p class="alarm" style="color:#c00000;font-weight:bold">Warning: {_e(alarm)}</p>'
+            if alarm
+            else ""
+        )
+        + _scores_section(result)
         + _confusion_section(result)
         + _class_section(result)
         + _calibration_section(result)

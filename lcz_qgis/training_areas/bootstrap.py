@@ -170,6 +170,37 @@ def _interval(values: np.ndarray) -> dict:
     }
 
 
+CHANCE_MARGIN = 0.05  # OA at most the largest class's share + this: chance level
+
+
+def chance_alarm(result: BootstrapResult) -> str:
+    """A warning when the bootstrap's scores are at chance level: the 95% interval of
+    kappa includes 0, or the mean OA is at most the share of the largest class among
+    the held-out patches + ``CHANCE_MARGIN`` (what always predicting that class
+    scores); ``""`` otherwise."""
+    kappa, oa = result.summary.get("kappa", {}), result.summary.get("oa", {})
+    rows = np.asarray(result.confusion).sum(axis=1)
+    reasons = []
+    if np.isfinite(kappa.get("low", np.nan)) and kappa["low"] <= 0 <= kappa["high"]:
+        reasons.append(
+            f"the 95% interval of kappa [{kappa['low']:.3f}, {kappa['high']:.3f}] includes 0"
+        )
+    if rows.sum() and np.isfinite(oa.get("mean", np.nan)):
+        largest = float(rows.max() / rows.sum())
+        if oa["mean"] <= largest + CHANCE_MARGIN:
+            reasons.append(
+                f"the overall accuracy {oa['mean']:.3f} is no better than always predicting "
+                f"the largest class ({largest:.3f} of the held-out patches)"
+            )
+    if not reasons:
+        return ""
+    return (
+        "chance-level map: " + " and ".join(reasons) + ". The model has not learnt the "
+        "training areas' classes from this raster: check that the training areas and the "
+        "raster cover the same place, the LCZ field, and the Sentinel-2 scale."
+    )
+
+
 def run_bootstrap(
     polygons: np.ndarray,
     codes: np.ndarray,

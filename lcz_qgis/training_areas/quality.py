@@ -9,7 +9,6 @@ and one row per polygon and reason in the suspicious-training-areas layer
   ``HUGE_BUFFER_M`` (300 m) buffer around its centroid, as the LCZ Generator does
   (Demuzere et al. 2021), so one large area does not swamp its class; the buffer
   (about 282,700 m², 28 grid points) is what is sampled.
-* **few per class**: a class with fewer than ``MIN_POLYGONS`` (3) polygons.
 * **outside**: a polygon that does not meet the raster's extent.
 * **overlap**: polygons of different classes whose intersection is larger than
   ``OVERLAP_M2`` (1 m²; edges that only touch do not count). Grid points in both are
@@ -17,7 +16,8 @@ and one row per polygon and reason in the suspicious-training-areas layer
 * **tiny**: a polygon inside the raster's extent holding no 100 m grid point
   (``grid.points_in``), so no 32 x 32 window is centred inside it: it gives no patch.
 
-After the windows are read (``window_suspects``): **partly or wholly outside** (windows
+After the windows are read (``window_suspects``): **few per class** (a class with fewer
+than ``MIN_POLYGONS`` (3) polygons that gave patches), **partly or wholly outside** (windows
 that leave the raster) and **on nodata** (windows holding a nodata, NaN or out-of-range
 pixel), with the counts. Areas are measured in the raster's CRS (metres).
 """
@@ -42,7 +42,6 @@ HUGE_BUFFER_M = 300.0
 OVERLAP_M2 = 1.0
 LISTED = 30  # polygons a warning names at most
 LAYER_NAME = "suspicious_training_areas"
-CHECKS = ("huge", "few", "outside", "tiny", "overlap", "edge", "nodata")
 LABEL_EXPRESSION = "concat('#', \"polygon_id\", ' ', \"reason\")"
 
 
@@ -53,7 +52,7 @@ class Suspect:
     Attributes:
         polygon_id: the area's ``id``.
         code: its LCZ code.
-        check: which check: one of ``CHECKS``.
+        check: which check: huge, few, outside, tiny, overlap, edge or nodata.
         reason: why, in words.
         geometry: its polygon as read (before a huge one is replaced), raster CRS.
         fid, layer: where it came from.
@@ -81,10 +80,6 @@ class QualityReport:
     areas: list
     suspects: list = field(default_factory=list)
     replaced: list = field(default_factory=list)
-
-    def reasons_of(self, polygon_id: int) -> list[str]:
-        """The reasons given for one polygon."""
-        return [s.reason for s in self.suspects if s.polygon_id == polygon_id]
 
 
 def _suspect(area, check: str, reason: str) -> Suspect:
@@ -124,24 +119,28 @@ def _replace_huge(areas, feedback) -> tuple[list, list, list]:
     return out, suspects, [a.id for a, _ in found]
 
 
-def _few_per_class(areas, feedback) -> list[Suspect]:
-    counts = Counter(a.code for a in areas)
-    few = {c: n for c, n in counts.items() if n < MIN_POLYGONS}
-    found = [(a, "") for a in areas if a.code in few]
+def _few_per_class(areas, gave: set, feedback) -> list[Suspect]:
+    """Suspects of the classes with fewer than ``MIN_POLYGONS`` polygons among those that
+    gave patches (ids in ``gave``): a polygon outside the raster, on nodata or too small
+    for a grid point does not count."""
+    drawn = Counter(a.code for a in areas)
+    counts = Counter(a.code for a in areas if a.id in gave)
+    few = {c: counts.get(c, 0) for c in drawn if counts.get(c, 0) < MIN_POLYGONS}
     if few:
         classes = ", ".join(
-            f"LCZ {lcz_class(c).letter} ({n} polygon{'s' if n > 1 else ''})"
+            f"LCZ {lcz_class(c).letter} ({n} of {drawn[c]} polygon{'s' if drawn[c] > 1 else ''})"
             for c, n in sorted(few.items())
         )
         feedback.warning(
-            f"class(es) with fewer than {MIN_POLYGONS} training areas: {classes}; a model "
-            "learns little of them and a split by polygon cannot test them: digitise more "
-            "polygons of these classes (see the suspicious training areas layer)"
+            f"class(es) with fewer than {MIN_POLYGONS} training areas that gave patches: "
+            f"{classes}; a model learns little of them and a split by polygon cannot test "
+            "them: digitise more polygons of these classes (see the suspicious training "
+            "areas layer)"
         )
     return [
         _suspect(a, "few", f"LCZ {lcz_class(a.code).letter} has only {few[a.code]} polygon(s) "
-                 f"(fewer than {MIN_POLYGONS})")
-        for a, _ in found
+                 f"that gave patches (fewer than {MIN_POLYGONS})")
+        for a in areas if a.code in few
     ]  # fmt: skip
 
 
@@ -226,7 +225,6 @@ def check_training_areas(areas, info, feedback: Feedback | None = None) -> Quali
     """
     feedback = feedback or Feedback()
     used, suspects, replaced = _replace_huge(areas, feedback)
-    suspects += _few_per_class(used, feedback)
     suspects += _outside_and_tiny(used, info, feedback)
     suspects += _overlaps(used, feedback)
     return QualityReport(used, suspects, replaced)
@@ -268,7 +266,9 @@ def window_suspects(report: QualityReport, points, nodata: dict,
           "(skipped)")  # fmt: skip
     _warn(feedback, on_nd, f"{len(on_nd)} training area(s) have windows holding nodata "
           "(skipped)")  # fmt: skip
-    return out
+    gave = {a.id for a in report.areas
+            if points.per_polygon.get(a.id, 0) - points.outside.get(a.id, 0) - nodata.get(a.id, 0) > 0}  # fmt: skip
+    return out + _few_per_class(report.areas, gave, feedback)
 
 
 def suspicious_qml() -> str:

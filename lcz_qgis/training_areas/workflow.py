@@ -36,7 +36,7 @@ from ..common.enums import Sensor
 from ..common.errors import LczError
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
-from .bootstrap import N_SPLITS, BootstrapResult, run_bootstrap
+from .bootstrap import N_SPLITS, BootstrapResult, chance_alarm, run_bootstrap
 
 MODEL_TYPES = ("rf", "finetune")
 RF_TREES = 100
@@ -93,6 +93,7 @@ class MapResult:
     seconds: dict = field(default_factory=dict)
     # "before"/"after" calibration: the reliability tables of the held-out patches
     reliability: dict = field(default_factory=dict)
+    alarm: str = ""  # the chance-level warning (``bootstrap.chance_alarm``), or ""
 
 
 @dataclass
@@ -158,12 +159,12 @@ def _whole(value, key: str, low: int, high: int) -> int:
 def _check_options(req: MapRequest) -> None:
     """The choices and numbers of a request: model type, scale, filter, splits, trees,
     epochs and seed (each split's model takes seed + its index)."""
-    from ..classify.inputs import SCALES
+    from ..classify.inputs import parse_scale
     from ..classify.postfilter import FILTERS
     from ..common.errors import MAX_SEED, param
 
-    choices = (("MODEL_TYPE", req.model_type, MODEL_TYPES), ("SCALE", req.scale, SCALES),
-               ("FILTER", req.filter, FILTERS))  # fmt: skip
+    parse_scale(req.scale)  # a code or a factor
+    choices = (("MODEL_TYPE", req.model_type, MODEL_TYPES), ("FILTER", req.filter, FILTERS))
     for key, value, allowed in choices:
         if value not in allowed:
             raise LczError(f"{param(key)} must be one of {', '.join(allowed)}; got {value!r}")
@@ -453,10 +454,11 @@ _MAP_OUTPUTS = {"output": "OUTPUT", "confidence": "CONFIDENCE", "area_table": "A
                 "map_image": "MAP_IMAGE"}  # fmt: skip
 
 
-def _classify(req: MapRequest, model_path: Path, st, feedback: Feedback):
+def _classify(req: MapRequest, model_path: Path, st, feedback: Feedback, alarm: str = ""):
     """Step 4b: the map, as ``lcz classify`` makes it, written to temporaries of the
     run's staging ``st`` (with the rasters' styles), so it is moved into place with the
-    run's other outputs; the result names the real outputs."""
+    run's other outputs; the result names the real outputs. The map image carries the
+    chance-level ``alarm`` under its subtitle when there is one."""
     from ..classify.pipeline import classify_raster
     from ..models.modelfile import load_model
     from ..raster.io import qml_path
@@ -472,9 +474,20 @@ def _classify(req: MapRequest, model_path: Path, st, feedback: Feedback):
         resolution=req.resolution, filter=req.filter, area_table=temp.get("area_table"),
         map_image=temp.get("map_image"), map_title="LCZ map from training areas",
     )  # fmt: skip
+    if alarm and "map_image" in temp:  # drawn again, with the warning
+        from ..classify.map_image import render_map_png
+
+        render_map_png(temp["output"], temp["map_image"], "LCZ map from training areas",
+                       _map_subtitle(req, result), warning=alarm)  # fmt: skip
     result.output = Path(req.output)
     result.outputs = {_MAP_OUTPUTS[k]: Path(v) for k, v in final.items()}
     return result
+
+
+def _map_subtitle(req: MapRequest, result) -> str:
+    """The map image's subtitle: the model type and the cell size."""
+    cell = float(result.cell_area_m2) ** 0.5
+    return f"{req.model_type} model from training areas, {cell:g} m cells"
 
 
 def _bootstrap(req: MapRequest, patches: _Patches, features, folder: Path, feedback):
@@ -524,6 +537,9 @@ def _steps(req: MapRequest, st, folder: Path, feedback: Feedback) -> MapResult:
     boot = _bootstrap(req, patches, features, folder, feedback.scaled(15, 70))
     times["bootstrap"] = time.monotonic() - t0 - times["patches"]
     _report_scores(boot, feedback)
+    alarm = chance_alarm(boot)
+    if alarm:
+        feedback.warning(alarm)
     temperature, ece_before, ece_after, reliability = _calibrate(boot)
     feedback.info(f"3/5 calibration: temperature {temperature:.3f}, ECE "
                   f"{ece_before:.3f} -> {ece_after:.3f} (held-out polygons)")  # fmt: skip
@@ -535,8 +551,8 @@ def _steps(req: MapRequest, st, folder: Path, feedback: Feedback) -> MapResult:
         int(len(np.unique(patches.polygons))), class_table(patches, boot),
         list(patches.result.suspects), list(patches.result.quality.replaced),
     )  # fmt: skip
-    result.seconds, result.reliability = dict(times), reliability
-    result.classify = _classify(req, model, st, feedback.scaled(80, 98))
+    result.seconds, result.reliability, result.alarm = dict(times), reliability, alarm
+    result.classify = _classify(req, model, st, feedback.scaled(80, 98), alarm)
     _write_extras(st, req, result, model, patches)
     return result
 

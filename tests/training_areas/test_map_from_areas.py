@@ -432,7 +432,8 @@ def test_finetuning_maps_the_city_on_the_rasters_grid(finetuned, city):
 def test_the_finetuned_model_file_records_its_init_model_and_training_areas(finetuned):
     import hashlib
 
-    from lcz_qgis.models.modelfile import KerasModel, load_model
+    from lcz_qgis.common.enums import Framework
+    from lcz_qgis.models.modelfile import load_model
 
     res, d, _ = finetuned
     with zipfile.ZipFile(d / "city.lczmodel") as z:
@@ -452,9 +453,9 @@ def test_the_finetuned_model_file_records_its_init_model_and_training_areas(fine
     assert cal["temperature"] == pytest.approx(res.temperature)
     assert cal["n"] == sum(len(s.reference) for s in res.bootstrap.splits)
     model, before = load_model(d / "city.lczmodel"), load_model(init)
-    assert isinstance(model, KerasModel)
-    new = [w for layer in model.keras_model.layers for w in layer.get_weights()]
-    old = [w for layer in before.keras_model.layers for w in layer.get_weights()]
+    assert model.framework == Framework.KERAS
+    new = [w for layer in model.network.layers for w in layer.get_weights()]
+    old = [w for layer in before.network.layers for w in layer.get_weights()]
     assert len(new) == len(old) and not any(np.array_equal(a, b) for a, b in zip(new, old))
 
 

@@ -30,7 +30,9 @@ BAD = {  # the deliberately bad areas and the checks that must name them
     "open_outside": {"outside"},
     "open_a": {"overlap"},
     "midrise_overlap": {"overlap"},
-    "compact_tiny": {"tiny"},
+    "compact_tiny": {"tiny", "few"},  # LCZ 2: 2 of its 3 polygons give patches
+    "compact_b": {"few"},
+    "compact_c": {"few"},
     "rock_edge": {"edge"},
     "industry_a": {"few"},
     "industry_b": {"few"},
@@ -153,8 +155,8 @@ def test_each_quality_check_warns_and_lists_the_bad_areas(scene, run):
     for name, checks in BAD.items():
         for check in checks:
             (w,) = [w for w in fb.warnings if text[check] in w]
-            if check == "few":
-                assert "LCZ 8 (2 polygons)" in w
+            if check == "few":  # polygons that gave patches, of those drawn
+                assert "LCZ 8 (2 of 2 polygons)" in w and "LCZ 2 (2 of 3 polygons)" in w
             else:
                 assert f"polygon {ids[name]} " in w, (name, w)
     # the huge area's row holds the polygon as drawn (about 420,000 m²), not the buffer
@@ -317,7 +319,8 @@ def test_cli_then_summary_train_and_evaluate_take_the_file(scene, tmp_path, caps
                str(out), "--suspicious", str(tmp_path / "s.gpkg")])  # fmt: skip
     text = capsys.readouterr()
     assert rc == 0, text.err
-    assert "patches from 25 training areas" in text.out and "9 suspicious" in text.out
+    # 11: LCZ 2's 3 polygons are "few" (2 of them gave patches)
+    assert "patches from 25 training areas" in text.out and "11 suspicious" in text.out
     assert main(["summary", "--input", str(out)]) == 0
     summary = capsys.readouterr().out
     assert "Low plants" in summary and "Water" in summary
