@@ -40,7 +40,7 @@ from lcz_qgis.models.modelfile import load_model
 rasters, model_path, out = json.loads(os.environ["B"])
 t0 = time.monotonic()
 model = load_model(model_path)
-model.estimator.n_jobs = threads
+model.configure(threads, deterministic=True)
 t1 = time.monotonic()
 per, cpu = [], []
 for i, r in enumerate(rasters):

@@ -97,7 +97,7 @@ if {inference}:
         x = f.read(sensor, np.arange({n_inf}))
     m.predict_proba(x[:256])
     t = time.monotonic(); m.predict_proba(x); dt = time.monotonic() - t
-    row.update(infer_sps=len(x) / dt, mflops=count_flops(m.keras_model) / 1e6)
+    row.update(infer_sps=len(x) / dt, mflops=count_flops(m.network) / 1e6)
 row["peak_rss_mb"] = peak_rss_mb()
 print(json.dumps(row))
 """

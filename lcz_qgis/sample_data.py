@@ -26,6 +26,7 @@ from .common.enums import Sensor
 from .common.errors import LczError, check_seed
 from .common.feedback import Feedback
 from .common.legend import N_CLASSES
+from .so2sat.writer import create_so2sat
 
 # Materials: Sentinel-2 reflectance (B2 B3 B4 B5 B6 B7 B8 B8A B11 B12) and Sentinel-1
 # backscatter sigma0 (VH, VV), linear.
@@ -179,9 +180,8 @@ def write_so2sat_file(
     codes = rng.permutation(np.repeat(np.arange(1, N_CLASSES + 1), counts))
     with atomic_output(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            d1 = f.create_dataset(Sensor.SEN1, (n, PATCH_SIZE, PATCH_SIZE, 8), dtype="f8")
-            d2 = f.create_dataset(Sensor.SEN2, (n, PATCH_SIZE, PATCH_SIZE, 10), dtype="f8")
-            f.create_dataset("label", data=np.eye(N_CLASSES, dtype="f8")[codes - 1])
+            made = create_so2sat(f, codes, empty=(Sensor.SEN1, Sensor.SEN2))
+            d1, d2 = made[Sensor.SEN1], made[Sensor.SEN2]
             f.attrs["description"] = "SYNTHETIC So2Sat-format sample data made by lcz_qgis"
             f.attrs["seed"] = seed
             for start in range(0, n, chunk):

@@ -17,7 +17,8 @@ import h5py
 import numpy as np
 
 from lcz_qgis.models.modelfile import LczModel, new_manifest
-from lcz_qgis.raster.io import gdal, osr
+from lcz_qgis.raster.io import closing_raster, create_geotiff, gdal, osr
+from lcz_qgis.so2sat.writer import create_so2sat
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -65,23 +66,18 @@ def epsg_wkt(epsg):
 
 
 def write_raster(path, arr, gt=(690000.0, 10.0, 0.0, 5340000.0, 0.0, -10.0), epsg=32632,
-                 nodata=None, gtype=None):  # fmt: skip
+                 nodata=None, gtype=None, names=None):  # fmt: skip
     """arr (H, W, C) or (H, W) -> a GeoTIFF in EPSG ``epsg`` (none when 0) with geotransform
-    ``gt``; float32 unless ``gtype`` (a GDAL type) says otherwise."""
-    g = gdal()
+    ``gt``; float32 unless ``gtype`` (a GDAL type) says otherwise; ``names``: the band
+    descriptions. Written by the project's ``create_geotiff`` with GDAL's default layout
+    (no creation options)."""
     arr = arr if arr.ndim == 3 else arr[..., None]
-    gtype = gtype or g.GDT_Float32
-    ds = g.GetDriverByName("GTiff").Create(
-        str(path), arr.shape[1], arr.shape[0], arr.shape[2], gtype
-    )
-    ds.SetGeoTransform(gt)
-    if epsg:
-        ds.SetProjection(epsg_wkt(epsg))
-    for k in range(arr.shape[2]):
-        if nodata is not None:
-            ds.GetRasterBand(k + 1).SetNoDataValue(nodata)
-        ds.GetRasterBand(k + 1).WriteArray(arr[..., k])
-    ds = None
+    h, w, c = arr.shape
+    wkt = epsg_wkt(epsg) if epsg else None
+    dtype = gtype or "float32"
+    made = create_geotiff(path, w, h, c, dtype, gt, wkt, nodata, [], names or None)
+    with closing_raster(made) as ds:
+        ds.write(np.moveaxis(arr, -1, 0).astype(ds.dtypes[0], copy=False))
     return path
 
 
@@ -89,14 +85,25 @@ def write_raster(path, arr, gt=(690000.0, 10.0, 0.0, 5340000.0, 0.0, -10.0), eps
 
 
 def write_so2sat(path, n, seed=0, codes=None):
+    """A So2Sat file (``so2sat.writer.create_so2sat``) of ``n`` random float64 patches of
+    both sensors with LCZ ``codes`` (random when None); returns the codes."""
     rng = np.random.default_rng(seed)
     codes = rng.integers(1, 18, n) if codes is None else np.asarray(codes)
     with h5py.File(path, "w") as f:
         # distinct values per patch, so a misplaced patch cannot pass
-        f["sen2"] = rng.random((n, 32, 32, 10)) * 0.3 + np.arange(n)[:, None, None, None]
-        f["sen1"] = rng.random((n, 32, 32, 8)) + np.arange(n)[:, None, None, None]
-        f["label"] = np.eye(17)[codes - 1]
+        sen2 = rng.random((n, 32, 32, 10)) * 0.3 + np.arange(n)[:, None, None, None]
+        sen1 = rng.random((n, 32, 32, 8)) + np.arange(n)[:, None, None, None]
+        create_so2sat(f, codes, {"sen2": sen2, "sen1": sen1})
     return codes
+
+
+def write_h5(path, codes, sen2=None, sen1=None):
+    """A So2Sat file (``so2sat.writer.create_so2sat``) of the given patches (each as given,
+    or absent when None) with LCZ ``codes``; returns ``path``."""
+    patches = {k: v for k, v in (("sen2", sen2), ("sen1", sen1)) if v is not None}
+    with h5py.File(path, "w") as f:
+        create_so2sat(f, codes, patches)
+    return path
 
 
 # -- generators first written for patches/test_patches_qgis.py ----------
@@ -524,10 +531,11 @@ def write_crop(src, dst, col: int, row: int, width: int, height: int, epsg: int 
 
     win = Window(col, row, width, height)
     with rasterio.open(src) as s:
-        prof = {**s.profile, "width": width, "height": height,
-                "transform": s.window_transform(win)}  # fmt: skip
-        if epsg:
-            prof["crs"] = CRS.from_epsg(epsg)
-        with rasterio.open(dst, "w", **prof) as d:
+        layout = ("blockxsize", "blockysize", "tiled", "compress", "interleave")
+        opts = [f"{k.upper()}={s.profile[k]}" for k in layout if k in s.profile]
+        crs = CRS.from_epsg(epsg) if epsg else s.crs
+        gt = s.window_transform(win).to_gdal()
+        made = create_geotiff(dst, width, height, s.count, s.dtypes[0], gt, crs, s.nodata, opts)
+        with closing_raster(made) as d:
             d.write(s.read(window=win))
     return Path(dst)

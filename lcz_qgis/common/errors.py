@@ -91,11 +91,6 @@ def render(text: str, names: Names | None = None) -> str:
     return _PLACEHOLDER.sub(one, text)
 
 
-def placeholders(text: str) -> list[tuple[str, str]]:
-    """The ``(kind, name)`` of each placeholder in ``text``, in order."""
-    return [(m.group(1), m.group(2)) for m in _PLACEHOLDER.finditer(text)]
-
-
 class LczError(Exception):
     """Bad input or a condition the user can fix; the message says what and how.
 

@@ -64,8 +64,6 @@ LCZ_CLASSES: tuple[LczClass, ...] = (
 )
 CODES: tuple[int, ...] = tuple(c.code for c in LCZ_CLASSES)
 N_CLASSES = len(LCZ_CLASSES)
-URBAN_CODES = tuple(range(1, 11))
-NATURAL_CODES = tuple(range(11, 18))
 _BY_CODE = {c.code: c for c in LCZ_CLASSES}
 
 
@@ -79,15 +77,6 @@ def lcz_class(code: int) -> LczClass:
         return _BY_CODE[int(code)]
     except KeyError:
         raise ValueError(f"{code} is not an LCZ code (1-17)") from None
-
-
-def lcz_name(code: int) -> str:
-    """The name of LCZ ``code`` (1..17), e.g. "Water" for 17.
-
-    Raises:
-        ValueError: ``code`` is not 1..17.
-    """
-    return lcz_class(code).name
 
 
 def normalize_codes(values: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ order is So2Sat's unless ``bands`` maps names to 0-based channel indices:
 Indices come back as float32 with ``nodata`` (default -9999) wherever the denominator
 is 0, an input is NaN/inf or equals ``input_nodata``, or the result would overflow:
 they never hold inf or NaN. Composites come back as uint8 RGB (...,3), 0 where the input
-is invalid; ``valid_mask`` tells those pixels apart from genuinely dark ones.
+is invalid.
 
     >>> from lcz_qgis import indices
     >>> v = indices.ndvi(sen2_patch)            # (32,32) float32
@@ -165,11 +165,6 @@ def _valid(arrays, input_nodata) -> np.ndarray:
         if input_nodata is not None and np.isfinite(input_nodata):
             ok &= a != input_nodata
     return ok
-
-
-def valid_mask(x, product_name: str, bands=None, input_nodata=None) -> np.ndarray:
-    """True where every input of the product is finite and not ``input_nodata``."""
-    return _valid(_channels(x, product(product_name).needs, bands), input_nodata)
 
 
 def _fill(ok, num, den, nodata, scale: float = 1.0) -> np.ndarray:

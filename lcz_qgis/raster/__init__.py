@@ -2,7 +2,7 @@
 
 Public names (imported on first use, so importing the package stays cheap):
 - ``block_reader``: block_spans, in_reader_thread, window_batches
-- ``io``: CACHE_BUDGET, PIXEL_SIZE_M, cache_used, check_real_bands, check_tif_name, classifier_input_options, close_raster, closing_raster, copy_as_cog, create_geotiff, gdal, gdal_writes, info_from_dataset, name_lcz_categories, open_dataset, open_raster, open_vector, osr, pixel_validity, polygons_in, qml_path, RasterInfo, rasterize_rows, read_bands, read_errors, read_failures, read_lcz_map, read_window, rio, style_lcz_band, trim_cache, warped_vrt, write_lcz_qml, write_qml
+- ``io``: CACHE_BUDGET, PIXEL_SIZE_M, check_real_bands, check_tif_name, classifier_input_options, close_raster, closing_raster, copy_as_cog, create_geotiff, gdal, gdal_writes, info_from_dataset, name_lcz_categories, open_dataset, open_raster, open_vector, osr, pixel_validity, polygons_in, qml_path, RasterInfo, rasterize_rows, read_bands, read_errors, read_failures, read_lcz_map, read_window, rio, style_lcz_band, trim_cache, warped_vrt, write_lcz_qml, write_qml
 """
 
 from ..common.lazy import lazy_exports
@@ -32,7 +32,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "read_lcz_map": "io",
         "style_lcz_band": "io",
         "write_lcz_qml": "io",
-        "cache_used": "io",
         "open_dataset": "io",
         "read_failures": "io",
         "read_window": "io",

@@ -13,7 +13,7 @@ same libgdal as QGIS (Debian's or OSGeo4W's ``python3-rasterio``, conda-forge's
 error-handler stack (``gdal_writes`` collects the messages GDAL reports without
 raising, e.g. a full disk on close or an unsaved ``.aux.xml``), the category names of
 the LCZ band (``style_lcz_band``: PAM metadata rasterio cannot set), the block cache
-(``cache_used``, ``trim_cache``: rasterio has no FlushCache) and the driver's
+(``trim_cache``: rasterio has no FlushCache) and the driver's
 creation-option list; BuildVRT / Translate elsewhere. ``osr()`` serves the CRS descriptions of messages and vector (OGR)
 geometries.
 
@@ -364,12 +364,6 @@ def info_from_dataset(ds, path: str) -> RasterInfo:
         nodata=list(ds.nodatavals),
         dtype=_gdal_typename(ds.dtypes[0]),
     )
-
-
-def cache_used() -> int:
-    """Bytes held by GDAL's block cache (one cache for the process: QGIS's, osgeo's and
-    rasterio's blocks, all on the same libgdal)."""
-    return gdal().GetCacheUsed()
 
 
 def trim_cache(budget: int = CACHE_BUDGET) -> None:

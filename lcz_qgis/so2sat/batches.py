@@ -287,17 +287,6 @@ class PatchReader:
         self._parts.close()
 
 
-def read_rows(
-    f: So2SatFile, sensor: str, rows: np.ndarray, bands: list[int], stats: ReadStats | None = None
-) -> np.ndarray:
-    """Patches (k,32,32,C) float32 for sorted unique ``rows`` (one-off reads)."""
-    reader = PatchReader(f, sensor, bands, stats)
-    try:
-        return reader.read(rows)
-    finally:
-        reader.close()
-
-
 def dihedral(x: np.ndarray, rng: np.random.Generator, out=None) -> np.ndarray:
     """Each patch of (N,H,W,C) through a random one of the 8 flips/90-degree rotations
     (into ``out`` when given, which must not be ``x``)."""

@@ -522,16 +522,3 @@ def check_sen2_scale(f: So2SatFile, feedback, rows: np.ndarray | None = None, k:
     message = dn_scale_warning(f.read("sen2", pick), f"'{f.path.name}'")
     if message:
         feedback.warning(message)
-
-
-def open_so2sat(path, require=("label",)) -> So2SatFile:
-    """Open and check a So2Sat LCZ42 HDF5 file (``So2SatFile``).
-
-    Args:
-        path: the ``.h5`` file.
-        require: datasets it must have besides sen1 or sen2 (default: ``label``).
-
-    Raises:
-        LczError: the file is missing, unreadable or not a So2Sat LCZ42 file.
-    """
-    return So2SatFile(path, require=require)

@@ -221,14 +221,6 @@ def histogram_png_bytes(summary: DatasetSummary, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
-def write_png(summary: DatasetSummary, path) -> Path:
-    """Write the patches-per-class histogram (PNG, LCZ colours) to ``path``, atomically."""
-    data = histogram_png_bytes(summary)
-    with atomic_output(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
-
-
 def html_report(summary: DatasetSummary, png: bytes | None = None) -> str:
     """The summary as a self-contained HTML page.
 

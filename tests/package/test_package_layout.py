@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -218,11 +219,13 @@ TESTS = Path(__file__).resolve().parents[1]
 # Test folders that are not a core package: the QGIS plugin itself, and the repository
 # (layout, packaging).
 NOT_A_PACKAGE = {"plugin", "package"}
+# Folders that hold no tests: test data (files the tests read), and Python's cache
+NOT_TESTS = {"data", "__pycache__"}
 
 
 def test_test_folders_mirror_the_core_packages_and_every_package_has_one():
     core_packages = {p.name for p in CORE.iterdir() if (p / "__init__.py").is_file()}
-    folders = {p.name for p in TESTS.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    folders = {p.name for p in TESTS.iterdir() if p.is_dir() and p.name not in NOT_TESTS}
     assert folders - NOT_A_PACKAGE <= core_packages, folders - NOT_A_PACKAGE - core_packages
     # and the other way round: every core package has its tests
     assert core_packages <= folders, (
@@ -231,3 +234,202 @@ def test_test_folders_mirror_the_core_packages_and_every_package_has_one():
     assert not sorted(TESTS.glob("test_*.py")), "test modules belong in a package's folder"
     for folder in folders:
         assert sorted((TESTS / folder).glob("test_*.py")), f"tests/{folder} holds no tests"
+
+
+# -- which modules may import a framework ---------------------------------------------------
+
+# TensorFlow/Keras: the Keras engine (the only inference module), the model builders and
+# training; onnxruntime: the ONNX engine only
+FRAMEWORK_HOMES = {
+    "tensorflow": {
+        "lcz_qgis.models.engines.keras",
+        "lcz_qgis.models.mlp",
+        "lcz_qgis.models.resnet50",
+        "lcz_qgis.models.fusion",
+        "lcz_qgis.models.sen2lcznet",
+        "lcz_qgis.models.so2sat_resnet20",
+        "lcz_qgis.models.flops",
+        "lcz_qgis.models.pretrained",
+        "lcz_qgis.models.pretrained_import",
+        "lcz_qgis.training.*",
+    },
+    "onnxruntime": {"lcz_qgis.models.engines.onnx"},
+}
+
+
+def _framework_imports(source: str) -> set[str]:
+    """The frameworks (``tensorflow`` for TensorFlow and Keras, ``onnxruntime``) that
+    ``source`` imports, anywhere in it, or asks for through ``errors.require``."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            mods = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            mods = [node.module or ""]
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", getattr(node.func, "attr", None)) == "require"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            mods = [str(node.args[0].value)]
+        else:
+            continue
+        for m in mods:
+            top = m.split(".")[0]
+            if top in ("tensorflow", "keras", "tf_keras"):
+                found.add("tensorflow")
+            elif top == "onnxruntime":
+                found.add("onnxruntime")
+    return found
+
+
+def _allowed(name: str, homes: set[str]) -> bool:
+    return any(name == h or (h.endswith(".*") and name.startswith(h[:-1])) for h in homes)
+
+
+def test_frameworks_are_imported_only_by_their_engines_builders_and_training():
+    wrong = [
+        f"{name} imports {fw}"
+        for name, path in MODULES.items()
+        for fw in sorted(_framework_imports(path.read_text()))
+        if not _allowed(name, FRAMEWORK_HOMES[fw])
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_framework_import_check_finds_every_form():
+    src = (
+        "import numpy\nfrom . import keras\n"
+        "def f():\n    import tensorflow as tf\n"
+        "def g():\n    from keras.src.saving import serialization_lib\n"
+        "def h():\n    ort = require('onnxruntime', 'onnxruntime', 'ONNX models')\n"
+    )
+    assert _framework_imports(src) == {"tensorflow", "onnxruntime"}
+    assert _framework_imports("tf = require('tensorflow', 'tensorflow-cpu', 'x')\n") == {
+        "tensorflow"
+    }
+    assert _framework_imports("from .engines import keras\nimport sklearn\n") == set()
+    assert _allowed("lcz_qgis.training.epoch_loop", FRAMEWORK_HOMES["tensorflow"])
+    assert not _allowed("lcz_qgis.models.modelfile", FRAMEWORK_HOMES["tensorflow"])
+
+
+# -- every public name is used -------------------------------------------------------------
+
+REPO = CORE.parent
+# where a public name of the core may be used
+USERS = ("lcz_qgis", "processing_algorithms", "scripts", "tests", "resources")
+# Public names meant for Python users although nothing in the repository uses them; each
+# must be documented (README.md, docs/). None today.
+PUBLIC_API: set[str] = set()
+# Dead code in modules that other changes of issue 27 are editing, to be removed (or
+# used) there: name -> why it is still here
+PENDING_REMOVAL = {
+    "write_patch_outlines": "patches/outlines.py: load_patches writes them staged",
+}
+
+
+def _top_level_names(tree: ast.Module) -> dict[str, tuple[int, int]]:
+    """Public functions, classes and variables defined at a module's top level, with the
+    lines each definition spans."""
+    out = {}
+    for n in tree.body:
+        if isinstance(n, (*_DEFS, ast.ClassDef)):
+            out[n.name] = (n.lineno, n.end_lineno)
+        elif isinstance(n, (ast.Assign, ast.AnnAssign)):
+            for t in n.targets if isinstance(n, ast.Assign) else [n.target]:
+                if isinstance(t, ast.Name):
+                    out[t.id] = (n.lineno, n.end_lineno)
+    return {k: v for k, v in out.items() if not k.startswith("_")}
+
+
+def _references(sources: dict[str, str]) -> set[str]:
+    """The names that ``sources`` (file name -> text) use outside their own definitions.
+
+    Python files are read through the AST: names and attributes read, names imported. A
+    use inside the top-level definition of the same name in the same file (recursion)
+    does not count, nor does a string (a docstring, ``__all__``, a lazy-export list).
+    Other files (shell scripts, Processing models) count every word. Names are matched
+    by name only, so a name used in one module covers the same name defined in another.
+    """
+    used = set()
+    for file, text in sources.items():
+        if not file.endswith(".py"):
+            used |= set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+            continue
+        tree = ast.parse(text)
+        spans = _top_level_names(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
+                name = node.id
+            elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Store):
+                name = node.attr
+            elif isinstance(node, ast.alias):
+                name = node.name.rsplit(".", 1)[-1]
+            else:
+                continue
+            first, last = spans.get(name, (0, -1))
+            if not first <= node.lineno <= last:
+                used.add(name)
+    return used
+
+
+def _public_core_names() -> dict[str, set[str]]:
+    """Module or package -> its public names: each package's ``__all__`` (its lazy-export
+    list) and each module's public top-level functions, classes and variables."""
+    names = {}
+    for name, path in MODULES.items():
+        if path.name == "__init__.py":
+            names[name] = set(getattr(importlib.import_module(name), "__all__", ()))
+        else:
+            names[name] = set(_top_level_names(ast.parse(path.read_text())))
+    return names
+
+
+def _user_sources() -> dict[str, str]:
+    """Every Python file, shell script and Processing model of ``USERS``, by path."""
+    files = (p for d in USERS for p in sorted((REPO / d).rglob("*")) if p.is_file())
+    return {
+        str(p.relative_to(REPO)): p.read_text(errors="replace")
+        for p in files
+        if p.suffix in (".py", ".sh", ".model3") and "__pycache__" not in p.parts
+    }
+
+
+def test_every_public_core_name_is_used_outside_its_definition():
+    used = _references(_user_sources())
+    public = _public_core_names()
+    unused = sorted(
+        f"{module}.{n}"
+        for module, names in public.items()
+        for n in names - used - PUBLIC_API - set(PENDING_REMOVAL)
+    )
+    assert not unused, "public names that nothing uses (dead code):\n" + "\n".join(unused)
+    # and every exception is still needed
+    exceptions = PUBLIC_API | set(PENDING_REMOVAL)
+    assert exceptions <= set().union(*public.values()), "gone: " + str(
+        exceptions - set().union(*public.values())
+    )
+    assert not exceptions & used, f"used now, no longer an exception: {exceptions & used}"
+
+
+def test_the_use_check_ignores_definitions_strings_and_stores():
+    sources = {
+        "a.py": (
+            '"""Uses nothing: helper, CONST."""\n'
+            "__all__ = ['helper']\n"
+            "CONST = 1\n"
+            "def helper(n):\n    return helper(n - 1) if n else 0\n"
+            "def caller():\n    return other.used_attr + imported\n"
+            "class K:\n    def __init__(self):\n        self.stored = 1\n"
+        ),
+        "b.py": "from x import imported\nimport pkg.module_used\n",
+        "run.sh": "python -c 'from lcz_qgis import in_script'\n",
+    }
+    used = _references(sources)
+    assert {"other", "used_attr", "imported", "module_used", "in_script"} <= used
+    assert not {"helper", "CONST", "stored", "caller", "K"} & used
+    assert set(_top_level_names(ast.parse(sources["a.py"]))) == {"CONST", "helper", "caller", "K"}
+    # the real check finds a name the tree never uses
+    assert "lcz_qgis.common.legend" in _public_core_names()
+    assert "a_name_nothing_uses" not in _references(_user_sources())

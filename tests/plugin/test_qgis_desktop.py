@@ -379,7 +379,7 @@ def test_icons_per_group_and_for_the_provider(qgis_app):
         by_group.setdefault(alg.groupId(), set()).add(path)
     assert all(len(paths) == 1 for paths in by_group.values()), by_group
     paths = [next(iter(p)) for p in by_group.values()]
-    assert len(set(paths)) == len(by_group) == 4
+    assert len(set(paths)) == len(by_group) == 5
     assert provider.svgIconPath() not in paths
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import helpers
 import numpy as np
 import pytest
-from osgeo import gdal, osr
+from osgeo import gdal
 
 from lcz_qgis.cli import main
 from lcz_qgis.common.bands import SEN1_CHANNELS, SEN2_BANDS
@@ -18,22 +19,8 @@ GT = (600000.0, 10.0, 0.0, 5300000.0, 0.0, -10.0)
 
 
 def write_raster(path, arr, names=None, nodata=-9999.0, epsg=32632):
-    """(rows, cols, bands) float32 GeoTIFF."""
-    h, w, c = arr.shape
-    ds = gdal.GetDriverByName("GTiff").Create(str(path), w, h, c, gdal.GDT_Float32)
-    ds.SetGeoTransform(GT)
-    s = osr.SpatialReference()
-    s.ImportFromEPSG(epsg)
-    ds.SetProjection(s.ExportToWkt())
-    for k in range(c):
-        b = ds.GetRasterBand(k + 1)
-        if nodata is not None:
-            b.SetNoDataValue(nodata)
-        if names:
-            b.SetDescription(names[k])
-        b.WriteArray(arr[..., k])
-    ds = None
-    return path
+    """(rows, cols, bands) float32 GeoTIFF (``helpers.write_raster`` on this file's grid)."""
+    return helpers.write_raster(path, arr, GT, epsg, nodata, names=names)
 
 
 @pytest.fixture(scope="module")

@@ -204,10 +204,11 @@ def test_reference_in_degrees_is_an_error(tmp_path):
 def test_cli_prepare_s1_options_have_help_with_defaults():
     import argparse
 
-    from lcz_qgis.cli import cmd_prepare_s1
+    from lcz_qgis.cli.spec_cli import add_command_arguments
+    from lcz_qgis.commands.prepare_s1 import COMMAND
 
     p = argparse.ArgumentParser()
-    cmd_prepare_s1.add_arguments(p)
+    add_command_arguments(p, COMMAND)
     for a in p._actions:
         assert a.help, a.option_strings
         if a.default not in (None, "", True, False, argparse.SUPPRESS):
