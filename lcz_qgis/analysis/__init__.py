@@ -12,6 +12,8 @@ Public names (imported on first use, so importing the package stays cheap):
 - ``zonal``: zonal_statistics
 - ``common_grid``: common_grid, on_grid_of
 - ``compare``: agreement_qml, compare_maps, cross_table_text
+- ``export``: FORMATS, UMEP_CODES, check_covers, check_domain, export_map, umep_qml,
+  wrf_grid, wrf_strips
 """
 
 from ..common.lazy import lazy_exports
@@ -49,5 +51,13 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "agreement_qml": "compare",
         "compare_maps": "compare",
         "cross_table_text": "compare",
+        "FORMATS": "export",
+        "UMEP_CODES": "export",
+        "check_covers": "export",
+        "check_domain": "export",
+        "export_map": "export",
+        "umep_qml": "export",
+        "wrf_grid": "export",
+        "wrf_strips": "export",
     },
 )

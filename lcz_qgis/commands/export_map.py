@@ -1,0 +1,71 @@
+"""``lcz export-map`` / lcz:exportmap: an LCZ map as UMEP (SUEWS) or WRF (W2W) read it."""
+
+from __future__ import annotations
+
+from ..analysis.export import M_PER_DEGREE, export_map
+from ..common.legend import lcz_class
+from .spec import ENUM, EXTENT, RASTER, RASTER_DEST, Command, Param
+
+FORMATS = (
+    ("umep", "UMEP (LCZ Converter): codes 1-10 and 101-107, the map's CRS and grid"),
+    ("wrf", "WRF (W2W): codes 1-17, EPSG:4326, nearest neighbour"),
+)
+
+
+def _run(values: dict, feedback, given=None) -> dict:
+    result = export_map(values["MAP"], values["OUTPUT"], values["FORMAT"],
+                        domain=values["DOMAIN"], feedback=feedback)  # fmt: skip
+    return {"OUTPUT": result["output"], "_result": result}
+
+
+def _report(values: dict, outputs: dict) -> str:
+    r = outputs["_result"]
+    classes = " ".join(lcz_class(c).letter for c in r["classes"])
+    return (f"{r['format']}: {r['output']} ({r['crs']}, {r['width']} x {r['height']} cells; "
+            f"LCZ {classes})")  # fmt: skip
+
+
+COMMAND = Command(
+    name="export-map",
+    algorithm="exportmap",
+    display_name="Export LCZ map for UMEP or WRF",
+    group="analysis",
+    order=63,
+    summary="an LCZ map as UMEP's LCZ Converter (codes 101-107) or WRF's W2W (codes 1-17, "
+    "EPSG:4326) read it",
+    help=(
+        "Writes an LCZ map (any: codes 1-17 or 101-107, any nodata, any CRS, float or "
+        "integer) as an urban-climate model's preprocessor reads it: a GeoTIFF with nodata "
+        "0 and an LCZ style (.qml) beside it.<br>"
+        "<b>UMEP</b> (the LCZ Converter, for SUEWS): LCZ 1-10 as 1-10 and LCZ A-G as "
+        "101-107, the codes UMEP hard-codes (given 11-17 it silently read water as paved, "
+        "UMEP issue 442); 8-bit integers; the map's own CRS and grid, cell for cell. UMEP "
+        "grids are usually in metres: reproject a map in degrees first (nearest "
+        "neighbour).<br>"
+        "<b>WRF</b> (W2W, Demuzere et al. 2022): codes 1-17 in EPSG:4326. Each cell takes "
+        "the code under its centre (nearest neighbour, exact coordinate transforms; class "
+        "codes are never interpolated). <b>Grid</b>: a regular latitude/longitude grid "
+        "whose cells are about the map's: a map in degrees keeps its cell size; otherwise "
+        "the side of the map's cells in metres divided by "
+        f"{M_PER_DEGREE:,.0f} m per degree (100 m gives 0.000898 degrees). It spans the "
+        "map's extent, or the <b>domain</b> W,S,E,N in degrees when given (its edges are "
+        "the grid's edges). W2W needs the LCZ map to cover the WRF domain and a margin "
+        "around it: give the domain with that margin. A domain the map does not cover is "
+        "refused: an export cannot add data beyond the map.<br>"
+        "Demuzere, M. et al. (2022), W2W: A Python package that injects WUDAPT's Local "
+        "Climate Zone information in WRF, JOSS 7(76), 4432. Lindberg, F. et al. (2018), "
+        "UMEP, Environmental Modelling and Software 99, 70-87."
+    ),
+    params=[
+        Param("MAP", RASTER, "LCZ map", "The LCZ map (band 1 holds the classes)."),
+        Param("FORMAT", ENUM, "Export for", "The model whose preprocessor reads the export.",
+              choices=FORMATS, default="umep"),
+        Param("DOMAIN", EXTENT, "Domain (WRF, degrees)",
+              "WRF only: the domain W,S,E,N in degrees (EPSG:4326) with W2W's margin; the "
+              "map must cover it (default: the map's extent).", optional=True),
+        Param("OUTPUT", RASTER_DEST, "Exported LCZ map",
+              "The GeoTIFF to write (.tif); its style (.qml) is written beside it."),
+    ],
+    run=_run,
+    report=_report,
+)  # fmt: skip
