@@ -27,6 +27,11 @@ cleanup() { trixie_umount "$ROOT"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 trixie_mount "$ROOT"
+# the real third-party files beside the checkout (../shared), read-only, where tests look
+mkdir -p "$ROOT/srv/shared"
+if [ -d "$REPO/../shared" ] && ! mountpoint -q "$ROOT/srv/shared"; then
+  mount --bind "$REPO/../shared" "$ROOT/srv/shared" && mount -o remount,bind,ro "$ROOT/srv/shared"
+fi
 # a fresh copy of the checkout; the root's .venv (and its setup stamp) stays
 mkdir -p "$ROOT/srv/lcz"
 find "$ROOT/srv/lcz" -mindepth 1 -maxdepth 1 ! -name .venv -exec rm -rf {} +

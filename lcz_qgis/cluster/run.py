@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import threading
 import time
 import uuid
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,10 +171,36 @@ def submit_all(client, tasks: list[TaskSpec], job, retries: int, outcome: Outcom
     Progress is the share of finished tasks (skipped ones included); cancel stops
     submitting and cancels what is in flight (raises ``Cancelled``).
     """
-    from .tasks import run_task
-
     queue, pending = deque(tasks), {}
     token = uuid.uuid4().hex[:8]
+    t0 = time.monotonic()
+    with interrupt_as_cancel() as interrupted:
+        _collect(client, queue, pending, job, retries, outcome, feedback, total, token,
+                 lambda: interrupted() or feedback.is_cancelled())  # fmt: skip
+    outcome.wall_s = time.monotonic() - t0
+
+
+@contextmanager
+def interrupt_as_cancel():
+    """Within the block, Ctrl-C (SIGINT) in the main thread sets a flag instead of
+    raising ``KeyboardInterrupt`` wherever the main thread happens to be (Dask's client
+    code may catch it there and go on); yields ``interrupted()``. Elsewhere (another
+    thread, QGIS), nothing changes."""
+    hit = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    before = signal.signal(signal.SIGINT, lambda *_: hit.append(True))
+    try:
+        yield lambda: bool(hit)
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _collect(client, queue, pending, job, retries, outcome, feedback, total, token, cancelled):
+    """``submit_all``'s loop: submit, collect, report progress, stop on ``cancelled()``."""
+    from .tasks import run_task
+
     t0 = time.monotonic()
     while queue or pending:
         limit = _in_flight(client)
@@ -190,11 +219,10 @@ def submit_all(client, tasks: list[TaskSpec], job, retries: int, outcome: Outcom
             fut.release()
         ended = len(outcome.done) + len(outcome.failed) + len(outcome.skipped)
         feedback.progress(100.0 * ended / max(1, total))
-        if feedback.is_cancelled():
+        if cancelled():
             client.cancel(list(pending))
             outcome.wall_s = time.monotonic() - t0
             raise Cancelled()
-    outcome.wall_s = time.monotonic() - t0
 
 
 def warm_workers(client, job, feedback: Feedback) -> dict:

@@ -47,7 +47,8 @@ def test_registered_model_is_complete_named_and_grouped(qgis_app):
     provider = reg.providerById("lcz")
     groups = {(a.groupId(), a.group()) for a in provider.algorithms()}
     assert groups == {("data", "Data"), ("visualisation", "Visualisation"),
-                      ("models", "Models"), ("mapping", "Mapping")}  # fmt: skip
+                      ("models", "Models"), ("mapping", "Mapping"),
+                      ("analysis", "Analysis")}  # fmt: skip
     assert model.groupId() == reg.algorithmById("lcz:classifyraster").groupId()
     # every raster is written as GeoTIFF: the dialogs must not offer other formats
     assert provider.supportedOutputRasterLayerExtensions() == ["tif"]

@@ -64,12 +64,14 @@ def free(folder: Path) -> int:
     return shutil.disk_usage(folder).free
 
 
-def assert_one_line_full(exc: BaseException, name: str) -> None:
+def assert_one_line_full(exc: BaseException, name) -> None:
+    """One line saying the disk is full while writing ``name`` (or one of ``name``s)."""
     msg = str(exc)
     assert "\n" not in msg
     m = FULL.match(msg)
     assert m, msg
-    assert Path(m.group(1)).name == name, msg
+    names = [name] if isinstance(name, str) else list(name)
+    assert Path(m.group(1)).name in names, msg
 
 
 class Disk(type(Path())):
@@ -141,7 +143,9 @@ def test_classify_disk_full_late_keeps_every_earlier_output(
     with pytest.raises(LczError) as e:
         _classify(rf, s2, small_disk, stride=STRIDE_NEW)
     assert isinstance(e.value, DiskFull)
-    assert_one_line_full(e.value, late)
+    # the disk fills at `late` or, where GDAL writes `late` sparsely (GDAL 3.10: blocks
+    # of zeros left unallocated until the end), at a file written after it
+    assert_one_line_full(e.value, order[order.index(late) :])
     assert sha256s(small_disk) == before  # same bytes; no new file, no temporary
 
     # the CLI: the same one line, exit 2

@@ -271,4 +271,4 @@ def test_onnx_models_predict_where_tensorflow_keras_and_sklearn_cannot_be_import
         want = load_model(path, runtime="tensorflow").predict_proba(x)
         got = np.load(tmp_path / f"x.npy.{i}.npy")
         assert np.max(np.abs(got - want)) <= 1e-5
-        assert np.array_equal(got, load_model(path).predict_proba(x))
+        assert np.array_equal(got, load_model(path, runtime="onnx").predict_proba(x))

@@ -39,7 +39,8 @@ def test_model_manifest_records_what_it_must(rf_model):
     assert m["training"]["n_train"] > 0 and len(m["training"]["class_counts"]) == 17
     assert "scikit-learn" in m["library_versions"] and "skops" in m["library_versions"]
     with zipfile.ZipFile(rf_model) as z:
-        assert set(z.namelist()) == {"manifest.json", "model.skops"}  # no pickle
+        # no pickle; the forest's ONNX graph beside it (docs/onnx.md)
+        assert set(z.namelist()) == {"manifest.json", "model.skops", "model.onnx"}
 
 
 def test_predict_proba_is_n_by_17_in_code_order(rf_model, sample_dir):

@@ -26,9 +26,19 @@ def test_qgis_process_reads_hdf5_with_gdal_loaded(qgis_process, sample_dir, tmp_
 
 
 def test_one_hdf5_library_in_the_environment():
+    # h5py linked to the distribution's libhdf5 that GDAL uses (Debian's python3-h5py, or
+    # built from source on it by make setup); not a wheel with its own copy
+    import glob
+    import os
+    import subprocess
+
     import h5py
     from osgeo import gdal
 
-    # Debian's h5py, linked to the libhdf5 that GDAL uses; not a wheel with its own copy
-    assert h5py.__file__.startswith("/usr/lib/python3/"), h5py.__file__
+    home = os.path.dirname(h5py.__file__)
+    assert not glob.glob(os.path.join(home, "*.libs")) and not os.path.isdir(home + ".libs")
+    ext = glob.glob(os.path.join(home, "**", "defs*.so"), recursive=True)
+    linked = subprocess.run(["ldd", ext[0]], capture_output=True, text=True).stdout
+    hdf5 = [line.split("=>")[-1].split()[0] for line in linked.splitlines() if "libhdf5" in line]
+    assert hdf5 and all(p.startswith(("/usr/lib/", "/lib/")) for p in hdf5), (h5py.__file__, hdf5)
     assert gdal.GetDriverByName("HDF5") is not None

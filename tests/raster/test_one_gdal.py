@@ -213,7 +213,8 @@ print(open("/proc/self/maps").read())
     assert len(gdals) == 2 and any(g.startswith(str(tmp_path)) for g in gdals), gdals
 
 
-@pytest.mark.parametrize("kind", ["rf", "keras"])
+# keras: the network on TensorFlow; onnx: the same file on ONNX Runtime (auto)
+@pytest.mark.parametrize("kind", ["rf", "keras", "onnx"])
 def test_qgis_process_classify_holds_one_gdal_and_one_hdf5(
     kind, request, qgis_profile, sample_dir, tmp_path
 ):
@@ -230,6 +231,7 @@ def test_qgis_process_classify_holds_one_gdal_and_one_hdf5(
             f"MODEL={model}",
             f"SENTINEL2={sample_dir / 'scene_s2.tif'}",
             "STRIDE=8",  # ~3600 windows: the prediction lasts long enough to be seen
+            f"RUNTIME={'onnx' if kind == 'onnx' else 'tensorflow'}",
             f"OUTPUT={out}",
         ],
         qgis_process_env(qgis_profile),
@@ -239,7 +241,8 @@ def test_qgis_process_classify_holds_one_gdal_and_one_hdf5(
     assert out.exists() and not list(tmp_path.glob("*.lcz-partial-*"))
     # the watch saw the process while it predicted, with the model's library loaded
     assert run["predicting"], f"no snapshot while predicting ({run['polls']} polls)"
-    model_lib = "sklearn/tree/_tree" if kind == "rf" else "libtensorflow_framework"
+    model_lib = {"rf": "sklearn/tree/_tree", "keras": "libtensorflow_framework",
+                 "onnx": "onnxruntime_pybind11_state"}[kind]  # fmt: skip
     assert any(model_lib in p for p in run["predicting"].values()), model_lib
     found = _assert_one_gdal_one_hdf5(run["files"], f"qgis_process ({kind})")
     # the classification read and wrote through rasterio (raster.io), on that one libgdal
