@@ -19,7 +19,7 @@ from ..common.feedback import Feedback
 from ..common.legend import LCZ_CLASSES
 from ..evaluation.metrics import confusion_matrix, scores_from_confusion
 from ..raster.io import closing_raster, create_geotiff, gdal_writes
-from ..styling.qml import raster_style
+from ..styling.qml import paletted_style
 from .common_grid import common_grid
 from .read_map import STRIP_ROWS, LczMap, iter_strips, open_lcz_map
 
@@ -28,14 +28,7 @@ AGREE, DISAGREE = 1, 2
 
 def agreement_qml() -> str:
     """The agreement raster's style: agree green, differ red, 0 transparent."""
-    entries = (f'        <paletteEntry value="{AGREE}" color="#1a9641" alpha="255" label="agree"/>\n'
-               f'        <paletteEntry value="{DISAGREE}" color="#d7191c" alpha="255" label="differ"/>')  # fmt: skip
-    return raster_style(f"""    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">
-      <rasterTransparency/>
-      <colorPalette>
-{entries}
-      </colorPalette>
-    </rasterrenderer>""")
+    return paletted_style([(AGREE, "#1a9641", "agree"), (DISAGREE, "#d7191c", "differ")])
 
 
 def cross_table_text(cm: np.ndarray) -> str:

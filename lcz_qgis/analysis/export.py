@@ -25,7 +25,7 @@ from ..common.errors import LczError, param
 from ..common.feedback import Feedback
 from ..common.legend import LCZ_CLASSES, qml_paletted
 from ..raster.io import closing_raster, create_geotiff, gdal_writes, style_lcz_band
-from ..styling.qml import raster_style, xml_attr
+from ..styling.qml import paletted_style
 from .common_grid import cell_area_m2
 from .read_map import STRIP_ROWS, LczMap, iter_strips, open_lcz_map, read_codes
 
@@ -40,17 +40,7 @@ WGS84 = "EPSG:4326"
 def umep_qml() -> str:
     """The LCZ legend style with UMEP's codes (1-10, 101-107): colours and names from
     ``common.legend``."""
-    entries = "\n".join(
-        f'        <paletteEntry value="{UMEP_CODES[c.code]}" color="{c.color}" alpha="255" '
-        f'label="{xml_attr(c.label)}"/>'
-        for c in LCZ_CLASSES
-    )
-    return raster_style(f"""    <rasterrenderer type="paletted" band="1" opacity="1" alphaBand="-1" nodataColor="">
-      <rasterTransparency/>
-      <colorPalette>
-{entries}
-      </colorPalette>
-    </rasterrenderer>""")
+    return paletted_style([(UMEP_CODES[c.code], c.color, c.label) for c in LCZ_CLASSES])
 
 
 def _wgs84_wkt() -> str:

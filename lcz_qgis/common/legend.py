@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..styling.qml import raster_style, xml_attr
+from ..styling.qml import paletted_style
 
 NODATA = 0
 
@@ -95,17 +95,8 @@ def normalize_codes(values: np.ndarray) -> np.ndarray:
 
 def qml_paletted(band: int = 1, opacity: float = 1.0) -> str:
     """A QGIS style (QML) with the paletted renderer and the LCZ legend."""
-    entries = "\n".join(
-        f'        <paletteEntry value="{c.code}" color="{c.color}" alpha="255" '
-        f'label="{xml_attr(c.label)}"/>'
-        for c in LCZ_CLASSES
-    )
-    return raster_style(f"""    <rasterrenderer type="paletted" band="{band}" opacity="{opacity}" alphaBand="-1" nodataColor="">
-      <rasterTransparency/>
-      <colorPalette>
-{entries}
-      </colorPalette>
-    </rasterrenderer>""")
+    entries = [(c.code, c.color, c.label) for c in LCZ_CLASSES]
+    return paletted_style(entries, band, opacity)
 
 
 def gdal_color_entries() -> dict[int, tuple[int, int, int, int]]:

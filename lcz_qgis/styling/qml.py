@@ -56,6 +56,27 @@ def raster_style(renderer: str) -> str:
     )
 
 
+def paletted_style(entries, band: int = 1, opacity: float = 1.0) -> str:
+    """A raster layer's QML with the paletted renderer.
+
+    Args:
+        entries: (value, colour "#rrggbb", label) of each class, in legend order.
+        band: the band it colours.
+        opacity: the layer's opacity, 0 to 1.
+    """
+    palette = "\n".join(
+        f'        <paletteEntry value="{value}" color="{color}" alpha="255" '
+        f'label="{xml_attr(label)}"/>'
+        for value, color, label in entries
+    )
+    return raster_style(f"""    <rasterrenderer type="paletted" band="{band}" opacity="{opacity}" alphaBand="-1" nodataColor="">
+      <rasterTransparency/>
+      <colorPalette>
+{palette}
+      </colorPalette>
+    </rasterrenderer>""")
+
+
 def vector_style(renderer: str, labeling: str = "") -> str:
     """A vector layer's QML, drawn with normal blending and full opacity.
 
