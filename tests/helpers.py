@@ -539,17 +539,3 @@ def write_crop(src, dst, col: int, row: int, width: int, height: int, epsg: int 
         with closing_raster(made) as d:
             d.write(s.read(window=win))
     return Path(dst)
-
-
-def skip_tensorflow_in_qgis_process() -> None:
-    """Skip a test that runs TensorFlow inside ``qgis_process`` where that aborts: on
-    Debian 13 (QGIS 3.40, TensorFlow 2.21) the process dies in protobuf
-    (``descriptor.cc: Check failed: GeneratedDatabase()->Add``, "File already exists in
-    database") although ``import qgis.core, tensorflow`` works in plain Python. A known
-    defect, open in issue 22; the ONNX Runtime path (the default for Keras models) runs."""
-    import pytest
-    from qgis.core import Qgis
-
-    if Qgis.QGIS_VERSION_INT >= 34000:
-        pytest.skip("TensorFlow aborts inside qgis_process on QGIS 3.40 / Debian 13 "
-                    "(protobuf descriptor clash; open in issue 22)")  # fmt: skip

@@ -9,6 +9,7 @@ Public names (imported on first use, so importing the package stays cheap):
 - ``errors``: Cancelled, LczError, MissingDependency, check_seed, first_line, require
 - ``input_files``: check_input_file, is_virtual
 - ``python_exe``: Interpreter, candidates, check_python, find_python
+- ``tensorflow_import``: guard_tensorflow_import, system_protobuf_mapped
 - ``feedback``: ConsoleFeedback, Feedback, RecordingFeedback
 - ``lazy``: lazy_exports
 - ``legend``: CODES, LCZ_CLASSES, N_CLASSES, category_names, gdal_color_entries, lcz_class, matplotlib_cmap, normalize_codes, qml_paletted
@@ -76,6 +77,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "candidates": "python_exe",
         "check_python": "python_exe",
         "find_python": "python_exe",
+        "guard_tensorflow_import": "tensorflow_import",
+        "system_protobuf_mapped": "tensorflow_import",
         "ConsoleFeedback": "feedback",
         "Feedback": "feedback",
         "RecordingFeedback": "feedback",

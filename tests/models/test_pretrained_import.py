@@ -479,9 +479,6 @@ def test_processing_downloads_through_qgis_network(run_alg, weights, tmp_path, m
 
 @pytest.mark.qgis
 def test_qgis_process(qgis_process, weights, sample_dir, tmp_path):
-    from helpers import skip_tensorflow_in_qgis_process
-
-    skip_tensorflow_in_qgis_process()
     out = tmp_path / "s1.lczmodel"
     proc = qgis_process(
         "run",

@@ -220,10 +220,6 @@ def test_qgis_process_classify_holds_one_gdal_and_one_hdf5(
 ):
     if not os.path.exists(QGIS_PROCESS):
         pytest.skip("qgis_process.bin is not installed")
-    if kind == "keras":
-        from helpers import skip_tensorflow_in_qgis_process
-
-        skip_tensorflow_in_qgis_process()
     model = request.getfixturevalue("rf_model" if kind == "rf" else "keras_model")
     out = tmp_path / f"{kind}_map.tif"
     run = watch(
