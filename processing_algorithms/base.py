@@ -67,7 +67,9 @@ QGIS_TOOLS = {
 }
 # appended to a MissingDependency: the core says how to install it into QGIS's Python
 QGIS_DEPENDENCY_ADVICE = (
-    ", then restart QGIS. If it is installed in the project's .venv, make it visible: "
+    ", then restart QGIS. In QGIS desktop, Plugins > LCZ mapping > Install dependencies "
+    "does it for you (pinned versions into the plugin's own folder, which QGIS desktop and "
+    "qgis_process both search). If it is installed in the project's .venv, make it visible: "
     "`make deploy` for QGIS desktop, PYTHONPATH=<repo>/.venv/lib/python3.X/site-packages "
     "for qgis_process"
 )

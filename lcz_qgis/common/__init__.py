@@ -5,6 +5,7 @@ Public names (imported on first use, so importing the package stays cheap):
 - ``atomic``: DiskFull, PARTIAL, StagedOutputs, Terminated, atomic_output, check_distinct_paths, check_output_path, hold_interrupt, output_name, quiet_close, replace_together, same_file, staged_outputs, swap_in, terminate_like_interrupt, write_text_atomic
 - ``background``: Prefetcher, in_reader_thread
 - ``bands``: DN_SCALE, DN_THRESHOLD, INVALID_VALUES, PATCH_SIZE, SEN1_CHANNELS, SEN1_VALUE_LIMIT, SEN2_BANDS, SEN2_VALUE_LIMIT, SENSORS, channel_limits, parse_bands, patches_in_range, range_note, sensor_channels, sensor_for_channel_count, value_limit
+- ``dependencies``: Environment, InstallResult, Need, add_to_path, check_imports, constraints_file, constraints_text, environment, install, is_installed, missing, move_in, numpy_version, pip_error, run_pip, target_dir
 - ``enums``: Filter, Format, Framework, Scale, Sensor, StrEnum, codes
 - ``errors``: Cancelled, LczError, MissingDependency, check_seed, first_line, require
 - ``input_files``: check_input_file, is_virtual
@@ -40,6 +41,22 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "swap_in": "atomic",
         "terminate_like_interrupt": "atomic",
         "write_text_atomic": "atomic",
+        "Environment": "dependencies",
+        "InstallResult": "dependencies",
+        "Need": "dependencies",
+        "add_to_path": "dependencies",
+        "check_imports": "dependencies",
+        "constraints_file": "dependencies",
+        "constraints_text": "dependencies",
+        "environment": "dependencies",
+        "install": "dependencies",
+        "is_installed": "dependencies",
+        "missing": "dependencies",
+        "move_in": "dependencies",
+        "numpy_version": "dependencies",
+        "pip_error": "dependencies",
+        "run_pip": "dependencies",
+        "target_dir": "dependencies",
         "Filter": "enums",
         "Framework": "enums",
         "Format": "enums",

@@ -1,6 +1,6 @@
 """The Python interpreter that matches the running one, found and tried before use.
 
-Child Python processes (Dask's worker processes, later a dependency installer) need an
+Child Python processes (Dask's worker processes, pip run by ``dependencies.install``) need an
 interpreter of the same installation as the running Python. ``sys.executable`` is not
 always one: inside QGIS it is the QGIS program itself (Windows, macOS) or whatever
 ``python3`` comes first on PATH (a pyenv, conda or Homebrew Python of another version,
