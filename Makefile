@@ -5,11 +5,11 @@ PY := $(VENV)/bin/python
 export QT_QPA_PLATFORM ?= offscreen
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 PLUGIN_NAME := lcz_mapping
-PLUGIN_FILES := __init__.py plugin.py metadata.txt LICENSE README.md CHANGELOG.md \
-	lcz_qgis processing_algorithms resources docs
+PLUGIN_FILES := __init__.py plugin.py install_dialog.py metadata.txt LICENSE README.md \
+	CHANGELOG.md lcz_qgis processing_algorithms resources docs constraints
 QGIS_PROFILE_DIR ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 
-.PHONY: setup demo test lint qt6-check format deploy package bench clean test-trixie trixie-root
+.PHONY: setup demo test lint qt6-check format deploy package bench clean test-trixie trixie-root cross-write cross-read
 
 setup:
 	@bash scripts/setup.sh
@@ -48,6 +48,14 @@ test: setup lint
 # debootstrap under /var/cache (needs root); see scripts/test_trixie.sh.
 test-trixie:
 	@bash scripts/test_trixie.sh test
+
+# Model files made on one platform and classified on the other (.ci/run runs both ways):
+# `make cross-write LCZ_CROSS_DIR=D` here, `make cross-read LCZ_CROSS_DIR=D` there.
+cross-write: setup
+	$(PY) scripts/cross_platform.py "$(LCZ_CROSS_DIR)"
+
+cross-read: setup
+	LCZ_CROSS_DIR="$(LCZ_CROSS_DIR)" $(PY) -m pytest -ra tests/models/test_cross_platform.py
 
 trixie-root:
 	@bash scripts/trixie_root.sh

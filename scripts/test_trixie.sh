@@ -47,7 +47,7 @@ chroot "$ROOT" /usr/bin/env -i \
   QT_QPA_PLATFORM=offscreen TF_CPP_MIN_LOG_LEVEL=2 \
   PIP_CERT=/etc/lcz-host-ca.crt REQUESTS_CA_BUNDLE=/etc/lcz-host-ca.crt \
   PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 \
-  PYTEST_ARGS="${PYTEST_ARGS:-}" \
+  PYTEST_ARGS="${PYTEST_ARGS:-}" LCZ_CROSS_DIR="${LCZ_CROSS_DIR:-}" \
   bash -c 'cd /srv/lcz && make "$1"' trixie "$TARGET" 2>&1 | tee "$LOG"
 rc=${PIPESTATUS[0]}
 set -e
