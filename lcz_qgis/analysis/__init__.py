@@ -14,6 +14,17 @@ Public names (imported on first use, so importing the package stays cheap):
 - ``compare``: agreement_qml, compare_maps, cross_table_text
 - ``export``: FORMATS, UMEP_CODES, check_covers, check_domain, export_map, umep_qml,
   wrf_grid, wrf_strips
+- ``canopy_table``: CanopyProperty, DATA_FILE, STATISTICS, load_table, parameter_lut,
+  parse_range
+- ``canopy``: area_weighted, canopy_parameters, parameter_qml, write_parameter_raster
+- ``feature_output``: csv_text, point_wkb, write_features
+- ``stations``: StationLayer, crs_wkt_of, read_stations, to_crs
+- ``station_zones``: HOMOGENEOUS_SHARE, cell_of, classify_stations, station_zones,
+  window_stats
+- ``heat_island``: RURAL, URBAN, Series, by_hour, heat_island_stats, read_observations,
+  station_classes
+- ``surface_heat``: REFERENCE, lst_by_lcz
+- ``heat_report``: heat_island, hour_rows, lst_rows, lst_section, page, station_sections
 """
 
 from ..common.lazy import lazy_exports
@@ -59,5 +70,42 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "umep_qml": "export",
         "wrf_grid": "export",
         "wrf_strips": "export",
+        "CanopyProperty": "canopy_table",
+        "DATA_FILE": "canopy_table",
+        "STATISTICS": "canopy_table",
+        "load_table": "canopy_table",
+        "parameter_lut": "canopy_table",
+        "parse_range": "canopy_table",
+        "area_weighted": "canopy",
+        "canopy_parameters": "canopy",
+        "parameter_qml": "canopy",
+        "write_parameter_raster": "canopy",
+        "csv_text": "feature_output",
+        "point_wkb": "feature_output",
+        "write_features": "feature_output",
+        "StationLayer": "stations",
+        "crs_wkt_of": "stations",
+        "read_stations": "stations",
+        "to_crs": "stations",
+        "HOMOGENEOUS_SHARE": "station_zones",
+        "cell_of": "station_zones",
+        "classify_stations": "station_zones",
+        "station_zones": "station_zones",
+        "window_stats": "station_zones",
+        "RURAL": "heat_island",
+        "URBAN": "heat_island",
+        "Series": "heat_island",
+        "by_hour": "heat_island",
+        "heat_island_stats": "heat_island",
+        "read_observations": "heat_island",
+        "station_classes": "heat_island",
+        "heat_island": "heat_report",
+        "hour_rows": "heat_report",
+        "lst_rows": "heat_report",
+        "lst_section": "heat_report",
+        "page": "heat_report",
+        "station_sections": "heat_report",
+        "REFERENCE": "surface_heat",
+        "lst_by_lcz": "surface_heat",
     },
 )
