@@ -25,11 +25,11 @@ lint: setup
 # QGIS's pyqt5_to_pyqt6 check (pip: qgis-pyqt5to6, Python 3.12+, with PyQt6 and
 # PyQt6-QScintilla) over the shipped code, on a copy (it rewrites files): it must change
 # and report nothing. Skipped when the tool is not installed.
-PYQT5TO6 ?= $(firstword $(wildcard $(VENV)/bin/pyqt5to6) $(shell command -v pyqt5to6 2>/dev/null))
+PYQT5TO6 ?= $(firstword $(abspath $(wildcard $(VENV)/bin/pyqt5to6)) $(shell command -v pyqt5to6 2>/dev/null))
 qt6-check:
 	@if [ -z "$(PYQT5TO6)" ]; then echo "qt6-check: pyqt5to6 not installed, skipped"; exit 0; fi; \
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	cp -r __init__.py plugin.py processing_algorithms lcz_qgis "$$tmp"/ && \
+	cp -r __init__.py plugin.py install_dialog.py processing_algorithms lcz_qgis "$$tmp"/ && \
 	find "$$tmp" -name __pycache__ -prune -exec rm -rf {} + && cp -r "$$tmp" "$$tmp.orig" && \
 	trap 'rm -rf "$$tmp" "$$tmp.orig"' EXIT && \
 	out=$$(cd "$$tmp" && "$(PYQT5TO6)" . 2>&1 | grep -v 'not available for introspection'); \
