@@ -114,7 +114,7 @@ from lcz_qgis.training.epoch_loop import make_multi_step, make_train_step, run_e
 from lcz_qgis.training.input_transform import make_transform
 from lcz_qgis.training.keras_model import BUILD_OPTIONS, build_model, make_optimizer
 from lcz_qgis.so2sat.file import So2SatFile
-from lcz_qgis.training.train import subsample
+from lcz_qgis.training.splits import subsample
 path, mt, bs = {path!r}, {model_type!r}, {batch_size}
 bands = list(range(10))
 with So2SatFile(path) as f:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from ..common.enums import Framework
-from ..common.errors import LczError
 from ..models import MODEL_TYPES, framework
 from ..training.keras_model import DEFAULT_LEARNING_RATE, DEFAULT_SCHEDULE, SCHEDULES
-from ..training.keras_run import DEFAULT_BATCH_SIZE, DEFAULT_EARLY_STOPPING, DEFAULT_EPOCHS
-from ..training.train import train_model
+from ..training.options import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EARLY_STOPPING,
+    DEFAULT_EPOCHS,
+    KerasOptions,
+    check_applicable,
+)
+from ..training.rf import train_forest
+from ..training.train import train_keras_model
 from .choices import HDF5_FILTER
 from .params import batch_param, model_param, seed_param, sensor_param
 from .spec import (
@@ -47,50 +53,40 @@ FREEZE_LABELS = {
 }
 
 
-def _flags(keys) -> str:
-    return ", ".join(COMMAND.param(k).flag for k in keys)
+def _given(values: dict, given: set | None) -> dict:
+    """The options the user gave, for ``check_applicable``: those typed in the CLI and
+    FREEZE (its value; the dialog shows every option, so only FREEZE is checked there)."""
+    typed = {k: values[k] for k in (*KERAS, *RF) if k in (given or set())}
+    return {**typed, "FREEZE": values["FREEZE"]}
 
 
-def _finetune_values(values: dict, given: set | None) -> dict:
-    """The keywords of a fine-tuning run: the init model decides the model type, sensor
-    and bands; the CLI passes those typed (checked against it), the dialog its SENSOR.
-    FEATURES typed in the CLI is passed, for the core to refuse."""
+def _keras_options(values: dict, given: set | None) -> KerasOptions:
+    """The request of a Keras run. Fine-tuning: the init model decides the model type,
+    sensor and bands; the CLI passes those typed (checked against it), the dialog its
+    SENSOR."""
     typed = given or set()
-    return {
-        "model_type": values["MODEL_TYPE"] if "MODEL_TYPE" in typed else None,
-        "sensor": values["SENSOR"] if (given is None or "SENSOR" in typed) else None,
-        "features": values["FEATURES"] if "FEATURES" in typed else None,
-        "init_model": values["INIT_MODEL"],
-        **COMMAND.kwargs(values, *KERAS),
-    }
-
-
-def _new_model_values(values: dict, given: set | None) -> dict:
-    """The keywords of a new model: its model type, sensor and the options of its
-    framework. The CLI refuses options typed for the other framework; the dialog shows
-    them all."""
-    model_type = values["MODEL_TYPE"]
-    is_keras = framework(model_type) == Framework.KERAS
-    wrong = [k for k in (RF if is_keras else KERAS) if k in (given or set())]
-    if wrong and is_keras:
-        raise LczError(f"{_flags(wrong)} applies to rf models only, not {model_type}")
-    if wrong:
-        raise LczError(f"{_flags(wrong)} apply to Keras models, not {model_type}")
-    return COMMAND.kwargs(values, "MODEL_TYPE", "SENSOR", *(KERAS if is_keras else RF))
+    model_type, sensor = values["MODEL_TYPE"], values["SENSOR"]
+    if values["INIT_MODEL"]:
+        model_type = model_type if "MODEL_TYPE" in typed else None
+        sensor = sensor if (given is None or "SENSOR" in typed) else None
+    return KerasOptions(
+        **COMMAND.kwargs(values, "TRAIN", "OUTPUT", "BANDS", "VALIDATION", "SEED", "REPORT",
+                         "INIT_MODEL", "FREEZE", *KERAS),
+        model_type=model_type, sensor=sensor, max_samples=values["MAX_SAMPLES"] or None,
+    )  # fmt: skip
 
 
 def _run(values: dict, feedback, given=None) -> dict:
-    if values.get("INIT_MODEL"):
-        options = _finetune_values(values, given)
+    model_type = values["MODEL_TYPE"]
+    check_applicable(model_type, bool(values["INIT_MODEL"]), _given(values, given))
+    if values["INIT_MODEL"] or framework(model_type) == Framework.KERAS:
+        result = train_keras_model(_keras_options(values, given), feedback)
     else:
-        options = _new_model_values(values, given)
-    result = train_model(
-        **COMMAND.kwargs(values, "TRAIN", "OUTPUT", "BANDS", "VALIDATION", "SEED", "REPORT",
-                         "FREEZE"),
-        max_samples=values["MAX_SAMPLES"] or None,
-        feedback=feedback,
-        **options,
-    )  # fmt: skip
+        result = train_forest(
+            **COMMAND.kwargs(values, "TRAIN", "OUTPUT", "SENSOR", "BANDS", "VALIDATION",
+                             "SEED", "FEATURES", "REPORT"),
+            max_samples=values["MAX_SAMPLES"] or None, feedback=feedback,
+        )  # fmt: skip
     return {
         "OUTPUT": str(result.path),
         "REPORT": values["REPORT"],

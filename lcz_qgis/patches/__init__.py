@@ -2,7 +2,7 @@
 
 Public names (imported on first use, so importing the package stays cheap):
 - ``load``: LoadPatchesResult, load_patches
-- ``outlines``: write_patch_outlines
+- ``outlines``: write_outlines
 - ``placement``: Placement, place_geo, place_grid, place_patches
 - ``rasters``: PatchSource, write_mosaics, write_patch_files
 - ``selection``: MAX_PATCHES, parse_indices, select_per_class, select_patches
@@ -15,7 +15,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
     {
         "LoadPatchesResult": "load",
         "load_patches": "load",
-        "write_patch_outlines": "outlines",
+        "write_outlines": "outlines",
         "Placement": "placement",
         "place_geo": "placement",
         "place_grid": "placement",

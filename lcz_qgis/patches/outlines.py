@@ -12,11 +12,8 @@ style in the GeoPackage (``layer_styles``) and as a ``.qml`` sidecar.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-from ..common.atomic import atomic_output
 from ..common.bands import PATCH_SIZE
-from ..common.errors import LczError
 from ..common.legend import lcz_class
 from .placement import Placement
 
@@ -32,23 +29,9 @@ def _ogr():
     return o
 
 
-def write_patch_outlines(path, placement: Placement, labels, rasters: list[str]) -> Path:
-    """GeoPackage with one polygon per placed patch, styled by LCZ (default style + .qml)."""
-    from ..raster.io import write_qml
-
-    path = Path(path)
-    if path.suffix.lower() != ".gpkg":
-        raise LczError(
-            f"the patch outlines are written as a GeoPackage: '{path}' must end in .gpkg"
-        )
-    with atomic_output(path) as tmp:
-        qml = write_outlines(tmp, placement, labels, rasters)
-    write_qml(path, qml)
-    return path
-
-
 def write_outlines(path, placement: Placement, labels, rasters: list[str]) -> str:
-    """Write the outlines GeoPackage at ``path`` (no temporary file); returns its style."""
+    """Write the outlines GeoPackage at ``path`` (no temporary file: ``load`` stages it
+    with the rasters and writes the .qml sidecar); returns its style."""
     from ..raster.io import osr
     from ..styling.styles import qml_patch_polygons
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..common.bands import PATCH_SIZE
-from ..common.enums import Sensor
+from ..common.enums import Framework, Sensor
 from ..common.errors import LczError
 from ..common.feedback import Feedback
 from ..common.legend import N_CLASSES
 from ..models import MODEL_TYPES, model_module
 
-KERAS_MODEL_TYPES = tuple(t for t, (_, fw, _) in MODEL_TYPES.items() if fw == "keras")
+KERAS_MODEL_TYPES = tuple(t for t, (_, fw, _) in MODEL_TYPES.items() if fw == Framework.KERAS)
 SCHEDULES = ("constant", "exponential", "cosine")
 DEFAULT_LEARNING_RATE = 1e-3
 DEFAULT_SCHEDULE = "constant"

@@ -1,7 +1,7 @@
 """The steps of one Keras training run, shared by training from scratch
 (``keras_training.train_keras``) and fine-tuning (``finetune.finetune_keras``).
 
-A checked ``TrainRequest`` -> ``pick_patches`` (training and validation rows) ->
+A checked ``options.KerasOptions`` -> ``pick_patches`` (training and validation rows) ->
 ``normalisation_step`` (streamed statistics, NaN/inf patches dropped) -> ``build_run``
 (model, batch streams, compiled steps) -> ``train_epochs`` -> ``keep_best_epoch`` ->
 ``training_record`` (the manifest's ``training`` section) -> ``write_outputs`` (the model
@@ -10,7 +10,6 @@ file and its report, replaced together).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,30 +25,14 @@ from ..so2sat.file import So2SatFile
 from .data_statistics import balanced_class_weights, channel_statistics
 from .epoch_loop import EpochLoop, make_multi_step, make_train_step, run_epochs
 from .input_transform import make_transform, manifest_transform
-from .keras_model import SCHEDULES, apply_freeze, build_model, inference_copy, make_optimizer
+from .keras_model import apply_freeze, build_model, inference_copy, make_optimizer
+from .options import KerasOptions
 from .splits import VALIDATION_FRACTION, check_training_labels, split_indices, subsample
 
-DEFAULT_EPOCHS = 10
-DEFAULT_BATCH_SIZE = 64
-DEFAULT_EARLY_STOPPING = 3  # epochs without a better validation loss; 0 = off
 # Runs of at most this many batches in all run eagerly: tracing the training graph of a
 # large model costs more than a few eager steps (ResNet50 on 2 cores: ~20 s of tracing vs
 # ~1.5 s per eager step of 32 patches, ~0.6 s per graph step).
 EAGER_MAX_STEPS = 8
-
-
-def check_options(epochs, batch_size, learning_rate, schedule, early_stopping) -> None:
-    """Raise LczError unless the optimisation options of a run are in range."""
-    if int(epochs) < 1:
-        raise LczError(f"epochs must be at least 1, got {epochs}")
-    if int(batch_size) < 1:
-        raise LczError(f"batch size must be at least 1, got {batch_size}")
-    if not (float(learning_rate) > 0 and math.isfinite(float(learning_rate))):
-        raise LczError(f"the learning rate must be a positive number, got {learning_rate}")
-    if schedule not in SCHEDULES:
-        raise LczError(f"unknown schedule '{schedule}'; use one of {', '.join(SCHEDULES)}")
-    if int(early_stopping) < 0:
-        raise LczError(f"early stopping patience must be 0 (off) or more, got {early_stopping}")
 
 
 def _open_validation(validation, sensor: str, train_name: str) -> tuple[int, np.ndarray]:
@@ -70,37 +53,6 @@ def _open_validation(validation, sensor: str, train_name: str) -> tuple[int, np.
                 f"{sensor} needs (the training file '{train_name}' has it)"
             )
         return vf.n, vf.labels()
-
-
-@dataclass(frozen=True)
-class TrainRequest:
-    """A checked ``train_keras`` or ``finetune_keras`` call: its arguments, with the counts
-    made ``int``."""
-
-    train: object
-    validation: object
-    output: Path
-    report: object
-    model_type: str
-    sensor: str
-    bands: list[int]
-    seed: int
-    max_samples: int | None
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    schedule: str
-    early_stopping: int
-    class_weights: bool
-    augment: bool
-    options: dict  # the model builder's options
-    init: object = None  # fine-tuning: the InitModel to start from
-    freeze: str = "none"
-
-    @property
-    def train_name(self) -> str:
-        """The training file's name."""
-        return Path(self.train).name
 
 
 @dataclass
@@ -143,7 +95,7 @@ class TrainRun:
     class_weight: np.ndarray | None
 
 
-def pick_patches(req: TrainRequest) -> TrainPatches:
+def pick_patches(req: KerasOptions) -> TrainPatches:
     """Read the labels and pick the training and validation rows.
 
     The validation rows are the VALIDATION file's (at most ``max_samples``) or a seeded
@@ -171,7 +123,7 @@ def pick_patches(req: TrainRequest) -> TrainPatches:
     return TrainPatches(codes, tr_idx, va_idx, v_codes, val_path)
 
 
-def normalisation_step(req: TrainRequest, patches: TrainPatches, feedback: Feedback) -> dict:
+def normalisation_step(req: KerasOptions, patches: TrainPatches, feedback: Feedback) -> dict:
     """Stream the training rows once for the per-channel mean and std (progress 0-5 %).
 
     Patches holding NaN or inf are dropped from ``patches.tr_idx`` (with a warning) and
@@ -205,7 +157,7 @@ def normalisation_step(req: TrainRequest, patches: TrainPatches, feedback: Feedb
 
 
 def build_run(
-    tf, req: TrainRequest, patches: TrainPatches, step: dict, feedback: Feedback
+    tf, req: KerasOptions, patches: TrainPatches, step: dict, feedback: Feedback
 ) -> TrainRun:
     """Seed Keras, build and compile the model, open the batch streams, make the steps.
 
@@ -215,11 +167,11 @@ def build_run(
     from ..so2sat.batches import ShuffledBatches
 
     tf.keras.utils.set_random_seed(int(req.seed))
-    if req.init is None:
+    if not req.fine_tuning:
         n_channels = len(req.bands)
-        model = build_model(req.model_type, n_channels, req.options)
+        model = build_model(req.model_type, n_channels, req.model_options)
     else:
-        model = req.init.keras_model
+        model = req.init_model.keras_model
         n_channels = int(model.input_shape[-1])
         apply_freeze(model, req.freeze, feedback)
     tr_codes = patches.tr_codes
@@ -228,12 +180,12 @@ def build_run(
         req.train, req.sensor, patches.tr_idx, tr_codes.astype(np.int32) - 1, req.batch_size,
         seed=req.seed, class_weight=cw,
     )  # fmt: skip
-    if req.init is None:
+    if not req.fine_tuning:
         stream.transform = make_transform(
             stream.specs, req.bands, step["mean"], step["std"], req.augment
         )
     else:
-        stream.transform = manifest_transform(stream.specs, req.init.manifest, req.augment)
+        stream.transform = manifest_transform(stream.specs, req.init_model.manifest, req.augment)
     total_steps = stream.steps * req.epochs
     run_eagerly = total_steps <= EAGER_MAX_STEPS
     optimizer = make_optimizer(float(req.learning_rate), req.schedule, total_steps)
@@ -248,7 +200,7 @@ def build_run(
     return TrainRun(model, stream, train_step, multi_step, val, predict, run_eagerly, cw)
 
 
-def _validation_batches(req: TrainRequest, patches: TrainPatches, transform, feedback: Feedback):
+def _validation_batches(req: KerasOptions, patches: TrainPatches, transform, feedback: Feedback):
     """The validation rows as standardised batches, or None (with a warning) when none."""
     from ..so2sat.batches import SequentialBatches
 
@@ -264,7 +216,7 @@ def _validation_batches(req: TrainRequest, patches: TrainPatches, transform, fee
 
 
 def train_epochs(
-    req: TrainRequest, patches: TrainPatches, run: TrainRun, feedback: Feedback
+    req: KerasOptions, patches: TrainPatches, run: TrainRun, feedback: Feedback
 ) -> EpochLoop:
     """Run the epochs (progress 5-95 %) with validation, best weights and early stopping.
 
@@ -323,7 +275,7 @@ def keep_best_epoch(model, loop: EpochLoop, sensor: str, feedback: Feedback) -> 
 
 
 def training_record(
-    req: TrainRequest, patches: TrainPatches, run: TrainRun, loop: EpochLoop, t_start: float
+    req: KerasOptions, patches: TrainPatches, run: TrainRun, loop: EpochLoop, t_start: float
 ) -> dict:
     """The manifest's ``training`` section: data, options, epochs run and speed."""
     from ..so2sat.batches import BLOCK_ROWS, SHUFFLE_BLOCKS
@@ -365,7 +317,7 @@ def training_record(
 
 
 def write_outputs(
-    req: TrainRequest, keras, model, manifest: dict, scores: dict, history: dict, feedback
+    req: KerasOptions, keras, model, manifest: dict, scores: dict, history: dict, feedback
 ) -> None:
     """Write the model file (and the HTML report), replaced together, unless cancelled.
 

@@ -30,19 +30,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..common.atomic import check_output_path
 from ..common.bands import sensor_channels
+from ..common.enums import Framework
 from ..common.errors import require
 from ..common.feedback import Feedback
 from ..models import MODEL_TYPES
-from .keras_model import DEFAULT_LEARNING_RATE, DEFAULT_SCHEDULE, check_model_sensor
+from .keras_model import DEFAULT_LEARNING_RATE, DEFAULT_SCHEDULE
 from .keras_run import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_EARLY_STOPPING,
-    DEFAULT_EPOCHS,
-    TrainRequest,
     build_run,
-    check_options,
     keep_best_epoch,
     normalisation_step,
     pick_patches,
@@ -50,53 +45,30 @@ from .keras_run import (
     training_record,
     write_outputs,
 )
+from .options import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EARLY_STOPPING,
+    DEFAULT_EPOCHS,
+    KerasOptions,
+)
 from .splits import TrainResult
 
 
-def _check_request(
-    train, validation, output, report, model_type, sensor, bands, seed, max_samples,
-    epochs, batch_size, learning_rate, schedule, early_stopping, class_weights, augment,
-    model_options,
-) -> TrainRequest:  # fmt: skip
-    """Check every option of a ``train_keras`` call before anything is read.
-
-    Returns:
-        The request, with the output path checked, counts as ``int`` and the builder
-        options of ``model_type`` (``BUILD_OPTIONS`` updated with ``model_options``).
-
-    Raises:
-        LczError: An unwritable output or report, an option out of range, or a model
-            type that cannot take this sensor and these bands.
-    """
-    output = check_output_path(output)
-    if report:
-        check_output_path(report)
-    check_options(epochs, batch_size, learning_rate, schedule, early_stopping)
-    bands = [int(b) for b in bands]
-    options = check_model_sensor(model_type, sensor, bands)
-    options.update(model_options or {})
-    return TrainRequest(
-        train, validation, output, report, model_type, sensor, bands, seed, max_samples,
-        int(epochs), int(batch_size), learning_rate, schedule, int(early_stopping),
-        class_weights, augment, options,
-    )  # fmt: skip
-
-
 def _keras_manifest(
-    req: TrainRequest, step: dict, model, training: dict, history: dict, scores: dict
+    req: KerasOptions, step: dict, model, training: dict, history: dict, scores: dict
 ) -> dict:
     """The model file's manifest: standardize step, architecture, training, scores."""
     from ..models.modelfile import new_manifest
 
     return new_manifest(
         req.model_type,
-        "keras",
+        Framework.KERAS,
         req.sensor,
         req.bands,
         preprocessing=[step],
         architecture={
             "builder": f"lcz_qgis.models.{MODEL_TYPES[req.model_type][0]}",
-            "options": req.options,
+            "options": req.model_options,
             "params": int(model.count_params()),
         },
         training=training,
@@ -162,13 +134,34 @@ def train_keras(
         LczError: Bad options or data, or a diverged run.
         Cancelled: ``feedback`` cancelled (nothing is written).
     """
-    feedback = feedback or Feedback()
-    t_start = time.monotonic()
-    req = _check_request(
-        train, validation, output, report, model_type, sensor, bands, seed, max_samples,
-        epochs, batch_size, learning_rate, schedule, early_stopping, class_weights, augment,
+    options = KerasOptions(
+        train, output, model_type, sensor, bands, validation, seed, max_samples, epochs,
+        batch_size, learning_rate, schedule, early_stopping, class_weights, augment, report,
         model_options,
     )  # fmt: skip
+    return train_new_network(options, feedback)
+
+
+def train_new_network(options: KerasOptions, feedback: Feedback | None = None) -> TrainResult:
+    """Train the new network ``options`` asks for and write its model file (and report).
+
+    Steps: check the options, pick the training and validation rows, stream the
+    normalisation statistics, build the model and its batch streams, run the epochs,
+    keep the best epoch, write the model file (and the HTML report).
+
+    Returns:
+        A ``TrainResult`` with the manifest, the full validation scores of the kept
+        epoch and the history.
+
+    Raises:
+        LczError: Bad options or data, or a diverged run.
+        Cancelled: ``feedback`` cancelled (nothing is written).
+    """
+    if options.fine_tuning:
+        raise ValueError("a request with an init model is fine-tuned: finetune_network")
+    feedback = feedback or Feedback()
+    t_start = time.monotonic()
+    req = options.check()
     tf = require("tensorflow", "tensorflow-cpu", "Training Keras models")
     patches = pick_patches(req)
     step = normalisation_step(req, patches, feedback)

@@ -1,5 +1,5 @@
-"""What both trainers share: the stratified validation split, subsampling, label checks
-and the result a training run returns."""
+"""What both trainers share: the stratified validation split, subsampling, label checks,
+the warnings about the inputs and the result a training run returns."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common.atomic import same_file
+from ..common.enums import Sensor
 from ..common.errors import LczError
 
 VALIDATION_FRACTION = 0.1
@@ -87,3 +89,25 @@ def check_training_labels(codes: np.ndarray, name: str) -> None:
             f"the training set '{name}' holds only one class (LCZ {int(present[0])}); "
             "a classifier needs at least two"
         )
+
+
+def warn_about_inputs(train, validation, sensor: str, feedback) -> None:
+    """Warnings about the inputs before training: DN-scaled Sentinel-2 values and a
+    validation file that is the training file."""
+    if validation and Path(train).exists() and same_file(train, validation):
+        feedback.warning(
+            f"the validation file '{Path(validation).name}' is the training file: the "
+            "validation scores measure the fit to the training patches, not how well the "
+            "model generalises; give a separate validation file (or none for a 10% split)"
+        )
+    if sensor not in (Sensor.SEN2, Sensor.FUSION):
+        return
+    from ..so2sat.file import So2SatFile, check_sen2_scale
+
+    paths = [train]
+    if validation and not same_file(train, validation):
+        paths.append(validation)
+    for path in paths:
+        if Path(path).is_file():
+            with So2SatFile(path) as f:
+                check_sen2_scale(f, feedback)

@@ -323,10 +323,8 @@ USERS = ("lcz_qgis", "processing_algorithms", "scripts", "tests", "resources")
 # must be documented (README.md, docs/). None today.
 PUBLIC_API: set[str] = set()
 # Dead code in modules that other changes of issue 27 are editing, to be removed (or
-# used) there: name -> why it is still here
-PENDING_REMOVAL = {
-    "write_patch_outlines": "patches/outlines.py: load_patches writes them staged",
-}
+# used) there: name -> why it is still here. None today.
+PENDING_REMOVAL: dict[str, str] = {}
 
 
 def _top_level_names(tree: ast.Module) -> dict[str, tuple[int, int]]:
