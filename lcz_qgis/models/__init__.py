@@ -8,7 +8,8 @@ Beside the definitions: ``model`` (``LczModel``, the one predict path), ``engine
 (what runs a network, one module per framework: ``sklearn``, ``keras``), ``modelfile``
 (the ``.lczmodel`` format, ``load_model``), ``safety`` (what a model file may contain), ``preprocessing`` and ``features`` (what a manifest
 names), ``flops``, and the So2Sat authors' published models (``pretrained``,
-``pretrained_import``).
+``pretrained_import``); file-to-file tools: ``upgrade`` (``upgrade_model_file``) and
+``quantize`` (``quantize_model_file``: an int8 copy of a network's ONNX graph).
 """
 
 from __future__ import annotations

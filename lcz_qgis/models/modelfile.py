@@ -339,6 +339,12 @@ def load_model(path, sensor: str | None = None, runtime: str = "auto") -> LczMod
             f"{where} was written by a newer plugin (format {version}); update the plugin"
         )
     check_manifest(manifest, p.name)
+    if runtime == "tensorflow" and manifest.get("quantization") is not None:
+        raise LczError(
+            f"{where} is an int8 model (lcz quantize-model): it holds only its int8 ONNX "
+            "graph, which runs on ONNX Runtime; use the runtime auto or onnx, or the float "
+            "model file for TensorFlow"
+        )
     engine = engine_class(manifest["framework"], where)
     member = manifest["model_member"]
 

@@ -56,6 +56,13 @@ ONNX_OPS = frozenset(
         "Transpose", "Unsqueeze",
     }
 )  # fmt: skip
+# default-domain operators an int8 model adds (``lcz quantize-model``, models/quantize.py):
+# ONNX Runtime's static quantisation in the QDQ format writes only these two around the
+# float operators above, and fuses them into its int8 kernels when it loads the graph;
+# the operator-format int8 operators (QLinearConv, ConvInteger, MatMulInteger,
+# DynamicQuantizeLinear...) are never written, so they stay refused
+QUANT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
+ONNX_OPS = ONNX_OPS | QUANT_OPS
 # ai.onnx.ml operators: a scikit-learn random forest as skl2onnx writes it
 ONNX_ML_OPS = frozenset({"TreeEnsembleClassifier"})
 # opset versions accepted per domain (the plugin writes 17 and ai.onnx.ml 1-3)
@@ -398,5 +405,5 @@ def check_graph(payload, entry: dict, where: str) -> dict[str, int]:
 
 __all__ = [
     "MAX_GRAPH_BYTES", "MAX_NODES", "MAX_TENSOR_BYTES", "MEMBER", "ONNX_ML_OPS", "ONNX_OPS",
-    "OPSETS", "check_entry", "check_graph", "has_graph",
+    "OPSETS", "QUANT_OPS", "check_entry", "check_graph", "has_graph",
 ]  # fmt: skip

@@ -253,7 +253,8 @@ FRAMEWORK_HOMES = {
         "lcz_qgis.models.pretrained_import",
         "lcz_qgis.training.*",
     },
-    "onnxruntime": {"lcz_qgis.models.engines.onnx"},
+    # inference: the engine; ONNX Runtime's own quantisation tool: models/quantize.py
+    "onnxruntime": {"lcz_qgis.models.engines.onnx", "lcz_qgis.models.quantize"},
 }
 
 
