@@ -1,14 +1,15 @@
-"""lcz:exportmap: an LCZ map as UMEP or WRF (W2W) read it.
+"""lcz:exportmap: an LCZ map as UMEP or WRF (W2W) read it, or a KMZ for Google Earth.
 
 Parameters, help and core call: ``lcz_qgis/commands/export_map.py``; here: the domain
-extent's CRS (the core takes degrees), and the output styled and named on load.
+extent's CRS (the core takes degrees), and a GeoTIFF output loaded, styled and named (the
+output is a file destination, since a KMZ is no raster QGIS writes; a KMZ is not loaded).
 """
 
 from __future__ import annotations
 
 from ..lcz_qgis.commands.export_map import COMMAND
 from ..lcz_qgis.raster.io import qml_path
-from .base import name_output_on_load, style_output_on_load
+from .base import layer_details, style_output_on_load
 from .spec_algorithm import SpecAlgorithm
 
 NAMES = {"umep": "LCZ map for UMEP", "wrf": "LCZ map for WRF (W2W)"}
@@ -36,6 +37,7 @@ class ExportMapAlgorithm(SpecAlgorithm):
 
     def post_process(self, values, outputs, objects, context, feedback):
         out = outputs.get("OUTPUT")
-        if out:
+        if out and values["FORMAT"] in NAMES:
+            details = layer_details(NAMES[values["FORMAT"]], context, "OUTPUT")
+            context.addLayerToLoadOnCompletion(out, details)
             style_output_on_load(context, out, str(qml_path(out)))
-            name_output_on_load(context, out, NAMES[values["FORMAT"]])

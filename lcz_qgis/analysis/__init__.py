@@ -11,9 +11,16 @@ Public names (imported on first use, so importing the package stays cheap):
 - ``zone_style``: qml_majority_zones
 - ``zonal``: zonal_statistics
 - ``common_grid``: common_grid, on_grid_of
-- ``compare``: agreement_qml, compare_maps, cross_table_text
-- ``export``: FORMATS, UMEP_CODES, check_covers, check_domain, export_map, umep_qml,
-  wrf_grid, wrf_strips
+- ``compare``: agreement_qml, compare_maps, confidence_table_path, cross_table_text,
+  figure_path
+- ``compare_groups``: GROUPINGS, check_groups, group_labels, group_lut, group_matrix,
+  group_scores, group_table_text
+- ``compare_confidence``: Confidence, THRESHOLDS, curve_text
+- ``change``: TOP, add_areas, change_table_text, top_transitions, transitions_png
+- ``compare_report``: curve_png, heatmap_png, per_class_png, report_html
+- ``wgs84_grid``: M_PER_DEGREE, WGS84, wgs84_wkt, wrf_grid, wrf_strips
+- ``export``: FORMATS, UMEP_CODES, check_covers, check_domain, export_map, umep_qml
+- ``kmz``: MAX_SIDE, export_kmz, kml_text, kmz_grid, legend_png, write_kmz, write_palette_png
 - ``canopy_table``: CanopyProperty, DATA_FILE, STATISTICS, load_table, parameter_lut,
   parse_range
 - ``canopy``: area_weighted, canopy_parameters, parameter_qml, write_parameter_raster
@@ -61,15 +68,46 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "on_grid_of": "common_grid",
         "agreement_qml": "compare",
         "compare_maps": "compare",
+        "confidence_table_path": "compare",
         "cross_table_text": "compare",
+        "figure_path": "compare",
+        "GROUPINGS": "compare_groups",
+        "check_groups": "compare_groups",
+        "group_labels": "compare_groups",
+        "group_lut": "compare_groups",
+        "group_matrix": "compare_groups",
+        "group_scores": "compare_groups",
+        "group_table_text": "compare_groups",
+        "Confidence": "compare_confidence",
+        "THRESHOLDS": "compare_confidence",
+        "curve_text": "compare_confidence",
+        "TOP": "change",
+        "add_areas": "change",
+        "change_table_text": "change",
+        "top_transitions": "change",
+        "transitions_png": "change",
+        "curve_png": "compare_report",
+        "heatmap_png": "compare_report",
+        "per_class_png": "compare_report",
+        "report_html": "compare_report",
+        "M_PER_DEGREE": "wgs84_grid",
+        "WGS84": "wgs84_grid",
+        "wgs84_wkt": "wgs84_grid",
+        "wrf_grid": "wgs84_grid",
+        "wrf_strips": "wgs84_grid",
         "FORMATS": "export",
         "UMEP_CODES": "export",
         "check_covers": "export",
         "check_domain": "export",
         "export_map": "export",
         "umep_qml": "export",
-        "wrf_grid": "export",
-        "wrf_strips": "export",
+        "MAX_SIDE": "kmz",
+        "export_kmz": "kmz",
+        "kml_text": "kmz",
+        "kmz_grid": "kmz",
+        "legend_png": "kmz",
+        "write_kmz": "kmz",
+        "write_palette_png": "kmz",
         "CanopyProperty": "canopy_table",
         "DATA_FILE": "canopy_table",
         "STATISTICS": "canopy_table",

@@ -1,5 +1,9 @@
 """``compare_maps``: agreement of two LCZ maps on one grid (the coarser one's).
 
+On request also: classes grouped before comparing (``compare_groups``), the agreement
+by the compared map's confidence (``compare_confidence``), the change matrix of two dates
+(``change``) and an HTML report (``compare_report``); every output staged together.
+
 The cross-table counts the cells where both maps hold an LCZ, rows = the reference,
 columns = the map (``evaluation.metrics`` orientation), and its scores are those of
 ``evaluation.metrics.scores_from_confusion`` (OA, kappa, OA_u, OA_bu, OA_w, per class).
@@ -9,6 +13,7 @@ either has no LCZ. Both maps are read by strips of rows: memory is flat in map s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +25,12 @@ from ..common.legend import LCZ_CLASSES
 from ..evaluation.metrics import confusion_matrix, scores_from_confusion
 from ..raster.io import closing_raster, create_geotiff, gdal_writes
 from ..styling.qml import paletted_style
+from .cell_area import row_areas
+from .change import add_areas, change_table_text, top_transitions, transitions_png
 from .common_grid import common_grid
+from .compare_confidence import Confidence, curve_text
+from .compare_groups import check_groups, group_lut, group_matrix, group_scores, group_table_text
+from .compare_report import report_html
 from .read_map import STRIP_ROWS, LczMap, iter_strips, open_lcz_map
 
 AGREE, DISAGREE = 1, 2
@@ -42,58 +52,153 @@ def cross_table_text(cm: np.ndarray) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _agreement_pass(ref: LczMap, other: LczMap, ds, feedback) -> np.ndarray:
-    """Write the agreement raster to ``ds`` strip by strip; returns the cross-table."""
+@dataclass
+class _Extras:
+    """What the pass tallies beside the class cross-table."""
+
+    lut: np.ndarray  # code 0-17 -> group (the identity without grouping)
+    confidence: Confidence | None = None
+    area_m2: np.ndarray | None = None  # (17, 17) ground area, for the change table
+
+
+def _agreement_pass(ref: LczMap, other: LczMap, ds, feedback, extras: _Extras) -> np.ndarray:
+    """Write the agreement raster (of groups when grouped) to ``ds`` strip by strip, tally
+    the extras; returns the (17, 17) class cross-table."""
     cm = np.zeros((17, 17), np.int64)
     strips_b = iter_strips(other, STRIP_ROWS)
     for row0, a in iter_strips(ref, STRIP_ROWS):
         feedback.check_cancelled()
         _, b = next(strips_b)
+        n = a.shape[0]
         both = (a > 0) & (b > 0)
-        out = np.where(both, np.where(a == b, AGREE, DISAGREE), 0).astype(np.uint8)
-        ds.write(out[None], window=((row0, row0 + out.shape[0]), (0, out.shape[1])))
+        same = extras.lut[a] == extras.lut[b]
+        out = np.where(both, np.where(same, AGREE, DISAGREE), 0).astype(np.uint8)
+        ds.write(out[None], window=((row0, row0 + n), (0, out.shape[1])))
         cm += confusion_matrix(a, b)
-        feedback.progress(95.0 * (row0 + out.shape[0]) / ref.info.height)
+        if extras.confidence is not None:
+            extras.confidence.add(extras.confidence.read(row0, n), both, same)
+        if extras.area_m2 is not None:
+            add_areas(extras.area_m2, a, b, row_areas(ref.info, row0, n))
+        feedback.progress(95.0 * (row0 + n) / ref.info.height)
     return cm
 
 
-def _check(output, table) -> None:
-    """The agreement raster must be a .tif, the table a .csv."""
-    if Path(str(output)).suffix.lower() not in (".tif", ".tiff"):
+def _check(outputs: dict) -> None:
+    """Each output's file type: the agreement raster a .tif, the tables .csv, the report
+    .html."""
+    if Path(str(outputs["OUTPUT"])).suffix.lower() not in (".tif", ".tiff"):
         raise LczError(f"{param('OUTPUT')}: the agreement raster is a GeoTIFF; give a .tif name")
-    if table and Path(str(table)).suffix.lower() != ".csv":
-        raise LczError(f"{param('TABLE')}: the cross-table is a CSV file; give a .csv name")
+    for key, ext, what in (("TABLE", ".csv", "the cross-table is a CSV file"),
+                           ("CHANGE_TABLE", ".csv", "the change table is a CSV file"),
+                           ("REPORT", ".html", "the report is an HTML page")):  # fmt: skip
+        if outputs.get(key) and Path(str(outputs[key])).suffix.lower() != ext:
+            raise LczError(f"{param(key)}: {what}; give a {ext} name")
 
 
-def compare_maps(reference, map_path, output, table=None, feedback: Feedback | None = None):
+def _results(cm: np.ndarray, extras: _Extras, groups, note: str) -> dict:
+    """The scores of the tallies: the classes', and the groups', curve and transitions
+    when asked."""
+    res = {**scores_from_confusion(cm), "note": note, "groups": groups}
+    for c, predicted in zip(res["per_class"], cm.sum(axis=0)):
+        c["predicted"] = int(predicted)
+    if groups:
+        res["group_confusion"] = group_matrix(cm, groups)
+        res["group_scores"] = group_scores(res["group_confusion"], groups)
+    if extras.confidence is not None:
+        res["confidence_curve"] = extras.confidence.curve()
+    if extras.area_m2 is not None:
+        res["change_area_m2"] = extras.area_m2
+        res["transitions"] = top_transitions(cm, extras.area_m2)
+    return res
+
+
+def _write_tables(st, res: dict, outputs: dict, reference, map_path) -> None:
+    """Stage the cross-table, the change table and its figure, and the report."""
+    if outputs.get("TABLE"):
+        text = (group_table_text(res["group_confusion"], res["groups"]) if res["groups"]
+                else cross_table_text(np.asarray(res["confusion"])))  # fmt: skip
+        st.write_text(outputs["TABLE"], text)
+    if outputs.get("CHANGE_TABLE"):
+        cm = np.asarray(res["confusion"])
+        st.write_text(outputs["CHANGE_TABLE"],
+                      change_table_text(cm, res["change_area_m2"], res["transitions"]))  # fmt: skip
+        st.write_bytes(figure_path(outputs["CHANGE_TABLE"]), transitions_png(res["transitions"]))
+    if outputs.get("CONFIDENCE_TABLE"):
+        st.write_text(outputs["CONFIDENCE_TABLE"], curve_text(res["confidence_curve"]))
+    if outputs.get("REPORT"):
+        st.write_text(outputs["REPORT"], report_html(res, str(reference), str(map_path)))
+
+
+def confidence_table_path(output) -> Path:
+    """The confidence curve's CSV, written beside the agreement raster."""
+    return Path(output).with_name(Path(output).stem + "_confidence.csv")
+
+
+def figure_path(change_table) -> Path:
+    """The transitions figure written beside the change table (same name, .png)."""
+    return Path(change_table).with_suffix(".png")
+
+
+def compare_maps(reference, map_path, output, table=None, confidence=None, change_table=None,
+                 groups=None, report=None, feedback: Feedback | None = None):  # fmt: skip
     """Compare two LCZ maps: agreement raster, cross-table CSV and scores.
 
+    Args:
+        confidence: the compared map's confidence raster (float 0-1 or byte percent, on
+            its grid): the agreement by confidence threshold (``compare_confidence``),
+            written beside the agreement raster (``confidence_table_path``).
+        change_table: a CSV of the change matrix and top transitions (``change``; the
+            reference is the earlier date); its bar chart is written beside it (.png).
+        groups: ``built-natural`` or ``compact-open`` (``compare_groups``): the agreement
+            raster, the cross-table CSV and ``group_scores`` on the groups.
+        report: an HTML page with the figures and the numbers (``compare_report``).
+
     Returns:
-        The ``scores_from_confusion`` dict plus ``note`` (which map was resampled),
-        ``output`` and ``table``.
+        The ``scores_from_confusion`` dict of the classes plus ``note`` (which map was
+        resampled), ``groups``, ``group_scores``, ``group_confusion``,
+        ``confidence_curve``, ``transitions`` (when asked), ``output``, ``table``,
+        ``change_table``, ``figure``, ``report``, ``confidence_table``.
 
     Raises:
         LczError: bad input (named); no cell where both maps hold an LCZ.
     """
     feedback = feedback or Feedback()
-    _check(output, table)
-    check_distinct_paths({"REFERENCE": reference, "MAP": map_path},
-                         {"OUTPUT": output, "TABLE": table})  # fmt: skip
+    outputs = {"OUTPUT": output, "TABLE": table, "CHANGE_TABLE": change_table,
+               "FIGURE": change_table and figure_path(change_table), "REPORT": report,
+               "CONFIDENCE_TABLE": confidence and confidence_table_path(output)}  # fmt: skip
+    _check(outputs)
+    groups = check_groups(groups)
+    check_distinct_paths({"REFERENCE": reference, "MAP": map_path, "CONFIDENCE": confidence},
+                         outputs)  # fmt: skip
     with open_lcz_map(reference, "reference map") as a, open_lcz_map(map_path) as b:
         ref, other, note = common_grid(a, b)
         feedback.info(note)
-        info = ref.info
-        with staged_outputs(feedback) as st:
-            tmp = st.temp(output)
-            with gdal_writes(), closing_raster(create_geotiff(
-                tmp, info.width, info.height, 1, "uint8", info.geotransform, info.crs_wkt,
-                nodata=0, descriptions=["agreement"])) as ds:  # fmt: skip
-                cm = _agreement_pass(ref, other, ds, feedback)
-            if cm.sum() == 0:
-                raise LczError("the two maps share no cell where both hold an LCZ; do they "
-                               "cover the same place?")  # fmt: skip
-            st.write_text(Path(output).with_suffix(".qml"), agreement_qml())
-            if table:
-                st.write_text(table, cross_table_text(cm))
-    scores = scores_from_confusion(cm)
-    return {**scores, "note": note, "output": str(output), "table": table and str(table)}
+        extras = _Extras(group_lut(groups), area_m2=np.zeros((17, 17)) if change_table else None)
+        if confidence:
+            extras.confidence = Confidence(confidence, b, other)
+        try:
+            res = _run(ref, other, extras, outputs, feedback, (groups, note, reference, map_path))
+        finally:
+            if extras.confidence is not None:
+                extras.confidence.close()
+    out = {k.lower(): v and str(v) for k, v in outputs.items()}
+    return {**res, **out}
+
+
+def _run(ref, other, extras: _Extras, outputs: dict, feedback, about) -> dict:
+    """The pass and every output, staged together."""
+    groups, note, reference, map_path = about
+    info = ref.info
+    with staged_outputs(feedback) as st:
+        tmp = st.temp(outputs["OUTPUT"])
+        with gdal_writes(), closing_raster(create_geotiff(
+            tmp, info.width, info.height, 1, "uint8", info.geotransform, info.crs_wkt,
+            nodata=0, descriptions=["agreement"])) as ds:  # fmt: skip
+            cm = _agreement_pass(ref, other, ds, feedback, extras)
+        if cm.sum() == 0:
+            raise LczError("the two maps share no cell where both hold an LCZ; do they "
+                           "cover the same place?")  # fmt: skip
+        st.write_text(Path(outputs["OUTPUT"]).with_suffix(".qml"), agreement_qml())
+        res = _results(cm, extras, groups, note)
+        _write_tables(st, res, outputs, reference, map_path)
+    return res

@@ -3,14 +3,15 @@
 - **UMEP** (its LCZ Converter, for SUEWS): codes 1-10 and 101-107 for LCZ A-G (UMEP
   hard-codes 101-107; given 11-17 it silently read water as "paved", UMEP issue #442),
   uint8, nodata 0, the map's own CRS and grid (a plain recoding, cell for cell).
+- **KMZ** (Google Earth): a coloured overlay in EPSG:4326 with a legend (``kmz``).
 - **WRF** (W2W, for WRF's urban schemes): codes 1-17, EPSG:4326, nodata 0, nearest
   neighbour (each cell takes the code under its centre, exact transforms: never an
   interpolated class code), on a regular lat/lon grid at about the map's resolution
-  (``wrf_grid``), over the map's extent or a stated domain the map must cover.
+  (``wgs84_grid.wrf_grid``), over the map's extent or a stated domain the map must cover.
 
 Any LCZ map is read (``read_map``: 1-17 or 101-107, any nodata, CRS, float), by strips of
-rows: memory is flat in map size. Both outputs are GeoTIFFs with an LCZ ``.qml`` beside
-them, written through ``common.atomic.staged_outputs``.
+rows: memory is flat in map size. The UMEP and WRF outputs are GeoTIFFs with an LCZ
+``.qml`` beside them, the KMZ a zip; each written through ``common.atomic.staged_outputs``.
 """
 
 from __future__ import annotations
@@ -26,27 +27,19 @@ from ..common.feedback import Feedback
 from ..common.legend import LCZ_CLASSES, qml_paletted
 from ..raster.io import closing_raster, create_geotiff, gdal_writes, style_lcz_band
 from ..styling.qml import paletted_style
-from .common_grid import cell_area_m2
-from .read_map import STRIP_ROWS, LczMap, iter_strips, open_lcz_map, read_codes
+from .kmz import export_kmz
+from .read_map import STRIP_ROWS, LczMap, iter_strips, open_lcz_map
+from .wgs84_grid import WGS84, wgs84_wkt, wrf_grid, wrf_strips
 
-FORMATS = ("umep", "wrf")
+FORMATS = ("umep", "wrf", "kmz")
 # code 0-17 -> UMEP's code: 0 nodata, 1-10 as they are, LCZ A-G (11-17) -> 101-107
 UMEP_CODES = np.array([0, *range(1, 11), *range(101, 108)], np.uint8)
-# metres per degree of latitude (about: 110.6 km at the equator, 111.7 km at the poles)
-M_PER_DEGREE = 111_320.0
-WGS84 = "EPSG:4326"
 
 
 def umep_qml() -> str:
     """The LCZ legend style with UMEP's codes (1-10, 101-107): colours and names from
     ``common.legend``."""
     return paletted_style([(UMEP_CODES[c.code], c.color, c.label) for c in LCZ_CLASSES])
-
-
-def _wgs84_wkt() -> str:
-    from rasterio.crs import CRS
-
-    return CRS.from_user_input(WGS84).to_wkt()
 
 
 def check_domain(domain) -> tuple[float, float, float, float]:
@@ -94,7 +87,7 @@ def check_covers(lcz_map: LczMap, domain) -> None:
     xs, ys = np.asarray(xs), np.asarray(ys)
     inside = (xs >= x0 - tx) & (xs <= x1 + tx) & (ys >= y0 - ty) & (ys <= y1 + ty)
     if not (np.isfinite(xs).all() and np.isfinite(ys).all() and inside.all()):
-        box = ",".join(f"{v:.4f}" for v in info.bounds_in(_wgs84_wkt()))
+        box = ",".join(f"{v:.4f}" for v in info.bounds_in(wgs84_wkt()))
         shown = ",".join(f"{v:g}" for v in domain)
         raise LczError(
             f"{param('DOMAIN')} {shown}: the LCZ map '{lcz_map.path}' does not cover this "
@@ -103,33 +96,14 @@ def check_covers(lcz_map: LczMap, domain) -> None:
         )
 
 
-def wrf_grid(lcz_map: LczMap, domain=None):
-    """The WRF export's grid: (Affine, width, height, cell size in degrees).
-
-    The cell size is the map's: a map in degrees keeps its pixel height; otherwise the
-    side of its middle cell's ground area divided by ``M_PER_DEGREE`` (100 m ->
-    0.000898 degrees). The extent is ``domain`` (W, S, E, N) when given, else the map's
-    bounds in EPSG:4326; its edges are the grid's edges (cells of about that size, as many
-    as fit, at least one).
-    """
-    from rasterio.transform import Affine
-
-    info = lcz_map.info
-    if lcz_map.is_geographic:
-        res = info.pixel_size[1]
-    else:
-        res = math.sqrt(cell_area_m2(lcz_map)) / M_PER_DEGREE
-    w, s, e, n = domain if domain is not None else info.bounds_in(_wgs84_wkt())
-    width = max(1, math.ceil((e - w) / res - 1e-6))
-    height = max(1, math.ceil((n - s) / res - 1e-6))
-    return Affine((e - w) / width, 0.0, w, 0.0, -(n - s) / height, n), width, height, res
-
-
 def _check(output, fmt: str) -> None:
-    """A known format; the output a GeoTIFF."""
+    """A known format; the output a GeoTIFF (a .kmz for Google Earth)."""
     if fmt not in FORMATS:
         raise LczError(f"{param('FORMAT')} '{fmt}': give one of {', '.join(FORMATS)}")
-    if Path(str(output)).suffix.lower() not in (".tif", ".tiff"):
+    suffix = Path(str(output)).suffix.lower()
+    if fmt == "kmz" and suffix != ".kmz":
+        raise LczError(f"{param('OUTPUT')}: the Google Earth export is a KMZ; give a .kmz name")
+    if fmt != "kmz" and suffix not in (".tif", ".tiff"):
         raise LczError(f"{param('OUTPUT')}: the export is a GeoTIFF; give a .tif name")
 
 
@@ -151,52 +125,20 @@ def _write(strips, grid, crs_wkt, fmt: str, tmp, feedback) -> np.ndarray:
     return counts
 
 
-def _cells_under(lcz_map: LczMap, lon: np.ndarray, lat: np.ndarray):
-    """(row, col) of the map cell under each point (exact transforms), and whether it is
-    on the map."""
-    from rasterio.warp import transform
-
-    info = lcz_map.info
-    xs, ys = transform(WGS84, info.crs_wkt, lon.ravel().tolist(), lat.ravel().tolist())
-    gt = info.geotransform
-    with np.errstate(invalid="ignore"):
-        col = np.floor((np.asarray(xs) - gt[0]) / gt[1])
-        row = np.floor((np.asarray(ys) - gt[3]) / gt[5])
-        ok = (col >= 0) & (col < info.width) & (row >= 0) & (row < info.height)
-    return np.where(ok, row, 0).astype(np.int64), np.where(ok, col, 0).astype(np.int64), ok
-
-
-def wrf_strips(lcz_map: LczMap, transform, width: int, height: int, rows: int = STRIP_ROWS):
-    """Yield ``(row0, codes)`` of the WRF grid by strips: each cell takes the map's code
-    under its centre (nearest neighbour with exact coordinate transforms, as ``gdalwarp
-    -r near -et 0``); 0 off the map. Reads the map window under each strip only."""
-    for row0 in range(0, height, rows):
-        n = min(rows, height - row0)
-        r, c = np.mgrid[row0 : row0 + n, 0:width] + 0.5
-        lon, lat = transform.c + c * transform.a, transform.f + r * transform.e
-        src_row, src_col, ok = _cells_under(lcz_map, lon, lat)
-        codes = np.zeros(n * width, np.uint8)
-        if ok.any():
-            r0, c0 = src_row[ok].min(), src_col[ok].min()
-            window = read_codes(lcz_map, int(c0), int(r0), int(src_col[ok].max() - c0 + 1),
-                                int(src_row[ok].max() - r0 + 1))  # fmt: skip
-            codes[ok] = window[src_row[ok] - r0, src_col[ok] - c0]
-        yield row0, codes.reshape(n, width)
-
-
 def export_map(map_path, output, fmt: str, domain=None, feedback: Feedback | None = None):
-    """Export an LCZ map for UMEP or WRF (W2W).
+    """Export an LCZ map for UMEP, WRF (W2W) or Google Earth (KMZ, ``kmz``).
 
     Args:
         map_path: any LCZ map (``read_map``).
-        output: the GeoTIFF to write; its ``.qml`` style is written beside it.
-        fmt: ``"umep"`` or ``"wrf"``.
+        output: the GeoTIFF to write, its ``.qml`` style beside it; for ``kmz`` the .kmz.
+        fmt: ``"umep"``, ``"wrf"`` or ``"kmz"``.
         domain: WRF only: (W, S, E, N) in degrees the map must cover (None: the map's
             extent).
 
     Returns:
         dict: ``output``, ``format``, ``crs`` (EPSG:... or name), ``width``, ``height``,
-        ``classes`` (the LCZ codes 1-17 present), ``nodata_share`` (of the output's cells).
+        ``classes`` (the LCZ codes 1-17 present), ``nodata_share`` (of the output's cells);
+        for ``kmz`` also ``bounds`` (W, S, E, N, degrees) and ``note`` (downsampling).
 
     Raises:
         LczError: bad input (named), a domain with UMEP, a domain the map does not cover.
@@ -204,17 +146,20 @@ def export_map(map_path, output, fmt: str, domain=None, feedback: Feedback | Non
     feedback = feedback or Feedback()
     _check(output, fmt)
     if domain is not None and fmt != "wrf":
-        raise LczError(f"{param('DOMAIN')} is for the WRF export only; UMEP keeps the map's grid")
+        raise LczError(f"{param('DOMAIN')} is for the WRF export only; UMEP and KMZ keep the "
+                       "map's extent")  # fmt: skip
     domain = check_domain(domain) if domain is not None else None
     check_distinct_paths({"MAP": map_path}, {"OUTPUT": output})
     with open_lcz_map(map_path) as lcz_map:
+        if fmt == "kmz":
+            return export_kmz(lcz_map, output, feedback)
         if fmt == "wrf" and domain is not None:
             check_covers(lcz_map, domain)
         info = lcz_map.info
         if fmt == "wrf":
             transform, width, height, _ = wrf_grid(lcz_map, domain)
             strips = wrf_strips(lcz_map, transform, width, height)
-            grid, crs_wkt = (transform.to_gdal(), width, height), _wgs84_wkt()
+            grid, crs_wkt = (transform.to_gdal(), width, height), wgs84_wkt()
         else:
             if lcz_map.is_geographic:
                 feedback.info("the map is in degrees and so is the UMEP export; UMEP's grids "

@@ -1,14 +1,18 @@
-"""``lcz export-map`` / lcz:exportmap: an LCZ map as UMEP (SUEWS) or WRF (W2W) read it."""
+"""``lcz export-map`` / lcz:exportmap: an LCZ map as UMEP (SUEWS) or WRF (W2W) read it,
+or as a KMZ for Google Earth."""
 
 from __future__ import annotations
 
-from ..analysis.export import M_PER_DEGREE, export_map
+from ..analysis.export import export_map
+from ..analysis.kmz import MAX_SIDE
+from ..analysis.wgs84_grid import M_PER_DEGREE
 from ..common.legend import lcz_class
-from .spec import ENUM, EXTENT, RASTER, RASTER_DEST, Command, Param
+from .spec import ENUM, EXTENT, FILE_DEST, RASTER, Command, Param
 
 FORMATS = (
     ("umep", "UMEP (LCZ Converter): codes 1-10 and 101-107, the map's CRS and grid"),
     ("wrf", "WRF (W2W): codes 1-17, EPSG:4326, nearest neighbour"),
+    ("kmz", "Google Earth (KMZ): a coloured overlay in EPSG:4326 with a legend"),
 )
 
 
@@ -21,18 +25,19 @@ def _run(values: dict, feedback, given=None) -> dict:
 def _report(values: dict, outputs: dict) -> str:
     r = outputs["_result"]
     classes = " ".join(lcz_class(c).letter for c in r["classes"])
+    note = f"; {r['note']}" if r.get("note") else ""
     return (f"{r['format']}: {r['output']} ({r['crs']}, {r['width']} x {r['height']} cells; "
-            f"LCZ {classes})")  # fmt: skip
+            f"LCZ {classes}){note}")  # fmt: skip
 
 
 COMMAND = Command(
     name="export-map",
     algorithm="exportmap",
-    display_name="Export LCZ map for UMEP or WRF",
+    display_name="Export LCZ map for UMEP, WRF or Google Earth",
     group="analysis",
     order=63,
     summary="an LCZ map as UMEP's LCZ Converter (codes 101-107) or WRF's W2W (codes 1-17, "
-    "EPSG:4326) read it",
+    "EPSG:4326) read it, or a KMZ for Google Earth",
     help=(
         "Writes an LCZ map (any: codes 1-17 or 101-107, any nodata, any CRS, float or "
         "integer) as an urban-climate model's preprocessor reads it: a GeoTIFF with nodata "
@@ -52,6 +57,13 @@ COMMAND = Command(
         "the grid's edges). W2W needs the LCZ map to cover the WRF domain and a margin "
         "around it: give the domain with that margin. A domain the map does not cover is "
         "refused: an export cannot add data beyond the map.<br>"
+        "<b>KMZ</b> (Google Earth): the map as a coloured overlay (GroundOverlay) in "
+        "EPSG:4326 on the WRF export's grid (nearest neighbour from any CRS; its LatLonBox "
+        "is that grid's bounds), in the LCZ legend colours with no-data cells transparent, "
+        f"and a legend (ScreenOverlay: code, name and colour of each class present). Google "
+        f"Earth shows overlays up to about {MAX_SIDE} pixels a side: a larger map is "
+        "downsampled (each pixel the class at its centre) and the log says so. The output "
+        "is a .kmz; no style file.<br>"
         "Demuzere, M. et al. (2022), W2W: A Python package that injects WUDAPT's Local "
         "Climate Zone information in WRF, JOSS 7(76), 4432. Lindberg, F. et al. (2018), "
         "UMEP, Environmental Modelling and Software 99, 70-87."
@@ -63,8 +75,9 @@ COMMAND = Command(
         Param("DOMAIN", EXTENT, "Domain (WRF, degrees)",
               "WRF only: the domain W,S,E,N in degrees (EPSG:4326) with W2W's margin; the "
               "map must cover it (default: the map's extent).", optional=True),
-        Param("OUTPUT", RASTER_DEST, "Exported LCZ map",
-              "The GeoTIFF to write (.tif); its style (.qml) is written beside it."),
+        Param("OUTPUT", FILE_DEST, "Exported LCZ map",
+              "The GeoTIFF to write (.tif), its style (.qml) beside it; for Google Earth "
+              "the .kmz.", file_filter="GeoTIFF (*.tif *.tiff);;KMZ for Google Earth (*.kmz)"),
     ],
     run=_run,
     report=_report,

@@ -175,12 +175,16 @@ def test_wrf_domain_beyond_the_map_is_refused_and_the_output_untouched(tmp_path)
 
 def test_bad_requests_are_refused(tmp_path):
     path, _ = _map(tmp_path)
-    with pytest.raises(LczError, match="give one of umep, wrf"):
+    with pytest.raises(LczError, match="give one of umep, wrf, kmz"):
+        export_map(path, tmp_path / "o.tif", "netcdf")
+    with pytest.raises(LczError, match="give a .kmz name"):
         export_map(path, tmp_path / "o.tif", "kmz")
     with pytest.raises(LczError, match="GeoTIFF"):
         export_map(path, tmp_path / "o.png", "wrf")
     with pytest.raises(LczError, match="WRF export only"):
         export_map(path, tmp_path / "o.tif", "umep", domain=(11, 48, 12, 49))
+    with pytest.raises(LczError, match="WRF export only"):
+        export_map(path, tmp_path / "o.kmz", "kmz", domain=(11, 48, 12, 49))
     with pytest.raises(LczError, match="W < E"):
         check_domain((12, 48, 11, 49))
     with pytest.raises(LczError, match="W < E"):
@@ -236,14 +240,19 @@ def test_cli(tmp_path, capsys):
     assert capsys.readouterr().out.startswith(f"wrf: {out} (EPSG:4326, ")
     assert _read_w2w(out)[3].to_epsg() == 4326
     with pytest.raises(SystemExit) as done:  # argparse: its usage, then one error line
-        main(["export-map", "--map", str(path), "--format", "kmz", "--output", str(out)])
+        main(["export-map", "--map", str(path), "--format", "png", "--output", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
     assert done.value.code == 2 and err[0].startswith("usage: lcz export-map")
     # Python 3.12.8+ and 3.13 print the choices without quotes
     assert err[-1] in (
-        "lcz export-map: error: argument --format: invalid choice: 'kmz' (choose from 'umep', 'wrf')",
-        "lcz export-map: error: argument --format: invalid choice: 'kmz' (choose from umep, wrf)",
+        "lcz export-map: error: argument --format: invalid choice: 'png' (choose from 'umep', "
+        "'wrf', 'kmz')",
+        "lcz export-map: error: argument --format: invalid choice: 'png' (choose from umep, wrf, "
+        "kmz)",
     )
+    assert main(["export-map", "--map", str(path), "--format", "kmz", "--output", str(out)]) == 2
+    assert capsys.readouterr().err.strip().endswith("the Google Earth export is a KMZ; give a "
+                                                    ".kmz name")  # fmt: skip
     assert len(err) == 3 and "Traceback" not in "\n".join(err)
     rc = main(["export-map", "--map", str(path), "--format", "umep", "--domain", "11,48,12,49",
                "--output", str(tmp_path / "u.tif")])  # fmt: skip
