@@ -70,6 +70,9 @@ MIN_COVER = 0.99  # a band covering less of the 10 m grid is suspicious (another
 # ESA band order in the MTD files (band_id 0..12)
 ESA_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11",
              "B12")  # fmt: skip
+# the native resolution (m) of the So2Sat bands
+NATIVE_RES = {"B02": 10.0, "B03": 10.0, "B04": 10.0, "B08": 10.0, "B05": 20.0, "B06": 20.0,
+              "B07": 20.0, "B8A": 20.0, "B11": 20.0, "B12": 20.0}  # fmt: skip
 SO2SAT_TO_ESA = {"B2": "B02", "B3": "B03", "B4": "B04", "B5": "B05", "B6": "B06", "B7": "B07",
                  "B8": "B08", "B8A": "B8A", "B11": "B11", "B12": "B12"}  # fmt: skip
 _BAND_RE = re.compile(
@@ -263,14 +266,33 @@ def find_product(source) -> Product:
     product = Product(files=files)
     if metadata:
         _read_metadata(metadata[0], product, metadata[1])
-    missing = [b for b in SEN2_BANDS if SO2SAT_TO_ESA[b] not in files]
-    if missing:
-        raise LczError(
-            f"the Sentinel-2 input lacks band(s) {', '.join(SO2SAT_TO_ESA[b] for b in missing)}; "
-            "it needs B02, B03, B04, B05, B06, B07, B08, B8A, B11 and B12 (files named like "
-            "the product's, e.g. T32UPU_20230715T102559_B02_10m.jp2)"
-        )
+    _check_bands(files)
     return product
+
+
+def _check_bands(files: dict) -> None:
+    """Refuse a product without each So2Sat band at its native resolution (10 or 20 m):
+    a band missing, or only at 60 m (an incomplete download, a 60 m preview), naming
+    the missing 10 m and 20 m band files."""
+    missing = [SO2SAT_TO_ESA[b] for b in SEN2_BANDS if SO2SAT_TO_ESA[b] not in files]
+    res = {b: _res_of(Path(files[b]).name, files[b]) for b in NATIVE_RES if b in files}
+    # (99: a file GDAL cannot read, named without its resolution: said when it is read)
+    coarse = {b: r for b, r in res.items() if NATIVE_RES[b] + 0.01 < r < 99.0}
+    if not missing and not coarse:
+        return
+    lacking = sorted(missing + list(coarse), key=ESA_BANDS.index)
+    parts = [f"at {r:g} m: {', '.join(b for b in lacking if NATIVE_RES[b] == r)}"
+             for r in (10.0, 20.0) if any(NATIVE_RES[b] == r for b in lacking)]  # fmt: skip
+    only = ""
+    if coarse:
+        only = (f" (it holds {', '.join(coarse)} only at "
+                f"{'/'.join(f'{r:g}' for r in sorted(set(coarse.values())))} m, too coarse for "
+                "the 10 m stack: an incomplete product?)")  # fmt: skip
+    raise LczError(
+        f"the Sentinel-2 input lacks band(s) {' and '.join(parts)}{only}; it needs B02, B03, B04, B08 "
+        "at 10 m and B05, B06, B07, B8A, B11, B12 at 20 m (a whole .SAFE folder or .zip, or "
+        "files named like the product's, e.g. T32UPU_20230715T102559_B02_10m.jp2)"
+    )
 
 
 # -- clipping ------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Public names (imported on first use, so importing the package stays cheap):
 - ``qml``: raster_style, vector_style, xml_attr
-- ``styles``: RampStop, qml_for_product, qml_multiband, qml_patch_polygons, qml_pseudocolor
+- ``styles``: RampStop, qml_for_product, qml_multiband, qml_patch_polygons, qml_pseudocolor,
+  qml_suspicious_polygons
 """
 
 from ..common.lazy import lazy_exports
@@ -18,5 +19,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "qml_multiband": "styles",
         "qml_patch_polygons": "styles",
         "qml_pseudocolor": "styles",
+        "qml_suspicious_polygons": "styles",
     },
 )

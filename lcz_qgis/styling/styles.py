@@ -1,4 +1,5 @@
-"""QGIS styles (QML) for the visual products, the patch mosaics and the patch outlines.
+"""QGIS styles (QML) for the visual products, the patch mosaics, the patch outlines and
+the suspicious training areas (``qml_suspicious_polygons``: high contrast, no LCZ colour).
 
 The LCZ map style lives in ``legend.qml_paletted``; this module reuses the legend's
 colours and names for the patch polygons. Raster styles share ``qml.raster_style``,
@@ -196,6 +197,25 @@ def _fill_symbol(name: str, color: str) -> str:
         </symbol>"""
 
 
+def _labeling(expression: str, family: str = "", size: int = 8, placement: int = 1,
+              buffer_opacity: float = 0.8, dist: float = 0.0) -> str:  # fmt: skip
+    """A ``<labeling>`` element: bold black text of ``expression`` with a white buffer
+    (halo), polygon ``placement`` (0 around the centroid, 1 over it) ``dist`` mm away,
+    overlapping labels left out, up to 1:200,000."""
+    expr = xml_attr(expression)
+    return f"""  <labeling type="simple">
+    <settings calloutType="simple">
+      <text-style fieldName="{expr}" isExpression="1" fontSize="{size}" fontSizeUnit="Point" fontWeight="75" fontFamily="{xml_attr(family)}" namedStyle="" textColor="0,0,0,255" textOpacity="1" multilineHeight="1" allowHtml="0" capitalization="0" blendMode="0" previewBkgrdColor="255,255,255,255" fontKerning="1" fontItalic="0" fontUnderline="0" fontStrikeout="0" fontWordSpacing="0" fontLetterSpacing="0" textOrientation="horizontal" useSubstitutions="0">
+        <text-buffer bufferDraw="1" bufferSize="1" bufferSizeUnits="MM" bufferColor="255,255,255,255" bufferOpacity="{buffer_opacity:g}" bufferJoinStyle="128" bufferNoFill="1" bufferBlendMode="0"/>
+      </text-style>
+      <text-format wrapChar="" multilineAlign="3" plussign="0" reverseDirectionSymbol="0" addDirectionSymbol="0" formatNumbers="0" decimals="3" leftDirectionSymbol="&lt;" rightDirectionSymbol="&gt;" placeDirectionSymbol="0" autoWrapLength="0" useMaxLineLengthForAutoWrap="1"/>
+      <placement placement="{placement}" offsetType="0" quadOffset="4" xOffset="0" yOffset="0" offsetUnits="MM" dist="{dist:g}" distUnits="MM" priority="5" fitInPolygonOnly="0" centroidWhole="1" centroidInside="1" overrunDistance="0" overrunDistanceUnit="MM" repeatDistance="0" repeatDistanceUnit="MM" rotationAngle="0" maxCurvedCharAngleIn="25" maxCurvedCharAngleOut="-25" placementFlags="10" layerType="PolygonGeometry" geometryGenerator="" geometryGeneratorEnabled="0" geometryGeneratorType="PointGeometry" lineAnchorPercent="0.5" lineAnchorType="0" lineAnchorClipping="0" polygonPlacementFlags="2" overlapHandling="PreventOverlap" allowDegraded="0"/>
+      <rendering scaleVisibility="1" scaleMin="0" scaleMax="200000" obstacle="1" obstacleFactor="1" obstacleType="1" zIndex="0" upsidedownLabels="0" limitNumLabels="0" maxNumLabels="2000" minFeatureSize="0" fontLimitPixelSize="0" fontMinPixelSize="3" fontMaxPixelSize="10000" labelPerPart="0" mergeLines="0" displayAll="0" drawLabels="1" unplacedVisibility="0"/>
+      <dd_properties><Option type="Map"><Option type="QString" name="name" value=""/><Option name="properties"/><Option type="QString" name="type" value="collection"/></Option></dd_properties>
+    </settings>
+  </labeling>"""
+
+
 def qml_patch_polygons(field: str = "lcz") -> str:
     """The patch outlines' style: LCZ-coloured outlines labelled with index and letter.
 
@@ -214,7 +234,6 @@ def qml_patch_polygons(field: str = "lcz") -> str:
         for i, c in enumerate(LCZ_CLASSES)
     )
     symbols = "\n".join(_fill_symbol(str(i), c.color) for i, c in enumerate(LCZ_CLASSES))
-    expr = xml_attr(PATCH_LABEL_EXPRESSION)
     renderer = f"""  <renderer-v2 type="categorizedSymbol" attr="{field}" symbollevels="0" enableorderby="0" forceraster="0" referencescale="-1">
     <categories>
 {cats}
@@ -225,15 +244,85 @@ def qml_patch_polygons(field: str = "lcz") -> str:
     <rotation/>
     <sizescale/>
   </renderer-v2>"""
-    labeling = f"""  <labeling type="simple">
-    <settings calloutType="simple">
-      <text-style fieldName="{expr}" isExpression="1" fontSize="8" fontSizeUnit="Point" fontWeight="75" fontFamily="" namedStyle="" textColor="0,0,0,255" textOpacity="1" multilineHeight="1" allowHtml="0" capitalization="0" blendMode="0" previewBkgrdColor="255,255,255,255" fontKerning="1" fontItalic="0" fontUnderline="0" fontStrikeout="0" fontWordSpacing="0" fontLetterSpacing="0" textOrientation="horizontal" useSubstitutions="0">
-        <text-buffer bufferDraw="1" bufferSize="1" bufferSizeUnits="MM" bufferColor="255,255,255,255" bufferOpacity="0.8" bufferJoinStyle="128" bufferNoFill="1" bufferBlendMode="0"/>
-      </text-style>
-      <text-format wrapChar="" multilineAlign="3" plussign="0" reverseDirectionSymbol="0" addDirectionSymbol="0" formatNumbers="0" decimals="3" leftDirectionSymbol="&lt;" rightDirectionSymbol="&gt;" placeDirectionSymbol="0" autoWrapLength="0" useMaxLineLengthForAutoWrap="1"/>
-      <placement placement="1" offsetType="0" quadOffset="4" xOffset="0" yOffset="0" offsetUnits="MM" dist="0" distUnits="MM" priority="5" fitInPolygonOnly="0" centroidWhole="1" centroidInside="1" overrunDistance="0" overrunDistanceUnit="MM" repeatDistance="0" repeatDistanceUnit="MM" rotationAngle="0" maxCurvedCharAngleIn="25" maxCurvedCharAngleOut="-25" placementFlags="10" layerType="PolygonGeometry" geometryGenerator="" geometryGeneratorEnabled="0" geometryGeneratorType="PointGeometry" lineAnchorPercent="0.5" lineAnchorType="0" lineAnchorClipping="0" polygonPlacementFlags="2" overlapHandling="PreventOverlap" allowDegraded="0"/>
-      <rendering scaleVisibility="1" scaleMin="0" scaleMax="200000" obstacle="1" obstacleFactor="1" obstacleType="1" zIndex="0" upsidedownLabels="0" limitNumLabels="0" maxNumLabels="2000" minFeatureSize="0" fontLimitPixelSize="0" fontMinPixelSize="3" fontMaxPixelSize="10000" labelPerPart="0" mergeLines="0" displayAll="0" drawLabels="1" unplacedVisibility="0"/>
-      <dd_properties><Option type="Map"><Option type="QString" name="name" value=""/><Option name="properties"/><Option type="QString" name="type" value="collection"/></Option></dd_properties>
-    </settings>
-  </labeling>"""
+    labeling = _labeling(PATCH_LABEL_EXPRESSION)
+    return vector_style(renderer, labeling)
+
+
+# -- suspicious training areas -----------------------------------------------------------
+# high contrast over any LCZ map: colours that are no LCZ legend colour (E is black)
+SUSPICIOUS_COLOR = "#ff00ff"  # magenta dashes and hatching
+SUSPICIOUS_CASING = "#ffffff"  # a white casing under the dashes
+LABEL_FONT = "Arial"  # a named sans family (fontconfig maps it to Liberation/DejaVu Sans)
+
+
+def _outline_layer(color: str, width: float, style: str) -> str:
+    """A SimpleFill symbol layer without brush: an outline of ``color``, ``width`` mm,
+    ``style`` (solid, dash)."""
+    return f"""          <layer class="SimpleFill" enabled="1" locked="0" pass="0">
+            <Option type="Map">
+              <Option type="QString" name="color" value="{_rgb_str(color, 0)}"/>
+              <Option type="QString" name="joinstyle" value="round"/>
+              <Option type="QString" name="offset" value="0,0"/>
+              <Option type="QString" name="offset_unit" value="MM"/>
+              <Option type="QString" name="outline_color" value="{_rgb_str(color)}"/>
+              <Option type="QString" name="outline_style" value="{style}"/>
+              <Option type="QString" name="outline_width" value="{width:g}"/>
+              <Option type="QString" name="outline_width_unit" value="MM"/>
+              <Option type="QString" name="style" value="no"/>
+            </Option>
+          </layer>"""
+
+
+def _hatch_layer(color: str) -> str:
+    """A LinePatternFill symbol layer: thin diagonal lines of ``color``, 60 % opaque,
+    every 2.5 mm, so the map below stays readable."""
+    return f"""          <layer class="LinePatternFill" enabled="1" locked="0" pass="0">
+            <Option type="Map">
+              <Option type="QString" name="angle" value="45"/>
+              <Option type="QString" name="color" value="{_rgb_str(color)}"/>
+              <Option type="QString" name="distance" value="2.5"/>
+              <Option type="QString" name="distance_unit" value="MM"/>
+              <Option type="QString" name="line_width" value="0.3"/>
+              <Option type="QString" name="line_width_unit" value="MM"/>
+              <Option type="QString" name="offset" value="0"/>
+              <Option type="QString" name="offset_unit" value="MM"/>
+            </Option>
+            <symbol type="line" name="@0@0" alpha="0.6" clip_to_extent="1" force_rhr="0">
+              <layer class="SimpleLine" enabled="1" locked="0" pass="0">
+                <Option type="Map">
+                  <Option type="QString" name="line_color" value="{_rgb_str(color)}"/>
+                  <Option type="QString" name="line_style" value="solid"/>
+                  <Option type="QString" name="line_width" value="0.3"/>
+                  <Option type="QString" name="line_width_unit" value="MM"/>
+                </Option>
+              </layer>
+            </symbol>
+          </layer>"""
+
+
+def qml_suspicious_polygons(label_expression: str) -> str:
+    """The suspicious training areas' style, visible over any LCZ map: one symbol for
+    every polygon (not its LCZ colour): a magenta hatching, a thick white casing under a
+    thick magenta dashed outline; short labels (``label_expression``) in bold
+    ``LABEL_FONT`` with a white halo, around the centroid, overlapping ones left out.
+
+    Args:
+        label_expression: the QGIS expression of each label (a few words).
+
+    Returns:
+        The QML document.
+    """
+    layers = "\n".join((_hatch_layer(SUSPICIOUS_COLOR), _outline_layer(SUSPICIOUS_CASING, 1.4, "solid"),
+                        _outline_layer(SUSPICIOUS_COLOR, 0.8, "dash")))  # fmt: skip
+    renderer = f"""  <renderer-v2 type="singleSymbol" symbollevels="0" enableorderby="0" forceraster="0" referencescale="-1">
+    <symbols>
+        <symbol type="fill" name="0" alpha="1" clip_to_extent="1" force_rhr="0">
+{layers}
+        </symbol>
+    </symbols>
+    <rotation/>
+    <sizescale/>
+  </renderer-v2>"""
+    labeling = _labeling(label_expression, LABEL_FONT, size=9, placement=0, buffer_opacity=1,
+                         dist=1.0)  # fmt: skip
     return vector_style(renderer, labeling)

@@ -42,7 +42,15 @@ HUGE_BUFFER_M = 300.0
 OVERLAP_M2 = 1.0
 LISTED = 30  # polygons a warning names at most
 LAYER_NAME = "suspicious_training_areas"
-LABEL_EXPRESSION = "concat('#', \"polygon_id\", ' ', \"reason\")"
+# each check in a few words, for the labels (the full reason is in the attribute table)
+SHORT_REASONS = {"huge": "too large", "few": "too few polygons", "outside": "outside raster",
+                 "tiny": "too small", "overlap": "overlaps a class", "edge": "at raster edge",
+                 "nodata": "on nodata"}  # fmt: skip
+LABEL_EXPRESSION = (
+    "concat('#', \"polygon_id\", ' LCZ ', \"lcz_letter\", ': ', CASE "
+    + " ".join(f"WHEN \"check\" = '{k}' THEN '{v}'" for k, v in SHORT_REASONS.items())
+    + ' ELSE "check" END)'
+)
 
 
 @dataclass
@@ -272,12 +280,11 @@ def window_suspects(report: QualityReport, points, nodata: dict,
 
 
 def suspicious_qml() -> str:
-    """The suspicious layer's style: LCZ-coloured outlines labelled '#id reason'."""
-    from ..styling.qml import xml_attr
-    from ..styling.styles import PATCH_LABEL_EXPRESSION, qml_patch_polygons
+    """The suspicious layer's style: magenta dashed, hatched polygons that stand out on an
+    LCZ map, labelled '#id LCZ x: short reason' (``styles.qml_suspicious_polygons``)."""
+    from ..styling.styles import qml_suspicious_polygons
 
-    qml = qml_patch_polygons("lcz")
-    return qml.replace(xml_attr(PATCH_LABEL_EXPRESSION), xml_attr(LABEL_EXPRESSION))
+    return qml_suspicious_polygons(LABEL_EXPRESSION)
 
 
 def write_suspicious_layer(path, suspects: list, crs_wkt: str) -> Path:

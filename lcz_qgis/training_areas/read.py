@@ -9,7 +9,9 @@ Two kinds of input, both read with OGR (``raster.io.open_vector``):
 * **A WUDAPT training-area template** (KML, or KMZ: a zip holding ``doc.kml``) with one
   Folder per class, named ``1``-``10``, ``A``-``G``, ``11``-``17`` or ``101``-``107``
   ("LCZ 1", "LCZ A" too). OGR's KML drivers show each Folder as a layer; the class is
-  the folder's name, unless the placemarks carry an LCZ field.
+  the folder's name, unless the placemarks carry an LCZ field. Image overlays
+  (GroundOverlay) are skipped with a warning; a file giving no area that holds one is
+  refused as a rendered map (``_refuse_rendered_map``), not training areas.
 
 Polygons in any CRS are reprojected to the raster's CRS (a layer without one, or with
 GeoPackage's "Undefined ... SRS", is taken as in the raster's CRS, with a warning);
@@ -58,6 +60,8 @@ MAX_KML_BYTES = 256 * 2**20
 KML_RATIO = 200
 # what OGR's GeoPackage driver reads for a layer written without a CRS (srs_id 0, -1)
 UNDEFINED_SRS = ("Undefined geographic SRS", "Undefined Cartesian SRS")
+# a KML GroundOverlay (an image on the ground: a rendered map) and its image's href
+_GROUND_OVERLAY = re.compile(rb"<(?:\w+:)?GroundOverlay\b.*?<(?:\w+:)?href>([^<]*)<", re.S)
 
 
 @dataclass
@@ -354,6 +358,13 @@ def _class_source(layer, field, is_kml, feedback) -> tuple[str | None, int | Non
     return fname, None
 
 
+def _is_overlay(feat) -> bool:
+    """Whether a KML feature is an image overlay (LIBKML gives a GroundOverlay its
+    LatLonBox as a polygon and its image in the ``icon`` field)."""
+    i = feat.GetFieldIndex("icon")
+    return i >= 0 and feat.IsFieldSetAndNotNull(i) and bool(feat.GetFieldAsString(i).strip())
+
+
 def _feature_geometry(feat, ct) -> tuple[object | None, str | None]:
     """(the feature's polygonal part in the raster's CRS, None), (None, None) when it has
     no polygon, or (None, why it is unusable): coordinates that are no place, or a
@@ -389,6 +400,9 @@ def _read_layer(layer, field, crs_wkt, is_kml, out, feedback, p: Path) -> bool:
         )
     areas = out["areas"]
     for feat in _features(layer, p):
+        if is_kml and _is_overlay(feat):
+            out["overlays"].append((name, feat.GetFID()))
+            continue
         geom, why = _feature_geometry(feat, ct)
         if why is not None:
             out["broken"].append((name, feat.GetFID(), why))
@@ -430,7 +444,7 @@ def read_training_areas(path, crs_wkt: str, field: str | None = None,
     """
     feedback = feedback or Feedback()
     ds, p = _open(path)
-    out: dict = {"areas": [], "skipped": [], "broken": [], "bad": []}
+    out: dict = {"areas": [], "skipped": [], "broken": [], "bad": [], "overlays": []}
     with _ogr_failures(p):
         is_kml = p.suffix.lower() in KML_SUFFIXES or ds.GetDriver().GetName() in ("KML", "LIBKML")
         layers = _layers(ds, str(path), is_kml, feedback)
@@ -449,7 +463,13 @@ def _where(rows, n: int = 5) -> str:
 
 def _warn_skipped(p: Path, out: dict, feedback) -> None:
     """One warning per kind of skipped feature, naming the first five."""
-    skipped, broken = out["skipped"], out["broken"]
+    skipped, broken, overlays = out["skipped"], out["broken"], out["overlays"]
+    if overlays:
+        feedback.warning(
+            f"{len(overlays)} image overlay(s) (KML GroundOverlay: a picture on the ground, "
+            f"no polygon) of '{p.name}' are no training areas and were skipped "
+            f"({_where(overlays)})"
+        )
     if skipped:
         feedback.warning(
             f"{len(skipped)} feature(s) of '{p.name}' are not polygons and were skipped "
@@ -517,6 +537,8 @@ def _check_read(p: Path, ds, out: dict, used, is_kml) -> None:
             f"{'; ...' if len(bad) > 5 else ''}); give each polygon exactly one code: 1-17, "
             "101-107 or a letter A-G (a mixed label such as '3/4' is no class)"
         )
+    if is_kml and not areas:
+        _refuse_rendered_map(p)
     if is_kml and not used:
         names = [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())]
         raise LczError(
@@ -531,3 +553,34 @@ def _check_read(p: Path, ds, out: dict, used, is_kml) -> None:
         else:
             what = "holds no feature"
         raise LczError(f"{param('AREAS')}: '{p.name}' {what}; give polygons of known LCZ")
+
+
+def _kml_texts(p: Path):
+    """The KML documents of a .kml or .kmz file, as bytes (at most ``MAX_KML_BYTES``
+    each; a KMZ's members were checked by ``_check_kmz``)."""
+    if p.suffix.lower() != ".kmz":
+        with open(p, "rb") as f:
+            yield f.read(MAX_KML_BYTES)
+        return
+    with contextlib.suppress(zipfile.BadZipFile, OSError), zipfile.ZipFile(p) as z:
+        for info in z.infolist():
+            if info.filename.lower().endswith(".kml"):
+                with z.open(info) as f:
+                    yield f.read(MAX_KML_BYTES)
+
+
+def _refuse_rendered_map(p: Path) -> None:
+    """Refuse a KML/KMZ that gives no training area because it is a rendered map: a
+    GroundOverlay (an image draped over the ground, as the WUDAPT portal's LCZ map KMZ
+    files are), naming its image."""
+    for text in _kml_texts(p):
+        m = _GROUND_OVERLAY.search(text)
+        if m:
+            image = m.group(1).decode("utf-8", "replace").strip()[:120] or "an image"
+            raise LczError(
+                f"{param('AREAS')}: '{p.name}' is a rendered map (a KML GroundOverlay showing "
+                f"the image '{image}'), not training areas: give the WUDAPT training-area "
+                "template (KML/KMZ with one folder of polygons per class) or polygons with "
+                "an LCZ field; a rendered LCZ map is a raster (load its image, or the GeoTIFF, "
+                "as the map)"
+            )

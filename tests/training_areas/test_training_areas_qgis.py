@@ -44,9 +44,9 @@ def test_processing_writes_patches_and_loads_the_suspicious_layer_styled(qgis_ap
     loaded = layers["suspicious.gpkg"]
     assert loaded.name() == "Suspicious training areas" and loaded.featureCount() >= 9
     r = loaded.renderer()
-    assert r.type() == "categorizedSymbol" and r.classAttribute() == "lcz"
-    assert r.categories()[16].symbol().color().name() == "#6a6aff"
-    assert loaded.labelsEnabled() and "reason" in loaded.labeling().settings().fieldName
+    assert r.type() == "singleSymbol"  # one high-contrast symbol, not the LCZ colours
+    assert r.symbol().symbolLayer(2).strokeColor().name() == "#ff00ff"
+    assert loaded.labelsEnabled() and '"check"' in loaded.labeling().settings().fieldName
     plain = QgsVectorLayer(str(sus), "v", "ogr")  # the .qml sidecar without Processing
     assert plain.isValid() and plain.crs().authid() == "EPSG:32632"
     checks = {f["check"] for f in plain.getFeatures()}
