@@ -15,8 +15,6 @@ background thread.
 
 from __future__ import annotations
 
-import functools
-import glob
 import html
 import os
 import re
@@ -29,13 +27,12 @@ from qgis.core import (
     QgsProcessingOutputRasterLayer,
     QgsProcessingOutputVectorLayer,
 )
-from qgis.PyQt.QtCore import QUrl
 from qgis.PyQt.QtGui import QIcon
 
 from ..lcz_qgis.commands.spec import GROUPS
 from ..lcz_qgis.common.errors import Cancelled, LczError, MissingDependency
 from ..lcz_qgis.common.feedback import Feedback
-from . import qgis_compat
+from . import help_pages, qgis_compat
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
 
@@ -51,7 +48,7 @@ ICONS_DIR = os.path.join(PLUGIN_DIR, "resources", "icons")
 ICON_PATH = os.path.join(ICONS_DIR, "lcz.svg")  # the provider's (and the plugin's) icon
 DOCS_DIR = os.path.join(PLUGIN_DIR, "docs")
 README_PATH = os.path.join(PLUGIN_DIR, "README.md")
-# the page that documents a group, when several docs pages name an algorithm
+# the page that documents a group, when several docs sections name an algorithm alike
 GROUP_DOCS = {
     "data": "patches_and_products.md",
     "visualisation": "patches_and_products.md",
@@ -177,37 +174,11 @@ def short_description(help_html: str) -> str:
     return sentence if sentence.endswith(("!", "?")) else sentence + "."
 
 
-@functools.cache
-def _doc_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    except OSError:
-        return ""
-
-
-def help_file(alg_id: str, group_id: str = "") -> str:
-    """The docs page shipped with the plugin that documents ``alg_id`` (e.g.
-    ``lcz:classifyraster``): among the ``docs/*.md`` pages that name it, the group's page,
-    else the one naming it most; else the README; '' when none is installed."""
-    pattern = re.compile(re.escape(alg_id) + r"\b")
-    pages = sorted(glob.glob(os.path.join(DOCS_DIR, "*.md")))
-    counts = {p: len(pattern.findall(_doc_text(p))) for p in pages}
-    naming = [p for p in pages if counts[p]]
-    for p in naming:
-        if os.path.basename(p) == GROUP_DOCS.get(group_id):
-            return p
-    if naming:
-        return max(naming, key=lambda p: counts[p])
-    if os.path.exists(README_PATH):
-        return README_PATH
-    return ""
-
-
-def help_url(alg_id: str, group_id: str = "") -> str:
-    """``help_file`` as a file:// URL (the dialog's Help button opens it); '' if none."""
-    path = help_file(alg_id, group_id)
-    return QUrl.fromLocalFile(path).toString() if path else ""
+def help_url(alg_id: str, group_id: str = "", command: str = "") -> str:
+    """The dialog's Help button: the docs rendered as HTML (``help_pages``), at the section
+    that documents ``alg_id`` (e.g. ``lcz:classifyraster``, CLI ``command`` "classify");
+    file://.../page.html#anchor, '' when no docs are installed."""
+    return help_pages.help_url(alg_id, command, GROUP_DOCS.get(group_id, ""), DOCS_DIR)
 
 
 def group_icon_path(group_id: str) -> str:
@@ -320,8 +291,9 @@ class LczAlgorithm(QgsProcessingAlgorithm):
         return self.SHORT or short_description(self.HELP)
 
     def helpUrl(self):  # noqa: N802 - QGIS API
-        """The dialog's Help button: the docs page (file://) that documents the algorithm."""
-        return help_url(f"lcz:{self.NAME}", self.GROUP[0])
+        """The dialog's Help button: the docs section (HTML, file://) about the algorithm."""
+        command = getattr(getattr(self, "COMMAND", None), "name", "")
+        return help_url(f"lcz:{self.NAME}", self.GROUP[0], command)
 
     def svgIconPath(self):  # noqa: N802 - QGIS API
         """The group's icon (the modeler draws algorithms with their SVG)."""
