@@ -11,11 +11,12 @@ scikit-learn only when a model needs them. Start with:
 __version__ = "0.1.0"
 
 
-def load_model(path, sensor=None):
-    """Load a model file (``.lczmodel``, or a plain Keras ``.keras`` / ``.h5``)."""
+def load_model(path, sensor=None, runtime="auto"):
+    """Load a model file (``.lczmodel``, or a plain Keras ``.keras`` / ``.h5``);
+    ``runtime``: auto, onnx or tensorflow (``models.modelfile.load_model``)."""
     from .models.modelfile import load_model as _load
 
-    return _load(path, sensor=sensor)
+    return _load(path, sensor=sensor, runtime=runtime)
 
 
 __all__ = ["__version__", "load_model"]

@@ -16,8 +16,10 @@ import pkgutil
 import traceback
 
 from qgis.core import (
+    QgsMapLayer,
     QgsMessageLog,
     QgsProcessingException,
+    QgsProcessingFeatureSourceDefinition,
     QgsProcessingModelAlgorithm,
     QgsProcessingOutputLayerDefinition,
     QgsProcessingProvider,
@@ -82,6 +84,18 @@ def source_label(value) -> str:
         if name.endswith(suffix):
             name = name[: -len(suffix)]
     return os.path.splitext(name)[0] if name.endswith((".xml", ".tif", ".tiff")) else name
+
+
+def input_label(value, project=None) -> str:
+    """``source_label`` of a model input that may also be a layer: a layer (or the layer
+    of a feature source, "selected features only" included) gives its name in
+    ``project``."""
+    if isinstance(value, QgsProcessingFeatureSourceDefinition):
+        value = value.source.staticValue()
+    if isinstance(value, QgsMapLayer):
+        return value.name()
+    layer = project.mapLayer(value) if project is not None and isinstance(value, str) else None
+    return layer.name() if layer is not None else source_label(value)
 
 
 class LczModelAlgorithm(QgsProcessingModelAlgorithm):
@@ -176,7 +190,8 @@ class LczModelAlgorithm(QgsProcessingModelAlgorithm):
         ("LCZ map – <product>"): the steps only know their own, often temporary, inputs
         (which gave "LCZ map – OUTPUT")."""
         ordered = [p.parameterName() for p in self.orderedParameters()]
-        label = next((source_label(params.get(n)) for n in ordered if params.get(n)), "")
+        project = context.project()
+        label = next((input_label(params.get(n), project) for n in ordered if params.get(n)), "")
         if not label:
             return
         for key, value in written.items():

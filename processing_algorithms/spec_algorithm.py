@@ -14,7 +14,11 @@ the index (what the dialog and ``qgis_process ... MODEL_TYPE=0`` give) or the co
 
 from __future__ import annotations
 
+import os
+import re
+
 from qgis.core import (
+    QgsProcessingFeatureSourceDefinition,
     QgsProcessingOutputBoolean,
     QgsProcessingOutputFile,
     QgsProcessingOutputMultipleLayers,
@@ -27,6 +31,7 @@ from qgis.core import (
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterField,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterFolderDestination,
@@ -36,14 +41,19 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
+    QgsVectorLayer,
 )
 
 from ..lcz_qgis.commands import spec
 from ..lcz_qgis.common.errors import LczError, param
+from ..lcz_qgis.common.input_files import check_input_file
 from . import qgis_compat
 from .base import LczAlgorithm, toolbox_group
 
 VECTOR_FORMATS = ["gpkg", "shp", "geojson"]  # what the core reads; others are converted
+# files whose layers the core reads together (a WUDAPT template's folders): a layer of the
+# project over one of them stands for the whole file
+MULTI_LAYER_FILES = (".kml", ".kmz")
 
 _OUTPUTS = {
     spec.OUT_NUMBER: QgsProcessingOutputNumber,
@@ -97,6 +107,8 @@ def parameter_definition(p: spec.Param) -> QgsProcessingParameterDefinition:
         d = QgsProcessingParameterExtent(key, label, p.default, opt)
     elif k == spec.CRS:
         d = QgsProcessingParameterCrs(key, label, p.default, opt)
+    elif k == spec.FIELD:  # any type: the core reads numbers and text
+        d = QgsProcessingParameterField(key, label, p.default, p.parent, optional=opt)
     elif k == spec.FILE_DEST:
         d = QgsProcessingParameterFileDestination(
             key, label, p.file_filter, None, opt, p.create_by_default
@@ -149,6 +161,43 @@ def _empty(value) -> bool:
     return value is None or value == ""
 
 
+def _is_part(value) -> bool:
+    """Whether a feature source value wants only some features: "selected features
+    only", a feature limit or a filter."""
+    return isinstance(value, QgsProcessingFeatureSourceDefinition) and bool(
+        value.selectedFeaturesOnly
+        or getattr(value, "featureLimit", -1) != -1
+        or getattr(value, "filterExpression", "")
+    )
+
+
+def _plain_source(value) -> str | None:
+    """A feature source's text (a path, a layer id or name) when all its features are
+    wanted: None for a part of them (``_is_part``) or a layer object."""
+    if _is_part(value):
+        return None
+    if isinstance(value, QgsProcessingFeatureSourceDefinition):
+        value = value.source.staticValue()
+    if isinstance(value, QgsVectorLayer):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def _named_copy(path: str, layer, part: bool) -> str:
+    """The GeoPackage QGIS wrote for ``layer`` (``<temporary folder>/AREAS.gpkg``) renamed
+    after the layer ("training areas (selected features).gpkg" when ``part``); ``path``
+    itself when it is the layer's own file."""
+    folder, name = os.path.split(path)
+    if layer.source().split("|", 1)[0] == path or not name.lower().endswith(".gpkg"):
+        return path
+    stem = re.sub(r"[^\w\- ]+", "_", layer.name()).strip(" _") or os.path.splitext(name)[0]
+    target = os.path.join(folder, stem + (" (selected features)" if part else "") + ".gpkg")
+    if target != path and not os.path.exists(target):
+        os.replace(path, target)
+        return target
+    return path
+
+
 def _number(value):
     """A parameter's raw value as a float when it is a plain number or numeric text, else
     None (a layer, an expression, an empty value: QGIS checks those itself)."""
@@ -197,9 +246,22 @@ class SpecAlgorithm(LczAlgorithm):
             self.COMMAND.check_ranges(
                 {p.key: _number(checked.get(p.key)) for p in self.qgis_params()}
             )
+            self.check_vector_paths(checked)
         except LczError as exc:
             return False, exc.message(self.message_names)
         return super().checkParameterValues(checked, context)
+
+    def check_vector_paths(self, parameters) -> None:
+        """Refuse a named pipe, a socket or a device given as a ``VECTOR`` path before
+        QGIS's own check opens it as a layer (OGR would wait for ever on a pipe).
+
+        Raises:
+            LczError: ``check_input_file``'s message, naming the parameter.
+        """
+        for p in self.qgis_params():
+            source = _plain_source(parameters.get(p.key)) if p.kind == spec.VECTOR else None
+            if source and "|" not in source and os.path.exists(source):
+                check_input_file(source, f"{param(p.key)}:", folder_ok=True)  # a folder: OGR's
 
     # -- resolving ---------------------------------------------------------------------
     def resolve(self, parameters, context, feedback) -> tuple[dict, dict]:
@@ -227,11 +289,11 @@ class SpecAlgorithm(LczAlgorithm):
             objects[key] = layer
             return layer.source()
         if k == spec.VECTOR:
-            if _empty(raw):
-                return None
-            return self.parameterAsCompatibleSourceLayerPath(
-                parameters, key, context, VECTOR_FORMATS, "gpkg", feedback.qgis
-            )
+            return None if _empty(raw) else self.vector_path(p, parameters, context, feedback)
+        if k == spec.FIELD:  # parameterAsStrings on QGIS 3.32+ (parameterAsFields deprecated)
+            as_list = getattr(self, "parameterAsStrings", None) or self.parameterAsFields
+            fields = as_list(parameters, key, context)
+            return fields[0] if fields else None
         if k == spec.MULTI_RASTER:
             layers = self.parameterAsLayerList(parameters, key, context)
             objects[key] = layers
@@ -271,6 +333,37 @@ class SpecAlgorithm(LczAlgorithm):
         if k in (spec.RASTER_DEST, spec.VECTOR_DEST):
             return self.parameterAsOutputLayer(parameters, key, context) or None
         raise ValueError(k)  # pragma: no cover
+
+    def vector_path(self, p: spec.Param, parameters, context, feedback) -> str:
+        """The file the core reads for the ``VECTOR`` parameter ``p``.
+
+        A path (without "selected features only" or a feature limit) reaches the core as
+        it is, as from the CLI: a WUDAPT KML/KMZ keeps its folders, which QGIS's layer view
+        of the file loses, and a named pipe or a device is refused by the core's checks
+        before anything opens it. So does a project layer that is one folder of a KML/KMZ
+        (the core reads the template's folders together; said in the log). Any other
+        layer, a scratch layer or selected features are written to a GeoPackage named
+        after the layer (which the factsheet and the log show).
+        """
+        raw = parameters.get(p.key)
+        source, part = _plain_source(raw), _is_part(raw)
+        if source and "|" not in source and os.path.exists(source):
+            return source
+        if isinstance(raw, QgsProcessingFeatureSourceDefinition):  # QGIS gives no layer
+            raw = raw.source.staticValue()
+        layer = self.parameterAsVectorLayer({p.key: raw}, p.key, context)
+        if source and layer is not None and layer.providerType() == "ogr":
+            path = layer.source().split("|", 1)[0]
+            if path.lower().endswith(MULTI_LAYER_FILES) and not layer.subsetString():
+                feedback.info(
+                    f"{p.label}: '{layer.name()}' is a layer of {os.path.basename(path)}; "
+                    "every folder of that file is read"
+                )
+                return path
+        path = self.parameterAsCompatibleSourceLayerPath(
+            parameters, p.key, context, VECTOR_FORMATS, "gpkg", feedback.qgis
+        )
+        return _named_copy(path, layer, part) if layer is not None else path
 
     # -- hooks -------------------------------------------------------------------------
     def prepare_values(self, values: dict, objects: dict, parameters, context, feedback) -> dict:

@@ -17,7 +17,7 @@ from ..training_areas.workflow import (
     map_from_training_areas,
 )
 from .classify import FILTER_LABELS
-from .params import model_param, seed_param
+from .params import model_param, runtime_param, seed_param
 from .spec import (
     ENUM,
     FILE_DEST,
@@ -46,7 +46,7 @@ def _run(values: dict, feedback, given=None) -> dict:
         model_type=values["MODEL_TYPE"], init_model=values["INIT_MODEL"] or None,
         field=values["FIELD"] or None, scale=values["SCALE"], n_splits=values["SPLITS"],
         trees=values["TREES"], epochs=values["EPOCHS"], seed=values["SEED"],
-        resolution=values["RESOLUTION"], filter=values["FILTER"],
+        resolution=values["RESOLUTION"], filter=values["FILTER"], runtime=values["RUNTIME"],
         **{k.lower(): values[k] or None for k in OPTIONAL_OUTPUTS},
     )  # fmt: skip
     res = map_from_training_areas(req, feedback)  # checks every option before step 1
@@ -102,7 +102,10 @@ COMMAND = Command(
         "confidence, area table and map image as in Classify raster; the factsheet (HTML: "
         "boxplots of the scores, the class table, the training areas and the suspicious "
         "ones), the final model file, the suspicious training areas layer and every split's "
-        "held-out predictions (CSV)."
+        "held-out predictions (CSV).<br>"
+        "<b>Inference engine</b> (advanced): what runs the model files' predictions (the "
+        "fine-tuned models' held-out patches and the final map), as in Classify raster; "
+        "a random forest's splits predict with the forest just trained."
     ),
     params=[
         # the training areas and the raster as Patches from training areas declares them
@@ -124,6 +127,7 @@ COMMAND = Command(
               "The epochs of each fine-tuning.", default=FINETUNE_EPOCHS, minimum=1,
               maximum=MAX_EPOCHS, advanced=True, keyword=""),
         seed_param("The seed of the splits and the models.", advanced=True, keyword=""),
+        runtime_param(keyword=""),
         Param("RESOLUTION", FLOAT, "Map resolution in metres",
               "The map's pixel size in metres, a multiple of 10 from 10 to 320 (one 32 x 32 "
               "window; 100 as the LCZ Generator).", default=100.0, minimum=10.0,

@@ -26,7 +26,10 @@ from ..common.errors import LczError, param
 FILE = "file"  # an existing file
 FOLDER = "folder"  # an existing folder
 RASTER = "raster"  # a raster layer (in the CLI: a raster file)
-VECTOR = "vector"  # polygons (a feature source; in the CLI: a vector file)
+# polygons: a feature source (a file, a project or memory layer, selected features); in the
+# CLI a vector file. Processing hands the core a file path as that file (a WUDAPT KML/KMZ
+# keeps its folders), anything else written to a GeoPackage
+VECTOR = "vector"
 MULTI_RASTER = "multi_raster"  # several raster layers / files
 INT = "int"
 FLOAT = "float"
@@ -38,15 +41,16 @@ ENUM_NUMBER = "enum_or_number"
 STRING = "string"
 EXTENT = "extent"  # (xmin, ymin, xmax, ymax)
 CRS = "crs"  # a CRS as text (EPSG:4326, WKT)
+FIELD = "field"  # a field name of the VECTOR parameter named by ``parent`` (a chooser in QGIS)
 FILE_DEST = "file_dest"
 RASTER_DEST = "raster_dest"
 VECTOR_DEST = "vector_dest"  # polygons, GeoPackage
 FOLDER_DEST = "folder_dest"
 KINDS = (FILE, FOLDER, RASTER, VECTOR, MULTI_RASTER, INT, FLOAT, BOOL, ENUM, ENUM_NUMBER, STRING,
-         EXTENT, CRS, FILE_DEST, RASTER_DEST, VECTOR_DEST, FOLDER_DEST)  # fmt: skip
+         EXTENT, CRS, FIELD, FILE_DEST, RASTER_DEST, VECTOR_DEST, FOLDER_DEST)  # fmt: skip
 DESTINATIONS = (FILE_DEST, RASTER_DEST, VECTOR_DEST, FOLDER_DEST)
 # kinds whose empty value ("") means "not given" (None)
-_PATHLIKE = (FILE, FOLDER, RASTER, VECTOR, STRING, CRS, *DESTINATIONS)
+_PATHLIKE = (FILE, FOLDER, RASTER, VECTOR, STRING, CRS, FIELD, *DESTINATIONS)
 
 # output kinds (values a run returns that are not destination parameters)
 OUT_NUMBER, OUT_STRING, OUT_BOOL, OUT_FILE, OUT_RASTER, OUT_LAYERS = (
@@ -88,6 +92,8 @@ class Param:
         cli_value_for: for a ``BOOL``: the key of an ``ENUM`` the CLI flag may also set, as
             its optional value (``--download sen2lcznet`` = DOWNLOAD and that ARCHITECTURE).
         front_end_only: ``(CLI or QGIS, reason)`` for a parameter only one front end has.
+        parent: for a ``FIELD``: the key of the ``VECTOR`` parameter whose fields it names
+            (Processing offers that layer's fields; the CLI takes the name as text).
     """
 
     key: str
@@ -108,10 +114,13 @@ class Param:
     metavar: str | None = None
     cli_value_for: str | None = None
     front_end_only: tuple[str, str] = ()
+    parent: str | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"{self.key}: unknown kind '{self.kind}'")
+        if (self.kind == FIELD) != bool(self.parent):
+            raise ValueError(f"{self.key}: a field, and only a field, names its parent layer")
         if self.kind in (ENUM, ENUM_NUMBER) and not self.choices:
             raise ValueError(f"{self.key}: an enum needs choices")
         if (
@@ -259,6 +268,10 @@ class Command:
         dupes = {k for k in keys if keys.count(k) > 1}
         if dupes:
             raise ValueError(f"{self.name}: parameters declared twice: {sorted(dupes)}")
+        kinds = {p.key: p.kind for p in self.params}
+        for p in self.params:
+            if p.parent and kinds.get(p.parent) != VECTOR:
+                raise ValueError(f"{self.name}: {p.key}'s parent {p.parent} is no vector parameter")
         if self.group not in GROUPS:
             raise ValueError(f"{self.name}: unknown group '{self.group}'")
 

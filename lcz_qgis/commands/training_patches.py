@@ -7,20 +7,16 @@ from ..training_areas.patches import training_area_patches
 from .choices import HDF5_FILTER
 from .params import scale_param
 from .spec import (
-    FILE,
+    FIELD,
     FILE_DEST,
     OUT_FILE,
     OUT_NUMBER,
     RASTER,
-    STRING,
+    VECTOR,
     VECTOR_DEST,
     Command,
     Output,
     Param,
-)
-
-AREAS_FILTER = (
-    "Vector files (*.gpkg *.shp *.geojson *.json *.kml *.kmz *.sqlite *.fgb);;All files (*)"
 )
 
 
@@ -73,10 +69,12 @@ COMMAND = Command(
         "Turns training areas (polygons of known LCZ, as digitised for WUDAPT and the LCZ "
         "Generator) into a So2Sat LCZ42-format HDF5 file that Train, Evaluate and the dataset "
         "summary take as they are.<br>"
-        "<b>Training areas</b>: any polygon file (GeoPackage, shapefile, GeoJSON, any CRS) "
-        "with an LCZ field (1-17, 101-107 or A-G; the field is found by name: lcz, class, "
-        "code, ...) or the WUDAPT template KML/KMZ with one folder per class (1-10, A-G). "
-        "Multi-part and 3-D polygons are accepted.<br>"
+        "<b>Training areas</b>: any polygons (a GeoPackage, shapefile or GeoJSON file; in "
+        "QGIS also a layer of the project, a scratch layer or only their selected features; "
+        "any CRS) "
+        "with an LCZ field (1-17, 101-107 or A-G; chosen, or found by name: lcz, class, "
+        "code, ...), or the WUDAPT template KML/KMZ file with one folder per class (1-10, "
+        "A-G). Multi-part and 3-D polygons are accepted.<br>"
         "<b>Sampling</b>: one 32 x 32 window (320 m) centred on every point of a 100 m grid "
         "(x and y multiples of 100 m in the raster's CRS) inside each polygon. Windows that "
         "leave the raster or hold nodata are skipped and counted; grid points inside polygons "
@@ -92,13 +90,14 @@ COMMAND = Command(
         "2025 layout). The raster is read by tiles: memory does not grow with its size."
     ),
     params=[
-        Param("AREAS", FILE, "Training areas (polygons, KML/KMZ)",
-              "The training-area polygons: a vector file with an LCZ field, or the WUDAPT "
-              "template KML/KMZ with one folder per class.", keyword="",
-              file_filter=AREAS_FILTER),
-        Param("FIELD", STRING, "LCZ field",
-              "The field holding each polygon's LCZ (1-17, 101-107 or A-G); empty: found by "
-              "name (lcz, class, code, ...).", default="", optional=True),
+        Param("AREAS", VECTOR, "Training areas (polygons, KML/KMZ)",
+              "The training-area polygons with an LCZ field (a vector file; in QGIS also a "
+              "layer of the project, a scratch layer or only their selected features), or "
+              "the WUDAPT template KML/KMZ file with one folder per class.", keyword=""),
+        Param("FIELD", FIELD, "LCZ field",
+              "The field holding each polygon's LCZ (1-17, 101-107 or A-G, numbers or text); "
+              "empty: found by name (lcz, class, code, ...), and for a WUDAPT KML/KMZ the "
+              "folder's name.", optional=True, parent="AREAS"),
         Param("SENTINEL2", RASTER, "Sentinel-2 raster (10 bands)",
               "The 10-band Sentinel-2 stack in So2Sat order at 10 m (Prepare Sentinel-2 "
               "product or the cloud-free composite).", keyword=""),

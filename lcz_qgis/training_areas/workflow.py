@@ -15,6 +15,13 @@ Steps (``map_from_training_areas``):
 5. the factsheet (``reports.factsheet``) shows the scores, the class table, the training
    areas and the suspicious ones.
 
+The inference engine (``MapRequest.runtime``, as ``models.modelfile.load_model`` takes
+it) runs every prediction made from a model file: the fine-tuned models' held-out
+predictions of step 2 (so the temperature of step 3 is fitted on that engine's
+probabilities) and the final map of step 4. A random forest's splits predict with the
+forest just fitted in memory (scikit-learn trains it, so it is there); its final map
+runs on the chosen engine.
+
 Every option is checked before step 1 (``check_request``: the CLI, Processing and the
 API get the same checks). Nothing is left behind on error or cancel, and no earlier
 output is touched: the patches live in a temporary folder, and every output of the run
@@ -73,6 +80,7 @@ class MapRequest:
     model_output: str | None = None
     suspicious: str | None = None
     predictions: str | None = None
+    runtime: str = "auto"
 
 
 @dataclass
@@ -158,13 +166,15 @@ def _whole(value, key: str, low: int, high: int) -> int:
 
 def _check_options(req: MapRequest) -> None:
     """The choices and numbers of a request: model type, scale, filter, splits, trees,
-    epochs and seed (each split's model takes seed + its index)."""
+    epochs, seed (each split's model takes seed + its index) and the runtime."""
     from ..classify.inputs import parse_scale
     from ..classify.postfilter import FILTERS
     from ..common.errors import MAX_SEED, param
+    from ..models.model import RUNTIMES
 
     parse_scale(req.scale)  # a code or a factor
-    choices = (("MODEL_TYPE", req.model_type, MODEL_TYPES), ("FILTER", req.filter, FILTERS))
+    choices = (("MODEL_TYPE", req.model_type, MODEL_TYPES), ("FILTER", req.filter, FILTERS),
+               ("RUNTIME", req.runtime, RUNTIMES))  # fmt: skip
     for key, value, allowed in choices:
         if value not in allowed:
             raise LczError(f"{param(key)} must be one of {', '.join(allowed)}; got {value!r}")
@@ -172,6 +182,28 @@ def _check_options(req: MapRequest) -> None:
     _whole(req.trees, "TREES", 1, MAX_TREES)
     _whole(req.epochs, "EPOCHS", 1, MAX_EPOCHS)
     _whole(req.seed, "SEED", 0, MAX_SEED - splits)
+    _check_onnx_runtime(req)
+
+
+def _check_onnx_runtime(req: MapRequest) -> None:
+    """The ``onnx`` runtime needs the run's model files to get their ONNX graph: the
+    converter of the model type and ONNX Runtime, checked before any work (not after the
+    bootstrap, when the final map would find no graph).
+
+    Raises:
+        MissingDependency: a package the graph or ONNX Runtime needs, named.
+    """
+    from ..common.enums import Framework
+    from ..common.errors import MissingDependency, param
+    from ..models.onnx_export import missing_converters
+
+    if req.runtime != "onnx":
+        return
+    framework = Framework.SKLEARN if req.model_type == "rf" else Framework.KERAS
+    missing = missing_converters(framework)
+    if missing:
+        raise MissingDependency(missing[0], f"{param('RUNTIME')} onnx (the ONNX graph of "
+                                            f"the {req.model_type} model files)")  # fmt: skip
 
 
 def _check_resolution(req: MapRequest) -> None:
@@ -213,12 +245,12 @@ def _check_suffixes(req: MapRequest) -> None:
 
 
 def _check_init_model(path) -> None:
-    """The model to fine-tune, checked as fine-tuning checks it (``finetune.open_init_model``:
+    """The model to fine-tune, checked as fine-tuning checks it (``init_model.open_init_model``:
     it exists, is a Keras network, loads safely) and a Sentinel-2 one (the training areas'
     patches are Sentinel-2 only): refused before the patches are cut, not at the first
     split."""
     from ..common.errors import param
-    from ..training.finetune import open_init_model
+    from ..training.init_model import open_init_model
 
     init = open_init_model(path)
     if init.sensor != Sensor.SEN2:
@@ -302,7 +334,8 @@ def _finetune_fit_predict(req: MapRequest, patches: _Patches, folder: Path):
         model_file = folder / f"split_{index}.lczmodel"
         _write_subset(split_file, patches, train_rows)
         _finetune(req, split_file, model_file, req.seed + index, feedback)
-        model = load_model(model_file)
+        model = load_model(model_file, runtime=req.runtime)
+        feedback.info(f"split {index}: held-out patches predicted on {model.engine.label}")
         proba = model.predict_proba(patches.x[test_rows].astype(np.float64))
         split_file.unlink()
         model_file.unlink()
@@ -468,8 +501,10 @@ def _classify(req: MapRequest, model_path: Path, st, feedback: Feedback, alarm: 
     for k in ("output", "confidence"):
         if k in temp:  # classify_raster writes each raster's style beside it
             st.adopt(qml_path(temp[k]), qml_path(final[k]))
+    model = load_model(model_path, runtime=req.runtime)
+    feedback.info(f"the map: {model.model_type} model on {model.engine.label}")
     result = classify_raster(
-        load_model(model_path), temp["output"], sentinel2=req.sentinel2,
+        model, temp["output"], sentinel2=req.sentinel2,
         confidence=temp.get("confidence"), feedback=feedback, scale=req.scale,
         resolution=req.resolution, filter=req.filter, area_table=temp.get("area_table"),
         map_image=temp.get("map_image"), map_title="LCZ map from training areas",

@@ -23,19 +23,11 @@ from lcz_qgis.common.errors import Cancelled, LczError
 from lcz_qgis.common.feedback import RecordingFeedback
 from lcz_qgis.common.legend import lcz_class
 from lcz_qgis.evaluation.metrics import lcz_scores
-from lcz_qgis.sample_data import S2_NODATA, write_scene
+from lcz_qgis.sample_data import S2_NODATA
 from lcz_qgis.training_areas.bootstrap import polygon_classes, polygon_splits, run_bootstrap
 from lcz_qgis.training_areas.workflow import MapRequest, map_from_training_areas
 
 SPLITS = 6
-
-
-@pytest.fixture(scope="module")
-def city(tmp_path_factory):
-    d = tmp_path_factory.mktemp("city")
-    write_scene(d, 7)
-    write_areas_file(d / "areas.gpkg")
-    return d
 
 
 @pytest.fixture(scope="module")
@@ -519,7 +511,7 @@ def test_the_graphical_model_maps_a_product_from_training_areas(qgis_app, tmp_pa
     model = QgsApplication.processingRegistry().algorithmById(model_id)
     assert model is not None and model.displayName().startswith("Training areas + Sentinel-2")
     inputs = [p.name() for p in model.parameterDefinitions() if not p.isDestination()]
-    assert inputs == ["AREAS", "PRODUCT", "RESOLUTION", "FILTER"]
+    assert inputs == ["AREAS", "FIELD", "PRODUCT", "RESOLUTION", "FILTER"]
     assert model.shortDescription().endswith(".")
     safe = make_safe(tmp_path / "safe", size10=256)
     x0, y0 = 690000, 5340000  # the product's upper-left corner (EPSG:32632)

@@ -22,7 +22,6 @@ from lcz_qgis.cli import main
 from lcz_qgis.common.atomic import PARTIAL, DiskFull
 from lcz_qgis.common.errors import Cancelled, LczError
 from lcz_qgis.common.feedback import RecordingFeedback
-from lcz_qgis.sample_data import write_scene
 from lcz_qgis.training_areas.workflow import MapRequest, map_from_training_areas
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,14 +30,6 @@ OUTPUTS = {"output": "lcz.tif", "confidence": "conf.tif", "area_table": "area.cs
            "map_image": "map.png", "factsheet": "f.html", "model_output": "m.lczmodel",
            "suspicious": "s.gpkg", "predictions": "p.csv"}  # fmt: skip
 STYLES = ("lcz.qml", "conf.qml", "s.qml", "lcz.tif.aux.xml")
-
-
-@pytest.fixture(scope="module")
-def city(tmp_path_factory):
-    d = tmp_path_factory.mktemp("hostile_city")
-    write_scene(d, 7)
-    write_areas_file(d / "areas.gpkg")
-    return d
 
 
 def sha256s(folder: Path) -> dict:
