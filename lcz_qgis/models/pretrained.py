@@ -396,21 +396,11 @@ def _patches(x, channels: int, what: str) -> np.ndarray:
 
 
 def so2sat_resnet20_s2_scaling(x: np.ndarray, **_) -> np.ndarray:
-    """Sentinel-2 input of the So2Sat ResNet-20: reflectance rounded as the authors do.
+    """Sentinel-2 input of the So2Sat ResNet-20 (the authors' float16 rounding): the one
+    implementation is the preprocessing step ``preprocessing.so2sat_resnet20_s2_scaling``."""
+    from .preprocessing import so2sat_resnet20_s2_scaling as scaling
 
-    The authors' production (sen2_production_uil.getData) computes
-    ``np.float16(DN) / 10000.0`` into a float16 array: the DN rounded to float16, the
-    quotient rounded to float16 again (NumPy divides float16 in float32, then rounds).
-    ``x`` is So2Sat-scale reflectance (the classifier divides DN rasters by 10000): it is
-    taken back to DN (x 10000; values within 1e-6 relative, at least 0.01, of a whole
-    number become that number, so float32 reflectance of integer DN gives back the DN
-    and float16 ties round as the authors' do), rounded the same way, returned float32.
-    """
-    x = _patches(x, 10, "The So2Sat ResNet-20 (S2)")
-    dn = np.asarray(x, np.float64) * 10000.0
-    whole = np.rint(dn)
-    dn = np.where(np.abs(dn - whole) <= 1e-6 * np.maximum(np.abs(whole), 1e4), whole, dn)
-    return (dn.astype(np.float16) / np.float16(10000.0)).astype(np.float32)
+    return scaling(x)
 
 
 def so2sat_s1_raw_features(sen1: np.ndarray, edges: str = "wrap") -> np.ndarray:
