@@ -505,3 +505,17 @@ def test_output_that_is_the_weights_file_is_refused(weights, tmp_path):
     with pytest.raises(LczError, match="is the input weights"):
         import_pretrained(w, weights=w)
     assert w.read_bytes() == before
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_onnx_runtime_and_tensorflow_give_the_same_probabilities(arch, imported):
+    """Each published network's file on both engines (issue 23): the same classes,
+    probabilities within 1e-5, preprocessing (ResNet-20 rounding, S1 scene statistics)
+    applied identically on both paths."""
+    path = imported[arch][0].path
+    onnx, tf = (lcz_qgis.load_model(path, runtime=r) for r in ("onnx", "tensorflow"))
+    assert (onnx.runtime, tf.runtime) == ("onnx", "keras")
+    x = _raw_sen1() if arch == "so2sat_resnet20_s1" else _raw_sen2()
+    p, q = onnx.predict_proba(x), tf.predict_proba(x)
+    assert np.max(np.abs(p - q)) <= 1e-5
+    assert np.array_equal(p.argmax(1), q.argmax(1))
