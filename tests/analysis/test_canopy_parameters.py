@@ -244,7 +244,7 @@ def test_processing_run(tmp_path, run_alg):
         "MAP": str(path), "STATISTIC": "max", "ZONES": str(zones),
         "OUTPUT": str(tmp_path / "p.tif"), "ZONES_OUTPUT": str(tmp_path / "z.gpkg")})  # fmt: skip
     arr = _read(res["OUTPUT"])[0]
-    np.testing.assert_array_equal(arr[0][codes == 4], 0.7)  # SVF of LCZ 4: 0.5-0.7
+    np.testing.assert_array_equal(arr[0][codes == 4], np.float32(0.7))  # SVF of LCZ 4: 0.5-0.7
     assert np.isnan(arr[0][codes == 0]).all()
     assert ogr.Open(res["ZONES_OUTPUT"]).GetLayer(0).GetFeatureCount() == 2
 

@@ -48,8 +48,11 @@ def test_the_model_file_validates_as_the_model_designer_checks_it(qgis_app, path
 @pytest.mark.parametrize("path", MODELS, ids=MODEL_IDS)
 def test_every_stored_value_is_one_its_algorithm_accepts(qgis_app, path):
     from qgis.core import QgsProcessingContext, QgsProcessingParameterEnum
+    from qgis.core import Qgis
     from qgis.core import QgsProcessingModelChildParameterSource as Source
 
+    # the scoped enum from QGIS 3.36 (the only one on 3.40 and 4), the old name before
+    static = getattr(Qgis, "ProcessingModelChildParameterSource", Source).StaticValue
     context = QgsProcessingContext()
     for cid, child in _model(path).childAlgorithms().items():
         alg = child.algorithm()
@@ -60,7 +63,7 @@ def test_every_stored_value_is_one_its_algorithm_accepts(qgis_app, path):
             if not d.isDestination() and not d.flags() & d.FlagOptional:
                 assert sources, f"{cid}: {d.name()} has no value (the designer marks it red)"
             for s in sources:
-                if s.source() != Source.StaticValue:
+                if s.source() != static:
                     continue
                 value = s.staticValue()
                 assert d.checkValueIsAcceptable(value, context), (cid, d.name(), value)

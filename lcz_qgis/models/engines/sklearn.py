@@ -26,15 +26,12 @@ from . import Engine
 
 def _tree_sum(trees, x: np.ndarray, n_classes: int) -> np.ndarray:
     """The sum over ``trees``, in order, of each tree's class fractions for ``x`` (float64):
-    ``DecisionTreeClassifier.predict_proba`` (its leaf values, each row normalised, a row
-    summing to 0 left as is) without the per-call input checks."""
+    ``DecisionTreeClassifier.predict_proba`` without its input checks, as the forest's
+    own ``predict_proba`` calls it (whose leaf values are counts normalised per row up to
+    scikit-learn 1.3, stored fractions from 1.4: the installed version decides)."""
     total = np.zeros((len(x), n_classes))
     for tree in trees:
-        proba = tree.tree_.predict(x)[:, :n_classes]
-        norm = proba.sum(axis=1)[:, np.newaxis]
-        norm[norm == 0.0] = 1.0
-        proba /= norm
-        total += proba
+        total += tree.predict_proba(x, check_input=False)
     return total
 
 
