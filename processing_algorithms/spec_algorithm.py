@@ -45,6 +45,7 @@ from qgis.core import (
 )
 
 from ..lcz_qgis.commands import spec
+from ..lcz_qgis.commands.choices import FORMER_LABELS
 from ..lcz_qgis.common.errors import LczError, param
 from ..lcz_qgis.common.input_files import check_input_file
 from . import qgis_compat
@@ -74,6 +75,22 @@ def _number_range(p: spec.Param) -> dict:
     return kw
 
 
+def _places(x) -> int:
+    """How many decimal places show the number ``x`` whole (0.98 -> 2, 1e-9 -> 9)."""
+    text = f"{abs(x):.10f}".rstrip("0")
+    return len(text.split(".")[1])
+
+
+def number_decimals(p: spec.Param) -> int:
+    """The decimals a ``FLOAT`` parameter's box shows (QGIS's default, 6, shows a
+    resolution as "100.000000"): 1 for metres, else what the default and minimum need,
+    at least 3 and at most 6."""
+    if "metres" in p.label:
+        return 1
+    needed = [_places(x) for x in (p.default, p.minimum) if x is not None]
+    return min(6, max([3, *needed]))
+
+
 def parameter_definition(p: spec.Param) -> QgsProcessingParameterDefinition:
     """The Processing parameter of a declared parameter."""
     key, label, opt = p.key, p.label, p.optional
@@ -96,6 +113,8 @@ def parameter_definition(p: spec.Param) -> QgsProcessingParameterDefinition:
     elif k in (spec.INT, spec.FLOAT):
         kind = qgis_compat.NUMBER_DOUBLE if k == spec.FLOAT else qgis_compat.NUMBER_INTEGER
         d = QgsProcessingParameterNumber(key, label, kind, p.default, opt, **_number_range(p))
+        if k == spec.FLOAT:
+            d.setMetadata({"widget_wrapper": {"decimals": number_decimals(p)}})
     elif k == spec.BOOL:
         d = QgsProcessingParameterBoolean(key, label, bool(p.default), opt)
     elif k in (spec.ENUM, spec.ENUM_NUMBER):
@@ -138,6 +157,8 @@ def enum_code(p: spec.Param, value):
             return text
         if text in p.labels:
             return p.codes[p.labels.index(text)]
+        if FORMER_LABELS.get(text) in p.codes:  # a label before labels were words
+            return FORMER_LABELS[text]
         try:
             value = int(text)
         except ValueError:
@@ -376,10 +397,16 @@ class SpecAlgorithm(LczAlgorithm):
     def execute(self, parameters, context, feedback):
         values, objects = self.resolve(parameters, context, feedback)
         values = self.prepare_values(values, objects, parameters, context, feedback)
-        # Processing cannot tell a value typed from a default: given=None
-        outputs = self.COMMAND.execute(values, feedback, given=None)
-        if self.COMMAND.report is not None:
-            for line in self.COMMAND.report(values, outputs).splitlines():
-                feedback.info(line)
-        self.post_process(values, outputs, objects, context, feedback)
+        from qgis.core import QgsApplication
+
+        from ..lcz_qgis.common.legend import legend_style
+
+        # legend names in QGIS's interface language where LANGUAGE is auto (the CLI: English)
+        with legend_style(language=QgsApplication.locale()):
+            # Processing cannot tell a value typed from a default: given=None
+            outputs = self.COMMAND.execute(values, feedback, given=None)
+            if self.COMMAND.report is not None:
+                for line in self.COMMAND.report(values, outputs).splitlines():
+                    feedback.info(line)
+            self.post_process(values, outputs, objects, context, feedback)
         return {k: v for k, v in outputs.items() if not k.startswith("_") and v is not None}

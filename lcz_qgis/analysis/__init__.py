@@ -1,11 +1,11 @@
 """After the map: what users do with an LCZ map (any LCZ map, not only the plugin's).
 
 Public names (imported on first use, so importing the package stays cheap):
-- ``read_map``: LczMap, STRIP_ROWS, code_counts, iter_strips, open_lcz_map, raw_values, read_codes
+- ``read_map``: LczMap, STRIP_CELLS, STRIP_ROWS, code_counts, iter_strips, open_lcz_map, pass_rows, raw_values, read_codes
 - ``cell_area``: row_areas
 - ``class_groups``: BUILT_CODES, IMPERVIOUS_CODES, IMPERVIOUS_TEXT, PERVIOUS_FRACTION
-- ``zones``: Zone, ZoneLayer, read_zones
-- ``zonal_stats``: ZoneCounts, count_zone, open_confidence, zone_window
+- ``zones``: Zone, ZoneLayer, overlap_layers, read_zones
+- ``zonal_stats``: ZoneCounts, count_zone, count_zones, open_confidence, zone_window
 - ``zone_fields``: stat_fields, stat_values
 - ``zone_output``: table_text, write_zone_layer
 - ``zone_style``: qml_majority_zones
@@ -40,7 +40,9 @@ __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
         "LczMap": "read_map",
+        "STRIP_CELLS": "read_map",
         "STRIP_ROWS": "read_map",
+        "pass_rows": "read_map",
         "code_counts": "read_map",
         "iter_strips": "read_map",
         "open_lcz_map": "read_map",
@@ -54,6 +56,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "Zone": "zones",
         "ZoneLayer": "zones",
         "read_zones": "zones",
+        "overlap_layers": "zones",
+        "count_zones": "zonal_stats",
         "ZoneCounts": "zonal_stats",
         "count_zone": "zonal_stats",
         "open_confidence": "zonal_stats",

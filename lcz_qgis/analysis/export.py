@@ -24,7 +24,7 @@ import numpy as np
 from ..common.atomic import check_distinct_paths, staged_outputs
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
-from ..common.legend import LCZ_CLASSES, qml_paletted
+from ..common.legend import legend_entries, qml_paletted
 from ..raster.io import closing_raster, create_geotiff, gdal_writes, style_lcz_band
 from ..styling.qml import paletted_style
 from .kmz import export_kmz
@@ -36,10 +36,11 @@ FORMATS = ("umep", "wrf", "kmz")
 UMEP_CODES = np.array([0, *range(1, 11), *range(101, 108)], np.uint8)
 
 
-def umep_qml() -> str:
+def umep_qml(palette: str | None = None, language: str | None = None) -> str:
     """The LCZ legend style with UMEP's codes (1-10, 101-107): colours and names from
-    ``common.legend``."""
-    return paletted_style([(UMEP_CODES[c.code], c.color, c.label) for c in LCZ_CLASSES])
+    ``common.legend`` in ``palette`` and ``language`` (None: the run's)."""
+    entries = legend_entries(palette, language)
+    return paletted_style([(int(UMEP_CODES[code]), color, label) for code, color, label in entries])
 
 
 def check_domain(domain) -> tuple[float, float, float, float]:

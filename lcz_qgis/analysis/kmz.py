@@ -27,7 +27,7 @@ import numpy as np
 
 from ..common.atomic import staged_outputs
 from ..common.errors import LczError
-from ..common.legend import LCZ_CLASSES, lcz_class
+from ..common.legend import CODES, class_colors, class_rgb, lcz_class
 from .read_map import LczMap
 from .wgs84_grid import WGS84, wrf_grid, wrf_strips
 
@@ -62,11 +62,11 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 def write_palette_png(f, width: int, height: int, strips) -> np.ndarray:
     """Write an 8-bit palette PNG of the LCZ codes ``strips`` yields (``(row0, codes)``)
-    to the binary file ``f``: index = code, legend colours, 0 transparent. Returns the
-    pixels per code 0-17."""
+    to the binary file ``f``: index = code, the run's legend colours
+    (``legend.legend_style``), 0 transparent. Returns the pixels per code 0-17."""
     palette = bytearray(3 * 18)
-    for c in LCZ_CLASSES:
-        palette[3 * c.code : 3 * c.code + 3] = bytes(c.rgb)
+    for code in CODES:
+        palette[3 * code : 3 * code + 3] = bytes(class_rgb(code))
     f.write(b"\x89PNG\r\n\x1a\n")
     f.write(_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)))
     f.write(_chunk(b"PLTE", bytes(palette)))
@@ -85,7 +85,8 @@ def write_palette_png(f, width: int, height: int, strips) -> np.ndarray:
 
 
 def legend_png(codes) -> bytes:
-    """The legend image: a swatch, the code and the name of each class in ``codes``."""
+    """The legend image: a swatch, the code and the name of each class in ``codes``, in
+    the run's palette and language (``legend.legend_style``)."""
     from matplotlib.patches import Patch
 
     from ..reports.plots import _figure, _png
@@ -93,7 +94,9 @@ def legend_png(codes) -> bytes:
     classes = [lcz_class(int(c)) for c in codes]
     fig = _figure(3.2, 0.26 * len(classes) + 0.45)
     fig.patch.set_facecolor("white")
-    handles = [Patch(facecolor=c.color, edgecolor="0.3", label=c.label) for c in classes]
+    colors = class_colors()
+    handles = [Patch(facecolor=colors[c.code], edgecolor="0.3", label=c.label_in())
+               for c in classes]  # fmt: skip
     fig.legend(handles=handles, loc="center", frameon=False, title="Local Climate Zones",
                fontsize=8, title_fontsize=9)  # fmt: skip
     return _png(fig)

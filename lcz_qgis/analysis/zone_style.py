@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..common.legend import LCZ_CLASSES
+from ..common.legend import LCZ_CLASSES, class_rgb
 from ..styling.qml import vector_style, xml_attr
 
 FIELD = "majority"
@@ -25,14 +25,18 @@ def _symbol(name: str, rgb: tuple[int, int, int]) -> str:
         </symbol>"""
 
 
-def qml_majority_zones(field: str = FIELD) -> str:
-    """A categorized style on ``field`` (the majority LCZ code) in the legend's colours."""
+def qml_majority_zones(field: str = FIELD, palette: str | None = None,
+                       language: str | None = None) -> str:  # fmt: skip
+    """A categorized style on ``field`` (the majority LCZ code) in the legend's colours
+    and class names, in ``palette`` and ``language`` (None: the run's,
+    ``legend.legend_style``)."""
     cats = "\n".join(
         f'        <category render="true" value="{c.code}" symbol="{i}" '
-        f'label="{xml_attr(c.label)}" type="integer"/>'
+        f'label="{xml_attr(c.label_in(language))}" type="integer"/>'
         for i, c in enumerate(LCZ_CLASSES)
     )
-    symbols = "\n".join(_symbol(str(i), c.rgb) for i, c in enumerate(LCZ_CLASSES))
+    symbols = "\n".join(_symbol(str(i), class_rgb(c.code, palette))
+                         for i, c in enumerate(LCZ_CLASSES))  # fmt: skip
     renderer = f"""  <renderer-v2 type="categorizedSymbol" attr="{field}" symbollevels="0" enableorderby="0" forceraster="0" referencescale="-1">
     <categories>
 {cats}

@@ -1,5 +1,8 @@
 """Area per LCZ class of a map: cells, km² and share of the classified (valid) area.
 
+The CSV holds fixed decimals (4 for km², 3 for percent) for programs; ``format_km2`` is
+the one rule for areas a person reads (the map image's legend and footer).
+
 Shares are of the classified area only (cells 1-17), so the rows sum to 100 % and the
 km² to the classified area; nodata cells (0) are reported separately, never as a class.
 """
@@ -16,6 +19,23 @@ from ..common.atomic import write_text_atomic
 from ..common.legend import LCZ_CLASSES, N_CLASSES
 
 COLUMNS = ("code", "lcz", "name", "cells", "area_km2", "percent")
+AREA_DIGITS = 3  # areas a person reads: 3 significant digits (whole km² from 100 km²)
+
+
+def format_km2(km2: float) -> str:
+    """An area as a person reads it, by one rule: ``AREA_DIGITS`` significant digits,
+    trailing zeros kept, whole km² (with thousands separators) from 100 km², never an
+    exponent: 1.50 km², 1.38 km², 12.3 km², 0.0100 km², 1,234 km²."""
+    km2 = float(km2)
+    if not np.isfinite(km2):
+        return "n/a"
+    if km2 == 0:
+        return "0 km²"
+    whole = int(np.floor(np.log10(abs(km2)))) + 1  # digits before the point
+    decimals = max(0, AREA_DIGITS - whole)
+    if decimals and abs(round(km2, decimals)) >= 10 ** (AREA_DIGITS - decimals):
+        decimals -= 1  # 9.996 rounds to 10.00: keep 3 digits (10.0)
+    return f"{km2:,.{decimals}f} km²"
 
 
 def area_rows(counts, cell_area_m2: float) -> list[dict]:

@@ -55,6 +55,7 @@ class InputSource:
     bands: list  # 0-based raster bands to read, in model channel order
     sensor: str  # Sensor.SEN2 | Sensor.SEN1
     scale: float = 1.0
+    offset: float = 0.0  # added to the values before ``scale`` (raw values with a stated factor)
     keep: list = field(default_factory=list)  # datasets the VRT needs alive
     channels: list = field(default_factory=list)  # the So2Sat channels (0-based) they feed
 
@@ -443,6 +444,38 @@ def parse_scale(value) -> Scale | float:
     return factor
 
 
+def parse_offset(value, scale=Scale.AUTO) -> float:
+    """An OFFSET value: the number added to the raster's values before the SCALE factor
+    (reflectance = (value + offset) x factor; -1000 for Sentinel-2 DN from processing
+    baseline 04.00), a finite number; 0 (or empty) with any ``scale``.
+
+    Raises:
+        LczError: not a finite number, or an offset other than 0 with SCALE auto or
+            reflectance (an offset is for raw values with a stated factor: dn or a number).
+    """
+    if value is None or value == "":
+        return 0.0
+    try:
+        offset = float(value)
+    except (TypeError, ValueError, OverflowError):
+        offset = float("nan")
+    if isinstance(value, bool) or not np.isfinite(offset):
+        raise LczError(
+            f"{param('OFFSET')} '{value}' is not a finite number (the number added to the "
+            "raster's values before the scale factor, e.g. -1000 for Sentinel-2 DN from "
+            "processing baseline 04.00)"
+        )
+    choice = parse_scale(scale)
+    if offset and choice in (Scale.AUTO, Scale.REFLECTANCE):
+        raise LczError(
+            f"{param('OFFSET')} {offset:g} needs a stated factor: set {param('SCALE')} to dn "
+            f"or a number (e.g. 0.0001 with {param('OFFSET')} -1000 for Sentinel-2 DN from "
+            f"processing baseline 04.00; 1 for values already in reflectance units), not "
+            f"'{choice}'"
+        )
+    return offset
+
+
 VEG_NDVI = 0.4  # a pixel with a higher NDVI is vegetation (NDVI does not depend on the factor)
 VEG_NIR = (0.1, 0.8)  # the plausible median near-infrared reflectance of vegetation
 MIN_BRIGHT = 0.02  # the 99th percentile of any real scene is brighter than this reflectance
@@ -516,19 +549,23 @@ def _scale_mismatch(choice, looks_dn, name: str, rng: str) -> str:
     return ""
 
 
-def detect_scale(src: InputSource, scale, feedback: Feedback) -> float:
+def detect_scale(src: InputSource, scale, feedback: Feedback, offset=0.0) -> float:
     """The factor turning the Sentinel-2 raster into reflectance: ``scale``'s number, 1
     (reflectance), 1e-4 (DN), or for ``auto`` 1e-4 when the 99th percentile of a sample
     exceeds ``DN_THRESHOLD``, else 1. Warns when the chosen scale contradicts that test,
     and when the reflectance it gives is implausible (``implausible_reflectance``),
-    naming the likely factor; the factor is used all the same."""
+    naming the likely factor; the factor is used all the same. ``offset``
+    (``parse_offset``) is set on ``src`` and added to the sampled values (nodata pixels
+    left out) before both tests."""
     choice = parse_scale(scale)
-    vals = sample_values(src)
+    src.offset = parse_offset(offset, choice)
+    vals = sample_values(src) + src.offset
     looks_dn, rng = None, ""
     if vals.size:
         p1, p50, p99 = np.percentile(vals, [1, 50, 99])
         looks_dn = bool(p99 > DN_THRESHOLD)
-        rng = f"values {p1:.4g} to {p99:.4g} (1st-99th percentile), median {p50:.4g}"
+        what = f"values + {param('OFFSET')} {src.offset:g}" if src.offset else "values"
+        rng = f"{what} {p1:.4g} to {p99:.4g} (1st-99th percentile), median {p50:.4g}"
     if isinstance(choice, float):
         factor = choice
     elif choice == Scale.AUTO:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..common.atomic import atomic_output
 from ..common.errors import require
-from ..common.legend import LCZ_CLASSES, N_CLASSES, matplotlib_cmap
+from ..common.legend import LCZ_CLASSES, N_CLASSES, class_colors, class_name, matplotlib_cmap
 from ..raster.io import read_lcz_map
 
 
@@ -188,11 +188,13 @@ def _draw_legend(fig, counts, cell_km2: float) -> None:
     from matplotlib.patches import Patch
 
     mapped = counts[1:].sum()
+    colors = class_colors()  # the run's palette and language (legend.legend_style)
     handles = [
         Patch(
-            facecolor=c.color,
+            facecolor=colors[c.code],
             edgecolor="#666666",
-            label=f"{c.letter:>2}  {c.name}  ({100 * counts[c.code] / max(mapped, 1):.1f}%, "
+            label=f"{c.letter:>2}  {class_name(c.code)}  "
+            f"({100 * counts[c.code] / max(mapped, 1):.1f}%, "
             f"{counts[c.code] * cell_km2:.3g} km²)",
         )
         for c in LCZ_CLASSES

@@ -216,16 +216,18 @@ def open_dates(model, sentinel2, dates, bands, reproject, resample, feedback) ->
     return [first] + [[_open_date(p, first[0], k, feedback)] for k, p in enumerate(dates, 2)]
 
 
-def _detect_scales(date_sources: list, scale: str, feedback: Feedback) -> None:
+def _detect_scales(date_sources: list, scale: str, feedback: Feedback, offset=0.0) -> None:
     """Each date's scale detection (a few small reads, decoded by GDAL without the GIL),
     the dates side by side in threads, each on its own datasets; their warnings are
-    then reported in date order, as a sequential run would report them."""
+    then reported in date order, as a sequential run would report them. Every date
+    takes the same factor and ``offset``."""
     from concurrent.futures import ThreadPoolExecutor
 
     records = [RecordingFeedback() for _ in date_sources]
     workers = max(1, min(len(date_sources), os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
-        done = pool.map(_set_scales, date_sources, [scale] * len(records), records)
+        done = pool.map(_set_scales, date_sources, [scale] * len(records), records,
+                        [offset] * len(records))  # fmt: skip
         list(done)  # re-raises the first date's error
     for rec in records:
         for message in rec.warnings:
@@ -242,7 +244,7 @@ def _plan(date_sources, o: ClassifyOptions, request, feedback) -> tuple:
     grid = output_grid(info.width, info.height, info.geotransform, int(stride))
     n = len(date_sources)
     staging = _plan_space(grid, o.filter, request, extra_bands=n)
-    _detect_scales(date_sources, o.scale, feedback)
+    _detect_scales(date_sources, o.scale, feedback, o.offset)
     cell_mask = CellMask(grid, info.crs_wkt, o.mask, o.extent, o.extent_crs)
     flat = [s for srcs in date_sources for s in srcs]  # every date's input block fits
     rows = min(

@@ -20,6 +20,7 @@ from ..common.errors import LczError, param
 from ..common.input_files import check_input_file
 from ..models.model import DEFAULT_BATCH
 from ..raster.io import check_tif_name
+from .inputs import parse_offset
 from .outputs import FORMATS, OutputRequest
 from .postfilter import check_filter
 
@@ -36,7 +37,9 @@ class ClassifyOptions:
         sentinel2, sentinel1: the input rasters (a multi-date run: the first date).
         dates: None for a one-raster run; a multi-date run's other Sentinel-2 dates.
         bands, bands_s1: band mappings in the BANDS grammar (``inputs.parse_band_map``).
-        scale: auto|reflectance|dn (``Scale``).
+        scale: auto|reflectance|dn (``Scale``) or a factor (``inputs.parse_scale``).
+        offset: the number added to the Sentinel-2 values before the factor (0: none;
+            only with dn or a factor: ``inputs.parse_offset``).
         stride: the window step in input pixels; ``resolution`` (m) overrides it.
         batch_size: windows per model call.
         mask, extent, extent_crs: the cells to classify (polygons; xmin, ymin, xmax,
@@ -56,6 +59,7 @@ class ClassifyOptions:
     bands: str | None = None
     bands_s1: str | None = None
     scale: str = Scale.AUTO
+    offset: float = 0.0
     stride: int = DEFAULT_STRIDE
     resolution: float | None = None
     batch_size: int = DEFAULT_BATCH
@@ -114,14 +118,16 @@ class ClassifyOptions:
 
         Raises:
             LczError: no input (or no first date), a missing input file, too many dates,
-                an unknown filter or format, a batch size below 1, an output
-                that cannot be written, two outputs (or an output and an input, or two
-                rasters' .qml) on the same file, a raster output not named .tif/.tiff,
-                agreement or date count asked of a one-raster run.
+                a bad scale or offset (``inputs.parse_offset``), an unknown filter or
+                format, a batch size below 1, an output that cannot be written, two
+                outputs (or an output and an input, or two rasters' .qml) on the same
+                file, a raster output not named .tif/.tiff, agreement or date count asked
+                of a one-raster run.
         """
         if self._checked:
             return self
         self._check_inputs()
+        offset = parse_offset(self.offset, self.scale)
         method = check_filter(self.filter)
         for fmt in (self.confidence_format, self.probabilities_format):
             if fmt not in FORMATS:
@@ -129,7 +135,7 @@ class ClassifyOptions:
         if self.batch_size < 1:
             raise LczError(f"batch size must be at least 1; got {self.batch_size}")
         self._check_outputs(model_path)
-        checked = replace(self, filter=method)
+        checked = replace(self, filter=method, offset=offset)
         object.__setattr__(checked, "_checked", True)
         return checked
 

@@ -232,18 +232,19 @@ def _plan_space(grid, method: str, request: OutputRequest, extra_bands=0) -> Sta
     return staging
 
 
-def _set_scales(sources, scale: str, feedback) -> None:
+def _set_scales(sources, scale: str, feedback, offset: float = 0.0) -> None:
     """Detect (or check) the Sentinel-2 scale and check the Sentinel-1 values.
 
     Args:
         sources: the opened inputs (``inputs.InputSource``); each Sentinel-2 source's
-            ``scale`` is set.
-        scale: auto|reflectance|dn.
+            ``scale`` and ``offset`` are set.
+        scale: auto|reflectance|dn or a factor.
         feedback: warnings about a scale that looks wrong go here.
+        offset: added to the Sentinel-2 values before the factor (``inputs.parse_offset``).
     """
     for src in sources:
         if src.sensor == Sensor.SEN2:
-            src.scale = detect_scale(src, scale, feedback)
+            src.scale = detect_scale(src, scale, feedback, offset)
         else:
             check_s1_scale(src, feedback)
 
@@ -493,10 +494,12 @@ def classify_raster(
     probability, in the confidence's format; ``outputs`` says how ties and filters
     count). ``bands``/``bands_s1`` map raster bands to So2Sat channels in the BANDS
     grammar (``inputs.parse_band_map``: numbers in So2Sat order, names in the raster's
-    order, or NAME=NUMBER); ``scale`` is auto|reflectance|dn; ``resolution`` (m)
-    overrides ``stride``; ``mask`` (polygon vector file) and ``extent`` (xmin, ymin,
-    xmax, ymax in ``extent_crs``, by default the CRS of the grid the model reads, after
-    any REPROJECT warp) set the cells to classify; ``filter`` is none|majority|gaussian.
+    order, or NAME=NUMBER); ``scale`` is auto|reflectance|dn or a factor, ``offset`` the
+    number added to the Sentinel-2 values before it (dn or a factor only);
+    ``resolution`` (m) overrides ``stride``; ``mask`` (polygon vector file) and
+    ``extent`` (xmin, ymin, xmax, ymax in ``extent_crs``, by default the CRS of the grid
+    the model reads, after any REPROJECT warp) set the cells to classify; ``filter`` is
+    none|majority|gaussian.
     """
     refused = options.keys() & MULTIDATE_ONLY
     if refused:
@@ -533,7 +536,7 @@ def classify(model, options: ClassifyOptions, feedback: Feedback | None = None) 
     stride = stride_for(o.resolution, info.pixel_size[0]) if o.resolution else o.stride
     grid = output_grid(info.width, info.height, info.geotransform, int(stride))
     staging = _plan_space(grid, o.filter, request)
-    _set_scales(sources, o.scale, feedback)
+    _set_scales(sources, o.scale, feedback, o.offset)
     cell_mask = CellMask(grid, info.crs_wkt, o.mask, o.extent, o.extent_crs)
     rows = _rows_per_block(info, grid, sources)
     plan = _BlockPlan(

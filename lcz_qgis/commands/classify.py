@@ -17,7 +17,17 @@ from ..common.enums import Filter, Format
 from ..common.errors import LczError, param
 from ..common.legend import N_CLASSES
 from ..models.modelfile import load_model
-from .params import batch_param, model_param, runtime_param, scale_param
+from .choices import model_words
+from .params import (
+    batch_param,
+    language_param,
+    legend_values,
+    model_param,
+    offset_param,
+    palette_param,
+    runtime_param,
+    scale_param,
+)
 from .spec import (
     BOOL,
     CLI,
@@ -36,9 +46,9 @@ from .spec import (
 )
 
 FILTER_LABELS = {
-    Filter.NONE: "None",
-    Filter.MAJORITY: "Majority (3 x 3)",
-    Filter.GAUSSIAN: "Gaussian (as the LCZ Generator)",
+    Filter.NONE: "No filter",
+    Filter.MAJORITY: "Majority of the 3 x 3 neighbouring cells",
+    Filter.GAUSSIAN: "Gaussian smoothing of probabilities (as the LCZ Generator)",
 }
 FORMAT_LABELS = {
     Format.FLOAT: "Float 0-1 (nodata -1)",
@@ -91,13 +101,14 @@ def _run(values: dict, feedback, given=None) -> dict:
     model = load_model(values["MODEL"], runtime=values["RUNTIME"])
     if given is None:  # the Processing log says which model ran; the CLI stays quiet
         feedback.info(
-            f"model: {model.model_type}, sensor {model.sensor}, {model.input_channels} channels"
+            f"model: {model_words(model.model_type, model.sensor)}, {model.input_channels} channels"
         )
     n = len(requests)
-    results = [
-        classify(model, request, feedback.scaled(100 * i / n, 100 * (i + 1) / n))
-        for i, request in enumerate(requests)
-    ]
+    with legend_values(values):  # the maps' colours and class names (.qml, image)
+        results = [
+            classify(model, request, feedback.scaled(100 * i / n, 100 * (i + 1) / n))
+            for i, request in enumerate(requests)
+        ]
     outputs = {k: (v[0] if len(v) == 1 else v) if v else None
                for k, v in ((k, values[k]) for k in OUTPUTS)}  # fmt: skip
     outputs["_results"] = results
@@ -182,6 +193,7 @@ COMMAND = Command(
               "channels, VH and VV for the intensities, e.g. 'VH=1,VV=2').", default="",
               optional=True, advanced=True),
         scale_param(),
+        offset_param(),
         Param("STRIDE", INT, "Stride (input pixels; output pixel size)",
               "The window step in input pixels, which is the output pixel size (10: 100 m).",
               default=DEFAULT_STRIDE, minimum=1, maximum=WINDOW, advanced=True),
@@ -216,6 +228,8 @@ COMMAND = Command(
         Param("PROBABILITIES_FORMAT", ENUM, "Probabilities format",
               "The probability raster's format, as for the confidence.",
               choices=_enum(FORMAT_LABELS, FORMATS), default=Format.FLOAT.value, advanced=True),
+        palette_param(advanced=True),
+        language_param(),
         Param("OUTPUT", RASTER_DEST, "LCZ map", "The LCZ map GeoTIFF (one per input in the CLI).",
               keyword="", cli_multiple=True),
         Param("CONFIDENCE", RASTER_DEST, "Confidence (max probability)",

@@ -16,12 +16,14 @@ from ..classify.multidate import classify_fused
 from ..classify.options import ClassifyOptions
 from ..classify.sliding_window import WINDOW
 from ..models.modelfile import load_model
+from .choices import model_words
 from .classify import COMMAND as CLASSIFY
+from .params import legend_values
 from .spec import MULTI_RASTER, RASTER, RASTER_DEST, Command, Param
 
 # classify's parameters used here as they are (one value each)
-SHARED = ("MODEL", "BANDS", "SCALE", "STRIDE", "RESOLUTION", "BATCH_SIZE", "MASK", "EXTENT",
-          "EXTENT_CRS", "FILTER")  # fmt: skip
+SHARED = ("MODEL", "BANDS", "SCALE", "OFFSET", "STRIDE", "RESOLUTION", "BATCH_SIZE", "MASK",
+          "EXTENT", "EXTENT_CRS", "FILTER")  # fmt: skip
 OUTPUTS = ("OUTPUT", "CONFIDENCE", "PROBABILITIES", "SECOND_CLASS", "MARGIN", "AGREEMENT",
            "DATE_COUNT", "AREA_TABLE", "MAP_IMAGE")  # fmt: skip
 
@@ -38,9 +40,10 @@ def _run(values: dict, feedback, given=None) -> dict:
     model = load_model(values["MODEL"], runtime=values["RUNTIME"])
     if given is None:  # the Processing log says which model ran
         feedback.info(
-            f"model: {model.model_type}, sensor {model.sensor}, {model.input_channels} channels"
+            f"model: {model_words(model.model_type, model.sensor)}, {model.input_channels} channels"
         )
-    result = classify_fused(model, request, feedback)
+    with legend_values(values):  # the map's colours and class names (.qml, image)
+        result = classify_fused(model, request, feedback)
     outputs = {k: values[k] for k in OUTPUTS}
     outputs["_results"] = [result]
     return outputs
@@ -95,7 +98,7 @@ COMMAND = Command(
         Param("DATES", MULTI_RASTER, "Other dates: Sentinel-2 rasters of the same place",
               "The other dates' Sentinel-2 rasters, with the first date's bands; warped onto "
               "its grid when on another one.", optional=True),
-        *(_shared(k) for k in SHARED[1:10]),
+        *(_shared(k) for k in SHARED[1:]),
         _shared("REPROJECT", help="Warp a geographic first date to its UTM zone at 10 m, "
                 "on the fly (the other dates follow its grid)."),
         _shared("RESAMPLE"),
@@ -103,6 +106,8 @@ COMMAND = Command(
         _shared("CONFIDENCE_FORMAT", help="The format of the confidence, margin and "
                 "agreement rasters: float 0-1 (nodata -1) or byte percent 0-100 (nodata 255)."),
         _shared("PROBABILITIES_FORMAT"),
+        _shared("PALETTE"),
+        _shared("LANGUAGE"),
         _shared("OUTPUT", help="The fused LCZ map GeoTIFF."),
         *(_shared(k) for k in ("CONFIDENCE", "PROBABILITIES", "SECOND_CLASS", "MARGIN")),
         Param("AGREEMENT", RASTER_DEST, "Agreement between dates",

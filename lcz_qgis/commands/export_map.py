@@ -7,6 +7,7 @@ from ..analysis.export import export_map
 from ..analysis.kmz import MAX_SIDE
 from ..analysis.wgs84_grid import M_PER_DEGREE
 from ..common.legend import lcz_class
+from .params import PALETTE_HELP, language_param, legend_values, palette_param
 from .spec import ENUM, EXTENT, FILE_DEST, RASTER, Command, Param
 
 FORMATS = (
@@ -17,8 +18,9 @@ FORMATS = (
 
 
 def _run(values: dict, feedback, given=None) -> dict:
-    result = export_map(values["MAP"], values["OUTPUT"], values["FORMAT"],
-                        domain=values["DOMAIN"], feedback=feedback)  # fmt: skip
+    with legend_values(values):  # the style's (and the KMZ's) colours and class names
+        result = export_map(values["MAP"], values["OUTPUT"], values["FORMAT"],
+                            domain=values["DOMAIN"], feedback=feedback)  # fmt: skip
     return {"OUTPUT": result["output"], "_result": result}
 
 
@@ -75,6 +77,9 @@ COMMAND = Command(
         Param("DOMAIN", EXTENT, "Domain (WRF, degrees)",
               "WRF only: the domain W,S,E,N in degrees (EPSG:4326) with W2W's margin; the "
               "map must cover it (default: the map's extent).", optional=True),
+        palette_param(help=PALETTE_HELP + " The GeoTIFF's style (.qml) or the KMZ "
+                      "overlay and legend."),
+        language_param(),
         Param("OUTPUT", FILE_DEST, "Exported LCZ map",
               "The GeoTIFF to write (.tif), its style (.qml) beside it; for Google Earth "
               "the .kmz.", file_filter="GeoTIFF (*.tif *.tiff);;KMZ for Google Earth (*.kmz)"),

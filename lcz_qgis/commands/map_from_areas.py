@@ -44,7 +44,7 @@ def _run(values: dict, feedback, given=None) -> dict:
     req = MapRequest(
         areas=values["AREAS"], sentinel2=values["SENTINEL2"], output=values["OUTPUT"],
         model_type=values["MODEL_TYPE"], init_model=values["INIT_MODEL"] or None,
-        field=values["FIELD"] or None, scale=values["SCALE"], n_splits=values["SPLITS"],
+        field=values["FIELD"] or None, scale=values["SCALE"], offset=values["OFFSET"] or 0.0, n_splits=values["SPLITS"],
         trees=values["TREES"], epochs=values["EPOCHS"], seed=values["SEED"],
         resolution=values["RESOLUTION"], filter=values["FILTER"], runtime=values["RUNTIME"],
         **{k.lower(): values[k] or None for k in OPTIONAL_OUTPUTS},
@@ -109,7 +109,7 @@ COMMAND = Command(
     ),
     params=[
         # the training areas and the raster as Patches from training areas declares them
-        *(replace(PATCHES.param(k), keyword="") for k in ("AREAS", "FIELD", "SENTINEL2", "SCALE")),
+        *(replace(PATCHES.param(k), keyword="") for k in ("AREAS", "FIELD", "SENTINEL2", "SCALE", "OFFSET")),
         Param("MODEL_TYPE", ENUM, "Model",
               "The classifier: a random forest, or a Keras model file fine-tuned on the "
               "city's patches.", choices=tuple(MODEL_TYPE_LABELS.items()), default="rf",

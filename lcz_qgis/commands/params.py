@@ -12,7 +12,7 @@ from ..common.enums import Scale, Sensor
 from ..models.model import DEFAULT_BATCH
 from ..models.modelfile import RUNTIMES, model_file_filter
 from .choices import HDF5_FILTER, SENSORS
-from .spec import ENUM, ENUM_NUMBER, FILE, INT, Param
+from .spec import ENUM, ENUM_NUMBER, FILE, FLOAT, INT, Param
 
 MODEL_HELP = "The model: a .lczmodel, .keras or .h5 file."
 # the sensor a plain Keras model file does not record (evaluate, calibrate)
@@ -93,6 +93,22 @@ def scale_param(help: str = SCALE_HELP, **changes) -> Param:  # noqa: A002 - Par
     )  # fmt: skip
 
 
+OFFSET_HELP = (
+    "The number added to the Sentinel-2 raster's values before the scale factor: "
+    "reflectance = (value + offset) x factor, e.g. -1000 with the factor 0.0001 (or dn) "
+    "for Sentinel-2 L2A DN from processing baseline 04.00 (BOA_ADD_OFFSET). Only with "
+    "the scale dn or a factor; nodata pixels stay nodata. 0: none."
+)
+
+
+def offset_param(help: str = OFFSET_HELP, **changes) -> Param:  # noqa: A002 - Param.help
+    """OFFSET: added to the Sentinel-2 values before SCALE's factor
+    (``classify.inputs.parse_offset``), a finite number, 0 by default (under "Advanced")."""
+    changes.setdefault("advanced", True)
+    return Param("OFFSET", FLOAT, "Offset added before the scale factor", help, default=0.0,
+                 metavar="NUMBER", **changes)  # fmt: skip
+
+
 RUNTIME_LABELS = {
     "auto": "Automatic (ONNX Runtime where the file has a graph)",
     "onnx": "ONNX Runtime",
@@ -112,3 +128,51 @@ def runtime_param(**changes) -> Param:
         "framework (TensorFlow/Keras, or scikit-learn for a forest).",
         choices=tuple((r, RUNTIME_LABELS[r]) for r in RUNTIMES), default="auto", **changes,
     )  # fmt: skip
+
+
+PALETTE_HELP = (
+    "The colours of the LCZ legend: standard (the WUDAPT / LCZ Generator colours) or "
+    "colourblind (colours that stay apart with protanopia, deuteranopia and tritanopia, "
+    "built types dark to light: docs/after_the_map.md)."
+)
+
+
+def palette_param(help: str = PALETTE_HELP, **changes) -> Param:  # noqa: A002 - Param.help
+    """PALETTE: the LCZ legend's colours (``legend.PALETTES``); the core call does not
+    take it: the command runs the core inside ``legend.legend_style``."""
+    from ..common.legend import PALETTE_LABELS, PALETTES, STANDARD
+
+    changes.setdefault("keyword", "")
+    return Param("PALETTE", ENUM, "Colour palette", help,
+                 choices=tuple((p, PALETTE_LABELS[p]) for p in PALETTES), default=STANDARD,
+                 **changes)  # fmt: skip
+
+
+LANGUAGE_NAMES = {"auto": "Automatic (the run's default: English unless QGIS sets it)",
+                  "en": "English", "fr": "French (Cerema)"}  # fmt: skip
+
+
+def language_param(**changes) -> Param:
+    """LANGUAGE: the language of the legend's class names (``legend.LANGUAGES``, or auto),
+    under "Advanced"; the core call does not take it (``legend.legend_style``)."""
+    from ..common.legend import LANGUAGES
+
+    changes.setdefault("keyword", "")
+    changes.setdefault("advanced", True)
+    codes = ("auto", *LANGUAGES)
+    return Param(
+        "LANGUAGE", ENUM, "Legend language",
+        "The language of the class names in the legend (.qml, map image, KMZ): auto (the "
+        "run's default: English in the CLI; in QGIS, QGIS's interface language where the "
+        "table has it) or a language of the class-name table "
+        "(lcz_qgis/common/class_names.json).",
+        choices=tuple((c, LANGUAGE_NAMES.get(c, c)) for c in codes), default="auto", **changes,
+    )  # fmt: skip
+
+
+def legend_values(values: dict):
+    """``legend.legend_style`` for a command's PALETTE and LANGUAGE values (either may be
+    missing: standard, auto)."""
+    from ..common.legend import legend_style
+
+    return legend_style(values.get("PALETTE"), values.get("LANGUAGE"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..training_areas.patches import training_area_patches
 from .choices import HDF5_FILTER
-from .params import scale_param
+from .params import offset_param, scale_param
 from .spec import (
     FIELD,
     FILE_DEST,
@@ -23,7 +23,8 @@ from .spec import (
 def _run(values: dict, feedback, given=None) -> dict:
     r = training_area_patches(
         values["AREAS"], values["SENTINEL2"], values["OUTPUT"],
-        **COMMAND.kwargs(values, "SENTINEL1", "FIELD", "SCALE", "SUSPICIOUS"), feedback=feedback,
+        **COMMAND.kwargs(values, "SENTINEL1", "FIELD", "SCALE", "OFFSET", "SUSPICIOUS"),
+        feedback=feedback,
     )  # fmt: skip
     return {
         "OUTPUT": str(r.output),
@@ -105,6 +106,7 @@ COMMAND = Command(
               "A Sentinel-1 raster on the Sentinel-2 grid: the 8 So2Sat channels, or the 2 "
               "VH/VV intensity bands of Prepare Sentinel-1.", optional=True),
         scale_param(advanced=False),
+        offset_param(),
         Param("OUTPUT", FILE_DEST, "Patches (So2Sat HDF5)",
               "The So2Sat-format HDF5 file to write (.h5); its *_geo.h5 is written beside it.",
               keyword="", file_filter=HDF5_FILTER),

@@ -13,7 +13,7 @@ Public names (imported on first use, so importing the package stays cheap):
 - ``tensorflow_import``: guard_tensorflow_import, system_protobuf_mapped
 - ``feedback``: ConsoleFeedback, Feedback, RecordingFeedback
 - ``lazy``: lazy_exports
-- ``legend``: CODES, LCZ_CLASSES, N_CLASSES, category_names, gdal_color_entries, lcz_class, matplotlib_cmap, normalize_codes, qml_paletted
+- ``legend``: CLASS_NAMES, CODES, COLOURBLIND, LANGUAGES, LCZ_CLASSES, LegendStyle, MIN_CVD_DISTANCE, N_CLASSES, PALETTES, PALETTE_LABELS, STANDARD, category_names, check_language, check_palette, class_colors, class_name, class_rgb, gdal_color_entries, lcz_class, legend_entries, legend_style, matplotlib_cmap, normalize_codes, qml_paletted
 """
 
 from ..common.lazy import lazy_exports
@@ -109,5 +109,20 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "matplotlib_cmap": "legend",
         "normalize_codes": "legend",
         "qml_paletted": "legend",
+        "CLASS_NAMES": "legend",
+        "COLOURBLIND": "legend",
+        "LANGUAGES": "legend",
+        "LegendStyle": "legend",
+        "MIN_CVD_DISTANCE": "legend",
+        "PALETTES": "legend",
+        "PALETTE_LABELS": "legend",
+        "STANDARD": "legend",
+        "check_language": "legend",
+        "check_palette": "legend",
+        "class_colors": "legend",
+        "class_name": "legend",
+        "class_rgb": "legend",
+        "legend_entries": "legend",
+        "legend_style": "legend",
     },
 )

@@ -21,12 +21,16 @@ from .io import CACHE_BUDGET, pixel_validity, read_errors, read_window, trim_cac
 
 
 def read_block(sources: list[InputSource], row0: int, nrows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Input rows as (nrows, W, C) float32 (So2Sat scale) and the pixel validity mask."""
+    """Input rows as (nrows, W, C) float32 (So2Sat scale: (value + offset) x scale, in
+    float32) and the pixel validity mask, found on the values as read (nodata stays
+    nodata whatever the offset)."""
     parts, valid = [], None
     for src in sources:
         with read_errors(src.info.path):
             x = read_window(src.ds, src.bands, 0, row0, src.info.width, nrows)
         ok = pixel_validity(x, [src.info.nodata[b] for b in src.bands], src.limit)
+        if src.offset:
+            x += np.float32(src.offset)
         if src.scale != 1.0:
             x *= np.float32(src.scale)
         valid = ok if valid is None else valid & ok

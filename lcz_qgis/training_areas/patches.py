@@ -106,7 +106,8 @@ def geo_path_of(output) -> Path:
 
 
 def open_patch_sources(sentinel2, sentinel1=None, scale: str = "auto",
-                       feedback: Feedback | None = None) -> PatchSources:  # fmt: skip
+                       feedback: Feedback | None = None,
+                       offset: float = 0.0) -> PatchSources:  # fmt: skip
     """Open and check the rasters the patches come from.
 
     Args:
@@ -114,8 +115,10 @@ def open_patch_sources(sentinel2, sentinel1=None, scale: str = "auto",
             projected, 10 m.
         sentinel1: optional: the 8 So2Sat Sentinel-1 channels, or the 2-band VH/VV
             intensities of prepare-s1, on the Sentinel-2 grid.
-        scale: "auto", "reflectance" or "dn" (``classify.inputs.SCALES``).
+        scale: "auto", "reflectance" or "dn" (``classify.inputs.SCALES``) or a factor.
         feedback: warnings (DN detected, dB Sentinel-1).
+        offset: added to the Sentinel-2 values before the factor
+            (``classify.inputs.parse_offset``: dn or a factor only).
 
     Returns:
         ``PatchSources`` (close it when done).
@@ -138,7 +141,7 @@ def open_patch_sources(sentinel2, sentinel1=None, scale: str = "auto",
                 "give the 10-band So2Sat-order stack (B2 B3 B4 B5 B6 B7 B8 B8A B11 B12) that "
                 "Prepare Sentinel-2 product (lcz prepare-s2) writes"
             )
-        src.s2.scale = detect_scale(src.s2, scale, feedback)
+        src.s2.scale = detect_scale(src.s2, scale, feedback, offset)
         if sentinel1:
             _open_s1(src, sentinel1, feedback)
             check_s1_scale(src.s1, feedback)
@@ -297,8 +300,10 @@ def _tile_patches(sources: PatchSources, points: GridPoints, idx: np.ndarray):
     out = []
     for a in range(0, int(ok.sum()), BATCH):
         sel = np.flatnonzero(ok)[a : a + BATCH]
-        arrays = {Sensor.SEN2: np.stack([s2[rr[k] : rr[k] + p, cc[k] : cc[k] + p] for k in sel])
-                  .astype(np.float64) * sources.s2.scale}  # fmt: skip
+        x2 = np.stack([s2[rr[k] : rr[k] + p, cc[k] : cc[k] + p] for k in sel]).astype(np.float64)
+        if sources.s2.offset:  # the windows are valid: no nodata pixel gets the offset
+            x2 += sources.s2.offset
+        arrays = {Sensor.SEN2: x2 * sources.s2.scale}
         if s1 is not None:
             one = np.zeros((sel.size, p, p, len(sensor_channels(Sensor.SEN1))))
             one[..., sources.s1_channels] = np.stack(
@@ -374,7 +379,7 @@ def _areas_of(areas, info, field, feedback) -> list:
 
 def training_area_patches(areas, sentinel2, output, sentinel1=None, field: str | None = None,
                           scale: str = "auto", suspicious=None, feedback: Feedback | None = None,
-                          staging=None) -> TrainingPatchesResult:  # fmt: skip
+                          staging=None, offset: float = 0.0) -> TrainingPatchesResult:  # fmt: skip
     """Training areas -> a So2Sat-format file of their patches (module docstring).
 
     Args:
@@ -384,12 +389,15 @@ def training_area_patches(areas, sentinel2, output, sentinel1=None, field: str |
             on its grid (``open_patch_sources``).
         output: the So2Sat HDF5 file (``.h5``); its ``*_geo.h5`` is written beside it.
         field: the LCZ field of ``areas`` (None: detected).
-        scale: the Sentinel-2 scale: "auto", "reflectance" or "dn".
+        scale: the Sentinel-2 scale: "auto", "reflectance", "dn" or a factor.
         suspicious: optional GeoPackage of the suspicious training areas (+ ``.qml``).
         feedback: warnings (every quality check), progress, cancel.
         staging: the ``common.atomic.StagedOutputs`` of a larger run (map-from-areas):
             the suspicious layer and its style are staged there, to be moved into place
             with that run's other outputs (or discarded with them), not here.
+        offset: added to the Sentinel-2 values before the factor (0: none; dn or a
+            factor only, ``classify.inputs.parse_offset``): reflectance = (value +
+            offset) x factor.
 
     Returns:
         ``TrainingPatchesResult``.
@@ -410,7 +418,7 @@ def training_area_patches(areas, sentinel2, output, sentinel1=None, field: str |
         inputs["AREAS"] = str(areas).split("|")[0]
         check_input_file(inputs["AREAS"], f"{param('AREAS')}: training areas", folder_ok=True)
     _check_outputs(output, geo, suspicious, inputs)
-    sources = open_patch_sources(sentinel2, sentinel1, scale, feedback)
+    sources = open_patch_sources(sentinel2, sentinel1, scale, feedback, offset)
     try:
         with rio().Env():  # one GDAL environment for every rasterize and read
             info = sources.info
@@ -420,6 +428,8 @@ def training_area_patches(areas, sentinel2, output, sentinel1=None, field: str |
             _report_points(points, feedback)
             attrs = {"description": "So2Sat-format patches from training areas (lcz_qgis)",
                      "sentinel2": Path(info.path).name, "grid_m": 100.0, "scale": sources.s2.scale}  # fmt: skip
+            if sources.s2.offset:
+                attrs["offset"] = sources.s2.offset
             with staged_outputs(feedback) as st:
                 st.expect(output, len(points) * 8 * PATCH_SIZE**2 * (10 + 8 * bool(sentinel1)))
                 st.check_space()

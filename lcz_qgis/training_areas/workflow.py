@@ -67,6 +67,7 @@ class MapRequest:
     init_model: str | None = None
     field: str | None = None
     scale: str = "auto"
+    offset: float = 0.0
     n_splits: int = N_SPLITS
     trees: int = RF_TREES
     epochs: int = FINETUNE_EPOCHS
@@ -167,12 +168,12 @@ def _whole(value, key: str, low: int, high: int) -> int:
 def _check_options(req: MapRequest) -> None:
     """The choices and numbers of a request: model type, scale, filter, splits, trees,
     epochs, seed (each split's model takes seed + its index) and the runtime."""
-    from ..classify.inputs import parse_scale
+    from ..classify.inputs import parse_offset
     from ..classify.postfilter import FILTERS
     from ..common.errors import MAX_SEED, param
     from ..models.model import RUNTIMES
 
-    parse_scale(req.scale)  # a code or a factor
+    parse_offset(req.offset, req.scale)  # the scale (a code or a factor) and the offset
     choices = (("MODEL_TYPE", req.model_type, MODEL_TYPES), ("FILTER", req.filter, FILTERS),
                ("RUNTIME", req.runtime, RUNTIMES))  # fmt: skip
     for key, value, allowed in choices:
@@ -275,7 +276,7 @@ def _make_patches(req: MapRequest, folder: Path, staging, feedback: Feedback) ->
 
     path = folder / "training_patches.h5"
     res = training_area_patches(
-        req.areas, req.sentinel2, path, field=req.field, scale=req.scale,
+        req.areas, req.sentinel2, path, field=req.field, scale=req.scale, offset=req.offset,
         suspicious=req.suspicious, feedback=feedback, staging=staging,
     )  # fmt: skip
     chunks = []
@@ -505,7 +506,7 @@ def _classify(req: MapRequest, model_path: Path, st, feedback: Feedback, alarm: 
     feedback.info(f"the map: {model.model_type} model on {model.engine.label}")
     result = classify_raster(
         model, temp["output"], sentinel2=req.sentinel2,
-        confidence=temp.get("confidence"), feedback=feedback, scale=req.scale,
+        confidence=temp.get("confidence"), feedback=feedback, scale=req.scale, offset=req.offset,
         resolution=req.resolution, filter=req.filter, area_table=temp.get("area_table"),
         map_image=temp.get("map_image"), map_title="LCZ map from training areas",
     )  # fmt: skip

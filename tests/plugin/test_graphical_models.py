@@ -47,8 +47,7 @@ def test_the_model_file_validates_as_the_model_designer_checks_it(qgis_app, path
 
 @pytest.mark.parametrize("path", MODELS, ids=MODEL_IDS)
 def test_every_stored_value_is_one_its_algorithm_accepts(qgis_app, path):
-    from qgis.core import QgsProcessingContext, QgsProcessingParameterEnum
-    from qgis.core import Qgis
+    from qgis.core import Qgis, QgsProcessingContext, QgsProcessingParameterEnum
     from qgis.core import QgsProcessingModelChildParameterSource as Source
 
     # the scoped enum from QGIS 3.36 (the only one on 3.40 and 4), the old name before
@@ -61,7 +60,9 @@ def test_every_stored_value_is_one_its_algorithm_accepts(qgis_app, path):
         for d in alg.parameterDefinitions():
             sources = child.parameterSources().get(d.name(), [])
             if not d.isDestination() and not d.flags() & d.FlagOptional:
-                assert sources, f"{cid}: {d.name()} has no value (the designer marks it red)"
+                assert sources, (
+                    f"{cid}: {d.name()} has no value (the designer marks it red; run scripts/complete_models.py)"
+                )
             for s in sources:
                 if s.source() != static:
                     continue
