@@ -3,11 +3,13 @@
 Parameters, help and core call: ``lcz_qgis/commands/classify_many.py``. Processing runs a
 local cluster only (the CLI's --scheduler connects to a running one). Progress is the
 share of finished tasks; cancel stops submitting and cancels the tasks in flight (the
-tiles already finished stay, and a re-run resumes). Here: the mosaic is loaded, styled
-and named.
+tiles already finished stay, and a re-run resumes: the cancel message says how many
+were kept, not "no output was written"). Here: the mosaic is loaded, styled and named.
 """
 
 from __future__ import annotations
+
+from qgis.core import QgsProcessingException
 
 from ..lcz_qgis.commands.classify_many import COMMAND
 from ..lcz_qgis.raster.io import qml_path
@@ -17,6 +19,15 @@ from .spec_algorithm import SpecAlgorithm
 
 class ClassifyManyAlgorithm(SpecAlgorithm):
     COMMAND = COMMAND
+
+    def execute(self, parameters, context, feedback):
+        """The run; a cancel says which finished tiles were kept for resume."""
+        from ..lcz_qgis.cluster.run import RunCancelled
+
+        try:
+            return super().execute(parameters, context, feedback)
+        except RunCancelled as exc:
+            raise QgsProcessingException(f"Cancelled: {exc.kept}") from None
 
     def post_process(self, values, outputs, objects, context, feedback):
         mosaics = {"": outputs["MOSAIC"]} if outputs.get("MOSAIC") else {}

@@ -89,7 +89,8 @@ def main(argv=None) -> int:
         print(f"lcz {args._name}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except (Cancelled, KeyboardInterrupt) as exc:
-        print(f"lcz {args._name}: cancelled; no output was written", file=sys.stderr)
+        kept = getattr(exc, "kept", None)  # what a cancelled run kept (classify-many's tiles)
+        print(f"lcz {args._name}: cancelled; {kept or 'no output was written'}", file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     finally:
         if old_term is not None:

@@ -180,7 +180,8 @@ def local_client(workers: int, threads: int, dashboard: bool = False,
         threads: threads per task (TensorFlow, OpenMP), set in the workers' environment.
         dashboard: serve Dask's dashboard on 127.0.0.1 (a free port), else none.
         start_timeout: seconds for every worker to start.
-        feedback: its cancel is checked every second while the workers start.
+        feedback: its cancel is checked every second while the workers start; it is told
+            when they start and as each joins.
 
     Returns:
         (client, cluster); close both at the end.
@@ -195,12 +196,13 @@ def local_client(workers: int, threads: int, dashboard: bool = False,
     from distributed import Client, LocalCluster
 
     python = worker_python()
+    n = max(1, int(workers))
+    _say(feedback, f"starting {n} local Dask worker(s)...")
     multiprocessing.spawn.set_executable(python)
     env, settings = _worker_settings(threads)
     if not dashboard:  # no pages about the run's tasks and workers, only /health
         settings["distributed.scheduler.http.routes"] = ["distributed.http.health"]
     _drop_dask_leftover("MALLOC_TRIM_THRESHOLD_")
-    n = max(1, int(workers))
     client = cluster = None
     try:
         with dask.config.set(settings):
@@ -229,19 +231,35 @@ def local_client(workers: int, threads: int, dashboard: bool = False,
     return client, cluster
 
 
+def _say(feedback, message: str) -> None:
+    """``message`` on ``feedback`` when it takes messages (a bare cancel check may not)."""
+    info = getattr(feedback, "info", None)
+    if info is not None:
+        info(message)
+
+
 def _wait_for_workers(client, n: int, timeout: float, feedback) -> None:
-    """Wait until ``n`` workers have joined, at most ``timeout`` s; cancel is checked."""
+    """Wait until ``n`` workers have joined, at most ``timeout`` s, saying on ``feedback``
+    as each joins ("worker 1 of 2 started (3.2 s)"); cancel is checked every second."""
     import time
 
-    deadline = time.monotonic() + timeout
+    t0 = time.monotonic()
+    deadline, seen = t0 + timeout, 0
     while True:
         left = deadline - time.monotonic()
         try:
             client.wait_for_workers(n, timeout=max(0.1, min(1.0, left)))
-            return
+            done = True
         except TimeoutError:
             if left <= 1.0:
                 raise
+            done = False
+        joined = n if done else min(n, len(client.scheduler_info().get("workers", ())))
+        for k in range(seen + 1, joined + 1):
+            _say(feedback, f"worker {k} of {n} started ({time.monotonic() - t0:.1f} s)")
+        seen = max(seen, joined)
+        if done:
+            return
         if feedback is not None and feedback.is_cancelled():
             raise Cancelled()
 

@@ -8,7 +8,6 @@ counts the cells of the mosaics, so no cell is counted twice.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -66,16 +65,46 @@ def build_cog(vrt: Path, target: Path) -> Path:
     return target
 
 
+# what the mosaic shows where tiles of one CRS overlap (GDAL's VRT: the last source wins)
+OVERLAP_RULE = (
+    "where tiles overlap, the mosaic shows the tile whose name sorts last (a VRT's last "
+    "source wins; where that tile has no data, the one below shows); the area table counts "
+    "the mosaic's cells, so no cell is counted twice"
+)
+
+
+def overlapping_pairs(tiles, limit: int = 5) -> tuple[list[tuple[str, str]], int]:
+    """Pairs of tiles of one CRS that share an output cell (their ``cells`` boxes on the
+    CRS's grid intersect; tiles that only touch do not).
+
+    Args:
+        tiles: (name, CRS WKT, (col0, row0, cols, rows)) of each tile.
+        limit: how many pairs to return (all are counted).
+
+    Returns:
+        (the first ``limit`` pairs, each in name order, the number of pairs).
+    """
+    groups: dict[str, list] = {}
+    for name, crs, cells in tiles:
+        groups.setdefault(crs, []).append((*cells, name))
+    pairs, count = [], 0
+    for boxes in groups.values():
+        boxes.sort()
+        for i, (c0, r0, w0, h0, a) in enumerate(boxes):
+            for c1, r1, _w1, h1, b in boxes[i + 1 :]:
+                if c1 >= c0 + w0:
+                    break
+                if r1 < r0 + h0 and r0 < r1 + h1:
+                    count += 1
+                    if len(pairs) < limit:
+                        pairs.append(tuple(sorted((a, b))))
+    return pairs, count
+
+
 def _overlap(records: list[dict]) -> bool:
     """Whether two tiles of one CRS share a cell (their ``cells`` boxes intersect)."""
-    boxes = sorted(tuple(r["cells"]) for r in records)
-    for i, (c0, r0, w0, h0) in enumerate(boxes):
-        for c1, r1, _w1, h1 in boxes[i + 1 :]:
-            if c1 >= c0 + w0:
-                break
-            if r1 < r0 + h0 and r0 < r1 + h1:
-                return True
-    return False
+    tiles = [(r["name"], r["crs"], tuple(r["cells"])) for r in records]
+    return overlapping_pairs(tiles, limit=0)[1] > 0
 
 
 def count_cells(path: Path) -> np.ndarray:
@@ -111,8 +140,3 @@ def area_counts(records: list[dict], mosaics: dict[str, Path]) -> tuple[np.ndarr
             for r in recs:
                 total += np.asarray(r["counts"], np.int64)
     return total, how
-
-
-def relative(path: Path, folder: Path) -> str:
-    """``path`` relative to ``folder`` when inside it."""
-    return os.path.relpath(path, folder)

@@ -34,6 +34,11 @@ class RunReport:
             worker, all workers side by side).
         outputs: what was written (mosaics, COGs, area table), relative to ``folder``.
         area_from: ``records`` (summed counts) or ``mosaic`` (overlapping tiles).
+        runtime: the engine the workers were told to run the model on (``onnx`` or
+            ``tensorflow``: the model's own framework); each task's entry names the
+            engine its worker ran (``engine``).
+        overlaps: tiles of one CRS that overlap, as the run warned: {count, pairs (the
+            first 5, by name), rule (which tile the mosaic shows)}; empty when none do.
     """
 
     folder: Path
@@ -45,6 +50,8 @@ class RunReport:
     load_s: float = 0.0
     outputs: dict = field(default_factory=dict)
     area_from: str = "records"
+    runtime: str = ""
+    overlaps: dict = field(default_factory=dict)
 
     def count(self, status: str) -> int:
         """Tasks with ``status`` (done, skipped, failed, cancelled)."""
@@ -86,6 +93,8 @@ class RunReport:
             "task_seconds": round(self.task_seconds, 3),
             "scheduling_overhead": None if self.overhead is None else round(self.overhead, 4),
             "area_from": self.area_from,
+            "runtime": self.runtime,
+            "overlaps": self.overlaps,
             "outputs": self.outputs,
             "tasks": self.tasks,
         }
@@ -128,6 +137,7 @@ def task_entry(name: str, status: str, record: dict | None = None, error: str = 
             host=record.get("host"),
             pid=record.get("pid"),
             tile=record.get("tile"),
+            engine=record.get("engine"),
         )
     if error:
         entry["error"] = error

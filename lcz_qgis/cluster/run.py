@@ -41,6 +41,19 @@ TILE_BYTES_PER_CELL = 1  # uint8 map, before compression: an upper bound per tas
 FILTER_BYTES_PER_CELL = N_CLASSES * 4  # the post-filter's temporary probabilities
 
 
+class RunCancelled(Cancelled):
+    """A cancelled classify-many run. Its finished tiles stay for a re-run to resume, so
+    the run does not say "no output was written": ``kept`` says what was kept and how to
+    finish (the CLI and Processing show it), e.g. "3 of 8 tiles finished and kept in
+    OUT/tiles for resume; no mosaic was written; run again with the same options to
+    finish"."""
+
+    def __init__(self, kept: str):
+        """``kept``: what the cancelled run left, in words (no "cancelled" in it)."""
+        super().__init__(f"cancelled: {kept}")
+        self.kept = kept
+
+
 # -- the lock ---------------------------------------------------------------------------------
 
 
@@ -228,8 +241,10 @@ def _collect(client, queue, pending, job, retries, outcome, feedback, total, tok
 def warm_workers(client, job, feedback: Feedback) -> dict:
     """Run ``tasks.warm_worker`` once on every worker, side by side, before any task: the
     framework's import and the model's load then happen once per worker, outside the
-    tasks' times. A worker that fails here (or leaves) is only warned about: its tasks
-    load the model themselves, and fail with their own message if it cannot.
+    tasks' times. Each worker that is ready is reported on ``feedback`` ("worker 1 of 2
+    ready (TensorFlow imported in 4.1 s, model loaded in 0.3 s)"). A worker that fails
+    here (or leaves) is only warned about: its tasks load the model themselves, and fail
+    with their own message if it cannot.
 
     Returns:
         {import_s, load_s}: the slowest worker's import and load seconds (0 without any).
@@ -237,18 +252,25 @@ def warm_workers(client, job, feedback: Feedback) -> dict:
     Raises:
         Cancelled: the user cancelled meanwhile.
     """
-    from .tasks import warm_worker
+    from .tasks import framework_name, warm_worker
 
     token = uuid.uuid4().hex[:8]
+    workers = list(client.scheduler_info()["workers"])
+    feedback.info(f"readying {len(workers)} worker(s): each imports {framework_name(job)} "
+                  "and loads the model...")  # fmt: skip
     pending = {client.submit(warm_worker, job, key=f"lcz-warm-{i}-{token}", workers=[addr],
                              allow_other_workers=False, pure=False): addr
-               for i, addr in enumerate(client.scheduler_info()["workers"])}  # fmt: skip
-    got = {"import_s": 0.0, "load_s": 0.0}
+               for i, addr in enumerate(workers)}  # fmt: skip
+    got, ready = {"import_s": 0.0, "load_s": 0.0}, 0
     while pending:
         for fut in _wait_some(client, list(pending)):
             pending.pop(fut)
             if fut.status == "finished":
-                got = {k: max(got[k], fut.result()[k]) for k in got}
+                res, ready = fut.result(), ready + 1
+                got = {k: max(got[k], res[k]) for k in got}
+                feedback.info(f"worker {ready} of {len(workers)} ready ({res.get('framework')} "
+                              f"imported in {res['import_s']:.1f} s, model loaded in "
+                              f"{res['load_s']:.1f} s)")  # fmt: skip
             else:
                 feedback.warning(f"a worker could not load the model: {_failure_text(fut)}")
             fut.release()
@@ -303,11 +325,16 @@ class ManyOptions:
         tile_size: output cells per tile side (0: one task per raster or tile box).
         scheduler: ``local`` or a scheduler address.
         workers: LocalCluster worker processes.
-        threads: TensorFlow / OpenMP / scikit-learn threads per task.
+        threads: TensorFlow / OpenMP / scikit-learn / ONNX Runtime threads per task.
         retries: retries of a task that raises.
         cog: also write a COG of each mosaic.
         connect_timeout: seconds to reach a remote scheduler (connection, then handshake).
         dashboard: a local cluster serves Dask's dashboard on 127.0.0.1 (default: none).
+        runtime: what runs the model (``models.model.RUNTIMES``): ``auto``, ``onnx`` or
+            ``tensorflow``, as for ``load_model``; resolved once in the client
+            (``check_model``), so every worker runs the same engine.
+        offset: added to the Sentinel-2 values before the factor, as for
+            ``classify_raster`` (dn or a factor only).
     """
 
     stride: int = 10
@@ -324,6 +351,8 @@ class ManyOptions:
     cog: bool = False
     connect_timeout: float = CONNECT_TIMEOUT_S
     dashboard: bool = False
+    runtime: str = "auto"
+    offset: float = 0.0
 
 
 # (key, field, least value, largest value) of the numeric options
@@ -338,8 +367,12 @@ def check_options(options: ManyOptions) -> None:
 
     Raises:
         LczError: a number option that is not a whole number in its range, a connect
-            timeout that is not a positive number of seconds.
+            timeout that is not a positive number of seconds, an unknown runtime, an
+            offset that is not a finite number or comes with SCALE auto or reflectance.
     """
+    from ..classify.inputs import parse_offset
+    from ..models.model import RUNTIMES
+
     for key, name, lo, hi in _RANGES:
         value = getattr(options, name)
         if (
@@ -353,21 +386,36 @@ def check_options(options: ManyOptions) -> None:
     t = options.connect_timeout
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < 1e6:
         raise LczError(f"connect_timeout must be a positive number of seconds; got {t!r}")
+    parse_offset(options.offset, options.scale)  # a finite number, with dn or a factor
+    if options.runtime not in RUNTIMES:
+        raise LczError(f"{param('RUNTIME', 'runtime')} must be one of {', '.join(RUNTIMES)}; "
+                       f"got {str(options.runtime)[:40]!r}")  # fmt: skip
 
 
-def model_sensor(model) -> str:
-    """The sensor of a model file, loaded here once with every check of
-    ``models.modelfile.load_model`` (``models.safety``: nothing in it runs), so a
-    damaged or hostile model is refused before any worker starts.
+def check_model(model, runtime: str = "auto") -> tuple[str, str]:
+    """The sensor of a model file and the runtime its workers load it with: the file is
+    loaded here once on ``runtime``'s engine with every check of
+    ``models.modelfile.load_model`` (``models.safety``, ``models.onnx_safety``: nothing in
+    it runs), so a damaged or hostile model, or an engine the file or this installation
+    cannot give (``onnx`` for a file without a graph), is refused before any worker
+    starts.
+
+    Returns:
+        (sensor, runtime): ``runtime`` is ``auto`` resolved here, ``onnx`` when ONNX
+        Runtime runs the model, else ``tensorflow`` (its own framework), so every worker
+        runs the engine chosen here.
 
     Raises:
-        LczError: the model is missing, not a regular file, damaged or refused.
+        LczError: the model is missing, not a regular file, damaged or refused, or the
+            runtime cannot run it.
     """
-    from .. import load_model
+    from ..common.enums import Framework
     from ..common.input_files import check_input_file
+    from ..models.modelfile import load_model
 
     p = check_input_file(model, f"{param('MODEL')}: model file")
-    return load_model(p).sensor
+    loaded = load_model(p, runtime=runtime)
+    return loaded.sensor, "onnx" if loaded.runtime == Framework.ONNX else "tensorflow"
 
 
 def plan_run(inputs, model, output_folder, options: ManyOptions) -> tuple[list[TaskSpec], object]:
@@ -387,13 +435,13 @@ def plan_run(inputs, model, output_folder, options: ManyOptions) -> tuple[list[T
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LczError(f"{param('OUTPUT_FOLDER')}: cannot create '{folder}': {exc}") from None
-    sensor = model_sensor(model)
+    sensor, runtime = check_model(model, options.runtime)
     plan = TilePlan(options.stride, halo_for(method, options.stride, 10.0), options.tile_size)
     tasks = plan_tasks(inputs, sensor, plan)
     job = JobConfig(
         str(Path(model).resolve()), file_sha256(model), str(folder), options.stride,
         options.batch_size, options.scale, method, options.bands, options.bands_s1,
-        options.threads, time.time(),
+        options.threads, time.time(), runtime, float(options.offset or 0.0),
     )  # fmt: skip
     return tasks, job
 
@@ -408,7 +456,8 @@ def execute(tasks: list[TaskSpec], job, options: ManyOptions, feedback: Feedback
         LczError: another run holds the folder, the scheduler cannot be reached, no task
             finished.
         DiskFull: the tiles would not fit.
-        Cancelled: the user cancelled (finished tiles stay; a re-run resumes).
+        RunCancelled: the user cancelled (finished tiles stay, and it says how many; a
+            re-run resumes).
     """
     from .report import RunReport
 
@@ -421,23 +470,68 @@ def execute(tasks: list[TaskSpec], job, options: ManyOptions, feedback: Feedback
     try:
         outcome, todo = _split_finished(tasks, job, feedback)
         check_space(folder, todo, job.filter)
-        report = RunReport(folder, options.scheduler, 0)
+        report = RunReport(folder, options.scheduler, 0, runtime=job.runtime,
+                           overlaps=warn_overlaps(tasks, feedback))  # fmt: skip
         if todo:
-            client, cluster = start_client(options.scheduler, options.workers, options.threads,
-                                           options.connect_timeout, options.dashboard,
-                                           feedback)  # fmt: skip
             try:
-                if cluster is not None and options.dashboard:
-                    feedback.info(f"Dask dashboard (this machine only): {cluster.dashboard_link}")
-                report.workers = len(client.scheduler_info()["workers"])
-                warm = warm_workers(client, job, feedback)
-                report.import_s, report.load_s = warm["import_s"], warm["load_s"]
-                submit_all(client, todo, job, options.retries, outcome, feedback, len(tasks))
-            finally:
-                close_quietly(client, cluster)
+                _run_tasks(report, todo, job, options, outcome, feedback, len(tasks))
+            except Cancelled:
+                raise RunCancelled(_kept_text(tasks, job)) from None
         return _finish(report, tasks, job, outcome, options, feedback)
     finally:
         lock.release()
+
+
+def _run_tasks(report, todo, job, options: ManyOptions, outcome: Outcome, feedback, total: int):
+    """Start (or reach) the cluster, ready its workers and run ``todo`` on them, saying
+    what happens meanwhile (the workers' start-up takes seconds to half a minute:
+    ``client.local_client`` and ``warm_workers`` report it); the client and a local
+    cluster are closed at the end, whatever happens."""
+    client, cluster = start_client(options.scheduler, options.workers, options.threads,
+                                   options.connect_timeout, options.dashboard,
+                                   feedback)  # fmt: skip
+    try:
+        if cluster is not None and options.dashboard:
+            feedback.info(f"Dask dashboard (this machine only): {cluster.dashboard_link}")
+        report.workers = len(client.scheduler_info()["workers"])
+        warm = warm_workers(client, job, feedback)
+        report.import_s, report.load_s = warm["import_s"], warm["load_s"]
+        feedback.info(f"running {len(todo)} task(s) on {report.workers} worker(s)...")
+        submit_all(client, todo, job, options.retries, outcome, feedback, total)
+    finally:
+        close_quietly(client, cluster)
+
+
+def warn_overlaps(tasks: list[TaskSpec], feedback: Feedback) -> dict:
+    """Warn once when tiles of one CRS overlap (rasters that overlap, e.g. neighbouring
+    Sentinel-2 tiles), naming up to 5 pairs and which tile the mosaic shows there.
+
+    Returns:
+        The report's ``overlaps``: {count, pairs, rule}, or {} when no tiles overlap.
+    """
+    from .mosaic import OVERLAP_RULE, overlapping_pairs
+
+    pairs, count = overlapping_pairs((t.name, t.crs, t.cells) for t in tasks)
+    if not count:
+        return {}
+    named = "; ".join(f"{a} and {b}" for a, b in pairs)
+    more = f" (and {count - len(pairs)} more)" if count > len(pairs) else ""
+    feedback.warning(f"{count} pair(s) of tiles overlap: {named}{more}; {OVERLAP_RULE}")
+    return {"count": count, "pairs": [list(p) for p in pairs], "rule": OVERLAP_RULE}
+
+
+def _kept_text(tasks: list[TaskSpec], job) -> str:
+    """What a cancelled run leaves, counted on disk once its workers are gone: the tiles
+    whose records check out (a re-run skips them), and that no mosaic was written."""
+    from .records import finished_record
+
+    kept = sum(1 for t in tasks if finished_record(job, t) is not None)
+    if not kept:
+        which = "the tile" if len(tasks) == 1 else f"none of the {len(tasks)} tiles"
+        return f"{which} had {'not ' if len(tasks) == 1 else ''}finished; no mosaic was written"
+    return (f"{kept} of {len(tasks)} tiles finished and kept in "
+            f"{Path(job.output_folder) / 'tiles'} for resume; no mosaic was written; run "
+            "again with the same options to finish")  # fmt: skip
 
 
 def _split_finished(tasks, job, feedback: Feedback) -> tuple[Outcome, list[TaskSpec]]:

@@ -8,11 +8,15 @@ success record ``done/<name>.json`` (cells per class, times, attempts, worker). 
 with a record whose key matches the run's settings is finished: a re-run skips it.
 
 Determinism: a whole-raster task is exactly ``lcz classify`` of that raster (same code,
-same blocks and batches). Each worker limits TensorFlow's and OpenMP's threads to
-``threads`` before the model loads, turns on TensorFlow's op determinism and keeps float32
-(no mixed precision); a scikit-learn forest predicts with ``threads`` jobs. A tile task
-of a Keras model predicts in batches padded to exactly ``batch_size`` windows, in graph
-mode as a whole-raster run of that raster would; ties go to the lowest class (argmax).
+same blocks and batches). Every worker loads the model on the engine the client chose
+(``JobConfig.runtime``: ONNX Runtime or the model's own framework, resolved once from the
+user's ``--runtime`` so that every tile of a run comes from the same engine). Each worker
+limits TensorFlow's, OpenMP's and ONNX Runtime's threads to ``threads`` before the model
+loads, turns on op determinism (TensorFlow's; ONNX Runtime's deterministic compute) and
+keeps float32 (no mixed precision); a scikit-learn forest predicts with ``threads`` jobs.
+A tile task of a model whose engine is not batch invariant (Keras, ONNX Runtime) predicts
+in batches padded to exactly ``batch_size`` windows, as a whole-raster run of that raster
+would; ties go to the lowest class (argmax).
 """
 
 from __future__ import annotations
@@ -50,8 +54,14 @@ class JobConfig:
         model_sha256: its checksum (part of every task's key, so a new model redoes all).
         output_folder: the run's output folder (tiles/, done/, the mosaic).
         stride, batch_size, scale, filter, bands, bands_s1: as for ``classify_raster``.
-        threads: TensorFlow / OpenMP / scikit-learn threads per task.
+        threads: TensorFlow / OpenMP / scikit-learn / ONNX Runtime threads per task.
         run_started: the run's start (``time.time()``), to tell this run's attempts.
+        runtime: the engine every worker loads the model on: ``onnx`` (its ONNX graph on
+            ONNX Runtime) or ``tensorflow`` (its own framework), as ``load_model`` takes
+            it; the client resolves ``auto`` before the run (``run.check_model``). Part
+            of every task's key: a re-run on the other engine redoes the tiles.
+        offset: added to the Sentinel-2 values before the factor, as for
+            ``classify_raster`` (part of the key when not 0, so older records still match).
     """
 
     model: str
@@ -65,12 +75,16 @@ class JobConfig:
     bands_s1: str | None = None
     threads: int = 1
     run_started: float = 0.0
+    runtime: str = "auto"
+    offset: float = 0.0
 
     def task_key(self, task: TaskSpec) -> str:
         """A checksum of everything the task's output depends on."""
         mine = asdict(self)
         for k in ("output_folder", "threads", "run_started"):
             mine.pop(k)
+        if not mine["offset"]:
+            mine.pop("offset")
         text = json.dumps([RECORD_VERSION, mine, asdict(task)], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -142,30 +156,45 @@ def limit_threads(threads: int) -> None:
         os.environ.setdefault(var, value)
 
 
-def _framework(path: str):
-    """The ``Framework`` whose engine runs the model file ``path`` (what a worker imports)."""
+def _framework(job: JobConfig):
+    """The ``Framework`` whose engine runs the run's model (what a worker imports): ONNX
+    Runtime for the ``onnx`` runtime, else the model file's own framework."""
     from ..common.enums import Framework
     from ..models.engines import plain_framework
     from ..models.modelfile import read_manifest
 
-    plain = plain_framework(Path(path).suffix)
-    return plain or Framework(read_manifest(path).get("framework", Framework.SKLEARN))
+    if job.runtime == "onnx":
+        return Framework.ONNX
+    plain = plain_framework(Path(job.model).suffix)
+    return plain or Framework(read_manifest(job.model).get("framework", Framework.SKLEARN))
+
+
+# the framework a worker imports for each engine, as the start-up progress names it
+_FRAMEWORK_NAMES = {"sklearn": "scikit-learn", "keras": "TensorFlow", "onnx": "ONNX Runtime"}
+
+
+def framework_name(job: JobConfig) -> str:
+    """The name of what a worker imports to run the run's model (TensorFlow,
+    scikit-learn, ONNX Runtime), as the start-up progress says it."""
+    framework = str(_framework(job))
+    return _FRAMEWORK_NAMES.get(framework, framework)
 
 
 def warm_worker(job: JobConfig) -> dict:
-    """Ready this worker for the run's tasks: cap its threads, import the model's
-    framework (TensorFlow, or scikit-learn and skops: several seconds) and the raster
+    """Ready this worker for the run's tasks: cap its threads, import the engine's
+    framework (onnxruntime, TensorFlow, or scikit-learn and skops: several seconds) and the raster
     libraries, then load the model (``worker_model``). Run once per worker before the
     tasks are submitted.
 
     Returns:
-        {pid, host, import_s, load_s} of this worker.
+        {pid, host, framework (its name, e.g. TensorFlow), import_s, load_s} of this worker.
     """
     t0 = time.time()
     limit_threads(job.threads)
     from ..models.engines import engine_class
 
-    for name in engine_class(_framework(job.model)).imports:
+    framework = _framework(job)
+    for name in engine_class(framework).imports:
         importlib.import_module(name)
     import rasterio  # noqa: F401 - with GDAL's bindings: what a first task would import
 
@@ -176,18 +205,25 @@ def warm_worker(job: JobConfig) -> dict:
     t1 = time.time()
     worker_model(job)
     return {"pid": os.getpid(), "host": socket.gethostname(),
+            "framework": framework_name(job),
             "import_s": round(t1 - t0, 3), "load_s": round(time.time() - t1, 3)}  # fmt: skip
 
 
 def worker_model(job: JobConfig):
     """The run's model, loaded once per worker process (keyed by the model file's
-    checksum) and made deterministic."""
-    key = (job.model, job.model_sha256, job.threads)
+    checksum and the runtime) on the run's engine (``JobConfig.runtime``) and made
+    deterministic.
+
+    Raises:
+        LczError: the model cannot be loaded on that engine here (e.g. onnxruntime or
+            TensorFlow is not installed on this worker: the package is named).
+    """
+    key = (job.model, job.model_sha256, job.threads, job.runtime)
     if key not in _MODELS:
         limit_threads(job.threads)
         from ..models.modelfile import load_model
 
-        model = load_model(job.model)
+        model = load_model(job.model, runtime=job.runtime)
         model.configure(job.threads, deterministic=True)
         _MODELS.clear()
         _MODELS[key] = model
@@ -302,6 +338,7 @@ def _classify(model, job: JobConfig, task: TaskSpec, tile: Path) -> tuple[list, 
         res = classify_raster(
             model, out, s2, s1, stride=job.stride, batch_size=job.batch_size,
             bands=job.bands, bands_s1=job.bands_s1, scale=scale, filter=job.filter,
+            offset=job.offset,
         )  # fmt: skip
     finally:
         _unlink_vsimem(vrts)
@@ -345,7 +382,8 @@ def run_task(task: TaskSpec, job: JobConfig) -> dict:
 
     Returns:
         The success record (name, tile, counts 0..17, cell area, seconds, the worker
-        process's CPU seconds meanwhile, worker, ...).
+        process's CPU seconds meanwhile, worker, the engine that ran the model:
+        ``onnx``, ``keras`` or ``sklearn``, ...).
 
     Raises:
         LczError: the input is missing on this worker, unreadable, or the disk is full.
@@ -362,7 +400,8 @@ def run_task(task: TaskSpec, job: JobConfig) -> dict:
     try:
         tile.parent.mkdir(parents=True, exist_ok=True)
         counts, cell_area = _classify(model, job, task, tile)
-        return _write_record(job, task, tile, counts, cell_area, (t0, t1, cpu0))
+        return _write_record(job, task, tile, counts, cell_area, (t0, t1, cpu0),
+                             str(model.runtime))  # fmt: skip
     except Exception as exc:
         full = _disk_full_error(task, exc)
         if full is None:
@@ -371,8 +410,9 @@ def run_task(task: TaskSpec, job: JobConfig) -> dict:
 
 
 def _write_record(job: JobConfig, task: TaskSpec, tile: Path, counts, cell_area: float,
-                  times: tuple) -> dict:  # fmt: skip
-    """Write the success record of a task whose tile is in place; returns it."""
+                  times: tuple, engine: str) -> dict:  # fmt: skip
+    """Write the success record of a task whose tile is in place (``engine``: what ran
+    the model in this worker); returns it."""
     t0, t1, cpu0 = times
     record = {
         "name": task.name, "key": job.task_key(task), "tile": f"tiles/{tile.name}",
@@ -381,7 +421,7 @@ def _write_record(job: JobConfig, task: TaskSpec, tile: Path, counts, cell_area:
         "sentinel2": task.sentinel2, "sentinel1": task.sentinel1,
         "started": t0, "load_seconds": round(t1 - t0, 3),
         "seconds": round(time.time() - t0, 3), "cpu_seconds": round(time.process_time() - cpu0, 3),
-        "host": socket.gethostname(), "pid": os.getpid(),
+        "host": socket.gethostname(), "pid": os.getpid(), "engine": engine,
     }  # fmt: skip
     record["attempts"] = len(attempts_since(job.output_folder, task.name, job.run_started))
     folder = record_path(job.output_folder, task.name).parent

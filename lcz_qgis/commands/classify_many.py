@@ -12,7 +12,17 @@ from ..classify.postfilter import FILTERS
 from ..classify.sliding_window import WINDOW
 from ..common.enums import Filter
 from .classify import BANDS_HELP, FILTER_LABELS, _enum
-from .params import batch_param, model_param, scale_param
+from .params import (
+    PALETTE_HELP,
+    batch_param,
+    language_param,
+    legend_values,
+    model_param,
+    offset_param,
+    palette_param,
+    runtime_param,
+    scale_param,
+)
 from .spec import (
     BOOL,
     CLI,
@@ -39,9 +49,11 @@ def _run(values: dict, feedback, given=None) -> dict:
         tile_size=values["TILE_SIZE"], scheduler=values["SCHEDULER"] or "local",
         workers=values["WORKERS"], threads=values["THREADS"], retries=values["RETRIES"],
         cog=bool(values["COG"]), dashboard=bool(values.get("DASHBOARD")),
+        runtime=values["RUNTIME"], offset=values["OFFSET"] or 0.0,
     )  # fmt: skip
-    report = classify_many(values["INPUTS"], values["MODEL"], values["OUTPUT_FOLDER"], options,
-                           feedback)  # fmt: skip
+    with legend_values(values):  # the mosaic's colours and class names (its .qml)
+        report = classify_many(values["INPUTS"], values["MODEL"], values["OUTPUT_FOLDER"],
+                               options, feedback)  # fmt: skip
     folder = report.folder
     out = {"OUTPUT_FOLDER": str(folder), "_report": report}
     for key in ("MOSAIC", "COG", "AREA_TABLE", "REPORT"):
@@ -86,7 +98,9 @@ COMMAND = Command(
         "<b>Resume</b>: a re-run skips the tasks whose record matches the model and "
         "settings, and redoes the others. A task that fails is retried (a lost worker's "
         "task is rescheduled); one that fails every retry is reported by name and the others "
-        "finish. A second run into the same output folder is refused while the first runs."
+        "finish. A second run into the same output folder is refused while the first runs.<br>"
+        "<b>Inference engine</b> (advanced): auto, onnx or tensorflow, as in Classify "
+        "raster; chosen once before the run, so every worker runs the same engine."
     ),
     params=[
         Param("INPUTS", FILE, "Inputs (list file, folder or tile index)",
@@ -119,7 +133,9 @@ COMMAND = Command(
               default=DEFAULT_STRIDE, minimum=1, maximum=WINDOW),
         batch_param("Batch size (windows per prediction)",
                     "Windows per model call (fixed, for identical results)."),
+        runtime_param(keyword=""),
         scale_param(),
+        offset_param(),
         Param("FILTER", ENUM, "Post-classification filter", "The post-classification filter.",
               choices=_enum(FILTER_LABELS, FILTERS), default=Filter.NONE.value),
         Param("BANDS", STRING, "Sentinel-2 band mapping (band numbers or NAME=NUMBER)",
@@ -131,6 +147,8 @@ COMMAND = Command(
         Param("RETRIES", INT, "Retries of a failed task",
               "How many times a task that fails is tried again.", default=2, minimum=0,
               advanced=True),
+        palette_param(advanced=True, help=PALETTE_HELP + " The mosaic's style (.qml)."),
+        language_param(),
         Param("COG", BOOL, "Also write a Cloud Optimized GeoTIFF of the mosaic",
               "Write mosaic.tif, a COG of the mosaic, beside mosaic.vrt.", default=False),
         Param("OUTPUT_FOLDER", FOLDER_DEST, "Output folder",
