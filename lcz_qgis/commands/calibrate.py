@@ -14,6 +14,7 @@ from .params import (
     dataset_param,
     model_param,
     runtime_param,
+    seed_param,
     sensor_param,
 )
 from .spec import FILE_DEST, OUT_NUMBER, Command, Output, Param
@@ -21,8 +22,8 @@ from .spec import FILE_DEST, OUT_NUMBER, Command, Output, Param
 # number output -> (result key, label)
 NUMBERS = {
     "TEMPERATURE": ("temperature", "Fitted temperature"),
-    "ECE_BEFORE": ("ece_before", "ECE before calibration"),
-    "ECE_AFTER": ("ece_after", "ECE after calibration"),
+    "ECE_BEFORE": ("ece_before", "ECE before calibration (scoring half)"),
+    "ECE_AFTER": ("ece_after", "ECE after calibration (scoring half)"),
 }
 
 
@@ -44,7 +45,7 @@ def _run(values: dict, feedback, given=None) -> dict:
     check_model_name(values["OUTPUT"])
     result = calibrate_to_file(
         values["MODEL"], values["DATASET"], values["OUTPUT"], feedback=feedback,
-        **COMMAND.kwargs(values, "BATCH_SIZE", "SENSOR", "RUNTIME"),
+        **COMMAND.kwargs(values, "BATCH_SIZE", "SENSOR", "RUNTIME", "SEED"),
     )  # fmt: skip
     out = {key: float(result[k]) for key, (k, _) in NUMBERS.items()}
     return {**out, "OUTPUT": result["output"], "_result": result}
@@ -73,12 +74,16 @@ COMMAND = Command(
         "<b>Model</b>: a .lczmodel (random forest or Keras) or a plain Keras file. An "
         "earlier calibration of the model is replaced.<br>"
         "<b>Held-out data</b>: a labelled So2Sat HDF5 file the model was not trained on "
-        "(e.g. the validation file); T is chosen to minimise the mean negative "
-        "log-likelihood of its reference classes.<br>"
+        "(e.g. the validation file). Its patches are split in two halves (seeded, "
+        "stratified by class): T is chosen to minimise the mean negative log-likelihood "
+        "of the first half's reference classes, and scored on the second half, which it "
+        "never saw. With fewer than 200 usable patches it is fitted and scored on all of "
+        "them, and the log warns that the ECE reported is the fitting error.<br>"
         "<b>Output</b>: a new model file with the temperature in its manifest "
-        "(calibration: method, temperature, fitted_on, n); the input file is never "
-        "modified, and the output must be another file. The log and the outputs give the "
-        "expected calibration error (ECE, 15 equal-width confidence bins) before and after; "
+        "(calibration: method, temperature, fitted_on: the file and the half, n: the "
+        "patches fitted on); the input file is never modified, and the output must be "
+        "another file. The log and the outputs give the expected calibration error (ECE, "
+        "15 equal-width confidence bins) before and after, on the scoring half; "
         "<i>Evaluate LCZ model</i> draws the reliability diagram."
     ),
     params=[
@@ -88,6 +93,8 @@ COMMAND = Command(
         sensor_param(**PLAIN_MODEL_SENSOR),
         batch_param(),
         runtime_param(),
+        seed_param("The seed of the split into a fitting and a scoring half.",
+                   advanced=True),
         Param("OUTPUT", FILE_DEST, "Calibrated model file",
               "The calibrated model file to write (.lczmodel); not the input model.",
               file_filter="LCZ model (*.lczmodel)"),

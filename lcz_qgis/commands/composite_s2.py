@@ -6,8 +6,8 @@ from __future__ import annotations
 from ..sentinel.composite import composite_sentinel2
 from .spec import ENUM, FILE, RASTER_DEST, Command, Param
 
-METHOD_LABELS = {"median": "Median", "p25": "Percentile 25", "p50": "Percentile 50 (the median)",
-                 "p75": "Percentile 75"}  # fmt: skip
+METHOD_LABELS = {"median": "Median of the clear dates", "p25": "Percentile 25",
+                 "p50": "Percentile 50 (the median)", "p75": "Percentile 75"}  # fmt: skip
 
 
 def _run(values: dict, feedback, given=None) -> dict:
@@ -41,7 +41,10 @@ COMMAND = Command(
         "<b>Inputs</b>: two or more products (.SAFE folder, MTD_MSIL2A.xml / MTD_MSIL1C.xml "
         "or .zip) and/or rasters written by Prepare Sentinel-2 (10 bands), in any order. "
         "The output grid is the 10 m grid of the first; other dates are warped onto it "
-        "(with a note); a date that does not overlap it is an error.<br>"
+        "(with a note); a date that does not overlap it is an error. One input is one "
+        "date: in the dialog, add each product's MTD_MSIL2A.xml or .zip (Add File(s)…); "
+        "Add Directory… on a .SAFE folder adds its band files one by one, which is "
+        "refused, naming the product.<br>"
         "<b>Valid</b>: a date is not valid at a pixel where a band is DN 0 or where its scene "
         "classification (SCL, L2A) is cloud shadow (3), cloud (8, 9) or cirrus (10); a "
         "prepared raster's nodata pixels are not valid. A date with no valid pixel "

@@ -15,6 +15,11 @@ A model file stores the result in its manifest as ``calibration: {"method":
 :func:`lcz_qgis.models.safety.check_calibration`); ``LczModel.predict_proba`` applies it,
 so classification, evaluation and everything else see calibrated probabilities.
 
+A temperature is scored on patches it was not fitted on: :func:`split_for_scoring`
+divides the held-out patches (seeded, stratified by class) into a fitting half and a
+scoring half; with fewer than :data:`MIN_PART` patches a half, T is fitted and scored on
+all of them and the caller says that its ECE is the fitting error.
+
 Plain numpy; no model or file code here (``lcz calibrate`` is
 :func:`lcz_qgis.evaluation.evaluate.calibrate_to_file`).
 """
@@ -35,6 +40,8 @@ EPS = 1e-7
 # bisection steps on b = 1 / T: the bracket shrinks 2**-60 times (far below float noise)
 _STEPS = 60
 _ROWS = 65536  # rows per chunk when evaluating the NLL derivative (bounded memory)
+#: the fewest patches each part of :func:`split_for_scoring` must get (15 ECE bins)
+MIN_PART = 100
 
 
 def _logits(probabilities) -> np.ndarray:
@@ -158,3 +165,37 @@ def calibration_entry(temperature: float, fitted_on: str, n: int) -> dict:
         "fitted_on": str(fitted_on),
         "n": int(n),
     }
+
+
+def split_for_scoring(labels, seed: int = 0, min_part: int = MIN_PART):
+    """Split held-out patches into a part to fit a temperature on and a part to score it on.
+
+    Stratified by class and seeded: each class's patches (in a ``seed``-shuffled order)
+    go half to each part; a class's odd patch goes to the part that has fewer so far
+    (a class of one patch to the fitting part first).
+
+    Args:
+        labels: (N,) reference LCZ codes 1..17.
+        seed: the shuffle's seed (the same seed and labels give the same parts).
+        min_part: the fewest patches each part must get.
+
+    Returns:
+        (fit, score): sorted row indices of the two parts, or (all rows, None) when a
+        part would get fewer than ``min_part`` patches (the caller fits and scores on all
+        of them, and says so).
+    """
+    y = _class_index(labels, len(np.asarray(labels)))
+    rng = np.random.default_rng(seed)
+    fit, score = [], []
+    for c in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == c))
+        half = len(rows) // 2
+        if len(rows) % 2 and sum(map(len, fit)) <= sum(map(len, score)):
+            half += 1
+        fit.append(rows[:half])
+        score.append(rows[half:])
+    fit_rows = np.sort(np.concatenate(fit)) if fit else np.zeros(0, np.int64)
+    score_rows = np.sort(np.concatenate(score)) if score else np.zeros(0, np.int64)
+    if min(len(fit_rows), len(score_rows)) < max(1, min_part):
+        return np.arange(len(y)), None
+    return fit_rows, score_rows

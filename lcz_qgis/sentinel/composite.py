@@ -47,6 +47,7 @@ block cache is held to ``CACHE_BYTES`` meanwhile.
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -66,6 +67,12 @@ METHODS = {"median": 50.0, "p25": 25.0, "p50": 50.0, "p75": 75.0}
 STACK_SUFFIXES = (".tif", ".tiff")
 COUNT_SUFFIX = "_count"
 MAX_DATES = 255  # the count band is uint8
+# a band file of a product (T32TPT_20230715T102559_B02_10m.jp2, ..._SCL_20m.jp2): one
+# file of a date, never a date of its own
+_BAND_FILE = re.compile(
+    r"_(B0[1-9]|B1[0-2]|B8A|SCL|TCI|AOT|WVP)(_[126]0m)?\.(jp2|tif|tiff)$", re.IGNORECASE
+)
+_TILE_DATE = re.compile(r"^(T\d{2}[A-Z]{3}_\d{8}T\d{6})_", re.IGNORECASE)
 WINDOW_BYTES = 160 * 2**20  # one window of every date's bands, float32
 CACHE_BYTES = 256 * 2**20  # GDAL's block cache during the run
 # GDAL compresses the output's tiles in threads (encoding costs several times decoding)
@@ -328,13 +335,55 @@ def _rio():
     return rasterio
 
 
+def _product_of_band_file(path) -> str | None:
+    """The product a band file belongs to (its ``.SAFE`` folder's name, else the tile and
+    time in its name, else its folder's name); None when ``path`` is not a band file."""
+    p = Path(path)
+    if not p.is_file() or not _BAND_FILE.search(p.name):
+        return None
+    safe = next((up.name for up in p.parents if up.suffix.upper() == ".SAFE"), None)
+    named = _TILE_DATE.match(p.name)
+    return safe or (named.group(1) if named else p.parent.name)
+
+
+def _refuse_band_files(paths) -> None:
+    """Refuse band files of one product given as several inputs (QGIS's "Add Directory…"
+    on a ``.SAFE`` folder adds its files one by one): a date is one input.
+
+    Raises:
+        LczError: naming the product, how many of its files were given, and what to give.
+    """
+    groups: dict[str, list[str]] = {}
+    for p in paths:
+        product = _product_of_band_file(p)
+        if product is not None:
+            groups.setdefault(product, []).append(Path(p).name)
+    for product, names in groups.items():
+        if len(names) > 1:
+            raise LczError(
+                f"{param('INPUT')}: {len(names)} inputs ({', '.join(names[:3])}"
+                f"{', ...' if len(names) > 3 else ''}) are band files of one Sentinel-2 "
+                f"product ({product}), not {len(names)} dates; a composite takes one input "
+                "per date: each product whole (its .SAFE folder, its MTD_MSIL2A.xml / "
+                "MTD_MSIL1C.xml or its .zip) or a raster of Prepare Sentinel-2"
+            )
+
+
 def _describe(path) -> _Date:
-    """An input as a date: a prepared stack (GeoTIFF) or a product (find_product)."""
+    """An input as a date: a prepared stack (GeoTIFF) or a product (find_product).
+
+    Raises:
+        LczError: the input is not a usable date; the message names it first.
+    """
     p = Path(path)
     name = p.name
     if p.is_file() and p.suffix.lower() in STACK_SUFFIXES:
-        return _describe_stack(str(p))
-    product = find_product(p)
+        return _describe_stack(str(p))  # its messages name it
+    try:
+        product = find_product(p)
+    except LczError as exc:
+        what = "a Sentinel-2 product folder" if p.is_dir() else "this date"
+        raise LczError(f"{param('INPUT')} '{name}' ({what}): {exc.template}") from None
     add = np.array([product.offsets.get(b, 0.0) for b in _ESA], np.float32)
     return _Date(str(p), name, "product", product.level, product, None, add,
                  float(product.quantification))  # fmt: skip
@@ -380,6 +429,7 @@ def _describe_all(inputs, feedback: Feedback) -> list[_Date]:
         if key in seen:
             raise LczError(f"{param('INPUT')} lists '{p}' twice; give each date once")
         seen[key] = p
+    _refuse_band_files(paths)
     dates = [_describe(p) for p in paths]
     levels = {d.level for d in dates} - {"unknown"}
     if levels == {"L1C", "L2A"}:
