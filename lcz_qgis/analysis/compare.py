@@ -8,7 +8,8 @@ The cross-table counts the cells where both maps hold an LCZ, rows = the referen
 columns = the map (``evaluation.metrics`` orientation), and its scores are those of
 ``evaluation.metrics.scores_from_confusion`` (OA, kappa, OA_u, OA_bu, OA_w, per class).
 The agreement raster holds 1 where the maps agree, 2 where they differ and 0 where
-either has no LCZ. Both maps are read by strips of rows: memory is flat in map size.
+either has no LCZ. Both maps are read in one pass by strips of rows (``read_map.pass_rows``):
+memory is flat in map size.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..common.atomic import check_distinct_paths, staged_outputs
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
 from ..common.legend import LCZ_CLASSES
-from ..evaluation.metrics import confusion_matrix, scores_from_confusion
+from ..evaluation.metrics import scores_from_confusion
 from ..raster.io import closing_raster, create_geotiff, gdal_writes
 from ..styling.qml import paletted_style
 from .cell_area import row_areas
@@ -31,7 +32,7 @@ from .common_grid import common_grid
 from .compare_confidence import Confidence, curve_text
 from .compare_groups import check_groups, group_lut, group_matrix, group_scores, group_table_text
 from .compare_report import report_html
-from .read_map import STRIP_ROWS, LczMap, iter_strips, open_lcz_map
+from .read_map import LczMap, iter_strips, open_lcz_map, pass_rows
 
 AGREE, DISAGREE = 1, 2
 
@@ -61,26 +62,40 @@ class _Extras:
     area_m2: np.ndarray | None = None  # (17, 17) ground area, for the change table
 
 
+def _pair_lut(lut: np.ndarray) -> np.ndarray:
+    """(324,) uint8: the agreement value of each pair ``ref * 18 + map`` of codes 0-17
+    (``lut`` groups the codes): 0 where either is nodata, else AGREE or DISAGREE."""
+    a, b = np.divmod(np.arange(18 * 18), 18)
+    same = lut[a] == lut[b]
+    return np.where((a > 0) & (b > 0), np.where(same, AGREE, DISAGREE), 0).astype(np.uint8)
+
+
 def _agreement_pass(ref: LczMap, other: LczMap, ds, feedback, extras: _Extras) -> np.ndarray:
     """Write the agreement raster (of groups when grouped) to ``ds`` strip by strip, tally
-    the extras; returns the (17, 17) class cross-table."""
-    cm = np.zeros((17, 17), np.int64)
-    strips_b = iter_strips(other, STRIP_ROWS)
-    for row0, a in iter_strips(ref, STRIP_ROWS):
+    the extras; returns the (17, 17) class cross-table.
+
+    One pass of ``pass_rows`` strips: each cell's pair ``ref * 18 + map`` gives its
+    agreement value (``_pair_lut``) and one ``np.bincount`` per strip the cross-table.
+    """
+    counts = np.zeros(18 * 18, np.int64)
+    agreement = _pair_lut(extras.lut)
+    rows = pass_rows(ref.info.width)
+    strips_b = iter_strips(other, rows)
+    for row0, a in iter_strips(ref, rows):
         feedback.check_cancelled()
         _, b = next(strips_b)
         n = a.shape[0]
-        both = (a > 0) & (b > 0)
-        same = extras.lut[a] == extras.lut[b]
-        out = np.where(both, np.where(same, AGREE, DISAGREE), 0).astype(np.uint8)
+        pair = np.multiply(a, 18, dtype=np.uint16)
+        pair = np.add(pair, b, out=pair)
+        out = agreement.take(pair)
         ds.write(out[None], window=((row0, row0 + n), (0, out.shape[1])))
-        cm += confusion_matrix(a, b)
+        counts += np.bincount(pair.ravel(), minlength=18 * 18)
         if extras.confidence is not None:
-            extras.confidence.add(extras.confidence.read(row0, n), both, same)
+            extras.confidence.add(extras.confidence.read(row0, n), out > 0, out == AGREE)
         if extras.area_m2 is not None:
             add_areas(extras.area_m2, a, b, row_areas(ref.info, row0, n))
         feedback.progress(95.0 * (row0 + n) / ref.info.height)
-    return cm
+    return np.ascontiguousarray(counts.reshape(18, 18)[1:, 1:])
 
 
 def _check(outputs: dict) -> None:

@@ -12,6 +12,7 @@ nodata) through ``raster.io`` (rasterio windows), so memory never grows with the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -22,6 +23,8 @@ from ..raster.io import RasterInfo, open_raster, read_errors, read_window
 
 # rows read at once when a whole map is scanned (memory = STRIP_ROWS x width values)
 STRIP_ROWS = 256
+# cells per strip of a one-pass scan (``pass_rows``): a few MB of work arrays
+STRIP_CELLS = 1 << 20
 
 
 @dataclass
@@ -86,6 +89,21 @@ def open_lcz_map(path, what: str = "LCZ map") -> LczMap:
     return LczMap(p, ds, info, names)
 
 
+@lru_cache(maxsize=16)
+def _integer_lut(dtype: str, nodata) -> np.ndarray | None:
+    """For 8- and 16-bit integer maps: the code (0-17, uint8) of every value the type
+    holds, indexed by the value's unsigned bit pattern, with the same rules as the
+    float path of ``read_codes``; None for other types."""
+    dt = np.dtype(dtype)
+    if dt.kind not in "iu" or dt.itemsize > 2:
+        return None
+    values = np.arange(2 ** (8 * dt.itemsize), dtype=f"u{dt.itemsize}").view(dt)
+    codes = normalize_codes(values)
+    if nodata is not None and np.isfinite(nodata):
+        codes[values == nodata] = 0
+    return codes
+
+
 def read_codes(lcz_map: LczMap, col0: int, row0: int, width: int, nrows: int) -> np.ndarray:
     """A window of band 1 as LCZ codes 0-17 (uint8; 0 = nodata).
 
@@ -96,6 +114,15 @@ def read_codes(lcz_map: LczMap, col0: int, row0: int, width: int, nrows: int) ->
         LczError: the window holds non-whole class values (a map resampled with a
             smoothing method), or the file cannot be read.
     """
+    lut = _integer_lut(np.dtype(lcz_map.ds.dtypes[0]).str, lcz_map.nodata)
+    if lut is not None:  # small integers: no float copy, nothing fractional
+        raw = np.empty((nrows, width, 1), lcz_map.ds.dtypes[0])
+        with read_errors(lcz_map.path):
+            values = read_window(lcz_map.ds, [0], col0, row0, width, nrows, raw)[..., 0]
+        same = values.dtype.kind == "u" and lut[:18].tolist() == list(range(18))
+        if same and values.max(initial=0) <= 17:
+            return values.astype(np.uint8, copy=False)  # already codes 0-17 (a uint8 map)
+        return lut[values.view(f"u{values.itemsize}")]
     out = np.empty((nrows, width, 1), np.float64)
     with read_errors(lcz_map.path):
         values = read_window(lcz_map.ds, [0], col0, row0, width, nrows, out)[..., 0]
@@ -112,6 +139,16 @@ def read_codes(lcz_map: LczMap, col0: int, row0: int, width: int, nrows: int) ->
             "with nearest neighbour"
         )
     return normalize_codes(values)
+
+
+def pass_rows(width: int) -> int:
+    """Rows per strip of a one-pass scan of a map ``width`` cells wide: a power of two up
+    to ``STRIP_ROWS`` keeping a strip within ``STRIP_CELLS`` cells (at least one row), so
+    memory stays flat in map size."""
+    rows = STRIP_ROWS
+    while rows > 1 and rows * width > STRIP_CELLS:
+        rows //= 2
+    return rows
 
 
 def iter_strips(lcz_map: LczMap, rows: int = STRIP_ROWS):

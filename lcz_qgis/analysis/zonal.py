@@ -8,7 +8,7 @@ from ..common.atomic import check_distinct_paths, staged_outputs
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
 from .read_map import open_lcz_map
-from .zonal_stats import count_zone, open_confidence
+from .zonal_stats import count_zones, open_confidence
 from .zone_fields import stat_values
 from .zone_output import table_text, write_zone_layer
 from .zone_style import qml_majority_zones
@@ -48,12 +48,8 @@ def zonal_statistics(map_path, zones, output, table=None, confidence=None,
     with open_lcz_map(map_path) as lcz_map:
         layer = read_zones(zones, lcz_map.info.crs_wkt)
         conf = open_confidence(confidence, lcz_map) if confidence else None
-        rows = []
         try:
-            for k, zone in enumerate(layer.zones):
-                feedback.check_cancelled()
-                rows.append(stat_values(count_zone(zone, lcz_map, conf)))
-                feedback.progress(90.0 * (k + 1) / len(layer.zones))
+            rows = [stat_values(c) for c in count_zones(layer.zones, lcz_map, conf, feedback)]
         finally:
             if conf is not None:
                 conf.close()

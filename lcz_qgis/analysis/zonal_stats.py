@@ -4,9 +4,14 @@ impervious-dominated shares, mean confidence.
 A cell belongs to a zone when its centre lies inside the polygon (GDAL's rasterizer,
 ``raster.io.rasterize_rows``), so a cell on a border counts whole for one zone and the
 zones of a partition share the map's cells without overlap. Shares are fractions (0-1)
-of the zone's cells that hold an LCZ (nodata cells are counted apart). Each zone reads
-only the window of its bounding box, by strips of rows, so memory depends on the zone
-and ``STRIP_ROWS``, never on the map's size.
+of the zone's cells that hold an LCZ (nodata cells are counted apart).
+
+``count_zones`` counts every zone in one pass over the map by strips of rows: the zone
+ids are burnt into an int32 strip (zones that overlap go in separate groups,
+``zones.overlap_layers``, each burnt apart, so a cell counts in every zone holding its
+centre) and one ``np.bincount`` of ``id * 18 + code`` counts the strip; memory depends
+on the strip (``read_map.pass_rows``), never on the map's size. ``count_zone`` counts one zone
+by the windows of its bounding box, the same rule (the tests' reference).
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..common.errors import LczError
+from ..common.feedback import Feedback
 from ..raster.io import open_raster, rasterize_rows, read_errors, read_window
 from .cell_area import row_areas
 from .class_groups import BUILT_CODES, IMPERVIOUS_CODES
-from .read_map import STRIP_ROWS, LczMap, read_codes
-from .zones import Zone
+from .read_map import STRIP_ROWS, LczMap, pass_rows, read_codes
+from .zones import Zone, overlap_layers
 
 
 @dataclass
@@ -41,8 +47,9 @@ class ZoneCounts:
 
     def share(self, codes) -> float | None:
         """The fraction of the zone's LCZ cells that hold one of ``codes`` (None: no LCZ cell)."""
-        valid = self.cells[1:].sum()
-        return float(self.cells[list(codes)].sum() / valid) if valid else None
+        cells = self.cells.tolist()  # Python ints: cheap for the 20 shares of a zone
+        valid = sum(cells[1:])
+        return float(np.int64(sum(cells[c] for c in codes)) / np.int64(valid)) if valid else None
 
     def summary(self) -> dict:
         """Majority (code, share; the lowest code on a tie), built and impervious shares
@@ -126,3 +133,105 @@ def _add_confidence(counts: ZoneCounts, ds, window, cells: np.ndarray) -> None:
         ok &= conf != ds.nodata
     counts.confidence_sum += float(conf[ok].sum())
     counts.confidence_cells += int(ok.sum())
+
+
+@dataclass
+class _Tally:
+    """The running sums of the one pass, one row per zone."""
+
+    cells: np.ndarray  # (zones, 18) int64
+    area: np.ndarray | None  # (zones, 18) float64; None on a projected map (cells x area)
+    conf_sum: np.ndarray  # (zones,)
+    conf_cells: np.ndarray  # (zones,)
+
+
+def count_zones(zones: list[Zone], lcz_map: LczMap, confidence=None,
+                feedback: Feedback | None = None, rows: int | None = None) -> list[ZoneCounts]:  # fmt: skip
+    """The ``ZoneCounts`` of every zone (as ``count_zone`` gives), in one pass over the
+    map by strips of ``rows`` rows (``pass_rows``); cancel and progress (0-90) per strip.
+    """
+    feedback = feedback or Feedback()
+    info, n = lcz_map.info, len(zones)
+    rows = rows or pass_rows(info.width)
+    projected = info.is_projected()
+    tally = _Tally(np.zeros((n, 18), np.int64), None if projected else np.zeros((n, 18)),
+                   np.zeros(n), np.zeros(n, np.int64))  # fmt: skip
+    windows = np.array([w or (0, 0, 0, 0) for w in
+                        (zone_window(z, lcz_map) if z.map_shape else None for z in zones)],
+                       np.int64).reshape(n, 4)  # fmt: skip
+    layers = [np.array(ks, np.int64) for ks in overlap_layers(zones)]
+    for row0 in range(0, info.height, rows):
+        feedback.check_cancelled()
+        nrows = min(rows, info.height - row0)
+        groups = [ks[(windows[ks, 1] < row0 + nrows) & (windows[ks, 1] + windows[ks, 3] > row0)
+                     & (windows[ks, 2] > 0)] for ks in layers]  # fmt: skip
+        groups = [ks for ks in groups if ks.size]
+        if groups:
+            _count_strip(zones, lcz_map, confidence, tally, (row0, nrows, windows, groups))
+        feedback.progress(90.0 * (row0 + nrows) / info.height)
+    area = tally.cells * row_areas(info, 0, 1)[0] if projected else tally.area
+    return [ZoneCounts(tally.cells[k].copy(), area[k].copy(), float(tally.conf_sum[k]),
+                       int(tally.conf_cells[k])) for k in range(n)]  # fmt: skip
+
+
+def _count_strip(zones, lcz_map: LczMap, confidence, tally: _Tally, strip) -> None:
+    """Count one strip: read the part of it under the active zones' windows, burn each
+    group's ids and add their bincounts to ``tally``."""
+    row0, nrows, windows, groups = strip
+    active = np.concatenate(groups)
+    c0 = int(windows[active, 0].min())
+    width = int((windows[active, 0] + windows[active, 2]).max()) - c0
+    codes = read_codes(lcz_map, c0, row0, width, nrows)
+    weights = None
+    if tally.area is not None:
+        weights = np.broadcast_to(row_areas(lcz_map.info, row0, nrows)[:, None], codes.shape)
+    conf = _confidence_values(confidence, (c0, row0, width, nrows), codes)
+    gt = lcz_map.info.geotransform
+    origin = (gt[0] + c0 * gt[1], gt[1], 0.0, gt[3] + row0 * gt[5], 0.0, gt[5])
+    for ks in groups:
+        ids = _burn_ids([zones[k].map_shape for k in ks], origin, codes.shape)
+        _add_group(tally, ks, ids, codes, weights, conf)
+
+
+def _burn_ids(shapes: list, geotransform, shape) -> np.ndarray:
+    """(rows, cols): 1 + the index in ``shapes`` of the polygon holding each cell's
+    centre (GDAL's rasterizer, as ``raster.io.rasterize_rows``), 0 outside them all;
+    the smallest unsigned type that holds them (less memory to fill)."""
+    from rasterio.features import rasterize
+    from rasterio.transform import Affine
+
+    t = Affine.from_gdal(*geotransform)
+    dtype = "uint8" if len(shapes) < 255 else "uint16" if len(shapes) < 65535 else "int32"
+    pairs = ((s, i + 1) for i, s in enumerate(shapes))
+    return rasterize(pairs, shape, transform=t, fill=0, dtype=dtype)
+
+
+def _confidence_values(ds, window, codes: np.ndarray):
+    """The confidence of ``window`` with NaN where it does not count (no LCZ, not
+    finite, nodata), or None without a confidence raster."""
+    if ds is None:
+        return None
+    c0, row, width, n = window
+    with read_errors(ds.name):
+        conf = read_window(ds, [0], c0, row, width, n, np.empty((n, width, 1)))[..., 0]
+    bad = codes == 0
+    if ds.nodata is not None:
+        bad |= conf == ds.nodata
+    conf[bad] = np.nan
+    return conf
+
+
+def _add_group(tally: _Tally, ks: np.ndarray, ids: np.ndarray, codes, weights, conf) -> None:
+    """Add one group's cells (ids 1..len(ks) index ``ks``; 0 = no zone) to ``tally``."""
+    size = (len(ks) + 1) * 18
+    idx = np.multiply(ids, 18, dtype=np.intp)  # bincount's own type: no further copy
+    idx = np.add(idx, codes, out=idx).ravel()
+    tally.cells[ks] += np.bincount(idx, minlength=size).reshape(-1, 18)[1:]
+    if weights is not None:
+        w = np.bincount(idx, weights=weights.ravel(), minlength=size)
+        tally.area[ks] += w.reshape(-1, 18)[1:]
+    if conf is not None:
+        ok = np.isfinite(conf) & (ids > 0)
+        zid = ids[ok]
+        tally.conf_sum[ks] += np.bincount(zid, weights=conf[ok], minlength=len(ks) + 1)[1:]
+        tally.conf_cells[ks] += np.bincount(zid, minlength=len(ks) + 1)[1:]

@@ -52,17 +52,19 @@ def write_zone_layer(path, zones: ZoneLayer, rows: list[dict]) -> None:
         for name, kind in stat_fields():
             lyr.CreateField(ogr.FieldDefn(name, types.get(kind, ogr.OFTString)))
         defn = lyr.GetLayerDefn()
+        index = {name: defn.GetFieldIndex(name) for name in
+                 ["zone_fid", *(n for n, _ in own), *(n for n, _ in stat_fields())]}  # fmt: skip
         lyr.StartTransaction()
         for zone, row in zip(zones.zones, rows):
             feat = ogr.Feature(defn)
             if zone.wkb:
                 feat.SetGeometry(ogr.ForceToMultiPolygon(ogr.CreateGeometryFromWkb(zone.wkb)))
-            feat.SetField("zone_fid", zone.fid)
+            feat.SetField(index["zone_fid"], zone.fid)  # by index: no lookup by name per value
             for name, _ in own:
-                feat.SetField(name, zone.attributes.get(name))
+                feat.SetField(index[name], zone.attributes.get(name))
             for name, value in row.items():
                 if value is not None:
-                    feat.SetField(name, value)
+                    feat.SetField(index[name], value)
             lyr.CreateFeature(feat)
         lyr.CommitTransaction()
     finally:

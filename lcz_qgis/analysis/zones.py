@@ -115,3 +115,55 @@ def read_zones(path, map_wkt: str, what: str = "zones") -> ZoneLayer:
     if not zones:
         raise LczError(f"the {what} '{p}' holds no feature")
     return ZoneLayer(zones, fields, srs.ExportToWkt() if srs else "", layer.GetName())
+
+
+def _overlap(a, b) -> bool:
+    """Whether two polygons share more than a boundary (an intersection with an area);
+    True when GEOS cannot tell (invalid geometries): the caller then keeps them apart."""
+    try:
+        inter = a.Intersection(b)
+    except RuntimeError:
+        return True
+    return inter is None or inter.GetArea() > 0.0
+
+
+def _overlapping_pairs(zones: list[Zone]) -> dict[int, set[int]]:
+    """For each zone index, the zones it overlaps (bounding boxes swept along x, then
+    ``_overlap`` on the candidates)."""
+    from osgeo import ogr
+
+    ogr.UseExceptions()
+    geoms = {k: ogr.CreateGeometryFromJson(json.dumps(z.map_shape))
+             for k, z in enumerate(zones) if z.map_shape}  # fmt: skip
+    pairs: dict[int, set[int]] = {k: set() for k in geoms}
+    active: list[int] = []
+    for k in sorted(geoms, key=lambda i: zones[i].bounds[0]):
+        xmin, _, ymin, ymax = zones[k].bounds
+        active = [j for j in active if zones[j].bounds[1] > xmin]
+        for j in active:
+            if zones[j].bounds[2] < ymax and zones[j].bounds[3] > ymin:
+                if _overlap(geoms[j], geoms[k]):
+                    pairs[j].add(k)
+                    pairs[k].add(j)
+        active.append(k)
+    return pairs
+
+
+def overlap_layers(zones: list[Zone]) -> list[list[int]]:
+    """The indices of the zones with a shape, grouped so that no two zones of a group
+    overlap (greedily, in layer order): a partition (districts, a grid) is one group.
+
+    Zones that only touch share a group: GDAL's rasterizer gives a cell whose centre lies
+    on a shared border to one side only, as it does when each zone is burnt alone.
+    """
+    pairs = _overlapping_pairs(zones)
+    layer_of: dict[int, int] = {}
+    layers: list[list[int]] = []
+    for k in sorted(pairs):
+        taken = {layer_of[j] for j in pairs[k] if j in layer_of}
+        n = next(i for i in range(len(layers) + 1) if i not in taken)
+        if n == len(layers):
+            layers.append([])
+        layers[n].append(k)
+        layer_of[k] = n
+    return layers

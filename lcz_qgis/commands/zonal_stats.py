@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from ..analysis.class_groups import IMPERVIOUS_TEXT
 from ..analysis.zonal import zonal_statistics
+from .params import PALETTE_HELP, language_param, legend_values, palette_param
 from .spec import FILE_DEST, OUT_NUMBER, RASTER, VECTOR, VECTOR_DEST, Command, Output, Param
 
 
 def _run(values: dict, feedback, given=None) -> dict:
-    result = zonal_statistics(
-        values["MAP"], values["ZONES"], values["OUTPUT"], table=values["TABLE"],
-        confidence=values["CONFIDENCE"], feedback=feedback,
-    )  # fmt: skip
+    with legend_values(values):  # the majority style's colours and class names
+        result = zonal_statistics(
+            values["MAP"], values["ZONES"], values["OUTPUT"], table=values["TABLE"],
+            confidence=values["CONFIDENCE"], feedback=feedback,
+        )  # fmt: skip
     return {"OUTPUT": result["output"], "TABLE": result["table"], "ZONES_COUNT": result["zones"]}
 
 
@@ -44,7 +46,7 @@ COMMAND = Command(
         f"{IMPERVIOUS_TEXT}. Stewart, I.D. and Oke, T.R. (2012), Local Climate Zones for "
         "urban temperature studies, Bull. Amer. Meteor. Soc. 93, 1879-1900.<br>"
         "<b>Map</b>: any LCZ map (codes 1-17 or 101-107 for A-G, nodata 0, 255 or "
-        "negative; band 1 of an LCZ Generator file), read by windows per zone.<br>"
+        "negative; band 1 of an LCZ Generator file), read once, by strips.<br>"
         "<b>Output</b>: a GeoPackage of the zones in their own CRS with their attributes "
         "and the statistics, styled by the majority LCZ's colour (.qml beside it); the "
         "same rows as a CSV table on request."
@@ -56,6 +58,8 @@ COMMAND = Command(
         Param("CONFIDENCE", RASTER, "Confidence raster (optional)",
               "A confidence raster on the map's grid (the classifier's confidence output); "
               "its mean over each zone's LCZ cells is reported.", optional=True),
+        palette_param(help=PALETTE_HELP + " The zones' style (majority LCZ colours)."),
+        language_param(),
         Param("OUTPUT", VECTOR_DEST, "Zones with LCZ statistics",
               "The GeoPackage to write (.gpkg): the zones with their LCZ statistics."),
         Param("TABLE", FILE_DEST, "Table (CSV)",
