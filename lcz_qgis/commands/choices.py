@@ -7,3 +7,34 @@ from ..common.enums import Sensor
 
 SENSORS = tuple((s.value, s.label) for s in Sensor)
 HDF5_FILTER = "HDF5 files (*.h5 *.hdf5 *.he5)"
+# labels enums showed before they read as words, by the code they stand for: a graphical
+# model or a script that passes one of them as a static string keeps working
+FORMER_LABELS = {
+    "None": "none",
+    "Majority (3 x 3)": "majority",
+    "Gaussian (as the LCZ Generator)": "gaussian",
+    "Bilinear": "bilinear",
+    "Cubic": "cubic",
+    "Constant": "constant",
+    "Median": "median",
+}
+# a model type as the log and the layer names say it
+MODEL_WORDS = {
+    "rf": "random forest",
+    "mlp": "MLP",
+    "mlp_diy": "MLP (DIY)",
+    "resnet50": "ResNet50",
+    "fusion": "ResNet50 fusion",
+    "fusion_late": "late-fusion CNN",
+    "sen2lcznet": "Sen2LCZ-Net",
+    "so2sat_resnet20": "So2Sat ResNet-20",
+    "so2sat_resnet20_s2": "So2Sat ResNet-20",
+    "so2sat_resnet20_s1": "So2Sat ResNet-20",
+}
+
+
+def model_words(model_type: str, sensor: str) -> str:
+    """A model as a person reads it: ``("rf", "sen2")`` -> "random forest (Sentinel-2)";
+    an unknown type or sensor keeps its code."""
+    sensors = {s.value: s.label for s in Sensor}
+    return f"{MODEL_WORDS.get(model_type, model_type)} ({sensors.get(sensor, sensor)})"
