@@ -141,6 +141,76 @@ def name_output_on_load(context, output_value: str, name: str) -> None:
         qgis_compat.name_layer(context.layerToLoadOnCompletionDetails(output_value), name)
 
 
+NAME_LIMIT = 59  # characters of a layer name: the Layers panel shows it whole
+PREPARED_S2 = "Sentinel-2 (So2Sat bands)"  # a prepared stack's name, before its date
+_DASH = " \u2013 "
+# a Sentinel-2 product's or band file's sensing date and MGRS tile, in its name
+# (S2A_MSIL2A_20230715T102559_N0509_R022_T31UDQ_..., T31UDQ_20230715T102559_B02_10m.jp2),
+# or a date in a file's name (s2_2023-07-15.tif)
+_S2_DATE = re.compile(r"(?<!\d)(20\d\d)-?(0[1-9]|1[0-2])-?(0[1-9]|[12]\d|3[01])(?!\d)")
+_S2_TILE = re.compile(r"(?:^|[_\s])(T\d{2}[A-Z]{3})(?=[_.\s]|$)")
+
+
+def layer_name(what: str, *parts) -> str:
+    """A layer name: ``what`` and the ``parts`` that tell it apart (model, input, date),
+    joined by en dashes, empty parts left out, at most ``NAME_LIMIT`` characters: the
+    room left by ``what`` is shared out, the shortest parts kept whole and the longer
+    ones cut to their share with "\u2026". The same inputs give the same name."""
+    parts = [str(p) for p in parts if p]
+    left = NAME_LIMIT - len(what) - len(_DASH) * len(parts)
+    by_length = sorted(range(len(parts)), key=lambda k: len(parts[k]))
+    for rank, k in enumerate(by_length):
+        share = max(4, left // (len(parts) - rank))
+        if len(parts[k]) > share:
+            parts[k] = parts[k][: share - 1].rstrip(" _-.") + "\u2026"
+        left -= len(parts[k])
+    return _DASH.join([what, *parts])
+
+
+def file_stem(path) -> str:
+    """A file's name without folder and extension ('/m/rf_sen2.lczmodel' -> 'rf_sen2')."""
+    name = os.path.basename(str(path or "").split("|", 1)[0].rstrip("/\\"))
+    return os.path.splitext(name)[0] if not name.upper().endswith(".SAFE") else name[:-5]
+
+
+def s2_date_tile(paths) -> tuple[str, str]:
+    """The sensing date ("2023-07-15") and tile ("T31UDQ") of a Sentinel-2 product from
+    the names of its paths (a .SAFE folder, its MTD file's folder, a zip, band files, a
+    prepared stack), each read from its last folder or file name back (the first date in
+    a name: a product's sensing date); "" for what no name holds."""
+    date = tile = ""
+    for path in paths:
+        for part in reversed(str(path).replace("\\", "/").split("/")):
+            d, t = _S2_DATE.search(part), _S2_TILE.search(part)
+            date = date or (f"{d[1]}-{d[2]}-{d[3]}" if d else "")
+            tile = tile or (t[1] if t else "")
+            if date and tile:
+                return date, tile
+    return date, tile
+
+
+def date_range(dates) -> str:
+    """Dates ("YYYY-MM-DD") as a short range: "2023-06-01", "2023-06-01 to 08-15" (one
+    year), "2022-12-01 to 2023-02-28"; "" for none."""
+    dates = sorted(set(dates))
+    if len(dates) < 2:
+        return dates[0] if dates else ""
+    last = dates[-1][5:] if dates[0][:4] == dates[-1][:4] else dates[-1]
+    return f"{dates[0]} to {last}"
+
+
+def input_part(name: str) -> str:
+    """What in an input layer's name tells it apart: a Sentinel-2 product's date and tile
+    ("2023-07-15 T31UDQ" for S2A_MSIL2A_20230715T..._T31UDQ_...), a prepared stack's
+    ("Sentinel-2 (So2Sat bands) - 2023-07-15 - T31UDQ"), else the name."""
+    date, tile = s2_date_tile([name])
+    if date:
+        return f"{date} {tile}".strip()
+    if name.startswith(PREPARED_S2 + _DASH):
+        return name[len(PREPARED_S2 + _DASH) :].replace(_DASH, " ")
+    return name
+
+
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "cf.", "vs.", "approx.", "al.", "Fig.", "No.")
 
 

@@ -2,17 +2,33 @@
 
 Parameters, help and core call: ``lcz_qgis/commands/composite_s2.py``; here: the dates
 are a multiple-file input (products are folders, zips and XML files, not layers), and
-the composite is styled as true colour, the count with its ramp.
+the composite is styled as true colour, the count with its ramp; its layer is named after
+the dates' range, read from the products' names ("Sentinel-2 composite (median) -
+2023-06-01 to 08-30"), else their number.
 """
 
 from __future__ import annotations
 
 from qgis.core import QgsProcessingParameterMultipleLayers
 
-from ..lcz_qgis.commands.composite_s2 import COMMAND, METHOD_LABELS
+from ..lcz_qgis.commands.composite_s2 import COMMAND
 from . import qgis_compat
-from .base import name_output_on_load, style_output_on_load
+from .base import date_range, layer_name, name_output_on_load, s2_date_tile, style_output_on_load
 from .spec_algorithm import SpecAlgorithm, parameter_definition
+
+# the method in a layer name ("median", "percentile 25")
+METHOD_WORDS = {"median": "median", "p25": "percentile 25", "p50": "median",
+                "p75": "percentile 75"}  # fmt: skip
+
+
+def composite_name(method: str, inputs) -> str:
+    """The composite's layer name: its method and the dates' range of its inputs
+    ("2023-06-01 to 08-30"), their number where a name holds no date."""
+    found = [s2_date_tile([path])[0] for path in inputs]
+    what = f"Sentinel-2 composite ({METHOD_WORDS.get(method, method)})"
+    if found and all(found):
+        return layer_name(what, date_range(found))
+    return layer_name(what, f"{len(inputs)} inputs" if inputs else "")
 
 
 class CompositeSentinel2Algorithm(SpecAlgorithm):
@@ -37,10 +53,6 @@ class CompositeSentinel2Algorithm(SpecAlgorithm):
     def post_process(self, values, outputs, objects, context, feedback):
         res = outputs["_result"]
         style_output_on_load(context, outputs["OUTPUT"], str(res.qml))
-        name_output_on_load(
-            context,
-            outputs["OUTPUT"],
-            f"Sentinel-2 composite ({METHOD_LABELS[res.method].lower()})",
-        )
+        name_output_on_load(context, outputs["OUTPUT"], composite_name(res.method, values["INPUT"]))
         if values.get("COUNT"):
             style_output_on_load(context, values["COUNT"], str(res.count_qml))

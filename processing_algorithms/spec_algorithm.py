@@ -14,6 +14,7 @@ the index (what the dialog and ``qgis_process ... MODEL_TYPE=0`` give) or the co
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -219,6 +220,70 @@ def _named_copy(path: str, layer, part: bool) -> str:
     return path
 
 
+# names of report keys as the log shows them (others: underscores as spaces)
+_KEY_WORDS = {
+    "oa": "OA", "oa_u": "OA_u", "oa_bu": "OA_bu", "oa_w": "OA_w", "ece": "ECE",
+    "macro_f1": "macro F1", "weighted_f1": "weighted F1", "n": "patches",
+    "n_skipped": "patches skipped (NaN/inf)", "sha256": "SHA-256",
+}  # fmt: skip
+_LONG_FLOAT = re.compile(r"(?<![\w.])-?\d+\.\d{7,}(?:e[-+]?\d+)?(?![\w.])")
+
+
+def _key_name(key) -> str:
+    """A report key as the log names it ("oa" -> "OA", "n_trees" -> "n trees")."""
+    return _KEY_WORDS.get(key, str(key).replace("_", " "))
+
+
+def _shown(value) -> str:
+    """A report value as the log shows it: numbers with 3 decimals, as the core's log
+    lines show scores (4 significant digits when tiny or huge), lists and small mappings
+    on one line."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.3f}" if value == 0 or 0.001 <= abs(value) < 1e4 else f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{_key_name(k)} {_shown(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _flat(value) -> bool:
+    """Whether a list or mapping fits on one line: scalars only, at most 6 of them."""
+    items = value.values() if isinstance(value, dict) else value
+    return len(value) <= 6 and not any(isinstance(v, (dict, list)) for v in items)
+
+
+def _report_lines(value, depth: int = 0):
+    """Indented "name: value" lines of a JSON mapping or list."""
+    pad = "  " * depth
+    pairs = value.items() if isinstance(value, dict) else (("-", v) for v in value)
+    for key, item in pairs:
+        name = _key_name(key)
+        if isinstance(item, (dict, list)) and item and not _flat(item):
+            yield f"{pad}{name}:" if key != "-" else f"{pad}-"
+            yield from _report_lines(item, depth + 1)
+        else:
+            yield f"{pad}{name}: {_shown(item)}" if key != "-" else f"{pad}- {_shown(item)}"
+
+
+def readable_report(text: str) -> str:
+    """A command's report as the Processing log shows it: JSON (what the CLI prints for
+    scripts) as "Summary:" and indented "name: value" lines, numbers with 3 decimals
+    (``_shown``); other text with its long decimals (0.8234567891: 7 or more) cut to 4
+    significant digits."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, (dict, list)):  # indented: not taken for qgis_process's outputs
+        return "\n".join(["Summary:", *_report_lines(data, 1)])
+    return _LONG_FLOAT.sub(lambda m: f"{float(m.group()):.4g}", text)
+
+
 def _number(value):
     """A parameter's raw value as a float when it is a plain number or numeric text, else
     None (a layer, an expression, an empty value: QGIS checks those itself)."""
@@ -406,7 +471,8 @@ class SpecAlgorithm(LczAlgorithm):
             # Processing cannot tell a value typed from a default: given=None
             outputs = self.COMMAND.execute(values, feedback, given=None)
             if self.COMMAND.report is not None:
-                for line in self.COMMAND.report(values, outputs).splitlines():
+                report = readable_report(self.COMMAND.report(values, outputs))
+                for line in report.splitlines():
                     feedback.info(line)
             self.post_process(values, outputs, objects, context, feedback)
         return {k: v for k, v in outputs.items() if not k.startswith("_") and v is not None}

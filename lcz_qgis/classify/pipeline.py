@@ -432,15 +432,16 @@ def _write_area_and_image(st, request, model, plan: _BlockPlan, result) -> None:
         write_area_csv(st.temp(request.area_table), result.counts, result.cell_area_m2)
         result.outputs["AREA_TABLE"] = Path(request.area_table)
     if request.map_image:
-        from .map_image import render_map_png
+        from .map_image import manifest_accuracy, map_subtitle, render_map_png
 
-        method = plan.method
+        accuracy = manifest_accuracy(model.manifest)  # the scores the model file records
         render_map_png(
             st.path_of(request.output),
             st.temp(request.map_image),
             title=request.map_title or "Local Climate Zones",
-            subtitle=f"{model.model_type} model ({model.sensor}), {plan.cell_m:g} m cells"
-            + (f", {method} filter" if method != Filter.NONE else ""),
+            subtitle=map_subtitle(
+                model.model_type, model.sensor, plan.cell_m, plan.method, accuracy
+            ),
         )
         result.outputs["MAP_IMAGE"] = Path(request.map_image)
 

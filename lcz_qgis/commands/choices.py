@@ -18,23 +18,12 @@ FORMER_LABELS = {
     "Constant": "constant",
     "Median": "median",
 }
-# a model type as the log and the layer names say it
-MODEL_WORDS = {
-    "rf": "random forest",
-    "mlp": "MLP",
-    "mlp_diy": "MLP (DIY)",
-    "resnet50": "ResNet50",
-    "fusion": "ResNet50 fusion",
-    "fusion_late": "late-fusion CNN",
-    "sen2lcznet": "Sen2LCZ-Net",
-    "so2sat_resnet20": "So2Sat ResNet-20",
-    "so2sat_resnet20_s2": "So2Sat ResNet-20",
-    "so2sat_resnet20_s1": "So2Sat ResNet-20",
-}
 
 
 def model_words(model_type: str, sensor: str) -> str:
     """A model as a person reads it: ``("rf", "sen2")`` -> "random forest (Sentinel-2)";
     an unknown type or sensor keeps its code."""
+    from ..models import model_name
+
     sensors = {s.value: s.label for s in Sensor}
-    return f"{MODEL_WORDS.get(model_type, model_type)} ({sensors.get(sensor, sensor)})"
+    return f"{model_name(model_type)} ({sensors.get(sensor, sensor)})"

@@ -57,8 +57,9 @@ COMMAND = Command(
         "Outputs: the composite (float32 reflectance, B2 ... B12 in So2Sat order, nodata "
         "-9999: Classify takes it as it is) and the number of valid dates per pixel, as a "
         "raster of its own (byte, 0 = no valid date), not an 11th band: the models take the "
-        "10 So2Sat bands, so the composite stays a 10-band stack. Streams by blocks: memory "
-        "grows with the number of dates, not with the raster size."
+        "10 So2Sat bands, so the composite stays a 10-band stack. Streams by windows of "
+        "about 160 MB for all the dates together (narrower as dates are added, at least "
+        "one block of the inputs per date): memory does not grow with the raster size."
     ),
     params=[
         Param("INPUT", FILE, "Sentinel-2 dates (products or prepared rasters)",

@@ -18,7 +18,7 @@ from .spec import (
     Param,
 )
 
-RESAMPLING_LABELS = {"bilinear": "Bilinear", "cubic": "Cubic"}
+RESAMPLING_LABELS = {"bilinear": "Bilinear interpolation", "cubic": "Cubic convolution"}
 
 
 def sources(values: dict):

@@ -6,6 +6,14 @@ from ..products.indices import PRODUCTS
 from ..products.render import render
 from .spec import ENUM, RASTER, RASTER_DEST, STRING, Command, Param
 
+# the dialog's words for the products whose title is an acronym
+PRODUCT_LABELS = {
+    "ndvi": "NDVI (vegetation index)",
+    "ndbi": "NDBI (built-up index)",
+    "ndwi": "NDWI (water index)",
+    "mndwi": "MNDWI (modified water index)",
+}
+
 
 def _run(values: dict, feedback, given=None) -> dict:
     r = render(
@@ -55,7 +63,7 @@ COMMAND = Command(
         Param("INPUT", RASTER, "Input raster",
               "The raster to render, in So2Sat band order or with a band mapping."),
         Param("PRODUCT", ENUM, "Product", "The product to compute.",
-              choices=tuple((p.name, p.title) for p in PRODUCTS.values()), default="ndvi"),
+              choices=tuple((p.name, PRODUCT_LABELS.get(p.name, p.title)) for p in PRODUCTS.values()), default="ndvi"),
         Param("BANDS", STRING, "Band mapping (rasters not in So2Sat order)",
               "The band mapping of a raster not in So2Sat order: 'B4=3,B8=4' (channel = 1-based "
               "band number), 'B2,B3,B4,B8' (the raster's bands in order), or the raster "

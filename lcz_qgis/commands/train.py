@@ -40,7 +40,7 @@ MODEL_LABELS = {
     "sen2lcznet": "Sen2LCZ-Net (compact multi-level fusion CNN)",
 }
 SCHEDULE_LABELS = {
-    "constant": "Constant",
+    "constant": "Constant learning rate",
     "exponential": "Exponential (x0.9 every 1000 batches, as in the seed notebook)",
     "cosine": "Cosine (to 0 at the end)",
 }

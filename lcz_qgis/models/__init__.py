@@ -19,7 +19,8 @@ import importlib
 from ..common.enums import Framework
 from ..common.errors import LczError
 
-__all__ = ["MODEL_TYPES", "framework", "model_module", "register_custom_layers"]
+__all__ = ["MODEL_NAMES", "MODEL_TYPES", "framework", "model_module", "model_name",
+           "register_custom_layers"]  # fmt: skip
 
 # model type -> (module, framework, one-line description)
 MODEL_TYPES: dict[str, tuple[str, Framework, str]] = {
@@ -44,6 +45,28 @@ MODEL_TYPES: dict[str, tuple[str, Framework, str]] = {
 # registers them (a module without it registers them on import); run before any Keras
 # model is loaded
 _CUSTOM_LAYER_MODULES = {"fusion": "channel_slice_class"}
+
+
+# a model type (or an imported network's architecture) as logs, layer names, map images
+# and reports say it
+MODEL_NAMES: dict[str, str] = {
+    "rf": "random forest",
+    "mlp": "MLP",
+    "mlp_diy": "MLP (DIY)",
+    "resnet50": "ResNet50",
+    "fusion": "ResNet50 fusion",
+    "fusion_late": "late-fusion CNN",
+    "sen2lcznet": "Sen2LCZ-Net",
+    "so2sat_resnet20": "So2Sat ResNet-20",
+    "so2sat_resnet20_s2": "So2Sat ResNet-20",
+    "so2sat_resnet20_s1": "So2Sat ResNet-20",
+    "finetune": "fine-tuned network",
+}
+
+
+def model_name(model_type) -> str:
+    """``model_type`` in words (``MODEL_NAMES``); an unknown one as it is."""
+    return MODEL_NAMES.get(str(model_type), str(model_type))
 
 
 def model_module(model_type: str):

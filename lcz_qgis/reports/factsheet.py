@@ -25,22 +25,64 @@ SCORE_NAMES = {
 }
 
 
-def scores_boxplot_png(summary: dict, title: str = "") -> bytes:
-    """Boxplots of each score's values over the splits (one box per score)."""
-    from .plots import _figure, _png
+SCORE_LABELS = {"oa": "OA", "oa_u": "OA_u", "oa_bu": "OA_bu", "oa_w": "OA_w",
+                "kappa": "Kappa", "macro_f1": "Macro F1"}  # fmt: skip
+AXIS_MARGIN = 0.05  # the boxplot axis: the data's range and this much (at least) around it
+
+
+def score_axis_range(values, chance: float | None = None) -> tuple[float, float]:
+    """The boxplots' y range: the finite ``values`` (and the ``chance`` level, when it is
+    within 0.15 of them) with a margin of a tenth of their span (at least
+    ``AXIS_MARGIN``), within -1.05..1.05 (the scores lie in -1..1)."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return 0.0, 1.0
+    low, high = float(v.min()), float(v.max())
+    if chance is not None and low - 0.15 <= chance <= high + 0.15:
+        low, high = min(low, chance), max(high, chance)
+    margin = max(AXIS_MARGIN, 0.1 * (high - low))
+    return max(-1.05, low - margin), min(1.05, high + margin)
+
+
+def scores_boxplot_figure(summary: dict, chance: float | None = None, title: str = ""):
+    """Boxplots of each score's values over the splits (one box per score), on an axis
+    scaled to the values (``score_axis_range``), with the chance level of OA (the share
+    of the largest class among the held-out patches) as a dashed line when given."""
+    from .plots import _figure
 
     keys = [k for k in SCORE_NAMES if k in summary and summary[k]["values"]]
-    fig = _figure(7, 4)
+    fig = _figure(8, 4.5)
     ax = fig.subplots()
     data = [np.asarray(summary[k]["values"], float) for k in keys]
-    ax.boxplot([d[np.isfinite(d)] for d in data], labels=[k.upper() for k in keys],
+    ax.boxplot([d[np.isfinite(d)] for d in data], labels=[SCORE_LABELS[k] for k in keys],
                whis=(2.5, 97.5), showmeans=True)  # fmt: skip
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("Score over the splits")
+    low, high = score_axis_range(np.concatenate(data) if data else [], chance)
+    ax.set_ylim(low, high)
+    if chance is not None and low <= chance <= high:
+        ax.axhline(chance, color="#c00000", ls="--", lw=1,
+                   label=f"chance level of OA: always the largest class ({chance:.2f})")  # fmt: skip
+        ax.legend(loc="best", fontsize=8)
+    ax.set_ylabel("Score over the splits (1 = perfect; no unit)")
+    ax.set_xlabel("Score (green triangle: mean; whiskers: 95% interval)")
     ax.grid(axis="y", alpha=0.3)
     n = len(data[0]) if data else 0
-    ax.set_title(title or f"Bootstrap scores ({n} splits by polygon; whiskers: 95% interval)")
-    return _png(fig)
+    ax.set_title(title or f"Bootstrap scores over {n} splits by polygon")
+    return fig
+
+
+def scores_boxplot_png(summary: dict, title: str = "", chance: float | None = None) -> bytes:
+    """``scores_boxplot_figure`` as PNG bytes."""
+    from .plots import _png
+
+    return _png(scores_boxplot_figure(summary, chance, title))
+
+
+def chance_level(confusion) -> float | None:
+    """The share of the largest class among the held-out patches (rows of the summed
+    confusion matrix): the OA of always predicting it; None without patches."""
+    rows = np.asarray(confusion, float).sum(axis=1)
+    return float(rows.max() / rows.sum()) if rows.sum() else None
 
 
 def _scores_section(result) -> str:
@@ -58,7 +100,10 @@ def _scores_section(result) -> str:
         "scores the other 30%: no polygon is on both sides. Mean and 95% interval (2.5th "
         "and 97.5th percentiles) over the splits.</p>"
         f"<table><tr><th>Score</th><th>Mean</th><th>95% interval</th></tr>{rows}</table>"
-        + img_tag(scores_boxplot_png(s), "bootstrap scores")
+        + img_tag(
+            scores_boxplot_png(s, chance=chance_level(result.bootstrap.confusion)),
+            "bootstrap scores",
+        )
     )
 
 
@@ -68,20 +113,21 @@ def _confusion_section(result) -> str:
     png = confusion_png(result.bootstrap.confusion, title="summed over the splits")
     return (
         "<h2>Confusion matrix (held-out polygons, summed over all splits)</h2>"
-        '<p class="note">Rows: reference LCZ; columns: predicted LCZ. Left: patch counts; '
-        "right: each row divided by its total.</p>" + img_tag(png, "confusion matrix")
+        '<p class="note">Rows: reference LCZ (the training areas); columns: the LCZ the '
+        "map gives. Top: patch counts; bottom: each row divided by its total. The key "
+        "under the plot names the classes.</p>" + img_tag(png, "confusion matrix")
     )
 
 
 def _class_section(result) -> str:
-    from ..common.legend import lcz_class
+    from ..common.legend import class_name, lcz_class
 
     rows = []
     for r in result.class_table:
         colour = lcz_class(r["code"]).color
         rows.append(
             f'<tr><td class="l"><span class="sw" style="background:{colour}"></span> '
-            f'{_e(r["lcz"])}</td><td class="l">{_e(r["name"])}</td><td>{r["polygons"]}</td>'
+            f'{_e(r["lcz"])}</td><td class="l">{_e(class_name(r["code"]))}</td><td>{r["polygons"]}</td>'
             f"<td>{r['patches']}</td><td>{_num(r['f1_mean'])}</td>"
             f"<td>{_num(r['f1_low'])} – {_num(r['f1_high'])}</td></tr>"
         )
@@ -150,14 +196,18 @@ def _model_text(req) -> str:
 def _suspects_section(result) -> str:
     if not result.suspects:
         return "<h2>Suspicious training areas</h2><p>None found.</p>"
+    from ..common.legend import class_name, lcz_class
+
     body = "".join(
-        f"<tr><td>{s.polygon_id}</td><td>{s.code}</td><td class='l'>{_e(s.check)}</td>"
+        f"<tr><td>{s.polygon_id}</td><td class='l'>{_e(lcz_class(s.code).letter)}</td>"
+        f"<td class='l'>{_e(class_name(s.code))}</td><td class='l'>{_e(s.check)}</td>"
         f"<td class='l'>{_e(s.reason)}</td></tr>"
         for s in result.suspects
     )
     return (
         f"<h2>Suspicious training areas ({len(result.suspects)})</h2>"
-        "<table><tr><th>Polygon</th><th>LCZ</th><th class='l'>Check</th>"
+        "<table><tr><th>Polygon</th><th class='l'>LCZ</th><th class='l'>Name</th>"
+        "<th class='l'>Check</th>"
         f"<th class='l'>Reason</th></tr>{body}</table>"
     )
 

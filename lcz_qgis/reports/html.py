@@ -178,6 +178,35 @@ def evaluation_report_html(scores: dict) -> str:
     return _page("LCZ model evaluation", body)
 
 
+# the training settings' codes as the training report says them
+_SETTING_WORDS = {
+    "exponential": "exponential decay",
+    "cosine": "cosine decay",
+    "constant": "constant",
+    "stats": "per-patch statistics",
+    "raw": "raw pixels",
+    "all-but-head": "all layers but the classification head",
+}
+
+
+def _model_type_words(model_type) -> str:
+    """A model type in words ("rf" -> "Random forest on per-patch features
+    (scikit-learn)", ``models.MODEL_TYPES``); an unknown type as it is."""
+    from ..models import MODEL_TYPES
+
+    words = MODEL_TYPES.get(model_type, ("", "", ""))[2] if isinstance(model_type, str) else ""
+    return words[:1].upper() + words[1:] if words else str(model_type or "")
+
+
+def _setting_words(value):
+    """A training setting in words: yes/no, a code's words (``_SETTING_WORDS``)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return _SETTING_WORDS.get(value, value)
+    return value
+
+
 def training_report_html(manifest: dict, scores: dict, history: dict | None = None) -> str:
     """The HTML page of a trained model: its training settings, learning curves and
     validation scores.
@@ -189,12 +218,15 @@ def training_report_html(manifest: dict, scores: dict, history: dict | None = No
         history: per-epoch ``loss``/``accuracy`` (and ``val_`` ones) of Keras training;
             None: the manifest's. No loss: no curves.
     """
+    from ..common.enums import Sensor
     from .plots import training_curves_png
 
     t = manifest.get("training", {})
+    model_words = _model_type_words(manifest.get("model_type"))
+    sensor = manifest.get("sensor")
     info = [
-        ("Model type", manifest.get("model_type")),
-        ("Sensor", manifest.get("sensor")),
+        ("Model type", model_words),
+        ("Sensor", Sensor(sensor).label if sensor in list(Sensor) else sensor),
         ("Bands", ", ".join(manifest.get("band_names", []))),
         ("Training file", t.get("file")),
         ("Validation", t.get("validation")),
@@ -217,7 +249,7 @@ def training_report_html(manifest: dict, scores: dict, history: dict | None = No
         ("features", "Features"),
     ):
         if key in t:
-            info.append((label, t[key]))
+            info.append((label, _setting_words(t[key])))
     body = "<h2>Training</h2>" + _kv_table(info)
     history = history or manifest.get("history") or {}
     if history.get("loss"):
@@ -234,7 +266,7 @@ def training_report_html(manifest: dict, scores: dict, history: dict | None = No
         body += "<h2>Per class (validation)</h2>" + per_class_table(scores)
     else:
         body += "<h2>Validation scores</h2><p>No validation patches: no scores.</p>"
-    return _page(f"LCZ model training: {manifest.get('model_type', '')}", body)
+    return _page(f"LCZ model training: {model_words}", body)
 
 
 def write_training_report(path, manifest: dict, scores: dict, history: dict | None = None):

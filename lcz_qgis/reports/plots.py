@@ -2,7 +2,8 @@
 
 Drawn with matplotlib's object API on an Agg canvas (no pyplot, no GUI backend), so it
 is safe in Processing's background thread. Each function returns PNG bytes.
-Confusion matrices: rows = reference, columns = predicted, LCZ codes 1..10, A..G.
+Confusion matrices: rows = reference, columns = the map (predicted), LCZ labels 1-10, A-G,
+with a key of their names; the numbers in the cells scale with the cell (`cell_font_size`).
 """
 
 from __future__ import annotations
@@ -33,59 +34,96 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _matrix_panel(ax, values: np.ndarray, fmt, title: str, vmax: float, cmap: str) -> object:
-    im = ax.imshow(values, cmap=cmap, vmin=0, vmax=vmax if vmax > 0 else 1, interpolation="nearest")
+# the matrix's cells: inches per class (17 classes: 8.5 in) and the numbers' font size,
+# a share of the cell's side in points, bounded so that 5-digit counts still fit
+CELL_INCHES = 0.5
+CELL_FONT_SHARE = 0.3
+MIN_CELL_FONT, MAX_CELL_FONT = 8.0, 13.0
+
+
+def cell_font_size(n_classes: int, panel_inches: float, longest: int = 4) -> float:
+    """The font size (points) of the numbers in a matrix of ``n_classes`` cells a side
+    drawn ``panel_inches`` wide: ``CELL_FONT_SHARE`` of a cell's side, at most what fits
+    ``longest`` characters in the cell, within ``MIN_CELL_FONT``-``MAX_CELL_FONT``."""
+    cell_pt = 72.0 * panel_inches / max(n_classes, 1)
+    size = min(CELL_FONT_SHARE * cell_pt, 1.5 * cell_pt / max(longest, 1))
+    return float(np.clip(size, MIN_CELL_FONT, MAX_CELL_FONT))
+
+
+def _matrix_panel(ax, values: np.ndarray, fmt, title: str, vmax: float, fontsize: float):
+    """One matrix on ``ax``: rows = reference, columns = the map, LCZ labels, the urban
+    (1-10) and natural (A-G) blocks separated, each non-zero cell's number written."""
+    top = vmax if vmax > 0 else 1
+    im = ax.imshow(values, cmap="Blues", vmin=0, vmax=top, interpolation="nearest")
     ticks = np.arange(N_CLASSES)
     ax.set_xticks(ticks)
     ax.set_yticks(ticks)
-    ax.set_xticklabels(LETTERS, fontsize=8)
-    ax.set_yticklabels(LETTERS, fontsize=8)
-    ax.set_xlabel("Predicted")
-    ax.set_ylabel("Reference")
-    ax.set_title(title)
-    # separate the urban (1-10) and natural (A-G) blocks
-    for pos in (9.5,):
-        ax.axhline(pos, color="0.4", lw=0.8)
-        ax.axvline(pos, color="0.4", lw=0.8)
-    threshold = 0.6 * (vmax if vmax > 0 else 1)
+    ax.set_xticklabels(LETTERS, fontsize=10)
+    ax.set_yticklabels(LETTERS, fontsize=10)
+    ax.set_xlabel("Map (columns): LCZ predicted", fontsize=11)
+    ax.set_ylabel("Reference (rows): LCZ of the training data", fontsize=11)
+    ax.xaxis.set_label_position("top")
+    ax.xaxis.tick_top()
+    ax.set_title(title, fontsize=12, pad=12)
+    ax.axhline(9.5, color="0.4", lw=0.8)
+    ax.axvline(9.5, color="0.4", lw=0.8)
     for i in range(N_CLASSES):
         for j in range(N_CLASSES):
             v = values[i, j]
             if v == 0 or not np.isfinite(v):
                 continue
-            ax.text(
-                j,
-                i,
-                fmt(v),
-                ha="center",
-                va="center",
-                fontsize=5.5,
-                color="white" if v > threshold else "black",
-            )
+            colour = "white" if v > 0.6 * top else "black"
+            ax.text(j, i, fmt(v), ha="center", va="center", fontsize=fontsize, color=colour)
     return im
 
 
-def confusion_png(cm, title: str = "") -> bytes:
-    """Two panels: counts, and rows normalised to 1 (recall, i.e. PA, on the diagonal)."""
+def class_key(codes=None) -> str:
+    """The LCZ labels with their names (``1 Compact high-rise · ... · G Water``), in the
+    run's language (``legend.legend_style``): the key of a plot labelled by letters."""
+    from ..common.legend import class_name
+
+    shown = [c for c in LCZ_CLASSES if codes is None or c.code in set(codes)]
+    # no-break spaces inside an entry: a wrapped key breaks between entries only
+    return " · ".join(f"{c.letter} {class_name(c.code)}".replace(" ", "\u00a0") for c in shown)
+
+
+def confusion_figure(cm, title: str = ""):
+    """The confusion-matrix figure (``confusion_png``): two panels one above the other,
+    patch counts and rows normalised to 1, the classes' names in a key below."""
+    import textwrap
+
     cm = np.asarray(cm, dtype=np.float64)
     if cm.shape != (N_CLASSES, N_CLASSES):
         raise ValueError(f"confusion matrix must be {N_CLASSES}x{N_CLASSES}, got {cm.shape}")
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-    fig = _figure(15, 7)
-    a1, a2 = fig.subplots(1, 2)
-    im1 = _matrix_panel(a1, cm, lambda v: f"{int(v)}", "Counts", cm.max(), "Blues")
-    fig.colorbar(im1, ax=a1, fraction=0.046, pad=0.04)
-    im2 = _matrix_panel(
-        a2, norm, lambda v: f"{v:.2f}".lstrip("0"), "Row-normalised (recall = PA)", 1.0, "Blues"
-    )
-    fig.colorbar(im2, ax=a2, fraction=0.046, pad=0.04)
+    side = CELL_INCHES * N_CLASSES
+    fig = _figure(side + 2.5, 2 * side + 4.5)
+    a1, a2 = fig.subplots(2, 1)
+    longest = len(f"{int(cm.max())}") if cm.size else 1
+    im1 = _matrix_panel(a1, cm, lambda v: f"{int(v)}", "Patch counts", cm.max(),
+                        cell_font_size(N_CLASSES, side, longest))  # fmt: skip
+    fig.colorbar(im1, ax=a1, fraction=0.046, pad=0.04, label="Patches")
+    im2 = _matrix_panel(a2, norm, lambda v: f"{v:.2f}", "Rows normalised (diagonal: recall = PA)",
+                        1.0, cell_font_size(N_CLASSES, side, 4))  # fmt: skip
+    fig.colorbar(im2, ax=a2, fraction=0.046, pad=0.04, label="Share of the reference row")
     total = int(cm.sum())
     oa = np.trace(cm) / total if total else float("nan")
     fig.suptitle(
-        (f"{title} - " if title else "") + f"confusion matrix, {total} patches, OA {oa:.3f}"
+        (f"{title} - " if title else "") + f"confusion matrix, {total} patches, OA {oa:.3f}",
+        fontsize=13,
     )
-    return _png(fig)
+    present = [c.code for c in LCZ_CLASSES if cm[c.code - 1].any() or cm[:, c.code - 1].any()]
+    key = "\n".join(textwrap.wrap("LCZ: " + class_key(present or None), 130))
+    fig.text(0.02, 0.005, key, fontsize=9, va="bottom", ha="left", color="#333333")
+    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+    return fig
+
+
+def confusion_png(cm, title: str = "") -> bytes:
+    """``confusion_figure`` as PNG bytes: counts, and rows normalised to 1 (recall, i.e.
+    PA, on the diagonal); rows = reference, columns = the map."""
+    return _png(confusion_figure(cm, title))
 
 
 def training_curves_png(history: dict, best_epoch: int | None = None) -> bytes:

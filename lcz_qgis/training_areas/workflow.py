@@ -488,11 +488,13 @@ _MAP_OUTPUTS = {"output": "OUTPUT", "confidence": "CONFIDENCE", "area_table": "A
                 "map_image": "MAP_IMAGE"}  # fmt: skip
 
 
-def _classify(req: MapRequest, model_path: Path, st, feedback: Feedback, alarm: str = ""):
+def _classify(req: MapRequest, model_path: Path, st, feedback: Feedback, alarm: str = "",
+              accuracy: str = ""):  # fmt: skip
     """Step 4b: the map, as ``lcz classify`` makes it, written to temporaries of the
     run's staging ``st`` (with the rasters' styles), so it is moved into place with the
-    run's other outputs; the result names the real outputs. The map image carries the
-    chance-level ``alarm`` under its subtitle when there is one."""
+    run's other outputs; the result names the real outputs. The map image's subtitle
+    gives the bootstrap's ``accuracy`` (with its intervals) and, under it, the
+    chance-level ``alarm`` when there is one."""
     from ..classify.pipeline import classify_raster
     from ..models.modelfile import load_model
     from ..raster.io import qml_path
@@ -510,20 +512,16 @@ def _classify(req: MapRequest, model_path: Path, st, feedback: Feedback, alarm: 
         resolution=req.resolution, filter=req.filter, area_table=temp.get("area_table"),
         map_image=temp.get("map_image"), map_title="LCZ map from training areas",
     )  # fmt: skip
-    if alarm and "map_image" in temp:  # drawn again, with the warning
-        from ..classify.map_image import render_map_png
+    if (alarm or accuracy) and "map_image" in temp:  # drawn again: intervals, warning
+        from ..classify.map_image import map_subtitle, render_map_png
 
+        cell = float(result.cell_area_m2) ** 0.5
+        subtitle = map_subtitle(model.model_type, model.sensor, cell, req.filter, accuracy)
         render_map_png(temp["output"], temp["map_image"], "LCZ map from training areas",
-                       _map_subtitle(req, result), warning=alarm)  # fmt: skip
+                       subtitle, warning=alarm)  # fmt: skip
     result.output = Path(req.output)
     result.outputs = {_MAP_OUTPUTS[k]: Path(v) for k, v in final.items()}
     return result
-
-
-def _map_subtitle(req: MapRequest, result) -> str:
-    """The map image's subtitle: the model type and the cell size."""
-    cell = float(result.cell_area_m2) ** 0.5
-    return f"{req.model_type} model from training areas, {cell:g} m cells"
 
 
 def _bootstrap(req: MapRequest, patches: _Patches, features, folder: Path, feedback):
@@ -564,6 +562,8 @@ def map_from_training_areas(req: MapRequest, feedback: Feedback | None = None) -
 
 def _steps(req: MapRequest, st, folder: Path, feedback: Feedback) -> MapResult:
     """Steps 1-5 with the run's staging ``st`` and working folder ``folder``."""
+    from ..classify.map_image import bootstrap_accuracy
+
     times, t0 = {}, time.monotonic()
     feedback.info("1/5 training areas -> patches")
     patches = _make_patches(req, folder, st, feedback.scaled(0, 15))
@@ -588,7 +588,8 @@ def _steps(req: MapRequest, st, folder: Path, feedback: Feedback) -> MapResult:
         list(patches.result.suspects), list(patches.result.quality.replaced),
     )  # fmt: skip
     result.seconds, result.reliability, result.alarm = dict(times), reliability, alarm
-    result.classify = _classify(req, model, st, feedback.scaled(80, 98), alarm)
+    accuracy = bootstrap_accuracy(boot.summary, len(boot.splits))
+    result.classify = _classify(req, model, st, feedback.scaled(80, 98), alarm, accuracy)
     _write_extras(st, req, result, model, patches)
     return result
 

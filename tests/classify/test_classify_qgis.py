@@ -66,9 +66,9 @@ def test_classify_outputs_load_styled_and_named(qgis_app, sample_dir, rf_model, 
         | {k: str(p) for k, p in paths.items()},
     )
     names = {p.name: layers[p.name].name() for p in paths.values()}
-    assert names == {"output.tif": "LCZ map \u2013 scene_s2",
-                     "confidence.tif": "LCZ confidence \u2013 scene_s2",
-                     "probabilities.tif": "LCZ probabilities \u2013 scene_s2"}  # fmt: skip
+    assert names == {"output.tif": "LCZ map \u2013 rf \u2013 scene_s2",
+                     "confidence.tif": "LCZ confidence \u2013 rf \u2013 scene_s2",
+                     "probabilities.tif": "LCZ probabilities \u2013 rf \u2013 scene_s2"}  # fmt: skip
     assert layers["output.tif"].renderer().type() == "paletted"
     proba = layers["probabilities.tif"].renderer()
     # one class's probability on the confidence ramp, not P(LCZ 1..3) as an RGB composite

@@ -305,10 +305,10 @@ def test_processing_classify_dates_writes_and_loads_styled_outputs(
     )  # fmt: skip
     assert {k: res[k] for k in paths} == {k: str(p) for k, p in paths.items()}
     names = {p.name: layers[p.name].name() for p in paths.values()}
-    assert names == {"output.tif": "LCZ map (dates fused) \u2013 date1",
-                     "agreement.tif": "LCZ date agreement \u2013 date1",
-                     "date_count.tif": "LCZ dates seen \u2013 date1",
-                     "second_class.tif": "LCZ second class \u2013 date1"}  # fmt: skip
+    assert names == {"output.tif": "LCZ map (dates fused) \u2013 rf \u2013 date1 + 2 more",
+                     "agreement.tif": "LCZ date agreement \u2013 rf \u2013 date1 + 2 more",
+                     "date_count.tif": "LCZ dates seen \u2013 rf \u2013 date1 + 2 more",
+                     "second_class.tif": "LCZ second class \u2013 rf \u2013 date1 + 2 more"}  # fmt: skip
     assert layers["output.tif"].renderer().type() == "paletted"
     assert layers["second_class.tif"].renderer().type() == "paletted"
     assert layers["date_count.tif"].renderer().type() == "singlebandpseudocolor"

@@ -122,7 +122,7 @@ def test_batch_row_with_skipped_outputs_loads_only_the_map(
     assert list(registered) == [str(out)]
     assert registered[str(out)].layerTypeHint == QgsProcessingUtils.LayerHint.Raster
     # the map is loaded, named and styled (its post-processor survived the tidying)
-    assert layers[out.name].name() == "LCZ map \u2013 scene_s2"
+    assert layers[out.name].name() == "LCZ map \u2013 rf \u2013 scene_s2"
     assert layers[out.name].renderer().type() == "paletted"
     written = {p.name for p in tmp_path.iterdir()} - {"row1.tif.aux.xml"}  # QGIS's stats
     assert written == {"row1.qml", "row1.tif"}

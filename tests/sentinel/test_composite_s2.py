@@ -424,4 +424,7 @@ def test_processing_names_the_composite_layer_by_its_statistic(dates, qgis_app, 
         "lcz:compositesentinel2",
         {"INPUT": [str(s) for s in safes[:2]], "METHOD": 1, "OUTPUT": str(out)},
     )
-    assert layers["p25.tif"].name() == "Sentinel-2 composite (percentile 25)"
+    assert (
+        layers["p25.tif"].name()
+        == "Sentinel-2 composite (percentile 25) \u2013 2023-07-10 to 07-11"
+    )

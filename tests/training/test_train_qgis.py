@@ -34,7 +34,7 @@ def test_algorithms_list_keras_types_and_html_outputs(qgis_app):
                 "CLASS_WEIGHTS", "AUGMENT", "REPORT"):  # fmt: skip
         assert train.parameterDefinition(key) is not None, key
     assert COMMAND.param("SCHEDULE").codes == ["constant", "exponential", "cosine"]
-    assert train.parameterDefinition("SCHEDULE").options()[0] == "Constant"
+    assert train.parameterDefinition("SCHEDULE").options()[0] == "Constant learning rate"
     ev = _alg("lcz:evaluatemodel")
     for key in ("MODEL", "DATASET", "SENSOR", "OUTPUT_JSON", "REPORT", "OUTPUT_CSV"):
         assert ev.parameterDefinition(key) is not None, key
