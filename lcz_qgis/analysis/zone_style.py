@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 from ..common.legend import LCZ_CLASSES, class_rgb
-from ..styling.qml import vector_style, xml_attr
+from ..styling.qml import option_map, vector_style, xml_attr
 
 FIELD = "majority"
 
 
 def _symbol(name: str, rgb: tuple[int, int, int]) -> str:
     """A filled polygon symbol in ``rgb`` with a thin dark grey border."""
-    color = ",".join(map(str, rgb)) + ",255"
+    options = {
+        "color": ",".join(map(str, rgb)) + ",255", "outline_color": "50,50,50,255",
+        "outline_style": "solid", "outline_width": "0.26", "outline_width_unit": "MM",
+        "style": "solid",
+    }  # fmt: skip
     return f"""        <symbol type="fill" name="{name}" alpha="1" clip_to_extent="1" force_rhr="0">
           <layer class="SimpleFill" enabled="1" locked="0" pass="0">
-            <Option type="Map">
-              <Option type="QString" name="color" value="{color}"/>
-              <Option type="QString" name="outline_color" value="50,50,50,255"/>
-              <Option type="QString" name="outline_style" value="solid"/>
-              <Option type="QString" name="outline_width" value="0.26"/>
-              <Option type="QString" name="outline_width_unit" value="MM"/>
-              <Option type="QString" name="style" value="solid"/>
-            </Option>
+{option_map(options, "            ")}
           </layer>
         </symbol>"""
 

@@ -3,7 +3,7 @@
 Public names (imported on first use, so importing the package stays cheap):
 - ``colour_vision``: CVD_MATRICES, ciede2000, closest_pair, hex_to_linear, lightness,
   linear_to_lab, pairwise_distances, simulate
-- ``qml``: raster_style, vector_style, xml_attr
+- ``qml``: option_map, raster_style, vector_style, xml_attr
 - ``restyle``: OLD_CODES, lcz_map_qml, map_uses_old_codes, style_map
 - ``styles``: RampStop, qml_for_product, qml_multiband, qml_patch_polygons, qml_pseudocolor,
   qml_suspicious_polygons
@@ -29,6 +29,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "style_map": "restyle",
         "vector_style": "qml",
         "xml_attr": "qml",
+        "option_map": "qml",
         "RampStop": "styles",
         "qml_for_product": "styles",
         "qml_multiband": "styles",

@@ -25,6 +25,17 @@ def xml_attr(value) -> str:
     return escape(str(value), {'"': "&quot;"})
 
 
+def option_map(options: dict, indent: str) -> str:
+    """A symbol layer's ``<Option type="Map">`` of QString ``options`` (name -> value, in
+    order), its lines indented by ``indent``."""
+    lines = [f'{indent}<Option type="Map">']
+    lines += [
+        f'{indent}  <Option type="QString" name="{k}" value="{v}"/>' for k, v in options.items()
+    ]
+    lines.append(f"{indent}</Option>")
+    return "\n".join(lines)
+
+
 def _document(body: str, tail: str, attrs: str = "") -> str:
     """The QML document: doctype, the ``<qgis>`` element (``attrs`` added to its
     attributes) holding ``body``, the layer blend mode and ``tail``."""

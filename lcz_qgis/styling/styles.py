@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..common.legend import LCZ_CLASSES
-from .qml import raster_style, vector_style, xml_attr
+from .qml import option_map, raster_style, vector_style, xml_attr
 
 
 @dataclass(frozen=True)
@@ -177,22 +177,17 @@ PATCH_LABEL_EXPRESSION = "concat('#', \"patch_index\", ' LCZ ', \"lcz_letter\")"
 
 def _fill_symbol(name: str, color: str) -> str:
     """A fill symbol with no brush: a border in ``color``, the inside left clear."""
+    scale = "3x:0,0,0,0,0,0"
+    options = {
+        "border_width_map_unit_scale": scale, "color": _rgb_str(color, 0),
+        "joinstyle": "miter", "offset": "0,0", "offset_map_unit_scale": scale,
+        "offset_unit": "MM", "outline_color": _rgb_str(color), "outline_style": "solid",
+        "outline_width": "0.6", "outline_width_unit": "MM", "style": "no",
+    }  # fmt: skip
     return f"""        <symbol type="fill" name="{name}" alpha="1" clip_to_extent="1" force_rhr="0">
           <data_defined_properties><Option type="Map"><Option type="QString" name="name" value=""/><Option name="properties"/><Option type="QString" name="type" value="collection"/></Option></data_defined_properties>
           <layer class="SimpleFill" enabled="1" locked="0" pass="0">
-            <Option type="Map">
-              <Option type="QString" name="border_width_map_unit_scale" value="3x:0,0,0,0,0,0"/>
-              <Option type="QString" name="color" value="{_rgb_str(color, 0)}"/>
-              <Option type="QString" name="joinstyle" value="miter"/>
-              <Option type="QString" name="offset" value="0,0"/>
-              <Option type="QString" name="offset_map_unit_scale" value="3x:0,0,0,0,0,0"/>
-              <Option type="QString" name="offset_unit" value="MM"/>
-              <Option type="QString" name="outline_color" value="{_rgb_str(color)}"/>
-              <Option type="QString" name="outline_style" value="solid"/>
-              <Option type="QString" name="outline_width" value="0.6"/>
-              <Option type="QString" name="outline_width_unit" value="MM"/>
-              <Option type="QString" name="style" value="no"/>
-            </Option>
+{option_map(options, "            ")}
           </layer>
         </symbol>"""
 
@@ -258,43 +253,30 @@ LABEL_FONT = "Arial"  # a named sans family (fontconfig maps it to Liberation/De
 def _outline_layer(color: str, width: float, style: str) -> str:
     """A SimpleFill symbol layer without brush: an outline of ``color``, ``width`` mm,
     ``style`` (solid, dash)."""
+    options = {
+        "color": _rgb_str(color, 0), "joinstyle": "round", "offset": "0,0",
+        "offset_unit": "MM", "outline_color": _rgb_str(color), "outline_style": style,
+        "outline_width": f"{width:g}", "outline_width_unit": "MM", "style": "no",
+    }  # fmt: skip
     return f"""          <layer class="SimpleFill" enabled="1" locked="0" pass="0">
-            <Option type="Map">
-              <Option type="QString" name="color" value="{_rgb_str(color, 0)}"/>
-              <Option type="QString" name="joinstyle" value="round"/>
-              <Option type="QString" name="offset" value="0,0"/>
-              <Option type="QString" name="offset_unit" value="MM"/>
-              <Option type="QString" name="outline_color" value="{_rgb_str(color)}"/>
-              <Option type="QString" name="outline_style" value="{style}"/>
-              <Option type="QString" name="outline_width" value="{width:g}"/>
-              <Option type="QString" name="outline_width_unit" value="MM"/>
-              <Option type="QString" name="style" value="no"/>
-            </Option>
+{option_map(options, "            ")}
           </layer>"""
 
 
 def _hatch_layer(color: str) -> str:
     """A LinePatternFill symbol layer: thin diagonal lines of ``color``, 60 % opaque,
     every 2.5 mm, so the map below stays readable."""
+    pattern = {
+        "angle": "45", "color": _rgb_str(color), "distance": "2.5", "distance_unit": "MM",
+        "line_width": "0.3", "line_width_unit": "MM", "offset": "0", "offset_unit": "MM",
+    }  # fmt: skip
+    line = {"line_color": _rgb_str(color), "line_style": "solid", "line_width": "0.3",
+            "line_width_unit": "MM"}  # fmt: skip
     return f"""          <layer class="LinePatternFill" enabled="1" locked="0" pass="0">
-            <Option type="Map">
-              <Option type="QString" name="angle" value="45"/>
-              <Option type="QString" name="color" value="{_rgb_str(color)}"/>
-              <Option type="QString" name="distance" value="2.5"/>
-              <Option type="QString" name="distance_unit" value="MM"/>
-              <Option type="QString" name="line_width" value="0.3"/>
-              <Option type="QString" name="line_width_unit" value="MM"/>
-              <Option type="QString" name="offset" value="0"/>
-              <Option type="QString" name="offset_unit" value="MM"/>
-            </Option>
+{option_map(pattern, "            ")}
             <symbol type="line" name="@0@0" alpha="0.6" clip_to_extent="1" force_rhr="0">
               <layer class="SimpleLine" enabled="1" locked="0" pass="0">
-                <Option type="Map">
-                  <Option type="QString" name="line_color" value="{_rgb_str(color)}"/>
-                  <Option type="QString" name="line_style" value="solid"/>
-                  <Option type="QString" name="line_width" value="0.3"/>
-                  <Option type="QString" name="line_width_unit" value="MM"/>
-                </Option>
+{option_map(line, "                ")}
               </layer>
             </symbol>
           </layer>"""
