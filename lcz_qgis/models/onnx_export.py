@@ -158,7 +158,60 @@ def _keras_graph(network) -> bytes:
         warnings.simplefilter("ignore")  # tf2onnx's numpy-2 patch warns on numpy 1
         path = Path(d) / "model.onnx"
         network.export(str(path), format="onnx", verbose=False, opset_version=OPSET)
-        return path.read_bytes()
+        return fold_batch_reshapes(path.read_bytes())
+
+
+def fold_batch_reshapes(graph: bytes) -> bytes:
+    """``graph`` with each ``Reshape`` whose target shape is computed from the input's
+    batch size (``Shape -> Gather -> Unsqueeze -> Concat``, what Keras 3's ``Flatten`` and
+    ``Reshape`` trace) given the constant shape ``[-1, d1, ...]`` instead, and the shape
+    nodes that fed only them removed.
+
+    tf2onnx folds these chains through TensorFlow's grappler, but not in every process
+    state: after some sequences of earlier exports in one process the chain stayed,
+    and :mod:`.onnx_safety` refuses ``Shape`` (an operator no converted model needs).
+    The folded shape comes from ONNX's shape inference with data propagation; a
+    ``Reshape`` whose output has another unknown dimension is left as it is. The
+    agreement check on probe windows then runs on the folded graph."""
+    import onnx
+    from onnx import numpy_helper, shape_inference
+
+    proto = onnx.load_from_string(graph)
+    nodes = proto.graph.node
+    if not any(n.op_type == "Shape" for n in nodes):
+        return graph
+    inferred = shape_inference.infer_shapes(proto, data_prop=True)
+    dims = {}
+    for info in [*inferred.graph.value_info, *inferred.graph.output]:
+        shape = info.type.tensor_type.shape
+        dims[info.name] = [d.dim_value if d.HasField("dim_value") else None for d in shape.dim]
+    constants = {t.name for t in proto.graph.initializer}
+    for node in nodes:
+        out = dims.get(node.output[0]) if node.op_type == "Reshape" else None
+        if not out or node.input[1] in constants or None in out[1:]:
+            continue
+        name = f"{node.name or node.output[0]}__folded_shape"
+        shape = np.array([-1, *out[1:]], dtype=np.int64)
+        proto.graph.initializer.append(numpy_helper.from_array(shape, name))
+        constants.add(name)
+        node.input[1] = name
+    _drop_unused(proto.graph)
+    return proto.SerializeToString()
+
+
+def _drop_unused(graph) -> None:
+    """Remove the nodes and initializers of ``graph`` (an ONNX GraphProto) whose outputs
+    nothing reads, until none is left."""
+    while True:
+        used = {o.name for o in graph.output} | {i for n in graph.node for i in n.input}
+        dead = [n for n in graph.node if not any(o in used for o in n.output)]
+        for n in dead:
+            graph.node.remove(n)
+        if not dead:
+            break
+    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    for t in [t for t in graph.initializer if t.name not in used]:
+        graph.initializer.remove(t)
 
 
 def _forest_graph(estimator, n_features: int) -> bytes:
