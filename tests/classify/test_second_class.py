@@ -154,8 +154,9 @@ def test_processing_writes_and_loads_them_styled(qgis_app, sample_dir, rf_model,
          "CONFIDENCE_FORMAT": "byte"} | {k: str(p) for k, p in paths.items()},
     )  # fmt: skip
     assert {k: res[k] for k in paths} == {k: str(p) for k, p in paths.items()}
-    assert layers["second_class.tif"].name() == "LCZ second class \u2013 scene_s2"
-    assert layers["margin.tif"].name() == "LCZ margin \u2013 scene_s2"
+    # named after the output, the model file and the input (issue 24: runs told apart)
+    assert layers["second_class.tif"].name() == "LCZ second class \u2013 rf \u2013 scene_s2"
+    assert layers["margin.tif"].name() == "LCZ margin \u2013 rf \u2013 scene_s2"
     second = layers["second_class.tif"].renderer()
     assert second.type() == "paletted" and len(second.classes()) == 17
     margin = layers["margin.tif"].renderer()

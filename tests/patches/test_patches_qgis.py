@@ -143,7 +143,7 @@ def test_render_outputs_load_styled(qgis_app, files, tmp_path, product, renderer
     assert layers[out.name].renderer().type() == renderer
     # named after the product's readable name and the input, not the output parameter
     # ("Product") nor the product's code ("TRUECOLOR")
-    title = {"ndvi": "NDVI", "truecolor": "Sentinel-2 true colour"}[product]
+    title = {"ndvi": "NDVI (vegetation index)", "truecolor": "Sentinel-2 true colour"}[product]
     assert layers[out.name].name() == f"{title} \u2013 {Path(src).stem}"
     layer = QgsRasterLayer(str(out), product)
     assert layer.isValid() and layer.renderer().type() == renderer
