@@ -24,7 +24,7 @@ import numpy as np
 from .. import __version__
 from ..common.atomic import atomic_output
 from ..common.bands import PATCH_SIZE, SENSORS, sensor_channels, sensor_for_channel_count
-from ..common.enums import Framework
+from ..common.enums import Framework, Sensor
 from ..common.errors import LczError, MissingDependency, first_line, param
 from ..common.legend import CODES, N_CLASSES
 from . import onnx_export, onnx_safety, safety
@@ -436,8 +436,15 @@ def model_file_filter(label: str = "LCZ models") -> str:
 
 
 def manifest_summary(manifest: dict) -> str:
-    """One line: model type, sensor, channels."""
+    """One line in words: the model type, its sensor and its bands, e.g. ``random forest
+    model on Sentinel-2, 10 bands (B2, B3, ...)``."""
+    from . import model_name
+
+    try:
+        sensor = Sensor(manifest["sensor"]).label
+    except ValueError:
+        sensor = str(manifest["sensor"])
     return (
-        f"{manifest['model_type']} model, sensor {manifest['sensor']}, "
-        f"{manifest['input_channels']} channels ({', '.join(manifest['band_names'])})"
+        f"{model_name(manifest['model_type'])} model on {sensor}, "
+        f"{manifest['input_channels']} bands ({', '.join(manifest['band_names'])})"
     )
