@@ -35,6 +35,8 @@ from .base import (
     LczAlgorithm,
     group_icon_path,
     help_url,
+    input_part,
+    layer_name,
     short_description,
 )
 
@@ -105,7 +107,8 @@ class LczModelAlgorithm(QgsProcessingModelAlgorithm):
     the dialog, so processing.run and qgis_process write the outputs the dialog writes by
     default), a cancel raises ``QgsProcessingException`` (QGIS 3.22 would report a
     cancelled model as processed OK), unwritten outputs are dropped from the results and
-    loaded layers are named after the model's first input (e.g. "LCZ map – S2A_MSIL2A_…").
+    loaded layers are named after the model's first input (e.g. "LCZ map – 2023-07-15 T32TPT"
+    for a Sentinel-2 product: its sensing date and tile).
     """
 
     def __init__(self, title: str = ""):
@@ -187,7 +190,7 @@ class LczModelAlgorithm(QgsProcessingModelAlgorithm):
 
     def _name_loaded_layers(self, written: dict, params: dict, context) -> None:
         """Name each output loaded on completion after the model's first input
-        ("LCZ map – <product>"): the steps only know their own, often temporary, inputs
+        ("LCZ map – 2023-07-15 T31UDQ" for a Sentinel-2 product): the steps only know their own, often temporary, inputs
         (which gave "LCZ map – OUTPUT")."""
         ordered = [p.parameterName() for p in self.orderedParameters()]
         project = context.project()
@@ -197,8 +200,9 @@ class LczModelAlgorithm(QgsProcessingModelAlgorithm):
         for key, value in written.items():
             if isinstance(value, str) and context.willLoadLayerOnCompletion(value):
                 title = key.split(":", 1)[-1]
-                qgis_compat.name_layer(
-                    context.layerToLoadOnCompletionDetails(value), f"{title} \u2013 {label}"
+                qgis_compat.name_layer(  # a product by its date and tile, within 59 chars
+                    context.layerToLoadOnCompletionDetails(value),
+                    layer_name(title, input_part(label)),
                 )
 
 

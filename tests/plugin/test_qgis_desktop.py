@@ -279,7 +279,8 @@ def test_model_writes_its_defaults_and_names_the_map_after_the_product(
     assert Path(res["classify:Map image"]).stat().st_size > 5000
     details = context.layersToLoadOnCompletion()
     assert list(details) == [str(out)]
-    assert details[str(out)].name == f"LCZ map \u2013 {safe.name[: -len('.SAFE')]}"
+    # the product by its sensing date and tile, not its 60-character name (issue 24: 6)
+    assert details[str(out)].name == "LCZ map \u2013 2023-07-15 T32TPT"
     assert details[str(out)].layerTypeHint == QgsProcessingUtils.LayerHint.Raster
 
 
