@@ -425,6 +425,7 @@ def plan_run(inputs, model, output_folder, options: ManyOptions) -> tuple[list[T
         LczError: bad inputs or model, an output folder that cannot be made.
     """
     from ..classify.postfilter import check_filter
+    from ..common.legend import check_language, check_palette
     from .inputs import TilePlan, halo_for, plan_tasks
     from .tasks import JobConfig, file_sha256
 
@@ -442,6 +443,7 @@ def plan_run(inputs, model, output_folder, options: ManyOptions) -> tuple[list[T
         str(Path(model).resolve()), file_sha256(model), str(folder), options.stride,
         options.batch_size, options.scale, method, options.bands, options.bands_s1,
         options.threads, time.time(), runtime, float(options.offset or 0.0),
+        check_palette(None), check_language(None),  # the run's legend, for the tiles
     )  # fmt: skip
     return tasks, job
 

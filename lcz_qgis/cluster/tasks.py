@@ -37,7 +37,7 @@ from ..common.atomic import staged_outputs, write_text_atomic
 from ..common.enums import Filter, Scale, Sensor
 from ..common.errors import LczError
 from ..common.feedback import Feedback
-from ..common.legend import N_CLASSES
+from ..common.legend import N_CLASSES, STANDARD, legend_style
 from ..models.model import DEFAULT_BATCH
 from .inputs import TaskSpec
 
@@ -62,6 +62,9 @@ class JobConfig:
             of every task's key: a re-run on the other engine redoes the tiles.
         offset: added to the Sentinel-2 values before the factor, as for
             ``classify_raster`` (part of the key when not 0, so older records still match).
+        palette, language: the legend of every tile's colour table, category names and
+            .qml (``common.legend``), the client's at planning time; part of the key
+            when not the standard ones (a tile's style is part of its output).
     """
 
     model: str
@@ -77,14 +80,17 @@ class JobConfig:
     run_started: float = 0.0
     runtime: str = "auto"
     offset: float = 0.0
+    palette: str = STANDARD
+    language: str = "en"
 
     def task_key(self, task: TaskSpec) -> str:
         """A checksum of everything the task's output depends on."""
         mine = asdict(self)
         for k in ("output_folder", "threads", "run_started"):
             mine.pop(k)
-        if not mine["offset"]:
-            mine.pop("offset")
+        for k, default in (("offset", 0.0), ("palette", STANDARD), ("language", "en")):
+            if mine[k] == default:  # older records (without them) still match
+                mine.pop(k)
         text = json.dumps([RECORD_VERSION, mine, asdict(task)], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -399,7 +405,8 @@ def run_task(task: TaskSpec, job: JobConfig) -> dict:
     tile = tile_path(job.output_folder, task.name)
     try:
         tile.parent.mkdir(parents=True, exist_ok=True)
-        counts, cell_area = _classify(model, job, task, tile)
+        with legend_style(job.palette, job.language):  # the client's, in this process
+            counts, cell_area = _classify(model, job, task, tile)
         return _write_record(job, task, tile, counts, cell_area, (t0, t1, cpu0),
                              str(model.runtime))  # fmt: skip
     except Exception as exc:

@@ -147,7 +147,7 @@ COMMAND = Command(
         Param("RETRIES", INT, "Retries of a failed task",
               "How many times a task that fails is tried again.", default=2, minimum=0,
               advanced=True),
-        palette_param(advanced=True, help=PALETTE_HELP + " The mosaic's style (.qml)."),
+        palette_param(advanced=True, help=PALETTE_HELP + " The tiles' and the mosaic's colours and style (.qml)."),
         language_param(),
         Param("COG", BOOL, "Also write a Cloud Optimized GeoTIFF of the mosaic",
               "Write mosaic.tif, a COG of the mosaic, beside mosaic.vrt.", default=False),
