@@ -17,7 +17,15 @@ from ..training_areas.workflow import (
     map_from_training_areas,
 )
 from .classify import FILTER_LABELS
-from .params import model_param, runtime_param, seed_param
+from .params import (
+    PALETTE_HELP,
+    language_param,
+    legend_values,
+    model_param,
+    palette_param,
+    runtime_param,
+    seed_param,
+)
 from .spec import (
     ENUM,
     FILE_DEST,
@@ -49,7 +57,8 @@ def _run(values: dict, feedback, given=None) -> dict:
         resolution=values["RESOLUTION"], filter=values["FILTER"], runtime=values["RUNTIME"],
         **{k.lower(): values[k] or None for k in OPTIONAL_OUTPUTS},
     )  # fmt: skip
-    res = map_from_training_areas(req, feedback)  # checks every option before step 1
+    with legend_values(values):  # the map's colours and class names (.qml, image, factsheet)
+        res = map_from_training_areas(req, feedback)  # checks every option before step 1
     out = {"OUTPUT": str(res.output), "_result": res}
     out |= {k: values[k] or None for k in OPTIONAL_OUTPUTS}
     s = res.bootstrap.summary
@@ -135,6 +144,9 @@ COMMAND = Command(
         Param("FILTER", ENUM, "Post-classification filter", "The post-classification filter.",
               choices=tuple((c, FILTER_LABELS[c]) for c in FILTERS), default="none",
               keyword=""),
+        palette_param(advanced=True, help=PALETTE_HELP + " The map's style, its image and "
+                      "the factsheet's colours."),
+        language_param(),
         Param("OUTPUT", RASTER_DEST, "LCZ map", "The LCZ map GeoTIFF.", keyword=""),
         Param("CONFIDENCE", RASTER_DEST, "Confidence (calibrated)",
               "The confidence GeoTIFF: the calibrated probability of the map's class.",

@@ -53,6 +53,33 @@ def test_classify_colourblind_french(rf_model, sample_dir, tmp_path):
             assert standard not in colours, code
 
 
+def test_map_from_areas_colourblind_french(tmp_path):
+    """map-from-areas (issue 26): the map's .qml, colour table and category names, and the
+    map image, in the palette and language asked for."""
+    from helpers import write_areas_file
+
+    from lcz_qgis.sample_data import write_scene
+
+    write_scene(tmp_path, 7)
+    areas = tmp_path / "areas.gpkg"
+    write_areas_file(areas)
+    out, png = tmp_path / "lcz.tif", tmp_path / "lcz.png"
+    assert main(["map-from-areas", "--areas", str(areas), "--sentinel2",
+                 str(tmp_path / "scene_s2.tif"), "--splits", "2", "--trees", "10",
+                 "--palette", "colourblind", "--language", "fr", "--output", str(out),
+                 "--map-image", str(png)]) == 0  # fmt: skip
+    entries = palette_of(out.with_suffix(".qml"))
+    assert [entries[c][0] for c in range(1, 18)] == list(CB)
+    assert entries[17][1] == "LCZ G: Surface en eau"
+    ds = gdal.Open(str(out))  # kept: a band outlives its dataset only in Python
+    band = ds.GetRasterBand(1)
+    table = band.GetColorTable()
+    assert [table.GetColorEntry(c)[:3] for c in range(1, 18)] == [_rgb(c) for c in CB]
+    present = sorted(set(np.unique(band.ReadAsArray()).tolist()) - {0})
+    colours = _colours_in(png)
+    assert present and all(_rgb(CB[code - 1]) in colours for code in present)
+
+
 def _map(path, codes):
     gt = (690000.0, 100.0, 0.0, 5340000.0, 0.0, -100.0)
     return write_raster(path, codes.astype("float32"), gt=gt, nodata=0, gtype="uint8")
