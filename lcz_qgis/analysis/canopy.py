@@ -3,8 +3,10 @@ multi-band raster on the map's grid and, on request, their area-weighted means p
 
 Each band is one property of ``canopy_table`` (its description names it and its unit),
 each cell the ``min``, ``max`` or ``mean`` (midpoint) of its class's published range;
-nodata (NaN) where the map has no LCZ or the paper gives no such value. The map is read
-by strips, so memory is flat in its size. Zones count cells by their centres (as
+nodata (NaN) where the map has no LCZ or the paper gives no such value. On request the
+raster is on a coarser grid of ``cells`` x ``cells`` map cells (a model's or WRF's grid),
+each coarse cell the mean of its map cells that have a value (the edge cells cover what
+is left). The map is read by strips, so memory is flat in its size. Zones count cells by their centres (as
 ``lcz zonal-stats``) and each zone's value is the mean of its cells' values weighted by
 their ground area, over the cells that have one.
 """
@@ -27,6 +29,7 @@ from .zonal_stats import count_zone
 from .zones import read_zones
 
 ZONE_LAYER = "zones_parameters"
+MAX_CELLS = 1000  # AGGREGATE: coarse cells of up to 1000 x 1000 map cells
 
 
 def _check_request(output, statistic, zones, zones_output) -> None:
@@ -50,24 +53,64 @@ def parameter_qml() -> str:
     ])  # fmt: skip
 
 
-def write_parameter_raster(lcz_map: LczMap, path, lut: np.ndarray, feedback) -> np.ndarray:
-    """Write one band per property (``lut``: (18, P)) on the map's grid into ``path``;
-    returns the cells per code 0-17."""
+def write_parameter_raster(
+    lcz_map: LczMap, path, lut: np.ndarray, feedback, cells: int = 1
+) -> np.ndarray:
+    """Write one band per property (``lut``: (18, P)) into ``path``, on the map's grid or
+    on a grid of ``cells`` x ``cells`` map cells (``coarse_rows``); returns the cells per
+    code 0-17."""
     _, props = load_table()
     info = lcz_map.info
     counts = np.zeros(18, np.int64)
-    made = create_geotiff(path, info.width, info.height, len(props), "float32",
-                          info.geotransform, info.crs_wkt, nodata=float("nan"),
+    x0, dx, rx, y0, ry, dy = info.geotransform
+    width, height = -(-info.width // cells), -(-info.height // cells)
+    made = create_geotiff(path, width, height, len(props), "float32",
+                          (x0, dx * cells, rx * cells, y0, ry * cells, dy * cells),
+                          info.crs_wkt, nodata=float("nan"),
                           descriptions=[p.description for p in props])  # fmt: skip
     with gdal_writes(), closing_raster(made) as ds:
         ds.units = tuple(p.unit for p in props)
-        for row0, codes in iter_strips(lcz_map):
+        for row, block in coarse_rows(iter_strips(lcz_map), lut, cells, counts):
             feedback.check_cancelled()
-            block = np.moveaxis(lut[codes], -1, 0)
-            ds.write(block, window=((row0, row0 + codes.shape[0]), (0, info.width)))
-            counts += np.bincount(codes.ravel(), minlength=18)
-            feedback.progress(80.0 * (row0 + codes.shape[0]) / info.height)
+            ds.write(block, window=((row, row + block.shape[1]), (0, width)))
+            feedback.progress(80.0 * min(1.0, (row + block.shape[1]) * cells / info.height))
     return counts
+
+
+def coarse_rows(strips, lut: np.ndarray, cells: int, counts: np.ndarray):
+    """Yield ``(row, values)`` of the parameter raster from the map's ``strips``
+    (``(row0, codes)``, top to bottom): ``values`` (P, rows, columns) of the coarse rows
+    the strips complete, each coarse cell the mean of its ``cells`` x ``cells`` map
+    cells' finite values (NaN where none); ``cells`` 1 gives the map's cells as they
+    are. Adds each strip's cells per code to ``counts``."""
+    acc = None  # (sum, count) of the coarse row being filled
+    filled = -1
+    for row0, codes in strips:
+        counts += np.bincount(codes.ravel(), minlength=18)
+        values = np.moveaxis(lut[codes], -1, 0)  # (P, rows, width)
+        if cells == 1:
+            yield row0, values
+            continue
+        pad = -codes.shape[1] % cells
+        values = np.pad(values, ((0, 0), (0, 0), (0, pad)), constant_values=np.nan)
+        for r in range(codes.shape[0]):
+            coarse = (row0 + r) // cells
+            if coarse != filled:
+                if acc is not None:
+                    yield filled, _mean_row(*acc)
+                acc, filled = None, coarse
+            line = values[:, r].reshape(values.shape[0], -1, cells)
+            ok = np.isfinite(line)
+            part = (np.where(ok, line, 0.0).sum(-1), ok.sum(-1))
+            acc = part if acc is None else (acc[0] + part[0], acc[1] + part[1])
+    if acc is not None:
+        yield filled, _mean_row(*acc)
+
+
+def _mean_row(total: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """One coarse row (P, 1, columns): ``total / n``, NaN where ``n`` is 0."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, total / np.maximum(n, 1), np.nan)[:, None, :].astype(np.float32)
 
 
 def area_weighted(area_m2: np.ndarray, lut: np.ndarray) -> list[float | None]:
@@ -103,7 +146,8 @@ def _zone_rows(layer, lcz_map: LczMap, lut: np.ndarray, feedback):
 
 
 def canopy_parameters(map_path, output, statistic: str = "mean", zones=None,
-                      zones_output=None, feedback: Feedback | None = None) -> dict:  # fmt: skip
+                      zones_output=None, feedback: Feedback | None = None,
+                      cells: int = 1) -> dict:  # fmt: skip
     """Stewart & Oke (2012) urban canopy parameters of an LCZ map.
 
     Args:
@@ -112,6 +156,7 @@ def canopy_parameters(map_path, output, statistic: str = "mean", zones=None,
         statistic: "min", "max" or "mean" (midpoint) of each published range.
         zones, zones_output: a polygon layer and the GeoPackage of its area-weighted means.
         feedback: progress and cancel.
+        cells: the raster on a grid of ``cells`` x ``cells`` map cells (1: the map's).
 
     Returns:
         {"output", "zones_output", "bands": the band descriptions, "classes": the LCZ
@@ -122,6 +167,8 @@ def canopy_parameters(map_path, output, statistic: str = "mean", zones=None,
     """
     feedback = feedback or Feedback()
     _check_request(output, statistic, zones, zones_output)
+    if not 1 <= int(cells) <= MAX_CELLS:
+        raise LczError(f"{param('AGGREGATE')} {cells}: give a whole number from 1 to {MAX_CELLS}")
     check_distinct_paths({"MAP": map_path, "ZONES": zones},
                          {"OUTPUT": output, "ZONES_OUTPUT": zones_output})  # fmt: skip
     lut = parameter_lut(statistic)
@@ -129,7 +176,7 @@ def canopy_parameters(map_path, output, statistic: str = "mean", zones=None,
     with open_lcz_map(map_path) as lcz_map:
         layer = read_zones(zones, lcz_map.info.crs_wkt) if zones else None
         with staged_outputs(feedback) as st:
-            counts = write_parameter_raster(lcz_map, st.temp(output), lut, feedback)
+            counts = write_parameter_raster(lcz_map, st.temp(output), lut, feedback, int(cells))
             if counts[1:].sum() == 0:
                 raise LczError(f"the LCZ map '{map_path}' holds no LCZ cell")
             st.write_text(Path(output).with_suffix(".qml"), parameter_qml())

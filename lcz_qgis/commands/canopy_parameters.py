@@ -3,8 +3,8 @@ parameters of each LCZ cell (a multi-band raster) and their area-weighted means 
 
 from __future__ import annotations
 
-from ..analysis.canopy import canopy_parameters
-from .spec import ENUM, RASTER, RASTER_DEST, VECTOR, VECTOR_DEST, Command, Param
+from ..analysis.canopy import MAX_CELLS, canopy_parameters
+from .spec import ENUM, INT, RASTER, RASTER_DEST, VECTOR, VECTOR_DEST, Command, Param
 
 STATISTICS = (
     ("mean", "Mean: the midpoint of each published range"),
@@ -17,6 +17,7 @@ def _run(values: dict, feedback, given=None) -> dict:
     result = canopy_parameters(
         values["MAP"], values["OUTPUT"], statistic=values["STATISTIC"],
         zones=values["ZONES"], zones_output=values["ZONES_OUTPUT"], feedback=feedback,
+        cells=values["AGGREGATE"],
     )  # fmt: skip
     return {"OUTPUT": result["output"], "ZONES_OUTPUT": result["zones_output"],
             "_result": result}  # fmt: skip
@@ -51,6 +52,9 @@ COMMAND = Command(
         "aspect ratio of LCZ 1, '>1' for LCZ A, '>300' W m-2 for LCZ 10) the max and mean "
         "are nodata, as are values the paper does not give (the height of water, the "
         "admittance of dense trees). Nodata where the map has no LCZ.<br>"
+        "<b>Aggregate</b> (advanced): N puts the raster on a grid of N x N map cells (a "
+        "model's or WRF's grid: 10 on a 100 m map gives 1 km cells), each cell the mean "
+        "of its map cells that have a value; 1 keeps the map's grid.<br>"
         "<b>Zones</b> (optional): for each polygon, the mean of each band over its cells "
         "(cells counted by their centres, as in LCZ statistics per zone), weighted by "
         "their ground area, over the cells that have a value.<br>"
@@ -63,6 +67,10 @@ COMMAND = Command(
         Param("STATISTIC", ENUM, "Statistic of each range",
               "Which value of each published range a cell gets.", choices=STATISTICS,
               default="mean"),
+        Param("AGGREGATE", INT, "Aggregate N x N map cells into one output cell",
+              "1: the map's grid; N: a grid of N x N map cells, each the mean of its cells "
+              "that have a value.", default=1, minimum=1, maximum=MAX_CELLS, advanced=True,
+              keyword=""),
         Param("ZONES", VECTOR, "Zones (polygons, optional)",
               "Polygons (districts, a grid; any CRS) to average the parameters over.",
               optional=True),

@@ -153,6 +153,42 @@ def test_raster_each_cell_its_class_values_nodata_elsewhere(tmp_path, statistic)
     assert (tmp_path / "params.qml").read_text().count("singlebandpseudocolor") == 1
 
 
+@pytest.mark.parametrize("cells", [3, 4])
+def test_aggregated_each_coarse_cell_the_mean_of_its_cells(tmp_path, cells):
+    """AGGREGATE N (issue 26, "aggregated onto a coarser grid"): a grid of N x N map
+    cells on the map's origin, edge cells over what is left, each the mean of its cells'
+    values (nodata and classes without a value left out), NaN where none has one."""
+    path, codes = _map(tmp_path, seed=4)
+    codes[:cells, :cells] = 0  # a coarse cell with no LCZ at all
+    raw = gdal.Open(str(path)).ReadAsArray()
+    raw[:cells, :cells] = -1
+    path = write_raster(tmp_path / "map2.tif", raw, gt=GT, nodata=-1)
+    fine, coarse = tmp_path / "fine.tif", tmp_path / "coarse.tif"
+    canopy_parameters(path, fine)
+    result = canopy_parameters(path, coarse, cells=cells)
+    values, _, _, _ = _read(fine)
+    arr, meta, gt, _ = _read(coarse)
+    rows, cols = -(-H // cells), -(-W // cells)
+    assert arr.shape == (10, rows, cols) and len(meta) == 10
+    assert gt == (GT[0], GT[1] * cells, 0.0, GT[3], 0.0, GT[5] * cells)
+    assert result["classes"] == sorted(set(codes.ravel().tolist()) - {0})
+    for j in range(10):
+        for r in range(rows):
+            for c in range(cols):
+                cell = values[j, r * cells : (r + 1) * cells, c * cells : (c + 1) * cells]
+                want = np.nanmean(cell) if np.isfinite(cell).any() else np.nan
+                np.testing.assert_allclose(arr[j, r, c], want, rtol=1e-6, equal_nan=True)
+    assert np.isnan(arr[:, 0, 0]).all()
+
+
+def test_aggregate_out_of_range_is_refused(tmp_path):
+    path, _ = _map(tmp_path)
+    for cells in (0, 1001):
+        with pytest.raises(LczError, match=rf"(?i)aggregate {cells}: give a whole number"):
+            canopy_parameters(path, tmp_path / "p.tif", cells=cells)
+    assert not (tmp_path / "p.tif").exists()
+
+
 # zones in the map's CRS, vertices 3 m off the cell centres
 ZONES = {
     "west": [(690003, 5339997), (690123, 5339997), (690123, 5339803), (690003, 5339803)],
