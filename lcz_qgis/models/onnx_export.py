@@ -286,6 +286,6 @@ def _version(dist: str) -> str | None:
 
 
 __all__ = [
-    "CONVERTERS", "OPSET", "PROBES", "TOLERANCE", "graph_entry",
+    "CONVERTERS", "OPSET", "PROBES", "TOLERANCE", "fold_batch_reshapes", "graph_entry",
     "importable", "missing_converters", "probe_windows",
 ]  # fmt: skip
