@@ -6,6 +6,8 @@ parameter: ``cli_multiple``); Processing takes one (its batch dialog runs severa
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..classify.options import DEFAULT_STRIDE, ClassifyOptions
 from ..classify.outputs import FORMATS
 from ..classify.pipeline import classify
@@ -98,6 +100,8 @@ def _requests(values: dict) -> list[ClassifyOptions]:
 
 def _run(values: dict, feedback, given=None) -> dict:
     requests = _requests(values)
+    if given is None:  # the first load imports scikit-learn or TensorFlow: seconds
+        feedback.info(f"loading the model file {Path(values['MODEL']).name}")
     model = load_model(values["MODEL"], runtime=values["RUNTIME"])
     if given is None:  # the Processing log says which model ran; the CLI stays quiet
         feedback.info(

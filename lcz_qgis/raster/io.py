@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,7 @@ PIXEL_SIZE_TOLERANCE = 0.05  # 5 %
 GTIFF_OPTIONS = ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"]
 _F32_MAX = float(np.finfo(np.float32).max)
 CACHE_BUDGET = 192 * 2**20  # GDAL block cache our reads and writes may fill before a trim
+_CACHE_LOCK = threading.Lock()  # trim_cache: one thread lowers and restores the maximum
 
 
 def classifier_input_options(predictor: bool) -> list[str]:
@@ -373,13 +375,18 @@ def trim_cache(budget: int = CACHE_BUDGET) -> None:
     rasterio has no ``FlushCache``; lowering the cache maximum makes GDAL flush blocks
     down to it (``GDALSetCacheMax64``), and the maximum is then set back. Blocks leave in
     LRU order, so a writer's complete tiles reach the file in the order they were
-    written, as a per-strip ``FlushCache`` wrote them.
+    written, as a per-strip ``FlushCache`` wrote them. GDAL writes them with Python's GIL
+    released; one thread trims at a time (``_CACHE_LOCK``: another thread reading the
+    lowered maximum as the one to restore would keep it).
     """
     g = gdal()
-    if g.GetCacheUsed() > budget:
-        old = g.GetCacheMax()
-        g.SetCacheMax(int(budget))
-        g.SetCacheMax(old)
+    with _CACHE_LOCK:  # two threads at once could leave the maximum lowered for good
+        if g.GetCacheUsed() > budget:
+            old = g.GetCacheMax()
+            try:  # a block that fails to write (a full disk) may raise here
+                g.SetCacheMax(int(budget))
+            finally:
+                g.SetCacheMax(old)
 
 
 def read_window(ds, bands: list[int], col0: int, row0: int, width: int, nrows: int, out=None):
@@ -533,6 +540,11 @@ def close_raster(ds) -> None:
     """Close a rasterio writer and raise what GDAL reports while closing (rasterio does
     not): a full disk often shows only when the last blocks are written.
 
+    GDAL's dirty blocks are written first by ``trim_cache(0)``, which releases Python's
+    GIL, and only then is the dataset closed: rasterio's ``close`` holds the GIL while
+    GDAL compresses and writes what is left in its block cache (up to ``GDAL_CACHEMAX``,
+    seconds for a Sentinel-2 tile), which froze QGIS's main thread (issue 24: 9).
+
     Raises:
         RuntimeError: GDAL reported a failure; the text names the file and holds GDAL's
             messages (``gdal_writes`` turns a full disk into ENOSPC). Warnings go on to
@@ -542,6 +554,8 @@ def close_raster(ds) -> None:
     msgs: list[tuple[int, int, str]] = []
     g.PushErrorHandler(lambda cls, no, msg: msgs.append((cls, no, str(msg))))
     try:
+        with contextlib.suppress(RuntimeError):  # GDAL's messages are in msgs: below
+            trim_cache(0)
         ds.close()
     finally:
         g.PopErrorHandler()

@@ -436,6 +436,7 @@ def _final_model(req: MapRequest, patches: _Patches, features, folder: Path, tem
         everything = folder / "all_polygons.h5"
         _write_subset(everything, patches, np.arange(len(patches.codes)))
         _finetune(req, everything, trained, req.seed, feedback)
+    feedback.info("final model: reading its file back to add the calibration")
     model = load_model(trained)
     manifest = dict(model.manifest)
     if req.model_type == "finetune":
@@ -460,6 +461,7 @@ def _save_rf(req, patches: _Patches, features, path: Path, boot, feedback: Feedb
     from ..models.modelfile import new_manifest, save_sklearn_model
 
     est = rf.fit(features, patches.codes, req.seed, feedback, req.trees)
+    feedback.info("final model: trained; writing its file")
     training = _areas_record(req, patches, boot)
     training |= {"seed": req.seed, "n_trees": req.trees, "features": "stats"}
     manifest = new_manifest(
@@ -504,6 +506,7 @@ def _classify(req: MapRequest, model_path: Path, st, feedback: Feedback, alarm: 
     for k in ("output", "confidence"):
         if k in temp:  # classify_raster writes each raster's style beside it
             st.adopt(qml_path(temp[k]), qml_path(final[k]))
+    feedback.info("the map: loading the final model file")
     model = load_model(model_path, runtime=req.runtime)
     feedback.info(f"the map: {model.model_type} model on {model.engine.label}")
     result = classify_raster(
@@ -515,6 +518,7 @@ def _classify(req: MapRequest, model_path: Path, st, feedback: Feedback, alarm: 
     if (alarm or accuracy) and "map_image" in temp:  # drawn again: intervals, warning
         from ..classify.map_image import map_subtitle, render_map_png
 
+        feedback.info("the map image: drawn again with the bootstrap's accuracy")
         cell = float(result.cell_area_m2) ** 0.5
         subtitle = map_subtitle(model.model_type, model.sensor, cell, req.filter, accuracy)
         render_map_png(temp["output"], temp["map_image"], "LCZ map from training areas",
@@ -590,6 +594,7 @@ def _steps(req: MapRequest, st, folder: Path, feedback: Feedback) -> MapResult:
     result.seconds, result.reliability, result.alarm = dict(times), reliability, alarm
     accuracy = bootstrap_accuracy(boot.summary, len(boot.splits))
     result.classify = _classify(req, model, st, feedback.scaled(80, 98), alarm, accuracy)
+    feedback.info("5/5 the factsheet and the other outputs")
     _write_extras(st, req, result, model, patches)
     return result
 
