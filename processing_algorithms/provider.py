@@ -22,6 +22,7 @@ from qgis.core import (
     QgsProcessingFeatureSourceDefinition,
     QgsProcessingModelAlgorithm,
     QgsProcessingOutputLayerDefinition,
+    QgsProcessingParameterEnum,
     QgsProcessingProvider,
 )
 from qgis.PyQt.QtGui import QIcon
@@ -100,6 +101,22 @@ def input_label(value, project=None) -> str:
     return layer.name() if layer is not None else source_label(value)
 
 
+def enum_words(options: list, value):
+    """The words among ``options`` (a model input's static-string choices, the labels of
+    one of the plugin's enum parameters) for ``value`` given as that parameter's code
+    ("gaussian"), index or former label; None when no parameter has these labels or the
+    value is none of them (QGIS's own check then reports it)."""
+    from ..lcz_qgis.commands import all_commands, spec
+    from .spec_algorithm import enum_code
+
+    for command in all_commands():
+        for p in command.params:
+            if p.kind == spec.ENUM and list(p.labels) == list(options):
+                code = enum_code(p, value)
+                return None if code is None else p.labels[p.codes.index(code)]
+    return None
+
+
 class LczModelAlgorithm(QgsProcessingModelAlgorithm):
     """A shipped graphical model, shown under a readable name in the Mapping group.
 
@@ -152,6 +169,23 @@ class LczModelAlgorithm(QgsProcessingModelAlgorithm):
             if p.defaultValue() not in (None, ""):
                 p.setCreateByDefault(True)
 
+    def with_words(self, parameters: dict) -> dict:
+        """``parameters`` with each static-string choice of the model given as a code, an
+        index or a former label (``FILTER=gaussian``, as the model stored it before its
+        choices were words) replaced by its words (``enum_words``)."""
+        out = dict(parameters)
+        for d in self.parameterDefinitions():
+            value = out.get(d.name())
+            if (isinstance(d, QgsProcessingParameterEnum) and d.usesStaticStrings()
+                    and isinstance(value, (str, int)) and value not in d.options()):  # fmt: skip
+                words = enum_words(d.options(), value)
+                if words is not None:
+                    out[d.name()] = words
+        return out
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802 - QGIS API
+        return super().checkParameterValues(self.with_words(parameters), context)
+
     def createInstance(self):  # noqa: N802 - QGIS API
         alg = LczModelAlgorithm(self._title)
         alg.loadVariant(self.toVariant())
@@ -163,7 +197,7 @@ class LczModelAlgorithm(QgsProcessingModelAlgorithm):
         """Run the model's steps (see the class docstring for what differs from QGIS)."""
         if feedback is not None and feedback.isCanceled():
             raise QgsProcessingException(CANCELLED)
-        params = dict(parameters)
+        params = self.with_words(parameters)
         for p in self.parameterDefinitions():
             if p.name() not in params and p.defaultValue() is not None:
                 params[p.name()] = p.defaultValue()

@@ -178,3 +178,30 @@ def test_layers_a_model_loads_are_named_after_its_training_areas_layer(project_l
     assert input_label(selected, project) == input_label(layer.id(), project) == "areas"
     assert input_label(layer, project) == "areas"
     assert input_label("/data/S2A_MSIL2A_X.SAFE", project) == "S2A_MSIL2A_X"
+
+
+def test_the_sentinel2_models_filter_reads_as_words_and_takes_codes(qgis_app, tmp_path):
+    """Issue 24: 6: the model's filter choices are the words of classify's FILTER; a run
+    given the code (qgis_process ... FILTER=gaussian, as the model stored it before), an
+    index or a former label still gets its choice."""
+    from lcz_mapping.processing_algorithms.provider import enum_words  # as QGIS loads it
+    from qgis.core import QgsApplication, QgsProcessingContext
+
+    model = QgsApplication.processingRegistry().createAlgorithmById("lcz:sentinel2_to_lcz_map")
+    [choice] = [d for d in model.parameterDefinitions() if d.name() == "FILTER"]
+    words = ["No filter", "Majority of the 3 x 3 neighbouring cells",
+             "Gaussian smoothing of probabilities (as the LCZ Generator)"]  # fmt: skip
+    assert choice.options() == words and choice.defaultValue() == words[2]
+    assert [enum_words(words, v) for v in ("gaussian", 1, "none", words[1])] == [
+        words[2], words[1], words[0], words[1]]  # fmt: skip
+    assert enum_words(words, "Gaussian (as the LCZ Generator)") == words[2]  # former label
+    assert enum_words(words, "median") is None and enum_words(["a", "b"], "a") is None
+    params = {"PRODUCT": str(make_safe(tmp_path / "safe", size10=64)),
+              "MODEL": str(tmp_path / "m.lczmodel"), "RESOLUTION": 100}  # fmt: skip
+    assert model.with_words(params | {"FILTER": "majority"})["FILTER"] == words[1]
+    params |= {"classify:LCZ map": str(tmp_path / "lcz.tif")}
+    context = QgsProcessingContext()
+    ok, message = model.checkParameterValues(params | {"FILTER": "gaussian"}, context)
+    assert ok, message
+    ok, message = model.checkParameterValues(params | {"FILTER": "median"}, context)
+    assert not ok and "filter" in message.lower(), message
