@@ -167,6 +167,15 @@ class _Closing:
         self._ds.close()
 
 
+def _write_by_strips(ds, data: np.ndarray, rows: int = 100) -> None:
+    """Write ``data`` (bands, rows, columns) in strips of ``rows`` rows, across the 256-row
+    tiles, as the plugin's writers do: GDAL keeps the blocks in its cache until they are
+    flushed (GDAL 3.10 writes a call that covers whole tiles straight to the file)."""
+    for row0 in range(0, data.shape[1], rows):
+        strip = data[:, row0 : row0 + rows]
+        ds.write(strip, window=((row0, row0 + strip.shape[1]), (0, data.shape[2])))
+
+
 def test_close_raster_writes_the_dirty_blocks_before_rasterio_closes(tmp_path):
     """rasterio's close holds the GIL while GDAL compresses and writes the blocks left in
     its cache; close_raster has written them already (the GIL released), and the file
@@ -177,7 +186,7 @@ def test_close_raster_writes_the_dirty_blocks_before_rasterio_closes(tmp_path):
     path = tmp_path / "stack.tif"
     ds = create_geotiff(path, n, n, bands, "float32", (690000.0, 10.0, 0.0, 5340000.0, 0.0, -10.0),
                         crs, -9999.0, classifier_input_options(predictor=False))  # fmt: skip
-    ds.write(data)
+    _write_by_strips(ds, data)
     assert gdal().GetCacheUsed() >= data.nbytes // 2  # dirty blocks wait in the cache
     seen: list[int] = []
     close_raster(_Closing(ds, seen))
@@ -207,7 +216,7 @@ def test_a_full_disk_while_closing_keeps_the_cache_maximum(tmp_path):
         ds = create_geotiff(disk / "big.tif", 1024, 1024, 4, "float32",
                             (690000.0, 10.0, 0.0, 5340000.0, 0.0, -10.0),
                             rasterio.crs.CRS.from_epsg(32632), -9999.0, ["TILED=YES"])  # fmt: skip
-        ds.write(noise)  # 16 MB in GDAL's cache, for a 1 MB disk
+        _write_by_strips(ds, noise)  # 16 MB in GDAL's cache, for a 1 MB disk
         with pytest.raises(RuntimeError, match="big.tif"):
             close_raster(ds)
         assert gdal().GetCacheMax() == before
