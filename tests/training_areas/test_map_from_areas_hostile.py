@@ -193,23 +193,6 @@ def test_too_few_classes_to_score_are_refused(city, tmp_path, classes):
 # -- a full disk in step 1 ----------------------------------------------------------------------
 
 
-@pytest.fixture()
-def small_disk(tmp_path):
-    """A 1 MiB tmpfs at ``tmp_path/disk`` (root only)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a tmpfs needs root")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
-                       capture_output=True)  # fmt: skip
-    if r.returncode != 0:
-        pytest.skip(f"mount -t tmpfs is not permitted here: {r.stderr.decode().strip()}")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True, check=False)
-
-
 def test_a_full_disk_writing_the_suspicious_layer_is_one_line(city, tmp_path, small_disk):
     from lcz_qgis.training_areas import training_area_patches
 
