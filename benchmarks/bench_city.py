@@ -2,9 +2,10 @@
 
 ``classify_raster`` (stride 10: a 100 m map) of the same 10-band raster written as
 ``prepare-s2`` writes it (``bench_classify``'s raster), by the forest of
-``bench_classify`` (200 trees on patch statistics, its default runtime: scikit-learn)
-and by the published Sen2LCZ-Net architecture (float32, untrained: the time does not
-depend on the weights; its default runtime: ONNX Runtime), each in a fresh process:
+``bench_classify`` (200 trees on patch statistics; its default runtime, ONNX Runtime
+with whole votes, and scikit-learn, ``runtime="tensorflow"``) and by the published
+Sen2LCZ-Net architecture (float32, untrained: the time does not depend on the weights;
+its default runtime: ONNX Runtime), each in a fresh process:
 
 * ``startup_cpu_s``: CPU seconds of the process before the first window (interpreter,
   imports, ``load_model``);
@@ -26,14 +27,19 @@ from benchmarks.bench_classify import _write_raster
 from benchmarks.common import run_python
 
 TITLE = "A city: random forest vs float32 Sen2LCZ-Net (classify_raster, stride 10)"
-MODELS = ("rf", "sen2lcznet")
+# (row name, model, runtime)
+MODELS = (
+    ("rf", "rf", "auto"),
+    ("rf sklearn", "rf", "tensorflow"),
+    ("sen2lcznet", "sen2lcznet", "auto"),
+)
 
 _CHILD = r"""
 import json, time
 from benchmarks.common import peak_rss_mb
 from lcz_qgis.models.modelfile import load_model
 from lcz_qgis.classify.pipeline import classify_raster
-model = load_model({model!r})
+model = load_model({model!r}, runtime={runtime!r})
 startup = time.process_time()
 c0, t0 = time.process_time(), time.perf_counter()
 res = classify_raster(model, {out!r}, sentinel2={raster!r}, stride=10)
@@ -74,10 +80,11 @@ def run(workdir) -> list[dict]:
         _write_raster(raster, size)
     models = _models(workdir)
     rows = []
-    for name in MODELS:
-        out = workdir / f"bench_city_{name}.tif"
-        r = run_python(_CHILD.format(model=str(models[name]), out=str(out), raster=str(raster)))
-        rows.append({"model": name, "raster px": size, **r})
+    for name, model, runtime in MODELS:
+        out = workdir / f"bench_city_{name.replace(' ', '_')}.tif"
+        child = _CHILD.format(model=str(models[model]), runtime=runtime, out=str(out),
+                              raster=str(raster))  # fmt: skip
+        rows.append({"model": name, "raster px": size, **run_python(child)})
     net = next(r["wall_s"] for r in rows if r["model"] == "sen2lcznet")
     for r in rows:
         r["vs_sen2lcznet"] = round(r["wall_s"] / net, 2)

@@ -121,10 +121,9 @@ FOREST_BATCH = 2048
 
 
 def _read_batch(model, batch_size: int) -> int:
-    """Windows per model call: ``batch_size``, or ``FOREST_BATCH`` for a scikit-learn
-    forest run at the default batch size."""
-    engine = getattr(model, "engine", None)
-    forest = engine is not None and engine.framework == Framework.SKLEARN
+    """Windows per model call: ``batch_size``, or ``FOREST_BATCH`` for a random forest
+    (on scikit-learn, or on ONNX Runtime with whole votes) at the default batch size."""
+    forest = getattr(model, "framework", None) == Framework.SKLEARN
     if forest and model.batch_invariant and batch_size == DEFAULT_BATCH:
         return max(batch_size, FOREST_BATCH)
     return batch_size

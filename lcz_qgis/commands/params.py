@@ -122,8 +122,10 @@ def runtime_param(**changes) -> Param:
     return Param(
         "RUNTIME", ENUM, "Inference engine",
         "What runs the model: auto uses ONNX Runtime when it is installed and the model "
-        "file carries an ONNX graph (a random forest stays on scikit-learn where it is "
-        "installed: its exact vote ties), else the model's own framework; onnx requires "
+        "file carries an ONNX graph (a random forest whose graph gives whole votes, as "
+        "the plugin's do, with scikit-learn's own numbers; another forest stays on "
+        "scikit-learn where it is installed: its exact ties), else the model's own "
+        "framework; onnx requires "
         "the graph (`lcz upgrade-model` adds one); tensorflow runs the model's own "
         "framework (TensorFlow/Keras, or scikit-learn for a forest).",
         choices=tuple((r, RUNTIME_LABELS[r]) for r in RUNTIMES), default="auto", **changes,

@@ -373,11 +373,15 @@ def _use_onnx(p: Path, manifest: dict, runtime: str, where: str) -> bool:
     ``runtime``. ``auto`` runs a file whose graph member is gone (a tool that rewrote
     the zip) on its framework, with that framework's own checks.
 
-    ``auto`` keeps a random forest on scikit-learn where scikit-learn and skops are
-    installed: a forest's votes often tie exactly (two classes with the same share of
-    trees), and ONNX Runtime's float32 sums break such ties differently from
-    scikit-learn's, so the map would change at those cells. Without them, the forest
-    runs on ONNX Runtime (probabilities within 1e-5; ties may fall the other way)."""
+    A random forest whose graph gives whole votes (the entry's ``votes``: every leaf
+    holds one class, as in the plugin's fully grown forests) runs on ONNX Runtime, whose
+    rounded votes are scikit-learn's numbers bit for bit, without the seconds that
+    importing scikit-learn and skops costs. ``auto`` keeps any other forest on
+    scikit-learn where scikit-learn and skops are installed: a forest's probabilities
+    often tie exactly (two classes with the same share of trees), and ONNX Runtime's
+    float32 sums break such ties differently from scikit-learn's, so the map would change
+    at those cells. Without them, such a forest runs on ONNX Runtime (probabilities
+    within 1e-5; ties may fall the other way)."""
     if runtime == "tensorflow":
         return False
     graph = has_graph(manifest)
@@ -385,8 +389,11 @@ def _use_onnx(p: Path, manifest: dict, runtime: str, where: str) -> bool:
         if not graph:
             raise LczError(f"{where} has no ONNX graph; {UPGRADE}")
         return True  # the engine asks for onnxruntime; a missing member is damage
-    if manifest.get("framework") == Framework.SKLEARN and all(
-        onnx_export.importable(m) for m in ("sklearn", "skops")
+    votes = graph and manifest["onnx"].get("votes")
+    if (
+        manifest.get("framework") == Framework.SKLEARN
+        and not votes
+        and all(onnx_export.importable(m) for m in ("sklearn", "skops"))
     ):
         return False
     return graph and onnx_export.importable("onnxruntime") and _has_member(p, onnx_safety.MEMBER)

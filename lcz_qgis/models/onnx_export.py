@@ -149,7 +149,26 @@ def _convert(framework: Framework, network, manifest: dict) -> tuple[bytes, dict
         raise LczError(f"no ONNX converter for {framework}")
     entry = {"member": onnx_safety.MEMBER, **_io_names(graph, probes.shape[1:]),
              "output_codes": codes, "converter": converter}  # fmt: skip
+    votes = tree_votes(network) if framework == Framework.SKLEARN else None
+    if votes:
+        entry["votes"] = votes
     return graph, entry
+
+
+def tree_votes(estimator) -> int | None:
+    """The forest's tree count when every leaf of every tree holds one class (a fully
+    grown forest's): its probabilities are then whole votes over the trees, which the
+    ONNX engine rounds to, so that ONNX Runtime's float32 sums give scikit-learn's
+    numbers bit for bit (and its ties). None when a leaf holds several classes."""
+    trees = getattr(estimator, "estimators_", None)
+    if not trees or getattr(estimator, "n_outputs_", 1) != 1:
+        return None
+    for tree in trees:
+        t = tree.tree_
+        leaves = t.value[t.children_left == -1, 0, :]
+        if (np.count_nonzero(leaves, axis=1) != 1).any():
+            return None
+    return len(trees)
 
 
 def _keras_graph(network) -> bytes:

@@ -26,6 +26,7 @@ Plain Python only: no onnx, onnxruntime, TensorFlow or scikit-learn import.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Iterator
 
 from ..common.errors import LczError
@@ -96,11 +97,45 @@ def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
             raise _Damaged("a number is too long")
 
 
-def _fields(buf: memoryview) -> Iterator[tuple[int, int, Any]]:
+# An attribute's repeated numbers and texts (a forest's node tables: millions of
+# elements, each with its own key) are skipped a run at a time: fixed-size and varint
+# elements by a regular expression (C speed), texts by their one-byte lengths
+_RUN_PATTERNS = {
+    0x3D: re.compile(rb"(?:\x3d[\x00-\xff]{4})+"),  # floats: field 7, fixed32
+    0x40: re.compile(rb"(?:\x40[\x80-\xff]{0,9}[\x00-\x7f])+"),  # ints: field 8, varint
+}
+_TEXTS = 0x4A  # strings: field 9, length-delimited
+_ATTRIBUTE_RUNS = frozenset({*_RUN_PATTERNS, _TEXTS})
+
+
+def _skip_run(buf: memoryview, pos: int, end: int) -> int:
+    """The position after the whole elements of the run of one repeated field that starts
+    at ``pos`` (its one-byte key in :data:`_ATTRIBUTE_RUNS`); ``pos`` when there is none.
+    What the run leaves (a cut-off or longer element) the field-by-field reader reads."""
+    key = buf[pos]
+    if key != _TEXTS:
+        match = _RUN_PATTERNS[key].match(buf, pos, end)
+        return match.end() if match else pos
+    while pos + 1 < end and buf[pos] == _TEXTS and buf[pos + 1] < 0x80:
+        after = pos + 2 + buf[pos + 1]
+        if after > end:
+            break
+        pos = after
+    return pos
+
+
+def _fields(buf: memoryview, runs: frozenset = frozenset()) -> Iterator[tuple[int, int, Any]]:
     """(field number, wire type, value) of one message's fields, in order: an int for
-    varints, a memoryview of the bytes otherwise (no copy)."""
+    varints, a memoryview of the bytes otherwise (no copy). A run of elements of a
+    repeated field whose key is in ``runs`` comes as one item, its bytes the value."""
     pos, end = 0, len(buf)
     while pos < end:
+        if buf[pos] in runs:
+            key, after = buf[pos], _skip_run(buf, pos, end)
+            if after > pos:
+                yield key >> 3, key & 7, buf[pos:after]
+                pos = after
+                continue
         key, pos = _varint(buf, pos)
         number, wire = key >> 3, key & 7
         if number == 0:
@@ -175,7 +210,8 @@ def _part(buf: memoryview, kind: str, where: str) -> dict[str, list]:
     decoded, sub-parts read recursively); refused and unknown fields raise LczError."""
     spec, refused = _PARTS[kind], _REFUSED.get(kind, {})
     out: dict[str, list] = {}
-    for number, wire, value in _fields(buf):
+    runs = _ATTRIBUTE_RUNS if kind == "attribute" else frozenset()
+    for number, wire, value in _fields(buf, runs):
         if number in refused:
             raise LczError(f"{where}: its ONNX graph holds {refused[number]}; refusing it")
         if number not in spec:
@@ -358,6 +394,8 @@ def check_entry(entry: Any, where: str) -> None:
     codes = entry["output_codes"]
     if not _whole_list(codes, 1) or len(set(codes)) != len(codes) or not set(codes) <= set(CODES):
         raise bad(f"has output codes {str(codes)[:60]}, not distinct LCZ codes 1..17")
+    if "votes" in entry and not _whole_list([entry["votes"]], 1):
+        raise bad(f"has votes {str(entry['votes'])[:40]}, not a tree count")
 
 
 def _whole_list(values, low: int) -> bool:

@@ -40,6 +40,23 @@ def forest(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def voting_forest(tmp_path_factory):
+    """A fully grown forest (every leaf one class, as the plugin trains them) of an even
+    number of trees on random labels: many windows tie between two classes."""
+    pytest.importorskip("skl2onnx")
+    from sklearn.ensemble import RandomForestClassifier
+
+    from lcz_qgis.models import preprocessing
+
+    steps = [{"type": "patch_features", "band_names": S2, "set": "stats"}]
+    x = preprocessing.apply(_windows(300, seed=1), steps)
+    y = np.random.default_rng(2).choice([2, 5, 8, 11, 14], len(x))
+    est = RandomForestClassifier(20, random_state=0, n_jobs=-1).fit(x, y)
+    manifest = new_manifest("rf", Framework.SKLEARN, "sen2", list(range(10)), preprocessing=steps)
+    return save_sklearn_model(tmp_path_factory.mktemp("tax") / "votes.lczmodel", est, manifest)
+
+
+@pytest.fixture(scope="module")
 def mlp(tmp_path_factory):
     pytest.importorskip("tf2onnx")
     keras = pytest.importorskip("keras")
@@ -64,9 +81,12 @@ def _imported(importtime_log: str) -> set[str]:
     return names
 
 
-# a network with a graph runs on ONNX Runtime by default; a forest only when asked (on
-# scikit-learn where it is installed: its exact vote ties, modelfile._use_onnx)
-@pytest.mark.parametrize("kind, runtime", [("mlp", "auto"), ("forest", "onnx")])
+# a network with a graph runs on ONNX Runtime by default, as does a forest of whole votes;
+# another forest only when asked (on scikit-learn where it is installed: its exact ties,
+# modelfile._use_onnx)
+@pytest.mark.parametrize(
+    "kind, runtime", [("mlp", "auto"), ("voting_forest", "auto"), ("forest", "onnx")]
+)
 def test_classify_with_an_onnx_graph_imports_no_tensorflow_keras_or_sklearn(
     kind, runtime, request, tmp_path
 ):
@@ -132,3 +152,27 @@ def test_forest_proba_is_scikit_learns_predict_proba_on_one_job(forest, threads)
         assert np.array_equal(forest_proba(est, bad, threads), want_bad)
     tree = est.estimators_[0]  # a lone tree: its own predict_proba
     assert np.array_equal(forest_proba(tree, x, threads), tree.predict_proba(x))
+
+
+def test_a_forest_of_whole_votes_runs_on_onnx_runtime_with_scikit_learns_numbers(
+    voting_forest, forest
+):
+    """Its graph's entry records the votes; ``auto`` runs it on ONNX Runtime, whose
+    rounded votes equal scikit-learn's probabilities bit for bit, ties included, in any
+    batch. A depth-limited forest (leaves of several classes) stays on scikit-learn."""
+    from lcz_qgis.models import preprocessing
+
+    auto, framework = load_model(voting_forest), load_model(voting_forest, runtime="tensorflow")
+    assert auto.manifest["onnx"]["votes"] == 20
+    assert auto.runtime == Framework.ONNX and framework.runtime == Framework.SKLEARN
+    assert auto.batch_invariant
+    x = preprocessing.apply(_windows(600, seed=7), auto.manifest["preprocessing"])
+    want = framework.engine.predict(x, batch_size=600)
+    for batch in (600, 256, 7):
+        got = auto.engine.predict(x, batch_size=batch)
+        assert np.array_equal(got, want), batch
+    top2 = np.sort(want, axis=1)[:, -2:]
+    assert (top2[:, 0] == top2[:, 1]).sum() > 20  # ties, broken the same way
+    assert np.array_equal(np.argmax(auto.engine.predict(x, 600), 1), np.argmax(want, 1))
+    limited = load_model(forest)
+    assert "votes" not in limited.manifest["onnx"] and limited.runtime == Framework.SKLEARN

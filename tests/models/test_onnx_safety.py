@@ -181,3 +181,51 @@ def test_damaged_or_unknown_bytes_and_bad_entries_are_refused(tmp_path, no_runti
     assert "'onnx' entry has output codes [0, 1], not distinct LCZ codes 1..17" in msg
     msg = _refused(tmp_path, _graph(), {**ENTRY, "member": "../evil.onnx"})
     assert "names the member '../evil.onnx'" in msg
+
+
+def _attribute_parts(payload: bytes, runs: bool) -> dict:
+    """The attribute ``payload`` read by the safety reader, with or without its run
+    skipping, as {field: number of items} (a run is one item)."""
+    saved = onnx_safety._ATTRIBUTE_RUNS
+    try:
+        if not runs:
+            onnx_safety._ATTRIBUTE_RUNS = frozenset()
+        part = onnx_safety._part(memoryview(payload), "attribute", "'m.lczmodel'")
+    finally:
+        onnx_safety._ATTRIBUTE_RUNS = saved
+    return {name: len(values) for name, values in part.items()}
+
+
+def test_long_attribute_tables_are_skipped_a_run_at_a_time_with_the_same_checks():
+    """A forest's node tables (repeated ints, floats, texts with one key per element)
+    are skipped by runs; the fields around them and every refusal stay as before."""
+    rng = np.random.default_rng(3)
+    ints = [int(v) for v in rng.integers(-(1 << 40), 1 << 40, 500)] + [0, 1, 127, 128, -1]
+    texts = [b"BRANCH_LEQ", b"LEAF", b"", b"x" * 127, b"y" * 300, b"LEAF"]
+    for attribute in (helper.make_attribute("nodes_featureids", ints),
+                      helper.make_attribute("nodes_values", rng.normal(size=700).tolist()),
+                      helper.make_attribute("nodes_modes", texts)):  # fmt: skip
+        attribute.ClearField("type")  # the table is the last field
+        payload = attribute.SerializeToString()
+        fast, slow = _attribute_parts(payload, True), _attribute_parts(payload, False)
+        assert set(fast) == set(slow) and len(fast) == 2, (fast, slow)
+        table = next(k for k in fast if k != "name")
+        # the ints and floats come as one run; the texts as runs split by the 300-byte one
+        assert fast[table] == {"strings": 3}.get(table, 1), (table, fast)
+        assert slow[table] == len(attribute.ints or attribute.floats or attribute.strings)
+        # a cut-off last element is left to the field-by-field reader, which refuses it
+        for cut in (1, 3):
+            with pytest.raises(onnx_safety._Damaged, match="cut off"):
+                _attribute_parts(payload[:-cut], True)
+    # a refused field after a long table is still refused (field 6: a subgraph)
+    table = helper.make_attribute("nodes_truenodeids", list(range(1000))).SerializeToString()
+    with pytest.raises(LczError, match="holds a subgraph"):
+        _attribute_parts(table + b"\x32\x00", True)
+    # a tensor between two runs of the same table is still read and checked
+    tensor = numpy_helper.from_array(np.zeros(3, np.float32), "t")
+    tensor.data_location = TensorProto.EXTERNAL
+    ints_run = helper.make_attribute("a", [5, 6, 7]).SerializeToString()[3:]  # past the name
+    payload = b"\x0a\x01a" + ints_run + b"\x2a" + bytes([len(tensor.SerializeToString())])
+    payload += tensor.SerializeToString() + ints_run
+    part = onnx_safety._part(memoryview(payload), "attribute", "'m.lczmodel'")
+    assert len(part["t"]) == 1 and part["t"][0]["data_location"] == [TensorProto.EXTERNAL]

@@ -14,7 +14,9 @@ session uses as many intra-op threads as the cores the process may run on (or
 ``configure``'s count), one inter-op thread, and its threads do not spin while idle
 (with spinning ONNX Runtime used 1.3-2x the CPU on a shared machine, docs/onnx.md). A
 patch's probabilities may differ by float noise from batch to batch, so the engine is
-not ``batch_invariant``.
+not ``batch_invariant``, except a forest whose entry has ``votes`` (its tree count: every
+leaf holds one class, :func:`..onnx_export.tree_votes`): its probabilities are whole votes,
+and are rounded to them, which gives scikit-learn's numbers bit for bit.
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ class OnnxEngine(Engine):
     member_bytes = onnx_safety.MAX_GRAPH_BYTES
     # ONNX Runtime's tree ensembles sum a patch's trees in another order for another
     # batch (differences of 1e-7 for a 200-tree forest): pad to a fixed batch where tiles
-    # must match bit for bit (LczModel.fixed_batch)
+    # must match bit for bit (LczModel.fixed_batch); a forest of whole votes (the
+    # entry's ``votes``) is rounded to them, the same in any batch
     batch_invariant = False
     imports = ("onnxruntime",)
 
@@ -72,6 +75,9 @@ class OnnxEngine(Engine):
         self._graph = graph
         self.entry = entry
         self.codes = np.asarray(entry["output_codes"], dtype=np.int64)
+        self._votes = entry.get("votes")
+        if self._votes:  # whole votes: the same numbers in any batch
+            self.batch_invariant = True
         self._where = where
         self._threads = usable_cores()
         self._deterministic = False
@@ -140,6 +146,8 @@ class OnnxEngine(Engine):
                     f"{self._where}: its ONNX graph gives probabilities of shape {p.shape}, "
                     f"expected ({len(batch)}, {n_codes})"
                 )
+            if self._votes:
+                p = np.rint(p.astype(np.float64) * self._votes) / self._votes
             out[start : start + len(batch), self.codes - 1] = p
         return out
 
