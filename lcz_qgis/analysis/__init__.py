@@ -3,6 +3,7 @@
 Public names (imported on first use, so importing the package stays cheap):
 - ``read_map``: LczMap, STRIP_CELLS, STRIP_ROWS, code_counts, iter_strips, open_lcz_map, pass_rows, raw_values, read_codes
 - ``cell_area``: row_areas
+- ``run_counts``: MIN_RUN, SAMPLE, count_keys, long_runs
 - ``class_groups``: BUILT_CODES, IMPERVIOUS_CODES, IMPERVIOUS_TEXT, PERVIOUS_FRACTION
 - ``zones``: Zone, ZoneLayer, overlap_layers, read_zones
 - ``zonal_stats``: ZoneCounts, count_zone, count_zones, open_confidence, zone_window
@@ -49,6 +50,10 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "raw_values": "read_map",
         "read_codes": "read_map",
         "row_areas": "cell_area",
+        "MIN_RUN": "run_counts",
+        "SAMPLE": "run_counts",
+        "count_keys": "run_counts",
+        "long_runs": "run_counts",
         "BUILT_CODES": "class_groups",
         "IMPERVIOUS_CODES": "class_groups",
         "IMPERVIOUS_TEXT": "class_groups",

@@ -20,6 +20,7 @@ from ..common.errors import LczError
 from ..common.input_files import check_input_file
 from ..common.legend import normalize_codes
 from ..raster.io import RasterInfo, open_raster, read_errors, read_window
+from .run_counts import count_keys
 
 # rows read at once when a whole map is scanned (memory = STRIP_ROWS x width values)
 STRIP_ROWS = 256
@@ -175,5 +176,5 @@ def code_counts(lcz_map: LczMap, rows: int = STRIP_ROWS) -> np.ndarray:
     """Cells per code 0-17 of the whole map (index = code, 0 = nodata), read by strips."""
     counts = np.zeros(18, np.int64)
     for _, codes in iter_strips(lcz_map, rows):
-        counts += np.bincount(codes.ravel(), minlength=18)
+        counts += count_keys(codes, 18)[0]
     return counts

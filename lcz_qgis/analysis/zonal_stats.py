@@ -7,9 +7,10 @@ zones of a partition share the map's cells without overlap. Shares are fractions
 of the zone's cells that hold an LCZ (nodata cells are counted apart).
 
 ``count_zones`` counts every zone in one pass over the map by strips of rows: the zone
-ids are burnt into an int32 strip (zones that overlap go in separate groups,
+ids are burnt into an integer strip (zones that overlap go in separate groups,
 ``zones.overlap_layers``, each burnt apart, so a cell counts in every zone holding its
-centre) and one ``np.bincount`` of ``id * 18 + code`` counts the strip; memory depends
+centre) and the keys ``id * 18 + code`` are counted per strip (by runs:
+``run_counts.count_keys``); memory depends
 on the strip (``read_map.pass_rows``), never on the map's size. ``count_zone`` counts one zone
 by the windows of its bounding box, the same rule (the tests' reference).
 """
@@ -26,6 +27,7 @@ from ..raster.io import open_raster, rasterize_rows, read_errors, read_window
 from .cell_area import row_areas
 from .class_groups import BUILT_CODES, IMPERVIOUS_CODES
 from .read_map import STRIP_ROWS, LczMap, pass_rows, read_codes
+from .run_counts import count_keys
 from .zones import Zone, overlap_layers
 
 
@@ -182,9 +184,7 @@ def _count_strip(zones, lcz_map: LczMap, confidence, tally: _Tally, strip) -> No
     c0 = int(windows[active, 0].min())
     width = int((windows[active, 0] + windows[active, 2]).max()) - c0
     codes = read_codes(lcz_map, c0, row0, width, nrows)
-    weights = None
-    if tally.area is not None:
-        weights = np.broadcast_to(row_areas(lcz_map.info, row0, nrows)[:, None], codes.shape)
+    weights = None if tally.area is None else row_areas(lcz_map.info, row0, nrows)
     conf = _confidence_values(confidence, (c0, row0, width, nrows), codes)
     gt = lcz_map.info.geotransform
     origin = (gt[0] + c0 * gt[1], gt[1], 0.0, gt[3] + row0 * gt[5], 0.0, gt[5])
@@ -224,12 +224,12 @@ def _confidence_values(ds, window, codes: np.ndarray):
 def _add_group(tally: _Tally, ks: np.ndarray, ids: np.ndarray, codes, weights, conf) -> None:
     """Add one group's cells (ids 1..len(ks) index ``ks``; 0 = no zone) to ``tally``."""
     size = (len(ks) + 1) * 18
-    idx = np.multiply(ids, 18, dtype=np.intp)  # bincount's own type: no further copy
-    idx = np.add(idx, codes, out=idx).ravel()
-    tally.cells[ks] += np.bincount(idx, minlength=size).reshape(-1, 18)[1:]
-    if weights is not None:
-        w = np.bincount(idx, weights=weights.ravel(), minlength=size)
-        tally.area[ks] += w.reshape(-1, 18)[1:]
+    key = np.multiply(ids, 18, dtype=np.uint16 if size <= 1 << 16 else np.intp)
+    key = np.add(key, codes, out=key)
+    cells, area = count_keys(key, size, weights)
+    tally.cells[ks] += cells.reshape(-1, 18)[1:]
+    if area is not None:
+        tally.area[ks] += area.reshape(-1, 18)[1:]
     if conf is not None:
         ok = np.isfinite(conf) & (ids > 0)
         zid = ids[ok]
