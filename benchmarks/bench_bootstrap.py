@@ -39,15 +39,14 @@ def run(workdir) -> list[dict]:
     from lcz_qgis.common.bands import SEN2_BANDS
     from lcz_qgis.models.features import patch_features
     from lcz_qgis.training_areas.bootstrap import run_bootstrap
-    from lcz_qgis.training_areas.workflow import MapRequest, _rf_fit_predict
+    from lcz_qgis.training_areas.workflow import rf_fit_predict
 
     x, codes, polygons = patches()
     t0 = time.perf_counter()
     features = patch_features(x, SEN2_BANDS)
     t_features = time.perf_counter() - t0
-    req = MapRequest(areas="", sentinel2="", output="", trees=TREES)
     t0 = time.perf_counter()
-    res = run_bootstrap(polygons, codes, _rf_fit_predict(req, features, codes), SPLITS)
+    res = run_bootstrap(polygons, codes, rf_fit_predict(features, codes, TREES), SPLITS)
     t_boot = time.perf_counter() - t0
     per_split = t_boot / SPLITS
     return [{
