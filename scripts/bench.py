@@ -1,7 +1,9 @@
 """`make bench`: run every benchmarks/bench_*.py and print one table each.
 
 Usage: python scripts/bench.py [--only NAME ...] [--workdir DIR]
-Each child measurement runs in its own process, so peak-RSS figures do not mix.
+Each child measurement runs in its own process, so peak-RSS figures do not mix. A
+benchmark that fails prints its traceback and the others still run; the exit status is
+then 1.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import pkgutil
 import platform
 import sys
 import time
+import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,18 +38,27 @@ def main() -> int:
     )
     import benchmarks
 
+    failed = []
     for info in sorted(pkgutil.iter_modules(benchmarks.__path__), key=lambda m: m.name):
         if not info.name.startswith("bench_"):
             continue
         short = info.name[len("bench_") :]
         if args.only and short not in args.only:
             continue
-        mod = importlib.import_module(f"benchmarks.{info.name}")
         t0 = time.monotonic()
-        rows = mod.run(work)
+        try:  # one failing benchmark does not cost the others' numbers
+            mod = importlib.import_module(f"benchmarks.{info.name}")
+            rows = mod.run(work)
+        except Exception:  # noqa: BLE001 - reported below and in the exit status
+            failed.append(short)
+            print(f"\n## {short}: FAILED after {time.monotonic() - t0:.0f} s\n", flush=True)
+            traceback.print_exc()
+            continue
         print_table(f"{getattr(mod, 'TITLE', short)} ({time.monotonic() - t0:.0f} s)", rows)
         sys.stdout.flush()
-    return 0
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
