@@ -96,10 +96,9 @@ def run(work: Path) -> list[dict]:
 
     rows = []
     for name, path in _model_files(work).items():
-        framework = "auto" if name == "rf" else "tensorflow"
         runs = {}
         for label, runtime, spin in (
-            ("framework", framework, False),
+            ("framework", "tensorflow", False),  # the model's own framework
             ("onnx", "onnx", False),
             ("onnx+spin", "onnx", True),
         ):

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..common.errors import LczError
 from ..common.feedback import Feedback
-from ..raster.io import open_raster, rasterize_rows, read_errors, read_window
+from ..raster.io import open_raster, rasterize_rows, read_errors, read_window, rio
 from .cell_area import row_areas
 from .class_groups import BUILT_CODES, IMPERVIOUS_CODES
 from .read_map import STRIP_ROWS, LczMap, pass_rows, read_codes
@@ -162,15 +162,16 @@ def count_zones(zones: list[Zone], lcz_map: LczMap, confidence=None,
                         (zone_window(z, lcz_map) if z.map_shape else None for z in zones)],
                        np.int64).reshape(n, 4)  # fmt: skip
     layers = [np.array(ks, np.int64) for ks in overlap_layers(zones)]
-    for row0 in range(0, info.height, rows):
-        feedback.check_cancelled()
-        nrows = min(rows, info.height - row0)
-        groups = [ks[(windows[ks, 1] < row0 + nrows) & (windows[ks, 1] + windows[ks, 3] > row0)
-                     & (windows[ks, 2] > 0)] for ks in layers]  # fmt: skip
-        groups = [ks for ks in groups if ks.size]
-        if groups:
-            _count_strip(zones, lcz_map, confidence, tally, (row0, nrows, windows, groups))
-        feedback.progress(90.0 * (row0 + nrows) / info.height)
+    with rio().Env():  # one GDAL environment for every strip's rasterize (not one each)
+        for row0 in range(0, info.height, rows):
+            feedback.check_cancelled()
+            nrows = min(rows, info.height - row0)
+            groups = [ks[(windows[ks, 1] < row0 + nrows) & (windows[ks, 1] + windows[ks, 3]
+                         > row0) & (windows[ks, 2] > 0)] for ks in layers]  # fmt: skip
+            groups = [ks for ks in groups if ks.size]
+            if groups:
+                _count_strip(zones, lcz_map, confidence, tally, (row0, nrows, windows, groups))
+            feedback.progress(90.0 * (row0 + nrows) / info.height)
     area = tally.cells * row_areas(info, 0, 1)[0] if projected else tally.area
     return [ZoneCounts(tally.cells[k].copy(), area[k].copy(), float(tally.conf_sum[k]),
                        int(tally.conf_cells[k])) for k in range(n)]  # fmt: skip

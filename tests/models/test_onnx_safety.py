@@ -181,6 +181,9 @@ def test_damaged_or_unknown_bytes_and_bad_entries_are_refused(tmp_path, no_runti
     assert "'onnx' entry has output codes [0, 1], not distinct LCZ codes 1..17" in msg
     msg = _refused(tmp_path, _graph(), {**ENTRY, "member": "../evil.onnx"})
     assert "names the member '../evil.onnx'" in msg
+    for votes in ("200", 0, -3, 2.5, True):  # a forest's tree count, or nothing
+        msg = _refused(tmp_path, _graph(), {**ENTRY, "votes": votes})
+        assert f"has votes {votes}, not a tree count" in msg, msg
 
 
 def _attribute_parts(payload: bytes, runs: bool) -> dict:
