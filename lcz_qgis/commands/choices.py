@@ -27,3 +27,10 @@ def model_words(model_type: str, sensor: str) -> str:
 
     sensors = {s.value: s.label for s in Sensor}
     return f"{model_name(model_type)} ({sensors.get(sensor, sensor)})"
+
+
+def model_line(model) -> str:
+    """The Processing log's line naming a loaded model and what runs it: "model: random
+    forest (Sentinel-2), 10 channels, on ONNX Runtime"."""
+    words = model_words(model.model_type, model.sensor)
+    return f"model: {words}, {model.input_channels} channels, on {model.engine.label}"

@@ -19,7 +19,7 @@ from ..common.enums import Filter, Format
 from ..common.errors import LczError, param
 from ..common.legend import N_CLASSES
 from ..models.modelfile import load_model
-from .choices import model_words
+from .choices import model_line
 from .params import (
     batch_param,
     language_param,
@@ -104,9 +104,7 @@ def _run(values: dict, feedback, given=None) -> dict:
         feedback.info(f"loading the model file {Path(values['MODEL']).name}")
     model = load_model(values["MODEL"], runtime=values["RUNTIME"])
     if given is None:  # the Processing log says which model ran; the CLI stays quiet
-        feedback.info(
-            f"model: {model_words(model.model_type, model.sensor)}, {model.input_channels} channels"
-        )
+        feedback.info(model_line(model))
     n = len(requests)
     with legend_values(values):  # the maps' colours and class names (.qml, image)
         results = [

@@ -16,7 +16,7 @@ from ..classify.multidate import classify_fused
 from ..classify.options import ClassifyOptions
 from ..classify.sliding_window import WINDOW
 from ..models.modelfile import load_model
-from .choices import model_words
+from .choices import model_line
 from .classify import COMMAND as CLASSIFY
 from .params import legend_values
 from .spec import MULTI_RASTER, RASTER, RASTER_DEST, Command, Param
@@ -39,9 +39,7 @@ def _run(values: dict, feedback, given=None) -> dict:
     request = request.check(values["MODEL"])  # before the model is loaded
     model = load_model(values["MODEL"], runtime=values["RUNTIME"])
     if given is None:  # the Processing log says which model ran
-        feedback.info(
-            f"model: {model_words(model.model_type, model.sensor)}, {model.input_channels} channels"
-        )
+        feedback.info(model_line(model))
     with legend_values(values):  # the map's colours and class names (.qml, image)
         result = classify_fused(model, request, feedback)
     outputs = {k: values[k] for k in OUTPUTS}

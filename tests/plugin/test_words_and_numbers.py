@@ -124,7 +124,8 @@ def test_the_classify_log_names_the_model_in_words(
     run_alg("lcz:classifyraster", {"MODEL": str(rf_model), "STRIDE": 16,
                                    "SENTINEL2": str(sample_dir / "scene_s2.tif"),
                                    "OUTPUT": str(tmp_path / "m.tif")}, feedback=feedback)  # fmt: skip
-    assert "model: random forest (Sentinel-2), 10 channels" in feedback.lines
+    # and what runs it: the plugin's forest (whole votes) on ONNX Runtime by default
+    assert "model: random forest (Sentinel-2), 10 channels, on ONNX Runtime" in feedback.lines
 
 
 def test_readable_report_keeps_text_and_rounds_json(qgis_app):
