@@ -163,16 +163,12 @@ def limit_threads(threads: int) -> None:
 
 
 def _framework(job: JobConfig):
-    """The ``Framework`` whose engine runs the run's model (what a worker imports): ONNX
-    Runtime for the ``onnx`` runtime, else the model file's own framework."""
-    from ..common.enums import Framework
-    from ..models.engines import plain_framework
-    from ..models.modelfile import read_manifest
+    """The ``Framework`` whose engine runs the run's model (what a worker imports), as
+    ``load_model`` decides it for the run's runtime: ONNX Runtime for a file whose graph
+    ``auto`` runs, else the model file's own framework."""
+    from ..models.modelfile import runtime_framework
 
-    if job.runtime == "onnx":
-        return Framework.ONNX
-    plain = plain_framework(Path(job.model).suffix)
-    return plain or Framework(read_manifest(job.model).get("framework", Framework.SKLEARN))
+    return runtime_framework(job.model, job.runtime)
 
 
 # the framework a worker imports for each engine, as the start-up progress names it

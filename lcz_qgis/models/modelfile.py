@@ -35,6 +35,7 @@ from .onnx_safety import has_graph
 __all__ = [
     "DEFAULT_BATCH", "FORMAT", "FORMAT_VERSION", "RUNTIMES", "LczModel", "check_manifest", "library_versions",
     "load_model", "manifest_summary", "model_file_filter", "new_manifest", "read_manifest",
+    "runtime_framework",
     "save_keras_model", "save_network", "save_sklearn_model", "save_with_manifest",
 ]  # fmt: skip
 
@@ -361,6 +362,26 @@ def load_model(path, sensor: str | None = None, runtime: str = "auto") -> LczMod
     onnx = engine_class(Framework.ONNX, where)
     graph = _read_member(p, onnx.member, onnx.member_bytes)
     return LczModel(manifest, onnx.load(graph, manifest, where), p, framework_engine)
+
+
+def runtime_framework(path, runtime: str = "auto") -> Framework:
+    """The ``Framework`` whose engine ``load_model(path, runtime=runtime)`` runs (what a
+    process imports to predict with it: a Dask worker warming up), read from the
+    manifest without loading the model. A file the manifest check would refuse gives
+    its own framework (``load_model`` says what is wrong with it)."""
+    p = Path(path)
+    plain = plain_framework(p.suffix)
+    if plain is not None:
+        return plain
+    manifest = read_manifest(p)
+    own = Framework(manifest.get("framework", Framework.SKLEARN))
+    if runtime == "onnx":
+        return Framework.ONNX
+    try:
+        check_manifest(manifest, p.name)
+        return Framework.ONNX if _use_onnx(p, manifest, runtime, f"'{p.name}'") else own
+    except LczError:
+        return own
 
 
 # the pip package of a framework's top-level module, where the names differ

@@ -176,3 +176,15 @@ def test_a_forest_of_whole_votes_runs_on_onnx_runtime_with_scikit_learns_numbers
     assert np.array_equal(np.argmax(auto.engine.predict(x, 600), 1), np.argmax(want, 1))
     limited = load_model(forest)
     assert "votes" not in limited.manifest["onnx"] and limited.runtime == Framework.SKLEARN
+
+
+def test_runtime_framework_says_what_load_model_runs(voting_forest, forest, mlp):
+    """What a Dask worker imports to warm up: the engine ``load_model`` picks, read from
+    the manifest alone."""
+    from lcz_qgis.models.modelfile import runtime_framework
+
+    for path in (voting_forest, forest, mlp):
+        for runtime in ("auto", "onnx", "tensorflow"):
+            assert runtime_framework(path, runtime) == load_model(path, runtime=runtime).runtime
+    assert runtime_framework(voting_forest) == Framework.ONNX
+    assert runtime_framework(forest) == Framework.SKLEARN
