@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import importlib
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import PLUGIN_NAME, QGIS_PROCESS, REPO, SHARED, qgis_process_env
+from helpers import PLUGIN_NAME, QGIS_PROCESS, REPO, SHARED, mounted_tmpfs, qgis_process_env
 
 TEST_TRAIN_SIZE = 1200
 TEST_TEST_SIZE = 400
@@ -133,13 +132,5 @@ def small_disk(tmp_path):
     """A 1 MiB tmpfs at ``tmp_path/disk`` (root only)."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a tmpfs needs root")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
-                       capture_output=True)  # fmt: skip
-    if r.returncode != 0:
-        pytest.skip(f"mount -t tmpfs is not permitted here: {r.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(disk, "1m"):
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True, check=False)

@@ -8,8 +8,10 @@ core's packages (``tests/classify`` for ``lcz_qgis/classify``, ...)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -539,3 +541,22 @@ def write_crop(src, dst, col: int, row: int, width: int, height: int, epsg: int 
         with closing_raster(made) as d:
             d.write(s.read(window=win))
     return Path(dst)
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(disk: Path, size: str):
+    """A tmpfs of ``size`` (mount's form: "1m", "48m") mounted at the existing folder
+    ``disk`` for the block, unmounted after; the test is skipped where mounting is not
+    permitted (it needs root)."""
+    import pytest
+
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a tmpfs needs root")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
+                       capture_output=True)  # fmt: skip
+    if r.returncode != 0:
+        pytest.skip(f"mount -t tmpfs is not permitted here: {r.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True, check=False)

@@ -36,7 +36,7 @@ def count_keys(
     ``row_weights`` (one per row: a cell's area on a geographic map) the sums of their
     weights (float64; None without), as ``np.bincount`` with and without weights gives.
     Counted by runs where the keys come in runs (:func:`long_runs`)."""
-    rows, width = keys.shape
+    width = keys.shape[1]
     flat = keys.reshape(-1)
     weights = None if row_weights is None else np.asarray(row_weights, np.float64)
     if flat.size == 0 or not long_runs(flat):

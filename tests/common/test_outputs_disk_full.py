@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import make_safe, write_so2sat
+from helpers import make_safe, mounted_tmpfs, write_so2sat
 
 from lcz_qgis import load_model
 from lcz_qgis.classify.pipeline import classify_raster
@@ -90,17 +90,8 @@ def small_disk(tmp_path):
     """A 48 MiB tmpfs mounted at ``tmp_path/disk``; ``fill(n)`` leaves n bytes free."""
     disk = Disk(tmp_path / "disk")
     disk.mkdir()
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a tmpfs needs root")
-    r = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(disk)], capture_output=True
-    )
-    if r.returncode != 0:
-        pytest.skip(f"mount -t tmpfs is not permitted here: {r.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(disk, "48m"):
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True, check=False)
 
 
 # -- classify --------------------------------------------------------------------------------
