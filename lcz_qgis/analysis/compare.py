@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common.atomic import check_distinct_paths, staged_outputs
+from ..common.background import in_reader_thread
 from ..common.errors import LczError, param
 from ..common.feedback import Feedback
 from ..common.legend import LCZ_CLASSES
@@ -35,7 +36,7 @@ from .compare_report import report_html
 from .read_map import LczMap, iter_strips, open_lcz_map, pass_rows
 from .run_counts import count_keys
 
-AGREE, DISAGREE = 1, 2
+AGREE, DISAGREE = 1, 2  # _agreement_cells counts on DISAGREE = AGREE + 1
 # the agreement raster's blocks are compressed on all cores while the pass goes on
 # (GDAL's own threads; the file is the same byte for byte): DEFLATE was half its time
 AGREEMENT_OPTIONS = [*GTIFF_OPTIONS, "NUM_THREADS=ALL_CPUS"]
@@ -74,6 +75,25 @@ def _pair_lut(lut: np.ndarray) -> np.ndarray:
     return np.where((a > 0) & (b > 0), np.where(same, AGREE, DISAGREE), 0).astype(np.uint8)
 
 
+def _strip_pairs(ref: LczMap, other: LczMap, rows: int, stop):
+    """``(row0, ref codes, other codes)`` of each strip of ``rows`` rows (read in a
+    thread of its own while the last strip's agreement is compressed and written)."""
+    for (row0, a), (_, b) in zip(iter_strips(ref, rows), iter_strips(other, rows)):
+        if stop.is_set():
+            return
+        yield row0, a, b
+
+
+def _agreement_cells(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The agreement value of each cell of two code arrays, without grouping: AGREE
+    where they hold the same LCZ, DISAGREE where different ones, 0 where either is
+    nodata (``_pair_lut`` of the identity, in three passes of bytes instead of a look-up
+    by 64-bit indices: four times faster)."""
+    out = np.not_equal(a, b).view(np.uint8) + np.uint8(AGREE)  # DISAGREE = AGREE + 1
+    out[(a == 0) | (b == 0)] = 0
+    return out
+
+
 def _agreement_pass(ref: LczMap, other: LczMap, ds, feedback, extras: _Extras) -> np.ndarray:
     """Write the agreement raster (of groups when grouped) to ``ds`` strip by strip, tally
     the extras; returns the (17, 17) class cross-table.
@@ -84,15 +104,14 @@ def _agreement_pass(ref: LczMap, other: LczMap, ds, feedback, extras: _Extras) -
     """
     counts = np.zeros(18 * 18, np.int64)
     agreement = _pair_lut(extras.lut)
+    grouped = not np.array_equal(extras.lut, np.arange(18))
     rows = pass_rows(ref.info.width)
-    strips_b = iter_strips(other, rows)
-    for row0, a in iter_strips(ref, rows):
+    for row0, a, b in in_reader_thread(_strip_pairs, ref, other, rows, depth=2):
         feedback.check_cancelled()
-        _, b = next(strips_b)
         n = a.shape[0]
         pair = np.multiply(a, 18, dtype=np.uint16)
         pair = np.add(pair, b, out=pair)
-        out = agreement.take(pair)
+        out = agreement.take(pair) if grouped else _agreement_cells(a, b)
         ds.write(out[None], window=((row0, row0 + n), (0, out.shape[1])))
         counts += count_keys(pair, 18 * 18)[0]
         if extras.confidence is not None:

@@ -7,11 +7,11 @@ zones of a partition share the map's cells without overlap. Shares are fractions
 of the zone's cells that hold an LCZ (nodata cells are counted apart).
 
 ``count_zones`` counts every zone in one pass over the map by strips of rows: the zone
-ids are burnt into an integer strip (zones that overlap go in separate groups,
+ids (times 18) are burnt into an integer strip (zones that overlap go in separate groups,
 ``zones.overlap_layers``, each burnt apart, so a cell counts in every zone holding its
-centre) and the keys ``id * 18 + code`` are counted per strip (by runs:
-``run_counts.count_keys``); memory depends
-on the strip (``read_map.pass_rows``), never on the map's size. ``count_zone`` counts one zone
+centre), the codes added, and the keys ``id * 18 + code`` counted per strip (by runs:
+``run_counts.count_keys``); a reader thread reads and burns the next strips meanwhile.
+Memory depends on the strip (``read_map.pass_rows``), never on the map's size. ``count_zone`` counts one zone
 by the windows of its bounding box, the same rule (the tests' reference).
 """
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..common.background import in_reader_thread
 from ..common.errors import LczError
 from ..common.feedback import Feedback
 from ..raster.io import open_raster, rasterize_rows, read_errors, read_window, rio
@@ -162,48 +163,77 @@ def count_zones(zones: list[Zone], lcz_map: LczMap, confidence=None,
                         (zone_window(z, lcz_map) if z.map_shape else None for z in zones)],
                        np.int64).reshape(n, 4)  # fmt: skip
     layers = [np.array(ks, np.int64) for ks in overlap_layers(zones)]
-    with rio().Env():  # one GDAL environment for every strip's rasterize (not one each)
-        for row0 in range(0, info.height, rows):
-            feedback.check_cancelled()
-            nrows = min(rows, info.height - row0)
-            groups = [ks[(windows[ks, 1] < row0 + nrows) & (windows[ks, 1] + windows[ks, 3]
-                         > row0) & (windows[ks, 2] > 0)] for ks in layers]  # fmt: skip
-            groups = [ks for ks in groups if ks.size]
-            if groups:
-                _count_strip(zones, lcz_map, confidence, tally, (row0, nrows, windows, groups))
-            feedback.progress(90.0 * (row0 + nrows) / info.height)
+    plan = (rows, windows, layers)
+    for done, strip in in_reader_thread(_strips, zones, lcz_map, confidence, plan, depth=2):
+        feedback.check_cancelled()
+        if strip is not None:
+            for ks, burnt in strip.burnt:
+                _add_group(tally, ks, burnt, strip.codes, strip.weights, strip.conf)
+        feedback.progress(90.0 * done / info.height)
     area = tally.cells * row_areas(info, 0, 1)[0] if projected else tally.area
     return [ZoneCounts(tally.cells[k].copy(), area[k].copy(), float(tally.conf_sum[k]),
                        int(tally.conf_cells[k])) for k in range(n)]  # fmt: skip
 
 
-def _count_strip(zones, lcz_map: LczMap, confidence, tally: _Tally, strip) -> None:
-    """Count one strip: read the part of it under the active zones' windows, burn each
-    group's ids and add their bincounts to ``tally``."""
+@dataclass
+class _Strip:
+    """One strip of the pass, read and burnt: what ``_add_group`` counts."""
+
+    codes: np.ndarray  # (rows, cols) codes under the active zones' windows
+    weights: np.ndarray | None  # a cell's area per row (geographic maps), else None
+    conf: np.ndarray | None  # the confidence (NaN where it does not count), or None
+    burnt: list  # (zone indices, their ids 1..len burnt x 18: ``_burn_ids``) per group
+
+
+def _strips(zones, lcz_map: LczMap, confidence, plan, stop):
+    """Yield ``(rows done, _Strip or None)`` for each strip of the pass, top to bottom
+    (None: no zone there). Run in a reader thread (``in_reader_thread``): GDAL reads and
+    burns the next strips while the last one is counted."""
+    rows, windows, layers = plan
+    height = lcz_map.info.height
+    with rio().Env():  # one GDAL environment for every strip's rasterize (not one each)
+        for row0 in range(0, height, rows):
+            if stop.is_set():
+                return
+            nrows = min(rows, height - row0)
+            groups = [ks[(windows[ks, 1] < row0 + nrows) & (windows[ks, 1] + windows[ks, 3]
+                         > row0) & (windows[ks, 2] > 0)] for ks in layers]  # fmt: skip
+            groups = [ks for ks in groups if ks.size]
+            strip = _read_strip(zones, lcz_map, confidence, (row0, nrows, windows, groups))
+            yield row0 + nrows, strip
+
+
+def _read_strip(zones, lcz_map: LczMap, confidence, strip) -> _Strip | None:
+    """Read the part of one strip under the active zones' windows and burn each group's
+    ids (None without an active zone)."""
     row0, nrows, windows, groups = strip
+    if not groups:
+        return None
     active = np.concatenate(groups)
     c0 = int(windows[active, 0].min())
     width = int((windows[active, 0] + windows[active, 2]).max()) - c0
     codes = read_codes(lcz_map, c0, row0, width, nrows)
-    weights = None if tally.area is None else row_areas(lcz_map.info, row0, nrows)
+    weights = None if lcz_map.info.is_projected() else row_areas(lcz_map.info, row0, nrows)
     conf = _confidence_values(confidence, (c0, row0, width, nrows), codes)
     gt = lcz_map.info.geotransform
     origin = (gt[0] + c0 * gt[1], gt[1], 0.0, gt[3] + row0 * gt[5], 0.0, gt[5])
-    for ks in groups:
-        ids = _burn_ids([zones[k].map_shape for k in ks], origin, codes.shape)
-        _add_group(tally, ks, ids, codes, weights, conf)
+    burnt = [(ks, _burn_ids([zones[k].map_shape for k in ks], origin, codes.shape))
+             for ks in groups]  # fmt: skip
+    return _Strip(codes, weights, conf, burnt)
 
 
 def _burn_ids(shapes: list, geotransform, shape) -> np.ndarray:
-    """(rows, cols): 1 + the index in ``shapes`` of the polygon holding each cell's
-    centre (GDAL's rasterizer, as ``raster.io.rasterize_rows``), 0 outside them all;
-    the smallest unsigned type that holds them (less memory to fill)."""
+    """(rows, cols): 18 x (1 + the index in ``shapes`` of the polygon holding each
+    cell's centre) (GDAL's rasterizer, as ``raster.io.rasterize_rows``), 0 outside them
+    all: the zone part of the key ``id * 18 + code``, burnt instead of multiplied; the
+    smallest unsigned type that holds the keys (less memory to fill)."""
     from rasterio.features import rasterize
     from rasterio.transform import Affine
 
     t = Affine.from_gdal(*geotransform)
-    dtype = "uint8" if len(shapes) < 255 else "uint16" if len(shapes) < 65535 else "int32"
-    pairs = ((s, i + 1) for i, s in enumerate(shapes))
+    size = (len(shapes) + 1) * 18
+    dtype = "uint16" if size <= 1 << 16 else "uint32"
+    pairs = ((s, (i + 1) * 18) for i, s in enumerate(shapes))
     return rasterize(pairs, shape, transform=t, fill=0, dtype=dtype)
 
 
@@ -222,17 +252,16 @@ def _confidence_values(ds, window, codes: np.ndarray):
     return conf
 
 
-def _add_group(tally: _Tally, ks: np.ndarray, ids: np.ndarray, codes, weights, conf) -> None:
-    """Add one group's cells (ids 1..len(ks) index ``ks``; 0 = no zone) to ``tally``."""
-    size = (len(ks) + 1) * 18
-    key = np.multiply(ids, 18, dtype=np.uint16 if size <= 1 << 16 else np.intp)
-    key = np.add(key, codes, out=key)
-    cells, area = count_keys(key, size, weights)
+def _add_group(tally: _Tally, ks: np.ndarray, burnt: np.ndarray, codes, weights, conf) -> None:
+    """Add one group's cells to ``tally``: ``burnt`` (``_burn_ids``; reused for the keys)
+    holds 18 x the zone's id, 1..len(ks) indexing ``ks``, 0 outside the zones."""
+    key = np.add(burnt, codes, out=burnt)
+    cells, area = count_keys(key, (len(ks) + 1) * 18, weights)
     tally.cells[ks] += cells.reshape(-1, 18)[1:]
     if area is not None:
         tally.area[ks] += area.reshape(-1, 18)[1:]
     if conf is not None:
-        ok = np.isfinite(conf) & (ids > 0)
-        zid = ids[ok]
+        ok = np.isfinite(conf) & (key >= 18)
+        zid = key[ok] // 18
         tally.conf_sum[ks] += np.bincount(zid, weights=conf[ok], minlength=len(ks) + 1)[1:]
         tally.conf_cells[ks] += np.bincount(zid, minlength=len(ks) + 1)[1:]

@@ -29,12 +29,13 @@ def stat_fields() -> list[tuple[str, str]]:
 
 def stat_values(counts: ZoneCounts) -> dict:
     """The statistics of one zone by field name (None where undefined: no LCZ cell)."""
-    valid = int(counts.cells[1:].sum())
-    values = {"cells": valid, "nodata_cells": int(counts.cells[0]),
+    cells, area = counts.cells.tolist(), counts.area_m2.tolist()  # Python numbers: cheap
+    valid = sum(cells[1:])
+    values = {"cells": valid, "nodata_cells": cells[0],
               "lcz_area_m2": float(counts.area_m2[1:].sum())}  # fmt: skip
     for c in LCZ_CLASSES:
-        values[f"area_{c.letter}"] = float(counts.area_m2[c.code])
-        values[f"share_{c.letter}"] = counts.share([c.code])
+        values[f"area_{c.letter}"] = area[c.code]
+        values[f"share_{c.letter}"] = cells[c.code] / valid if valid else None  # as share()
     summary = counts.summary()
     major = summary["majority"]
     values["majority"] = major
