@@ -101,6 +101,21 @@ def run_alg(qgis_app):
     return run
 
 
+def _files_under(root: Path) -> set[str]:
+    return {os.path.join(d, f) for d, _, files in os.walk(root) for f in files}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_stays_untouched():
+    """No test writes into ../shared (third-party inputs, read-only for the project):
+    e.g. QGIS writes a raster's statistics (.aux.xml) beside a file it loads, so tests
+    load copies of the real maps."""
+    before = _files_under(SHARED) if SHARED.exists() else set()
+    yield
+    added = sorted(_files_under(SHARED) - before) if SHARED.exists() else []
+    assert not added, f"tests wrote into ../shared: {added[:5]}"
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED.exists():

@@ -8,6 +8,8 @@ nodata, CRS); here: what an analyst sees once the plugin styles them."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -26,11 +28,16 @@ MAPS = {
 LEGEND = {c.code: c for c in LCZ_CLASSES}
 
 
-def _real(shared_dir, name):
+def _real(shared_dir, tmp_path, name):
+    """A copy of the real map: QGIS writes the statistics of a raster it loads (.aux.xml)
+    beside it, and ../shared stays as it is."""
     path = shared_dir / "real" / "lcz_maps" / name
     if not path.exists():
         pytest.skip(f"the real map lcz_maps/{name} is not in ../shared")
-    return path
+    copy = tmp_path / "in" / path.name
+    copy.parent.mkdir()
+    shutil.copyfile(path, copy)
+    return copy
 
 
 def _export_and_load(run_alg, src, out, fmt):
@@ -52,7 +59,9 @@ def _export_and_load(run_alg, src, out, fmt):
 def test_wrf_export_styles_every_code_present_in_the_legend_colours(
     run_alg, shared_dir, tmp_path, name
 ):
-    layer, values = _export_and_load(run_alg, _real(shared_dir, name), tmp_path / "wrf.tif", "wrf")
+    layer, values = _export_and_load(
+        run_alg, _real(shared_dir, tmp_path, name), tmp_path / "wrf.tif", "wrf"
+    )
     assert values == MAPS[name]  # 101-107 became 11-17; nodata (-1, -999) became 0
     renderer = layer.renderer()
     assert renderer.type() == "paletted"
@@ -67,7 +76,7 @@ def test_wrf_export_styles_every_code_present_in_the_legend_colours(
 def test_umep_export_styles_umep_codes_101_107_in_the_legend_colours(
     run_alg, shared_dir, tmp_path, name
 ):
-    src = _real(shared_dir, name)
+    src = _real(shared_dir, tmp_path, name)
     layer, values = _export_and_load(run_alg, src, tmp_path / "umep.tif", "umep")
     assert values == {int(UMEP_CODES[c]) for c in MAPS[name]}  # A-G as 101-107 for UMEP
     palette = {int(c.value): c for c in layer.renderer().classes()}
