@@ -111,14 +111,20 @@ def _write_zip(path, manifest: dict, members: dict[str, bytes]) -> Path:
     return Path(path)
 
 
-def save_network(path, framework, network, manifest: dict) -> Path:
+def save_network(path, framework, network, manifest: dict, feedback=None) -> Path:
     """Write ``network`` (the framework's own model object) and its ``manifest`` to the
     ``.lczmodel`` ``path`` (atomically), as the member of ``framework``'s engine, with
     its ONNX graph when the converters are installed (:mod:`.onnx_export`: the
-    manifest's ``onnx`` entry records the graph and its agreement, or why there is none)."""
+    manifest's ``onnx`` entry records the graph and its agreement, or why there is none).
+    ``feedback``: told each step (a large forest's graph takes seconds to minutes)."""
     engine = engine_class(framework)
+    if feedback is not None:
+        feedback.info(f"model file: saving the {engine.label} model")
     payload = engine.dumps(network)
     manifest = {**manifest, "framework": engine.framework, "model_member": engine.member}
+    if feedback is not None:
+        feedback.info(f"model file: its ONNX graph ({len(payload) / 1e6:.0f} MB saved "
+                      "so far): converting it and checking it against the model")  # fmt: skip
     graph, entry = onnx_export.graph_entry(engine.framework, network, manifest, payload)
     manifest["onnx"] = entry
     members = {engine.member: payload}
@@ -127,9 +133,10 @@ def save_network(path, framework, network, manifest: dict) -> Path:
     return _write_zip(path, manifest, members)
 
 
-def save_sklearn_model(path, estimator, manifest: dict) -> Path:
-    """Write a scikit-learn model (skops) and its manifest to the ``.lczmodel`` ``path``."""
-    return save_network(path, Framework.SKLEARN, estimator, manifest)
+def save_sklearn_model(path, estimator, manifest: dict, feedback=None) -> Path:
+    """Write a scikit-learn model (skops) and its manifest to the ``.lczmodel`` ``path``
+    (``feedback``: told each step, as ``save_network``)."""
+    return save_network(path, Framework.SKLEARN, estimator, manifest, feedback)
 
 
 def save_keras_model(path, keras_model, manifest: dict) -> Path:

@@ -275,7 +275,7 @@ def _fit_forest(
     manifest = _rf_manifest(train, validation, sensor, bands, seed, feature_set, tr, va, scores)
     feedback.check_cancelled()
     with staged_outputs(feedback) as st:  # the model file and its report replaced together
-        save_sklearn_model(st.temp(output), est, manifest)
+        save_sklearn_model(st.temp(output), est, manifest, feedback)
         if report:
             from ..reports.html import write_training_report
 

@@ -461,7 +461,7 @@ def _save_rf(req, patches: _Patches, features, path: Path, boot, feedback: Feedb
     from ..models.modelfile import new_manifest, save_sklearn_model
 
     est = rf.fit(features, patches.codes, req.seed, feedback, req.trees)
-    feedback.info("final model: trained; writing its file")
+    feedback.info("final model: trained; writing its file")  # then save_network's steps
     training = _areas_record(req, patches, boot)
     training |= {"seed": req.seed, "n_trees": req.trees, "features": "stats"}
     manifest = new_manifest(
@@ -469,7 +469,7 @@ def _save_rf(req, patches: _Patches, features, path: Path, boot, feedback: Feedb
         preprocessing=[{"type": "patch_features", "band_names": list(SEN2_BANDS), "set": "stats"}],
         training=training, scores={k: v["mean"] for k, v in boot.summary.items()},
     )  # fmt: skip
-    save_sklearn_model(path, est, manifest)
+    save_sklearn_model(path, est, manifest, feedback)
 
 
 def _areas_record(req: MapRequest, patches: _Patches, boot: BootstrapResult) -> dict:

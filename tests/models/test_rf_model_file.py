@@ -4,6 +4,7 @@ probabilities, and damaged or foreign files refused."""
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -70,3 +71,30 @@ def test_corrupt_or_foreign_model_files_are_refused(tmp_path, rf_model):
     truncated.write_bytes(Path(rf_model).read_bytes()[:2000])
     with pytest.raises(LczError):
         load_model(truncated)
+
+
+def test_saving_a_forest_says_each_step_before_it_runs(tmp_path, monkeypatch, rf_model):
+    # a large forest's ONNX conversion runs for seconds to minutes: the log names it first
+    from lcz_qgis.common.feedback import Feedback
+    from lcz_qgis.models import modelfile, onnx_export
+
+    events = []
+
+    class Log(Feedback):
+        def info(self, message):
+            events.append(message)
+
+    engine = modelfile.engine_class("sklearn")
+    real_dumps, real_entry = engine.dumps, onnx_export.graph_entry
+    monkeypatch.setattr(engine, "dumps",
+                        staticmethod(lambda est: events.append("DUMPS") or real_dumps(est)))  # fmt: skip
+    monkeypatch.setattr(onnx_export, "graph_entry",
+                        lambda *a: events.append("GRAPH") or real_entry(*a))  # fmt: skip
+    forest = load_model(rf_model, runtime="tensorflow")  # its own framework: scikit-learn
+    out = tmp_path / "again.lczmodel"
+    modelfile.save_sklearn_model(out, forest.network, forest.manifest, Log())
+    assert events[:2] == ["model file: saving the scikit-learn model", "DUMPS"]
+    assert re.fullmatch(r"model file: its ONNX graph \(\d+ MB saved so far\): converting "
+                        "it and checking it against the model", events[2])  # fmt: skip
+    assert events[3:] == ["GRAPH"]
+    assert load_model(out).manifest["onnx"]["votes"] == forest.manifest["onnx"]["votes"]
