@@ -156,6 +156,18 @@ def normalisation_step(req: KerasOptions, patches: TrainPatches, feedback: Feedb
     return {"type": "standardize", "mean": mean, "std": std}
 
 
+def _seeded_copy(network):
+    """The network to fine-tune, rebuilt from its config after the seed was set, with its
+    weights. Keras gives each dropout layer its random seed when the layer is built: the
+    loaded network's were drawn before the run's seed, so the same seed gave a different
+    model in each process (and for the first run in a process)."""
+    import keras
+
+    copy = keras.models.clone_model(network)
+    copy.set_weights(network.get_weights())
+    return copy
+
+
 def build_run(
     tf, req: KerasOptions, patches: TrainPatches, step: dict, feedback: Feedback
 ) -> TrainRun:
@@ -171,7 +183,7 @@ def build_run(
         n_channels = len(req.bands)
         model = build_model(req.model_type, n_channels, req.model_options)
     else:
-        model = req.init_model.keras_model
+        model = _seeded_copy(req.init_model.keras_model)
         n_channels = int(model.input_shape[-1])
         apply_freeze(model, req.freeze, feedback)
     tr_codes = patches.tr_codes

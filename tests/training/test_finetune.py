@@ -100,6 +100,24 @@ def test_finetune_changes_weights_keeps_preprocessing_and_records_provenance(dat
     assert fb.percents[-1] == 100 and (tmp_path / "ft.html").exists()
 
 
+def test_the_same_seed_fine_tunes_to_the_same_weights(data, tmp_path):
+    # Keras seeds each dropout layer when the layer is built; the loaded network was built
+    # before the run's seed, so each run (each process) drew other dropout masks
+    import random
+
+    runs = []
+    for i, noise in enumerate((1, 2)):
+        random.seed(noise)  # other random draws before the run, as in another process
+        tf.keras.utils.set_random_seed(noise)
+        out = tmp_path / f"ft{i}.lczmodel"
+        finetune_keras(data / "new.h5", out, data / "base.lczmodel", epochs=1, batch_size=32,
+                       seed=7)  # fmt: skip
+        runs.append(_weights(out))
+    assert runs[0].keys() == runs[1].keys() and len(runs[0]) == 2
+    assert all(_same(runs[0][k], runs[1][k]) for k in runs[0])
+    assert not _same(runs[0]["dense_1"], _weights(data / "base.lczmodel")["dense_1"])
+
+
 def test_freeze_all_but_head_trains_the_last_layer_only(data, tmp_path):
     out = tmp_path / "head.lczmodel"
     res = finetune_keras(
