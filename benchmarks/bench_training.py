@@ -26,8 +26,8 @@ TensorFlow 2.17 on this 2-core CPU, ResNet50 trains at about 9 patches/s on 32 x
 patches (docs/BENCHMARKS.md recorded 62 in an earlier run): the input gradients of its
 last stage's convolutions, on 1 x 1 and 2 x 2 cells with 512-2048 channels, take most of
 a step's 3.5 s (2.4 s in the five slowest), with or without oneDNN and XLA, and on
-TensorFlow 2.21 too, while the
-forward pass takes 0.3 s. Its 8 epochs alone take about 30 minutes.
+TensorFlow 2.21 too, while the forward pass takes 0.3 s. Its 8 epochs alone take about
+30 minutes.
 """
 
 from __future__ import annotations
