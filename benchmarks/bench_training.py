@@ -23,11 +23,11 @@ Every measurement runs in its own child process (``common.run_python``):
 Run: ``.venv/bin/python scripts/bench.py --only training`` (parts a-c, about 20 minutes
 on 2 cores). Part (d) runs only when asked (``LCZ_BENCH_PARTS=abcd``, or ``d``): with
 TensorFlow 2.17 on this 2-core CPU, ResNet50 trains at about 9 patches/s on 32 x 32
-patches (docs/BENCHMARKS.md recorded 62 on TensorFlow 2.15 and Keras 2): the input
-gradients of its last stage's convolutions, on 1 x 1 and 2 x 2 cells with 512-2048
-channels, take most of a step's 3.5 s (2.4 s in the five slowest), with or without
-oneDNN and XLA, and on TensorFlow 2.21 too, while the forward pass takes 0.3 s. Its 8
-epochs alone take about 30 minutes.
+patches (62 in an earlier run, for reasons not known; TensorFlow 2.15 is as slow now:
+docs/BENCHMARKS.md): the input gradients of its last stage's convolutions, on 1 x 1 and
+2 x 2 cells with 512-2048 channels, take most of a step's 3.5 s (2.4 s in the five
+slowest), with or without oneDNN and XLA, and on TensorFlow 2.21 too, while the forward
+pass takes 0.3 s. Its 8 epochs alone take about 30 minutes.
 """
 
 from __future__ import annotations
