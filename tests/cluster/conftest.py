@@ -17,8 +17,10 @@ def cluster():
     from distributed import LocalCluster
 
     env = {"TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                     dashboard_address=None, env=env, silence_logs=50)  # fmt: skip
+    # on 127.0.0.1 only, as the plugin's own clusters (dashboard_address=None meant a
+    # dashboard on every interface at :8787, taken when the two platforms' suites overlap)
+    c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                     dashboard_address="127.0.0.1:0", env=env, silence_logs=50)  # fmt: skip
     yield c.scheduler_address
     c.close()
 

@@ -138,8 +138,8 @@ def thread_cluster():
     from distributed import LocalCluster
 
     saved = dict(os.environ)  # the warm-up caps this process's threads in os.environ
-    c = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                     dashboard_address=":0", silence_logs=50)  # fmt: skip
+    c = LocalCluster(n_workers=1, threads_per_worker=1, processes=False,  # inproc://
+                     dashboard_address="127.0.0.1:0", silence_logs=50)  # fmt: skip
     yield c.scheduler_address
     c.close()
     os.environ.clear()
