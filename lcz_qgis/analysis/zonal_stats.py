@@ -11,8 +11,9 @@ ids (times 18) are burnt into an integer strip (zones that overlap go in separat
 ``zones.overlap_layers``, each burnt apart, so a cell counts in every zone holding its
 centre), the codes added, and the keys ``id * 18 + code`` counted per strip (by runs:
 ``run_counts.count_keys``); a reader thread reads and burns the next strips meanwhile.
-Memory depends on the strip (``read_map.pass_rows``), never on the map's size. ``count_zone`` counts one zone
-by the windows of its bounding box, the same rule (the tests' reference).
+Memory depends on the strip (``read_map.pass_rows``), never on the map's size.
+``count_zone`` counts one zone by the windows of its bounding box, the same rule (the
+tests' reference).
 """
 
 from __future__ import annotations

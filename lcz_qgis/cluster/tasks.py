@@ -178,8 +178,11 @@ _FRAMEWORK_NAMES = {"sklearn": "scikit-learn", "keras": "TensorFlow", "onnx": "O
 def framework_name(job: JobConfig) -> str:
     """The name of what a worker imports to run the run's model (TensorFlow,
     scikit-learn, ONNX Runtime), as the start-up progress says it."""
-    framework = str(_framework(job))
-    return _FRAMEWORK_NAMES.get(framework, framework)
+    return _name(_framework(job))
+
+
+def _name(framework) -> str:
+    return _FRAMEWORK_NAMES.get(str(framework), str(framework))
 
 
 def warm_worker(job: JobConfig) -> dict:
@@ -207,7 +210,7 @@ def warm_worker(job: JobConfig) -> dict:
     t1 = time.time()
     worker_model(job)
     return {"pid": os.getpid(), "host": socket.gethostname(),
-            "framework": framework_name(job),
+            "framework": _name(framework),  # the manifest read once
             "import_s": round(t1 - t0, 3), "load_s": round(time.time() - t1, 3)}  # fmt: skip
 
 

@@ -380,10 +380,10 @@ def runtime_framework(path, runtime: str = "auto") -> Framework:
     plain = plain_framework(p.suffix)
     if plain is not None:
         return plain
-    manifest = read_manifest(p)
-    own = Framework(manifest.get("framework", Framework.SKLEARN))
     if runtime == "onnx":
         return Framework.ONNX
+    manifest = read_manifest(p)
+    own = Framework(manifest.get("framework", Framework.SKLEARN))
     try:
         check_manifest(manifest, p.name)
         return Framework.ONNX if _use_onnx(p, manifest, runtime, f"'{p.name}'") else own
