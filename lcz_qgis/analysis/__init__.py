@@ -3,7 +3,8 @@
 Public names (imported on first use, so importing the package stays cheap):
 - ``read_map``: LczMap, STRIP_CELLS, STRIP_ROWS, code_counts, iter_strips, open_lcz_map, pass_rows, raw_values, read_codes
 - ``cell_area``: row_areas
-- ``run_counts``: MIN_RUN, SAMPLE, count_keys, long_runs
+- ``run_counts``: MIN_RUN, SAMPLE, count_keys, count_zone_codes, long_runs, zone_ids
+- ``zone_spans``: PolygonEdges, polygon_edges, row_spans
 - ``class_groups``: BUILT_CODES, IMPERVIOUS_CODES, IMPERVIOUS_TEXT, PERVIOUS_FRACTION
 - ``zones``: Zone, ZoneLayer, overlap_layers, read_zones
 - ``zonal_stats``: ZoneCounts, count_zone, count_zones, open_confidence, zone_window
@@ -54,6 +55,11 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "SAMPLE": "run_counts",
         "count_keys": "run_counts",
         "long_runs": "run_counts",
+        "count_zone_codes": "run_counts",
+        "zone_ids": "run_counts",
+        "PolygonEdges": "zone_spans",
+        "polygon_edges": "zone_spans",
+        "row_spans": "zone_spans",
         "BUILT_CODES": "class_groups",
         "IMPERVIOUS_CODES": "class_groups",
         "IMPERVIOUS_TEXT": "class_groups",

@@ -58,4 +58,55 @@ def count_keys(
     return counts, np.bincount(values, weights=lengths * weights[starts // width], minlength=size)
 
 
-__all__ = ["MIN_RUN", "SAMPLE", "count_keys", "long_runs"]
+def count_zone_codes(
+    codes: np.ndarray, spans: tuple, zones: int, row_weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``count_keys`` of the keys ``id * 18 + code`` of a (rows, cols) strip of ``codes``
+    (0-17), where ``spans = (starts, stops, ids)`` give each zone's cells as runs
+    ``[start, stop)`` of flat positions (sorted, not overlapping; ids 1..``zones``) and
+    the id is 0 elsewhere, without a key per cell: the runs of the codes are split where
+    a zone starts or stops, and each run counted once (where the codes come in runs,
+    :func:`long_runs`; else by a key per cell, as ``count_keys``)."""
+    width, flat = codes.shape[1], codes.reshape(-1)
+    starts, stops, ids = spans
+    size = (zones + 1) * 18
+    if flat.size == 0 or not long_runs(flat):
+        return count_keys(zone_ids(spans, codes.shape) * 18 + codes, size, row_weights)
+    edge = np.empty(flat.size, bool)
+    edge[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=edge[1:])
+    if row_weights is not None:
+        edge[::width] = True  # a run ends with its row: one weight per run
+    edge[starts] = True
+    edge[stops[stops < flat.size]] = True
+    first = np.flatnonzero(edge)
+    lengths = np.diff(first, append=flat.size)
+    run_starts, run_stops = np.searchsorted(first, starts), np.searchsorted(first, stops)
+    zone = np.repeat(*_segments(run_starts, run_stops, ids, first.size))
+    keys = zone * 18 + flat[first]
+    counts = np.bincount(keys, weights=lengths, minlength=size).astype(np.int64)
+    if row_weights is None:
+        return counts, None
+    w = np.asarray(row_weights, np.float64)[first // width]
+    return counts, np.bincount(keys, weights=lengths * w, minlength=size)
+
+
+def zone_ids(spans: tuple, shape: tuple) -> np.ndarray:
+    """The (rows, cols) zone id of each cell of a strip from ``spans`` (as
+    :func:`count_zone_codes` takes them), 0 outside every span."""
+    starts, stops, ids = spans
+    return np.repeat(*_segments(starts, stops, ids, shape[0] * shape[1])).reshape(shape)
+
+
+def _segments(starts, stops, ids, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """(values, lengths) covering ``[0, end)``: ``ids`` over ``[starts, stops)``, 0
+    between them (for ``np.repeat``)."""
+    bounds = np.empty(2 * starts.size + 2, np.int64)
+    bounds[0], bounds[-1] = 0, end
+    bounds[1:-1:2], bounds[2:-1:2] = starts, stops
+    values = np.zeros(2 * starts.size + 1, np.int64)
+    values[1::2] = ids
+    return values, np.diff(bounds)
+
+
+__all__ = ["MIN_RUN", "SAMPLE", "count_keys", "count_zone_codes", "long_runs", "zone_ids"]

@@ -1,19 +1,20 @@
 """LCZ statistics per zone: area and share of each class, majority, built and
 impervious-dominated shares, mean confidence.
 
-A cell belongs to a zone when its centre lies inside the polygon (GDAL's rasterizer,
-``raster.io.rasterize_rows``), so a cell on a border counts whole for one zone and the
-zones of a partition share the map's cells without overlap. Shares are fractions (0-1)
-of the zone's cells that hold an LCZ (nodata cells are counted apart).
+A cell belongs to a zone when its centre lies inside the polygon (GDAL's rule, as
+``raster.io.rasterize_rows`` burns it), so a cell on a border counts whole for one zone
+and the zones of a partition share the map's cells without overlap. Shares are fractions
+(0-1) of the zone's cells that hold an LCZ (nodata cells are counted apart).
 
-``count_zones`` counts every zone in one pass over the map by strips of rows: the zone
-ids (times 18) are burnt into an integer strip (zones that overlap go in separate groups,
-``zones.overlap_layers``, each burnt apart, so a cell counts in every zone holding its
-centre), the codes added, and the keys ``id * 18 + code`` counted per strip (by runs:
-``run_counts.count_keys``); a reader thread reads and burns the next strips meanwhile.
+``count_zones`` counts every zone in one pass over the map by strips of rows: each
+zone's cells in a strip are spans of columns (``zone_spans``: GDAL's rule without
+burning a raster), and the keys ``id * 18 + code`` are counted per run of one code in
+one zone (``run_counts.count_zone_codes``). Zones that overlap go in separate groups
+(``zones.overlap_layers``), each counted apart, so a cell counts in every zone holding
+its centre. A reader thread reads the next strips and finds their spans meanwhile.
 Memory depends on the strip (``read_map.pass_rows``), never on the map's size.
-``count_zone`` counts one zone by the windows of its bounding box, the same rule (the
-tests' reference).
+``count_zone`` counts one zone by the windows of its bounding box with GDAL's own
+rasterizer (the tests' reference).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ import numpy as np
 from ..common.background import in_reader_thread
 from ..common.errors import LczError
 from ..common.feedback import Feedback
-from ..raster.io import open_raster, rasterize_rows, read_errors, read_window, rio
+from ..raster.io import open_raster, rasterize_rows, read_errors, read_window
 from .cell_area import row_areas
 from .class_groups import BUILT_CODES, IMPERVIOUS_CODES
 from .read_map import STRIP_ROWS, LczMap, pass_rows, read_codes
-from .run_counts import count_keys
+from .run_counts import count_zone_codes, zone_ids
+from .zone_spans import polygon_edges, row_spans
 from .zones import Zone, overlap_layers
 
 
@@ -164,12 +166,13 @@ def count_zones(zones: list[Zone], lcz_map: LczMap, confidence=None,
                         (zone_window(z, lcz_map) if z.map_shape else None for z in zones)],
                        np.int64).reshape(n, 4)  # fmt: skip
     layers = [np.array(ks, np.int64) for ks in overlap_layers(zones)]
-    plan = (rows, windows, layers)
-    for done, strip in in_reader_thread(_strips, zones, lcz_map, confidence, plan, depth=2):
+    edges = polygon_edges([z.map_shape for z in zones], info.geotransform)
+    plan = (rows, windows, layers, edges)
+    for done, strip in in_reader_thread(_strips, lcz_map, confidence, plan, depth=2):
         feedback.check_cancelled()
         if strip is not None:
-            for ks, burnt in strip.burnt:
-                _add_group(tally, ks, burnt, strip.codes, strip.weights, strip.conf)
+            for ks, spans in strip.spans:
+                _add_group(tally, ks, spans, strip.codes, strip.weights, strip.conf)
         feedback.progress(90.0 * done / info.height)
     area = tally.cells * row_areas(info, 0, 1)[0] if projected else tally.area
     return [ZoneCounts(tally.cells[k].copy(), area[k].copy(), float(tally.conf_sum[k]),
@@ -178,35 +181,35 @@ def count_zones(zones: list[Zone], lcz_map: LczMap, confidence=None,
 
 @dataclass
 class _Strip:
-    """One strip of the pass, read and burnt: what ``_add_group`` counts."""
+    """One strip of the pass, read, with each group's zone spans: what ``_add_group``
+    counts."""
 
     codes: np.ndarray  # (rows, cols) codes under the active zones' windows
     weights: np.ndarray | None  # a cell's area per row (geographic maps), else None
     conf: np.ndarray | None  # the confidence (NaN where it does not count), or None
-    burnt: list  # (zone indices, their ids 1..len burnt x 18: ``_burn_ids``) per group
+    spans: list  # (the group's active zones, their spans: ``_group_spans``) per group
 
 
-def _strips(zones, lcz_map: LczMap, confidence, plan, stop):
+def _strips(lcz_map: LczMap, confidence, plan, stop):
     """Yield ``(rows done, _Strip or None)`` for each strip of the pass, top to bottom
-    (None: no zone there). Run in a reader thread (``in_reader_thread``): GDAL reads and
-    burns the next strips while the last one is counted."""
-    rows, windows, layers = plan
+    (None: no zone there). Run in a reader thread (``in_reader_thread``): GDAL reads the
+    next strips, and their spans are found, while the last one is counted."""
+    rows, windows, layers, edges = plan
     height = lcz_map.info.height
-    with rio().Env():  # one GDAL environment for every strip's rasterize (not one each)
-        for row0 in range(0, height, rows):
-            if stop.is_set():
-                return
-            nrows = min(rows, height - row0)
-            groups = [ks[(windows[ks, 1] < row0 + nrows) & (windows[ks, 1] + windows[ks, 3]
-                         > row0) & (windows[ks, 2] > 0)] for ks in layers]  # fmt: skip
-            groups = [ks for ks in groups if ks.size]
-            strip = _read_strip(zones, lcz_map, confidence, (row0, nrows, windows, groups))
-            yield row0 + nrows, strip
+    for row0 in range(0, height, rows):
+        if stop.is_set():
+            return
+        nrows = min(rows, height - row0)
+        groups = [ks[(windows[ks, 1] < row0 + nrows) & (windows[ks, 1] + windows[ks, 3]
+                     > row0) & (windows[ks, 2] > 0)] for ks in layers]  # fmt: skip
+        groups = [ks for ks in groups if ks.size]
+        strip = _read_strip(lcz_map, confidence, edges, (row0, nrows, windows, groups))
+        yield row0 + nrows, strip
 
 
-def _read_strip(zones, lcz_map: LczMap, confidence, strip) -> _Strip | None:
-    """Read the part of one strip under the active zones' windows and burn each group's
-    ids (None without an active zone)."""
+def _read_strip(lcz_map: LczMap, confidence, edges, strip) -> _Strip | None:
+    """Read the part of one strip under the active zones' windows and find each group's
+    spans (None without an active zone)."""
     row0, nrows, windows, groups = strip
     if not groups:
         return None
@@ -216,26 +219,25 @@ def _read_strip(zones, lcz_map: LczMap, confidence, strip) -> _Strip | None:
     codes = read_codes(lcz_map, c0, row0, width, nrows)
     weights = None if lcz_map.info.is_projected() else row_areas(lcz_map.info, row0, nrows)
     conf = _confidence_values(confidence, (c0, row0, width, nrows), codes)
-    gt = lcz_map.info.geotransform
-    origin = (gt[0] + c0 * gt[1], gt[1], 0.0, gt[3] + row0 * gt[5], 0.0, gt[5])
-    burnt = [(ks, _burn_ids([zones[k].map_shape for k in ks], origin, codes.shape))
-             for ks in groups]  # fmt: skip
-    return _Strip(codes, weights, conf, burnt)
+    poly, row, a, b = row_spans(edges, row0, nrows, lcz_map.info.width)
+    at = (row - row0) * width - c0  # flat position of column 0 of each span's row
+    starts, stops = at + np.clip(a, c0, c0 + width), at + np.clip(b, c0, c0 + width)
+    spans = [(ks, _group_spans(ks, poly, starts, stops)) for ks in groups]
+    return _Strip(codes, weights, conf, spans)
 
 
-def _burn_ids(shapes: list, geotransform, shape) -> np.ndarray:
-    """(rows, cols): 18 x (1 + the index in ``shapes`` of the polygon holding each
-    cell's centre) (GDAL's rasterizer, as ``raster.io.rasterize_rows``), 0 outside them
-    all: the zone part of the key ``id * 18 + code``, burnt instead of multiplied; the
-    smallest unsigned type that holds the keys (less memory to fill)."""
-    from rasterio.features import rasterize
-    from rasterio.transform import Affine
-
-    t = Affine.from_gdal(*geotransform)
-    size = (len(shapes) + 1) * 18
-    dtype = "uint16" if size <= 1 << 16 else "uint32"
-    pairs = ((s, (i + 1) * 18) for i, s in enumerate(shapes))
-    return rasterize(pairs, shape, transform=t, fill=0, dtype=dtype)
+def _group_spans(ks: np.ndarray, poly, starts, stops) -> tuple:
+    """``(starts, stops, ids)`` of the spans of the zones ``ks`` (sorted; ids 1..len(ks)
+    index ``ks``), in order, each starting where the one before stops at the latest: a
+    cell two touching zones both claim through rounding counts once, for the first."""
+    ids = np.searchsorted(ks, poly)
+    mine = ks[np.minimum(ids, ks.size - 1)] == poly
+    order = np.argsort(starts[mine], kind="stable")
+    starts, stops, ids = starts[mine][order], stops[mine][order], ids[mine][order] + 1
+    if starts.size > 1:
+        starts[1:] = np.maximum(starts[1:], np.maximum.accumulate(stops)[:-1])
+    keep = starts < stops
+    return starts[keep], stops[keep], ids[keep]
 
 
 def _confidence_values(ds, window, codes: np.ndarray):
@@ -253,16 +255,16 @@ def _confidence_values(ds, window, codes: np.ndarray):
     return conf
 
 
-def _add_group(tally: _Tally, ks: np.ndarray, burnt: np.ndarray, codes, weights, conf) -> None:
-    """Add one group's cells to ``tally``: ``burnt`` (``_burn_ids``; reused for the keys)
-    holds 18 x the zone's id, 1..len(ks) indexing ``ks``, 0 outside the zones."""
-    key = np.add(burnt, codes, out=burnt)
-    cells, area = count_keys(key, (len(ks) + 1) * 18, weights)
+def _add_group(tally: _Tally, ks: np.ndarray, spans: tuple, codes, weights, conf) -> None:
+    """Add one group's cells to ``tally``: ``spans`` (``_group_spans``) hold each zone's
+    cells, ids 1..len(ks) indexing ``ks``."""
+    cells, area = count_zone_codes(codes, spans, len(ks), weights)
     tally.cells[ks] += cells.reshape(-1, 18)[1:]
     if area is not None:
         tally.area[ks] += area.reshape(-1, 18)[1:]
     if conf is not None:
-        ok = np.isfinite(conf) & (key >= 18)
-        zid = key[ok] // 18
+        zone = zone_ids(spans, codes.shape)
+        ok = np.isfinite(conf) & (zone > 0)
+        zid = zone[ok]
         tally.conf_sum[ks] += np.bincount(zid, weights=conf[ok], minlength=len(ks) + 1)[1:]
         tally.conf_cells[ks] += np.bincount(zid, minlength=len(ks) + 1)[1:]
