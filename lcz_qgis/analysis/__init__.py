@@ -3,7 +3,8 @@
 Public names (imported on first use, so importing the package stays cheap):
 - ``read_map``: LczMap, STRIP_CELLS, STRIP_ROWS, code_counts, iter_strips, open_lcz_map, pass_rows, raw_values, read_codes
 - ``cell_area``: row_areas
-- ``run_counts``: MIN_RUN, SAMPLE, count_keys, count_zone_codes, long_runs, zone_ids
+- ``run_counts``: CELL_CHUNK, MIN_RUN, SAMPLE, count_keys, count_zone_codes, long_runs,
+  zone_ids
 - ``zone_spans``: PolygonEdges, polygon_edges, row_spans
 - ``class_groups``: BUILT_CODES, IMPERVIOUS_CODES, IMPERVIOUS_TEXT, PERVIOUS_FRACTION
 - ``zones``: Zone, ZoneLayer, overlap_layers, read_zones
@@ -51,6 +52,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "raw_values": "read_map",
         "read_codes": "read_map",
         "row_areas": "cell_area",
+        "CELL_CHUNK": "run_counts",
         "MIN_RUN": "run_counts",
         "SAMPLE": "run_counts",
         "count_keys": "run_counts",

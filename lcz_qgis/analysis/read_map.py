@@ -142,12 +142,13 @@ def read_codes(lcz_map: LczMap, col0: int, row0: int, width: int, nrows: int) ->
     return normalize_codes(values)
 
 
-def pass_rows(width: int) -> int:
+def pass_rows(width: int, cells: int | None = None) -> int:
     """Rows per strip of a one-pass scan of a map ``width`` cells wide: a power of two up
-    to ``STRIP_ROWS`` keeping a strip within ``STRIP_CELLS`` cells (at least one row), so
-    memory stays flat in map size."""
+    to ``STRIP_ROWS`` keeping a strip within ``cells`` cells (``STRIP_CELLS`` unless
+    given; at least one row), so memory stays flat in map size."""
+    cells = STRIP_CELLS if cells is None else cells
     rows = STRIP_ROWS
-    while rows > 1 and rows * width > STRIP_CELLS:
+    while rows > 1 and rows * width > cells:
         rows //= 2
     return rows
 

@@ -11,7 +11,8 @@ zone's cells in a strip are spans of columns (``zone_spans``: GDAL's rule withou
 burning a raster), and the keys ``id * 18 + code`` are counted per run of one code in
 one zone (``run_counts.count_zone_codes``). Zones that overlap go in separate groups
 (``zones.overlap_layers``), each counted apart, so a cell counts in every zone holding
-its centre. A reader thread reads the next strips and finds their spans meanwhile.
+its centre. One thread does it all: the work is numpy's, and a reader thread beside it
+made the pass slower and its time erratic (the two threads queue for Python's lock).
 Memory depends on the strip (``read_map.pass_rows``), never on the map's size.
 ``count_zone`` counts one zone by the windows of its bounding box with GDAL's own
 rasterizer (the tests' reference).
@@ -23,10 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..common.background import in_reader_thread
 from ..common.errors import LczError
 from ..common.feedback import Feedback
 from ..raster.io import open_raster, rasterize_rows, read_errors, read_window
+from . import read_map
 from .cell_area import row_areas
 from .class_groups import BUILT_CODES, IMPERVIOUS_CODES
 from .read_map import STRIP_ROWS, LczMap, pass_rows, read_codes
@@ -154,11 +155,14 @@ class _Tally:
 def count_zones(zones: list[Zone], lcz_map: LczMap, confidence=None,
                 feedback: Feedback | None = None, rows: int | None = None) -> list[ZoneCounts]:  # fmt: skip
     """The ``ZoneCounts`` of every zone (as ``count_zone`` gives), in one pass over the
-    map by strips of ``rows`` rows (``pass_rows``); cancel and progress (0-90) per strip.
+    map by strips of ``rows`` rows (``pass_rows``, strips 4 x the usual size); cancel and
+    progress (0-90) per strip.
     """
     feedback = feedback or Feedback()
     info, n = lcz_map.info, len(zones)
-    rows = rows or pass_rows(info.width)
+    # strips 4 x the usual (up to 4 MB of codes, a few tens of MB of work arrays on a
+    # noisy map): a strip costs about 60 numpy calls whatever its size
+    rows = rows or pass_rows(info.width, 4 * read_map.STRIP_CELLS)
     projected = info.is_projected()
     tally = _Tally(np.zeros((n, 18), np.int64), None if projected else np.zeros((n, 18)),
                    np.zeros(n), np.zeros(n, np.int64))  # fmt: skip
@@ -168,7 +172,7 @@ def count_zones(zones: list[Zone], lcz_map: LczMap, confidence=None,
     layers = [np.array(ks, np.int64) for ks in overlap_layers(zones)]
     edges = polygon_edges([z.map_shape for z in zones], info.geotransform)
     plan = (rows, windows, layers, edges)
-    for done, strip in in_reader_thread(_strips, lcz_map, confidence, plan, depth=2):
+    for done, strip in _strips(lcz_map, confidence, plan):
         feedback.check_cancelled()
         if strip is not None:
             for ks, spans in strip.spans:
@@ -190,15 +194,12 @@ class _Strip:
     spans: list  # (the group's active zones, their spans: ``_group_spans``) per group
 
 
-def _strips(lcz_map: LczMap, confidence, plan, stop):
+def _strips(lcz_map: LczMap, confidence, plan):
     """Yield ``(rows done, _Strip or None)`` for each strip of the pass, top to bottom
-    (None: no zone there). Run in a reader thread (``in_reader_thread``): GDAL reads the
-    next strips, and their spans are found, while the last one is counted."""
+    (None: no zone there)."""
     rows, windows, layers, edges = plan
     height = lcz_map.info.height
     for row0 in range(0, height, rows):
-        if stop.is_set():
-            return
         nrows = min(rows, height - row0)
         groups = [ks[(windows[ks, 1] < row0 + nrows) & (windows[ks, 1] + windows[ks, 3]
                      > row0) & (windows[ks, 2] > 0)] for ks in layers]  # fmt: skip

@@ -111,24 +111,26 @@ def polygon_edges(shapes: list, geotransform) -> PolygonEdges:
     for k, shape in enumerate(shapes):
         for part in _parts(shape) if shape else ():
             for ring in part:
-                xy = np.asarray(ring, np.float64).reshape(len(ring), -1)[:, :2]
-                rings.append(xy if _clockwise(xy) else xy[::-1])
-                part_of.append(np.full(len(xy), len(owner), np.int64))
+                rings.append(np.asarray(ring, np.float64).reshape(len(ring), -1)[:, :2])
+                part_of.append(len(owner))
             owner.append(k)
-    if not rings:
+    sizes = np.array([len(r) for r in rings], np.int64)
+    if not sizes.sum():
         empty_f, empty_i = np.zeros(0), np.zeros(0, np.int64)
         return PolygonEdges(empty_i, empty_i, empty_f, empty_f, empty_f, empty_f, empty_i,
                             empty_i, (empty_i, empty_i, empty_i, empty_i))  # fmt: skip
     xy = np.concatenate(rings)
+    ring_of = np.repeat(np.arange(len(rings)), sizes)
+    poly = np.array(part_of, np.int64)[ring_of]
     # each vertex ends an edge that starts at the ring's previous vertex (the last, for
     # the first): GDAL's loop, which closes a ring without its closing vertex
-    prev = np.concatenate([np.roll(r, 1, axis=0) for r in rings])
-    poly = np.concatenate(part_of)
+    ends = np.cumsum(sizes)
+    prev = np.arange(xy.shape[0]) - 1
+    prev[(ends - sizes)[sizes > 0]] = (ends - 1)[sizes > 0]
     # GDALApplyGeoTransform's order of operations, so that ties round as GDAL's do
     px, py = (inv[0] + xy[:, 0] * inv[1] + xy[:, 1] * inv[2],
               inv[3] + xy[:, 0] * inv[4] + xy[:, 1] * inv[5])  # fmt: skip
-    qx, qy = (inv[0] + prev[:, 0] * inv[1] + prev[:, 1] * inv[2],
-              inv[3] + prev[:, 0] * inv[4] + prev[:, 1] * inv[5])  # fmt: skip
+    qx, qy = px[prev], py[prev]
     if not (np.isfinite(px).all() and np.isfinite(py).all()):
         raise LczError("a zone has a vertex that is not a finite number")
     sloped = qy != py
@@ -139,13 +141,18 @@ def polygon_edges(shapes: list, geotransform) -> PolygonEdges:
     first = np.clip(np.ceil(y1 - 0.5), -(2.0**40), 2.0**40).astype(np.int64)
     stop = np.clip(np.ceil(y2 - 0.5), -(2.0**40), 2.0**40).astype(np.int64)
     keep = stop > first
-    # a flat edge on a row's centre line, running towards -x, is filled from its end to
-    # its start (GDAL fills the "bottom" ones apart; the others fall inside the spans)
+    # a flat edge on a row's centre line is filled from end to end when it runs towards
+    # -x in its ring turned clockwise (GDAL fills the "bottom" ones apart; the others fall
+    # inside the spans): the winding matters only for the rings that have such an edge
     row = py - 0.5
-    on_centre = ~sloped & (row == np.floor(row)) & (qx > px)
+    flat = ~sloped & (row == np.floor(row)) & (qx != px)
+    clockwise = np.zeros(len(rings), bool)
+    for i in np.unique(ring_of[flat]):
+        clockwise[i] = _clockwise(rings[i])
+    flat &= np.where(clockwise[ring_of], qx > px, px > qx)
     flat = tuple(np.clip(v, -(2.0**40), 2.0**40).astype(np.int64) for v in
-                 (poly[on_centre], row[on_centre], np.floor(px[on_centre] + 0.5),
-                  np.floor(qx[on_centre] + 0.5)))  # fmt: skip
+                 (poly[flat], row[flat], np.floor(np.minimum(px, qx)[flat] + 0.5),
+                  np.floor(np.maximum(px, qx)[flat] + 0.5)))  # fmt: skip
     return PolygonEdges(np.array(owner, np.int64), poly[sloped][keep], x1[keep], y1[keep],
                         (x2 - x1)[keep], (y2 - y1)[keep], first[keep], stop[keep], flat)  # fmt: skip
 

@@ -62,7 +62,8 @@ def _zones(path):
 
 @pytest.fixture(autouse=True)
 def _small_strips(monkeypatch):
-    monkeypatch.setattr(read_map, "STRIP_CELLS", 4 * N)  # 16 strips: the damage is mid-pass
+    # strips of 4 rows (16 in all; zonal statistics' of 16): the damage is mid-pass
+    monkeypatch.setattr(read_map, "STRIP_CELLS", 4 * N)
 
 
 def test_the_damaged_map_reads_fine_up_to_its_damaged_tiles(tmp_path):

@@ -184,8 +184,8 @@ class _CancelAfter(Feedback):
 
 
 def test_a_cancelled_pass_stops_and_keeps_the_old_output(tmp_path, monkeypatch):
-    monkeypatch.setattr(read_map, "STRIP_CELLS", W * 8)  # strips of 8 rows
-    assert read_map.pass_rows(W) == 8
+    monkeypatch.setattr(read_map, "STRIP_CELLS", W * 2)  # zonal strips (4 x): 8 rows
+    assert read_map.pass_rows(W, 4 * read_map.STRIP_CELLS) == 8
     path, _ = _map(tmp_path)
     zones = _write_zones(tmp_path / "z.gpkg", ZONES)
     out = tmp_path / "out.gpkg"

@@ -12,6 +12,7 @@ import pytest
 from rasterio.features import rasterize
 from rasterio.transform import Affine
 
+from lcz_qgis.analysis import run_counts
 from lcz_qgis.analysis.run_counts import count_keys, count_zone_codes, zone_ids
 from lcz_qgis.analysis.zone_spans import polygon_edges, row_spans
 from lcz_qgis.common.errors import LczError
@@ -141,9 +142,13 @@ def _spans_of(zone: np.ndarray):
     return starts[keep], stops[keep], ids[keep]
 
 
-@pytest.mark.parametrize("block", [40, 1])  # runs (a 10 m map), or noise (a key per cell)
+@pytest.mark.parametrize("block, chunk", [(40, None), (1, None), (1, 1500)])  # runs (a 10 m
+# map), or noise (a key per cell) in one chunk or by 3 rows at a time
 @pytest.mark.parametrize("weighted", [False, True])
-def test_counting_by_spans_gives_the_counts_of_a_key_per_cell(block, weighted):
+def test_counting_by_spans_gives_the_counts_of_a_key_per_cell(block, chunk, weighted,
+                                                              monkeypatch):  # fmt: skip
+    if chunk:
+        monkeypatch.setattr(run_counts, "CELL_CHUNK", chunk)
     rng = np.random.default_rng(block)
     rows, cols, zones = 64, 500, 9
     coarse = rng.integers(0, 18, (rows // block + 1, cols // block + 1))

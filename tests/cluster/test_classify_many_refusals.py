@@ -54,7 +54,7 @@ def test_a_named_pipe_as_the_inputs_is_refused(rf_model, tmp_path, no_cluster):
 
 
 def _index_with(path, raster, ring: str):
-    from osgeo import ogr, osr
+    from osgeo import gdal, ogr, osr
 
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(32632)
@@ -71,7 +71,17 @@ def _index_with(path, raster, ring: str):
     poly.AddGeometry(lr)
     feat.SetGeometry(poly)
     layer.CreateFeature(feat)
-    ds = None
+    # the GeoPackage cannot store an infinite extent and says so as it closes: a warning
+    # from a destructor otherwise (the feature itself is written, which is what we test)
+    raising = ogr.GetUseExceptions()
+    ogr.DontUseExceptions()
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        ds = None
+    finally:
+        gdal.PopErrorHandler()
+        if raising:
+            ogr.UseExceptions()
     return path
 
 
