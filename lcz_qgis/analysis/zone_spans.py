@@ -7,11 +7,12 @@ vertex): a sloped edge from ``(x1, y1)`` to ``(x2, y2)`` (``y1 < y2``) crosses r
 when ``y1 <= r + 0.5 < y2``, at ``x = (r + 0.5 - y1) * (x2 - x1) / (y2 - y1) + x1``,
 rounded to ``floor(x + 0.5)``; a row's crossings, sorted, pair up into spans
 ``[a, b)`` (even-odd over the rings of one polygon: a hole is a gap; the parts of a
-multi-polygon are filled apart, and their cells joined). An edge lying on
-a row's centre line and running towards -x is filled too, each ring turned clockwise
-first (GDAL's order: the bottom edges of a polygon are the ones filled). The arithmetic is GDAL's, in
-the whole map's frame, so zones sharing a border split its cells without overlap, and
-a cell's zone never depends on which strip of the map is being read.
+multi-polygon are filled apart, and their cells joined). An edge lying on a row's centre
+line and running towards -x is filled too, each ring turned clockwise first (GDAL's
+order: the bottom edges of a polygon are the ones filled). The arithmetic is GDAL's
+(north-up grids; a rotated one uses the usual inverse), in the whole map's frame, so
+zones sharing a border split its cells without overlap, and a cell's zone never depends
+on which strip of the map is being read.
 
 ``polygon_edges`` collects every zone's edges once; ``row_spans`` gives the spans of a
 strip of rows. A zone layer's edges are small next to the map (a vertex costs one edge).
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..common.errors import LczError
+
+_NOT_CLOSED = "a zone's rings are not closed (a row crosses them an odd number of times)"
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,8 @@ def polygon_edges(shapes: list, geotransform) -> PolygonEdges:
     for k, shape in enumerate(shapes):
         for part in _parts(shape) if shape else ():
             for ring in part:
-                rings.append(np.asarray(ring, np.float64).reshape(len(ring), -1)[:, :2])
+                xy = np.asarray(ring, np.float64)
+                rings.append(xy[:, :2] if xy.ndim == 2 else np.zeros((0, 2)))
                 part_of.append(len(owner))
             owner.append(k)
     sizes = np.array([len(r) for r in rings], np.int64)
@@ -176,11 +180,11 @@ def row_spans(edges: PolygonEdges, row0: int, nrows: int, width: int):
     # are the spans
     key = np.sort((edges.poly[e] * nrows + (rows - row0)) * (width + 1) + col)
     if key.size % 2:
-        raise LczError("a zone's rings are not closed (a row crosses them an odd number of times)")
+        raise LczError(_NOT_CLOSED)
     line = key[0::2] // (width + 1)
     a, b = key[0::2] - line * (width + 1), key[1::2] - line * (width + 1)
-    if (b > width).any():
-        raise LczError("a zone's rings are not closed (a row crosses them an odd number of times)")
+    if (b > width).any():  # a pair across two part-rows
+        raise LczError(_NOT_CLOSED)
     fp, fr, fa, fb = edges.flat
     inside = (fr >= row0) & (fr < row1)
     if inside.any():
@@ -191,8 +195,7 @@ def row_spans(edges: PolygonEdges, row0: int, nrows: int, width: int):
     if line.size and (inside.any() or edges.multipart):
         # a part's flat edge, or several parts: join the spans of each polygon's row
         line, a, b = _union(edges.owner[part] * nrows + r, a, b, width)
-        part, r = np.divmod(line, nrows)
-        poly = part
+        poly, r = np.divmod(line, nrows)
     else:
         poly = edges.owner[part]
     keep = a < b
