@@ -62,7 +62,7 @@ def _zones(path):
 
 @pytest.fixture(autouse=True)
 def _small_strips(monkeypatch):
-    # strips of 4 rows (16 in all; zonal statistics' of 16): the damage is mid-pass
+    # strips of 4 rows (zonal statistics': 16 rows): the damaged rows 32-47 come mid-pass
     monkeypatch.setattr(read_map, "STRIP_CELLS", 4 * N)
 
 
