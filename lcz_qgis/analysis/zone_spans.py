@@ -10,9 +10,9 @@ rounded to ``floor(x + 0.5)``; a row's crossings, sorted, pair up into spans
 multi-polygon are filled apart, and their cells joined). An edge lying on a row's centre
 line and running towards -x is filled too, each ring turned clockwise first (GDAL's
 order: the bottom edges of a polygon are the ones filled). The arithmetic is GDAL's
-(north-up grids; a rotated one uses the usual inverse), in the whole map's frame, so
-zones sharing a border split its cells without overlap, and a cell's zone never depends
-on which strip of the map is being read.
+(north-up grids only), in the whole map's frame, so zones sharing a border split its
+cells without overlap, and a cell's zone never depends on which strip of the map is
+being read.
 
 ``polygon_edges`` collects every zone's edges once; ``row_spans`` gives the spans of a
 strip of rows. A zone layer's edges are small next to the map (a vertex costs one edge).
@@ -59,18 +59,14 @@ class PolygonEdges:
 
 
 def _inverse(gt) -> tuple[float, ...]:
-    """GDAL's inverse geotransform (``GDALInvGeoTransform``, its north-up case apart)."""
+    """GDAL's inverse of a north-up geotransform (``GDALInvGeoTransform``'s case without
+    rotation, term for term); LCZ maps on a rotated grid are refused when opened
+    (``read_map.open_lcz_map``), and here too."""
     g0, g1, g2, g3, g4, g5 = (float(v) for v in gt)
-    if g2 == 0.0 and g4 == 0.0 and g1 != 0.0 and g5 != 0.0:
-        return (-g0 / g1, 1.0 / g1, 0.0, -g3 / g5, 0.0, 1.0 / g5)
-    det = g1 * g5 - g2 * g4
-    if det == 0.0 or not np.isfinite(det):
-        raise LczError("the map's geotransform cannot be inverted")
-    inv = 1.0 / det
-    return (
-        (g2 * g3 - g0 * g5) * inv, g5 * inv, -g2 * inv,
-        (-g1 * g3 + g0 * g4) * inv, -g4 * inv, g1 * inv,
-    )  # fmt: skip
+    if g2 != 0.0 or g4 != 0.0 or g1 == 0.0 or g5 == 0.0:
+        raise LczError("the map's grid is rotated or has a zero pixel size; warp it to a "
+                       "north-up grid")  # fmt: skip
+    return (-g0 / g1, 1.0 / g1, 0.0, -g3 / g5, 0.0, 1.0 / g5)
 
 
 def _parts(shape: dict) -> list:

@@ -123,6 +123,14 @@ def test_polygons_off_the_map_or_empty_give_no_span():
     assert poly.size == row.size == a.size == b.size == 0
 
 
+def test_a_rotated_grid_is_refused():
+    square = {"type": "Polygon", "coordinates": [[(0, 0), (3, 0), (3, -3), (0, 0)]]}
+    for gt in [(0.0, 1.0, 0.2, 0.0, 0.0, -1.0), (0.0, 1.0, 0.0, 0.0, 0.1, -1.0),
+               (0.0, 0.0, 0.0, 0.0, 0.0, -1.0)]:  # fmt: skip
+        with pytest.raises(LczError, match="north-up"):
+            polygon_edges([square], gt)
+
+
 def test_a_non_finite_vertex_or_a_line_is_refused():
     gt = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
     bad = {"type": "Polygon", "coordinates": [[(0, 0), (np.nan, -3), (3, -3), (0, 0)]]}
