@@ -46,18 +46,32 @@ def count_keys(
         if weights is None:
             return counts, None
         return counts, np.bincount(flat, weights=np.repeat(weights, width), minlength=size)
-    edge = flat[1:] != flat[:-1]
-    if weights is not None:
-        edge[width - 1 :: width] = True  # a run ends with its row: one weight per run
-    starts = np.flatnonzero(edge)
-    starts += 1
-    starts = np.concatenate(([0], starts))
-    lengths = np.diff(starts, append=flat.size)
-    values = flat[starts]
+    first, lengths = _runs(flat, width if weights is not None else 0)
+    return _count_runs(flat[first], first, lengths, size, weights, width)
+
+
+def _runs(flat: np.ndarray, width: int, cuts=()) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, lengths)``: where each run of equal values of ``flat`` starts, and how
+    long it is; runs also end with each row of ``width`` cells (``width`` 0: rows not
+    cut) and before each position of ``cuts`` (arrays of positions)."""
+    edge = np.empty(flat.size, bool)
+    edge[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=edge[1:])
+    if width:
+        edge[::width] = True  # a run ends with its row: one weight per run
+    for cut in cuts:
+        edge[cut[cut < flat.size]] = True
+    first = np.flatnonzero(edge)
+    return first, np.diff(first, append=flat.size)
+
+
+def _count_runs(values, first, lengths, size: int, weights, width: int) -> tuple:
+    """``count_keys``' result from runs: each run's key, start and length (runs within
+    one row when ``weights``, one per row of ``width`` cells, are given)."""
     counts = np.bincount(values, weights=lengths, minlength=size).astype(np.int64)
     if weights is None:
         return counts, None
-    return counts, np.bincount(values, weights=lengths * weights[starts // width], minlength=size)
+    return counts, np.bincount(values, weights=lengths * weights[first // width], minlength=size)
 
 
 def count_zone_codes(
@@ -74,23 +88,12 @@ def count_zone_codes(
     size = (zones + 1) * 18
     if flat.size == 0 or not long_runs(flat):
         return _count_cells(codes, spans, size, row_weights)
-    edge = np.empty(flat.size, bool)
-    edge[0] = True
-    np.not_equal(flat[1:], flat[:-1], out=edge[1:])
-    if row_weights is not None:
-        edge[::width] = True  # a run ends with its row: one weight per run
-    edge[starts] = True
-    edge[stops[stops < flat.size]] = True
-    first = np.flatnonzero(edge)
-    lengths = np.diff(first, append=flat.size)
+    weights = None if row_weights is None else np.asarray(row_weights, np.float64)
+    first, lengths = _runs(flat, width if weights is not None else 0, (starts, stops))
     keys = _fill(np.searchsorted(first, starts), np.searchsorted(first, stops), ids * 18,
                  first.size)  # fmt: skip
     keys += flat[first]
-    counts = np.bincount(keys, weights=lengths, minlength=size).astype(np.int64)
-    if row_weights is None:
-        return counts, None
-    w = np.asarray(row_weights, np.float64)[first // width]
-    return counts, np.bincount(keys, weights=lengths * w, minlength=size)
+    return _count_runs(keys, first, lengths, size, weights, width)
 
 
 def _count_cells(codes: np.ndarray, spans: tuple, size: int, row_weights) -> tuple:
