@@ -9,7 +9,7 @@ PLUGIN_FILES := __init__.py plugin.py install_dialog.py metadata.txt LICENSE REA
 	CHANGELOG.md lcz_qgis processing_algorithms resources docs constraints
 QGIS_PROFILE_DIR ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 
-.PHONY: setup demo test lint qt6-check format deploy package bench clean test-trixie trixie-root cross-write cross-read
+.PHONY: setup demo test lint qt6-check format deploy package bench clean test-trixie test-qgis344 trixie-root cross-write cross-read
 
 setup:
 	@bash scripts/setup.sh
@@ -48,6 +48,11 @@ test: setup lint
 # debootstrap under /var/cache (needs root); see scripts/test_trixie.sh.
 test-trixie:
 	@bash scripts/test_trixie.sh test
+
+# The QGIS tests (pytest -m qgis) on QGIS 3.44, the latest release: a second Debian 13 root
+# with trixie-backports' QGIS (needs root; PYTEST_ARGS picks other tests).
+test-qgis344:
+	@LCZ_TRIXIE_QGIS=backports PYTEST_ARGS="$${PYTEST_ARGS:--m qgis}" bash scripts/test_trixie.sh test
 
 # Model files made on one platform and classified on the other (.ci/run runs both ways):
 # `make cross-write LCZ_CROSS_DIR=D` here, `make cross-read LCZ_CROSS_DIR=D` there.

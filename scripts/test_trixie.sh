@@ -9,6 +9,8 @@
 #
 #   scripts/test_trixie.sh [make target] (default: test), e.g. scripts/test_trixie.sh demo
 #   PYTEST_ARGS='tests/plugin -x' scripts/test_trixie.sh
+#   LCZ_TRIXIE_QGIS=backports PYTEST_ARGS='-m qgis' scripts/test_trixie.sh
+#                                   the QGIS tests on QGIS 3.44 (trixie-backports' root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/trixie_root.sh
@@ -17,7 +19,7 @@ source scripts/trixie_root.sh
 TARGET=${1:-test}
 REPO=$(pwd)
 ROOT=$LCZ_TRIXIE_ROOT
-LOG=${LCZ_TRIXIE_LOG:-/tmp/lcz-trixie-$TARGET.log}
+LOG=${LCZ_TRIXIE_LOG:-/tmp/lcz-trixie-$LCZ_TRIXIE_QGIS-$TARGET.log}
 
 start=$SECONDS
 trixie_root_ensure
@@ -55,6 +57,7 @@ suite_s=$((SECONDS - start))
 
 summary=$(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' "$LOG" | tail -n1 || true)
 ran=$({ echo "$summary" | grep -oE '[0-9]+ (passed|failed|errors?)' || true; } | awk '{n += $1} END {print n + 0}')
+echo "trixie ($LCZ_TRIXIE_QGIS): $(chroot "$ROOT" dpkg-query -W -f='QGIS ${Version}' qgis 2>/dev/null)"
 echo "trixie: root ready in ${root_s} s; make $TARGET took ${suite_s} s (exit $rc)"
 if [ -n "$summary" ]; then echo "trixie: $ran tests run ($summary)"; fi
 exit "$rc"

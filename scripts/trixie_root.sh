@@ -8,9 +8,17 @@
 #   scripts/trixie_root.sh            build or reuse the root; prints its path
 #   LCZ_TRIXIE_ROOT=/elsewhere ...    another place for the root
 #   LCZ_TRIXIE_MIRROR=http://...      another Debian mirror (default: the one apt uses here)
+#   LCZ_TRIXIE_QGIS=backports ...     the third platform: QGIS from trixie-backports (3.44,
+#                                     the latest release), in its own root (default
+#                                     /var/cache/lcz-trixie-backports-root)
 set -euo pipefail
 
-LCZ_TRIXIE_ROOT=${LCZ_TRIXIE_ROOT:-/var/cache/lcz-trixie-root}
+LCZ_TRIXIE_QGIS=${LCZ_TRIXIE_QGIS:-trixie}
+case $LCZ_TRIXIE_QGIS in
+  trixie) LCZ_TRIXIE_ROOT=${LCZ_TRIXIE_ROOT:-/var/cache/lcz-trixie-root} ;;
+  backports) LCZ_TRIXIE_ROOT=${LCZ_TRIXIE_ROOT:-/var/cache/lcz-trixie-backports-root} ;;
+  *) echo "LCZ_TRIXIE_QGIS must be trixie or backports, not '$LCZ_TRIXIE_QGIS'" >&2; exit 2 ;;
+esac
 LCZ_TRIXIE_PACKAGES=(qgis python3-qgis qgis-providers python3-gdal python3-h5py python3-numpy
   python3-rasterio python3-sklearn python3-matplotlib python3-scipy python3-venv python3-cairo
   python3-pip gdal-bin zip make git ca-certificates)
@@ -50,7 +58,8 @@ trixie_umount() {
 }
 
 trixie_stamp_want() {
-  printf '%s\n' trixie "$(trixie_mirror)" "${LCZ_TRIXIE_PACKAGES[@]}" | sha256sum | cut -c1-16
+  printf '%s\n' trixie "$(trixie_mirror)" "$LCZ_TRIXIE_QGIS" "${LCZ_TRIXIE_PACKAGES[@]}" |
+    sha256sum | cut -c1-16
 }
 
 # Build the root when missing (into ROOT.partial, renamed when complete), install the
@@ -75,18 +84,26 @@ trixie_root_ensure() {
     mkdir -p "$(dirname "$root")"
     debootstrap --variant=minbase trixie "$root.partial" "$mirror" >/tmp/lcz-trixie-debootstrap.log 2>&1 ||
       { tail -20 /tmp/lcz-trixie-debootstrap.log >&2; return 1; }
-    printf 'deb %s trixie main\ndeb %s trixie-updates main\n' "$mirror" "$mirror" \
-      >"$root.partial/etc/apt/sources.list"
     touch "$root.partial/.lcz-base"
     rm -rf "$root"
     mv "$root.partial" "$root"
   fi
-  echo "trixie root: installing ${LCZ_TRIXIE_PACKAGES[*]}"
+  # trixie's own packages, or with backports' newer ones where it has them (QGIS 3.44),
+  # as `apt install -t trixie-backports qgis` gives a Debian 13 user
+  local target=trixie
+  printf 'deb %s trixie main\ndeb %s trixie-updates main\n' "$mirror" "$mirror" \
+    >"$root/etc/apt/sources.list"
+  if [ "$LCZ_TRIXIE_QGIS" = backports ]; then
+    target=trixie-backports
+    printf 'deb %s trixie-backports main\n' "$mirror" >>"$root/etc/apt/sources.list"
+  fi
+  echo "trixie root: installing from $target: ${LCZ_TRIXIE_PACKAGES[*]}"
   trap 'trixie_umount "$root"' EXIT
   trixie_mount "$root"
   chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
-    bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null' \
-    apt "${LCZ_TRIXIE_PACKAGES[@]}"
+    bash -c 't=$1; shift; apt-get update -qq &&
+      apt-get install -y -qq --no-install-recommends -t "$t" "$@" >/dev/null' \
+    apt "$target" "${LCZ_TRIXIE_PACKAGES[@]}"
   chroot "$root" apt-get clean
   trixie_umount "$root"
   trap - EXIT

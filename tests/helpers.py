@@ -127,6 +127,12 @@ def run_and_load(alg_id, params):
     return res, layers
 
 
+def renderer_band(renderer) -> int:
+    """The band a single-band renderer draws: ``inputBand()`` from QGIS 3.38, where
+    ``band()`` is deprecated; ``band()`` before."""
+    return renderer.inputBand() if hasattr(renderer, "inputBand") else renderer.band()
+
+
 # -- generators first written for sentinel/test_prepare_s2.py ----------
 
 TILE = "T32TPT"

@@ -55,8 +55,10 @@ def scores_boxplot_figure(summary: dict, chance: float | None = None, title: str
     fig = _figure(8, 4.5)
     ax = fig.subplots()
     data = [np.asarray(summary[k]["values"], float) for k in keys]
-    ax.boxplot([d[np.isfinite(d)] for d in data], labels=[SCORE_LABELS[k] for k in keys],
-               whis=(2.5, 97.5), showmeans=True)  # fmt: skip
+    ax.boxplot([d[np.isfinite(d)] for d in data], whis=(2.5, 97.5), showmeans=True)
+    # the labels apart: boxplot's ``labels`` is ``tick_labels`` from matplotlib 3.9 and
+    # gone in 3.11, ``set_xticks`` takes them in every version the platforms ship
+    ax.set_xticks(range(1, len(keys) + 1), [SCORE_LABELS[k] for k in keys])
     low, high = score_axis_range(np.concatenate(data) if data else [], chance)
     ax.set_ylim(low, high)
     if chance is not None and low <= chance <= high:

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import write_raster
+from helpers import renderer_band, write_raster
 from matplotlib.path import Path as PolyPath
 from osgeo import gdal, ogr, osr
 
@@ -296,7 +296,7 @@ def test_processing_outputs_load_styled_and_named(tmp_path, qgis_app):
     assert layers["p.tif"].name() == "LCZ canopy parameters (mean)"
     assert layers["z.gpkg"].name() == "Zones with LCZ canopy parameters"
     renderer = layers["p.tif"].renderer()
-    assert renderer.type() == "singlebandpseudocolor" and renderer.band() == 1
+    assert renderer.type() == "singlebandpseudocolor" and renderer_band(renderer) == 1
     assert layers["p.tif"].bandCount() == 10
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import make_s1_pair, make_safe
+from helpers import make_s1_pair, make_safe, renderer_band
 
 from lcz_qgis.classify.area_table import read_area_csv
 from lcz_qgis.raster.io import gdal
@@ -72,7 +72,7 @@ def test_classify_outputs_load_styled_and_named(qgis_app, sample_dir, rf_model, 
     assert layers["output.tif"].renderer().type() == "paletted"
     proba = layers["probabilities.tif"].renderer()
     # one class's probability on the confidence ramp, not P(LCZ 1..3) as an RGB composite
-    assert proba.type() == "singlebandpseudocolor" and proba.band() == 1
+    assert proba.type() == "singlebandpseudocolor" and renderer_band(proba) == 1
     items = proba.shader().rasterShaderFunction().colorRampItemList()
     assert (items[0].value, items[-1].value) == (0.0, 1.0)
     assert layers["probabilities.tif"].bandName(1).endswith("P(LCZ 1)")

@@ -10,6 +10,8 @@ import importlib
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from helpers import PLUGIN_NAME, REPO
@@ -101,7 +103,14 @@ def test_shipped_code_uses_no_unscoped_qgis_enum(qgis_app):
 
 
 def _pyqt5to6() -> str | None:
-    return os.environ.get("PYQT5TO6") or shutil.which("pyqt5to6")
+    """The checker: $PYQT5TO6, else beside the running Python (.venv/bin, as `make lint`
+    finds it, whether or not the venv is on PATH), else on PATH."""
+    beside = Path(sys.executable).parent / "pyqt5to6"
+    return (
+        os.environ.get("PYQT5TO6")
+        or (str(beside) if beside.exists() else None)
+        or shutil.which("pyqt5to6")
+    )
 
 
 @pytest.mark.skipif(not _pyqt5to6(), reason="pyqt5to6 (pip: qgis-pyqt5to6) is not installed")
