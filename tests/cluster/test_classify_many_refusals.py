@@ -31,7 +31,7 @@ def no_cluster(monkeypatch):
     monkeypatch.setattr(run, "start_client", refuse)
 
 
-def _refused(inputs, model, out, options=None, match=""):
+def _refused(inputs, model, out, options=None, match=None):
     with pytest.raises(LczError, match=match) as info:
         classify_many(inputs, model, out, options or ManyOptions(workers=1))
     assert "\n" not in str(info.value)

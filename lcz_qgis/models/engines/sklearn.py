@@ -169,7 +169,11 @@ def _load_skops(payload: bytes, where: str, written: str | None = None):
     payload = sklearn_compat.upgrade_skops(payload, where, written)
     trusted = safety.check_skops(payload, where)
     sio = require("skops.io", "skops", "Loading a scikit-learn model")
-    est = sio.loads(payload, trusted=trusted)
+    with warnings.catch_warnings():
+        # scikit-learn's "Trying to unpickle estimator ... from version X": skops sets the
+        # checked attributes (no pickle), and an older forest was converted just above
+        warnings.filterwarnings("ignore", "Trying to unpickle estimator", UserWarning)
+        est = sio.loads(payload, trusted=trusted)
     sklearn_compat.upgrade_estimator(est)
     kind = f"{type(est).__module__}.{type(est).__name__}"
     if kind not in safety.SKOPS_ESTIMATORS:
