@@ -205,6 +205,13 @@ def _plain_source(value) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _stand_in_layer():
+    """What QGIS's own parameter check is given for a KML/KMZ file (``vector_path`` hands
+    the file to the core, which reads and checks it): QGIS would load it as a layer, and
+    one whose GDAL has no LIBKML driver (Debian's GDAL 3.13 on) cannot load a KMZ."""
+    return QgsVectorLayer("Polygon?crs=EPSG:4326", "KML/KMZ read by the plugin", "memory")
+
+
 def _named_copy(path: str, layer, part: bool) -> str:
     """The GeoPackage QGIS wrote for ``layer`` (``<temporary folder>/AREAS.gpkg``) renamed
     after the layer ("training areas (selected features).gpkg" when ``part``); ``path``
@@ -335,6 +342,10 @@ class SpecAlgorithm(LczAlgorithm):
             self.check_vector_paths(checked)
         except LczError as exc:
             return False, exc.message(self.message_names)
+        for p in self.qgis_params():  # a KML/KMZ file reaches the core, which checks it
+            source = _plain_source(checked.get(p.key)) if p.kind == spec.VECTOR else None
+            if source and source.lower().endswith(MULTI_LAYER_FILES) and os.path.isfile(source):
+                checked[p.key] = _stand_in_layer()
         return super().checkParameterValues(checked, context)
 
     def check_vector_paths(self, parameters) -> None:

@@ -436,6 +436,27 @@ def write_wudapt_kml(path, areas=None, folder_names=None, kmz=False):
     return order
 
 
+@contextlib.contextmanager
+def without_libkml():
+    """GDAL as Debian's 3.13 and later builds it, without the LIBKML driver (no KMZ as a
+    vector file; .kml read by the KML driver), in this process; both KML drivers are
+    registered again after it in GDAL's order (LIBKML before KML, so a .kml opens with
+    LIBKML again)."""
+    from osgeo import gdal
+
+    libkml, kml = gdal.GetDriverByName("LIBKML"), gdal.GetDriverByName("KML")
+    if libkml is None:  # already so
+        yield
+        return
+    libkml.Deregister()
+    try:
+        yield
+    finally:
+        kml.Deregister()
+        libkml.Register()
+        kml.Register()
+
+
 def points_in_rectangles(parts, xs, ys):
     """Brute force: which (xs, ys) points lie strictly inside any rectangle of ``parts``."""
     inside = np.zeros(xs.shape, bool)

@@ -85,6 +85,9 @@ def _probe_failure(address: str, timeout: float) -> str | None:
 def _explained(exc: BaseException) -> str:
     """One line for a failed connection (TLS without certificates, UCX not installed...)."""
     text = first_line(exc) if str(exc) else type(exc).__name__
+    if isinstance(exc, (MemoryError, OverflowError)):  # distributed 2026 reads the first
+        # bytes of another server's reply (an HTTP page) as a message length of exabytes
+        return "it answered, but not as a Dask scheduler (its reply is no Dask message)"
     if "ssl_context" in text:
         return ("tls:// needs certificates: set distributed.comm.tls.ca-file and "
                 "distributed.comm.tls.client.cert/key in Dask's configuration")  # fmt: skip

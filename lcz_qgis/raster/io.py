@@ -666,7 +666,9 @@ def name_lcz_categories(path, band: int = 1) -> None:
 
 
 def open_vector(path):
-    """A vector file opened with OGR (vector I/O stays on OGR; exceptions enabled).
+    """A vector file opened with OGR (vector I/O stays on OGR; exceptions enabled). A KMZ
+    that GDAL cannot read as one (no LIBKML driver: ``kmz_document``) is opened as the
+    KML document inside it, with GDAL's KML driver.
 
     Raises:
         RuntimeError: OGR cannot open it.
@@ -674,7 +676,41 @@ def open_vector(path):
     from osgeo import ogr
 
     ogr.UseExceptions()
+    document = kmz_document(path)
+    if document is not None:
+        return ogr.GetDriverByName("KML").Open(document)
     return ogr.Open(str(path))
+
+
+def has_libkml() -> bool:
+    """Whether GDAL has its LIBKML driver, the one that reads KMZ files (Debian's GDAL
+    3.13 and later has none: Debian dropped libkml)."""
+    from osgeo import ogr
+
+    return ogr.GetDriverByName("LIBKML") is not None
+
+
+def kmz_document(path) -> str | None:
+    """Where GDAL has no LIBKML driver (``has_libkml``), the ``/vsizip/`` path of a KMZ's
+    KML document (``doc.kml``, else its first ``.kml`` member, as Google Earth takes it),
+    which GDAL's KML driver reads with the same folders and placemarks (not the
+    GroundOverlay images LIBKML shows as polygons). None: not a KMZ, LIBKML present, no
+    zip or no KML inside (OGR's own error then names the file)."""
+    import zipfile
+
+    p = Path(str(path))
+    if p.suffix.lower() != ".kmz" or has_libkml():
+        return None
+    try:
+        with zipfile.ZipFile(p) as z:
+            names = [i.filename for i in z.infolist()
+                     if not i.is_dir() and i.filename.lower().endswith(".kml")]  # fmt: skip
+    except (zipfile.BadZipFile, OSError):
+        return None
+    if not names:
+        return None
+    member = next((n for n in names if n.lower() == "doc.kml"), names[0])
+    return f"/vsizip/{p.absolute()}/{member}"
 
 
 def polygons_in(vector, crs_wkt: str) -> list:

@@ -153,6 +153,8 @@ def _open(path):
             f"{param('AREAS')}: cannot open '{p.name}' as a vector: {first_line(exc)}"
         ) from None
     if ds is None or ds.GetLayerCount() == 0:
+        if p.suffix.lower() in KML_SUFFIXES:  # GDAL's KML driver shows an overlay as nothing
+            _refuse_rendered_map(p)
         raise LczError(f"{param('AREAS')}: '{p.name}' holds no vector layer")
     return ds, p
 
@@ -447,6 +449,8 @@ def read_training_areas(path, crs_wkt: str, field: str | None = None,
     out: dict = {"areas": [], "skipped": [], "broken": [], "bad": [], "overlays": []}
     with _ogr_failures(p):
         is_kml = p.suffix.lower() in KML_SUFFIXES or ds.GetDriver().GetName() in ("KML", "LIBKML")
+        if is_kml and ds.GetDriver().GetName() == "KML":  # it shows no overlay: the text does
+            out["overlay_images"] = _overlay_images(p)
         layers = _layers(ds, str(path), is_kml, feedback)
         used = [lyr.GetName() for lyr in layers
                 if _read_layer(lyr, field, crs_wkt, is_kml, out, feedback, p)]  # fmt: skip
@@ -464,11 +468,13 @@ def _where(rows, n: int = 5) -> str:
 def _warn_skipped(p: Path, out: dict, feedback) -> None:
     """One warning per kind of skipped feature, naming the first five."""
     skipped, broken, overlays = out["skipped"], out["broken"], out["overlays"]
-    if overlays:
+    images = out.get("overlay_images", [])
+    if overlays or images:
+        where = _where(overlays) if overlays else "; ".join(f"image '{i}'" for i in images[:5])
         feedback.warning(
-            f"{len(overlays)} image overlay(s) (KML GroundOverlay: a picture on the ground, "
-            f"no polygon) of '{p.name}' are no training areas and were skipped "
-            f"({_where(overlays)})"
+            f"{len(overlays) or len(images)} image overlay(s) (KML GroundOverlay: a picture "
+            f"on the ground, no polygon) of '{p.name}' are no training areas and were "
+            f"skipped ({where}{'; ...' if len(images) > 5 and not overlays else ''})"
         )
     if skipped:
         feedback.warning(
@@ -569,18 +575,22 @@ def _kml_texts(p: Path):
                     yield f.read(MAX_KML_BYTES)
 
 
+def _overlay_images(p: Path) -> list[str]:
+    """The image of each GroundOverlay in a KML/KMZ's documents, in order."""
+    return [m.group(1).decode("utf-8", "replace").strip()[:120] or "an image"
+            for text in _kml_texts(p) for m in _GROUND_OVERLAY.finditer(text)]  # fmt: skip
+
+
 def _refuse_rendered_map(p: Path) -> None:
     """Refuse a KML/KMZ that gives no training area because it is a rendered map: a
     GroundOverlay (an image draped over the ground, as the WUDAPT portal's LCZ map KMZ
     files are), naming its image."""
-    for text in _kml_texts(p):
-        m = _GROUND_OVERLAY.search(text)
-        if m:
-            image = m.group(1).decode("utf-8", "replace").strip()[:120] or "an image"
-            raise LczError(
-                f"{param('AREAS')}: '{p.name}' is a rendered map (a KML GroundOverlay showing "
-                f"the image '{image}'), not training areas: give the WUDAPT training-area "
-                "template (KML/KMZ with one folder of polygons per class) or polygons with "
-                "an LCZ field; a rendered LCZ map is a raster (load its image, or the GeoTIFF, "
-                "as the map)"
-            )
+    images = _overlay_images(p)
+    if images:
+        raise LczError(
+            f"{param('AREAS')}: '{p.name}' is a rendered map (a KML GroundOverlay showing "
+            f"the image '{images[0]}'), not training areas: give the WUDAPT training-area "
+            "template (KML/KMZ with one folder of polygons per class) or polygons with "
+            "an LCZ field; a rendered LCZ map is a raster (load its image, or the GeoTIFF, "
+            "as the map)"
+        )

@@ -122,7 +122,7 @@ def test_load_patches_with_the_geo_file_puts_each_patch_at_its_grid_point(scene,
     for k in picked:
         with rasterio.open(tmp_path / "p" / f"patches_sen2_{k:06d}.tif") as t:
             assert t.crs.to_epsg() == 32632 and t.res == (10.0, 10.0) and t.shape == (32, 32)
-            x, y = t.transform * (16, 16)
+            x, y = t.xy(16, 16, offset="ul")  # the window centre: cell 16, 16 from its corner
             pixels = np.moveaxis(t.read(), 0, -1)
         assert want[(x, y)] == (codes[k], scene["names"][polygon[k] - 1])
         c0, r0 = int((x - X0) / 10) - 16, int((Y0 - y) / 10) - 16
