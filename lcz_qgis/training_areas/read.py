@@ -468,13 +468,16 @@ def _where(rows, n: int = 5) -> str:
 def _warn_skipped(p: Path, out: dict, feedback) -> None:
     """One warning per kind of skipped feature, naming the first five."""
     skipped, broken, overlays = out["skipped"], out["broken"], out["overlays"]
+    # LIBKML shows overlays as features; GDAL's KML driver does not, the KML text does
     images = out.get("overlay_images", [])
-    if overlays or images:
-        where = _where(overlays) if overlays else "; ".join(f"image '{i}'" for i in images[:5])
+    n, where = len(overlays), _where(overlays)
+    if images and not overlays:
+        n = len(images)
+        where = "; ".join(f"image '{i}'" for i in images[:5]) + ("; ..." if n > 5 else "")
+    if n:
         feedback.warning(
-            f"{len(overlays) or len(images)} image overlay(s) (KML GroundOverlay: a picture "
-            f"on the ground, no polygon) of '{p.name}' are no training areas and were "
-            f"skipped ({where}{'; ...' if len(images) > 5 and not overlays else ''})"
+            f"{n} image overlay(s) (KML GroundOverlay: a picture on the ground, no polygon) "
+            f"of '{p.name}' are no training areas and were skipped ({where})"
         )
     if skipped:
         feedback.warning(
