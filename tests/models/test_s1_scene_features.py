@@ -149,6 +149,7 @@ def test_scene_statistics_are_the_authors(tmp_path):
 # -- (b) lcz classify --stride 1 = the authors' pipeline on the whole scene ---------------
 @pytest.fixture(scope="module")
 def s1_scene_model(shared_dir, tmp_path_factory):
+    pytest.importorskip("tensorflow")  # builds the published network
     weights = shared_dir / "pretrained" / "so2sat_s1_resnet20.h5"
     if not weights.is_file():
         pytest.skip("the published S1 ResNet-20 is not in ../shared/pretrained")
