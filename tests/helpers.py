@@ -448,10 +448,15 @@ def without_libkml():
     if libkml is None:  # already so
         yield
         return
+    # GDAL_SKIP too: rasterio registers all drivers again when it starts its environment,
+    # and GDALAllRegister then drops (and deletes) the ones GDAL_SKIP names
+    skip = gdal.GetConfigOption("GDAL_SKIP")
+    gdal.SetConfigOption("GDAL_SKIP", " ".join(filter(None, [skip, "LIBKML"])))
     libkml.Deregister()
     try:
         yield
     finally:
+        gdal.SetConfigOption("GDAL_SKIP", skip)
         kml.Deregister()
         libkml.Register()
         kml.Register()
