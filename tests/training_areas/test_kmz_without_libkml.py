@@ -10,7 +10,16 @@ import zipfile
 
 import pytest
 from helpers import SCENE_AREAS, epsg_wkt, without_libkml, write_wudapt_kml
-from test_real_melbourne import COUNTS, KMZ, MELBOURNE, PARIS, Recorder, _real
+from test_real_melbourne import (
+    COUNTS,
+    KMZ,
+    MELBOURNE,
+    OVERLAY_IN_FOLDER_KML,
+    OVERLAY_ONLY_KML,
+    PARIS,
+    Recorder,
+    _real,
+)
 
 from lcz_qgis.common.errors import LczError
 from lcz_qgis.common.legend import lcz_class
@@ -92,18 +101,9 @@ def test_the_real_paris_kmz_is_still_a_rendered_map_without_libkml(shared_dir, n
 def test_an_overlay_in_a_class_folder_is_named_as_skipped_without_libkml(tmp_path, no_libkml):
     """GDAL's KML driver does not show a GroundOverlay at all: the warning comes from
     the KML text, naming the image."""
-    ring = "2.3,48.8 2.31,48.8 2.31,48.81 2.3,48.81 2.3,48.8"
-    doc = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">'
-        "<Document><Folder><name>3</name><Placemark><name>a</name><Polygon><outerBoundaryIs>"
-        f"<LinearRing><coordinates>{ring}</coordinates></LinearRing></outerBoundaryIs></Polygon>"
-        "</Placemark><GroundOverlay><name>lcz</name><Icon><href>lcz_map.png</href></Icon>"
-        "<LatLonBox><north>49.3</north><south>48.4</south><east>3.1</east><west>1.5</west>"
-        "</LatLonBox></GroundOverlay></Folder></Document></kml>\n"
-    )
     fb = Recorder()
-    areas = read_training_areas(_kmz(tmp_path / "a.kmz", {"doc.kml": doc}), epsg_wkt(4326),
-                                feedback=fb)  # fmt: skip
+    kmz = _kmz(tmp_path / "a.kmz", {"doc.kml": OVERLAY_IN_FOLDER_KML})
+    areas = read_training_areas(kmz, epsg_wkt(4326), feedback=fb)
     assert [(a.code, a.geometry.GetEnvelope()) for a in areas] == [(3, (2.3, 2.31, 48.8, 48.81))]
     assert any("1 image overlay(s) (KML GroundOverlay" in w and "image 'lcz_map.png'" in w
                for w in fb.warnings), fb.warnings  # fmt: skip
@@ -112,12 +112,7 @@ def test_an_overlay_in_a_class_folder_is_named_as_skipped_without_libkml(tmp_pat
 def test_a_kml_holding_only_an_overlay_is_a_rendered_map_with_the_kml_driver(tmp_path, no_libkml):
     """GDAL's KML driver gives such a file no layer at all (LIBKML gives the overlay)."""
     kml = tmp_path / "overlay.kml"
-    kml.write_text(
-        '<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">'
-        "<GroundOverlay><name>lcz</name><Icon><href>lcz_map.png</href></Icon><LatLonBox>"
-        "<north>49.3</north><south>48.4</south><east>3.1</east><west>1.5</west></LatLonBox>"
-        "</GroundOverlay></kml>\n"
-    )
+    kml.write_text(OVERLAY_ONLY_KML)
     assert open_vector(kml).GetLayerCount() == 0
     with pytest.raises(LczError, match=r"'overlay.kml' is a rendered map .*'lcz_map.png'"):
         read_training_areas(kml, epsg_wkt(4326), feedback=Recorder())

@@ -33,6 +33,21 @@ PARIS = "real/lcz_maps/paris_wudapt/Paris.kmz"
 # the polygons per class, as in the files (letters for A-G)
 COUNTS = {"1": 3, "3": 5, "6": 15, "8": 15, "9": 13, "A": 13, "B": 13, "D": 13, "G": 11}
 EMPTY = {"2", "4", "5", "7", "10", "C", "E", "F"}
+# KML written for the overlay checks: a GroundOverlay alone (a rendered map), and one
+# beside a polygon (0.01 degrees square) in the class folder 3
+_OVERLAY = (
+    "<GroundOverlay><name>lcz</name><Icon><href>lcz_map.png</href></Icon><LatLonBox>"
+    "<north>49.3</north><south>48.4</south><east>3.1</east><west>1.5</west></LatLonBox>"
+    "</GroundOverlay>"
+)
+_KML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">'
+OVERLAY_ONLY_KML = f"{_KML_HEAD}{_OVERLAY}</kml>\n"
+OVERLAY_IN_FOLDER_KML = (
+    f"{_KML_HEAD}<Document><Folder><name>3</name><Placemark><name>a</name><Polygon>"
+    "<outerBoundaryIs><LinearRing><coordinates>2.3,48.8 2.31,48.8 2.31,48.81 2.3,48.81 "
+    "2.3,48.8</coordinates></LinearRing></outerBoundaryIs></Polygon></Placemark>"
+    f"{_OVERLAY}</Folder></Document></kml>\n"
+)
 
 
 class Recorder(Feedback):
@@ -149,12 +164,7 @@ def test_paris_kmz_in_the_cli_is_one_line(shared_dir, sample_dir, tmp_path):
 def test_a_kml_groundoverlay_beside_no_folder_is_refused_too(tmp_path):
     """The same check on a plain KML (no KMZ), written here: a GroundOverlay only."""
     kml = tmp_path / "overlay.kml"
-    kml.write_text(
-        '<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">'
-        "<GroundOverlay><name>lcz</name><Icon><href>lcz_map.png</href></Icon><LatLonBox>"
-        "<north>49.3</north><south>48.4</south><east>3.1</east><west>1.5</west></LatLonBox>"
-        "</GroundOverlay></kml>\n"
-    )
+    kml.write_text(OVERLAY_ONLY_KML)
     with pytest.raises(LczError, match=r"'overlay.kml' is a rendered map .*'lcz_map.png'"):
         read_training_areas(kml, epsg_wkt(4326), feedback=Recorder())
 
@@ -162,16 +172,8 @@ def test_a_kml_groundoverlay_beside_no_folder_is_refused_too(tmp_path):
 def test_a_groundoverlay_in_a_class_folder_is_skipped_not_a_training_area(tmp_path):
     """An overlay image beside the polygons of a class folder is no polygon of that class
     (OGR's LIBKML driver gives it its LatLonBox as a polygon: 1.6 x 0.9 degrees)."""
-    ring = "2.3,48.8 2.31,48.8 2.31,48.81 2.3,48.81 2.3,48.8"
     kml = tmp_path / "areas.kml"
-    kml.write_text(
-        '<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">'
-        "<Document><Folder><name>3</name><Placemark><name>a</name><Polygon><outerBoundaryIs>"
-        f"<LinearRing><coordinates>{ring}</coordinates></LinearRing></outerBoundaryIs></Polygon>"
-        "</Placemark><GroundOverlay><name>lcz</name><Icon><href>lcz_map.png</href></Icon>"
-        "<LatLonBox><north>49.3</north><south>48.4</south><east>3.1</east><west>1.5</west>"
-        "</LatLonBox></GroundOverlay></Folder></Document></kml>\n"
-    )
+    kml.write_text(OVERLAY_IN_FOLDER_KML)
     fb = Recorder()
     areas = read_training_areas(kml, epsg_wkt(4326), feedback=fb)
     assert [(a.code, a.geometry.GetEnvelope()) for a in areas] == [(3, (2.3, 2.31, 48.8, 48.81))]
